@@ -1,0 +1,7 @@
+"""Shared fixtures live in tests/support/ as pytest plugins, one module per real part."""
+
+pytest_plugins = [
+    "tests.support.mail_servers",
+    "tests.support.fake_slack",
+    "tests.support.dns_ses",
+]
