@@ -1,0 +1,51 @@
+"""Mailroom entry point: `python app.py` runs the web app, Slack listeners and scheduler.
+
+Everything runs in one process on SQLite by default; point DATABASE_URL at PostgreSQL to run
+several processes against one database.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+
+from bot.factory import Mailroom, create_mailroom
+from bot.logs import configure_logging
+from bot.settings import SettingsError, load_settings
+
+log = logging.getLogger("mailroom")
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print("Mailroom cannot start:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        print("Set these in the environment or in a .env file (see README.md, 'Settings').",
+              file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    mailroom: Mailroom = create_mailroom(settings)
+    mailroom.start_background()
+    if settings.socket_mode:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        # Socket Mode receives Slack's requests over a websocket; the HTTP server still
+        # serves /healthz and the OAuth routes.
+        SocketModeHandler(mailroom.bolt, settings.slack_app_token).connect()
+        log.info("Socket Mode connected")
+    log.info("Mailroom listening on %s:%s", settings.host, settings.port)
+    try:
+        uvicorn.run(mailroom.web, host=settings.host, port=settings.port,
+                    log_level=settings.log_level.lower(), access_log=False)
+    finally:
+        mailroom.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

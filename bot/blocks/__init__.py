@@ -1,0 +1,1 @@
+"""Block Kit builders: plain dicts, no I/O, unit-tested as data (tests/bot/blocks)."""

@@ -1,0 +1,121 @@
+"""Small Block Kit pieces shared by every builder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.formatting.slack_text import escape, truncate
+
+Block = dict[str, Any]
+SECTION_LIMIT = 3000  # Slack's limit for a section's text
+
+
+def plain(text: str, *, emoji: bool = True) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text[:150] if len(text) > 150 else text, "emoji": emoji}
+
+
+def mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def section(text: str, *, accessory: dict[str, Any] | None = None, block_id: str | None = None) -> Block:
+    block: Block = {"type": "section", "text": mrkdwn(truncate(text, SECTION_LIMIT))}
+    if accessory:
+        block["accessory"] = accessory
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def untrusted_section(text: str) -> Block:
+    """A section for text that came from outside (an email): escaped, then cut."""
+    return section(escape(text))
+
+
+def header(text: str) -> Block:
+    return {"type": "header", "text": plain(text)}
+
+
+def context(*texts: str) -> Block:
+    return {"type": "context", "elements": [mrkdwn(t) for t in texts if t][:10]}
+
+
+def divider() -> Block:
+    return {"type": "divider"}
+
+
+def button(text: str, action_id: str, value: str = "", *, style: str | None = None,
+           url: str | None = None) -> dict[str, Any]:
+    element: dict[str, Any] = {"type": "button", "text": plain(text), "action_id": action_id}
+    if value:
+        element["value"] = value
+    if style:
+        element["style"] = style
+    if url:
+        element["url"] = url
+    return element
+
+
+def actions(*elements: dict[str, Any], block_id: str | None = None) -> Block:
+    block: Block = {"type": "actions", "elements": list(elements)}
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def option(text: str, value: str) -> dict[str, Any]:
+    return {"text": plain(text), "value": value}
+
+
+def modal(title: str, blocks: list[Block], *, callback_id: str, submit: str | None = "Save",
+          private_metadata: str = "", close: str = "Cancel") -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": plain(title[:24]),
+        "close": plain(close),
+        "blocks": blocks[:100],
+        "private_metadata": private_metadata,
+    }
+    if submit:
+        view["submit"] = plain(submit)
+    return view
+
+
+def text_input(block_id: str, label: str, *, initial: str = "", placeholder: str = "",
+               optional: bool = False, multiline: bool = False, hint: str = "") -> Block:
+    element: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "multiline": multiline}
+    if initial:
+        element["initial_value"] = initial
+    if placeholder:
+        element["placeholder"] = plain(placeholder)
+    block: Block = {"type": "input", "block_id": block_id, "label": plain(label),
+                    "element": element, "optional": optional}
+    if hint:
+        block["hint"] = plain(hint)
+    return block
+
+
+def select_input(block_id: str, label: str, options: list[tuple[str, str]], *, initial: str | None = None,
+                 optional: bool = False, dispatch: bool = False) -> Block:
+    element: dict[str, Any] = {
+        "type": "static_select", "action_id": "value",
+        "options": [option(text, value) for text, value in options],
+    }
+    for text, value in options:
+        if value == initial:
+            element["initial_option"] = option(text, value)
+    block: Block = {"type": "input", "block_id": block_id, "label": plain(label),
+                    "element": element, "optional": optional}
+    if dispatch:
+        block["dispatch_action"] = True
+    return block
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

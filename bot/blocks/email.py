@@ -1,0 +1,100 @@
+"""How an email looks in Slack: the thread's root post, later mails, "Show full" modal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.blocks.common import (
+    SECTION_LIMIT,
+    Block,
+    actions,
+    button,
+    context,
+    human_size,
+    modal,
+    section,
+)
+from bot.formatting.inbound import InboundEmail
+from bot.formatting.slack_text import escape, truncate
+from storage.models import Mailbox
+
+AUTO_LABELS = {
+    "auto-reply": ":robot_face: Automatic reply — replies in this thread are not sent automatically.",
+    "bounce": ":warning: Delivery failure notice (bounce) from the mail system.",
+}
+SUMMARY_LIMIT = 2800
+
+
+def sender_line(parsed: InboundEmail) -> str:
+    name = escape(parsed.from_name or parsed.from_address or "unknown sender")
+    address = escape(parsed.from_address)
+    return f"*{name}* &lt;{address}&gt;" if address and parsed.from_name else f"*{name}*"
+
+
+def email_post_blocks(
+    parsed: InboundEmail, mailbox: Mailbox, *, message_row_id: int | None, root: bool,
+    sent_copy: bool = False, attachment_cap: int = 10 * 1024 * 1024,
+) -> tuple[str, list[Block]]:
+    """The post for one email. Every piece of email text is escaped before it is placed."""
+    subject = escape(parsed.subject or "(no subject)")
+    summary_source = parsed.summary or parsed.text or ""
+    summary = truncate(escape(summary_source.strip()) or "_(empty message)_", SUMMARY_LIMIT)
+    date = f"<!date^{int(parsed.date.timestamp())}^{{date_short_pretty}} {{time}}|{parsed.date:%Y-%m-%d %H:%M}>" \
+        if parsed.date else "date unknown"
+    if sent_copy:
+        who = f":outbox_tray: Sent from {escape(mailbox.address)} with a mail client"
+        to = ", ".join(escape(a) for a in parsed.to) or "unknown recipient"
+        headline = f"{who} to {to}"
+    else:
+        headline = f":incoming_envelope: {sender_line(parsed)}"
+    blocks: list[Block] = [
+        section(f"{headline}\n*{subject}*" if root else headline),
+        section(summary),
+    ]
+    notes: list[str] = []
+    if parsed.auto_kind in AUTO_LABELS:
+        notes.append(AUTO_LABELS[parsed.auto_kind])
+    large = [a for a in parsed.attachments if a.size > attachment_cap]
+    for attachment in large:
+        notes.append(
+            f":paperclip: {escape(attachment.filename)} ({human_size(attachment.size)}) is too large "
+            "to upload here; open it in the mailbox."
+        )
+    for problem in parsed.problems[:3]:
+        notes.append(f":grey_question: {escape(problem)}")
+    notes.append(f"{date} · {escape(mailbox.address)}")
+    blocks.append(context(*notes[:10]))
+    trimmed = summary_source.strip() != (parsed.text or "").strip() or len(escape(summary_source)) > SUMMARY_LIMIT
+    if message_row_id is not None and trimmed:
+        blocks.append(actions(button("Show full email", "email_show_full", str(message_row_id))))
+    fallback = f"Email from {escape(parsed.from_address or parsed.from_name)}: {subject}"
+    return truncate(fallback, 300), blocks
+
+
+def full_email_modal(subject: str, sender: str, body: str) -> dict[str, Any]:
+    """The whole text of a mail, split over sections (Slack caps each at 3,000 chars)."""
+    escaped = escape(body or "(empty message)")
+    chunk = SECTION_LIMIT - 100
+    pieces = [escaped[i : i + chunk] for i in range(0, len(escaped), chunk)]
+    blocks: list[Block] = [section(f"*{escape(subject or '(no subject)')}*\nFrom {escape(sender)}")]
+    limit = 95
+    blocks += [section(piece) for piece in pieces[:limit]]
+    if len(pieces) > limit:
+        blocks.append(context("The rest of this email is too long for Slack; open it in the mailbox."))
+    return modal("Email", blocks, callback_id="email_full", submit=None, close="Close")
+
+
+def sync_failure_blocks(mailbox: Mailbox, reason: str) -> tuple[str, list[Block]]:
+    text = (
+        f":warning: Mailroom cannot sync {mailbox.address}: {reason} "
+        "New mail is not reaching Slack until this is fixed."
+    )
+    fix = button("Reconnect", "mailbox_reconnect", str(mailbox.id), style="primary")
+    return text, [
+        section(escape(text)),
+        actions(button("Retry now", "mailbox_sync_now", str(mailbox.id)), fix),
+    ]
+
+
+def sync_recovered_text(mailbox: Mailbox) -> str:
+    return f":white_check_mark: {mailbox.address} is syncing again; new mail will reach Slack as usual."

@@ -1,0 +1,63 @@
+"""/mail-status: one section per mailbox the person may see, with its buttons."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.blocks.common import Block, actions, button, context, divider, section
+from bot.formatting.slack_text import escape
+from storage.models import Health, Mailbox
+
+HEALTH_LABELS = {
+    Health.OK: ":large_green_circle: working",
+    Health.NEW: ":white_circle: connected, first sync pending",
+    Health.NEEDS_ATTENTION: ":red_circle: needs attention",
+    Health.RECONNECT_NEEDED: ":red_circle: reconnect needed",
+    Health.ADMIN_APPROVAL_NEEDED: ":large_orange_circle: Microsoft admin approval needed",
+}
+
+
+def when(value: datetime | None) -> str:
+    if value is None:
+        return "never"
+    stamp = int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp())
+    return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{value:%Y-%m-%d %H:%M} UTC>"
+
+
+def mailbox_status_blocks(mailbox: Mailbox, *, can_manage: bool, extra_lines: list[str] | None = None) -> list[Block]:
+    state = "active" if mailbox.active else "inactive (sends nothing, syncs nothing)"
+    visibility = "visible" if mailbox.visible else "hidden (admins only)"
+    lines = [
+        f"*{escape(mailbox.address)}* · {mailbox.kind} · {HEALTH_LABELS.get(mailbox.health, mailbox.health)}",
+        f"Channel: {f'<#{mailbox.channel_id}>' if mailbox.channel_id else 'none'} · {state} · {visibility}",
+        f"Last successful sync: {when(mailbox.last_success_at)} · messages synced: {mailbox.messages_synced}",
+    ]
+    if mailbox.last_error:
+        lines.append(f"Last error: {escape(mailbox.last_error)}")
+    lines += extra_lines or []
+    blocks: list[Block] = [section("\n".join(lines))]
+    buttons = [button("Sync now", "mailbox_sync_now", str(mailbox.id))]
+    if can_manage:
+        buttons.append(button("Pause" if mailbox.active else "Activate", "mailbox_toggle_active",
+                              str(mailbox.id)))
+        buttons.append(button("Reconnect", "mailbox_reconnect", str(mailbox.id)))
+    blocks.append(actions(*buttons, block_id=f"mailbox_{mailbox.id}"))
+    return blocks
+
+
+def status_message(mailboxes: list[tuple[Mailbox, bool, list[str]]], footer_lines: list[str] | None = None) -> tuple[str, list[Block]]:
+    if not mailboxes:
+        text = "No mailboxes yet. Connect one with `/mail-connect`."
+        return text, [section(text)]
+    blocks: list[Block] = [section(f"*Your mailboxes* ({len(mailboxes)})")]
+    for mailbox, can_manage, extra in mailboxes[:15]:  # 15 × 3 blocks stays under Slack's 50
+        blocks.append(divider())
+        blocks += mailbox_status_blocks(mailbox, can_manage=can_manage, extra_lines=extra)
+    if footer_lines:
+        blocks.append(context(*footer_lines))
+    return f"{len(mailboxes)} mailbox(es)", blocks[:50]
+
+
+def ephemeral(text: str) -> dict[str, Any]:
+    return {"text": text}

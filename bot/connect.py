@@ -1,0 +1,224 @@
+"""Connecting a mailbox by hand (IMAP/SMTP): read the modal, validate, test, save.
+
+Logins are tested before anything is saved, so a mailbox is never stored with credentials
+that do not work; each problem is reported on the modal field it belongs to.
+"""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.errors import MailroomError, UserError
+from providers import imap, smtp
+from providers.netguard import check_host_allowed
+from storage.models import Health, Mailbox, MailboxKind, Provider, utcnow
+
+if TYPE_CHECKING:
+    from bot.context import AppContext
+
+ADDRESS_RE = re.compile(r"^[^@\s<>\"']+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
+HOST_RE = re.compile(r"^[A-Za-z0-9.-]+$|^\[?[0-9A-Fa-f:.]+\]?$")
+SECURITY = {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": "None (plain text)"}
+BACKFILL = {"0": "None: only new mail", "1": "The last day", "7": "The last 7 days", "30": "The last 30 days"}
+
+
+class FormErrors(Exception):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass
+class ConnectForm:
+    kind: str
+    address: str
+    sender_name: str
+    imap_host: str
+    imap_port: int
+    imap_security: str
+    imap_username: str
+    imap_password: str
+    smtp_host: str
+    smtp_port: int
+    smtp_security: str
+    smtp_username: str
+    smtp_password: str
+    channel_id: str
+    backfill_days: int
+    mailbox_id: int | None = None  # reconnecting this one
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def imap_settings(self, timeout: float) -> imap.ImapSettings:
+        return imap.ImapSettings(
+            host=self.imap_host, port=self.imap_port, security=self.imap_security,  # type: ignore[arg-type]
+            username=self.imap_username or self.address, password=self.imap_password,
+            timeout=timeout,
+        )
+
+    def smtp_settings(self, timeout: float) -> smtp.SmtpSettings:
+        return smtp.SmtpSettings(
+            host=self.smtp_host, port=self.smtp_port, security=self.smtp_security,  # type: ignore[arg-type]
+            username=self.smtp_username or self.imap_username or self.address,
+            password=self.smtp_password or self.imap_password, timeout=timeout,
+        )
+
+
+def view_values(state_values: dict[str, dict[str, dict[str, Any]]]) -> dict[str, str]:
+    """Flatten a view's state (block_id → action_id → element) into block_id → value."""
+    flat: dict[str, str] = {}
+    for block_id, elements in state_values.items():
+        for element in elements.values():
+            kind = element.get("type")
+            if kind == "plain_text_input":
+                flat[block_id] = (element.get("value") or "").strip()
+            elif kind in ("static_select", "radio_buttons"):
+                flat[block_id] = (element.get("selected_option") or {}).get("value", "")
+            elif kind == "conversations_select":
+                flat[block_id] = element.get("selected_conversation") or ""
+            elif kind == "channels_select":
+                flat[block_id] = element.get("selected_channel") or ""
+            elif kind == "users_select":
+                flat[block_id] = element.get("selected_user") or ""
+            elif kind == "checkboxes":
+                flat[block_id] = ",".join(o["value"] for o in element.get("selected_options") or [])
+    return flat
+
+
+def _port(value: str, block: str, errors: dict[str, str]) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        errors[block] = "Enter a port number, for example 993 for IMAP over SSL or 587 for SMTP."
+        return 0
+    if not 0 < port < 65536:
+        errors[block] = "A port is a number between 1 and 65535."
+    return port
+
+
+def parse_connect_form(values: dict[str, str], *, allowed_kinds: set[str],
+                       mailbox_id: int | None = None, has_saved_password: bool = False) -> ConnectForm:
+    """Validate every field at once; raise FormErrors naming each bad field."""
+    errors: dict[str, str] = {}
+    kind = values.get("kind") or MailboxKind.PERSONAL
+    if kind not in allowed_kinds:
+        errors["kind"] = "Only Mailroom admins can connect shared and marketing mailboxes."
+    address = values.get("address", "").strip().lower()
+    if not ADDRESS_RE.match(address):
+        errors["address"] = "Enter a full email address, like sales@yourcompany.com."
+    for block in ("imap_host", "smtp_host"):
+        host = values.get(block, "").strip()
+        if not host:
+            errors[block] = "Enter the server name your provider gives, like imap.yourcompany.com."
+        elif not HOST_RE.match(host) or len(host) > 253:
+            errors[block] = "That does not look like a server name: use letters, digits, dots and dashes."
+    imap_port = _port(values.get("imap_port", ""), "imap_port", errors)
+    smtp_port = _port(values.get("smtp_port", ""), "smtp_port", errors)
+    for block in ("imap_security", "smtp_security"):
+        if values.get(block) not in SECURITY:
+            errors[block] = "Choose SSL/TLS, STARTTLS or None."
+    if not values.get("imap_password") and not has_saved_password:
+        errors["imap_password"] = "Enter the mailbox password (or an app password if your provider requires one)."
+    if not values.get("channel"):
+        errors["channel"] = "Choose the channel where this mailbox's email should appear."
+    backfill = values.get("backfill") or "0"
+    if backfill not in BACKFILL:
+        errors["backfill"] = "Choose how much existing mail to bring in."
+    if errors:
+        raise FormErrors(errors)
+    return ConnectForm(
+        kind=kind, address=address, sender_name=values.get("sender_name", "").strip(),
+        imap_host=values["imap_host"].strip().strip("[]"), imap_port=imap_port,
+        imap_security=values["imap_security"], imap_username=values.get("imap_username", "").strip(),
+        imap_password=values.get("imap_password", ""),
+        smtp_host=values["smtp_host"].strip().strip("[]"), smtp_port=smtp_port,
+        smtp_security=values["smtp_security"], smtp_username=values.get("smtp_username", "").strip(),
+        smtp_password=values.get("smtp_password", ""),
+        channel_id=values["channel"], backfill_days=int(backfill), mailbox_id=mailbox_id,
+    )
+
+
+def check_duplicates(ctx: AppContext, form: ConnectForm, user_id: str, team_id: str) -> None:
+    existing = ctx.mailboxes.find_existing(team_id, form.kind, user_id)
+    if existing is None or existing.id == form.mailbox_id:
+        return
+    if form.kind == MailboxKind.PERSONAL:
+        raise FormErrors({"kind": f"You already have a personal mailbox ({existing.address}). "
+                                  "Each person connects one; reconnect it from /mail-status instead."})
+    raise FormErrors({"kind": f"This workspace already has a shared sales mailbox ({existing.address}). "
+                              "There is one per workspace; reconnect it from /mail-status instead."})
+
+
+def test_connection(ctx: AppContext, form: ConnectForm) -> dict[str, str]:
+    """Check hosts are allowed, then log in to IMAP and SMTP in parallel.
+
+    Returns field errors (empty when both logins worked). Each login has its own bounded
+    timeout, so this returns within about one timeout whatever the servers do.
+    """
+    allowed = ctx.settings.mailroom_allowed_private_hosts
+    errors: dict[str, str] = {}
+    for host, port, block in ((form.imap_host, form.imap_port, "imap_host"),
+                              (form.smtp_host, form.smtp_port, "smtp_host")):
+        try:
+            check_host_allowed(host, port, allowed, field=block)
+        except UserError as exc:
+            errors[exc.field or block] = exc.message
+    if errors:
+        return errors
+    timeout = min(ctx.settings.imap_timeout_seconds, 15.0)
+    with ThreadPoolExecutor(2) as pool:
+        imap_check = pool.submit(imap.check_login, form.imap_settings(timeout))
+        smtp_check = pool.submit(smtp.check_login, form.smtp_settings(timeout))
+        for future, default in ((imap_check, "imap_host"), (smtp_check, "smtp_host")):
+            try:
+                future.result()
+            except MailroomError as exc:
+                errors.setdefault(exc.field or default, exc.message)
+    return errors
+
+
+def save_mailbox(ctx: AppContext, form: ConnectForm, user_id: str, team_id: str) -> Mailbox:
+    """Create the mailbox, or update the one being reconnected, with encrypted secrets."""
+    secrets = {"imap_password": form.imap_password}
+    if form.smtp_password:
+        secrets["smtp_password"] = form.smtp_password
+    with ctx.db.session() as session:
+        mailbox = session.get(Mailbox, form.mailbox_id) if form.mailbox_id else None
+        if mailbox is None:
+            mailbox = Mailbox(team_id=team_id, kind=form.kind, owner_id=user_id, address=form.address)
+        elif not form.imap_password:
+            secrets = ctx.mailboxes.secrets(mailbox)  # reconnect without retyping the password
+        mailbox.kind, mailbox.address, mailbox.sender_name = form.kind, form.address, form.sender_name
+        mailbox.provider = Provider.IMAP
+        mailbox.imap_host, mailbox.imap_port = form.imap_host, form.imap_port
+        mailbox.imap_security, mailbox.imap_username = form.imap_security, form.imap_username
+        mailbox.smtp_host, mailbox.smtp_port = form.smtp_host, form.smtp_port
+        mailbox.smtp_security, mailbox.smtp_username = form.smtp_security, form.smtp_username
+        mailbox.channel_id, mailbox.backfill_days = form.channel_id, form.backfill_days
+        mailbox.secrets = ctx.mailboxes.seal(secrets)
+        mailbox.health, mailbox.last_error, mailbox.consecutive_failures = Health.NEW, None, 0
+        mailbox.updated_at = utcnow()
+        session.add(mailbox)
+    return mailbox
+
+
+def join_channel(ctx: AppContext, channel_id: str) -> str | None:
+    """Join the mailbox's channel; None when done, else how to invite the bot."""
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        ctx.slack.client.conversations_join(channel=channel_id)
+        return None
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        if error in ("method_not_supported_for_channel_type", "channel_not_found", "is_private"):
+            return (f"<#{channel_id}> is private, so Mailroom cannot join it by itself: "
+                    "type `/invite @Mailroom` in that channel, and mail will start appearing there.")
+        return f"Mailroom could not join <#{channel_id}> ({error}). Invite it with `/invite @Mailroom`."
+
+
+def start_syncing(ctx: AppContext, mailbox: Mailbox) -> None:
+    if mailbox.active:
+        ctx.scheduler.schedule_sync(mailbox.id, ctx.sync.run, first_in=0.2)  # type: ignore[arg-type]

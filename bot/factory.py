@@ -1,0 +1,89 @@
+"""Build the whole application from settings: storage, Slack, services, listeners, routes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from slack_bolt import App
+
+from bot.context import AppContext
+from bot.mailboxes import Mailboxes
+from bot.notify import Notifier
+from bot.replies import ReplyService
+from bot.roles import Roles
+from bot.scheduler import Scheduler
+from bot.settings import Settings, ensure_secret_key
+from bot.slack_client import Slack, make_web_client
+from bot.sync import SyncService
+from bot.web import create_web_app
+from handlers import register_listeners
+from storage.crypto import SecretBox
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Mailroom:
+    ctx: AppContext
+    bolt: App
+    web: FastAPI
+
+    def start_background(self) -> None:
+        """Recover unfinished work, then start the scheduler (sync jobs, follow-ups)."""
+        ctx = self.ctx
+        if ctx.settings.mailroom_scheduler == "off":
+            return
+        ctx.scheduler.start()
+        ctx.scheduler.once("recover", ctx.replies.recover)
+        for mailbox_id in ctx.mailboxes.active_ids():
+            ctx.scheduler.schedule_sync(mailbox_id, ctx.sync.run)
+        for start in ctx.extras.get("on_start", []):
+            start(ctx)
+
+    def stop(self) -> None:
+        self.ctx.scheduler.shutdown()
+
+
+def build_context(settings: Settings) -> AppContext:
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    box = SecretBox(ensure_secret_key(settings))
+    client = make_web_client(settings.slack_bot_token, settings.slack_api_url)
+    slack = Slack(client)
+    mailboxes = Mailboxes(db, box, imap_timeout=settings.imap_timeout_seconds,
+                          smtp_timeout=settings.smtp_timeout_seconds)
+    ctx = AppContext(
+        settings=settings,
+        db=db,
+        slack=slack,
+        mailboxes=mailboxes,
+        roles=Roles(db, slack, settings.mailroom_admins),
+        notifier=Notifier(db, slack),
+        scheduler=Scheduler(settings.sync_interval_seconds),
+    )
+    ctx.sync = SyncService(ctx)
+    ctx.replies = ReplyService(ctx)
+    return ctx
+
+
+def create_mailroom(settings: Settings) -> Mailroom:
+    ctx = build_context(settings)
+    bolt = App(
+        token=settings.slack_bot_token,
+        signing_secret=settings.slack_signing_secret,
+        client=ctx.slack.client,
+        # We do not call auth.test at start: the app must come up (and /healthz answer)
+        # even while Slack is unreachable.
+        token_verification_enabled=False,
+        # Bolt's default self-filter needs auth.test; our events listener filters bot
+        # messages itself.
+        ignoring_self_events_enabled=False,
+    )
+    features = __import__("bot.features", fromlist=["install"])
+    features.install(ctx)
+    register_listeners(bolt, ctx)
+    web = create_web_app(bolt, ctx)
+    return Mailroom(ctx=ctx, bolt=bolt, web=web)

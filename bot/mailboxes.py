@@ -1,0 +1,177 @@
+"""Mailbox records: their secrets, their connection settings, their health.
+
+Secrets (passwords, OAuth tokens) only ever exist decrypted in memory, inside the
+ImapSettings/SmtpSettings handed to a provider for one connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from sqlmodel import col, select
+
+from bot.errors import ServiceError
+from providers.imap import ImapSettings
+from providers.smtp import SmtpSettings
+from storage.crypto import SecretBox
+from storage.db import Database
+from storage.models import Health, Mailbox, MailboxKind, Provider, utcnow
+
+
+class AccessTokens(Protocol):
+    """Hands out a fresh OAuth access token for a Google/Microsoft mailbox."""
+
+    def access_token(self, mailbox: Mailbox, *, force_refresh: bool = False) -> str: ...
+
+
+class _NoAccessTokens:
+    def access_token(self, mailbox: Mailbox, *, force_refresh: bool = False) -> str:
+        raise ServiceError(
+            f"{mailbox.address} signs in with {mailbox.provider}, but that provider is not "
+            "configured on this Mailroom server. Ask the operator to set its client id and secret."
+        )
+
+
+class Mailboxes:
+    def __init__(self, db: Database, box: SecretBox, *, imap_timeout: float = 20.0,
+                 smtp_timeout: float = 20.0) -> None:
+        self.db = db
+        self.box = box
+        self.tokens: AccessTokens = _NoAccessTokens()
+        self.imap_timeout = imap_timeout
+        self.smtp_timeout = smtp_timeout
+
+    # --- Lookup ---------------------------------------------------------------------------
+
+    def get(self, mailbox_id: int) -> Mailbox | None:
+        with self.db.session() as session:
+            return session.get(Mailbox, mailbox_id)
+
+    def all(self, team_id: str | None = None) -> list[Mailbox]:
+        with self.db.session() as session:
+            query = select(Mailbox).order_by(col(Mailbox.id))
+            if team_id:
+                query = query.where(Mailbox.team_id == team_id)
+            return list(session.exec(query))
+
+    def active_ids(self) -> list[int]:
+        with self.db.session() as session:
+            return [m.id for m in session.exec(select(Mailbox).where(Mailbox.active == True))]  # noqa: E712
+
+    def by_channel(self, channel_id: str) -> list[Mailbox]:
+        with self.db.session() as session:
+            return list(session.exec(select(Mailbox).where(Mailbox.channel_id == channel_id)))
+
+    def find_existing(self, team_id: str, kind: str, owner_id: str) -> Mailbox | None:
+        """The mailbox that a new one of this kind would duplicate (personal: per user;
+        shared: per workspace). Marketing mailboxes are not limited."""
+        with self.db.session() as session:
+            query = select(Mailbox).where(Mailbox.team_id == team_id, Mailbox.kind == kind)
+            if kind == MailboxKind.PERSONAL:
+                query = query.where(Mailbox.owner_id == owner_id)
+            elif kind != MailboxKind.SHARED:
+                return None
+            return session.exec(query).first()
+
+    # --- Secrets --------------------------------------------------------------------------
+
+    def secrets(self, mailbox: Mailbox) -> dict[str, Any]:
+        return self.box.open(mailbox.secrets)
+
+    def seal(self, secrets: dict[str, Any]) -> str:
+        return self.box.seal(secrets)
+
+    def update_secrets(self, mailbox_id: int, **changes: Any) -> None:
+        with self.db.session() as session:
+            mailbox = session.get(Mailbox, mailbox_id)
+            if mailbox is None:
+                return
+            data = self.box.open(mailbox.secrets)
+            data.update(changes)
+            mailbox.secrets = self.box.seal(data)
+            session.add(mailbox)
+
+    # --- Connection settings --------------------------------------------------------------
+
+    def imap_settings(self, mailbox: Mailbox) -> ImapSettings:
+        if mailbox.provider == Provider.IMAP:
+            return ImapSettings(
+                host=mailbox.imap_host, port=mailbox.imap_port, security=mailbox.imap_security,  # type: ignore[arg-type]
+                username=mailbox.imap_username or mailbox.address,
+                password=self.secrets(mailbox).get("imap_password"), timeout=self.imap_timeout,
+            )
+        return ImapSettings(
+            host=mailbox.imap_host, port=mailbox.imap_port, security=mailbox.imap_security,  # type: ignore[arg-type]
+            username=mailbox.imap_username or mailbox.address,
+            access_token=self.tokens.access_token(mailbox), timeout=self.imap_timeout,
+        )
+
+    def smtp_settings(self, mailbox: Mailbox) -> SmtpSettings:
+        if mailbox.provider == Provider.IMAP:
+            data = self.secrets(mailbox)
+            return SmtpSettings(
+                host=mailbox.smtp_host, port=mailbox.smtp_port, security=mailbox.smtp_security,  # type: ignore[arg-type]
+                username=mailbox.smtp_username or mailbox.imap_username or mailbox.address,
+                password=data.get("smtp_password") or data.get("imap_password"),
+                timeout=self.smtp_timeout,
+            )
+        # Refresh before every send: a token that expires mid-conversation must not bounce.
+        return SmtpSettings(
+            host=mailbox.smtp_host, port=mailbox.smtp_port, security=mailbox.smtp_security,  # type: ignore[arg-type]
+            username=mailbox.smtp_username or mailbox.address,
+            access_token=self.tokens.access_token(mailbox, force_refresh=True),
+            timeout=self.smtp_timeout,
+        )
+
+    # --- Health ---------------------------------------------------------------------------
+
+    def record_success(self, mailbox_id: int, new_messages: int) -> tuple[Mailbox, bool]:
+        """Mark a sync as good; returns (mailbox, whether it had been failing)."""
+        with self.db.session() as session:
+            mailbox = session.get(Mailbox, mailbox_id)
+            assert mailbox is not None
+            was_failing = mailbox.consecutive_failures > 0 and mailbox.health != Health.OK
+            mailbox.health = Health.OK
+            mailbox.last_error = None
+            mailbox.consecutive_failures = 0
+            mailbox.last_sync_at = mailbox.last_success_at = utcnow()
+            mailbox.messages_synced += new_messages
+            session.add(mailbox)
+            return mailbox, was_failing
+
+    def record_failure(self, mailbox_id: int, reason: str, health: str = Health.NEEDS_ATTENTION) -> Mailbox:
+        with self.db.session() as session:
+            mailbox = session.get(Mailbox, mailbox_id)
+            assert mailbox is not None
+            mailbox.health = health
+            mailbox.last_error = reason
+            mailbox.consecutive_failures += 1
+            mailbox.last_sync_at = utcnow()
+            session.add(mailbox)
+            return mailbox
+
+    def set_fields(self, mailbox_id: int, **fields: Any) -> Mailbox | None:
+        with self.db.session() as session:
+            mailbox = session.get(Mailbox, mailbox_id)
+            if mailbox is None:
+                return None
+            for name, value in fields.items():
+                setattr(mailbox, name, value)
+            mailbox.updated_at = utcnow()
+            session.add(mailbox)
+            return mailbox
+
+    def counts_by_health(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for mailbox in self.all():
+            counts[mailbox.health] = counts.get(mailbox.health, 0) + 1
+        return counts
+
+
+def sender_header(mailbox: Mailbox) -> tuple[str, str]:
+    return (mailbox.sender_name or mailbox.address, mailbox.address)
+
+
+def addresses(values: Iterable[str]) -> str:
+    return ", ".join(v for v in values if v)

@@ -1,0 +1,373 @@
+"""Thread replies out as email, exactly once.
+
+A person's message in a Mailroom thread is recorded as an outgoing message (unique on the
+Slack message, and the Slack event id is recorded too) before anything is sent. Sending
+moves it PENDING_SEND → SENDING → SENT; after a crash, SENDING rows are checked against the
+Sent folder and only re-sent (with the same Message-ID, which receivers deduplicate) when
+no copy exists.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import requests
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from bot.blocks.replies import send_failed_blocks
+from bot.errors import MailroomError, ServiceError, UserError
+from bot.formatting.outbound import (
+    OutgoingAttachment,
+    compose_email,
+    make_message_id,
+    references_chain,
+    reply_subject,
+)
+from bot.formatting.slack_text import slack_to_html, slack_to_plain
+from bot.threads import latest_inbound, latest_message
+from providers import smtp
+from providers.imap import ImapSession
+from storage.models import (
+    Conversation,
+    Mailbox,
+    Message,
+    MessageState,
+    ProcessedEvent,
+    Provider,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from bot.context import AppContext
+
+log = logging.getLogger(__name__)
+
+# Thread messages starting with one of these stay internal: they are never emailed.
+NOTE_PREFIXES = ("note:", "internal:")
+SENT_REACTION = "white_check_mark"
+NOTE_REACTION = "lock"
+
+
+def is_internal_note(text: str) -> bool:
+    return text.strip().lower().startswith(NOTE_PREFIXES)
+
+
+@dataclass
+class Footer:
+    text: str = ""
+    html: str = ""
+
+
+# (mailbox, author user id) -> the footer to append to a reply.
+FooterSource = Callable[[Mailbox, str], Footer]
+# Called once a reply is sent: activity tracking and the like.
+SentHook = Callable[[Mailbox, Message], None]
+
+
+class ReplyService:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.footer: FooterSource = lambda mailbox, author: Footer()
+        self.sent_hooks: list[SentHook] = []
+        # Extra checks before a reply is queued (e.g. "sender not verified"): return a
+        # refusal sentence or None.
+        self.send_guards: list[Callable[[Mailbox], str | None]] = []
+
+    # --- From Slack -----------------------------------------------------------------------
+
+    def handle_thread_message(self, event: dict[str, Any], event_id: str | None) -> None:
+        """A human message in a thread. Records the reply, then sends it."""
+        if event_id and not self.ctx.db.insert_once(ProcessedEvent(event_id=event_id)):
+            log.info("event %s already handled", event_id)
+            return
+        channel, thread_ts, user = event["channel"], event["thread_ts"], event["user"]
+        text = event.get("text") or ""
+        with self.ctx.db.session() as session:
+            conversation = session.exec(
+                select(Conversation).where(
+                    Conversation.channel_id == channel, Conversation.thread_ts == thread_ts
+                )
+            ).first()
+            if conversation is None:
+                return  # not a Mailroom thread
+            mailbox = session.get(Mailbox, conversation.mailbox_id)
+            # Threading headers continue from the newest mail either way; the recipients
+            # come from the customer's newest mail (Reply-To honoured).
+            parent = latest_message(session, conversation.id)  # type: ignore[arg-type]
+            customer_mail = latest_inbound(session, conversation.id)  # type: ignore[arg-type]
+        if mailbox is None:
+            return
+        if is_internal_note(text):
+            self._react(channel, event["ts"], NOTE_REACTION)
+            return
+        refusal = self._refusal(user, mailbox)
+        if refusal:
+            self.ctx.slack.ephemeral(channel, user, refusal, thread_ts=thread_ts)
+            return
+        row = self._record(mailbox, conversation, parent, customer_mail, event)
+        if row is not None:
+            self.send(row.id)  # type: ignore[arg-type]
+
+    def _refusal(self, user: str, mailbox: Mailbox) -> str | None:
+        if not mailbox.active:
+            return (
+                f"{mailbox.address} is inactive, so nothing was sent and nothing was queued. "
+                "An admin (or the owner of a personal mailbox) can activate it from "
+                "`/mail-status`; then post your reply again."
+            )
+        refusal = self.ctx.roles.reply_refusal(user, mailbox)
+        if refusal:
+            return refusal
+        for guard in self.send_guards:
+            refusal = guard(mailbox)
+            if refusal:
+                return refusal
+        return None
+
+    def _record(self, mailbox: Mailbox, conversation: Conversation, parent: Message | None,
+                customer_mail: Message | None, event: dict[str, Any]) -> Message | None:
+        parent_refs = (parent.references or "").split() if parent else []
+        to = _reply_targets(customer_mail, conversation)
+        files = [
+            {"id": f.get("id"), "name": f.get("name") or f.get("title") or "file",
+             "mimetype": f.get("mimetype") or "application/octet-stream",
+             "url": f.get("url_private_download") or f.get("url_private"), "size": f.get("size", 0)}
+            for f in event.get("files") or []
+        ]
+        row = Message(
+            mailbox_id=mailbox.id,  # type: ignore[arg-type]
+            conversation_id=conversation.id,
+            message_id=make_message_id(mailbox.address),
+            direction="out",
+            in_reply_to=parent.message_id if parent else None,
+            references=" ".join(references_chain(parent_refs, parent.message_id if parent else None)),
+            subject=reply_subject(parent.subject if parent else conversation.subject),
+            from_address=mailbox.address,
+            from_name=mailbox.sender_name,
+            to_addresses=", ".join(to),
+            source_channel=event["channel"],
+            source_ts=event["ts"],
+            author_id=event["user"],
+            state=MessageState.PENDING_SEND,
+            body_text=event.get("text") or "",
+            files_json=json.dumps(files) if files else None,
+        )
+        try:
+            with self.ctx.db.session() as session:
+                session.add(row)
+            return row
+        except IntegrityError:
+            return None  # the same Slack message, delivered under another event id
+
+    # --- Sending ----------------------------------------------------------------------------
+
+    def send(self, message_row_id: int) -> bool:
+        """Send one recorded reply. True when it went out now."""
+        with self.ctx.db.session() as session:
+            claimed = session.exec(  # type: ignore[call-overload]
+                update(Message)
+                .where(Message.id == message_row_id, Message.state == MessageState.PENDING_SEND)
+                .values(state=MessageState.SENDING, attempts=Message.attempts + 1,
+                        updated_at=utcnow())
+            ).rowcount
+            row = session.get(Message, message_row_id)
+        if not claimed or row is None:
+            return False
+        return self._deliver(row)
+
+    def _deliver(self, row: Message) -> bool:
+        mailbox = self.ctx.mailboxes.get(row.mailbox_id)
+        assert mailbox is not None
+        try:
+            email = self._compose(mailbox, row)
+            settings = self.ctx.mailboxes.smtp_settings(mailbox)
+            recipients = [a.strip() for a in row.to_addresses.split(",") if a.strip()]
+            if not recipients:
+                raise UserError("This conversation has no customer address to reply to.")
+            smtp.send_message(settings, email, sender=mailbox.address, recipients=recipients)
+        except MailroomError as exc:
+            self._mark(row.id, MessageState.FAILED, exc.message)  # type: ignore[arg-type]
+            self._tell_failure(row, exc)
+            return False
+        except Exception as exc:
+            log.exception("sending reply %s failed", row.id)
+            error = ServiceError(f"Mailroom hit an unexpected error while sending ({type(exc).__name__}).")
+            self._mark(row.id, MessageState.FAILED, error.message)  # type: ignore[arg-type]
+            self._tell_failure(row, error)
+            return False
+        self._mark(row.id, MessageState.SENT, None)  # type: ignore[arg-type]
+        self._react(row.source_channel, row.source_ts, SENT_REACTION)
+        self._append_to_sent(mailbox, email.as_bytes())
+        for hook in self.sent_hooks:
+            try:
+                hook(mailbox, row)
+            except Exception:
+                log.exception("sent hook failed for message %s", row.id)
+        return True
+
+    def _compose(self, mailbox: Mailbox, row: Message) -> Any:
+        resolve = self._resolve_user
+        footer = self.footer(mailbox, row.author_id or "")
+        return compose_email(
+            sender_name=mailbox.sender_name or mailbox.address,
+            sender_address=mailbox.address,
+            to=[a.strip() for a in row.to_addresses.split(",") if a.strip()],
+            subject=row.subject,
+            in_reply_to=row.in_reply_to,
+            references=(row.references or "").split(),
+            text=slack_to_plain(row.body_text or "", resolve),
+            html=slack_to_html(row.body_text or "", resolve),
+            message_id=row.message_id,
+            footer_text=footer.text,
+            footer_html=footer.html,
+            attachments=self._download_files(row),
+        )
+
+    def _resolve_user(self, user_id: str) -> str:
+        return self.ctx.roles.user(user_id).name or user_id
+
+    def _download_files(self, row: Message) -> list[OutgoingAttachment]:
+        files = json.loads(row.files_json) if row.files_json else []
+        out: list[OutgoingAttachment] = []
+        for item in files:
+            if not item.get("url"):
+                continue
+            if item.get("size", 0) > self.ctx.settings.attachment_max_bytes:
+                raise UserError(
+                    f"The file {item['name']} is larger than the "
+                    f"{self.ctx.settings.attachment_max_bytes // (1024 * 1024)} MB attachment "
+                    "limit. Share a link to it instead and post the reply again."
+                )
+            response = requests.get(
+                item["url"], headers={"Authorization": f"Bearer {self.ctx.settings.slack_bot_token}"},
+                timeout=30,
+            )
+            if response.status_code != 200:
+                raise ServiceError(
+                    f"Slack did not let Mailroom download {item['name']} (HTTP "
+                    f"{response.status_code}). Check the app has the files:read scope."
+                )
+            out.append(OutgoingAttachment(item["name"], item["mimetype"], response.content))
+        return out
+
+    def _append_to_sent(self, mailbox: Mailbox, raw: bytes) -> None:
+        """Keep a copy in the mailbox's Sent folder, like a mail client would.
+
+        Gmail files SMTP submissions in Sent by itself, so appending would show it twice.
+        """
+        if mailbox.provider == Provider.GOOGLE:
+            return
+        try:
+            with ImapSession(self.ctx.mailboxes.imap_settings(mailbox)) as imap:
+                folder = imap.find_sent_folder()
+                if folder:
+                    imap.append(folder, raw)
+        except MailroomError as exc:
+            log.warning("reply sent, but the copy to Sent failed for mailbox %s: %s",
+                        mailbox.id, exc.message)
+
+    def _mark(self, row_id: int, state: str, error: str | None) -> None:
+        with self.ctx.db.session() as session:
+            row = session.get(Message, row_id)
+            if row is None:
+                return
+            row.state = state
+            if state == MessageState.SENT:
+                row.sent_at = utcnow()
+            row.error = error
+            row.updated_at = utcnow()
+            session.add(row)
+
+    def _tell_failure(self, row: Message, error: MailroomError) -> None:
+        text, blocks = send_failed_blocks(row, error.message)
+        try:
+            self.ctx.slack.post(row.source_channel or "", text, blocks=blocks,
+                                thread_ts=self._thread_of(row))
+        except SlackApiError as exc:
+            log.warning("could not report a failed send: %s", exc.response.get("error"))
+
+    def _thread_of(self, row: Message) -> str | None:
+        with self.ctx.db.session() as session:
+            conversation = session.get(Conversation, row.conversation_id)
+            return conversation.thread_ts if conversation else None
+
+    def _react(self, channel: str | None, ts: str | None, name: str) -> None:
+        if not channel or not ts:
+            return
+        try:
+            self.ctx.slack.react(channel, ts, name)
+        except SlackApiError as exc:
+            log.info("reaction %s failed: %s", name, exc.response.get("error"))
+
+    def retry(self, message_row_id: int, user_id: str) -> str | None:
+        """The "Try again" button: requeue a failed reply. Returns a refusal or None."""
+        with self.ctx.db.session() as session:
+            row = session.get(Message, message_row_id)
+            if row is None or row.state != MessageState.FAILED:
+                return "That reply is no longer waiting to be retried."
+            if row.author_id != user_id and not self.ctx.roles.is_admin(user_id):
+                return "Only the author of the reply (or an admin) can send it again."
+            mailbox = session.get(Mailbox, row.mailbox_id)
+        refusal = self._refusal(user_id, mailbox) if mailbox else "The mailbox no longer exists."
+        if refusal:
+            return refusal
+        with self.ctx.db.session() as session:
+            session.exec(  # type: ignore[call-overload]
+                update(Message).where(Message.id == message_row_id, Message.state == MessageState.FAILED)
+                .values(state=MessageState.PENDING_SEND)
+            )
+        self.send(message_row_id)
+        return None
+
+    # --- After a restart ------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Finish replies that a previous process recorded but did not finish sending."""
+        with self.ctx.db.session() as session:
+            rows = session.exec(
+                select(Message).where(
+                    Message.direction == "out",
+                    col(Message.state).in_([MessageState.PENDING_SEND, MessageState.SENDING]),
+                ).order_by(col(Message.id))
+            ).all()
+        for row in rows:
+            if row.state == MessageState.SENDING:
+                if self._copy_in_sent(row):
+                    # It went out before the crash; only the bookkeeping was lost.
+                    self._mark(row.id, MessageState.SENT, None)  # type: ignore[arg-type]
+                    self._react(row.source_channel, row.source_ts, SENT_REACTION)
+                    continue
+                with self.ctx.db.session() as session:
+                    session.exec(  # type: ignore[call-overload]
+                        update(Message).where(Message.id == row.id).values(state=MessageState.PENDING_SEND)
+                    )
+            self.send(row.id)  # type: ignore[arg-type]
+
+    def _copy_in_sent(self, row: Message) -> bool:
+        mailbox = self.ctx.mailboxes.get(row.mailbox_id)
+        if mailbox is None:
+            return False
+        try:
+            with ImapSession(self.ctx.mailboxes.imap_settings(mailbox)) as imap:
+                folder = imap.find_sent_folder()
+                return bool(folder and imap.find_by_message_id(folder, row.message_id))
+        except MailroomError:
+            return False
+
+
+def _reply_targets(parent: Message | None, conversation: Conversation) -> list[str]:
+    """Reply-To when the customer set one, else their From (recorded at ingest)."""
+    if parent is not None:
+        if parent.reply_to:
+            return [a.strip() for a in parent.reply_to.split(",") if a.strip()]
+        if parent.from_address:
+            return [parent.from_address]
+    return [conversation.customer_address] if conversation.customer_address else []

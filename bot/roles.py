@@ -1,0 +1,117 @@
+"""Who may do what.
+
+Admin = the workspace's Slack admins and owners (read from users.info, cached for a few
+minutes) + MAILROOM_ADMINS + people granted admin with /mail-role. Sales = granted with
+/mail-role. Everyone else may connect a personal mailbox and use their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from slack_sdk.errors import SlackApiError
+
+from bot.errors import UserError
+from bot.slack_client import Slack
+from storage.db import Database
+from storage.models import Mailbox, MailboxKind, Role, User, utcnow
+
+log = logging.getLogger(__name__)
+
+PROFILE_TTL = timedelta(minutes=10)
+
+
+class Roles:
+    def __init__(self, db: Database, slack: Slack, extra_admins: list[str]) -> None:
+        self.db = db
+        self.slack = slack
+        self.extra_admins = set(extra_admins)
+
+    def user(self, user_id: str, team_id: str = "") -> User:
+        """The stored user, refreshed from users.info when stale."""
+        with self.db.session() as session:
+            user = session.get(User, user_id)
+            fresh = user is not None and user.refreshed_at and utcnow() - user.refreshed_at < PROFILE_TTL
+            if fresh:
+                return user  # type: ignore[return-value]
+            if user is None:
+                user = User(id=user_id, team_id=team_id)
+            try:
+                info = self.slack.client.users_info(user=user_id)["user"]
+                user.is_workspace_admin = bool(
+                    info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner")
+                )
+                profile = info.get("profile") or {}
+                user.name = profile.get("real_name") or info.get("real_name") or info.get("name") or user_id
+                user.email = profile.get("email") or user.email
+                user.team_id = user.team_id or info.get("team_id", "")
+                user.refreshed_at = utcnow()
+            except SlackApiError as exc:
+                # Keep the cached answer when Slack cannot tell us now.
+                log.warning("users.info failed for %s: %s", user_id, exc.response.get("error"))
+            session.add(user)
+            return user
+
+    def role_of(self, user_id: str) -> Role:
+        user = self.user(user_id)
+        if user.is_workspace_admin or user_id in self.extra_admins or user.role == Role.ADMIN:
+            return Role.ADMIN
+        return Role(user.role) if user.role in Role._value2member_map_ else Role.NONE
+
+    def is_admin(self, user_id: str) -> bool:
+        return self.role_of(user_id) == Role.ADMIN
+
+    def require_admin(self, user_id: str, action: str) -> None:
+        if not self.is_admin(user_id):
+            raise UserError(
+                f"Only Mailroom admins can {action}. Ask a workspace admin, or someone listed "
+                "in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."
+            )
+
+    def grant(self, user_id: str, role: Role, team_id: str = "") -> User:
+        user = self.user(user_id, team_id)
+        with self.db.session() as session:
+            user = session.get(User, user_id) or user
+            user.role = role
+            session.add(user)
+        return user
+
+    # --- Mailbox permissions --------------------------------------------------------------
+
+    def can_see(self, user_id: str, mailbox: Mailbox) -> bool:
+        """Whether the mailbox is listed for this user (pickers, /mail-status, App Home)."""
+        if self.is_admin(user_id):
+            return True
+        if mailbox.kind == MailboxKind.PERSONAL:
+            return mailbox.owner_id == user_id
+        if not mailbox.visible:
+            return False
+        return mailbox.kind == MailboxKind.SHARED and self.role_of(user_id) == Role.SALES
+
+    def can_manage(self, user_id: str, mailbox: Mailbox) -> bool:
+        """Edit settings, footer, pause/resume: owners their personal one, admins the rest."""
+        if mailbox.kind == MailboxKind.PERSONAL and mailbox.owner_id == user_id:
+            return True
+        return self.is_admin(user_id)
+
+    def reply_refusal(self, user_id: str, mailbox: Mailbox) -> str | None:
+        """None when the user may answer customers from this mailbox, else why not."""
+        if mailbox.kind == MailboxKind.MARKETING:
+            return (
+                f"{mailbox.address} is a marketing mailbox: it is used only for bulk sending "
+                "and never sends replies. Answer from a personal or shared mailbox instead."
+            )
+        if mailbox.kind == MailboxKind.PERSONAL:
+            if mailbox.owner_id != user_id:
+                return (
+                    f"{mailbox.address} is <@{mailbox.owner_id}>'s personal mailbox: only they "
+                    "can reply from it. Your message stays here as an internal note."
+                )
+            return None
+        if self.role_of(user_id) in (Role.SALES, Role.ADMIN):
+            return None
+        return (
+            f"Replies from the shared mailbox {mailbox.address} are for sales and admin users. "
+            "Ask an admin to run `/mail-role @you sales`. Your message stays here as an internal note."
+        )

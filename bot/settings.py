@@ -1,0 +1,236 @@
+"""Settings from the environment and a `.env` file, validated once at start.
+
+Every problem is reported on its own line with how to fix it (``SettingsError.problems``),
+so an operator sees all of them at once instead of fixing one per restart.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import stat
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from cryptography.fernet import Fernet
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+SLACK_API_DEFAULT = "https://slack.com/api/"
+
+# Where each required Slack setting comes from, so the start-up message can say so.
+_HOW_TO_GET = {
+    "SLACK_BOT_TOKEN": "the Bot User OAuth Token (xoxb-...) on your Slack app's "
+    "'OAuth & Permissions' page after installing it to the workspace",
+    "SLACK_SIGNING_SECRET": "the Signing Secret on your Slack app's 'Basic Information' page",
+}
+
+
+def _split_list(value: object) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+    return [str(v).strip() for v in value]  # type: ignore[union-attr]
+
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+class SettingsError(Exception):
+    """Raised when the configuration cannot start Mailroom; one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # --- Slack -------------------------------------------------------------------------
+    slack_bot_token: str = ""
+    slack_signing_secret: str = ""
+    slack_app_token: str = ""  # optional: xapp-... turns on Socket Mode as well
+    slack_api_url: str = SLACK_API_DEFAULT
+
+    # --- Storage -----------------------------------------------------------------------
+    mailroom_data_dir: Path = Path("data")
+    database_url: str = ""  # default: sqlite file in the data dir
+    mailroom_secret_key: str = ""  # Fernet key(s), comma separated: newest first (rotation)
+
+    # --- People and places -------------------------------------------------------------
+    mailroom_admins: CsvList = Field(default_factory=list)
+    mailroom_admin_channel: str = ""
+
+    # --- Sync --------------------------------------------------------------------------
+    sync_interval_seconds: int = 60
+    sync_failure_threshold: int = 3  # consecutive failures before anyone is notified
+    attachment_max_bytes: int = 10 * 1024 * 1024  # larger attachments are listed, not uploaded
+    imap_timeout_seconds: float = 20.0
+    smtp_timeout_seconds: float = 20.0
+
+    # --- Serving -----------------------------------------------------------------------
+    host: str = "0.0.0.0"
+    port: int = 3000
+    public_url: str = ""  # https://mailroom.example.com: OAuth redirects land here
+    log_level: str = "INFO"
+    mailroom_scheduler: Literal["on", "off"] = "on"
+
+    # --- Security ----------------------------------------------------------------------
+    mailroom_allowed_private_hosts: CsvList = Field(default_factory=list)
+
+    # --- AWS SES (issue: /mail-verify) -------------------------------------------------
+    mailroom_ses_enabled: bool = False
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str = ""
+    dns_nameservers: CsvList = Field(default_factory=list)
+    dns_timeout_seconds: float = 3.0
+
+    # --- Sign-in providers --------------------------------------------------------------
+    google_client_id: str = ""
+    google_client_secret: str = ""
+    google_auth_uri: str = "https://accounts.google.com/o/oauth2/auth"
+    google_token_uri: str = "https://oauth2.googleapis.com/token"
+    google_userinfo_uri: str = "https://openidconnect.googleapis.com/v1/userinfo"
+    google_imap_host: str = "imap.gmail.com"
+    google_imap_port: int = 993
+    google_imap_security: Literal["ssl", "starttls", "none"] = "ssl"
+    google_smtp_host: str = "smtp.gmail.com"
+    google_smtp_port: int = 465
+    google_smtp_security: Literal["ssl", "starttls", "none"] = "ssl"
+    microsoft_client_id: str = ""
+    microsoft_client_secret: str = ""
+    microsoft_tenant: str = "organizations"
+    microsoft_authority_host: str = "https://login.microsoftonline.com"
+    # Where MSAL's HTTP calls really go (tests point it at a local fake; sovereign clouds
+    # use microsoft_authority_host instead).
+    microsoft_http_override: str = ""
+    microsoft_imap_host: str = "outlook.office365.com"
+    microsoft_imap_port: int = 993
+    microsoft_imap_security: Literal["ssl", "starttls", "none"] = "ssl"
+    microsoft_smtp_host: str = "smtp.office365.com"
+    microsoft_smtp_port: int = 587
+    microsoft_smtp_security: Literal["ssl", "starttls", "none"] = "starttls"
+
+    @field_validator("mailroom_admins", "mailroom_allowed_private_hosts", "dns_nameservers",
+                     mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> list[str]:
+        return _split_list(value)
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        # slack_sdk appends method names to base_url verbatim.
+        return value if value.endswith("/") else value + "/"
+
+    # --- Derived -----------------------------------------------------------------------
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.mailroom_data_dir / 'mailroom.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def google_configured(self) -> bool:
+        return bool(self.google_client_id and self.google_client_secret and self.public_url)
+
+    @property
+    def microsoft_configured(self) -> bool:
+        return bool(self.microsoft_client_id and self.microsoft_client_secret and self.public_url)
+
+    @cached_property
+    def secret_keys(self) -> list[str]:
+        return _split_list(self.mailroom_secret_key)
+
+    def validation_problems(self) -> list[str]:
+        problems: list[str] = []
+        for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"):
+            if not getattr(self, name.lower()):
+                problems.append(f"{name} is not set: use {_HOW_TO_GET[name]}.")
+        if self.slack_bot_token and not self.slack_bot_token.startswith("xoxb-"):
+            problems.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-.")
+        if self.slack_app_token and not self.slack_app_token.startswith("xapp-"):
+            problems.append(
+                "SLACK_APP_TOKEN must be an app-level token starting with xapp- "
+                "(Basic Information > App-Level Tokens, scope connections:write), or unset."
+            )
+        for key in self.secret_keys:
+            try:
+                Fernet(key.encode())
+            except (ValueError, TypeError):
+                problems.append(
+                    "MAILROOM_SECRET_KEY is not a valid Fernet key: generate one with "
+                    "`python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())'`."
+                )
+                break
+        if not self.secret_keys and not self.is_sqlite:
+            problems.append(
+                "MAILROOM_SECRET_KEY is required with an external DATABASE_URL: every app "
+                "process must share the same key (see README, 'Settings')."
+            )
+        if self.sync_interval_seconds < 1:
+            problems.append("SYNC_INTERVAL_SECONDS must be at least 1.")
+        if not 0 < self.port < 65536:
+            problems.append("PORT must be between 1 and 65535.")
+        for entry in self.mailroom_allowed_private_hosts:
+            if "/" in entry:
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    problems.append(f"MAILROOM_ALLOWED_PRIVATE_HOSTS entry {entry!r} is not a network.")
+        if self.public_url and not self.public_url.startswith(("https://", "http://")):
+            problems.append("PUBLIC_URL must start with https:// (or http:// for local testing).")
+        return problems
+
+
+def ensure_secret_key(settings: Settings) -> list[str]:
+    """Return the encryption keys, creating one for the embedded default when none is set.
+
+    The generated key lives next to the SQLite file with 0600 permissions so that a copy of
+    the database alone does not reveal any mailbox password.
+    """
+    if settings.secret_keys:
+        return settings.secret_keys
+    key_file = settings.mailroom_data_dir / "secret.key"
+    if key_file.exists():
+        return [key_file.read_text().strip()]
+    settings.mailroom_data_dir.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key().decode()
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return [key]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate settings; raise SettingsError listing every problem."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(
+            [f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()]
+        ) from None
+    problems = settings.validation_problems()
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def random_token(nbytes: int = 24) -> str:
+    return secrets.token_urlsafe(nbytes)

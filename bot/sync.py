@@ -1,0 +1,480 @@
+"""Incremental inbox sync: IMAP → database → Slack threads, exactly once.
+
+Per folder we keep UIDVALIDITY, the last UID seen and HIGHESTMODSEQ. A poll with no new mail
+is LOGIN + SELECT-free STATUS per folder: a constant number of round trips however large the
+mailbox. Each new mail is recorded (with the cursor moved past it) in one transaction before
+it is posted, and the post is reconciled against Slack after a crash, so a kill at any
+moment neither loses nor doubles a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import or_, update
+from sqlmodel import col, select
+
+from bot.blocks.email import email_post_blocks, sync_failure_blocks, sync_recovered_text
+from bot.errors import MailroomError, ServiceError
+from bot.formatting.inbound import InboundEmail, parse_email
+from bot.threads import find_conversation
+from providers.imap import FetchedMessage, ImapSession
+from storage.models import (
+    Conversation,
+    FolderState,
+    Health,
+    Mailbox,
+    MailboxKind,
+    Message,
+    MessageState,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from bot.context import AppContext
+
+log = logging.getLogger(__name__)
+
+SLACK_METADATA_EVENT = "mailroom_email"
+# Health states that need a person at once, not after a few tries.
+IMMEDIATE_HEALTH = {Health.RECONNECT_NEEDED, Health.ADMIN_APPROVAL_NEEDED}
+
+
+@dataclass
+class SyncResult:
+    mailbox_id: int
+    ran: bool = False
+    new: int = 0
+    posted: int = 0
+    error: str | None = None
+
+
+# (mailbox, parsed mail, folder role) -> False to record the mail without posting it.
+PostFilter = Callable[[Mailbox, InboundEmail, str], bool]
+# Called after a mail is recorded (posted or not): activity tracking and the like.
+IngestHook = Callable[[Mailbox, Message, InboundEmail], None]
+
+
+class SyncService:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.lease = timedelta(seconds=max(120, ctx.settings.sync_interval_seconds * 4))
+        self.post_filters: list[PostFilter] = []
+        self.ingest_hooks: list[IngestHook] = []
+        self._local = threading.Lock()
+        self._running: set[int] = set()
+
+    # --- Entry points ---------------------------------------------------------------------
+
+    def run(self, mailbox_id: int) -> SyncResult:
+        """One sync of one mailbox; never raises (the scheduler's job body)."""
+        result = SyncResult(mailbox_id)
+        if not self._acquire(mailbox_id):
+            return result
+        try:
+            mailbox = self.ctx.mailboxes.get(mailbox_id)
+            if mailbox is None or not mailbox.active:
+                return result
+            result.ran = True
+            try:
+                result.new, result.posted = self._sync(mailbox)
+            except MailroomError as exc:
+                result.error = exc.message
+                self._on_failure(mailbox, exc)
+                return result
+            except Exception as exc:  # a bug or an unclassified library error
+                log.exception("sync of mailbox %s failed", mailbox_id)
+                result.error = "Mailroom hit an unexpected error while syncing."
+                self._on_failure(mailbox, ServiceError(f"{result.error} ({type(exc).__name__})"))
+                return result
+            self._on_success(mailbox, result.new)
+            return result
+        finally:
+            self._release(mailbox_id)
+
+    def sync_now(self, mailbox_id: int) -> None:
+        self.ctx.scheduler.once(f"syncnow:{mailbox_id}", self.run, mailbox_id)
+
+    def clear_stale_leases(self) -> None:
+        """Embedded mode: one process owns the SQLite file, so earlier leases are void."""
+        with self.ctx.db.session() as session:
+            session.exec(update(Mailbox).values(sync_lease_until=None))  # type: ignore[call-overload]
+
+    # --- One run at a time per mailbox (threads and processes) -----------------------------
+
+    def _acquire(self, mailbox_id: int) -> bool:
+        with self._local:
+            if mailbox_id in self._running:
+                return False
+            self._running.add(mailbox_id)
+        now = utcnow()
+        with self.ctx.db.session() as session:
+            claimed = session.exec(  # type: ignore[call-overload]
+                update(Mailbox)
+                .where(
+                    Mailbox.id == mailbox_id,
+                    or_(col(Mailbox.sync_lease_until).is_(None), col(Mailbox.sync_lease_until) < now),
+                )
+                .values(sync_lease_until=now + self.lease)
+            ).rowcount
+        if not claimed:
+            with self._local:
+                self._running.discard(mailbox_id)
+        return bool(claimed)
+
+    def _release(self, mailbox_id: int) -> None:
+        with self.ctx.db.session() as session:
+            session.exec(  # type: ignore[call-overload]
+                update(Mailbox).where(Mailbox.id == mailbox_id).values(sync_lease_until=None)
+            )
+        with self._local:
+            self._running.discard(mailbox_id)
+
+    # --- The sync itself ------------------------------------------------------------------
+
+    def _sync(self, mailbox: Mailbox) -> tuple[int, int]:
+        settings = self.ctx.mailboxes.imap_settings(mailbox)
+        new = 0
+        with ImapSession(settings) as imap:
+            # Finish what a previous run (or a crashed process) recorded but did not post.
+            posted = self.post_pending(mailbox, imap)
+            for folder, role in self._folders(mailbox, imap):
+                added, folder_posted = self._sync_folder(mailbox, imap, folder, role)
+                new += added
+                posted += folder_posted
+        return new, posted
+
+    def _folders(self, mailbox: Mailbox, imap: ImapSession) -> list[tuple[str, str]]:
+        folders = [("INBOX", "inbox")]
+        with self.ctx.db.session() as session:
+            known = session.exec(
+                select(FolderState).where(
+                    FolderState.mailbox_id == mailbox.id, FolderState.role == "sent"
+                )
+            ).first()
+        sent = known.folder if known else imap.find_sent_folder()
+        if sent and sent.upper() != "INBOX":
+            folders.append((sent, "sent"))
+        return folders
+
+    def _sync_folder(self, mailbox: Mailbox, imap: ImapSession, folder: str, role: str) -> tuple[int, int]:
+        status = imap.status(folder)
+        with self.ctx.db.session() as session:
+            state = session.exec(
+                select(FolderState).where(
+                    FolderState.mailbox_id == mailbox.id, FolderState.folder == folder
+                )
+            ).first()
+            if state is None:
+                state = FolderState(mailbox_id=mailbox.id, folder=folder, role=role)
+            first_run = state.uidvalidity is None
+            reset = not first_run and state.uidvalidity != status.uidvalidity
+            if not first_run and not reset and status.uidnext - 1 <= state.last_uid:
+                if status.highestmodseq is not None and state.highestmodseq != status.highestmodseq:
+                    state.highestmodseq = status.highestmodseq
+                    session.add(state)
+                return 0, 0  # nothing new: the common, constant-cost case
+            previous_sync = mailbox.last_success_at
+            state.uidvalidity = status.uidvalidity
+            state.highestmodseq = status.highestmodseq
+            if first_run and mailbox.backfill_days <= 0:
+                # Start from now: existing mail stays in the mailbox, not in Slack.
+                state.last_uid = status.uidnext - 1
+                session.add(state)
+                return 0, 0
+            if reset:
+                log.warning("UIDVALIDITY of %s/%s changed: rescanning", mailbox.id, folder)
+                state.last_uid = 0
+            session.add(state)
+        if first_run:
+            uids = imap.uids_since(folder, date.today() - timedelta(days=mailbox.backfill_days))
+        elif reset:
+            # Every saved UID is void. Re-read what arrived since the last good sync (with a
+            # margin); Message-IDs we already know are matched, not posted again.
+            since = (previous_sync or mailbox.created_at).date() - timedelta(days=2)
+            uids = imap.uids_since(folder, since)
+        else:
+            uids = imap.uids_after(folder, state.last_uid)
+        new = posted = 0
+        for fetched in imap.fetch(folder, uids):
+            row, parsed = self._ingest(mailbox, folder, role, status.uidvalidity, fetched)
+            if row is None:
+                continue
+            new += 1
+            if row.state == MessageState.PENDING_POST:
+                posted += self._post(mailbox, row, parsed)
+        return new, posted
+
+    # --- Recording intent ------------------------------------------------------------------
+
+    def _ingest(
+        self, mailbox: Mailbox, folder: str, role: str, uidvalidity: int, fetched: FetchedMessage
+    ) -> tuple[Message | None, InboundEmail]:
+        """Record one fetched mail and move the cursor past it, in one transaction."""
+        parsed = parse_email(fetched.raw)
+        with self.ctx.db.session() as session:
+            state = session.exec(
+                select(FolderState).where(
+                    FolderState.mailbox_id == mailbox.id, FolderState.folder == folder
+                )
+            ).one()
+            state.last_uid = max(state.last_uid, fetched.uid)
+            state.updated_at = utcnow()
+            session.add(state)
+            known = session.exec(
+                select(Message).where(
+                    Message.mailbox_id == mailbox.id, Message.message_id == parsed.message_id
+                )
+            ).first()
+            if known is not None:
+                # Our own reply appended to Sent, the same mail in two folders, or a rescan
+                # after a UIDVALIDITY change: remember where it lives, post nothing.
+                if known.folder in (None, folder):
+                    known.folder, known.uidvalidity, known.uid = folder, uidvalidity, fetched.uid
+                    session.add(known)
+                return None, parsed
+            conversation = find_conversation(
+                session, mailbox.id, parsed.in_reply_to, parsed.references  # type: ignore[arg-type]
+            )
+            wanted = all(accept(mailbox, parsed, role) for accept in self.post_filters)
+            if conversation is None and wanted:
+                customer = parsed.to[0] if role == "sent" and parsed.to else parsed.from_address
+                name = "" if role == "sent" else parsed.from_name
+                conversation = Conversation(
+                    mailbox_id=mailbox.id,  # type: ignore[arg-type]
+                    channel_id=mailbox.channel_id or "",
+                    subject=parsed.subject,
+                    customer_address=customer,
+                    customer_name=name,
+                )
+                session.add(conversation)
+                session.flush()
+            row = Message(
+                mailbox_id=mailbox.id,  # type: ignore[arg-type]
+                conversation_id=conversation.id if conversation else None,
+                message_id=parsed.message_id,
+                direction="out" if role == "sent" else "in",
+                folder=folder,
+                uidvalidity=uidvalidity,
+                uid=fetched.uid,
+                in_reply_to=parsed.in_reply_to,
+                references=" ".join(parsed.references),
+                subject=parsed.subject,
+                from_address=parsed.from_address,
+                from_name=parsed.from_name,
+                to_addresses=", ".join(parsed.to),
+                reply_to=", ".join(parsed.reply_to),
+                sent_at=_naive_utc(parsed.date),
+                state=MessageState.PENDING_POST if wanted and mailbox.channel_id else MessageState.SKIPPED,
+                body_text=parsed.text,
+            )
+            session.add(row)
+            session.flush()
+            if conversation is not None:
+                conversation.last_message_at = utcnow()
+                session.add(conversation)
+        for hook in self.ingest_hooks:
+            try:
+                hook(mailbox, row, parsed)
+            except Exception:
+                log.exception("ingest hook failed for message %s", row.id)
+        return row, parsed
+
+    # --- Posting, reconciled ----------------------------------------------------------------
+
+    def post_pending(self, mailbox: Mailbox, imap: ImapSession | None = None) -> int:
+        with self.ctx.db.session() as session:
+            rows = session.exec(
+                select(Message)
+                .where(Message.mailbox_id == mailbox.id, Message.state == MessageState.PENDING_POST)
+                .order_by(col(Message.id))
+            ).all()
+        posted = 0
+        for row in rows:
+            parsed = self._reload(row, imap)
+            posted += self._post(mailbox, row, parsed)
+        return posted
+
+    def _reload(self, row: Message, imap: ImapSession | None) -> InboundEmail:
+        if imap is not None and row.folder and row.uid:
+            try:
+                status = imap.status(row.folder)
+                if status.uidvalidity == row.uidvalidity:
+                    for fetched in imap.fetch(row.folder, [row.uid]):
+                        return parse_email(fetched.raw)
+            except MailroomError:
+                log.info("could not re-fetch message %s; posting its stored text", row.id)
+        # The mail is gone from the server: post what we recorded (without attachments).
+        return parse_email(_minimal_raw(row))
+
+    def _post(self, mailbox: Mailbox, row: Message, parsed: InboundEmail) -> int:
+        """Post one recorded mail into its thread; 1 when posted now, 0 otherwise."""
+        with self.ctx.db.session() as session:
+            row = session.get(Message, row.id)  # type: ignore[assignment]
+            if row is None or row.state != MessageState.PENDING_POST:
+                return 0
+            conversation = session.get(Conversation, row.conversation_id)
+            if conversation is None or not conversation.channel_id:
+                row.state = MessageState.SKIPPED
+                session.add(row)
+                return 0
+            earlier_attempt = row.attempts > 0 and row.slack_ts is None
+            row.attempts += 1
+            session.add(row)
+        channel = conversation.channel_id
+        is_root = conversation.thread_ts is None
+        ts = row.slack_ts
+        if ts is None and earlier_attempt:
+            ts = self._find_earlier_post(channel, conversation.thread_ts, row)
+        if ts is None:
+            text, blocks = email_post_blocks(
+                parsed, mailbox, message_row_id=row.id, root=is_root, sent_copy=row.direction == "out"
+            )
+            try:
+                ts = self.ctx.slack.post(
+                    channel, text, blocks=blocks, thread_ts=conversation.thread_ts,
+                    metadata={"event_type": SLACK_METADATA_EVENT,
+                              "event_payload": {"message": row.id, "mailbox": mailbox.id}},
+                )
+            except SlackApiError as exc:
+                raise ServiceError(
+                    f"Slack refused the post into <#{channel}>: {exc.response.get('error')}. "
+                    "Check that Mailroom is still in the channel (invite it with /invite @Mailroom)."
+                ) from None
+            with self.ctx.db.session() as session:
+                stored = session.get(Message, row.id)
+                assert stored is not None
+                stored.slack_ts = ts
+                session.add(stored)
+                if is_root:
+                    conv = session.get(Conversation, conversation.id)
+                    assert conv is not None
+                    conv.thread_ts = ts
+                    session.add(conv)
+        thread_ts = conversation.thread_ts or ts
+        self._upload_attachments(channel, thread_ts, parsed)
+        with self.ctx.db.session() as session:
+            stored = session.get(Message, row.id)
+            assert stored is not None
+            stored.state = MessageState.POSTED
+            stored.updated_at = utcnow()
+            session.add(stored)
+        return 1
+
+    def _find_earlier_post(self, channel: str, thread_ts: str | None, row: Message) -> str | None:
+        """After a crash between Slack accepting a post and us recording it, find that post
+        by its metadata instead of posting twice. Only runs for interrupted posts."""
+        oldest = (row.created_at - timedelta(minutes=5)).replace(tzinfo=UTC).timestamp()
+        try:
+            if thread_ts:
+                answer = self.ctx.slack.client.conversations_replies(
+                    channel=channel, ts=thread_ts, oldest=f"{oldest:.6f}",
+                    include_all_metadata=True, limit=200,
+                )
+            else:
+                answer = self.ctx.slack.client.conversations_history(
+                    channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200
+                )
+        except SlackApiError as exc:
+            log.warning("could not check Slack for an earlier post: %s", exc.response.get("error"))
+            return None
+        for message in answer.get("messages", []):
+            meta = message.get("metadata") or {}
+            if meta.get("event_type") == SLACK_METADATA_EVENT and \
+                    (meta.get("event_payload") or {}).get("message") == row.id:
+                return message["ts"]
+        return None
+
+    def _upload_attachments(self, channel: str, thread_ts: str, parsed: InboundEmail) -> None:
+        cap = self.ctx.settings.attachment_max_bytes
+        for attachment in parsed.attachments:
+            if attachment.size > cap or not attachment.payload:
+                continue  # listed by name and size in the post instead
+            try:
+                self.ctx.slack.client.files_upload_v2(
+                    channel=channel, thread_ts=thread_ts, content=attachment.payload,
+                    filename=attachment.filename, title=attachment.filename,
+                )
+            except SlackApiError as exc:
+                log.warning("upload of %s failed: %s", attachment.filename, exc.response.get("error"))
+
+    # --- Health and notifications ---------------------------------------------------------
+
+    def _on_success(self, mailbox: Mailbox, new: int) -> None:
+        streak = _streak_key(mailbox)
+        _, was_failing = self.ctx.mailboxes.record_success(mailbox.id, new)  # type: ignore[arg-type]
+        if was_failing and self.ctx.notifier.was_sent(f"sync-failing:{streak}"):
+            text = sync_recovered_text(mailbox)
+            for recipient in self.recipients_for(mailbox):
+                self._notify(f"sync-recovered:{streak}:{recipient}", recipient, text)
+
+    def _on_failure(self, mailbox: Mailbox, error: MailroomError) -> None:
+        health = getattr(error, "health", Health.NEEDS_ATTENTION)
+        updated = self.ctx.mailboxes.record_failure(mailbox.id, error.message, health)  # type: ignore[arg-type]
+        log.info("mailbox %s sync failed (%s in a row): %s", mailbox.id,
+                 updated.consecutive_failures, error.message)
+        threshold = self.ctx.settings.sync_failure_threshold
+        if updated.consecutive_failures < threshold and health not in IMMEDIATE_HEALTH:
+            return
+        streak = _streak_key(mailbox)
+        text, blocks = sync_failure_blocks(updated, error.message)
+        sent_any = False
+        for recipient in self.recipients_for(mailbox):
+            sent_any |= self._notify(f"sync-failing:{streak}:{recipient}", recipient, text, blocks)
+        if sent_any:
+            self.ctx.db.insert_once(_marker(f"sync-failing:{streak}"))
+
+    def recipients_for(self, mailbox: Mailbox) -> list[str]:
+        """Who fixes this mailbox: its owner (personal) or the admins (shared, marketing)."""
+        if mailbox.kind == MailboxKind.PERSONAL:
+            return [mailbox.owner_id]
+        if self.ctx.settings.mailroom_admin_channel:
+            return [self.ctx.settings.mailroom_admin_channel]
+        return sorted(set(self.ctx.settings.mailroom_admins) | {mailbox.owner_id})
+
+    def _notify(self, key: str, recipient: str, text: str,
+                blocks: list[dict[str, Any]] | None = None) -> bool:
+        try:
+            return self.ctx.notifier.once(key, recipient, text, blocks=blocks)
+        except SlackApiError as exc:
+            log.warning("could not notify %s: %s", recipient, exc.response.get("error"))
+            return False
+
+
+def _streak_key(mailbox: Mailbox) -> str:
+    """Identifies one run of failures: it starts after the last successful sync."""
+    since = mailbox.last_success_at or mailbox.created_at
+    return f"{mailbox.id}:{since.isoformat()}"
+
+
+def _marker(key: str) -> Any:
+    from storage.models import Notification
+
+    return Notification(key=key, recipient="-", sent_at=utcnow())
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _minimal_raw(row: Message) -> bytes:
+    from email.message import EmailMessage
+    from email.utils import formataddr
+
+    msg = EmailMessage()
+    msg["From"] = formataddr((row.from_name, row.from_address))
+    msg["Subject"] = row.subject
+    msg["Message-ID"] = row.message_id
+    msg.set_content(row.body_text or "")
+    return msg.as_bytes()
+

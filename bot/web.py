@@ -1,0 +1,57 @@
+"""HTTP routes: Slack's single request URL, health, and (later) OAuth callbacks.
+
+Bolt's own Starlette adapter calls the blocking ``App.dispatch`` inside the event loop; we
+run it in a worker thread instead so that one slow listener never stalls other requests.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from slack_bolt import App, BoltRequest
+from starlette.concurrency import run_in_threadpool
+
+if TYPE_CHECKING:
+    from bot.context import AppContext
+
+
+def create_web_app(bolt: App, ctx: AppContext) -> FastAPI:
+    api = FastAPI(title="Mailroom", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @api.post("/slack/events")
+    async def slack_events(request: Request) -> Response:
+        body = (await request.body()).decode("utf-8")
+        bolt_request = BoltRequest(
+            body=body,
+            query=request.url.query,
+            headers={k: [v] for k, v in request.headers.items()},
+        )
+        # Bolt checks the signature (401 when bad or older than 5 minutes).
+        bolt_response = await run_in_threadpool(bolt.dispatch, bolt_request)
+        return Response(
+            status_code=bolt_response.status,
+            content=bolt_response.body,
+            headers={k: v[0] for k, v in bolt_response.headers.items() if v},
+        )
+
+    @api.get("/healthz")
+    async def healthz() -> Response:
+        database = await run_in_threadpool(ctx.db.ping)
+        counts = await run_in_threadpool(ctx.mailboxes.counts_by_health) if database else {}
+        scheduler = ctx.scheduler.running or ctx.settings.mailroom_scheduler == "off"
+        ok = database and scheduler
+        return JSONResponse(
+            {
+                "ok": ok,
+                "database": database,
+                "scheduler": ctx.scheduler.running,
+                "mailboxes": counts,
+            },
+            status_code=200 if ok else 503,
+        )
+
+    for install in ctx.extras.get("routes", []):
+        install(api, ctx)
+    return api

@@ -1,0 +1,15 @@
+"""Button and menu actions: one module per area, each with a ``register(app, ctx)``."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.context import AppContext
+from handlers.actions import email, mailbox
+
+MODULES: tuple = (mailbox, email)
+
+
+def register(app: App, ctx: AppContext) -> None:
+    for module in MODULES:
+        module.register(app, ctx)

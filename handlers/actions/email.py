@@ -1,0 +1,40 @@
+"""Buttons on email posts and reply notices: Show full email, Try again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.blocks.email import full_email_modal
+from bot.context import AppContext
+from bot.errors import UserError
+from handlers.common import tell, user_facing, user_of
+from storage.models import Mailbox, Message
+
+
+def register(app: App, ctx: AppContext) -> None:
+    @app.action("email_show_full")
+    @user_facing(ctx)
+    def show_full(ack: Ack, body: dict[str, Any], client: Any) -> None:
+        ack()
+        value = body["actions"][0].get("value", "")
+        with ctx.db.session() as session:
+            row = session.get(Message, int(value)) if value.isdigit() else None
+            mailbox = session.get(Mailbox, row.mailbox_id) if row else None
+        if row is None or mailbox is None or not ctx.roles.can_see(user_of(body), mailbox):
+            raise UserError("That email is not available to you.")
+        sender = f"{row.from_name} <{row.from_address}>" if row.from_name else row.from_address
+        client.views_open(trigger_id=body["trigger_id"],
+                          view=full_email_modal(row.subject, sender, row.body_text or ""))
+
+    @app.action("reply_retry")
+    @user_facing(ctx)
+    def retry(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        value = body["actions"][0].get("value", "")
+        if not value.isdigit():
+            raise UserError("That reply is no longer available.")
+        refusal = ctx.replies.retry(int(value), user_of(body))
+        if refusal:
+            tell(ctx, body, refusal)

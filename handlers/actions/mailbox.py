@@ -1,0 +1,79 @@
+"""Mailbox buttons: Sync now, Pause/Activate, Reconnect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.blocks.connect import connect_modal, form_values_from_mailbox
+from bot.context import AppContext
+from bot.errors import UserError
+from handlers.commands.connect import allowed_kinds, sign_in_buttons
+from handlers.common import tell, user_facing, user_of
+from storage.models import Mailbox, Provider
+
+
+def _mailbox(ctx: AppContext, body: dict[str, Any]) -> Mailbox:
+    value = body["actions"][0].get("value", "")
+    mailbox = ctx.mailboxes.get(int(value)) if value.isdigit() else None
+    if mailbox is None:
+        raise UserError("That mailbox no longer exists. Run `/mail-status` to see the current list.")
+    return mailbox
+
+
+def register(app: App, ctx: AppContext) -> None:
+    @app.action("mailbox_sync_now")
+    @user_facing(ctx)
+    def sync_now(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        mailbox = _mailbox(ctx, body)
+        if not ctx.roles.can_see(user_of(body), mailbox):
+            raise UserError("You cannot see this mailbox, so you cannot sync it.")
+        if not mailbox.active:
+            raise UserError(f"{mailbox.address} is paused. Activate it first, then sync.")
+        ctx.sync.sync_now(mailbox.id)  # type: ignore[arg-type]
+        tell(ctx, body, f"Syncing {mailbox.address} now. New mail will appear in its channel.")
+
+    @app.action("mailbox_toggle_active")
+    @user_facing(ctx)
+    def toggle_active(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        mailbox = _mailbox(ctx, body)
+        user = user_of(body)
+        if not ctx.roles.can_manage(user, mailbox):
+            raise UserError("Only an admin (or the owner of a personal mailbox) can pause or activate it.")
+        activate = not mailbox.active
+        if activate:
+            for guard in ctx.extras.get("activation_guards", []):
+                refusal = guard(ctx, mailbox)
+                if refusal:
+                    raise UserError(refusal)
+        ctx.mailboxes.set_fields(mailbox.id, active=activate)  # type: ignore[arg-type]
+        if activate:
+            ctx.scheduler.schedule_sync(mailbox.id, ctx.sync.run)  # type: ignore[arg-type]
+            tell(ctx, body, f"{mailbox.address} is active again: it syncs and sends replies.")
+        else:
+            ctx.scheduler.unschedule_sync(mailbox.id)  # type: ignore[arg-type]
+            tell(ctx, body, f"{mailbox.address} is paused: it neither syncs nor sends until activated.")
+        for changed in ctx.extras.get("on_mailbox_changed", []):
+            changed(ctx, mailbox.id)
+
+    @app.action("mailbox_reconnect")
+    @user_facing(ctx)
+    def reconnect(ack: Ack, body: dict[str, Any], client: Any) -> None:
+        ack()
+        mailbox = _mailbox(ctx, body)
+        user = user_of(body)
+        if not ctx.roles.can_manage(user, mailbox):
+            raise UserError("Only an admin (or the owner of a personal mailbox) can reconnect it.")
+        team = mailbox.team_id
+        sign_in = sign_in_buttons(ctx, user, team, mailbox.kind, mailbox.id)
+        if mailbox.provider != Provider.IMAP and sign_in:
+            view = connect_modal(kinds=[mailbox.kind], values=form_values_from_mailbox(mailbox),
+                                 mailbox_id=mailbox.id, sign_in=sign_in,
+                                 notice=f"Sign in again to reconnect *{mailbox.address}*.")
+        else:
+            view = connect_modal(kinds=allowed_kinds(ctx, user), values=form_values_from_mailbox(mailbox),
+                                 mailbox_id=mailbox.id, sign_in=sign_in)
+        client.views_open(trigger_id=body["trigger_id"], view=view)

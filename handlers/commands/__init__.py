@@ -1,0 +1,15 @@
+"""Slash commands: one module per command, each with a ``register(app, ctx)``."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.context import AppContext
+from handlers.commands import connect, consent, contacts, dkim, footer, role, status, verify
+
+MODULES = (connect, status, role, verify, dkim, consent, footer, contacts)
+
+
+def register(app: App, ctx: AppContext) -> None:
+    for module in MODULES:
+        module.register(app, ctx)

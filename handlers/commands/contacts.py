@@ -1,0 +1,12 @@
+"""/mail-contacts: contacts for partial sync (arrives with its own issue)."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.context import AppContext
+from handlers.common import not_available_yet
+
+
+def register(app: App, ctx: AppContext) -> None:
+    app.command("/mail-contacts")(not_available_yet(ctx, "/mail-contacts", "contacts for partial sync"))

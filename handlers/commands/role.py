@@ -1,0 +1,41 @@
+"""/mail-role @user sales|admin|none (admins only)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.context import AppContext
+from bot.errors import UserError
+from handlers.common import tell, user_facing
+from storage.models import Role
+
+USAGE = "Use `/mail-role @person sales`, `/mail-role @person admin` or `/mail-role @person none`."
+MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+def parse_role_command(text: str) -> tuple[str, Role]:
+    match = MENTION.search(text or "")
+    words = MENTION.sub(" ", text or "").split()
+    if not match or len(words) != 1 or words[0].lower() not in Role._value2member_map_:
+        raise UserError(f"I could not read that. {USAGE}")
+    return match.group(1), Role(words[0].lower())
+
+
+def register(app: App, ctx: AppContext) -> None:
+    @app.command("/mail-role")
+    @user_facing(ctx)
+    def set_role(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        actor = body["user_id"]
+        ctx.roles.require_admin(actor, "grant or revoke roles")
+        target, role = parse_role_command(body.get("text", ""))
+        ctx.roles.grant(target, role, body.get("team_id", ""))
+        effective = ctx.roles.role_of(target)
+        note = ""
+        if effective != role:
+            note = (f" They stay {effective} because they are a workspace admin or listed in "
+                    "MAILROOM_ADMINS.")
+        tell(ctx, body, f"<@{target}> now has the {role} role in Mailroom.{note}")

@@ -1,0 +1,74 @@
+"""What every listener shares: where to answer, and turning errors into sentences."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from bot.context import AppContext
+from bot.errors import MailroomError
+
+log = logging.getLogger(__name__)
+
+UNEXPECTED = ("Something went wrong on Mailroom's side and nothing was changed. "
+              "Try again in a minute; if it keeps happening, tell your Mailroom admin.")
+
+
+def user_of(body: dict[str, Any]) -> str:
+    return body.get("user_id") or (body.get("user") or {}).get("id", "")
+
+
+def team_of(body: dict[str, Any]) -> str:
+    return body.get("team_id") or (body.get("team") or {}).get("id", "") or \
+        (body.get("user") or {}).get("team_id", "")
+
+
+def channel_of(body: dict[str, Any]) -> str:
+    return (body.get("channel_id") or (body.get("channel") or {}).get("id")
+            or (body.get("container") or {}).get("channel_id") or "")
+
+
+def tell(ctx: AppContext, body: dict[str, Any], text: str, *, blocks: list[dict[str, Any]] | None = None) -> None:
+    """An ephemeral answer where the person is, or a DM when there is no channel."""
+    user, channel = user_of(body), channel_of(body)
+    thread_ts = (body.get("container") or {}).get("thread_ts")
+    if channel:
+        ctx.slack.ephemeral(channel, user, text, blocks=blocks, thread_ts=thread_ts)
+    else:
+        ctx.slack.dm(user, text, blocks=blocks)
+
+
+def user_facing(ctx: AppContext) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Wrap a listener so that any failure reaches the person as a clear sentence."""
+
+    def decorate(listener: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(listener)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            body = kwargs.get("body") or {}
+            try:
+                return listener(*args, **kwargs)
+            except MailroomError as exc:
+                tell(ctx, body, exc.message)
+            except SlackApiError as exc:
+                log.warning("Slack API error in %s: %s", listener.__name__, exc.response.get("error"))
+                tell(ctx, body, UNEXPECTED)
+            except Exception:
+                log.exception("listener %s failed", listener.__name__)
+                tell(ctx, body, UNEXPECTED)
+            return None
+
+        return run
+
+    return decorate
+
+
+def not_available_yet(ctx: AppContext, command: str, what: str) -> Callable[..., None]:
+    def answer(ack: Callable[..., None], body: dict[str, Any]) -> None:
+        ack()
+        tell(ctx, body, f"`{command}` ({what}) is not available yet in this version of Mailroom.")
+
+    return answer

@@ -1,0 +1,15 @@
+"""Modal submissions: one module per modal, each with a ``register(app, ctx)``."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.context import AppContext
+from handlers.views import connect
+
+MODULES: tuple = (connect,)
+
+
+def register(app: App, ctx: AppContext) -> None:
+    for module in MODULES:
+        module.register(app, ctx)

@@ -1,0 +1,104 @@
+"""The connect modal's submission: validate, test the logins, then save.
+
+Slack wants an answer within 3 seconds. The login test gets about 2.5 of them; when the
+servers are slower we answer with a "testing..." view and finish with views.update.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.blocks.connect import CALLBACK, connect_modal, connected_view, testing_view
+from bot.connect import (
+    ConnectForm,
+    FormErrors,
+    check_duplicates,
+    join_channel,
+    parse_connect_form,
+    save_mailbox,
+    start_syncing,
+    test_connection,
+    view_values,
+)
+from bot.context import AppContext
+from handlers.commands.connect import allowed_kinds, sign_in_buttons
+from handlers.common import UNEXPECTED
+
+log = logging.getLogger(__name__)
+ACK_BUDGET = 2.5  # seconds of Slack's 3 we spend testing before switching to "testing..."
+_pool = ThreadPoolExecutor(8, thread_name_prefix="connect-test")
+
+
+def register(app: App, ctx: AppContext) -> None:
+    @app.view(CALLBACK)
+    def submit_connect(ack: Ack, body: dict[str, Any], client: Any) -> None:
+        user = body["user"]["id"]
+        team = body.get("team", {}).get("id", "") or body["user"].get("team_id", "")
+        view = body["view"]
+        meta = json.loads(view.get("private_metadata") or "{}")
+        mailbox_id = meta.get("mailbox_id")
+        values = view_values(view["state"]["values"])
+        kinds = allowed_kinds(ctx, user)
+        existing = ctx.mailboxes.get(mailbox_id) if mailbox_id else None
+        if mailbox_id and (existing is None or not ctx.roles.can_manage(user, existing)):
+            ack(response_action="errors", errors={"address": "You can no longer edit this mailbox."})
+            return
+        try:
+            form = parse_connect_form(values, allowed_kinds=set(kinds), mailbox_id=mailbox_id,
+                                      has_saved_password=bool(existing and existing.secrets))
+            check_duplicates(ctx, form, user, team)
+        except FormErrors as exc:
+            ack(response_action="errors", errors=exc.errors)
+            return
+        if existing is not None and not form.imap_password:
+            saved = ctx.mailboxes.secrets(existing)
+            form.imap_password = saved.get("imap_password", "")
+            form.smtp_password = form.smtp_password or saved.get("smtp_password", "")
+        future = _pool.submit(test_connection, ctx, form)
+        try:
+            errors = future.result(timeout=ACK_BUDGET)
+        except FutureTimeout:
+            ack(response_action="update", view=testing_view(form.address))
+            _finish_late(ctx, client, body, form, values, kinds, future.result(), user, team)
+            return
+        except Exception:
+            log.exception("connection test failed unexpectedly")
+            ack(response_action="errors", errors={"address": UNEXPECTED})
+            return
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        mailbox, note = _save(ctx, form, user, team)
+        ack(response_action="update", view=connected_view(mailbox, note))
+
+
+def _save(ctx: AppContext, form: ConnectForm, user: str, team: str) -> tuple[Any, str | None]:
+    mailbox = save_mailbox(ctx, form, user, team)
+    note = join_channel(ctx, mailbox.channel_id or "")
+    start_syncing(ctx, mailbox)
+    return mailbox, note
+
+
+def _finish_late(ctx: AppContext, client: Any, body: dict[str, Any], form: ConnectForm,
+                 values: dict[str, str], kinds: list[str], errors: dict[str, str],
+                 user: str, team: str) -> None:
+    """The test outlived the ack window: show its outcome with views.update."""
+    view_id = body["view"]["id"]
+    if errors:
+        view = connect_modal(
+            kinds=kinds, values=values, mailbox_id=form.mailbox_id,
+            sign_in=sign_in_buttons(ctx, user, team, form.kind, form.mailbox_id),
+            notice=":x: *The connection test failed.* Fix the fields marked below and press "
+                   "Test and save again (passwords must be typed again).",
+            field_notes=errors,
+        )
+        client.views_update(view_id=view_id, view=view)
+        return
+    mailbox, note = _save(ctx, form, user, team)
+    client.views_update(view_id=view_id, view=connected_view(mailbox, note))

@@ -1,0 +1,491 @@
+"""IMAP access for one mailbox: log in, watch folders cheaply, fetch without marking read.
+
+Built on imapclient. Every failure leaves this module as a ``UserError`` (the person can fix
+it: wrong password, wrong host, wrong security mode) or a ``ServiceError`` (server down,
+timeout), with a sentence safe to show in Slack and never a secret in it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import logging
+import re
+import socket
+import ssl
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from types import TracebackType
+from typing import Any, Literal
+
+from imapclient import IMAPClient
+from imapclient import exceptions as imap_exceptions
+
+from bot.errors import MailroomError, ServiceError, UserError
+
+log = logging.getLogger(__name__)
+
+Security = Literal["ssl", "starttls", "none"]
+
+# Usual Sent folder names, for servers that do not flag it with SPECIAL-USE \Sent.
+SENT_FOLDER_NAMES: tuple[str, ...] = (
+    "Sent",
+    "Sent Items",
+    "Sent Messages",
+    "Sent Mail",
+    "[Gmail]/Sent Mail",
+    "[Google Mail]/Sent Mail",
+    "INBOX.Sent",
+    "INBOX/Sent",
+    "INBOX.Sent Items",
+    "INBOX.Sent Messages",
+    "INBOX.Sent Mail",
+    "Gesendet",
+    "Enviados",
+    "Elementos enviados",
+    "Envoyés",
+)
+
+# imapclient puts every uid in the command line; Dovecot's line limit is 64 KB, so big
+# uid lists go in slices of this many.
+UIDS_PER_COMMAND = 1000
+
+_AUTH_FAILED = re.compile(
+    r"AUTHENTICATIONFAILED|AUTHORIZATIONFAILED|LOGIN failed|Authentication failed"
+    r"|Invalid credentials|authentication error|Incorrect username or password"
+    r"|password incorrect|Invalid login",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    port: int
+    security: Security
+    username: str
+    password: str | None = field(default=None, repr=False)
+    # An OAuth access token: log in with XOAUTH2 instead of a password.
+    access_token: str | None = field(default=None, repr=False)
+    timeout: float = 20.0
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int | None
+    messages: int
+
+
+@dataclass(frozen=True)
+class FetchedMessage:
+    uid: int
+    raw: bytes
+    size: int
+    internaldate: datetime | None
+
+
+# ---------------------------------------------------------------------------------------
+# Error classification
+# ---------------------------------------------------------------------------------------
+
+
+def sanitise_server_words(text: str, secrets: Iterable[str | None] = (), limit: int = 300) -> str:
+    """The server's words, fit to show a person: no secrets, no bytes noise, one line."""
+    # imapclient stringifies bytes: "b'[AUTHENTICATIONFAILED] ...'" -> the text inside.
+    text = re.sub(r"""\bb(['"])(.*?)\1""", r"\2", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = re.sub(r"[\x00-\x1f\x7f]+", " ", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) > limit:
+        text = text[: limit - 3].rstrip() + "..."
+    return text
+
+
+def _secrets(settings: Any) -> tuple[str | None, ...]:
+    return (getattr(settings, "password", None), getattr(settings, "access_token", None))
+
+
+def _quoted(words: str) -> str:
+    return f' The server said: "{words}"' if words else ""
+
+
+def classify_imap_error(exc: BaseException, settings: ImapSettings) -> UserError | ServiceError:
+    """Turn any exception from an IMAP exchange into a sentence for the person in Slack."""
+    if isinstance(exc, UserError | ServiceError):
+        return exc
+    where = f"{settings.host} port {settings.port}"
+    words = sanitise_server_words(str(exc), _secrets(settings))
+
+    # TimeoutError first: a TLS handshake timeout is both an OSError and a timeout.
+    if isinstance(exc, TimeoutError):
+        return ServiceError(
+            f"The IMAP server {where} did not answer within {settings.timeout:g} seconds. "
+            "It may be down or a firewall may block the port; try again in a few minutes, "
+            "and check the port and security setting if it keeps happening.",
+            field="imap_host",
+        )
+    if isinstance(exc, socket.gaierror):
+        return UserError(
+            f"We could not find the IMAP server {settings.host}. Check the spelling of the "
+            "host name (for example imap.example.com).",
+            field="imap_host",
+        )
+    if isinstance(exc, ConnectionRefusedError):
+        return UserError(
+            f"Could not connect to {where}: connection refused. Check the host and port "
+            "(usually 993 with SSL, or 143 with STARTTLS).",
+            field="imap_host",
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        detail = sanitise_server_words(exc.verify_message or str(exc))
+        return UserError(
+            f"The IMAP server {where} presented a certificate we cannot trust ({detail}). "
+            "Check that the host name is the one your provider gives for IMAP.",
+            field="imap_security",
+        )
+    if isinstance(exc, ssl.SSLError):
+        return UserError(
+            f"The secure (TLS) connection to {where} failed ({words}). "
+            f"{_security_hint(settings.security, 'imap')}",
+            field="imap_security",
+        )
+    if settings.access_token and "unsupported authentication mechanism" in words.lower():
+        return UserError(
+            f"The IMAP server {settings.host} does not accept sign-in with an access token "
+            f'(XOAUTH2). The server said: "{words}" Sign in with a password instead.',
+            field="imap_password",
+        )
+    if _is_auth_failure(exc):
+        if settings.access_token:
+            return UserError(
+                f"The IMAP server {settings.host} refused the sign-in for {settings.username}."
+                f"{_quoted(words)} Reconnect the account to grant access again.",
+                field="imap_password",
+            )
+        return UserError(
+            f"The IMAP server {settings.host} refused the username or password for "
+            f"{settings.username}.{_quoted(words)} Check both; some providers need an "
+            "app password when two-step verification is on.",
+            field="imap_password",
+        )
+    if "STARTTLS" in str(exc).upper():
+        return UserError(
+            f"The IMAP server {where} does not offer STARTTLS.{_quoted(words)} "
+            "Choose SSL (usually port 993) instead.",
+            field="imap_security",
+        )
+    if isinstance(exc, imaplib.IMAP4.abort | imap_exceptions.IMAPClientAbortError):
+        return ServiceError(
+            f"The connection to the IMAP server {where} was cut.{_quoted(words)} "
+            "We will try again; if it keeps happening, check the server's status.",
+            field="imap_host",
+        )
+    if isinstance(exc, OSError):
+        return ServiceError(
+            f"A network error stopped the connection to {where}.{_quoted(words)} "
+            "Try again in a few minutes.",
+            field="imap_host",
+        )
+    return ServiceError(
+        f"The IMAP server {settings.host} reported an error.{_quoted(words)} "
+        "Try again later; if it persists, contact your mail provider.",
+    )
+
+
+def _is_auth_failure(exc: BaseException) -> bool:
+    if isinstance(exc, imap_exceptions.LoginError):
+        return True
+    return isinstance(exc, imaplib.IMAP4.error) and bool(_AUTH_FAILED.search(str(exc)))
+
+
+def _security_hint(security: Security, protocol: Literal["imap", "smtp"]) -> str:
+    ports = {"imap": ("993", "143"), "smtp": ("465", "587")}[protocol]
+    if security == "ssl":
+        return (
+            "The port may expect a plain connection first: try STARTTLS (usually port "
+            f"{ports[1]}) or SSL on port {ports[0]}."
+        )
+    if security == "starttls":
+        return f"Try SSL instead (usually port {ports[0]})."
+    return f"Try SSL (usually port {ports[0]}) or STARTTLS (usually port {ports[1]})."
+
+
+# ---------------------------------------------------------------------------------------
+# Session
+# ---------------------------------------------------------------------------------------
+
+
+class ImapSession:
+    """One logged-in IMAP connection. Every public method raises classified errors."""
+
+    def __init__(self, settings: ImapSettings) -> None:
+        self.settings = settings
+        # Tagged IMAP commands sent after the connection opened (login included).
+        self.round_trips = 0
+        self._selected: str | None = None
+        self._client: IMAPClient | None = None
+        try:
+            self._client = self._connect()
+            self._login()
+            if "CONDSTORE" in self.capabilities() and "ENABLE" in self.capabilities():
+                # Without ENABLE some servers leave HIGHESTMODSEQ out of STATUS/SELECT.
+                self._client.enable("CONDSTORE")
+        except BaseException as exc:
+            self._close_quietly()
+            raise self._classify(exc) from exc
+
+    # -- connection -----------------------------------------------------------------------
+
+    def _connect(self) -> IMAPClient:
+        s = self.settings
+        client = IMAPClient(
+            s.host,
+            port=s.port,
+            ssl=s.security == "ssl",
+            ssl_context=ssl.create_default_context() if s.security == "ssl" else None,
+            timeout=s.timeout,
+        )
+        # Aware datetimes for INTERNALDATE instead of local-time naive ones.
+        client.normalise_times = False
+        self._count_commands(client)
+        if s.security == "starttls":
+            client.starttls(ssl.create_default_context())
+        return client
+
+    def _count_commands(self, client: IMAPClient) -> None:
+        # Every tagged command, from imaplib or imapclient's own raw path, takes a new tag.
+        imap = client._imap
+        new_tag = imap._new_tag
+
+        def counting_new_tag() -> bytes:
+            self.round_trips += 1
+            return new_tag()
+
+        imap._new_tag = counting_new_tag
+
+    def _login(self) -> None:
+        s = self.settings
+        client = self._require_client()
+        if s.access_token:
+            client.oauth2_login(s.username, s.access_token)
+        elif s.password is not None:
+            client.login(s.username, s.password)
+        else:
+            raise UserError(
+                "Enter the IMAP password (or connect the account with Google or Microsoft).",
+                field="imap_password",
+            )
+
+    def _require_client(self) -> IMAPClient:
+        if self._client is None:
+            raise ServiceError("The IMAP connection is closed. Try again.", field="imap_host")
+        return self._client
+
+    def _classify(self, exc: BaseException) -> MailroomError:
+        if isinstance(exc, MailroomError):
+            return exc
+        return classify_imap_error(exc, self.settings)
+
+    @contextlib.contextmanager
+    def _classified(self) -> Iterator[IMAPClient]:
+        client = self._require_client()
+        try:
+            yield client
+        except MailroomError:
+            raise
+        except Exception as exc:
+            raise self._classify(exc) from exc
+
+    def _select_readonly(self, client: IMAPClient, folder: str) -> None:
+        # Readonly so nothing we do (even a server quirk) can clear \Recent or set \Seen.
+        if self._selected != folder:
+            client.select_folder(folder, readonly=True)
+            self._selected = folder
+
+    # -- queries --------------------------------------------------------------------------
+
+    def capabilities(self) -> set[str]:
+        with self._classified() as client:
+            return {c.decode() if isinstance(c, bytes) else str(c) for c in client.capabilities()}
+
+    def find_sent_folder(self) -> str | None:
+        """The Sent folder: the one flagged ``\\Sent`` first, else a usual name."""
+        with self._classified() as client:
+            return choose_sent_folder(client.list_folders())
+
+    def status(self, folder: str) -> FolderStatus:
+        """One STATUS command: the cheap "anything new?" probe, whatever the mailbox size."""
+        with self._classified() as client:
+            what = ["UIDVALIDITY", "UIDNEXT", "MESSAGES"]
+            condstore = "CONDSTORE" in self.capabilities()
+            if condstore:
+                what.append("HIGHESTMODSEQ")
+            answer = client.folder_status(folder, what)
+        modseq = answer.get(b"HIGHESTMODSEQ")
+        return FolderStatus(
+            uidvalidity=int(answer[b"UIDVALIDITY"]),
+            uidnext=int(answer[b"UIDNEXT"]),
+            highestmodseq=int(modseq) if modseq is not None else None,
+            messages=int(answer[b"MESSAGES"]),
+        )
+
+    def uids_after(self, folder: str, last_uid: int) -> list[int]:
+        """UIDs greater than ``last_uid``, ascending."""
+        with self._classified() as client:
+            self._select_readonly(client, folder)
+            found = client.search(["UID", f"{last_uid + 1}:*"])
+        # "n:*" always matches the highest uid, even when it is below n.
+        return sorted(uid for uid in found if uid > last_uid)
+
+    def uids_since(self, folder: str, since: date) -> list[int]:
+        """UIDs of messages received on or after ``since`` (for a first backfill)."""
+        with self._classified() as client:
+            self._select_readonly(client, folder)
+            found = client.search(["SINCE", since])
+        return sorted(found)
+
+    def find_by_message_id(self, folder: str, message_id: str) -> list[int]:
+        with self._classified() as client:
+            self._select_readonly(client, folder)
+            found = client.search(["HEADER", "Message-ID", message_id])
+        return sorted(found)
+
+    def fetch(
+        self,
+        folder: str,
+        uids: Iterable[int],
+        *,
+        max_batch_bytes: int = 8 * 1024 * 1024,
+        max_batch_count: int = 200,
+    ) -> Iterator[FetchedMessage]:
+        """Full messages in ascending uid order, never marking them read.
+
+        imapclient holds a whole FETCH answer in memory, so batches are bounded by size
+        (from RFC822.SIZE) as well as by count; a message bigger than the byte bound goes
+        alone. Uids that vanished (expunged meanwhile) are skipped.
+        """
+        wanted = sorted(set(uids))
+        if not wanted:
+            return
+        sizes = self._sizes(folder, wanted)
+        for batch in plan_batches(sizes, max_batch_bytes, max_batch_count):
+            with self._classified() as client:
+                self._select_readonly(client, folder)
+                answer = client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"])
+            for uid in batch:
+                data = answer.get(uid)
+                if data is None or b"BODY[]" not in data:
+                    continue
+                raw = bytes(data[b"BODY[]"])
+                internaldate = data.get(b"INTERNALDATE")
+                yield FetchedMessage(
+                    uid=uid,
+                    raw=raw,
+                    size=len(raw),
+                    internaldate=internaldate if isinstance(internaldate, datetime) else None,
+                )
+
+    def _sizes(self, folder: str, uids: list[int]) -> list[tuple[int, int]]:
+        sizes: list[tuple[int, int]] = []
+        with self._classified() as client:
+            self._select_readonly(client, folder)
+            for start in range(0, len(uids), UIDS_PER_COMMAND):
+                chunk = uids[start : start + UIDS_PER_COMMAND]
+                answer = client.fetch(chunk, ["RFC822.SIZE"])
+                sizes.extend(
+                    (uid, int(answer[uid][b"RFC822.SIZE"]))
+                    for uid in chunk
+                    if uid in answer and b"RFC822.SIZE" in answer[uid]
+                )
+        return sizes
+
+    # -- changes --------------------------------------------------------------------------
+
+    def append(self, folder: str, raw: bytes, flags: Iterable[str] = ("\\Seen",)) -> int | None:
+        """Store ``raw`` in ``folder``; return its uid when the server says (UIDPLUS)."""
+        with self._classified() as client:
+            answer = client.append(folder, raw, flags=tuple(flags))
+        text = answer.decode(errors="replace") if isinstance(answer, bytes) else str(answer)
+        match = re.search(r"APPENDUID \d+ (\d+)", text)
+        return int(match.group(1)) if match else None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def logout(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                client.shutdown()
+            raise self._classify(exc) from exc
+
+    def _close_quietly(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except Exception:
+            # The connection is often already gone when we get here; nothing to tell.
+            with contextlib.suppress(Exception):
+                client.shutdown()
+
+    def __enter__(self) -> ImapSession:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._close_quietly()
+
+
+def plan_batches(
+    sizes: Iterable[tuple[int, int]], max_batch_bytes: int, max_batch_count: int
+) -> list[list[int]]:
+    """Group (uid, size) pairs, in uid order, into batches bounded by bytes and count."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    current_bytes = 0
+    for uid, size in sorted(sizes):
+        too_big = current and current_bytes + size > max_batch_bytes
+        too_many = len(current) >= max_batch_count
+        if too_big or too_many:
+            batches.append(current)
+            current, current_bytes = [], 0
+        current.append(uid)
+        current_bytes += size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def choose_sent_folder(folders: Iterable[tuple[Iterable[Any], Any, Any]]) -> str | None:
+    """Pick Sent from LIST answers (flags, delimiter, name): SPECIAL-USE, then names."""
+    names: list[str] = []
+    for flags, _delimiter, name in folders:
+        lowered = {(f.decode() if isinstance(f, bytes) else str(f)).lower() for f in flags}
+        if "\\sent" in lowered:
+            return str(name)
+        names.append(str(name))
+    by_lower = {name.lower(): name for name in names}
+    for candidate in SENT_FOLDER_NAMES:
+        if candidate.lower() in by_lower:
+            return by_lower[candidate.lower()]
+    return None
+
+
+def check_login(settings: ImapSettings) -> None:
+    """Connect, log in and log out; raise a classified error if any step fails."""
+    with ImapSession(settings) as session:
+        session.logout()

@@ -1,0 +1,434 @@
+"""Amazon SES (API v2) for sender verification: address and domain identities.
+
+A sender address must be verified in SES before Mailroom sends as it: either the address
+itself (AWS mails a link from no-reply-aws@amazon.com; links expire after 24 hours) or its
+whole domain (Easy DKIM CNAME records; 72 hours). This module starts verifications, reads
+their state and turns AWS failures into sentences an admin can act on.
+
+IAM actions used (grant exactly these to the user or role Mailroom runs as):
+- ``ses:GetEmailIdentity``: read an identity's verification and DKIM state;
+- ``ses:CreateEmailIdentity``: start verifying an address or domain;
+- ``ses:DeleteEmailIdentity``: only to re-send a verification mail for a pending address;
+- ``ses:GetAccount``: read whether sending is enabled (optional: without it the status is
+  reported as unknown, nothing is blocked).
+
+Credentials come from boto3's standard chain (environment, shared files, instance or task
+role); the endpoint from ``endpoint_url`` or boto3's own ``AWS_ENDPOINT_URL``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    InvalidRegionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+
+from bot.errors import ServiceError, UserError
+
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 15.0
+MAX_ATTEMPTS = 3
+
+Outcome = Literal["sent", "already_verified", "covered_by_domain", "resent"]
+
+ADDRESS_RE = re.compile(
+    r"^(?=.{1,254}$)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]{2,63}$"
+)
+DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
+ACCESS_KEY_RE = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{12,}\b")
+
+CREDENTIAL_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "InvalidSignatureException",
+        "IncompleteSignature",
+        "ExpiredToken",
+        "ExpiredTokenException",
+    }
+)
+ACCESS_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
+THROTTLE_CODES = frozenset(
+    {"TooManyRequestsException", "Throttling", "ThrottlingException", "RequestLimitExceeded"}
+)
+PAUSED_CODES = frozenset({"SendingPausedException", "AccountSuspendedException"})
+NOT_IMPLEMENTED_CODES = frozenset(
+    {"404", "NotImplemented", "InvalidAction", "UnknownOperationException"}
+)
+
+
+@dataclass
+class IdentityState:
+    """An SES identity as Mailroom needs it; ``status`` is "MISSING" when SES has none."""
+
+    identity: str
+    exists: bool
+    status: str
+    verified_for_sending: bool
+    dkim_status: str | None = None
+    dkim_tokens: list[str] = field(default_factory=list)
+    signing_hosted_zone: str | None = None
+    mail_from_domain: str | None = None
+
+    @property
+    def verified(self) -> bool:
+        return self.exists and (self.status == "SUCCESS" or self.verified_for_sending)
+
+
+@dataclass
+class VerificationStart:
+    """What ``start_address_verification`` did; ``message`` is ready to show in Slack."""
+
+    address: str
+    outcome: Outcome
+    message: str
+    state: IdentityState
+
+
+@dataclass
+class AccountStatus:
+    """SES account state; None fields mean "unknown", which must not block anything."""
+
+    sending_enabled: bool | None
+    production_access_enabled: bool | None = None
+    enforcement_status: str | None = None
+    max_24_hour_send: float | None = None
+    max_send_rate: float | None = None
+    sent_last_24_hours: float | None = None
+    note: str | None = None
+
+
+def missing_state(identity: str) -> IdentityState:
+    return IdentityState(
+        identity=identity, exists=False, status="MISSING", verified_for_sending=False
+    )
+
+
+def state_from_response(identity: str, response: dict[str, Any]) -> IdentityState:
+    """Build an IdentityState from GetEmailIdentity or CreateEmailIdentity output."""
+    dkim = response.get("DkimAttributes") or {}
+    mail_from = response.get("MailFromAttributes") or {}
+    verified = bool(response.get("VerifiedForSendingStatus"))
+    # CreateEmailIdentity has no VerificationStatus: a new identity is pending until verified.
+    status = response.get("VerificationStatus") or ("SUCCESS" if verified else "PENDING")
+    return IdentityState(
+        identity=identity,
+        exists=True,
+        status=status,
+        verified_for_sending=verified,
+        dkim_status=dkim.get("Status"),
+        dkim_tokens=list(dkim.get("Tokens") or []),
+        signing_hosted_zone=dkim.get("SigningHostedZone"),
+        mail_from_domain=mail_from.get("MailFromDomain") or None,
+    )
+
+
+def normalise_address(address: str) -> str:
+    """Check the syntax and lowercase the domain part (SES matches domains case-blind)."""
+    text = address.strip()
+    if not ADDRESS_RE.match(text):
+        raise UserError(
+            f"{text or 'An empty value'!r} is not a valid email address; write it like "
+            "sales@example.com.",
+            field="address",
+        )
+    local, _, domain = text.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def normalise_domain(domain: str) -> str:
+    text = domain.strip().rstrip(".").lower()
+    if not DOMAIN_RE.match(text):
+        raise UserError(
+            f"{domain.strip() or 'An empty value'!r} is not a domain name; write it like "
+            "example.com.",
+            field="domain",
+        )
+    return text
+
+
+class SesProvider:
+    """SESv2 client with bounded timeouts; every AWS failure becomes a UserError/ServiceError."""
+
+    def __init__(
+        self,
+        region: str,
+        endpoint_url: str | None = None,
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        if not region or not region.strip():
+            raise region_error()
+        self.region = region.strip()
+        config = Config(
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retries={"max_attempts": max_attempts, "mode": "standard"},
+        )
+        try:
+            # A session of our own, so nothing set on boto3's global default session leaks in.
+            self.client = boto3.session.Session().client(
+                "sesv2", region_name=self.region, endpoint_url=endpoint_url, config=config
+            )
+        except (InvalidRegionError, NoRegionError):
+            raise region_error(self.region) from None
+
+    # ------------------------------------------------------------------ identities
+
+    def get_identity(self, identity: str) -> IdentityState:
+        identity = normalise_identity(identity)
+        try:
+            response = self.call("get_email_identity", EmailIdentity=identity)
+        except ClientError as exc:
+            if error_code(exc) == "NotFoundException":
+                return missing_state(identity)
+            raise classify_aws_error(exc) from None
+        return state_from_response(identity, response)
+
+    def start_address_verification(self, address: str) -> VerificationStart:
+        address = normalise_address(address)
+        state = self.get_identity(address)
+        if state.verified:
+            return VerificationStart(
+                address,
+                "already_verified",
+                f"{address} is already verified in Amazon SES, so Mailroom can send as it.",
+                state,
+            )
+        domain = address.rpartition("@")[2]
+        domain_state = self.get_identity(domain)
+        if domain_state.verified:
+            return VerificationStart(
+                address,
+                "covered_by_domain",
+                f"{address} needs no verification email: its domain {domain} is verified in "
+                "Amazon SES, which covers every address at it.",
+                domain_state,
+            )
+        if state.exists:
+            # SESv2 has no "resend" call, and creating an identity that exists fails. Deleting
+            # the pending (or expired, FAILED) identity and creating it again is how AWS sends
+            # a fresh link; the old link stops working, which is what we want anyway.
+            self.call_classified("delete_email_identity", field="address", EmailIdentity=address)
+            new_state = self.create_identity(address, field="address")
+            return VerificationStart(
+                address,
+                "resent",
+                f"{address} was still waiting for verification, so Amazon SES has sent a new "
+                "email from no-reply-aws@amazon.com. Click the link in the newest one within "
+                "24 hours; older links no longer work.",
+                new_state,
+            )
+        new_state = self.create_identity(address, field="address")
+        return VerificationStart(
+            address,
+            "sent",
+            f"Amazon SES has sent a verification email to {address} from "
+            "no-reply-aws@amazon.com. Click the link in it within 24 hours, then check again.",
+            new_state,
+        )
+
+    def create_domain_identity(self, domain: str) -> IdentityState:
+        """Start verifying ``domain`` (Easy DKIM); returns the state with its DKIM tokens."""
+        domain = normalise_domain(domain)
+        state = self.get_identity(domain)
+        if state.exists:
+            return state
+        return self.create_identity(domain, field="domain")
+
+    def create_identity(self, identity: str, *, field: str) -> IdentityState:
+        try:
+            response = self.call("create_email_identity", EmailIdentity=identity)
+        except ClientError as exc:
+            if error_code(exc) == "AlreadyExistsException":
+                # Created meanwhile by someone else: its current state is the answer.
+                return self.get_identity(identity)
+            raise classify_aws_error(exc, field=field) from None
+        return state_from_response(identity, response)
+
+    # ------------------------------------------------------------------ account
+
+    def account_status(self) -> AccountStatus:
+        try:
+            response = self.call("get_account")
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in NOT_IMPLEMENTED_CODES or http_status(exc) == 404:
+                return AccountStatus(
+                    sending_enabled=None,
+                    note="Amazon SES did not say whether sending is enabled (this endpoint has "
+                    "no GetAccount); Mailroom carries on.",
+                )
+            if code in ACCESS_CODES:
+                return AccountStatus(
+                    sending_enabled=None,
+                    note="Mailroom may not read the SES account status (the ses:GetAccount "
+                    "permission is missing), so it is shown as unknown; add the permission to "
+                    "see sending limits.",
+                )
+            raise classify_aws_error(exc) from None
+        quota = response.get("SendQuota") or {}
+        return AccountStatus(
+            sending_enabled=response.get("SendingEnabled"),
+            production_access_enabled=response.get("ProductionAccessEnabled"),
+            enforcement_status=response.get("EnforcementStatus"),
+            max_24_hour_send=quota.get("Max24HourSend"),
+            max_send_rate=quota.get("MaxSendRate"),
+            sent_last_24_hours=quota.get("SentLast24Hours"),
+        )
+
+    # ------------------------------------------------------------------ plumbing
+
+    def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """Call an SESv2 operation; ClientError passes through for the caller to inspect."""
+        try:
+            return getattr(self.client, operation)(**params)
+        except ClientError:
+            raise
+        except BotoCoreError as exc:
+            raise classify_aws_error(exc, endpoint=self.client.meta.endpoint_url) from None
+
+    def call_classified(
+        self, operation: str, *, field: str | None = None, **params: Any
+    ) -> dict[str, Any]:
+        try:
+            return self.call(operation, **params)
+        except ClientError as exc:
+            raise classify_aws_error(exc, field=field) from None
+
+
+def normalise_identity(identity: str) -> str:
+    text = identity.strip()
+    if "@" in text:
+        local, _, domain = text.rpartition("@")
+        return f"{local}@{domain.lower()}"
+    return text.rstrip(".").lower()
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code") or "")
+
+
+def http_status(exc: ClientError) -> int | None:
+    return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+def aws_message(exc: ClientError) -> str:
+    """AWS's own message, trimmed, without HTML pages or anything that looks like a key."""
+    message = str(exc.response.get("Error", {}).get("Message") or "").strip()
+    if message.lstrip().startswith("<"):
+        return ""
+    message = ACCESS_KEY_RE.sub("[access key]", " ".join(message.split()))
+    return message[:300].rstrip(".")
+
+
+def region_error(region: str | None = None) -> UserError:
+    said = f"the region {region!r} is not valid" if region else "no AWS region is set"
+    return UserError(
+        f"Mailroom cannot reach Amazon SES because {said}. Set AWS_REGION to a region where "
+        "you use SES, for example us-east-1 or eu-west-1."
+    )
+
+
+def classify_aws_error(
+    exc: BaseException, *, field: str | None = None, endpoint: str | None = None
+) -> UserError | ServiceError:
+    """Turn a boto3/botocore failure into a sentence saying what happened and the fix."""
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return UserError(
+            "AWS credentials are missing or incomplete: set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY for Mailroom, or run it with an instance or task role "
+            "that may use Amazon SES."
+        )
+    if isinstance(exc, InvalidRegionError | NoRegionError):
+        return region_error(getattr(exc, "kwargs", {}).get("region_name"))
+    if isinstance(exc, ConnectTimeoutError | ReadTimeoutError):
+        return ServiceError(
+            "Amazon SES did not answer in time. Try again in a minute; if it keeps happening, "
+            "check this server's network connection to AWS."
+        )
+    if isinstance(exc, EndpointConnectionError):
+        url = endpoint or exc.kwargs.get("endpoint_url")
+        where = f" at {url}" if url else ""
+        return UserError(
+            f"Mailroom could not connect to Amazon SES{where}. "
+            "Check that AWS_REGION names a region where SES is available (for example "
+            "us-east-1) and that this server can reach AWS."
+        )
+    if isinstance(exc, ConnectionClosedError):
+        return ServiceError("Amazon SES closed the connection unexpectedly. Try again in a minute.")
+    if isinstance(exc, ClientError):
+        return classify_client_error(exc, field)
+    return ServiceError(
+        "Something went wrong talking to Amazon SES. Try again in a minute; if it keeps "
+        "happening, check the AWS Health Dashboard."
+    )
+
+
+def classify_client_error(exc: ClientError, field: str | None) -> UserError | ServiceError:
+    code = error_code(exc)
+    message = aws_message(exc)
+    permission = f"ses:{exc.operation_name}" if exc.operation_name else "the needed SES permission"
+    if code in CREDENTIAL_CODES:
+        return UserError(
+            "AWS did not accept Mailroom's credentials (the access key is unknown or expired, "
+            "or the secret does not match). Check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            f"or the instance role; the identity also needs the {permission} permission."
+        )
+    if code in ACCESS_CODES:
+        return UserError(
+            f"AWS refused the request because the IAM user or role Mailroom runs as lacks the "
+            f"{permission} permission. Add it to that identity's IAM policy (Mailroom uses "
+            "ses:CreateEmailIdentity, ses:GetEmailIdentity, ses:DeleteEmailIdentity and "
+            "ses:GetAccount)."
+        )
+    if code in THROTTLE_CODES:
+        return ServiceError(
+            "AWS is throttling Mailroom's requests to Amazon SES; try again in a minute."
+        )
+    if code in PAUSED_CODES:
+        return UserError(
+            "Sending is paused on this AWS account. See the Amazon SES console (Account "
+            "dashboard) for the reason and ask AWS to resume sending."
+        )
+    if code == "BadRequestException":
+        detail = f" ({message})" if message else ""
+        return UserError(
+            f"Amazon SES rejected the value{detail}. Check it and try again; an address must look "
+            "like sales@example.com.",
+            field=field or "address",
+        )
+    if code == "NotFoundException":
+        return UserError(
+            f"Amazon SES has no such identity{f' ({message})' if message else ''}; start its "
+            "verification first."
+        )
+    if code == "LimitExceededException":
+        return UserError(
+            "An Amazon SES limit for this account was reached (for example the number of "
+            "identities). Remove identities you no longer use or ask AWS for a higher limit in "
+            "the SES console."
+        )
+    said = f": {message}" if message else ""
+    return ServiceError(
+        f"Amazon SES returned an error ({code or 'unknown'}){said}. Try again in a minute; if "
+        "it keeps happening, check the AWS Health Dashboard."
+    )

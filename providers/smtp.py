@@ -1,0 +1,319 @@
+"""Send mail through the mailbox's own SMTP server (password or XOAUTH2), with plain errors.
+
+Like providers.imap, every failure leaves as a ``UserError`` (fixable by the person: wrong
+password, refused recipient, wrong security mode) or a ``ServiceError`` (timeout, server
+trouble, "try later"), with the server's words and never a secret.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import smtplib
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.generator import BytesGenerator
+from email.message import EmailMessage
+from io import BytesIO
+
+from bot.errors import MailroomError, ServiceError, UserError
+from providers.imap import Security, _security_hint, sanitise_server_words
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    security: Security
+    username: str | None
+    password: str | None = field(default=None, repr=False)
+    # An OAuth access token: authenticate with XOAUTH2 instead of a password.
+    access_token: str | None = field(default=None, repr=False)
+    timeout: float = 20.0
+
+
+# ---------------------------------------------------------------------------------------
+# Error classification
+# ---------------------------------------------------------------------------------------
+
+
+def _words(settings: SmtpSettings, code: int | None, text: bytes | str) -> str:
+    decoded = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    words = sanitise_server_words(decoded, (settings.password, settings.access_token))
+    return f"{code} {words}".strip() if code else words
+
+
+def classify_smtp_error(exc: BaseException, settings: SmtpSettings) -> UserError | ServiceError:
+    """Turn any exception from an SMTP exchange into a sentence for the person in Slack."""
+    if isinstance(exc, UserError | ServiceError):
+        return exc
+    where = f"{settings.host} port {settings.port}"
+    if isinstance(exc, TimeoutError):
+        return ServiceError(
+            f"The SMTP server {where} did not answer within {settings.timeout:g} seconds. "
+            "It may be down or a firewall may block the port; try again in a few minutes, "
+            "and check the port and security setting if it keeps happening.",
+            field="smtp_host",
+        )
+    if isinstance(exc, socket.gaierror):
+        return UserError(
+            f"We could not find the SMTP server {settings.host}. Check the spelling of the "
+            "host name (for example smtp.example.com).",
+            field="smtp_host",
+        )
+    if isinstance(exc, ConnectionRefusedError):
+        return UserError(
+            f"Could not connect to {where}: connection refused. Check the host and port "
+            "(usually 587 with STARTTLS, or 465 with SSL).",
+            field="smtp_host",
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        detail = sanitise_server_words(exc.verify_message or str(exc))
+        return UserError(
+            f"The SMTP server {where} presented a certificate we cannot trust ({detail}). "
+            "Check that the host name is the one your provider gives for SMTP.",
+            field="smtp_security",
+        )
+    if isinstance(exc, ssl.SSLError):
+        words = sanitise_server_words(str(exc))
+        return UserError(
+            f"The secure (TLS) connection to {where} failed ({words}). "
+            f"{_security_hint(settings.security, 'smtp')}",
+            field="smtp_security",
+        )
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return _auth_error(settings, _words(settings, exc.smtp_code, exc.smtp_error))
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return _recipients_error(settings, exc.recipients)
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        words = _words(settings, exc.smtp_code, exc.smtp_error)
+        if 400 <= exc.smtp_code < 500:
+            return _try_later(settings, words)
+        sender = exc.sender.decode() if isinstance(exc.sender, bytes) else exc.sender
+        return UserError(
+            f"The SMTP server {settings.host} refused to send as {sender}. The server said: "
+            f'"{words}" Use an address this account is allowed to send from.',
+        )
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        text = str(exc)
+        if "STARTTLS" in text.upper():
+            return UserError(
+                f"The SMTP server {where} does not offer STARTTLS. Choose SSL (usually port "
+                "465) instead, or check the port.",
+                field="smtp_security",
+            )
+        if "AUTH" in text.upper():
+            return UserError(
+                f"The SMTP server {where} does not offer sign-in on this connection. Servers "
+                "usually offer it on port 587 with STARTTLS or on port 465 with SSL.",
+                field="smtp_security",
+            )
+        return ServiceError(
+            f"The SMTP server {where} does not support a feature we need ({text}).",
+            field="smtp_host",
+        )
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return ServiceError(
+            f"The SMTP server {where} closed the connection unexpectedly. Try again in a few "
+            "minutes; if it keeps happening, check the port and security setting.",
+            field="smtp_host",
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        words = _words(settings, exc.smtp_code, exc.smtp_error)
+        if 400 <= exc.smtp_code < 500:
+            return _try_later(settings, words)
+        return ServiceError(
+            f'The SMTP server {settings.host} refused the message. The server said: "{words}" '
+            "Check the message and recipients, or contact your mail provider.",
+        )
+    if isinstance(exc, OSError):
+        words = sanitise_server_words(str(exc))
+        return ServiceError(
+            f"A network error stopped the connection to {where} ({words}). Try again in a "
+            "few minutes.",
+            field="smtp_host",
+        )
+    words = sanitise_server_words(str(exc), (settings.password, settings.access_token))
+    return ServiceError(
+        f'Sending through {settings.host} failed. The error was: "{words}" Try again later.'
+    )
+
+
+def _auth_error(settings: SmtpSettings, words: str) -> UserError:
+    if settings.access_token:
+        return UserError(
+            f"The SMTP server {settings.host} refused the sign-in for {settings.username}. "
+            f'The server said: "{words}" Reconnect the account to grant sending access again.',
+            field="smtp_password",
+        )
+    return UserError(
+        f"The SMTP server {settings.host} refused the username or password for "
+        f'{settings.username}. The server said: "{words}" Check both; some providers need an '
+        "app password when two-step verification is on.",
+        field="smtp_password",
+    )
+
+
+def _recipients_error(
+    settings: SmtpSettings, refused: dict[str, tuple[int, bytes]]
+) -> UserError | ServiceError:
+    details = "; ".join(
+        f"{address} ({_words(settings, code, text)})" for address, (code, text) in refused.items()
+    )
+    if refused and all(400 <= code < 500 for code, _ in refused.values()):
+        return _try_later(settings, details)
+    return UserError(
+        f"The SMTP server {settings.host} refused the recipient {details}. Nothing was sent; "
+        "check the address and send again.",
+        field="recipients",
+    )
+
+
+def _try_later(settings: SmtpSettings, words: str) -> ServiceError:
+    return ServiceError(
+        f"The SMTP server {settings.host} asked us to try later: {words}. We will retry; "
+        "nothing needs to change on your side.",
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Connection
+# ---------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def open_smtp(settings: SmtpSettings) -> Iterator[smtplib.SMTP]:
+    """A connected, authenticated SMTP client; QUIT on the way out. Errors are classified."""
+    smtp: smtplib.SMTP | None = None
+    try:
+        smtp = _connect(settings)
+        _authenticate(smtp, settings)
+        yield smtp
+        smtp.quit()
+        smtp = None
+    except MailroomError:
+        raise
+    except Exception as exc:
+        raise classify_smtp_error(exc, settings) from exc
+    finally:
+        if smtp is not None:
+            _close_quietly(smtp)
+
+
+def _connect(settings: SmtpSettings) -> smtplib.SMTP:
+    smtp: smtplib.SMTP
+    if settings.security == "ssl":
+        smtp = smtplib.SMTP_SSL(
+            settings.host,
+            settings.port,
+            timeout=settings.timeout,
+            context=ssl.create_default_context(),
+        )
+    else:
+        smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+    try:
+        smtp.ehlo()
+        if settings.security == "starttls":
+            smtp.starttls(context=ssl.create_default_context())
+            # The capabilities before STARTTLS are void (RFC 3207): ask again.
+            smtp.ehlo()
+    except BaseException:
+        _close_quietly(smtp)
+        raise
+    return smtp
+
+
+def _authenticate(smtp: smtplib.SMTP, settings: SmtpSettings) -> None:
+    if settings.access_token:
+        token = xoauth2_string(settings.username or "", settings.access_token)
+        # On failure the server sends a 334 error challenge; the client must answer empty.
+        smtp.auth("XOAUTH2", lambda challenge=None: token if challenge is None else "")
+    elif settings.password is not None:
+        smtp.login(settings.username or "", settings.password)
+    # Neither: a relay that trusts our address; nothing to do.
+
+
+def xoauth2_string(username: str, access_token: str) -> str:
+    return f"user={username}\x01auth=Bearer {access_token}\x01\x01"
+
+
+def _close_quietly(smtp: smtplib.SMTP) -> None:
+    # After an error the connection is often already gone; QUIT is a courtesy only.
+    try:
+        smtp.quit()
+    except Exception:
+        with contextlib.suppress(Exception):
+            smtp.close()
+
+
+# ---------------------------------------------------------------------------------------
+# Public operations
+# ---------------------------------------------------------------------------------------
+
+
+def check_login(settings: SmtpSettings) -> None:
+    """Connect, EHLO, STARTTLS when asked, AUTH, QUIT; raise a classified error on failure."""
+    with open_smtp(settings):
+        pass
+
+
+def send_message(
+    settings: SmtpSettings, message: EmailMessage, *, sender: str, recipients: list[str]
+) -> str:
+    """Send ``message`` to ``recipients``; return the server's final reply ("250 ...").
+
+    All or nothing: if the server refuses any recipient, the transaction is reset and a
+    ``UserError`` names that address, so nobody gets a copy the sender did not mean.
+    """
+    if not recipients:
+        raise UserError("Add at least one recipient before sending.", field="recipients")
+    with open_smtp(settings) as smtp:
+        # Non-ASCII envelope addresses need SMTPUTF8 and a UTF-8 rendering of the headers.
+        international = not all(a.isascii() for a in (sender, *recipients))
+        raw = flatten(message, international=international)
+        options = mail_options(smtp, raw, international)
+        code, text = smtp.mail(sender, options)
+        if code != 250:
+            _reset_quietly(smtp)
+            raise smtplib.SMTPSenderRefused(code, text, sender)
+        refused: dict[str, tuple[int, bytes]] = {}
+        for recipient in recipients:
+            code, text = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                refused[recipient] = (code, text)
+        if refused:
+            _reset_quietly(smtp)
+            raise smtplib.SMTPRecipientsRefused(refused)  # type: ignore[arg-type]
+        code, text = smtp.data(raw)
+        if code != 250:
+            _reset_quietly(smtp)
+            raise smtplib.SMTPDataError(code, text)
+        return f"{code} {text.decode(errors='replace')}"
+
+
+def flatten(message: EmailMessage, *, international: bool = False) -> bytes:
+    """The bytes to send: CRLF line ends, no Bcc header."""
+    outgoing = copy.copy(message)
+    # Bcc recipients get the mail through the envelope; the header would reveal them.
+    del outgoing["Bcc"]
+    del outgoing["Resent-Bcc"]
+    policy = outgoing.policy.clone(linesep="\r\n", utf8=international)
+    buffer = BytesIO()
+    BytesGenerator(buffer, policy=policy).flatten(outgoing, linesep="\r\n")
+    return buffer.getvalue()
+
+
+def mail_options(smtp: smtplib.SMTP, raw: bytes, international: bool) -> list[str]:
+    options: list[str] = []
+    if international and smtp.has_extn("smtputf8"):
+        options.append("SMTPUTF8")
+    if (international or not raw.isascii()) and smtp.has_extn("8bitmime"):
+        options.append("BODY=8BITMIME")
+    return options
+
+
+def _reset_quietly(smtp: smtplib.SMTP) -> None:
+    with contextlib.suppress(smtplib.SMTPException, OSError):
+        smtp.rset()

@@ -1,0 +1,304 @@
+"""The database schema (SQLModel). Changes go through alembic (storage/migrations).
+
+Uniqueness constraints carry the exactly-once guarantees: a mail is known once per
+(mailbox, folder, uidvalidity, uid) and once per (mailbox, Message-ID); a Slack event once per
+event_id; an outgoing reply once per Slack message (channel, ts).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)  # stored naive, always UTC
+
+
+class Role(StrEnum):
+    NONE = "none"
+    SALES = "sales"
+    ADMIN = "admin"
+
+
+class MailboxKind(StrEnum):
+    PERSONAL = "personal"
+    SHARED = "shared"
+    MARKETING = "marketing"
+
+
+class Provider(StrEnum):
+    IMAP = "imap"
+    GOOGLE = "google"
+    MICROSOFT = "microsoft"
+
+
+class Health(StrEnum):
+    OK = "ok"
+    NEW = "new"  # connected, not synced yet
+    NEEDS_ATTENTION = "needs_attention"
+    RECONNECT_NEEDED = "reconnect_needed"
+    ADMIN_APPROVAL_NEEDED = "admin_approval_needed"
+
+
+class MessageState(StrEnum):
+    PENDING_POST = "pending_post"  # inbound: recorded, Slack post not confirmed
+    POSTED = "posted"
+    SKIPPED = "skipped"  # inbound: not posted on purpose (partial sync, our own sent copy)
+    PENDING_SEND = "pending_send"  # outbound: recorded, SMTP not started
+    SENDING = "sending"  # outbound: SMTP started, outcome unknown until recorded
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    id: str = Field(primary_key=True)  # Slack user id
+    team_id: str = Field(default="", index=True)
+    name: str = ""
+    email: str | None = None
+    role: str = Field(default=Role.NONE)  # granted with /mail-role
+    is_workspace_admin: bool = False  # Slack admin/owner, refreshed from users.info
+    refreshed_at: datetime | None = None
+
+
+class Mailbox(SQLModel, table=True):
+    __tablename__ = "mailboxes"
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(index=True)
+    kind: str = Field(index=True)
+    owner_id: str = Field(index=True)  # personal: the owner; shared/marketing: who connected
+    address: str
+    sender_name: str = ""
+    provider: str = Field(default=Provider.IMAP)
+    imap_host: str = ""
+    imap_port: int = 993
+    imap_security: str = "ssl"
+    imap_username: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 465
+    smtp_security: str = "ssl"
+    smtp_username: str = ""
+    secrets: str | None = Field(default=None, sa_column=Column(Text))  # Fernet token
+    token_expires_at: datetime | None = None
+    ms_tenant: str | None = None
+    channel_id: str | None = None
+    active: bool = True
+    visible: bool = True
+    health: str = Field(default=Health.NEW)
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    consecutive_failures: int = 0
+    last_sync_at: datetime | None = None
+    last_success_at: datetime | None = None
+    messages_synced: int = 0
+    backfill_days: int = 0
+    sync_mode: str = "full"  # full | partial (only known contacts)
+    send_via: str = "smtp"  # smtp | ses
+    sync_lease_until: datetime | None = None  # one sync at a time, across processes
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class FolderState(SQLModel, table=True):
+    __tablename__ = "folder_states"
+    __table_args__ = (UniqueConstraint("mailbox_id", "folder"),)
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox_id: int = Field(foreign_key="mailboxes.id", index=True)
+    folder: str
+    role: str = "inbox"  # inbox | sent
+    uidvalidity: int | None = None
+    last_uid: int = 0
+    highestmodseq: int | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Conversation(SQLModel, table=True):
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel_id", "thread_ts"),)
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox_id: int = Field(foreign_key="mailboxes.id", index=True)
+    channel_id: str
+    thread_ts: str | None = None  # None until the root post is confirmed
+    subject: str = ""
+    customer_address: str = ""
+    customer_name: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    last_message_at: datetime = Field(default_factory=utcnow)
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("mailbox_id", "folder", "uidvalidity", "uid"),
+        UniqueConstraint("mailbox_id", "message_id"),
+        UniqueConstraint("source_channel", "source_ts"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox_id: int = Field(foreign_key="mailboxes.id", index=True)
+    conversation_id: int | None = Field(default=None, foreign_key="conversations.id", index=True)
+    message_id: str  # normalised header value, <...>; synthetic when the mail had none
+    direction: str  # in | out
+    folder: str | None = None
+    uidvalidity: int | None = None
+    uid: int | None = None
+    in_reply_to: str | None = None
+    references: str | None = Field(default=None, sa_column=Column(Text))  # space separated
+    subject: str = ""
+    from_address: str = ""
+    from_name: str = ""
+    to_addresses: str = ""  # comma separated
+    reply_to: str = ""  # comma separated; where answers to this mail go (Reply-To)
+    sent_at: datetime | None = None
+    slack_ts: str | None = None
+    source_channel: str | None = None  # outbound: the Slack message that asked for it
+    source_ts: str | None = None
+    author_id: str | None = None  # outbound: Slack user
+    state: str = Field(index=True)
+    attempts: int = 0
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    body_text: str | None = Field(default=None, sa_column=Column(Text))  # full text, for "Show full"
+    files_json: str | None = Field(default=None, sa_column=Column(Text))  # outbound Slack files
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ProcessedEvent(SQLModel, table=True):
+    __tablename__ = "processed_events"
+    event_id: str = Field(primary_key=True)
+    received_at: datetime = Field(default_factory=utcnow)
+
+
+class Notification(SQLModel, table=True):
+    """One row per thing someone was told, so it is told once (key is unique)."""
+
+    __tablename__ = "notifications"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    recipient: str
+    text: str = Field(default="", sa_column=Column(Text))
+    sent_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- Footers, contacts, activity (mailbox settings) ----------------------------------------
+
+
+class Footer(SQLModel, table=True):
+    __tablename__ = "footers"
+    __table_args__ = (UniqueConstraint("team_id", "mailbox_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str
+    mailbox_id: int | None = Field(default=None, foreign_key="mailboxes.id")  # None = default
+    text: str = Field(default="", sa_column=Column(Text))
+    format: str = "plain"  # plain | rich
+    text_color: str = "#333333"
+    link_color: str = "#1a73e8"
+    background_color: str = "#ffffff"
+    facebook: str = ""
+    x: str = ""
+    instagram: str = ""
+    linkedin: str = ""
+    company: str = ""
+    updated_by: str = ""
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("mailbox_id", "pattern"),)
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox_id: int = Field(foreign_key="mailboxes.id", index=True)
+    pattern: str  # an address (a@b.com) or a domain (@b.com)
+    added_by: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Activity(SQLModel, table=True):
+    __tablename__ = "activities"
+    __table_args__ = (UniqueConstraint("message_row_id", "contact_address"),)
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox_id: int = Field(foreign_key="mailboxes.id", index=True)
+    message_row_id: int = Field(foreign_key="messages.id")
+    contact_address: str = Field(index=True)
+    direction: str  # in | out
+    subject: str = ""
+    answered_by: str | None = None  # Slack user id of the replier (out)
+    channel_id: str | None = None
+    thread_ts: str | None = None
+    occurred_at: datetime = Field(default_factory=utcnow)
+
+
+# --- SES sender verification and DNS reports -------------------------------------------------
+
+
+class SenderVerification(SQLModel, table=True):
+    __tablename__ = "sender_verifications"
+    __table_args__ = (UniqueConstraint("team_id", "identity"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str
+    identity: str  # address (or domain for "Set up DKIM with SES")
+    sender_name: str = ""
+    requested_by: str = ""
+    status: str = "PENDING"  # PENDING | SUCCESS | FAILED | EXPIRED | ...
+    started_at: datetime = Field(default_factory=utcnow)
+    checked_at: datetime | None = None
+    next_check_at: datetime | None = None
+    notified_status: str | None = None
+
+
+class DomainReportRow(SQLModel, table=True):
+    __tablename__ = "domain_reports"
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(index=True)
+    domain: str = Field(index=True)
+    verdict: str
+    report_json: str = Field(sa_column=Column(Text))
+    requested_by: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DomainWatch(SQLModel, table=True):
+    __tablename__ = "domain_watches"
+    __table_args__ = (UniqueConstraint("team_id", "domain"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str
+    domain: str
+    selectors: str = ""
+    requested_by: str = ""
+    last_verdict: str | None = None
+    next_check_at: datetime | None = None
+
+
+# --- OAuth sign-in and Microsoft consent ----------------------------------------------------
+
+
+class OAuthState(SQLModel, table=True):
+    __tablename__ = "oauth_states"
+    state: str = Field(primary_key=True)
+    provider: str
+    purpose: str = "signin"  # signin | adminconsent
+    team_id: str
+    user_id: str
+    kind: str = MailboxKind.PERSONAL
+    mailbox_id: int | None = None  # reconnecting an existing mailbox
+    code_verifier: str | None = None  # PKCE; never leaves the server
+    tenant: str | None = None
+    channel_id: str | None = None
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class ConsentTenant(SQLModel, table=True):
+    __tablename__ = "consent_tenants"
+    __table_args__ = (UniqueConstraint("team_id", "tenant"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str
+    tenant: str  # GUID or domain from the failed sign-in; "organizations" when unknown
+    status: str = "needed"  # granted | needed | declined | unknown
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    waiting_users: str = ""  # comma separated Slack user ids
+    checked_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
