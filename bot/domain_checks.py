@@ -134,6 +134,19 @@ class SesDomainInfo:
     mail_from_domain: str | None = None
     region: str = "us-east-1"
 
+    @classmethod
+    def from_identity(
+        cls, state: Any, region: str, *, sends_for_domain: bool = True
+    ) -> SesDomainInfo:
+        """From a ``providers.ses.IdentityState`` (duck-typed: this module stays SES-free)."""
+        return cls(
+            dkim_tokens=list(state.dkim_tokens),
+            signing_hosted_zone=state.signing_hosted_zone,
+            sends_for_domain=sends_for_domain,
+            mail_from_domain=state.mail_from_domain,
+            region=region,
+        )
+
 
 # ---------------------------------------------------------------------------- rendering
 
@@ -653,7 +666,7 @@ def two_spf_line(domain: str, records: Sequence[str], need_ses: bool) -> CheckLi
             elif term not in merged:
                 merged.append(term)
     qualifier = "-" if "-" in qualifiers else "~"
-    suggestion = suggest_spf(merged, need_ses=need_ses, qualifier=qualifier)
+    suggestion = suggest_spf([*merged, f"{qualifier}all"], need_ses=need_ses, qualifier=qualifier)
     return CheckLine(
         SPF,
         domain,
@@ -691,12 +704,12 @@ def spf_policy_line(domain: str, qualifier: str | None, fix: str | None) -> Chec
             f"{domain}. Replace it with ~all as below.",
             fix,
         )
-    said = "?all (neutral)" if qualifier == "?" else "no all"
+    said = "ends with ?all (neutral)" if qualifier == "?" else "has no all at the end"
     return CheckLine(
         SPF,
         domain,
         "warn",
-        f"The SPF record ends with {said}, so it says nothing about servers it does not list. "
+        f"The SPF record {said}, so it says nothing about servers it does not list. "
         "End it with ~all as below.",
         fix,
     )
@@ -770,6 +783,13 @@ def with_tag(tags: Sequence[tuple[str, str]], tag: str, value: str) -> list[tupl
     return [*head, (tag, value), *rest]
 
 
+def with_reporting(domain: str, tags: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Tags with a reporting address added when there is none (kept when there is one)."""
+    if dict(tags).get("rua"):
+        return list(tags)
+    return with_tag(tags, "rua", f"mailto:dmarc-reports@{domain}")
+
+
 def judge_dmarc(
     domain: str, result: Lookup, *, ses: SesDomainInfo | None = None
 ) -> list[CheckLine]:
@@ -835,7 +855,9 @@ def dmarc_policy_line(
             f"The DMARC policy is p=none: it only monitors, and mail that fails the checks is "
             f"delivered as usual. Once the reports show your own mail passes, move to "
             f"p=quarantine as below. {note}",
-            render_record_fix(name, "TXT", render_tags(with_tag(tags, "p", "quarantine"))),
+            render_record_fix(
+                name, "TXT", render_tags(with_reporting(domain, with_tag(tags, "p", "quarantine")))
+            ),
         )
     effect = "quarantine (usually the spam folder)" if policy == "quarantine" else "reject"
     return CheckLine(
@@ -871,9 +893,7 @@ def dmarc_reports_line(domain: str, name: str, tags: list[tuple[str, str]]) -> C
         "warn",
         "The DMARC record has no reporting address (rua=), so you never see who sends mail "
         f"as {domain} or whether it passes. Add one as below.",
-        render_record_fix(
-            name, "TXT", render_tags(with_tag(tags, "rua", f"mailto:dmarc-reports@{domain}"))
-        ),
+        render_record_fix(name, "TXT", render_tags(with_reporting(domain, tags))),
     )
 
 

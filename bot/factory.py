@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from slack_bolt import App
 
+from bot import features
 from bot.context import AppContext
 from bot.mailboxes import Mailboxes
 from bot.notify import Notifier
@@ -82,7 +83,6 @@ def create_mailroom(settings: Settings) -> Mailroom:
         # messages itself.
         ignoring_self_events_enabled=False,
     )
-    features = __import__("bot.features", fromlist=["install"])
     features.install(ctx)
     register_listeners(bolt, ctx)
     web = create_web_app(bolt, ctx)

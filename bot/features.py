@@ -1,14 +1,30 @@
-"""Optional capabilities plug into the context here (sign-in providers, SES, footers...).
+"""Capabilities plug into the context here: sign-in providers, SES and DNS, preferences.
 
-Each ``install`` adds services to ``ctx.extras`` and may add web routes
-(``ctx.extras["routes"]``) and start-up jobs (``ctx.extras["on_start"]``).
+Each feature's ``install(ctx)`` may add:
+- services in ``ctx.extras`` (e.g. ``ctx.extras["ses"]``);
+- web routes: ``ctx.extras["routes"]``, callables ``(api, ctx)``;
+- start-up work and scheduled jobs: ``ctx.extras["on_start"]``, callables ``(ctx)``;
+- lines in /mail-status: ``ctx.extras["status_lines"]`` ``(ctx, mailbox) -> [str]`` and
+  ``ctx.extras["status_footer"]`` ``(ctx, team_id) -> [str]`` (admins only);
+- ``ctx.extras["activation_guards"]``: ``(ctx, mailbox) -> refusal | None`` before activating;
+- ``ctx.extras["on_mailbox_changed"]``: ``(ctx, mailbox_id)`` after a settings change;
+- ``ctx.extras["sign_in_buttons"]``: ``(ctx, user, team, kind, mailbox_id) -> [button]``;
+- ``ctx.extras["home_view"]``: ``(ctx, user, team) -> view`` for App Home;
+- hooks on the services: ``ctx.sync.post_filters / ingest_hooks / failure_notifiers``,
+  ``ctx.replies.footer / sent_hooks / send_guards``, ``ctx.mailboxes.tokens``.
 """
 
 from __future__ import annotations
 
+from bot import preferences, senders, signin
 from bot.context import AppContext
+
+FEATURES = (senders, signin, preferences)
 
 
 def install(ctx: AppContext) -> None:
-    ctx.extras.setdefault("routes", [])
-    ctx.extras.setdefault("on_start", [])
+    for key in ("routes", "on_start", "status_lines", "status_footer", "activation_guards",
+                "on_mailbox_changed"):
+        ctx.extras.setdefault(key, [])
+    for feature in FEATURES:
+        feature.install(ctx)

@@ -59,6 +59,9 @@ class SyncResult:
 PostFilter = Callable[[Mailbox, InboundEmail, str], bool]
 # Called after a mail is recorded (posted or not): activity tracking and the like.
 IngestHook = Callable[[Mailbox, Message, InboundEmail], None]
+# Tells someone about a failing mailbox in its own way (consent link, admin alert...);
+# returns True when it handled the notification, so the generic one is not sent.
+FailureNotifier = Callable[[Mailbox, MailroomError], bool]
 
 
 class SyncService:
@@ -67,6 +70,7 @@ class SyncService:
         self.lease = timedelta(seconds=max(120, ctx.settings.sync_interval_seconds * 4))
         self.post_filters: list[PostFilter] = []
         self.ingest_hooks: list[IngestHook] = []
+        self.failure_notifiers: list[FailureNotifier] = []
         self._local = threading.Lock()
         self._running: set[int] = set()
 
@@ -270,7 +274,7 @@ class SyncService:
                 from_name=parsed.from_name,
                 to_addresses=", ".join(parsed.to),
                 reply_to=", ".join(parsed.reply_to),
-                sent_at=_naive_utc(parsed.date),
+                sent_at=_aware_utc(parsed.date),
                 state=MessageState.PENDING_POST if wanted and mailbox.channel_id else MessageState.SKIPPED,
                 body_text=parsed.text,
             )
@@ -370,7 +374,7 @@ class SyncService:
     def _find_earlier_post(self, channel: str, thread_ts: str | None, row: Message) -> str | None:
         """After a crash between Slack accepting a post and us recording it, find that post
         by its metadata instead of posting twice. Only runs for interrupted posts."""
-        oldest = (row.created_at - timedelta(minutes=5)).replace(tzinfo=UTC).timestamp()
+        oldest = (_aware_utc(row.created_at) - timedelta(minutes=5)).timestamp()  # type: ignore[operator]
         try:
             if thread_ts:
                 answer = self.ctx.slack.client.conversations_replies(
@@ -423,6 +427,10 @@ class SyncService:
         if updated.consecutive_failures < threshold and health not in IMMEDIATE_HEALTH:
             return
         streak = _streak_key(mailbox)
+        for notifier in self.failure_notifiers:
+            if notifier(updated, error):
+                self.ctx.db.insert_once(_marker(f"sync-failing:{streak}"))
+                return
         text, blocks = sync_failure_blocks(updated, error.message)
         sent_any = False
         for recipient in self.recipients_for(mailbox):
@@ -459,12 +467,10 @@ def _marker(key: str) -> Any:
     return Notification(key=key, recipient="-", sent_at=utcnow())
 
 
-def _naive_utc(value: datetime | None) -> datetime | None:
+def _aware_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _minimal_raw(row: Message) -> bytes:

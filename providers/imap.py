@@ -301,9 +301,11 @@ class ImapSession:
         except Exception as exc:
             raise self._classify(exc) from exc
 
-    def _select_readonly(self, client: IMAPClient, folder: str) -> None:
+    def _select_readonly(self, client: IMAPClient, folder: str, *, fresh: bool = True) -> None:
         # Readonly so nothing we do (even a server quirk) can clear \Recent or set \Seen.
-        if self._selected != folder:
+        # Fresh by default: a server shows mail that arrived while a folder stays selected
+        # only after a later command, so a reused selection can miss the newest message.
+        if fresh or self._selected != folder:
             client.select_folder(folder, readonly=True)
             self._selected = folder
 
@@ -375,7 +377,8 @@ class ImapSession:
         sizes = self._sizes(folder, wanted)
         for batch in plan_batches(sizes, max_batch_bytes, max_batch_count):
             with self._classified() as client:
-                self._select_readonly(client, folder)
+                # The caller may have selected another folder between two batches.
+                self._select_readonly(client, folder, fresh=False)
                 answer = client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"])
             for uid in batch:
                 data = answer.get(uid)

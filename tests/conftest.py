@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.support.mail_servers",
     "tests.support.fake_slack",
     "tests.support.dns_ses",
+    "tests.support.harness",
 ]

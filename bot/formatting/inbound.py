@@ -99,6 +99,14 @@ class InboundEmail:
 def parse_email(raw: bytes) -> InboundEmail:
     """Parse raw RFC 5322 bytes into an :class:`InboundEmail`. Never raises."""
     raw = _as_bytes(raw)
+    try:
+        return _parse(raw)
+    except Exception:
+        # Each step is guarded already; this is the last net for a bug in the glue.
+        return _unreadable(raw)
+
+
+def _parse(raw: bytes) -> InboundEmail:
     problems: list[str] = []
     try:
         msg = email.message_from_bytes(raw, policy=_POLICY)
@@ -598,7 +606,9 @@ def decode_bytes(data: bytes, charset: str | None) -> tuple[str, str | None]:
     return text, "had no charset and wasn't UTF-8; it was read as Western European."
 
 
-_UTF8_SEQUENCE_RE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+_UTF8_SEQUENCE_RE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
 
 
 def _text_codec(name: str) -> str | None:

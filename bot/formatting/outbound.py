@@ -70,7 +70,7 @@ OUTBOUND_POLICY = _policy()
 # "Re:", "RE:", "Aw:", "Sv:", "Antw:", "Re[2]:", "Ref.:", "R:" (Italian), "Res:" (Portuguese)...
 _REPLY_PREFIX_RE = re.compile(
     r"^\s*(re|aw|sv|vs|antw|antwort|ref|rif|res|odp|r|vá|atb|svar|回复|回覆|答复)"
-    r"\s*(\[\d+\]|\(\d+\))?\s*[:：]",
+    r"\s*(\[\d+\]|\(\d+\))?\s*[:\uff1a]",
     re.IGNORECASE,
 )
 
@@ -113,7 +113,8 @@ def make_message_id(address: str) -> str:
     Always passing a domain matters: without one ``make_msgid`` asks DNS for our host name,
     which is slow and leaks it.
     """
-    domain = address.rpartition("@")[2].strip().strip("<>").lower()
+    _, at, domain = address.strip().strip("<>").rpartition("@")
+    domain = domain.strip().lower() if at else ""
     try:
         domain = domain.encode("idna").decode("ascii")
     except UnicodeError:

@@ -103,7 +103,7 @@ def quote_block(text: str) -> str:
 
 def code_span(text: str) -> str:
     """Show ``text`` (already escaped) as inline code; backticks are swapped so it stays closed."""
-    return "`" + text.replace("`", "ˋ") + "`"
+    return "`" + text.replace("`", "\u02cb") + "`"
 
 
 # --- Slack mrkdwn -> email -------------------------------------------------------------------

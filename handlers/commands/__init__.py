@@ -5,9 +5,19 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.context import AppContext
-from handlers.commands import connect, consent, contacts, dkim, footer, role, status, verify
+from handlers.commands import (
+    connect,
+    consent,
+    contact,
+    contacts,
+    dkim,
+    footer,
+    role,
+    status,
+    verify,
+)
 
-MODULES = (connect, status, role, verify, dkim, consent, footer, contacts)
+MODULES = (connect, status, role, verify, dkim, consent, footer, contacts, contact)
 
 
 def register(app: App, ctx: AppContext) -> None:

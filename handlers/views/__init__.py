@@ -5,9 +5,9 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.context import AppContext
-from handlers.views import connect
+from handlers.views import connect, preferences, senders, signin
 
-MODULES: tuple = (connect,)
+MODULES: tuple = (connect, senders, signin, preferences)
 
 
 def register(app: App, ctx: AppContext) -> None:

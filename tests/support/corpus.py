@@ -231,13 +231,13 @@ def awkward_messages() -> list[tuple[str, bytes]]:
             MIME,
             b'Content-Type: text/html; charset="utf-8"',
             body=(
-                "<html><head><title>Newsletter</title><style>p {color: red}</style>"
-                "<script>alert('head')</script></head><body>"
-                "<p>Hola <b>equipo</b>,</p><script type='text/javascript'>document.write('x')</script>"
-                '<img src="https://tracker.example/pixel.gif?id=1" width="1" height="1">'
-                '<p>Vea <a href="https://acme.example/factura">la factura</a>.</p>'
-                "<style>.x{display:none}</style></body></html>"
-            ).encode(),
+                b"<html><head><title>Newsletter</title><style>p {color: red}</style>"
+                b"<script>alert('head')</script></head><body>"
+                b"<p>Hola <b>equipo</b>,</p><script type='text/javascript'>document.write('x')</script>"
+                b'<img src="https://tracker.example/pixel.gif?id=1" width="1" height="1">'
+                b'<p>Vea <a href="https://acme.example/factura">la factura</a>.</p>'
+                b"<style>.x{display:none}</style></body></html>"
+            ),
         ),
     )
     add(
@@ -513,7 +513,7 @@ def awkward_messages() -> list[tuple[str, bytes]]:
     add(
         "spanish_reply_with_accents",
         message(
-            "From: =?utf-8?q?Ana_P=C3=A9rez?= <ana@cliente.example>".encode(),
+            b"From: =?utf-8?q?Ana_P=C3=A9rez?= <ana@cliente.example>",
             TO,
             DATE,
             b"Subject: =?utf-8?q?Re=3A_Cotizaci=C3=B3n_a=C3=B1o_2024?=",

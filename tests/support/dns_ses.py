@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -61,6 +61,7 @@ from bot.domain_checks import SesDomainInfo
 from providers.dns import make_resolver
 from tests.support.dns_server import TestDnsServer
 from tests.support.ses_server import (
+    INTERNAL,
     REGION,
     AwsErrorServer,
     MotoSes,
@@ -123,7 +124,9 @@ def rsa_key_text(bits: int) -> str:
     else:
         # cryptography refuses to generate keys under 1024 bits; build one from two primes.
         half = bits // 2
-        key = rsa.RSAPublicNumbers(65537, random_prime(half) * random_prime(bits - half)).public_key()
+        key = rsa.RSAPublicNumbers(
+            65537, random_prime(half) * random_prime(bits - half)
+        ).public_key()
     return der_base64(key)
 
 
@@ -186,7 +189,11 @@ class Zone:
             value = dkim_record() if self.dkim == "default" else self.dkim
             server.add(f"{DKIM_SELECTOR}._domainkey.{d}", "TXT", value)
         if self.dmarc:
-            value = f"v=DMARC1; p=reject; rua=mailto:dmarc@{d}" if self.dmarc == "default" else self.dmarc
+            value = (
+                f"v=DMARC1; p=reject; rua=mailto:dmarc@{d}"
+                if self.dmarc == "default"
+                else self.dmarc
+            )
             server.add(f"_dmarc.{d}", "TXT", value)
         if self.ses_cnames:
             for token in SES_TOKENS.get(d, []):
@@ -291,9 +298,16 @@ def moto_ses_server() -> Iterator[str]:
 
 def set_fake_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Fake keys, us-east-1, and no shared files or instance metadata to fall back on."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN",
-                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_ENDPOINT_URL_SESV2"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_ENDPOINT_URL_SESV2",
+    ):
         monkeypatch.delenv(name, raising=False)
     empty = tmp_path / "aws-empty"
     empty.write_text("")
@@ -331,7 +345,7 @@ def aws_error_server(
 ) -> AwsErrorServer:
     set_fake_aws_env(monkeypatch, tmp_path)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    aws_error_server_session.respond_with()
+    aws_error_server_session.respond_with(default=INTERNAL)
     return aws_error_server_session
 
 
@@ -347,18 +361,3 @@ def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def unreachable_aws_url() -> str:
     """An endpoint URL where nothing listens, for EndpointConnectionError."""
     return closed_port_url()
-
-
-# Re-exported for tests that build their own zones.
-__all__: list[str] = [
-    "DKIM_SELECTOR",
-    "DNS_TIMEOUT",
-    "MAIL_FROM",
-    "SES_TOKENS",
-    "Zone",
-    "dkim_record",
-    "publish_test_zones",
-    "rsa_key_text",
-    "ses_info",
-]
-_unused: Callable[..., object] | None = None

@@ -33,6 +33,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from imapclient import IMAPClient
+from imapclient import exceptions as imap_exceptions
 
 from tests.support.wait import wait_until
 
@@ -94,6 +95,10 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  # No auth penalty: tests fail logins on purpose and must not be slowed down for it.
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 protocol imap {{
   mail_max_userip_connections = 200
@@ -101,7 +106,9 @@ protocol imap {{
 
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/users
+  # One file per user: Dovecot rereads a known file at most once a second, but opens a
+  # new user's file at once, so add_user takes effect immediately.
+  args = scheme=PLAIN username_format=%u {root}/users/%u
 }}
 {oauth_passdb}
 userdb {{
@@ -248,14 +255,34 @@ class DovecotServer:
         with self._lock:
             self.users[address] = password
             self._write_users()
+        # A changed password is seen within a second or so: wait until Dovecot agrees.
+        wait_until(
+            lambda: self._can_login(address, password),
+            timeout=10,
+            interval=0.1,
+            message=f"dovecot accepts the new user {address}",
+        )
+
+    def _can_login(self, address: str, password: str) -> bool:
+        imap = IMAPClient(self.host, self.port, ssl=False, timeout=5)
+        try:
+            imap.login(address, password)
+            return True
+        except imap_exceptions.LoginError:
+            return False
+        finally:
+            with contextlib.suppress(Exception):
+                imap.logout()
 
     def _write_users(self) -> None:
-        lines = "".join(f"{user}:{{PLAIN}}{pw}\n" for user, pw in self.users.items())
-        # Write then rename, so Dovecot never reads a half-written file.
-        tmp = self.root / "users.tmp"
-        tmp.write_text(lines)
-        tmp.chmod(0o644)
-        tmp.replace(self.root / "users")
+        users_dir = self.root / "users"
+        users_dir.mkdir(exist_ok=True)
+        for user, password in self.users.items():
+            # Write then rename, so Dovecot never reads a half-written file.
+            tmp = users_dir / f".{user}.tmp"
+            tmp.write_text(f"{user}:{{PLAIN}}{password}\n")
+            tmp.chmod(0o644)
+            tmp.replace(users_dir / user)
 
     # -- mailbox helpers (all through real IMAP, as the user) ------------------------------
 

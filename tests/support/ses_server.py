@@ -68,7 +68,9 @@ class RealisticIdentities(dict[str, EmailIdentity]):
 class MotoSes:
     """moto's SES backend for one account and region, with helpers to play states."""
 
-    def __init__(self, url: str, account_id: str = DEFAULT_ACCOUNT_ID, region: str = REGION) -> None:
+    def __init__(
+        self, url: str, account_id: str = DEFAULT_ACCOUNT_ID, region: str = REGION
+    ) -> None:
         self.url = url
         self.account_id = account_id
         self.region = region
@@ -105,7 +107,9 @@ class MotoSes:
         if item.identity_type == "DOMAIN":
             item.dkim_attributes["Status"] = status
 
-    def set_dkim_tokens(self, domain: str, tokens: Iterable[str], hosted_zone: str | None = None) -> None:
+    def set_dkim_tokens(
+        self, domain: str, tokens: Iterable[str], hosted_zone: str | None = None
+    ) -> None:
         attributes = self.identity(domain).dkim_attributes
         attributes["Tokens"] = list(tokens)
         if hosted_zone:
@@ -188,7 +192,9 @@ class AwsErrorServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def respond_with(self, *replies: AwsError | dict[str, Any], default: AwsError | dict[str, Any] | None = None) -> None:
+    def respond_with(
+        self, *replies: AwsError | dict[str, Any], default: AwsError | dict[str, Any] | None = None
+    ) -> None:
         with self.lock:
             self.replies = deque(replies)
             self.requests.clear()
@@ -206,7 +212,10 @@ class AwsErrorServer:
             reply = self.replies.popleft() if self.replies else self.default
         if isinstance(reply, AwsError):
             status, body = reply.status, reply.body()
-            headers = {"x-amzn-ErrorType": f"{reply.code}:http://internal.amazon.com/", "x-amzn-RequestId": "test"}
+            headers = {
+                "x-amzn-ErrorType": f"{reply.code}:http://internal.amazon.com/",
+                "x-amzn-RequestId": "test",
+            }
         else:
             status, body = 200, json.dumps(reply).encode()
             headers = {"x-amzn-RequestId": "test"}

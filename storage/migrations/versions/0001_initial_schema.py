@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 07:39:43.381835
+Create Date: 2026-11-22 07:40:56.114579
 """
 
 from __future__ import annotations

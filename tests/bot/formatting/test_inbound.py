@@ -250,7 +250,9 @@ def test_trim_quoted_outlook_and_spanish() -> None:
     assert trim_quoted(outlook) == "Thanks!"
     header_block = "Thanks!\n\nFrom: Support <s@acme.example>\nSent: Monday\nTo: Ana\n\nOld"
     assert trim_quoted(header_block) == "Thanks!"
-    spanish = "Gracias.\n\nEl lun, 1 ene 2024 a las 9:00, Soporte (<s@acme.example>) escribió:\n> Hola"
+    spanish = (
+        "Gracias.\n\nEl lun, 1 ene 2024 a las 9:00, Soporte (<s@acme.example>) escribió:\n> Hola"
+    )
     assert trim_quoted(spanish) == "Gracias."
     spanish_outlook = "Listo.\n\nDe: Soporte\nEnviado el: lunes\nPara: Ana\n\nViejo"
     assert trim_quoted(spanish_outlook) == "Listo."
@@ -306,7 +308,9 @@ def test_forwarded_message_becomes_eml() -> None:
 
 def test_tnef_is_kept_with_a_problem() -> None:
     msg = build(text="see file")
-    msg.add_attachment(b"\x78\x9f\x3e\x22", maintype="application", subtype="ms-tnef", filename="WINMAIL.DAT")
+    msg.add_attachment(
+        b"\x78\x9f\x3e\x22", maintype="application", subtype="ms-tnef", filename="WINMAIL.DAT"
+    )
     mail = parse(msg)
     assert [a.filename for a in mail.attachments] == ["winmail.dat"]
     assert any("winmail.dat" in p and "can't be shown" in p for p in mail.problems)

@@ -109,7 +109,7 @@ def test_truncate_with_tiny_limits() -> None:
 
 def test_quote_block_and_code_span() -> None:
     assert quote_block("a\nb") == ">a\n>b"
-    assert code_span("x`y") == "`xˋy`"
+    assert code_span("x`y") == "`x\u02cby`"
 
 
 # --- slack_to_plain --------------------------------------------------------------------------
@@ -192,9 +192,7 @@ def test_html_link_attribute_cannot_break_out() -> None:
 
 def test_html_quotes_and_newlines() -> None:
     out = to_html("Hello\n&gt; quoted one\n&gt; quoted two\nreply")
-    assert out == (
-        "Hello<br>\n<blockquote>quoted one<br>quoted two</blockquote>\nreply"
-    )
+    assert out == ("Hello<br>\n<blockquote>quoted one<br>quoted two</blockquote>\nreply")
     assert to_html("a\nb") == "a<br>\nb"
 
 
@@ -211,4 +209,6 @@ def test_html_placeholder_characters_in_input_are_harmless() -> None:
 
 def test_html_mentions() -> None:
     out = to_html("hi <@U123> in <#C1> <!here>")
-    assert out == "hi <strong>@Ana Pérez</strong> in <strong>#general</strong> <strong>@here</strong>"
+    assert (
+        out == "hi <strong>@Ana Pérez</strong> in <strong>#general</strong> <strong>@here</strong>"
+    )

@@ -1,0 +1,9 @@
+"""Sender verification with AWS SES (/mail-verify) and domain checks (/dkim-check)."""
+
+from __future__ import annotations
+
+from bot.context import AppContext
+
+
+def install(ctx: AppContext) -> None:
+    """Register services, hooks, routes and scheduled jobs on ``ctx`` (see bot.features)."""

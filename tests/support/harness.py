@@ -1,0 +1,304 @@
+"""The whole app, in-process, wired to real parts: fake Slack over HTTP, Dovecot, aiosmtpd.
+
+``mailroom_app`` builds Mailroom exactly as ``python app.py`` does (settings → factory),
+with the scheduler running. Slack requests reach it signed, through FastAPI's TestClient.
+Tests that need the real process use ``AppProcess`` (``python app.py`` as a subprocess).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from bot.factory import Mailroom, create_mailroom
+from bot.settings import load_settings
+from bot.sync import SyncResult
+from storage.models import Mailbox
+from tests.support.fake_slack import FakeSlack
+from tests.support.mail_servers import DovecotServer, SmtpServer, free_port
+from tests.support.slack_requests import SlackClientForTests, plain_input, static_select, conversations_select
+from tests.support.wait import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+SIGNING_SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test-token"
+
+
+# --- Databases -----------------------------------------------------------------------------
+
+
+def postgres_url() -> str | None:
+    url = os.environ.get("MAILROOM_TEST_DATABASE_URL")
+    if not url and os.environ.get("CI") == "true":
+        pytest.fail("MAILROOM_TEST_DATABASE_URL must be set under CI=true (PostgreSQL tests).")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh empty database: SQLite always, PostgreSQL when MAILROOM_TEST_DATABASE_URL is set."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'mailroom.db'}"
+        return
+    base = postgres_url()
+    if not base:
+        pytest.skip("PostgreSQL tests need MAILROOM_TEST_DATABASE_URL")
+    yield from fresh_postgres_database(base)
+
+
+def fresh_postgres_database(base: str) -> Iterator[str]:
+    name = f"mailroom_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(_sqlalchemy_url(base), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _sqlalchemy_url(url: str) -> str:
+    return "postgresql+psycopg://" + url.split("://", 1)[1] if url.startswith("postgresql://") else url
+
+
+# --- Mail -----------------------------------------------------------------------------------
+
+
+def make_email(*, sender: str = "Carla Cliente <carla@customer.test>", to: str = "sales@example.com",
+               subject: str = "Question about pricing", body: str = "Hello, how much is it?",
+               message_id: str | None = None, in_reply_to: str | None = None,
+               references: str | None = None, reply_to: str | None = None,
+               extra_headers: dict[str, str] | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = message_id or make_msgid(domain="customer.test")
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+    if references:
+        msg["References"] = references
+    if reply_to:
+        msg["Reply-To"] = reply_to
+    for name, value in (extra_headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+@dataclass
+class MailAccount:
+    address: str
+    password: str
+
+
+# --- The in-process app ----------------------------------------------------------------------
+
+
+@dataclass
+class Harness:
+    mailroom: Mailroom
+    slack: FakeSlack
+    client: SlackClientForTests
+    dovecot: DovecotServer
+    smtp: SmtpServer
+    env: dict[str, str]
+    accounts: list[MailAccount] = field(default_factory=list)
+
+    @property
+    def ctx(self) -> Any:
+        return self.mailroom.ctx
+
+    def new_account(self) -> MailAccount:
+        account = MailAccount(f"m{uuid.uuid4().hex[:10]}@example.com", uuid.uuid4().hex[:16])
+        self.dovecot.add_user(account.address, account.password)
+        self.smtp.users[account.address] = account.password
+        self.accounts.append(account)
+        return account
+
+    def connect_values(self, account: MailAccount, *, kind: str = "personal",
+                       channel: str = "C_SALES", backfill: str = "0", **overrides: str) -> dict[str, Any]:
+        fields = {
+            "kind": static_select(kind), "address": plain_input(account.address),
+            "sender_name": plain_input("Ana from Acme"),
+            "imap_host": plain_input("127.0.0.1"), "imap_port": plain_input(str(self.dovecot.port)),
+            "imap_security": static_select("none"), "imap_username": plain_input(""),
+            "imap_password": plain_input(account.password),
+            "smtp_host": plain_input("127.0.0.1"), "smtp_port": plain_input(str(self.smtp.port)),
+            "smtp_security": static_select("none"), "smtp_username": plain_input(""),
+            "smtp_password": plain_input(""),
+            "channel": conversations_select(channel), "backfill": static_select(backfill),
+        }
+        for key, value in overrides.items():
+            fields[key] = static_select(value) if key in ("kind", "imap_security", "smtp_security", "backfill") \
+                else conversations_select(value) if key == "channel" else plain_input(value)
+        return {key: {"value": value} for key, value in fields.items()}
+
+    def connect(self, account: MailAccount | None = None, *, user: str = "UALICE",
+                **kwargs: str) -> Mailbox:
+        """Connect a mailbox through the real modal submission; returns the saved mailbox."""
+        account = account or self.new_account()
+        response = self.client.submit_view("mail_connect", self.connect_values(account, **kwargs), user,
+                                           private_metadata='{"mailbox_id": null}')
+        assert response.status_code == 200, response.text
+        body = response.json() if response.content else {}
+        assert body.get("response_action") == "update", body
+        return wait_until(lambda: self.mailbox_by_address(account.address), message="mailbox saved")
+
+    def mailbox_by_address(self, address: str) -> Mailbox | None:
+        for mailbox in self.ctx.mailboxes.all():
+            if mailbox.address == address:
+                return mailbox
+        return None
+
+    def sync(self, mailbox_id: int, timeout: float = 20.0) -> SyncResult:
+        """Run one sync now (waiting out a scheduled run that holds the lease)."""
+        return wait_until(lambda: _ran(self.ctx.sync.run(mailbox_id)), timeout=timeout,
+                          message=f"a sync of mailbox {mailbox_id} to run")
+
+    def deliver(self, account: MailAccount, raw: bytes, folder: str = "INBOX") -> None:
+        self.dovecot.append(account.address, raw, folder=folder)
+
+    def reply(self, channel: str, thread_ts: str, text: str, *, user: str = "UALICE",
+              event_id: str | None = None, retry_num: int | None = None, files: list[dict] | None = None
+              ) -> httpx.Response:
+        ts = f"{1800000000 + uuid.uuid4().int % 100000000 / 1000:.6f}"
+        event = {"type": "message", "channel": channel, "user": user, "text": text, "ts": ts,
+                 "thread_ts": thread_ts, "channel_type": "channel"}
+        if files:
+            event["files"] = files
+            event["subtype"] = "file_share"
+        return self.client.event(event, event_id=event_id or f"Ev{uuid.uuid4().hex[:10]}",
+                                 retry_num=retry_num)
+
+
+def _ran(result: SyncResult) -> SyncResult | None:
+    return result if result.ran else None
+
+
+def app_env(slack: FakeSlack, database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.base_url,
+        "DATABASE_URL": database_url,
+        "MAILROOM_DATA_DIR": str(data_dir),
+        "MAILROOM_ALLOWED_PRIVATE_HOSTS": "127.0.0.1,localhost",
+        "SYNC_INTERVAL_SECONDS": "3600",
+        "IMAP_TIMEOUT_SECONDS": "5",
+        "SMTP_TIMEOUT_SECONDS": "5",
+    }
+    if not database_url.startswith("sqlite"):
+        env["MAILROOM_SECRET_KEY"] = "kV6x1a6mX7f2wWnq9Yc7dY1i6l7m9v0hQ2bE6sT3uJ8="
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def slack_fake() -> Iterator[FakeSlack]:
+    # Wall-clock timestamps: crash recovery looks Slack history up by time.
+    with FakeSlack(ts_base=None, trigger_ttl=None) as fake:
+        for user, admin in (("UADMIN", True), ("USALES", False), ("UALICE", False), ("UBOB", False)):
+            fake.add_user(user, name=user.lower(), real_name=user.title(),
+                          email=f"{user.lower()}@example.com", is_admin=admin)
+        yield fake
+
+
+def build_harness(monkeypatch: pytest.MonkeyPatch, slack: FakeSlack, database_url: str,
+                  data_dir: Path, dovecot: DovecotServer, smtp: SmtpServer, **extra: str) -> Harness:
+    env = app_env(slack, database_url, data_dir, **extra)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = load_settings(_env_file=None)
+    mailroom = create_mailroom(settings)
+    mailroom.start_background()
+    client = SlackClientForTests(TestClient(mailroom.web), SIGNING_SECRET, fake_slack=slack)
+    return Harness(mailroom, slack, client, dovecot, smtp, env)
+
+
+@pytest.fixture
+def harness(monkeypatch: pytest.MonkeyPatch, slack_fake: FakeSlack, tmp_path: Path,
+            dovecot: DovecotServer, smtp_server: SmtpServer) -> Iterator[Harness]:
+    """The app on SQLite with every real part; see ``harness_any_db`` for PostgreSQL too."""
+    h = build_harness(monkeypatch, slack_fake, f"sqlite:///{tmp_path / 'mailroom.db'}",
+                      tmp_path / "data", dovecot, smtp_server)
+    yield h
+    h.mailroom.stop()
+    h.ctx.db.dispose()
+
+
+@pytest.fixture
+def harness_any_db(monkeypatch: pytest.MonkeyPatch, slack_fake: FakeSlack, tmp_path: Path,
+                   dovecot: DovecotServer, smtp_server: SmtpServer, database_url: str) -> Iterator[Harness]:
+    h = build_harness(monkeypatch, slack_fake, database_url, tmp_path / "data", dovecot, smtp_server)
+    yield h
+    h.mailroom.stop()
+    h.ctx.db.dispose()
+
+
+# --- The real process -------------------------------------------------------------------------
+
+
+class AppProcess:
+    """``python app.py`` in a subprocess, on a free port, with the given environment."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.port = free_port()
+        self.env = {**os.environ, **env, "PORT": str(self.port), "HOST": "127.0.0.1"}
+        self.cwd = cwd
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = cwd / f"app-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: bool = True) -> AppProcess:
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=self.cwd, env=self.env,
+                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+        if wait:
+            wait_until(self._healthy, timeout=30, message=f"app to answer /healthz (log {self.log})")
+        return self
+
+    def _healthy(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"app exited with {self.proc.returncode}:\n{self.log.read_text()}")
+        try:
+            return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill(self) -> None:
+        """kill -9: no cleanup, no goodbye."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def client(self) -> SlackClientForTests:
+        return SlackClientForTests(httpx.Client(base_url=self.url, timeout=30), SIGNING_SECRET)
