@@ -71,7 +71,7 @@ SPF_WALK_CAP = 40
 SES_SPF_INCLUDE = "include:amazonses.com"
 DEFAULT_SES_DKIM_ZONE = "amazonses.com"
 STATUS_ORDER: tuple[Status, ...] = ("fail", "unknown", "warn", "pass")
-MAX_LOOKUP_THREADS = 24
+MAX_LOOKUP_THREADS = 64
 
 DOMAIN_RE = re.compile(
     r"^(?=.{1,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$"
@@ -210,12 +210,14 @@ def check_domain(
     explicit = [s.strip().lower().rstrip(".") for s in selectors if s.strip()]
     selector_list = explicit or list(DEFAULT_SELECTORS)
 
-    with ThreadPoolExecutor(max_workers=MAX_LOOKUP_THREADS, thread_name_prefix="dns") as pool:
+    tokens = list(ses.dkim_tokens) if ses else []
+    # One thread per lookup, so a DNS server that never answers costs one timeout in all.
+    workers = min(MAX_LOOKUP_THREADS, len(selector_list) + len(tokens) + 5)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dns") as pool:
 
         def ask(name: str, rdtype: str) -> Future[Lookup]:
             return pool.submit(lookup, resolver, name, rdtype)
 
-        tokens = list(ses.dkim_tokens) if ses else []
         ses_asks = {t: ask(ses_dkim_name(t, domain), "CNAME") for t in tokens}
         dkim_asks = {s: ask(f"{s}._domainkey.{domain}", "TXT") for s in selector_list}
         spf_job = pool.submit(check_spf, resolver, domain, ses)
@@ -257,7 +259,7 @@ def ses_dkim_name(token: str, domain: str) -> str:
 
 def ses_dkim_target(token: str, ses: SesDomainInfo) -> str:
     zone = (ses.signing_hosted_zone or DEFAULT_SES_DKIM_ZONE).strip().rstrip(".").lower()
-    return f"{token}.dkim.{zone}"
+    return f"{token}.dkim.{zone}".lower()
 
 
 def judge_ses_dkim(

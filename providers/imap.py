@@ -235,9 +235,13 @@ class ImapSession:
             if "CONDSTORE" in self.capabilities() and "ENABLE" in self.capabilities():
                 # Without ENABLE some servers leave HIGHESTMODSEQ out of STATUS/SELECT.
                 self._client.enable("CONDSTORE")
-        except BaseException as exc:
+        except Exception as exc:
             self._close_quietly()
             raise self._classify(exc) from exc
+        except BaseException:
+            # KeyboardInterrupt and friends: close, but let them through unclassified.
+            self._close_quietly()
+            raise
 
     # -- connection -----------------------------------------------------------------------
 

@@ -12,8 +12,8 @@ IAM actions used (grant exactly these to the user or role Mailroom runs as):
 - ``ses:GetAccount``: read whether sending is enabled (optional: without it the status is
   reported as unknown, nothing is blocked).
 
-Credentials come from boto3's standard chain (environment, shared files, instance or task
-role); the endpoint from ``endpoint_url`` or boto3's own ``AWS_ENDPOINT_URL``.
+Credentials come from the standard AWS chain (environment, shared files, instance or task
+role); the endpoint from ``endpoint_url`` or the standard ``AWS_ENDPOINT_URL`` (``..._SESV2``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -163,6 +164,26 @@ def normalise_domain(domain: str) -> str:
     return text
 
 
+# Parsing SESv2's service model and endpoint rules costs ~0.1 s per session; one shared
+# loader (it only caches read-only JSON) makes each provider cheap to create.
+SHARED_LOADER = botocore.loaders.create_loader()
+
+
+def new_client(region: str, endpoint_url: str | None, config: Config) -> Any:
+    """The SESv2 client ``boto3.client("sesv2")`` would give, from a session of our own.
+
+    A fresh session per provider re-reads credentials and AWS_ENDPOINT_URL from the standard
+    chain every time (rotated keys just work) and never shares state with boto3's global
+    default session. boto3's Session is skipped only because it appends its data path to the
+    loader on every construction, which a shared loader would accumulate.
+    """
+    session = botocore.session.get_session()
+    session.register_component("data_loader", SHARED_LOADER)
+    return session.create_client(
+        "sesv2", region_name=region, endpoint_url=endpoint_url, config=config
+    )
+
+
 class SesProvider:
     """SESv2 client with bounded timeouts; every AWS failure becomes a UserError/ServiceError."""
 
@@ -184,12 +205,12 @@ class SesProvider:
             retries={"max_attempts": max_attempts, "mode": "standard"},
         )
         try:
-            # A session of our own, so nothing set on boto3's global default session leaks in.
-            self.client = boto3.session.Session().client(
-                "sesv2", region_name=self.region, endpoint_url=endpoint_url, config=config
-            )
+            self.client = new_client(self.region, endpoint_url, config)
         except (InvalidRegionError, NoRegionError):
             raise region_error(self.region) from None
+        except BotoCoreError as exc:
+            # Credentials are resolved here too: PartialCredentialsError surfaces at creation.
+            raise classify_aws_error(exc, endpoint=endpoint_url) from None
 
     # ------------------------------------------------------------------ identities
 

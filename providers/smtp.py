@@ -50,7 +50,8 @@ def classify_smtp_error(exc: BaseException, settings: SmtpSettings) -> UserError
     if isinstance(exc, UserError | ServiceError):
         return exc
     where = f"{settings.host} port {settings.port}"
-    if isinstance(exc, TimeoutError):
+    # smtplib reports a read timeout as SMTPServerDisconnected raised from the TimeoutError.
+    if isinstance(exc, TimeoutError) or isinstance(_underlying(exc), TimeoutError):
         return ServiceError(
             f"The SMTP server {where} did not answer within {settings.timeout:g} seconds. "
             "It may be down or a firewall may block the port; try again in a few minutes, "
@@ -139,6 +140,10 @@ def classify_smtp_error(exc: BaseException, settings: SmtpSettings) -> UserError
     return ServiceError(
         f'Sending through {settings.host} failed. The error was: "{words}" Try again later.'
     )
+
+
+def _underlying(exc: BaseException) -> BaseException | None:
+    return exc.__cause__ or exc.__context__
 
 
 def _auth_error(settings: SmtpSettings, words: str) -> UserError:

@@ -15,7 +15,7 @@ from bot.blocks.common import (
     section,
 )
 from bot.formatting.inbound import InboundEmail
-from bot.formatting.slack_text import escape, truncate
+from bot.formatting.slack_text import escape, split_escaped, truncate
 from storage.models import Mailbox
 
 AUTO_LABELS = {
@@ -73,9 +73,8 @@ def email_post_blocks(
 
 def full_email_modal(subject: str, sender: str, body: str) -> dict[str, Any]:
     """The whole text of a mail, split over sections (Slack caps each at 3,000 chars)."""
-    escaped = escape(body or "(empty message)")
-    chunk = SECTION_LIMIT - 100
-    pieces = [escaped[i : i + chunk] for i in range(0, len(escaped), chunk)]
+    # Split after escaping, on entity boundaries, so no "&amp;" is cut in two.
+    pieces = split_escaped(escape(body or "(empty message)"), SECTION_LIMIT - 100)
     blocks: list[Block] = [section(f"*{escape(subject or '(no subject)')}*\nFrom {escape(sender)}")]
     limit = 95
     blocks += [section(piece) for piece in pieces[:limit]]

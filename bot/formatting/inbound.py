@@ -661,6 +661,11 @@ _OUTLOOK_SEPARATOR_RE = re.compile(
     r"\s*-{2,}|_{10,})\s*$",
     re.IGNORECASE,
 )
+_FORWARD_RE = re.compile(
+    r"^\s*(-{2,}\s*(Forwarded message|Mensaje reenviado|Message transféré|Weitergeleitete Nachricht)"
+    r"\s*-{2,}|Begin forwarded message:|Inicio del mensaje reenviado:)\s*$",
+    re.IGNORECASE,
+)
 _OUTLOOK_FROM_RE = re.compile(r"^\s*\**(From|De|Von|Da)\s*:\**\s", re.IGNORECASE)
 _OUTLOOK_SENT_RE = re.compile(
     r"^\s*\**(Sent|Date|Enviado(?: el)?|Fecha|Gesendet|Envoyé|Inviato)\s*:\**\s", re.IGNORECASE
@@ -679,6 +684,11 @@ def trim_quoted(text: str) -> str:
     i = 0
     while i < len(lines):
         line = lines[i]
+        if _FORWARD_RE.match(line):
+            # A forward's header block looks like Outlook history, but it is the content
+            # the person wants to share: keep everything from here on.
+            kept.extend(lines[i:])
+            return _tidy(kept)
         if _OUTLOOK_SEPARATOR_RE.match(line) or _is_outlook_header(lines, i):
             break
         # Clients wrap a long attribution over two lines.
@@ -693,7 +703,11 @@ def trim_quoted(text: str) -> str:
         i += 1
     while kept and (not kept[-1].strip() or kept[-1].lstrip().startswith(">")):
         kept.pop()
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+    return _tidy(kept)
+
+
+def _tidy(lines: list[str]) -> str:
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 def _quote_follows(lines: list[str], start: int) -> bool:

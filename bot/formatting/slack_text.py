@@ -23,6 +23,7 @@ __all__ = [
     "quote_block",
     "slack_to_html",
     "slack_to_plain",
+    "split_escaped",
     "truncate",
     "unescape",
 ]
@@ -81,6 +82,21 @@ def truncate(text: str, limit: int, marker: str = "…") -> str:
         marker = ""
     cut = _safe_cut(text, limit - len(marker))
     return text[:cut].rstrip() + marker
+
+
+def split_escaped(text: str, size: int) -> list[str]:
+    """Split already-escaped ``text`` into pieces of at most ``size`` characters (for Slack's
+    3,000-character section limit) without splitting an entity or a surrogate pair."""
+    if size < 6:
+        raise ValueError("size must leave room for an entity such as &amp;")
+    pieces: list[str] = []
+    while len(text) > size:
+        cut = _safe_cut(text, size) or size
+        pieces.append(text[:cut])
+        text = text[cut:]
+    if text or not pieces:
+        pieces.append(text)
+    return pieces
 
 
 def _safe_cut(text: str, cut: int) -> int:

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from bot.context import AppContext
+from bot.preferences import contacts, footers, panel
 
 
 def install(ctx: AppContext) -> None:
     """Register services, hooks, routes and scheduled jobs on ``ctx`` (see bot.features)."""
+    ctx.replies.footer = footers.footer_source(ctx)
+    ctx.replies.sent_hooks.append(contacts.sent_hook(ctx))
+    ctx.sync.post_filters.append(contacts.post_filter(ctx))
+    ctx.sync.ingest_hooks.append(contacts.ingest_hook(ctx))
+    ctx.extras["home_view"] = panel.home_view
+    ctx.extras["on_mailbox_changed"].append(panel.schedule_refresh)
+    watcher = panel.HealthWatcher(ctx)
+    ctx.extras["home_watcher"] = watcher
+    ctx.extras["on_start"].append(watcher.start)

@@ -85,7 +85,7 @@ def test_send_message_is_recorded_with_headers_intact(smtp_server: SmtpServer) -
     # Bcc travels in the envelope only; the header would reveal the hidden recipient.
     assert got["Bcc"] is None
     assert b"audit@example.com" not in received.raw
-    body = got.get_content()
+    body = got.get_content().replace("\r\n", "\n")
     assert "Your order ships today." in body
     assert "\n.\nA line with a lone dot above." in body  # dot-stuffing round-trips
     # The caller's message is not changed by sending it.
@@ -186,6 +186,14 @@ def test_ssl_against_a_plain_server_is_a_tls_user_error(smtp_server: SmtpServer)
     assert "STARTTLS" in caught.value.message
 
 
+def test_untrusted_certificate_is_a_security_user_error(tls_smtp_server: SmtpServer) -> None:
+    with pytest.raises(UserError) as caught:
+        check_login(settings_for(tls_smtp_server, security="ssl"))
+    assert caught.value.field == "smtp_security"
+    assert "certificate we cannot trust" in caught.value.message
+    assert "self-signed" in caught.value.message
+
+
 def test_starttls_when_not_offered_is_a_security_user_error(smtp_server: SmtpServer) -> None:
     with pytest.raises(UserError) as caught:
         check_login(settings_for(smtp_server, security="starttls"))
@@ -226,6 +234,7 @@ def test_server_stalling_mid_send_times_out_without_delivering(smtp_server: Smtp
     wait_until(lambda: outcome, timeout=5, message="the client gave up on the stalled server")
     worker.join(timeout=5)
     assert isinstance(outcome[0], ServiceError)
+    assert "did not answer within 0.5 seconds" in outcome[0].message
     smtp_server.release()
     assert smtp_server.messages == []
     # The server recovers once released.

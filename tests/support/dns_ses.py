@@ -9,6 +9,8 @@ Fixtures
   ``set_dkim_tokens``, ``add_identity``). New identities start PENDING as in real SES.
 - ``aws_error_server``: ``AwsErrorServer`` answering with the AWS error you choose.
 - ``no_aws_credentials``: an environment where boto3 finds no credentials anywhere.
+- ``fake_aws_env``: the fake keys/region/empty shared files the fixtures above rely on.
+- ``unreachable_aws_url``: a loopback URL where nothing listens (EndpointConnectionError).
 
 Test zones (all under the reserved .test TLD); each is ``good.test`` with one thing wrong,
 so a check's line can be asserted without noise from the others:
@@ -321,10 +323,15 @@ def set_fake_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def ses_endpoint(
-    moto_ses_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[MotoSes]:
+def fake_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Fake keys and us-east-1; the other AWS fixtures build on this one."""
     set_fake_aws_env(monkeypatch, tmp_path)
+
+
+@pytest.fixture
+def ses_endpoint(
+    moto_ses_server: str, fake_aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[MotoSes]:
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_ses_server)
     ses = MotoSes(moto_ses_server)
     ses.reset()
@@ -341,18 +348,16 @@ def aws_error_server_session() -> Iterator[AwsErrorServer]:
 
 @pytest.fixture
 def aws_error_server(
-    aws_error_server_session: AwsErrorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    aws_error_server_session: AwsErrorServer, fake_aws_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> AwsErrorServer:
-    set_fake_aws_env(monkeypatch, tmp_path)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     aws_error_server_session.respond_with(default=INTERNAL)
     return aws_error_server_session
 
 
 @pytest.fixture
-def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def no_aws_credentials(fake_aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """boto3 finds no keys: env cleared, empty shared files, instance metadata disabled."""
-    set_fake_aws_env(monkeypatch, tmp_path)
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
 

@@ -161,7 +161,13 @@ class Harness:
         assert response.status_code == 200, response.text
         body = response.json() if response.content else {}
         assert body.get("response_action") == "update", body
-        return wait_until(lambda: self.mailbox_by_address(account.address), message="mailbox saved")
+        mailbox = wait_until(lambda: self.mailbox_by_address(account.address), message="mailbox saved")
+        if self.ctx.scheduler.running:
+            # Connecting schedules a first sync a moment later; let it finish, so a test's own
+            # h.sync() never races it for the mail the test delivers next.
+            mailbox = wait_until(lambda: _synced_once(self, mailbox.id), timeout=30,
+                                 message=f"the first scheduled sync of {account.address}")
+        return mailbox
 
     def mailbox_by_address(self, address: str) -> Mailbox | None:
         for mailbox in self.ctx.mailboxes.all():
@@ -188,6 +194,11 @@ class Harness:
             event["subtype"] = "file_share"
         return self.client.event(event, event_id=event_id or f"Ev{uuid.uuid4().hex[:10]}",
                                  retry_num=retry_num)
+
+
+def _synced_once(h: Harness, mailbox_id: int) -> Mailbox | None:
+    mailbox = h.ctx.mailboxes.get(mailbox_id)
+    return mailbox if mailbox is not None and mailbox.last_sync_at is not None else None
 
 
 def _ran(result: SyncResult) -> SyncResult | None:

@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import datetime
+import ipaddress
 import json
 import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -32,12 +35,24 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exceptions
 
 from tests.support.wait import wait_until
 
 HOST = "127.0.0.1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # aiosmtpd warns on every connection that AUTH without TLS is unsafe: deliberate here,
+    # on a loopback test server (as with Dovecot, loopback counts as secured).
+    config.addinivalue_line(
+        "filterwarnings", "ignore:Requiring AUTH while not requiring TLS:UserWarning"
+    )
 
 
 def free_port() -> int:
@@ -514,7 +529,8 @@ class _Handler:
         if fault:
             return fault
         raw = bytes(envelope.original_content or b"")
-        login = session.login_data
+        auth = session.auth_data
+        login = auth.login if isinstance(auth, LoginPassword) else None
         mail = ReceivedMail(
             envelope_from=str(envelope.mail_from),
             recipients=list(envelope.rcpt_tos),
@@ -552,6 +568,41 @@ class _Handler:
         return AuthResult(success=False, handled=False)
 
 
+def self_signed_context(host: str) -> ssl.SSLContext:
+    """A server TLS context with a fresh self-signed certificate for ``host``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    directory = Path(tempfile.mkdtemp(prefix="tls", dir="/tmp"))
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    shutil.rmtree(directory, ignore_errors=True)
+    return context
+
+
 class SmtpServer:
     """aiosmtpd on 127.0.0.1, AUTH required (PLAIN, LOGIN, XOAUTH2), recording mail."""
 
@@ -560,11 +611,12 @@ class SmtpServer:
         users: dict[str, str] | None = None,
         *,
         token_validator: TokenValidator | None = None,
+        tls: bool = False,
     ) -> None:
         self.users: dict[str, str] = dict(users or {})
         self.tokens: dict[str, str] = {}
         # Override to decide XOAUTH2 logins: token -> address, or None to refuse.
-        self.token_validator: TokenValidator = token_validator or self.tokens.get
+        self.token_validator: TokenValidator = token_validator or self._known_token
         self.messages: list[ReceivedMail] = []
         self.refused_recipients: dict[str, str] = {}
         self.host = HOST
@@ -574,15 +626,25 @@ class SmtpServer:
         self._released = threading.Event()
         self._released.set()
         self._waiting = threading.Event()
-        self._controller = Controller(
+        # tls=True: implicit TLS (like port 465) with a self-signed certificate that clients
+        # rightly refuse to trust; it exists to test certificate errors.
+        self.ssl_context = self_signed_context(self.host) if tls else None
+        self._controller = self._make_controller()
+
+    def _make_controller(self) -> Controller:
+        return Controller(
             _Handler(self),
             hostname=self.host,
             port=self.port,
+            ssl_context=self.ssl_context,
             authenticator=self._authenticate,
             auth_required=True,
             auth_require_tls=False,
             decode_data=False,
         )
+
+    def _known_token(self, token: str) -> str | None:
+        return self.tokens.get(token)
 
     def start(self) -> SmtpServer:
         self._controller.start()
@@ -652,6 +714,16 @@ class SmtpServer:
         )
         with self._lock:
             return list(self.messages)
+
+
+@pytest.fixture
+def tls_smtp_server() -> Iterator[SmtpServer]:
+    """Like ``smtp_server`` but over implicit TLS with an untrusted self-signed certificate."""
+    server = SmtpServer({"sender@example.com": "smtp-secret"}, tls=True).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -89,7 +89,8 @@ def test_reply_addresses_prefer_reply_to() -> None:
 
 def test_missing_message_id_gets_stable_synthetic_id() -> None:
     raw = b"From: a@b.example\nSubject: x\n\nbody\n"
-    first, second = parse_email(raw), parse_email(raw)
+    # Two fetches of the same mail give equal bytes, never the same object.
+    first, second = parse_email(raw), parse_email(bytes(bytearray(raw)))
     assert first.synthetic_id
     assert first.message_id == second.message_id
     assert first.message_id.startswith("<") and first.message_id.endswith("@mailroom.invalid>")
@@ -260,6 +261,14 @@ def test_trim_quoted_outlook_and_spanish() -> None:
 
 def test_trim_quoted_keeps_plain_text_mentioning_wrote() -> None:
     text = "On Monday I wrote: the report is late.\nPlease check."
+    assert trim_quoted(text) == text
+
+
+def test_trim_quoted_keeps_forwarded_content() -> None:
+    text = (
+        "FYI, see below.\n\n---------- Forwarded message ---------\n"
+        "From: Bob <bob@x.example>\nDate: Mon, 1 Jan 2024\nSubject: Order\n\nThe order is late."
+    )
     assert trim_quoted(text) == text
 
 

@@ -10,6 +10,7 @@ from bot.formatting.slack_text import (
     quote_block,
     slack_to_html,
     slack_to_plain,
+    split_escaped,
     truncate,
     unescape,
 )
@@ -105,6 +106,17 @@ def test_truncate_does_not_end_on_a_zero_width_joiner() -> None:
 def test_truncate_with_tiny_limits() -> None:
     assert truncate("abcdef", 0) == ""
     assert len(truncate("abcdef", 1)) == 1
+
+
+@pytest.mark.parametrize("size", [6, 7, 8, 11, 50])
+def test_split_escaped_keeps_entities_whole(size: int) -> None:
+    escaped = escape("<a> & <b> " * 20)
+    pieces = split_escaped(escaped, size)
+    assert "".join(pieces) == escaped
+    for piece in pieces:
+        assert 0 < len(piece) <= size
+        assert not piece.endswith(("&", "&a", "&am", "&amp", "&l", "&lt", "&g", "&gt"))
+    assert split_escaped("", 10) == [""]
 
 
 def test_quote_block_and_code_span() -> None:

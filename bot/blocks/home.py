@@ -1,0 +1,97 @@
+"""The App Home tab: each person's mailboxes with their status and buttons; admins also get
+the workspace's shared and marketing mailboxes and the domains' latest DNS verdicts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bot.blocks.common import Block, actions, button, context, divider, header, section
+from bot.blocks.status import HEALTH_LABELS, when
+from bot.formatting.slack_text import escape
+from storage.models import MailboxKind
+
+if TYPE_CHECKING:
+    from bot.preferences.panel import HomePanel, MailboxPanel
+
+MAX_MAILBOXES = 25  # 3 blocks each keeps the tab under Slack's 100-block limit
+VERDICT_ICONS = {"pass": ":white_check_mark:", "ok": ":white_check_mark:", "warn": ":warning:",
+                 "warning": ":warning:", "fail": ":x:"}
+
+
+def mailbox_blocks(panel: MailboxPanel) -> list[Block]:
+    m = panel.mailbox
+    status = ":large_green_circle: active" if m.active else \
+        ":double_vertical_bar: inactive (sends nothing, syncs nothing)"
+    visibility = "visible" if m.visible else "hidden (admins only)"
+    sync = ("partial: only contacts' mail" if m.sync_mode == "partial" else "full: every email")
+    lines = [
+        f"*{escape(m.address)}* · {m.kind} · {HEALTH_LABELS.get(m.health, escape(m.health))}",
+        f"Status: {status} · Visibility: {visibility}",
+        f"Sync: {sync} ({panel.contacts} contact(s)) · Last sync: {when(m.last_sync_at)}"
+        + (f" · Channel: <#{m.channel_id}>" if m.channel_id else ""),
+    ]
+    if panel.problems:
+        lines.append(":warning: *Not functional:* " + " ".join(escape(p) for p in panel.problems))
+    else:
+        lines.append(":white_check_mark: Functional" if m.active else
+                     "Functional when activated")
+    lines += [f":hourglass_flowing_sand: {escape(p)}" for p in panel.pending]
+    lines.append("Footer: " + ("its own" if panel.footer_set else "workspace default (if any)"))
+    buttons = []
+    if m.active:
+        buttons.append(button("Sync now", "mailbox_sync_now", str(m.id)))
+    if panel.can_manage:
+        buttons.append(button("Pause" if m.active else "Activate", "mailbox_toggle_active", str(m.id),
+                              style=None if m.active else "primary"))
+        if m.kind != MailboxKind.PERSONAL:
+            buttons.append(button("Hide" if m.visible else "Show", "home_toggle_visible", str(m.id)))
+        buttons.append(button("Partial sync" if m.sync_mode != "partial" else "Full sync",
+                              "home_sync_mode", str(m.id)))
+        buttons.append(button("Edit footer", "home_edit_footer", str(m.id)))
+        if panel.problems:
+            buttons.append(button("Reconnect", "mailbox_reconnect", str(m.id)))
+    domain = m.address.rpartition("@")[2].lower()
+    if domain:
+        buttons.append(button("Check DKIM", "dkim_check_open", domain))
+    return [section("\n".join(lines), block_id=f"home_mailbox_{m.id}"),
+            actions(*buttons, block_id=f"home_actions_{m.id}")]
+
+
+def home_view(panel: HomePanel) -> dict[str, Any]:
+    blocks: list[Block] = [header("Mailroom")]
+    tools = [button("Connect a mailbox", "home_connect", style="primary")]
+    if panel.is_admin:
+        tools.append(button("Edit default footer", "home_edit_footer", "default"))
+    blocks.append(actions(*tools, block_id="home_tools"))
+    budget = MAX_MAILBOXES
+
+    def add_section(title: str, panels: list[MailboxPanel], empty: str) -> None:
+        nonlocal budget
+        blocks.append(section(f"*{title}*"))
+        if not panels:
+            blocks.append(context(empty))
+        for item in panels[:budget]:
+            blocks.append(divider())
+            blocks.extend(mailbox_blocks(item))
+        if len(panels) > budget:
+            blocks.append(context(f"…and {len(panels) - budget} more: see `/mail-status`."))
+        budget = max(0, budget - len(panels))
+
+    add_section("Your mailboxes", panel.own,
+                "You have no personal mailbox yet: press *Connect a mailbox*.")
+    blocks.append(divider())
+    title = "Shared and marketing mailboxes" if panel.is_admin else "Shared mailboxes"
+    add_section(title, panel.workspace,
+                "None yet." if panel.is_admin else "No shared mailbox is offered to you.")
+    if panel.is_admin:
+        blocks.append(divider())
+        blocks.append(section("*Domains (latest DNS check)*"))
+        if panel.verdicts:
+            blocks.append(section("\n".join(
+                f"{VERDICT_ICONS.get(r.verdict.lower(), ':grey_question:')} *{escape(r.domain)}*: "
+                f"{escape(r.verdict)} · {when(r.created_at)}" for r in panel.verdicts[:30])))
+        else:
+            blocks.append(context("No domain checked yet: press *Check DKIM* on a mailbox."))
+    blocks.append(context("Status: active mailboxes sync and send; inactive ones send nothing. "
+                          "Hidden mailboxes are listed only to admins."))
+    return {"type": "home", "blocks": blocks[:100]}

@@ -1,0 +1,254 @@
+"""The settings panel: status and visibility of each mailbox, and App Home.
+
+*Active* means a mailbox may sync and send; inactive sends nothing (ReplyService refuses the
+reply before anything is queued). *Visible* means it is offered in pickers; hidden mailboxes
+are listed only to admins (``Roles.can_see``). Separately, a mailbox is *functional* when
+nothing stops it from working: its last login worked, its sender address is verified and
+Microsoft consent is not missing. App Home shows all of this per person and is published
+again for everyone concerned whenever a mailbox changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from bot.errors import UserError
+from storage.models import (
+    ConsentTenant,
+    DomainReportRow,
+    Health,
+    Mailbox,
+    MailboxKind,
+    SenderVerification,
+    User,
+)
+
+if TYPE_CHECKING:
+    from bot.context import AppContext
+
+log = logging.getLogger(__name__)
+
+HOME_REFRESH_JOB = "home-refresh"
+
+
+@dataclass
+class MailboxPanel:
+    """What App Home shows about one mailbox for one person."""
+
+    mailbox: Mailbox
+    can_manage: bool
+    problems: list[str] = field(default_factory=list)  # why it is not functional
+    pending: list[str] = field(default_factory=list)  # verification / consent in progress
+    footer_set: bool = False
+    contacts: int = 0
+
+
+@dataclass
+class HomePanel:
+    user_id: str
+    is_admin: bool
+    own: list[MailboxPanel]
+    workspace: list[MailboxPanel]  # shared and marketing (admins: all, others: visible ones)
+    verdicts: list[DomainReportRow]  # admins only
+    can_connect: bool = True
+
+
+# --- Status ---------------------------------------------------------------------------------
+
+
+def set_visibility(ctx: AppContext, user_id: str, mailbox_id: int, visible: bool) -> Mailbox:
+    mailbox = ctx.mailboxes.get(mailbox_id)
+    if mailbox is None:
+        raise UserError("That mailbox no longer exists. Run `/mail-status` to see the current list.")
+    if not ctx.roles.can_manage(user_id, mailbox):
+        raise UserError("Only an admin (or the owner of a personal mailbox) can hide or show it.")
+    updated = ctx.mailboxes.set_fields(mailbox_id, visible=visible)
+    assert updated is not None
+    mailbox_changed(ctx, mailbox_id)
+    return updated
+
+
+def mailbox_changed(ctx: AppContext, mailbox_id: int) -> None:
+    """Run every ``on_mailbox_changed`` hook (App Home refresh and any other feature's)."""
+    for changed in ctx.extras.get("on_mailbox_changed", []):
+        try:
+            changed(ctx, mailbox_id)
+        except Exception:
+            log.exception("on_mailbox_changed hook failed for mailbox %s", mailbox_id)
+
+
+def problems_of(ctx: AppContext, mailbox: Mailbox) -> list[str]:
+    """Why the mailbox is not functional (empty when it works)."""
+    problems: list[str] = []
+    if mailbox.health == Health.ADMIN_APPROVAL_NEEDED:
+        problems.append("Microsoft consent missing: an admin of the organisation must approve "
+                        "Mailroom (run `/mail-consent`).")
+    elif mailbox.health == Health.RECONNECT_NEEDED:
+        problems.append("Sign-in expired or revoked: press Reconnect.")
+    elif mailbox.health == Health.NEEDS_ATTENTION:
+        problems.append(f"Failed login or sync: {mailbox.last_error or 'see /mail-status'}")
+    verification = _verification(ctx, mailbox)
+    if verification is not None and verification.status in ("FAILED", "EXPIRED"):
+        problems.append(f"Sender not verified ({verification.status.lower()}): start again with "
+                        "`/mail-verify`.")
+    return problems
+
+
+def pending_of(ctx: AppContext, mailbox: Mailbox) -> list[str]:
+    pending: list[str] = []
+    verification = _verification(ctx, mailbox)
+    if verification is not None and verification.status not in ("SUCCESS", "FAILED", "EXPIRED"):
+        pending.append(f"Sender verification pending for {verification.identity}: click the link "
+                       "in the mail from no-reply-aws@amazon.com.")
+    if mailbox.ms_tenant:
+        with ctx.db.session() as session:
+            consent = session.exec(select(ConsentTenant).where(
+                ConsentTenant.team_id == mailbox.team_id, ConsentTenant.tenant == mailbox.ms_tenant
+            )).first()
+        if consent is not None and consent.status != "granted":
+            pending.append(f"Microsoft admin consent {consent.status} for {consent.tenant}.")
+    return pending
+
+
+def _verification(ctx: AppContext, mailbox: Mailbox) -> SenderVerification | None:
+    with ctx.db.session() as session:
+        return session.exec(select(SenderVerification).where(
+            SenderVerification.team_id == mailbox.team_id,
+            func.lower(SenderVerification.identity) == mailbox.address.lower(),
+        ).order_by(col(SenderVerification.id).desc())).first()
+
+
+def latest_verdicts(ctx: AppContext, team_id: str) -> list[DomainReportRow]:
+    """The newest DNS report of each domain of the workspace."""
+    with ctx.db.session() as session:
+        rows = session.exec(select(DomainReportRow).where(DomainReportRow.team_id == team_id)
+                            .order_by(col(DomainReportRow.created_at).desc(),
+                                      col(DomainReportRow.id).desc())).all()
+    latest: dict[str, DomainReportRow] = {}
+    for row in rows:
+        latest.setdefault(row.domain, row)
+    return sorted(latest.values(), key=lambda r: r.domain)
+
+
+# --- App Home -------------------------------------------------------------------------------
+
+
+def home_panel(ctx: AppContext, user_id: str, team_id: str) -> HomePanel:
+    from bot.preferences.contacts import patterns_of
+    from bot.preferences.footers import load_footer
+
+    is_admin = ctx.roles.is_admin(user_id)
+    own: list[MailboxPanel] = []
+    workspace: list[MailboxPanel] = []
+    for mailbox in ctx.mailboxes.all(team_id or None):
+        if mailbox.kind == MailboxKind.PERSONAL:
+            if mailbox.owner_id != user_id:
+                continue  # others' personal mailboxes stay in /mail-status (admins)
+        elif not ctx.roles.can_see(user_id, mailbox):
+            continue
+        panel = MailboxPanel(
+            mailbox=mailbox, can_manage=ctx.roles.can_manage(user_id, mailbox),
+            problems=problems_of(ctx, mailbox), pending=pending_of(ctx, mailbox),
+            footer_set=load_footer(ctx, mailbox.team_id, mailbox.id) is not None,
+            contacts=len(patterns_of(ctx, mailbox.id)),  # type: ignore[arg-type]
+        )
+        (own if mailbox.kind == MailboxKind.PERSONAL else workspace).append(panel)
+    verdicts = latest_verdicts(ctx, team_id) if is_admin else []
+    return HomePanel(user_id=user_id, is_admin=is_admin, own=own, workspace=workspace,
+                     verdicts=verdicts)
+
+
+def home_view(ctx: AppContext, user_id: str, team_id: str) -> dict[str, Any]:
+    """``ctx.extras["home_view"]``: the App Home tab of one person."""
+    from bot.blocks.home import home_view as build
+
+    return build(home_panel(ctx, user_id, team_id))
+
+
+def audience(ctx: AppContext, mailbox: Mailbox) -> list[str]:
+    """Everyone whose App Home lists this mailbox: its owner, admins, and (shared, visible)
+    sales users. Only people Mailroom already knows can have opened App Home."""
+    with ctx.db.session() as session:
+        known = [u.id for u in session.exec(select(User).where(
+            col(User.team_id).in_([mailbox.team_id, ""])))]
+    candidates = dict.fromkeys([mailbox.owner_id, *ctx.settings.mailroom_admins, *known])
+    people = []
+    for user_id in candidates:
+        if mailbox.kind == MailboxKind.PERSONAL:
+            if user_id == mailbox.owner_id:
+                people.append(user_id)
+        elif ctx.roles.can_see(user_id, mailbox):
+            people.append(user_id)
+    return people
+
+
+def refresh_homes(ctx: AppContext, mailbox_id: int) -> int:
+    """Publish App Home again for everyone who sees the mailbox; returns how many."""
+    from handlers.events.home import publish_home
+
+    mailbox = ctx.mailboxes.get(mailbox_id)
+    if mailbox is None:
+        return 0
+    published = 0
+    for user_id in audience(ctx, mailbox):
+        try:
+            publish_home(ctx, user_id, mailbox.team_id)
+            published += 1
+        except SlackApiError as exc:
+            log.info("App Home refresh for %s failed: %s", user_id, exc.response.get("error"))
+    return published
+
+
+def schedule_refresh(ctx: AppContext, mailbox_id: int) -> None:
+    """``on_mailbox_changed`` hook: refresh in the background, so the click that changed
+    something is answered at once; a burst of changes to one mailbox coalesces."""
+    if not ctx.scheduler.running:
+        refresh_homes(ctx, mailbox_id)
+        return
+    ctx.scheduler.once(f"{HOME_REFRESH_JOB}:{mailbox_id}", refresh_homes, ctx, mailbox_id, delay=0.2)
+
+
+class HealthWatcher:
+    """Refreshes App Home when a mailbox's state changes outside a Slack click: a sync
+    that fails or recovers, a new mailbox connected, a verification that completes.
+
+    It compares a small fingerprint per mailbox once per sync interval (one query), so a
+    health change shows up at most one interval later, and nothing is published when
+    nothing changed.
+    """
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.seen: dict[int, tuple[Any, ...]] | None = None
+
+    def fingerprints(self) -> dict[int, tuple[Any, ...]]:
+        with self.ctx.db.session() as session:
+            verifications = {(v.team_id, v.identity.lower()): v.status
+                             for v in session.exec(select(SenderVerification))}
+        return {
+            m.id: (m.health, m.active, m.visible, m.channel_id, m.last_error, m.sync_mode,
+                   verifications.get((m.team_id, m.address.lower())))
+            for m in self.ctx.mailboxes.all() if m.id is not None
+        }
+
+    def check(self) -> list[int]:
+        """Refresh the homes of changed mailboxes; returns their ids."""
+        current = self.fingerprints()
+        previous, self.seen = self.seen, current
+        if previous is None:
+            return []  # first look after start: nothing to compare with yet
+        changed = [mid for mid, print_ in current.items() if previous.get(mid) != print_]
+        for mailbox_id in changed:
+            refresh_homes(self.ctx, mailbox_id)
+        return changed
+
+    def start(self, ctx: AppContext) -> None:
+        self.check()
+        ctx.scheduler.every(HOME_REFRESH_JOB, max(1, ctx.settings.sync_interval_seconds),
+                            self.check, first_in=max(1, ctx.settings.sync_interval_seconds))

@@ -1,0 +1,130 @@
+"""The email post, the "Show full email" modal and the failure notice, as plain dicts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from bot.blocks.email import (
+    email_post_blocks,
+    full_email_modal,
+    sync_failure_blocks,
+    sync_recovered_text,
+)
+from bot.formatting.inbound import Attachment, InboundEmail
+from storage.models import Mailbox
+
+HOSTILE = ("<!channel>", "<!here>", "<@U123>", "<https://evil", "<#C1>")
+
+
+def mailbox(**fields: object) -> Mailbox:
+    base = {"id": 7, "team_id": "T1", "kind": "personal", "owner_id": "UALICE",
+            "address": "sales@example.com", "channel_id": "C_SALES"}
+    base.update(fields)
+    return Mailbox(**base)  # type: ignore[arg-type]
+
+
+def inbound(**fields: object) -> InboundEmail:
+    base: dict[str, object] = {
+        "message_id": "<m1@customer.test>", "synthetic_id": False, "in_reply_to": None,
+        "references": [], "subject": "Pricing", "from_name": "Carla",
+        "from_address": "carla@customer.test", "date": datetime(2024, 1, 2, 10, tzinfo=UTC),
+        "text": "Hello", "summary": "Hello",
+    }
+    base.update(fields)
+    return InboundEmail(**base)  # type: ignore[arg-type]
+
+
+def section_texts(blocks: list[dict]) -> list[str]:
+    return [b["text"]["text"] for b in blocks if b["type"] == "section"]
+
+
+def action_ids(blocks: list[dict]) -> list[str]:
+    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def test_hostile_subject_sender_and_body_are_escaped() -> None:
+    parsed = inbound(subject="<!channel> urgent", from_name="<@U123>",
+                     from_address="x@evil.test", text="<https://evil|https://bank> & <!here>",
+                     summary="<https://evil|https://bank> & <!here>")
+    text, blocks = email_post_blocks(parsed, mailbox(), message_row_id=1, root=True)
+    rendered = json.dumps({"text": text, "blocks": blocks})
+    for needle in HOSTILE:
+        assert needle not in rendered, needle
+    assert "&lt;!channel&gt; urgent" in rendered
+    assert "&lt;@U123&gt;" in rendered
+    assert "&lt;https://evil|https://bank&gt; &amp; &lt;!here&gt;" in rendered
+
+
+def test_root_post_shows_subject_and_later_posts_do_not() -> None:
+    _, root = email_post_blocks(inbound(), mailbox(), message_row_id=1, root=True)
+    _, reply = email_post_blocks(inbound(), mailbox(), message_row_id=1, root=False)
+    assert "*Pricing*" in section_texts(root)[0]
+    assert "*Pricing*" not in section_texts(reply)[0]
+    assert "carla@customer.test" in section_texts(root)[0]
+
+
+def test_long_body_is_cut_under_slack_limits_with_show_full_button() -> None:
+    body = ("A long line of text with <tags> & entities. " * 400).strip()
+    _, blocks = email_post_blocks(inbound(text=body, summary=body), mailbox(), message_row_id=42,
+                                  root=True)
+    assert all(len(t) <= 3000 for t in section_texts(blocks))
+    assert len(blocks) <= 50
+    show = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert [(e["action_id"], e["value"]) for e in show] == [("email_show_full", "42")]
+
+
+def test_short_complete_body_has_no_show_full_button() -> None:
+    _, blocks = email_post_blocks(inbound(), mailbox(), message_row_id=42, root=True)
+    assert "email_show_full" not in action_ids(blocks)
+
+
+def test_trimmed_quote_offers_show_full_button() -> None:
+    # The summary drops the quoted history: the person must be able to read the rest.
+    parsed = inbound(text="Yes please.\n\n> earlier mail", summary="Yes please.")
+    _, blocks = email_post_blocks(parsed, mailbox(), message_row_id=5, root=False)
+    assert "email_show_full" in action_ids(blocks)
+
+
+def test_oversize_attachment_listed_by_name_and_size() -> None:
+    big = Attachment(filename="<!here>-plans.pdf", content_type="application/pdf",
+                     size=20 * 1024 * 1024, payload=b"")
+    small = Attachment(filename="note.txt", content_type="text/plain", size=10, payload=b"hi")
+    _, blocks = email_post_blocks(inbound(attachments=[big, small]), mailbox(),
+                                  message_row_id=1, root=True, attachment_cap=1024 * 1024)
+    notes = json.dumps([b for b in blocks if b["type"] == "context"])
+    assert "&lt;!here&gt;-plans.pdf (20.0 MB) is too large" in notes
+    assert "note.txt" not in notes  # small files are uploaded into the thread instead
+
+
+def test_auto_reply_and_bounce_are_labelled() -> None:
+    _, auto = email_post_blocks(inbound(auto_kind="auto-reply"), mailbox(), message_row_id=1,
+                                root=True)
+    _, bounce = email_post_blocks(inbound(auto_kind="bounce"), mailbox(), message_row_id=1,
+                                  root=True)
+    assert "Automatic reply" in json.dumps(auto)
+    assert "bounce" in json.dumps(bounce)
+
+
+def test_sent_copy_names_the_mail_client() -> None:
+    parsed = inbound(from_address="sales@example.com", to=["carla@customer.test"])
+    _, blocks = email_post_blocks(parsed, mailbox(), message_row_id=1, root=False, sent_copy=True)
+    assert "with a mail client to carla@customer.test" in section_texts(blocks)[0]
+
+
+def test_full_email_modal_splits_long_text_into_sections() -> None:
+    body = "x<y " * 5000
+    view = full_email_modal("<!channel>", "Evil <@U1>", body)
+    texts = section_texts(view["blocks"])
+    assert view["type"] == "modal" and "submit" not in view
+    assert all(len(t) <= 3000 for t in texts)
+    assert "".join(texts[1:]).count("x&lt;y") == 5000
+    assert "<!channel>" not in json.dumps(view) and "<@U1>" not in json.dumps(view)
+
+
+def test_sync_failure_notice_has_retry_and_reconnect_buttons() -> None:
+    text, blocks = sync_failure_blocks(mailbox(), "The server said <b>no</b>.")
+    assert "sales@example.com" in text
+    assert action_ids(blocks) == ["mailbox_sync_now", "mailbox_reconnect"]
+    assert "&lt;b&gt;no&lt;/b&gt;" in section_texts(blocks)[0]
+    assert "syncing again" in sync_recovered_text(mailbox())
