@@ -36,8 +36,13 @@ def main() -> int:
 
         # Socket Mode receives Slack's requests over a websocket; the HTTP server still
         # serves /healthz and the OAuth routes.
-        SocketModeHandler(mailroom.bolt, settings.slack_app_token).connect()
-        log.info("Socket Mode connected")
+        try:
+            SocketModeHandler(mailroom.bolt, settings.slack_app_token).connect()
+            log.info("Socket Mode connected")
+        except Exception as exc:
+            # Keep serving HTTP (health, OAuth); Slack requests still work over the
+            # request URL if one is configured.
+            log.error("Socket Mode could not connect (%s): check SLACK_APP_TOKEN.", exc)
     log.info("Mailroom listening on %s:%s", settings.host, settings.port)
     try:
         uvicorn.run(mailroom.web, host=settings.host, port=settings.port,

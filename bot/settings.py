@@ -12,12 +12,11 @@ import secrets
 import stat
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from cryptography.fernet import Fernet
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 SLACK_API_DEFAULT = "https://slack.com/api/"
 
@@ -117,6 +116,9 @@ class Settings(BaseSettings):
     microsoft_smtp_host: str = "smtp.office365.com"
     microsoft_smtp_port: int = 587
     microsoft_smtp_security: Literal["ssl", "starttls", "none"] = "starttls"
+    # How often tenants still waiting for Microsoft admin approval are checked again.
+    microsoft_consent_recheck_seconds: int = 900
+    oauth_timeout_seconds: float = 15.0  # each call to a Google/Microsoft identity endpoint
 
     @field_validator("mailroom_admins", "mailroom_allowed_private_hosts", "dns_nameservers",
                      mode="before")

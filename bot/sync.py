@@ -20,7 +20,12 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import or_, update
 from sqlmodel import col, select
 
-from bot.blocks.email import email_post_blocks, sync_failure_blocks, sync_recovered_text
+from bot.blocks.email import (
+    email_post_blocks,
+    plain_fallback_text,
+    sync_failure_blocks,
+    sync_recovered_text,
+)
 from bot.errors import MailroomError, ServiceError
 from bot.formatting.inbound import InboundEmail, parse_email
 from bot.threads import find_conversation
@@ -42,6 +47,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SLACK_METADATA_EVENT = "mailroom_email"
+# Slack errors about one message's content (not the channel): retried as plain text.
+MESSAGE_LEVEL_ERRORS = {"invalid_blocks", "invalid_blocks_format", "msg_too_long",
+                        "invalid_metadata_format", "invalid_metadata_schema", "no_text"}
 # Health states that need a person at once, not after a few tries.
 IMMEDIATE_HEALTH = {Health.RECONNECT_NEEDED, Health.ADMIN_APPROVAL_NEEDED}
 
@@ -247,6 +255,10 @@ class SyncService:
                 session, mailbox.id, parsed.in_reply_to, parsed.references  # type: ignore[arg-type]
             )
             wanted = all(accept(mailbox, parsed, role) for accept in self.post_filters)
+            if conversation is None and role == "sent":
+                # Mail sent from a mail client shows up in Slack only as an answer in a
+                # thread we know; the rest of someone's Sent folder is not Slack's business.
+                wanted = False
             if conversation is None and wanted:
                 customer = parsed.to[0] if role == "sent" and parsed.to else parsed.from_address
                 name = "" if role == "sent" else parsed.from_name
@@ -338,14 +350,25 @@ class SyncService:
             ts = self._find_earlier_post(channel, conversation.thread_ts, row)
         if ts is None:
             text, blocks = email_post_blocks(
-                parsed, mailbox, message_row_id=row.id, root=is_root, sent_copy=row.direction == "out"
+                parsed, mailbox, message_row_id=row.id, root=is_root, sent_copy=row.direction == "out",
+                # The same cap as _upload_attachments: what is not uploaded must be listed.
+                attachment_cap=self.ctx.settings.attachment_max_bytes,
             )
+            metadata = {"event_type": SLACK_METADATA_EVENT,
+                        "event_payload": {"message": row.id, "mailbox": mailbox.id}}
             try:
-                ts = self.ctx.slack.post(
-                    channel, text, blocks=blocks, thread_ts=conversation.thread_ts,
-                    metadata={"event_type": SLACK_METADATA_EVENT,
-                              "event_payload": {"message": row.id, "mailbox": mailbox.id}},
-                )
+                try:
+                    ts = self.ctx.slack.post(channel, text, blocks=blocks,
+                                             thread_ts=conversation.thread_ts, metadata=metadata)
+                except SlackApiError as exc:
+                    if exc.response.get("error") not in MESSAGE_LEVEL_ERRORS:
+                        raise
+                    # Slack refused this one message's layout: post it plainly rather than
+                    # let one odd mail stop the whole mailbox.
+                    log.warning("post of message %s refused (%s); posting plain text",
+                                row.id, exc.response.get("error"))
+                    ts = self.ctx.slack.post(channel, plain_fallback_text(parsed),
+                                             thread_ts=conversation.thread_ts, metadata=metadata)
             except SlackApiError as exc:
                 raise ServiceError(
                     f"Slack refused the post into <#{channel}>: {exc.response.get('error')}. "

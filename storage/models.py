@@ -287,6 +287,9 @@ class OAuthState(SQLModel, table=True):
     code_verifier: str | None = None  # PKCE; never leaves the server
     tenant: str | None = None
     channel_id: str | None = None
+    backfill_days: int = 0  # chosen in the connect modal when the sign-in button was pressed
+    # Microsoft: MSAL's auth-code flow (PKCE verifier, nonce) between /start and the callback.
+    flow_json: str | None = Field(default=None, sa_column=Column(Text))
     expires_at: datetime
     used_at: datetime | None = None
 

@@ -71,6 +71,13 @@ def email_post_blocks(
     return truncate(fallback, 300), blocks
 
 
+def plain_fallback_text(parsed: InboundEmail) -> str:
+    """A post with no blocks, for the rare mail whose blocks Slack refuses."""
+    sender = escape(parsed.from_address or parsed.from_name or "unknown sender")
+    body = truncate(escape((parsed.summary or parsed.text or "").strip()), 3500)
+    return f":incoming_envelope: {sender}: *{escape(parsed.subject or '(no subject)')}*\n{body}"
+
+
 def full_email_modal(subject: str, sender: str, body: str) -> dict[str, Any]:
     """The whole text of a mail, split over sections (Slack caps each at 3,000 chars)."""
     # Split after escaping, on entity boundaries, so no "&amp;" is cut in two.

@@ -20,7 +20,6 @@ from bot.blocks.common import (
 from bot.formatting.slack_text import escape, quote_block, truncate
 
 CALLBACK = "mail_footer"
-DEFAULT_TARGET = "default"
 TARGET_ACTION = "footer_target"
 PREVIEW_ACTION = "footer_preview"
 TEST_ACTION = "footer_test"

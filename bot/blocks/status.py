@@ -51,7 +51,7 @@ def status_message(mailboxes: list[tuple[Mailbox, bool, list[str]]], footer_line
         text = "No mailboxes yet. Connect one with `/mail-connect`."
         return text, [section(text)]
     blocks: list[Block] = [section(f"*Your mailboxes* ({len(mailboxes)})")]
-    for mailbox, can_manage, extra in mailboxes[:15]:  # 15 × 3 blocks stays under Slack's 50
+    for mailbox, can_manage, extra in mailboxes[:15]:  # 15 x 3 blocks stays under Slack's 50
         blocks.append(divider())
         blocks += mailbox_status_blocks(mailbox, can_manage=can_manage, extra_lines=extra)
     if footer_lines:

@@ -286,3 +286,61 @@ def send_test(ctx: AppContext, mailbox: Mailbox, form: FooterForm, user_id: str)
     smtp.send_message(ctx.mailboxes.smtp_settings(mailbox), email, sender=mailbox.address,
                       recipients=[person.email])
     return person.email
+
+
+# --- Who edits which footer ---------------------------------------------------------------------
+
+DEFAULT_TARGET = "default"
+
+
+def footer_targets(ctx: AppContext, user_id: str, team_id: str) -> list[tuple[str, str]]:
+    """(label, value) of every footer this person may edit: admins the workspace default and
+    every mailbox, owners their personal mailbox."""
+    from bot.preferences.panel import mailboxes_for
+
+    targets = [(f"{m.address} ({m.kind})", str(m.id))
+               for m in mailboxes_for(ctx, user_id, team_id, manage=True)]
+    if ctx.roles.is_admin(user_id):
+        targets.insert(0, ("Workspace default (mailboxes without their own)", DEFAULT_TARGET))
+    return targets
+
+
+def target_mailbox(ctx: AppContext, user_id: str, target: str) -> Mailbox | None:
+    """The mailbox of a target value (None = the workspace default), permission checked."""
+    if target == DEFAULT_TARGET:
+        ctx.roles.require_admin(user_id, "edit the workspace's default footer")
+        return None
+    mailbox = ctx.mailboxes.get(int(target)) if target.isdigit() else None
+    if mailbox is None:
+        raise UserError("That mailbox no longer exists. Run `/mail-footer` again.")
+    if not ctx.roles.can_manage(user_id, mailbox):
+        raise UserError(f"Only admins edit the footer of {mailbox.address} (owners edit the "
+                        "footer of their personal mailbox).")
+    return mailbox
+
+
+def form_values(form: FooterForm) -> dict[str, str]:
+    return {name: str(getattr(form, name)) for name in FooterForm.__dataclass_fields__}
+
+
+def test_sender(ctx: AppContext, user_id: str, team_id: str, mailbox: Mailbox | None) -> Mailbox:
+    """Which mailbox mails the test: the one being edited, or for the default footer the
+    person's own mailbox, else any active one they manage."""
+    from bot.preferences.panel import mailboxes_for
+
+    if mailbox is not None:
+        return mailbox
+    options = mailboxes_for(ctx, user_id, team_id, manage=True)
+    options.sort(key=lambda m: (not m.active, m.owner_id != user_id, m.kind != "personal"))
+    if not options:
+        raise UserError("Connect a mailbox first: the test is mailed from one of your mailboxes.")
+    return options[0]
+
+
+def sample_tags(ctx: AppContext, user_id: str, team_id: str, mailbox: Mailbox | None) -> TagValues:
+    """Tag values for a preview: the person editing, and the mailbox (or a stand-in)."""
+    if mailbox is not None:
+        return tag_values(ctx, mailbox, user_id)
+    person = ctx.roles.user(user_id, team_id)
+    return TagValues(sender_name=person.name or user_id, sender_email=person.email or "",
+                     mailbox_name="Your mailbox", mailbox_email="mailbox@yourcompany.com")

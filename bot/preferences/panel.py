@@ -252,3 +252,43 @@ class HealthWatcher:
         self.check()
         ctx.scheduler.every(HOME_REFRESH_JOB, max(1, ctx.settings.sync_interval_seconds),
                             self.check, first_in=max(1, ctx.settings.sync_interval_seconds))
+
+
+# --- "Which mailbox" for commands -------------------------------------------------------------
+
+
+def mailboxes_for(ctx: AppContext, user_id: str, team_id: str, *, manage: bool) -> list[Mailbox]:
+    """The mailboxes a person may see (or manage): what every picker offers them."""
+    allowed = ctx.roles.can_manage if manage else ctx.roles.can_see
+    return [m for m in ctx.mailboxes.all(team_id or None) if allowed(user_id, m)]
+
+
+def choose_mailbox(ctx: AppContext, user_id: str, team_id: str, *, address: str | None = None,
+                   channel_id: str | None = None, manage: bool = False) -> Mailbox:
+    """The mailbox a command is about: the one named with ``mailbox:<address>``, else the one
+    whose channel the command was typed in, else the person's only one."""
+    options = mailboxes_for(ctx, user_id, team_id, manage=manage)
+    verb = "manage" if manage else "use"
+    if address:
+        for mailbox in options:
+            if mailbox.address.lower() == address.lower():
+                return mailbox
+        raise UserError(f"{address} is not a mailbox you can {verb} here. "
+                        + _choices(options))
+    if channel_id:
+        for mailbox in options:
+            if mailbox.channel_id == channel_id:
+                return mailbox
+    if len(options) == 1:
+        return options[0]
+    if not options:
+        raise UserError(f"There is no mailbox you can {verb} yet. Connect one with `/mail-connect` "
+                        "(admins manage shared and marketing mailboxes).")
+    raise UserError("Say which mailbox: run the command in the mailbox's channel, or add "
+                    "`mailbox:<address>`. " + _choices(options))
+
+
+def _choices(options: list[Mailbox]) -> str:
+    if not options:
+        return "You have none yet: connect one with `/mail-connect`."
+    return "Yours: " + ", ".join(m.address for m in options[:10]) + "."

@@ -1,12 +1,146 @@
-"""/mail-contacts: contacts for partial sync (arrives with its own issue)."""
+"""/mail-contacts add|remove|list|mode|import: the contacts that partial sync keeps.
+
+A CSV file shared with Mailroom in its DM imports contacts too (that listener lives here,
+registered before the general message listener so it sees those file shares first).
+"""
 
 from __future__ import annotations
 
-from slack_bolt import App
+import logging
+from typing import Any
 
+import requests
+from slack_bolt import Ack, App
+
+from bot.blocks.contacts import contacts_changed_text, contacts_list
 from bot.context import AppContext
-from handlers.common import not_available_yet
+from bot.errors import ServiceError, UserError
+from bot.preferences import contacts
+from bot.preferences.panel import choose_mailbox, mailbox_changed
+from handlers.common import tell, user_facing
+from storage.models import Mailbox
+
+log = logging.getLogger(__name__)
+
+USAGE = (
+    "Use `/mail-contacts add ana@customer.com @customer.com`, `/mail-contacts remove ...`, "
+    "`/mail-contacts list`, `/mail-contacts mode partial` (or `full`) or "
+    "`/mail-contacts import`. Add `mailbox:<address>` when you manage several mailboxes."
+)
+IMPORT_HOW = (
+    "To import contacts, share a CSV file with me in this DM (Mailroom app → Messages). Every "
+    "address or @domain in any column is added. When you manage several mailboxes, type "
+    "`mailbox:<address>` as the file's message."
+)
+
+
+def split_mailbox(text: str) -> tuple[list[str], str | None]:
+    """The words of a command, and the ``mailbox:<address>`` option when present."""
+    words, mailbox = [], None
+    for word in (text or "").replace(",", " ").split():
+        if word.lower().startswith("mailbox:"):
+            mailbox = word.split(":", 1)[1].strip("<>").removeprefix("mailto:").split("|")[0]
+        else:
+            words.append(word)
+    return words, mailbox
+
+
+def command_values(words: list[str]) -> list[str]:
+    # Slack turns typed addresses into <mailto:a@b.com|a@b.com> links.
+    return [w.strip("<>").split("|")[-1] for w in words]
+
+
+def is_csv_share(event: dict[str, Any]) -> bool:
+    """A file shared with Mailroom in its DM (not a thread reply, not a bot)."""
+    files = event.get("files") or []
+    return (event.get("channel_type") == "im" and not event.get("bot_id")
+            and not event.get("thread_ts") and bool(event.get("user"))
+            and any(_is_csv(f) for f in files))
+
+
+def _is_csv(file: dict[str, Any]) -> bool:
+    name = (file.get("name") or file.get("title") or "").lower()
+    return name.endswith(".csv") or file.get("filetype") == "csv" or \
+        (file.get("mimetype") or "").startswith("text/csv")
+
+
+def download(ctx: AppContext, file: dict[str, Any]) -> bytes:
+    url = file.get("url_private_download") or file.get("url_private")
+    if not url:
+        raise UserError(f"Slack did not share the contents of {file.get('name', 'the file')}. "
+                        "Upload it again as a file (not a link).")
+    response = requests.get(url, headers={"Authorization": f"Bearer {ctx.settings.slack_bot_token}"},
+                            timeout=30)
+    if response.status_code != 200:
+        raise ServiceError(f"Slack did not let Mailroom download {file.get('name', 'the file')} "
+                           f"(HTTP {response.status_code}). Check the app has the files:read scope.")
+    return response.content
 
 
 def register(app: App, ctx: AppContext) -> None:
-    app.command("/mail-contacts")(not_available_yet(ctx, "/mail-contacts", "contacts for partial sync"))
+    @app.command("/mail-contacts")
+    @user_facing(ctx)
+    def mail_contacts(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        user, team, channel = body["user_id"], body.get("team_id", ""), body.get("channel_id", "")
+        words, address = split_mailbox(body.get("text", ""))
+        action = words[0].lower() if words else "list"
+        if action not in ("add", "remove", "list", "mode", "import"):
+            raise UserError(f"I did not understand `{action}`. {USAGE}")
+        mailbox = choose_mailbox(ctx, user, team, address=address, channel_id=channel,
+                                 manage=action != "list")
+        if action == "list":
+            text, blocks = contacts_list(mailbox, contacts.list_contacts(ctx, mailbox.id))  # type: ignore[arg-type]
+            tell(ctx, body, text, blocks=blocks)
+        elif action == "import":
+            ctx.slack.dm(user, IMPORT_HOW)
+            tell(ctx, body, "I sent you a DM explaining how to share the CSV file.")
+        elif action == "mode":
+            _set_mode(ctx, body, mailbox, words[1:])
+        else:
+            values = command_values(words[1:])
+            if not values:
+                raise UserError(f"Name at least one address or @domain. {USAGE}")
+            if action == "add":
+                changes = contacts.add_contacts(ctx, mailbox.id, values, user)  # type: ignore[arg-type]
+                tell(ctx, body, contacts_changed_text("Added", mailbox, changes))
+            else:
+                changes = contacts.remove_contacts(ctx, mailbox.id, values)  # type: ignore[arg-type]
+                tell(ctx, body, contacts_changed_text("Removed", mailbox, changes))
+            if changes.done:
+                mailbox_changed(ctx, mailbox.id)  # type: ignore[arg-type]
+
+    @app.event("message", matchers=[lambda event: is_csv_share(event)])
+    def import_csv(event: dict[str, Any], body: dict[str, Any]) -> None:
+        user = event["user"]
+        try:
+            _, address = split_mailbox(event.get("text", ""))
+            mailbox = choose_mailbox(ctx, user, body.get("team_id", ""), address=address, manage=True)
+            for file in event.get("files") or []:
+                if not _is_csv(file):
+                    continue
+                found, skipped = contacts.parse_contacts_csv(download(ctx, file))
+                changes = contacts.add_contacts(ctx, mailbox.id, found, user)  # type: ignore[arg-type]
+                ctx.slack.dm(user, contacts_changed_text("Added", mailbox, changes, skipped))
+            mailbox_changed(ctx, mailbox.id)  # type: ignore[arg-type]
+        except (UserError, ServiceError) as exc:
+            ctx.slack.dm(user, exc.message)
+        except Exception:
+            log.exception("contacts import failed")
+            ctx.slack.dm(user, "Mailroom could not import that file because of an error on its "
+                               "side; nothing was added. Try again in a minute.")
+
+
+def _set_mode(ctx: AppContext, body: dict[str, Any], mailbox: Mailbox, words: list[str]) -> None:
+    mode = words[0].lower() if words else ""
+    updated = contacts.set_sync_mode(ctx, mailbox.id, mode)  # type: ignore[arg-type]
+    if mode == "partial":
+        count = len(contacts.patterns_of(ctx, mailbox.id))  # type: ignore[arg-type]
+        note = (f"Only mail exchanged with its {count} contact(s) is posted from now on; "
+                "other mail is skipped (never posted later).")
+        if not count:
+            note += " It has no contacts yet: add some with `/mail-contacts add`."
+    else:
+        note = "Every email is posted from now on (mail skipped earlier stays skipped)."
+    tell(ctx, body, f"{updated.address} now syncs in {mode} mode. {note}")
+    mailbox_changed(ctx, mailbox.id)  # type: ignore[arg-type]

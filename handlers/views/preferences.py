@@ -1,11 +1,41 @@
-"""Views listeners for bot.preferences (filled in with that feature)."""
+"""The footer editor's Save: validate every field, store, tell the person."""
 
 from __future__ import annotations
 
-from slack_bolt import App
+import json
+from typing import Any
 
+from slack_bolt import Ack, App
+
+from bot.blocks.footer import CALLBACK, footer_saved_text
+from bot.connect import view_values
 from bot.context import AppContext
+from bot.errors import MailroomError
+from bot.preferences import footers
+from bot.preferences.panel import mailbox_changed
+from handlers.common import team_of
 
 
 def register(app: App, ctx: AppContext) -> None:
-    """No listeners yet."""
+    @app.view(CALLBACK)
+    def save_footer(ack: Ack, body: dict[str, Any]) -> None:
+        user, team = body["user"]["id"], team_of(body)
+        view = body["view"]
+        target = json.loads(view.get("private_metadata") or "{}").get("target", "")
+        try:
+            mailbox = footers.target_mailbox(ctx, user, str(target))
+        except MailroomError as exc:
+            ack(response_action="errors", errors={"text": exc.message})
+            return
+        try:
+            form = footers.parse_footer_form(view_values(view["state"]["values"]))
+        except footers.FooterErrors as exc:
+            ack(response_action="errors", errors=exc.errors)
+            return
+        ack()  # closes the modal: saved
+        footers.save_footer(ctx, mailbox.team_id if mailbox else team,
+                            mailbox.id if mailbox else None, form, user)
+        label = mailbox.address if mailbox else "the workspace default"
+        ctx.slack.dm(user, footer_saved_text(label))
+        if mailbox is not None:
+            mailbox_changed(ctx, mailbox.id)  # type: ignore[arg-type]

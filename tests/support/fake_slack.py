@@ -256,6 +256,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
+        if self.path.startswith("/files-pri/"):
+            self._send_file(headers)
+            return
         try:
             status, extra_headers, payload = self.server.fake._serve(
                 self.command, self.path, headers, body
@@ -274,6 +277,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (e.g. timed out on a stalled call): that is the point
+
+
+    def _send_file(self, headers: dict[str, str]) -> None:
+        """A shared file's bytes (``url_private_download``), for the bot token only."""
+        status, data = self.server.fake._serve_file(self.path, headers)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
 
 class _Server(ThreadingHTTPServer):
@@ -431,6 +444,31 @@ class FakeSlack:
                 is_private=is_private,
                 is_member=is_member,
             )
+
+    def add_file(self, filename: str, data: bytes, *, mimetype: str = "text/csv",
+                 filetype: str = "csv") -> dict[str, Any]:
+        """A file a user shared (its bytes downloadable with a bot token); returns the file
+        object as Slack puts it in a message event's ``files``."""
+        with self._lock:
+            file_id = self._next_id("F")
+            self._files[file_id] = _File(id=file_id, filename=filename, length=len(data),
+                                         data=data, title=filename, completed=True)
+        url = f"{self.root_url}/files-pri/{TEAM_ID}-{file_id}/download/{filename}"
+        return {"id": file_id, "name": filename, "title": filename, "mimetype": mimetype,
+                "filetype": filetype, "size": len(data), "url_private": url,
+                "url_private_download": url}
+
+    def _serve_file(self, raw_path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        with self._lock:
+            self.calls.append(Call(method="files-pri", params={"path": raw_path},
+                                   headers=headers, at=time.time()))
+            if self._check_auth(headers, {}):
+                return 403, b""  # Slack answers a login page; a status is enough here
+            file_id = urlsplit(raw_path).path.split("/")[2].split("-", 1)[-1]
+            record = self._files.get(file_id)
+            if record is None or record.data is None:
+                return 404, b""
+            return 200, record.data
 
     def expire_trigger(self, trigger_id: str) -> None:
         """Make views.open/push with this trigger answer ``expired_trigger_id``."""

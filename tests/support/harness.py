@@ -30,7 +30,12 @@ from bot.sync import SyncResult
 from storage.models import Mailbox
 from tests.support.fake_slack import FakeSlack
 from tests.support.mail_servers import DovecotServer, SmtpServer, free_port
-from tests.support.slack_requests import SlackClientForTests, plain_input, static_select, conversations_select
+from tests.support.slack_requests import (
+    SlackClientForTests,
+    conversations_select,
+    plain_input,
+    static_select,
+)
 from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

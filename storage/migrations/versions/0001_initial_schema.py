@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 07:40:56.114579
+Create Date: 2026-11-22 07:46:28.319718
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
-
 
 revision = '0001'
 down_revision = None
@@ -119,6 +118,8 @@ def upgrade() -> None:
     sa.Column('code_verifier', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('channel_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('backfill_days', sa.Integer(), nullable=False),
+    sa.Column('flow_json', sa.Text(), nullable=True),
     sa.Column('expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('used_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('state')

@@ -1,0 +1,112 @@
+"""What can go wrong with a Google or Microsoft sign-in, sorted by who can fix it.
+
+Providers answer with codes (Google ``invalid_grant``, Microsoft ``AADSTS65001``...). We sort
+each answer into a ``FailureKind`` once, in the provider module, and every later decision
+(mailbox health, who is told, what the page says) reads the kind, never the raw code.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from bot.errors import MailroomError
+from storage.models import Health
+
+PROVIDER_NAMES = {"google": "Google", "microsoft": "Microsoft"}
+
+
+class FailureKind(StrEnum):
+    RECONNECT = "reconnect"  # grant revoked or expired: the person signs in again
+    CONSENT = "consent"  # the organisation's IT admin must approve Mailroom (Microsoft)
+    CONFIG = "config"  # our client id/secret is wrong: the Mailroom admins fix the server
+    CANCELLED = "cancelled"  # the person pressed Cancel / refused on the provider's page
+    SCOPE = "scope"  # signed in, but the mail permission was not granted
+    CODE = "code"  # the one-time code or link was stale or reused: just start again
+    TEMPORARY = "temporary"  # the provider could not be reached or failed: try again later
+
+
+class SignInFailure(MailroomError):
+    """A sign-in or token refresh the provider refused; ``health`` drives the mailbox state."""
+
+    def __init__(self, provider: str, kind: FailureKind, *, code: str = "",
+                 tenant: str | None = None, address: str = "", detail: str = "") -> None:
+        self.provider = provider
+        self.kind = kind
+        self.code = code  # "invalid_grant", "AADSTS90094"...: shown to help IT, never a secret
+        self.tenant = tenant
+        self.address = address
+        self.detail = detail  # our own short words about a transport failure
+        super().__init__(describe(provider, kind, code=code, address=address, detail=detail))
+
+    @property
+    def health(self) -> str:
+        if self.kind == FailureKind.RECONNECT:
+            return Health.RECONNECT_NEEDED
+        if self.kind == FailureKind.CONSENT:
+            return Health.ADMIN_APPROVAL_NEEDED
+        return Health.NEEDS_ATTENTION
+
+    def for_mailbox(self, address: str, tenant: str | None = None) -> SignInFailure:
+        """The same failure, worded for a known mailbox (refresh during sync or send)."""
+        return SignInFailure(self.provider, self.kind, code=self.code, tenant=tenant or self.tenant,
+                             address=address, detail=self.detail)
+
+
+def _code_note(provider: str, code: str) -> str:
+    if not code:
+        return ""
+    return f" ({PROVIDER_NAMES.get(provider, provider)} code {code})"
+
+
+# Microsoft consent codes worded apart, because IT does something different for each.
+_CONSENT_WORDS = {
+    "AADSTS65004": "the permission request was declined on Microsoft's consent page",
+    "AADSTS50105": "your account is not assigned to Mailroom in your organisation's Microsoft 365",
+    "AADSTS700016": "Mailroom is not yet added to your organisation's Microsoft 365",
+    "AADSTS53003": "a Conditional Access policy of your organisation blocked the sign-in",
+}
+
+
+def describe(provider: str, kind: FailureKind, *, code: str = "", address: str = "",
+             detail: str = "") -> str:
+    """One or two complete sentences saying what happened and what to do next."""
+    name = PROVIDER_NAMES.get(provider, provider)
+    note = _code_note(provider, code)
+    target = address or "your mailbox"
+    if kind == FailureKind.RECONNECT:
+        return (f"{name} no longer lets Mailroom into {target}: the access was removed or has "
+                f"expired{note}. Press Reconnect and sign in with {name} again.")
+    if kind == FailureKind.CONSENT:
+        why = _CONSENT_WORDS.get(code, "your organisation requires an IT admin to approve Mailroom first")
+        opening = f"Mailroom cannot reach {address}" if address else "Your mailbox cannot be connected yet"
+        return (f"{opening}: {why}{note}. "
+                "Nothing is needed in Mailroom itself: run `/mail-consent` for the approval link "
+                "and a ready-made message to send to your IT admin.")
+    if kind == FailureKind.CONFIG:
+        return (f"Mailroom's {name} sign-in is not set up correctly on this server (its client "
+                f"secret was refused){note}. The Mailroom admins have been alerted; try again once "
+                "they have fixed it, or connect by hand with IMAP and SMTP meanwhile.")
+    if kind == FailureKind.CANCELLED:
+        return (f"The {name} sign-in was cancelled, so nothing was connected{note}. Press "
+                f"Sign in with {name} again when you are ready.")
+    if kind == FailureKind.SCOPE:
+        if code in ("admin_policy_enforced", "org_internal"):
+            return (f"Your Google Workspace admin does not allow Mailroom to read mail{note}. "
+                    "Ask them to trust Mailroom in the Google Admin console (Security > "
+                    "API controls > App access control), then sign in again.")
+        if provider == "google":
+            return ("Google did not give Mailroom access to your email: on Google's permission "
+                    "page, tick \u201cRead, compose, send and permanently delete all your email "
+                    "from Gmail\u201d, then press Sign in with Google again.")
+        return (f"{name} did not give Mailroom the mail permissions it asked for{note}. Press "
+                f"Sign in with {name} again and accept every permission.")
+    if kind == FailureKind.CODE:
+        return (f"This {name} sign-in could not be finished because its one-time code was "
+                f"stale or already used{note}. Press Sign in with {name} again.")
+    extra = f" ({detail})" if detail else note
+    return (f"{name} could not be reached to sign in{extra}. Try again in a minute; if it keeps "
+            "happening, tell your Mailroom admin.")
+
+
+class StateProblem(MailroomError):
+    """The link's state is unknown, expired, used already, or for another flow."""

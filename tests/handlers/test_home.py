@@ -1,0 +1,151 @@
+"""App Home, status and visibility, through signed Slack requests and the real mail servers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from storage.models import DomainReportRow, Message, SenderVerification
+from tests.support.fake_slack import FakeSlack
+from tests.support.harness import Harness, build_harness, make_email
+from tests.support.mail_servers import DovecotServer, SmtpServer
+from tests.support.slack_requests import app_home_opened
+from tests.support.wait import wait_until
+
+
+def open_home(h: Harness, user: str) -> str:
+    """Open the App Home tab as ``user``; returns the published view's blocks as text."""
+    before = len(h.slack.calls_to("views.publish"))
+    response = h.client.event(app_home_opened(user))
+    assert response.status_code == 200
+    wait_until(lambda: len(h.slack.calls_to("views.publish")) > before, message="home published")
+    return home_text(h, user)
+
+
+def home_text(h: Harness, user: str) -> str:
+    view = h.slack.home_view(user)
+    assert view is not None and view["type"] == "home"
+    return json.dumps(view["blocks"])
+
+
+def action_ids(h: Harness, user: str) -> list[tuple[str, str]]:
+    view = h.slack.home_view(user)
+    assert view is not None
+    return [(e["action_id"], e.get("value", "")) for b in view["blocks"] if b["type"] == "actions"
+            for e in b["elements"]]
+
+
+def status_text(h: Harness, user: str) -> str:
+    h.client.command("/mail-status", "", user)
+    return json.dumps(wait_until(lambda: h.slack.ephemerals(user), message="status")[-1])
+
+
+def test_app_home_for_admin_and_sales_and_hidden_mailbox(harness: Harness) -> None:
+    h = harness
+    h.client.command("/mail-role", "<@USALES> sales", "UADMIN")
+    shared = h.connect(user="UADMIN", kind="shared", channel="C_SHARED")
+    personal = h.connect(user="USALES", channel="C_SAM")
+    domain = shared.address.rpartition("@")[2]
+    with h.ctx.db.session() as session:
+        session.add(DomainReportRow(team_id="T1", domain=domain, verdict="fail", report_json="{}"))
+        session.add(SenderVerification(team_id="T1", identity=shared.address, status="PENDING"))
+
+    admin = open_home(h, "UADMIN")
+    assert shared.address in admin and "Shared and marketing mailboxes" in admin
+    assert f"*{domain}*: fail" in admin  # the domains' latest DNS verdicts
+    assert "Sender verification pending" in admin
+    assert ("dkim_check_open", domain) in action_ids(h, "UADMIN")
+    assert ("home_toggle_visible", str(shared.id)) in action_ids(h, "UADMIN")
+
+    sales = open_home(h, "USALES")
+    assert shared.address in sales and personal.address in sales
+    assert "Domains (latest DNS check)" not in sales  # admins only
+    # Sales users may use the shared mailbox but not change it.
+    assert ("mailbox_toggle_active", str(shared.id)) not in action_ids(h, "USALES")
+    assert ("mailbox_toggle_active", str(personal.id)) in action_ids(h, "USALES")
+
+    # The admin hides the shared mailbox from App Home: the sales user's home is refreshed
+    # without reopening it, and no picker offers it to them any more.
+    h.client.action("home_toggle_visible", str(shared.id), "UADMIN", view=h.slack.home_view("UADMIN"))
+    wait_until(lambda: shared.address not in home_text(h, "USALES"), message="sales home refreshed")
+    assert not h.ctx.mailboxes.get(shared.id).visible
+    assert shared.address not in status_text(h, "USALES")
+    assert shared.address in status_text(h, "UADMIN")
+    admin = wait_until(lambda: (t := home_text(h, "UADMIN")) if "hidden (admins only)" in t else None,
+                       message="admin home shows hidden")
+    assert shared.address in admin
+
+
+def test_inactive_mailbox_refuses_reply_and_sends_nothing(harness: Harness) -> None:
+    h = harness
+    account = h.new_account()
+    mailbox = h.connect(account)
+    h.sync(mailbox.id)
+    h.deliver(account, make_email(to=account.address, subject="Pricing"))
+    h.sync(mailbox.id)
+    root = h.slack.top_level("C_SALES")[0]
+
+    open_home(h, "UALICE")
+    h.client.action("mailbox_toggle_active", str(mailbox.id), "UALICE", view=h.slack.home_view("UALICE"))
+    wait_until(lambda: not h.ctx.mailboxes.get(mailbox.id).active, message="paused")
+    wait_until(lambda: "inactive (sends nothing" in home_text(h, "UALICE"), message="home refreshed")
+    assert ("mailbox_toggle_active", str(mailbox.id)) in action_ids(h, "UALICE")
+
+    h.reply("C_SALES", root["ts"], "Here is the price.")
+    refusal = wait_until(lambda: [e for e in h.slack.ephemerals("UALICE") if "inactive" in e["text"]],
+                         message="refusal")
+    assert "nothing was sent" in refusal[0]["text"]
+    with h.ctx.db.session() as session:
+        assert not session.exec(select(Message).where(Message.direction == "out")).all()
+    assert h.smtp.messages == []
+
+
+def test_home_buttons_connect_footer_and_sync_mode(harness: Harness) -> None:
+    h = harness
+    mailbox = h.connect(user="UALICE")
+    open_home(h, "UALICE")
+    view = h.slack.home_view("UALICE")
+
+    h.client.action("home_connect", None, "UALICE", view=view)
+    modal = wait_until(lambda: h.slack.last_view(), message="connect modal")
+    assert modal["callback_id"] == "mail_connect"
+
+    h.client.action("home_edit_footer", str(mailbox.id), "UALICE", view=view)
+    wait_until(lambda: h.slack.last_view()["callback_id"] == "mail_footer", message="footer modal")
+    assert json.loads(h.slack.last_view()["private_metadata"]) == {"target": str(mailbox.id)}
+
+    h.client.action("home_sync_mode", str(mailbox.id), "UALICE", view=view)
+    wait_until(lambda: h.ctx.mailboxes.get(mailbox.id).sync_mode == "partial", message="partial")
+    wait_until(lambda: "partial: only contacts" in home_text(h, "UALICE"), message="home refreshed")
+    # Someone else cannot change it.
+    h.client.action("home_sync_mode", str(mailbox.id), "UBOB", view=view)
+    wait_until(lambda: h.slack.messages("DUBOB"), message="refusal DM")
+    assert h.ctx.mailboxes.get(mailbox.id).sync_mode == "partial"
+
+
+@pytest.fixture
+def fast_harness(monkeypatch: pytest.MonkeyPatch, slack_fake: FakeSlack, tmp_path: Path,
+                 dovecot: DovecotServer, smtp_server: SmtpServer):  # type: ignore[no-untyped-def]
+    h = build_harness(monkeypatch, slack_fake, f"sqlite:///{tmp_path / 'mailroom.db'}",
+                      tmp_path / "data", dovecot, smtp_server, SYNC_INTERVAL_SECONDS="1")
+    yield h
+    h.mailroom.stop()
+    h.ctx.db.dispose()
+
+
+def test_home_refreshes_when_health_changes(fast_harness: Harness) -> None:
+    h = fast_harness
+    account = h.new_account()
+    mailbox = h.connect(account)
+    open_home(h, "UALICE")
+    wait_until(lambda: "working" in home_text(h, "UALICE"), message="first sync shown")
+
+    # The password changes at the provider: the next scheduled sync fails, and App Home says
+    # so by itself, with the reason.
+    h.dovecot.add_user(account.address, "changed-elsewhere")
+    text = wait_until(lambda: (t := home_text(h, "UALICE")) if "Not functional" in t else None,
+                      timeout=15, message="home shows the failure")
+    assert mailbox.address in text and ("mailbox_reconnect", str(mailbox.id)) in action_ids(h, "UALICE")
