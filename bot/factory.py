@@ -37,6 +37,10 @@ class Mailroom:
         ctx = self.ctx
         if ctx.settings.mailroom_scheduler == "off":
             return
+        if ctx.settings.is_sqlite:
+            # Embedded mode: this process alone owns the SQLite file, so a lease left by a
+            # killed predecessor is void; without this a restart would wait the lease out.
+            ctx.sync.clear_stale_leases()
         ctx.scheduler.start()
         ctx.scheduler.once("recover", ctx.replies.recover)
         for mailbox_id in ctx.mailboxes.active_ids():

@@ -79,6 +79,9 @@ class ReplyService:
         # Extra checks before a reply is queued (e.g. "sender not verified"): return a
         # refusal sentence or None.
         self.send_guards: list[Callable[[Mailbox], str | None]] = []
+        # Other ways out than the mailbox's SMTP server, by ``Mailbox.send_via`` (e.g. "ses"):
+        # (mailbox, email, recipients) -> None, raising MailroomError on failure.
+        self.transports: dict[str, Callable[[Mailbox, Any, list[str]], None]] = {}
 
     # --- From Slack -----------------------------------------------------------------------
 
@@ -187,11 +190,15 @@ class ReplyService:
         assert mailbox is not None
         try:
             email = self._compose(mailbox, row)
-            settings = self.ctx.mailboxes.smtp_settings(mailbox)
             recipients = [a.strip() for a in row.to_addresses.split(",") if a.strip()]
             if not recipients:
                 raise UserError("This conversation has no customer address to reply to.")
-            smtp.send_message(settings, email, sender=mailbox.address, recipients=recipients)
+            transport = self.transports.get(mailbox.send_via)
+            if transport is not None:
+                transport(mailbox, email, recipients)
+            else:
+                settings = self.ctx.mailboxes.smtp_settings(mailbox)
+                smtp.send_message(settings, email, sender=mailbox.address, recipients=recipients)
         except MailroomError as exc:
             self._mark(row.id, MessageState.FAILED, exc.message)  # type: ignore[arg-type]
             self._tell_failure(row, exc)

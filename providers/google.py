@@ -114,10 +114,17 @@ def exchange_code(config: GoogleConfig, *, code: str, code_verifier: str, state:
         raise SignInFailure(PROVIDER, FailureKind.TEMPORARY, detail=type(exc).__name__) from None
     if not token.get("access_token"):
         raise SignInFailure(PROVIDER, FailureKind.TEMPORARY, detail="no access token in the answer")
-    return GoogleTokens(
+    tokens = GoogleTokens(
         access_token=token["access_token"], refresh_token=token.get("refresh_token"),
         expires_at=_expiry(token.get("expires_in")), scopes=_scopes(token.get("scope")),
     )
+    if MAIL_SCOPE not in tokens.scopes:
+        # Google lets people untick the mail permission and still "allow" the app.
+        raise SignInFailure(PROVIDER, FailureKind.SCOPE, code="mail scope not granted")
+    if not tokens.refresh_token:
+        raise SignInFailure(PROVIDER, FailureKind.TEMPORARY,
+                            detail="Google gave no refresh token, so the access would end in an hour")
+    return tokens
 
 
 def profile(config: GoogleConfig, access_token: str) -> GoogleProfile:

@@ -5,4 +5,6 @@ pytest_plugins = [
     "tests.support.fake_slack",
     "tests.support.dns_ses",
     "tests.support.harness",
+    "tests.support.identity_fakes",
+    "tests.support.senders_app",
 ]

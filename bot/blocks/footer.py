@@ -24,66 +24,145 @@ TARGET_ACTION = "footer_target"
 PREVIEW_ACTION = "footer_preview"
 TEST_ACTION = "footer_test"
 # Block ids of the inputs, in the order shown (also the keys of the form values).
-FIELDS = ("text", "format", "company", "text_color", "link_color", "background_color",
-          "facebook", "x", "instagram", "linkedin")
+FIELDS = (
+    "text",
+    "format",
+    "company",
+    "text_color",
+    "link_color",
+    "background_color",
+    "facebook",
+    "x",
+    "instagram",
+    "linkedin",
+)
 
 
 def footer_modal(
-    *, targets: list[tuple[str, str]], target: str, values: dict[str, str], tags: dict[str, str],
-    preview: tuple[str, list[str]] | None = None, notice: str = "",
+    *,
+    targets: list[tuple[str, str]],
+    target: str,
+    values: dict[str, str],
+    tags: dict[str, str],
+    preview: tuple[str, list[str]] | None = None,
+    notice: str = "",
 ) -> dict[str, Any]:
     """The editor. ``targets`` are (label, value) pairs: the mailboxes this person may edit
     (value = mailbox id) and, for admins, the workspace default. ``preview`` is (plain text
     version, problems). Nothing is stored until the modal is submitted (Save)."""
     v = values
     current = next(((label, value) for label, value in targets if value == target), targets[0])
-    picker = {"type": "static_select", "action_id": TARGET_ACTION,
-              "options": [option(label, value) for label, value in targets],
-              "initial_option": option(*current)}
+    picker = {
+        "type": "static_select",
+        "action_id": TARGET_ACTION,
+        "options": [option(label, value) for label, value in targets],
+        "initial_option": option(*current),
+    }
     blocks: list[Block] = [section("*Footer for*", accessory=picker, block_id="target")]
     if notice:
         blocks.append(section(notice, block_id="notice"))
     blocks += [
-        text_input("text", "Footer text", initial=v.get("text", ""), multiline=True, optional=True,
-                   hint="Several lines are fine. Tags are filled in when a reply is sent."),
-        select_input("format", "Format", [("Plain text", "plain"),
-                                          ("Rich: *bold*, _italic_, <https://link|links>", "rich")],
-                     initial=v.get("format") or "plain"),
-        text_input("company", "Company name (for {company})", initial=v.get("company", ""),
-                   optional=True),
-        text_input("text_color", "Text colour", initial=v.get("text_color", "#333333"),
-                   placeholder="#333333"),
-        text_input("link_color", "Link colour", initial=v.get("link_color", "#1a73e8"),
-                   placeholder="#1a73e8"),
-        text_input("background_color", "Background colour",
-                   initial=v.get("background_color", "#ffffff"), placeholder="#ffffff"),
-        text_input("facebook", "Facebook page", initial=v.get("facebook", ""), optional=True,
-                   placeholder="https://facebook.com/yourcompany"),
-        text_input("x", "X profile", initial=v.get("x", ""), optional=True,
-                   placeholder="https://x.com/yourcompany"),
-        text_input("instagram", "Instagram profile", initial=v.get("instagram", ""), optional=True,
-                   placeholder="https://instagram.com/yourcompany"),
-        text_input("linkedin", "LinkedIn page", initial=v.get("linkedin", ""), optional=True,
-                   placeholder="https://linkedin.com/company/yourcompany"),
-        context("Tags: " + " · ".join(f"`{{{name}}}` {escape(meaning)}" for name, meaning in tags.items())),
-        actions(button("Preview", PREVIEW_ACTION, target),
-                button("Send me a test", TEST_ACTION, target), block_id="footer_tools"),
+        text_input(
+            "text",
+            "Footer text",
+            initial=v.get("text", ""),
+            multiline=True,
+            optional=True,
+            hint="Several lines are fine. Tags are filled in when a reply is sent.",
+        ),
+        select_input(
+            "format",
+            "Format",
+            [("Plain text", "plain"), ("Rich: *bold*, _italic_, <https://link|links>", "rich")],
+            initial=v.get("format") or "plain",
+        ),
+        text_input(
+            "company", "Company name (for {company})", initial=v.get("company", ""), optional=True
+        ),
+        text_input(
+            "text_color",
+            "Text colour",
+            initial=v.get("text_color", "#333333"),
+            placeholder="#333333",
+        ),
+        text_input(
+            "link_color",
+            "Link colour",
+            initial=v.get("link_color", "#1a73e8"),
+            placeholder="#1a73e8",
+        ),
+        text_input(
+            "background_color",
+            "Background colour",
+            initial=v.get("background_color", "#ffffff"),
+            placeholder="#ffffff",
+        ),
+        text_input(
+            "facebook",
+            "Facebook page",
+            initial=v.get("facebook", ""),
+            optional=True,
+            placeholder="https://facebook.com/yourcompany",
+        ),
+        text_input(
+            "x",
+            "X profile",
+            initial=v.get("x", ""),
+            optional=True,
+            placeholder="https://x.com/yourcompany",
+        ),
+        text_input(
+            "instagram",
+            "Instagram profile",
+            initial=v.get("instagram", ""),
+            optional=True,
+            placeholder="https://instagram.com/yourcompany",
+        ),
+        text_input(
+            "linkedin",
+            "LinkedIn page",
+            initial=v.get("linkedin", ""),
+            optional=True,
+            placeholder="https://linkedin.com/company/yourcompany",
+        ),
+        context(
+            "Tags: "
+            + " · ".join(f"`{{{name}}}` {escape(meaning)}" for name, meaning in tags.items())
+        ),
+        actions(
+            button("Preview", PREVIEW_ACTION, target),
+            button("Send me a test", TEST_ACTION, target),
+            block_id="footer_tools",
+        ),
     ]
     if preview is not None:
         blocks += preview_blocks(*preview)
-    return modal("Email footer", blocks, callback_id=CALLBACK, submit="Save",
-                 private_metadata=json.dumps({"target": target}))
+    return modal(
+        "Email footer",
+        blocks,
+        callback_id=CALLBACK,
+        submit="Save",
+        private_metadata=json.dumps({"target": target}),
+    )
 
 
 def preview_blocks(text: str, problems: list[str]) -> list[Block]:
     blocks: list[Block] = [divider()]
     if problems:
-        blocks.append(section(":x: *Fix these before saving:*\n" +
-                              "\n".join(f"• {escape(p)}" for p in problems), block_id="preview"))
+        blocks.append(
+            section(
+                ":x: *Fix these before saving:*\n" + "\n".join(f"• {escape(p)}" for p in problems),
+                block_id="preview",
+            )
+        )
         return blocks
     shown = quote_block(truncate(escape(text), 2500)) if text.strip() else "_(empty footer)_"
-    blocks.append(section("*Preview* (text version; the email also uses your colours and links):\n"
-                          + shown, block_id="preview"))
+    blocks.append(
+        section(
+            "*Preview* (text version; the email also uses your colours and links):\n" + shown,
+            block_id="preview",
+        )
+    )
     return blocks
 
 

@@ -14,16 +14,24 @@ if TYPE_CHECKING:
     from bot.preferences.panel import HomePanel, MailboxPanel
 
 MAX_MAILBOXES = 25  # 3 blocks each keeps the tab under Slack's 100-block limit
-VERDICT_ICONS = {"pass": ":white_check_mark:", "ok": ":white_check_mark:", "warn": ":warning:",
-                 "warning": ":warning:", "fail": ":x:"}
+VERDICT_ICONS = {
+    "pass": ":white_check_mark:",
+    "ok": ":white_check_mark:",
+    "warn": ":warning:",
+    "warning": ":warning:",
+    "fail": ":x:",
+}
 
 
 def mailbox_blocks(panel: MailboxPanel) -> list[Block]:
     m = panel.mailbox
-    status = ":large_green_circle: active" if m.active else \
-        ":double_vertical_bar: inactive (sends nothing, syncs nothing)"
+    status = (
+        ":large_green_circle: active"
+        if m.active
+        else ":double_vertical_bar: inactive (sends nothing, syncs nothing)"
+    )
     visibility = "visible" if m.visible else "hidden (admins only)"
-    sync = ("partial: only contacts' mail" if m.sync_mode == "partial" else "full: every email")
+    sync = "partial: only contacts' mail" if m.sync_mode == "partial" else "full: every email"
     lines = [
         f"*{escape(m.address)}* · {m.kind} · {HEALTH_LABELS.get(m.health, escape(m.health))}",
         f"Status: {status} · Visibility: {visibility}",
@@ -33,28 +41,42 @@ def mailbox_blocks(panel: MailboxPanel) -> list[Block]:
     if panel.problems:
         lines.append(":warning: *Not functional:* " + " ".join(escape(p) for p in panel.problems))
     else:
-        lines.append(":white_check_mark: Functional" if m.active else
-                     "Functional when activated")
+        lines.append(":white_check_mark: Functional" if m.active else "Functional when activated")
     lines += [f":hourglass_flowing_sand: {escape(p)}" for p in panel.pending]
     lines.append("Footer: " + ("its own" if panel.footer_set else "workspace default (if any)"))
     buttons = []
     if m.active:
         buttons.append(button("Sync now", "mailbox_sync_now", str(m.id)))
     if panel.can_manage:
-        buttons.append(button("Pause" if m.active else "Activate", "mailbox_toggle_active", str(m.id),
-                              style=None if m.active else "primary"))
+        buttons.append(
+            button(
+                "Pause" if m.active else "Activate",
+                "mailbox_toggle_active",
+                str(m.id),
+                style=None if m.active else "primary",
+            )
+        )
         if m.kind != MailboxKind.PERSONAL:
-            buttons.append(button("Hide" if m.visible else "Show", "home_toggle_visible", str(m.id)))
-        buttons.append(button("Partial sync" if m.sync_mode != "partial" else "Full sync",
-                              "home_sync_mode", str(m.id)))
+            buttons.append(
+                button("Hide" if m.visible else "Show", "home_toggle_visible", str(m.id))
+            )
+        buttons.append(
+            button(
+                "Partial sync" if m.sync_mode != "partial" else "Full sync",
+                "home_sync_mode",
+                str(m.id),
+            )
+        )
         buttons.append(button("Edit footer", "home_edit_footer", str(m.id)))
         if panel.problems:
             buttons.append(button("Reconnect", "mailbox_reconnect", str(m.id)))
     domain = m.address.rpartition("@")[2].lower()
     if domain:
         buttons.append(button("Check DKIM", "dkim_check_open", domain))
-    return [section("\n".join(lines), block_id=f"home_mailbox_{m.id}"),
-            actions(*buttons, block_id=f"home_actions_{m.id}")]
+    return [
+        section("\n".join(lines), block_id=f"home_mailbox_{m.id}"),
+        actions(*buttons, block_id=f"home_actions_{m.id}"),
+    ]
 
 
 def home_view(panel: HomePanel) -> dict[str, Any]:
@@ -77,21 +99,35 @@ def home_view(panel: HomePanel) -> dict[str, Any]:
             blocks.append(context(f"…and {len(panels) - budget} more: see `/mail-status`."))
         budget = max(0, budget - len(panels))
 
-    add_section("Your mailboxes", panel.own,
-                "You have no personal mailbox yet: press *Connect a mailbox*.")
+    add_section(
+        "Your mailboxes", panel.own, "You have no personal mailbox yet: press *Connect a mailbox*."
+    )
     blocks.append(divider())
     title = "Shared and marketing mailboxes" if panel.is_admin else "Shared mailboxes"
-    add_section(title, panel.workspace,
-                "None yet." if panel.is_admin else "No shared mailbox is offered to you.")
+    add_section(
+        title,
+        panel.workspace,
+        "None yet." if panel.is_admin else "No shared mailbox is offered to you.",
+    )
     if panel.is_admin:
         blocks.append(divider())
         blocks.append(section("*Domains (latest DNS check)*"))
         if panel.verdicts:
-            blocks.append(section("\n".join(
-                f"{VERDICT_ICONS.get(r.verdict.lower(), ':grey_question:')} *{escape(r.domain)}*: "
-                f"{escape(r.verdict)} · {when(r.created_at)}" for r in panel.verdicts[:30])))
+            blocks.append(
+                section(
+                    "\n".join(
+                        f"{VERDICT_ICONS.get(r.verdict.lower(), ':grey_question:')} *{escape(r.domain)}*: "
+                        f"{escape(r.verdict)} · {when(r.created_at)}"
+                        for r in panel.verdicts[:30]
+                    )
+                )
+            )
         else:
             blocks.append(context("No domain checked yet: press *Check DKIM* on a mailbox."))
-    blocks.append(context("Status: active mailboxes sync and send; inactive ones send nothing. "
-                          "Hidden mailboxes are listed only to admins."))
+    blocks.append(
+        context(
+            "Status: active mailboxes sync and send; inactive ones send nothing. "
+            "Hidden mailboxes are listed only to admins."
+        )
+    )
     return {"type": "home", "blocks": blocks[:100]}

@@ -49,8 +49,11 @@ def mailbox_status_blocks(mailbox: Mailbox, *, can_manage: bool, extra_lines: li
 def status_message(mailboxes: list[tuple[Mailbox, bool, list[str]]], footer_lines: list[str] | None = None) -> tuple[str, list[Block]]:
     if not mailboxes:
         text = "No mailboxes yet. Connect one with `/mail-connect`."
-        return text, [section(text)]
-    blocks: list[Block] = [section(f"*Your mailboxes* ({len(mailboxes)})")]
+        blocks: list[Block] = [section(text)]
+        if footer_lines:
+            blocks.append(context(*footer_lines))
+        return text, blocks
+    blocks = [section(f"*Your mailboxes* ({len(mailboxes)})")]
     for mailbox, can_manage, extra in mailboxes[:15]:  # 15 x 3 blocks stays under Slack's 50
         blocks.append(divider())
         blocks += mailbox_status_blocks(mailbox, can_manage=can_manage, extra_lines=extra)

@@ -13,7 +13,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
@@ -38,7 +38,7 @@ def normalise_pattern(value: str) -> str | None:
     """``Ana@X.com`` → ``ana@x.com``; ``@x.com`` / ``x.com`` → ``@x.com``; None when neither."""
     value = value.strip().strip("<>").lower()
     if value.startswith("mailto:"):
-        value = value[len("mailto:"):]
+        value = value[len("mailto:") :]
     if _ADDRESS_RE.fullmatch(value) and not value.startswith("@"):
         return value
     match = _DOMAIN_RE.fullmatch(value)
@@ -63,14 +63,20 @@ def matches(patterns: set[str], address: str) -> bool:
 
 def patterns_of(ctx: AppContext, mailbox_id: int) -> set[str]:
     with ctx.db.session() as session:
-        return {c.pattern for c in session.exec(select(Contact).where(Contact.mailbox_id == mailbox_id))}
+        return {
+            c.pattern for c in session.exec(select(Contact).where(Contact.mailbox_id == mailbox_id))
+        }
 
 
 def list_contacts(ctx: AppContext, mailbox_id: int) -> list[Contact]:
     with ctx.db.session() as session:
-        return list(session.exec(
-            select(Contact).where(Contact.mailbox_id == mailbox_id).order_by(col(Contact.pattern))
-        ))
+        return list(
+            session.exec(
+                select(Contact)
+                .where(Contact.mailbox_id == mailbox_id)
+                .order_by(col(Contact.pattern))
+            )
+        )
 
 
 @dataclass
@@ -80,7 +86,9 @@ class ContactChanges:
     invalid: list[str]
 
 
-def add_contacts(ctx: AppContext, mailbox_id: int, values: list[str], user_id: str) -> ContactChanges:
+def add_contacts(
+    ctx: AppContext, mailbox_id: int, values: list[str], user_id: str
+) -> ContactChanges:
     changes = ContactChanges([], [], [])
     existing = patterns_of(ctx, mailbox_id)
     for value in values:
@@ -107,8 +115,9 @@ def remove_contacts(ctx: AppContext, mailbox_id: int, values: list[str]) -> Cont
             if pattern is None:
                 changes.invalid.append(value)
                 continue
-            row = session.exec(select(Contact).where(
-                Contact.mailbox_id == mailbox_id, Contact.pattern == pattern)).first()
+            row = session.exec(
+                select(Contact).where(Contact.mailbox_id == mailbox_id, Contact.pattern == pattern)
+            ).first()
             if row is None:
                 changes.unchanged.append(pattern)
             else:
@@ -124,14 +133,18 @@ def parse_contacts_csv(data: bytes) -> tuple[list[str], int]:
     are; a header row simply has no address and is not counted as a problem.
     """
     if len(data) > MAX_CSV_BYTES:
-        raise UserError(f"That file is larger than {MAX_CSV_BYTES // 1024} KB. Split it into "
-                        "smaller CSV files and share them one at a time.")
+        raise UserError(
+            f"That file is larger than {MAX_CSV_BYTES // 1024} KB. Split it into "
+            "smaller CSV files and share them one at a time."
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
     try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
+            text[:4096], delimiters=",;\t"
+        )
     except csv.Error:
         dialect = csv.excel
     found: list[str] = []
@@ -154,7 +167,9 @@ def set_sync_mode(ctx: AppContext, mailbox_id: int, mode: str) -> Mailbox:
         raise UserError("The sync mode is `full` (every email) or `partial` (only known contacts).")
     mailbox = ctx.mailboxes.set_fields(mailbox_id, sync_mode=mode)
     if mailbox is None:
-        raise UserError("That mailbox no longer exists. Run `/mail-status` to see the current list.")
+        raise UserError(
+            "That mailbox no longer exists. Run `/mail-status` to see the current list."
+        )
     return mailbox
 
 
@@ -178,8 +193,12 @@ def post_filter(ctx: AppContext) -> PostFilter:
         if any(matches(patterns, a) for a in people):
             return True
         with ctx.db.session() as session:
-            known = find_conversation(session, mailbox.id, parsed.in_reply_to,  # type: ignore[arg-type]
-                                      parsed.references)
+            known = find_conversation(
+                session,
+                mailbox.id,
+                parsed.in_reply_to,  # type: ignore[arg-type]
+                parsed.references,
+            )
             return known is not None and bool(known.thread_ts)
 
     return accept
@@ -188,8 +207,14 @@ def post_filter(ctx: AppContext) -> PostFilter:
 # --- Activity ---------------------------------------------------------------------------------
 
 
-def record_activity(ctx: AppContext, mailbox: Mailbox, row: Message, *, answered_by: str | None = None,
-                    only_contacts: bool = False) -> int:
+def record_activity(
+    ctx: AppContext,
+    mailbox: Mailbox,
+    row: Message,
+    *,
+    answered_by: str | None = None,
+    only_contacts: bool = False,
+) -> int:
     """Record ``row`` as activity of each of its counterparts; returns how many were new."""
     recipients = [a for a in (row.to_addresses or "").split(",") if a.strip()]
     people = counterparts(mailbox, row.from_address, recipients, row.direction)
@@ -205,13 +230,19 @@ def record_activity(ctx: AppContext, mailbox: Mailbox, row: Message, *, answered
     occurred = row.sent_at or utcnow()
     added = 0
     for address in people:
-        added += ctx.db.insert_once(Activity(
-            mailbox_id=mailbox.id,  # type: ignore[arg-type]
-            message_row_id=row.id,  # type: ignore[arg-type]
-            contact_address=address, direction=row.direction, subject=row.subject,
-            answered_by=answered_by, channel_id=channel, thread_ts=thread_ts,
-            occurred_at=occurred if occurred.tzinfo else occurred.replace(tzinfo=UTC),
-        ))
+        added += ctx.db.insert_once(
+            Activity(
+                mailbox_id=mailbox.id,  # type: ignore[arg-type]
+                message_row_id=row.id,  # type: ignore[arg-type]
+                contact_address=address,
+                direction=row.direction,
+                subject=row.subject,
+                answered_by=answered_by,
+                channel_id=channel,
+                thread_ts=thread_ts,
+                occurred_at=occurred if occurred.tzinfo else occurred.replace(tzinfo=UTC),
+            )
+        )
     return added
 
 
@@ -230,8 +261,13 @@ def sent_hook(ctx: AppContext) -> SentHook:
     """``ctx.replies.sent_hooks`` entry: a reply sent from Slack, with who answered."""
 
     def hook(mailbox: Mailbox, row: Message) -> None:
-        record_activity(ctx, mailbox, row, answered_by=row.author_id,
-                        only_contacts=mailbox.sync_mode == "partial")
+        record_activity(
+            ctx,
+            mailbox,
+            row,
+            answered_by=row.author_id,
+            only_contacts=mailbox.sync_mode == "partial",
+        )
 
     return hook
 
@@ -243,8 +279,9 @@ class ActivityItem:
     link: str | None
 
 
-def recent_activity(ctx: AppContext, pattern: str, mailbox_ids: list[int], limit: int = 15
-                    ) -> list[ActivityItem]:
+def recent_activity(
+    ctx: AppContext, pattern: str, mailbox_ids: list[int], limit: int = 15
+) -> list[ActivityItem]:
     """The newest activity of an address (or of a whole ``@domain``) in these mailboxes."""
     if not mailbox_ids:
         return []
@@ -254,13 +291,21 @@ def recent_activity(ctx: AppContext, pattern: str, mailbox_ids: list[int], limit
             query = query.where(col(Activity.contact_address).endswith(pattern))
         else:
             query = query.where(Activity.contact_address == pattern)
-        rows = list(session.exec(query.order_by(col(Activity.occurred_at).desc(),
-                                                col(Activity.id).desc()).limit(limit)))
+        rows = list(
+            session.exec(
+                query.order_by(col(Activity.occurred_at).desc(), col(Activity.id).desc()).limit(
+                    limit
+                )
+            )
+        )
         items = []
         for activity in rows:
             mailbox = session.get(Mailbox, activity.mailbox_id)
-            items.append(ActivityItem(activity, mailbox.address if mailbox else "?",
-                                      _thread_link(session, activity)))
+            items.append(
+                ActivityItem(
+                    activity, mailbox.address if mailbox else "?", _thread_link(session, activity)
+                )
+            )
     return items
 
 
@@ -270,14 +315,13 @@ def _thread_link(session: Session, activity: Activity) -> str | None:
     channel, thread_ts = activity.channel_id, activity.thread_ts
     if not thread_ts:
         message = session.get(Message, activity.message_row_id)
-        conversation = session.get(Conversation, message.conversation_id) \
-            if message and message.conversation_id else None
+        conversation = (
+            session.get(Conversation, message.conversation_id)
+            if message and message.conversation_id
+            else None
+        )
         if conversation is not None:
             channel, thread_ts = conversation.channel_id, conversation.thread_ts
     if not channel or not thread_ts:
         return None
     return f"https://slack.com/app_redirect?channel={channel}&message_ts={thread_ts}"
-
-
-def as_aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

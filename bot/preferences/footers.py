@@ -95,9 +95,13 @@ class TagValues:
 
     def as_dict(self) -> dict[str, str]:
         return {
-            "sender_name": self.sender_name, "sender_email": self.sender_email,
-            "mailbox_name": self.mailbox_name, "mailbox_email": self.mailbox_email,
-            "company": self.company, "date": f"{self.when:%Y-%m-%d}", "year": f"{self.when:%Y}",
+            "sender_name": self.sender_name,
+            "sender_email": self.sender_email,
+            "mailbox_name": self.mailbox_name,
+            "mailbox_email": self.mailbox_email,
+            "company": self.company,
+            "date": f"{self.when:%Y-%m-%d}",
+            "year": f"{self.when:%Y}",
         }
 
 
@@ -121,15 +125,18 @@ def parse_footer_form(values: dict[str, str]) -> FooterForm:
     bad = unknown_tags(form.text)
     if bad:
         known = ", ".join(f"{{{t}}}" for t in TAGS)
-        errors["text"] = (f"Unknown tag {', '.join(f'{{{t}}}' for t in bad)}. "
-                          f"Use one of {known}, or remove the braces.")
+        errors["text"] = (
+            f"Unknown tag {', '.join(f'{{{t}}}' for t in bad)}. "
+            f"Use one of {known}, or remove the braces."
+        )
     if form.format not in FORMATS:
         errors["format"] = "Choose Plain or Rich."
     for name, label in COLORS:
         value = (values.get(name) or "").strip() or getattr(FooterForm, name)
         if not _COLOR_RE.fullmatch(value):
-            errors[name] = (f"{label} colour must be a hex colour like #1a73e8 or #fff "
-                            f"(got {value[:30]!r}).")
+            errors[name] = (
+                f"{label} colour must be a hex colour like #1a73e8 or #fff (got {value[:30]!r})."
+            )
         setattr(form, name, value.lower())
     for name, label, domains in SOCIAL:
         value = (values.get(name) or "").strip()
@@ -187,11 +194,14 @@ def render_footer(form: FooterForm, tags: TagValues) -> RenderedFooter:
 
     link_html = " &middot; ".join(
         f'<a href="{html.escape(url, quote=True)}" style="color:{form.link_color};'
-        f'text-decoration:none;">{label}</a>' for label, url in links
+        f'text-decoration:none;">{label}</a>'
+        for label, url in links
     )
     link_text = "\n".join(f"{label}: {url}" for label, url in links)
-    cell = (f"color:{form.text_color};font-family:Arial,Helvetica,sans-serif;font-size:13px;"
-            f"line-height:1.5;padding:12px 16px;")
+    cell = (
+        f"color:{form.text_color};font-family:Arial,Helvetica,sans-serif;font-size:13px;"
+        f"line-height:1.5;padding:12px 16px;"
+    )
     parts = [f"<div>{body_html}</div>"] if body_html.strip() else []
     if link_html:
         parts.append(f'<div style="padding-top:6px;">{link_html}</div>')
@@ -215,8 +225,11 @@ def load_footer(ctx: AppContext, team_id: str, mailbox_id: int | None) -> Footer
     """The footer stored for a mailbox (or the workspace default when ``mailbox_id`` is None)."""
     with ctx.db.session() as session:
         query = select(Footer).where(Footer.team_id == team_id)
-        query = query.where(Footer.mailbox_id == mailbox_id) if mailbox_id is not None \
-            else query.where(Footer.mailbox_id.is_(None))  # type: ignore[union-attr]
+        query = (
+            query.where(Footer.mailbox_id == mailbox_id)
+            if mailbox_id is not None
+            else query.where(Footer.mailbox_id.is_(None))
+        )  # type: ignore[union-attr]
         return session.exec(query).first()
 
 
@@ -225,13 +238,17 @@ def effective_footer(ctx: AppContext, mailbox: Mailbox) -> Footer | None:
     return load_footer(ctx, mailbox.team_id, mailbox.id) or load_footer(ctx, mailbox.team_id, None)
 
 
-def save_footer(ctx: AppContext, team_id: str, mailbox_id: int | None, form: FooterForm,
-                user_id: str) -> Footer:
+def save_footer(
+    ctx: AppContext, team_id: str, mailbox_id: int | None, form: FooterForm, user_id: str
+) -> Footer:
     # Upsert by hand: the unique constraint does not cover the default (NULL mailbox_id).
     with ctx.db.session() as session:
         query = select(Footer).where(Footer.team_id == team_id)
-        query = query.where(Footer.mailbox_id == mailbox_id) if mailbox_id is not None \
-            else query.where(Footer.mailbox_id.is_(None))  # type: ignore[union-attr]
+        query = (
+            query.where(Footer.mailbox_id == mailbox_id)
+            if mailbox_id is not None
+            else query.where(Footer.mailbox_id.is_(None))
+        )  # type: ignore[union-attr]
         row = session.exec(query).first() or Footer(team_id=team_id, mailbox_id=mailbox_id)
         for name in FooterForm.__dataclass_fields__:
             setattr(row, name, getattr(form, name))
@@ -269,22 +286,35 @@ def send_test(ctx: AppContext, mailbox: Mailbox, form: FooterForm, user_id: str)
     """Mail the footer (as it is in the modal, unsaved) to the person editing; returns the address."""
     person = ctx.roles.user(user_id, mailbox.team_id)
     if not person.email:
-        raise UserError("Your Slack profile has no email address, so Mailroom cannot send you a "
-                        "test. Add one to your profile (or ask an admin to), then try again.")
+        raise UserError(
+            "Your Slack profile has no email address, so Mailroom cannot send you a "
+            "test. Add one to your profile (or ask an admin to), then try again."
+        )
     if not mailbox.active:
-        raise UserError(f"{mailbox.address} is inactive, so it sends nothing, tests included. "
-                        "Activate it from App Home or `/mail-status`, then send the test again.")
+        raise UserError(
+            f"{mailbox.address} is inactive, so it sends nothing, tests included. "
+            "Activate it from App Home or `/mail-status`, then send the test again."
+        )
     rendered = render_footer(form, tag_values(ctx, mailbox, user_id))
     email = compose_email(
-        sender_name=mailbox.sender_name or mailbox.address, sender_address=mailbox.address,
-        to=[person.email], subject="Mailroom footer test", in_reply_to=None, references=[],
+        sender_name=mailbox.sender_name or mailbox.address,
+        sender_address=mailbox.address,
+        to=[person.email],
+        subject="Mailroom footer test",
+        in_reply_to=None,
+        references=[],
         text="This is how your footer looks at the end of a reply.",
         html="This is how your footer looks at the end of a reply.",
         message_id=make_message_id(mailbox.address),
-        footer_text=rendered.text, footer_html=rendered.html,
+        footer_text=rendered.text,
+        footer_html=rendered.html,
     )
-    smtp.send_message(ctx.mailboxes.smtp_settings(mailbox), email, sender=mailbox.address,
-                      recipients=[person.email])
+    smtp.send_message(
+        ctx.mailboxes.smtp_settings(mailbox),
+        email,
+        sender=mailbox.address,
+        recipients=[person.email],
+    )
     return person.email
 
 
@@ -298,8 +328,10 @@ def footer_targets(ctx: AppContext, user_id: str, team_id: str) -> list[tuple[st
     every mailbox, owners their personal mailbox."""
     from bot.preferences.panel import mailboxes_for
 
-    targets = [(f"{m.address} ({m.kind})", str(m.id))
-               for m in mailboxes_for(ctx, user_id, team_id, manage=True)]
+    targets = [
+        (f"{m.address} ({m.kind})", str(m.id))
+        for m in mailboxes_for(ctx, user_id, team_id, manage=True)
+    ]
     if ctx.roles.is_admin(user_id):
         targets.insert(0, ("Workspace default (mailboxes without their own)", DEFAULT_TARGET))
     return targets
@@ -314,8 +346,10 @@ def target_mailbox(ctx: AppContext, user_id: str, target: str) -> Mailbox | None
     if mailbox is None:
         raise UserError("That mailbox no longer exists. Run `/mail-footer` again.")
     if not ctx.roles.can_manage(user_id, mailbox):
-        raise UserError(f"Only admins edit the footer of {mailbox.address} (owners edit the "
-                        "footer of their personal mailbox).")
+        raise UserError(
+            f"Only admins edit the footer of {mailbox.address} (owners edit the "
+            "footer of their personal mailbox)."
+        )
     return mailbox
 
 
@@ -342,5 +376,9 @@ def sample_tags(ctx: AppContext, user_id: str, team_id: str, mailbox: Mailbox | 
     if mailbox is not None:
         return tag_values(ctx, mailbox, user_id)
     person = ctx.roles.user(user_id, team_id)
-    return TagValues(sender_name=person.name or user_id, sender_email=person.email or "",
-                     mailbox_name="Your mailbox", mailbox_email="mailbox@yourcompany.com")
+    return TagValues(
+        sender_name=person.name or user_id,
+        sender_email=person.email or "",
+        mailbox_name="Your mailbox",
+        mailbox_email="mailbox@yourcompany.com",
+    )

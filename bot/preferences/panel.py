@@ -25,6 +25,7 @@ from storage.models import (
     Health,
     Mailbox,
     MailboxKind,
+    Role,
     SenderVerification,
     User,
 )
@@ -56,7 +57,6 @@ class HomePanel:
     own: list[MailboxPanel]
     workspace: list[MailboxPanel]  # shared and marketing (admins: all, others: visible ones)
     verdicts: list[DomainReportRow]  # admins only
-    can_connect: bool = True
 
 
 # --- Status ---------------------------------------------------------------------------------
@@ -65,7 +65,9 @@ class HomePanel:
 def set_visibility(ctx: AppContext, user_id: str, mailbox_id: int, visible: bool) -> Mailbox:
     mailbox = ctx.mailboxes.get(mailbox_id)
     if mailbox is None:
-        raise UserError("That mailbox no longer exists. Run `/mail-status` to see the current list.")
+        raise UserError(
+            "That mailbox no longer exists. Run `/mail-status` to see the current list."
+        )
     if not ctx.roles.can_manage(user_id, mailbox):
         raise UserError("Only an admin (or the owner of a personal mailbox) can hide or show it.")
     updated = ctx.mailboxes.set_fields(mailbox_id, visible=visible)
@@ -87,16 +89,25 @@ def problems_of(ctx: AppContext, mailbox: Mailbox) -> list[str]:
     """Why the mailbox is not functional (empty when it works)."""
     problems: list[str] = []
     if mailbox.health == Health.ADMIN_APPROVAL_NEEDED:
-        problems.append("Microsoft consent missing: an admin of the organisation must approve "
-                        "Mailroom (run `/mail-consent`).")
+        problems.append(
+            "Microsoft consent missing: an admin of the organisation must approve "
+            "Mailroom (run `/mail-consent`)."
+        )
     elif mailbox.health == Health.RECONNECT_NEEDED:
         problems.append("Sign-in expired or revoked: press Reconnect.")
     elif mailbox.health == Health.NEEDS_ATTENTION:
         problems.append(f"Failed login or sync: {mailbox.last_error or 'see /mail-status'}")
     verification = _verification(ctx, mailbox)
     if verification is not None and verification.status in ("FAILED", "EXPIRED"):
-        problems.append(f"Sender not verified ({verification.status.lower()}): start again with "
-                        "`/mail-verify`.")
+        problems.append(
+            f"Sender not verified ({verification.status.lower()}): start again with `/mail-verify`."
+        )
+    elif mailbox.send_via == "ses" and (verification is None or verification.status != "SUCCESS"):
+        # Sending through SES needs the address verified first; SMTP mailboxes do not.
+        problems.append(
+            "Sender not verified yet: replies go out through AWS SES, which needs "
+            "the address verified with `/mail-verify`."
+        )
     return problems
 
 
@@ -104,13 +115,18 @@ def pending_of(ctx: AppContext, mailbox: Mailbox) -> list[str]:
     pending: list[str] = []
     verification = _verification(ctx, mailbox)
     if verification is not None and verification.status not in ("SUCCESS", "FAILED", "EXPIRED"):
-        pending.append(f"Sender verification pending for {verification.identity}: click the link "
-                       "in the mail from no-reply-aws@amazon.com.")
+        pending.append(
+            f"Sender verification pending for {verification.identity}: click the link "
+            "in the mail from no-reply-aws@amazon.com."
+        )
     if mailbox.ms_tenant:
         with ctx.db.session() as session:
-            consent = session.exec(select(ConsentTenant).where(
-                ConsentTenant.team_id == mailbox.team_id, ConsentTenant.tenant == mailbox.ms_tenant
-            )).first()
+            consent = session.exec(
+                select(ConsentTenant).where(
+                    ConsentTenant.team_id == mailbox.team_id,
+                    ConsentTenant.tenant == mailbox.ms_tenant,
+                )
+            ).first()
         if consent is not None and consent.status != "granted":
             pending.append(f"Microsoft admin consent {consent.status} for {consent.tenant}.")
     return pending
@@ -118,18 +134,24 @@ def pending_of(ctx: AppContext, mailbox: Mailbox) -> list[str]:
 
 def _verification(ctx: AppContext, mailbox: Mailbox) -> SenderVerification | None:
     with ctx.db.session() as session:
-        return session.exec(select(SenderVerification).where(
-            SenderVerification.team_id == mailbox.team_id,
-            func.lower(SenderVerification.identity) == mailbox.address.lower(),
-        ).order_by(col(SenderVerification.id).desc())).first()
+        return session.exec(
+            select(SenderVerification)
+            .where(
+                SenderVerification.team_id == mailbox.team_id,
+                func.lower(SenderVerification.identity) == mailbox.address.lower(),
+            )
+            .order_by(col(SenderVerification.id).desc())
+        ).first()
 
 
 def latest_verdicts(ctx: AppContext, team_id: str) -> list[DomainReportRow]:
     """The newest DNS report of each domain of the workspace."""
     with ctx.db.session() as session:
-        rows = session.exec(select(DomainReportRow).where(DomainReportRow.team_id == team_id)
-                            .order_by(col(DomainReportRow.created_at).desc(),
-                                      col(DomainReportRow.id).desc())).all()
+        rows = session.exec(
+            select(DomainReportRow)
+            .where(DomainReportRow.team_id == team_id)
+            .order_by(col(DomainReportRow.created_at).desc(), col(DomainReportRow.id).desc())
+        ).all()
     latest: dict[str, DomainReportRow] = {}
     for row in rows:
         latest.setdefault(row.domain, row)
@@ -153,15 +175,18 @@ def home_panel(ctx: AppContext, user_id: str, team_id: str) -> HomePanel:
         elif not ctx.roles.can_see(user_id, mailbox):
             continue
         panel = MailboxPanel(
-            mailbox=mailbox, can_manage=ctx.roles.can_manage(user_id, mailbox),
-            problems=problems_of(ctx, mailbox), pending=pending_of(ctx, mailbox),
+            mailbox=mailbox,
+            can_manage=ctx.roles.can_manage(user_id, mailbox),
+            problems=problems_of(ctx, mailbox),
+            pending=pending_of(ctx, mailbox),
             footer_set=load_footer(ctx, mailbox.team_id, mailbox.id) is not None,
             contacts=len(patterns_of(ctx, mailbox.id)),  # type: ignore[arg-type]
         )
         (own if mailbox.kind == MailboxKind.PERSONAL else workspace).append(panel)
     verdicts = latest_verdicts(ctx, team_id) if is_admin else []
-    return HomePanel(user_id=user_id, is_admin=is_admin, own=own, workspace=workspace,
-                     verdicts=verdicts)
+    return HomePanel(
+        user_id=user_id, is_admin=is_admin, own=own, workspace=workspace, verdicts=verdicts
+    )
 
 
 def home_view(ctx: AppContext, user_id: str, team_id: str) -> dict[str, Any]:
@@ -172,20 +197,18 @@ def home_view(ctx: AppContext, user_id: str, team_id: str) -> dict[str, Any]:
 
 
 def audience(ctx: AppContext, mailbox: Mailbox) -> list[str]:
-    """Everyone whose App Home lists this mailbox: its owner, admins, and (shared, visible)
-    sales users. Only people Mailroom already knows can have opened App Home."""
+    """Everyone whose App Home may list this mailbox, before or after a change: the owner of
+    a personal one; for shared and marketing ones every admin and sales user (hiding it must
+    refresh the homes it disappears from). Only people Mailroom knows can have opened App Home."""
+    if mailbox.kind == MailboxKind.PERSONAL:
+        return [mailbox.owner_id]
     with ctx.db.session() as session:
-        known = [u.id for u in session.exec(select(User).where(
-            col(User.team_id).in_([mailbox.team_id, ""])))]
+        known = [
+            u.id
+            for u in session.exec(select(User).where(col(User.team_id).in_([mailbox.team_id, ""])))
+        ]
     candidates = dict.fromkeys([mailbox.owner_id, *ctx.settings.mailroom_admins, *known])
-    people = []
-    for user_id in candidates:
-        if mailbox.kind == MailboxKind.PERSONAL:
-            if user_id == mailbox.owner_id:
-                people.append(user_id)
-        elif ctx.roles.can_see(user_id, mailbox):
-            people.append(user_id)
-    return people
+    return [u for u in candidates if ctx.roles.role_of(u) in (Role.ADMIN, Role.SALES)]
 
 
 def refresh_homes(ctx: AppContext, mailbox_id: int) -> int:
@@ -211,7 +234,9 @@ def schedule_refresh(ctx: AppContext, mailbox_id: int) -> None:
     if not ctx.scheduler.running:
         refresh_homes(ctx, mailbox_id)
         return
-    ctx.scheduler.once(f"{HOME_REFRESH_JOB}:{mailbox_id}", refresh_homes, ctx, mailbox_id, delay=0.2)
+    ctx.scheduler.once(
+        f"{HOME_REFRESH_JOB}:{mailbox_id}", refresh_homes, ctx, mailbox_id, delay=0.2
+    )
 
 
 class HealthWatcher:
@@ -229,12 +254,22 @@ class HealthWatcher:
 
     def fingerprints(self) -> dict[int, tuple[Any, ...]]:
         with self.ctx.db.session() as session:
-            verifications = {(v.team_id, v.identity.lower()): v.status
-                             for v in session.exec(select(SenderVerification))}
+            verifications = {
+                (v.team_id, v.identity.lower()): v.status
+                for v in session.exec(select(SenderVerification))
+            }
         return {
-            m.id: (m.health, m.active, m.visible, m.channel_id, m.last_error, m.sync_mode,
-                   verifications.get((m.team_id, m.address.lower())))
-            for m in self.ctx.mailboxes.all() if m.id is not None
+            m.id: (
+                m.health,
+                m.active,
+                m.visible,
+                m.channel_id,
+                m.last_error,
+                m.sync_mode,
+                verifications.get((m.team_id, m.address.lower())),
+            )
+            for m in self.ctx.mailboxes.all()
+            if m.id is not None
         }
 
     def check(self) -> list[int]:
@@ -250,8 +285,12 @@ class HealthWatcher:
 
     def start(self, ctx: AppContext) -> None:
         self.check()
-        ctx.scheduler.every(HOME_REFRESH_JOB, max(1, ctx.settings.sync_interval_seconds),
-                            self.check, first_in=max(1, ctx.settings.sync_interval_seconds))
+        ctx.scheduler.every(
+            HOME_REFRESH_JOB,
+            max(1, ctx.settings.sync_interval_seconds),
+            self.check,
+            first_in=max(1, ctx.settings.sync_interval_seconds),
+        )
 
 
 # --- "Which mailbox" for commands -------------------------------------------------------------
@@ -263,8 +302,15 @@ def mailboxes_for(ctx: AppContext, user_id: str, team_id: str, *, manage: bool) 
     return [m for m in ctx.mailboxes.all(team_id or None) if allowed(user_id, m)]
 
 
-def choose_mailbox(ctx: AppContext, user_id: str, team_id: str, *, address: str | None = None,
-                   channel_id: str | None = None, manage: bool = False) -> Mailbox:
+def choose_mailbox(
+    ctx: AppContext,
+    user_id: str,
+    team_id: str,
+    *,
+    address: str | None = None,
+    channel_id: str | None = None,
+    manage: bool = False,
+) -> Mailbox:
     """The mailbox a command is about: the one named with ``mailbox:<address>``, else the one
     whose channel the command was typed in, else the person's only one."""
     options = mailboxes_for(ctx, user_id, team_id, manage=manage)
@@ -273,8 +319,7 @@ def choose_mailbox(ctx: AppContext, user_id: str, team_id: str, *, address: str 
         for mailbox in options:
             if mailbox.address.lower() == address.lower():
                 return mailbox
-        raise UserError(f"{address} is not a mailbox you can {verb} here. "
-                        + _choices(options))
+        raise UserError(f"{address} is not a mailbox you can {verb} here. " + _choices(options))
     if channel_id:
         for mailbox in options:
             if mailbox.channel_id == channel_id:
@@ -282,10 +327,14 @@ def choose_mailbox(ctx: AppContext, user_id: str, team_id: str, *, address: str 
     if len(options) == 1:
         return options[0]
     if not options:
-        raise UserError(f"There is no mailbox you can {verb} yet. Connect one with `/mail-connect` "
-                        "(admins manage shared and marketing mailboxes).")
-    raise UserError("Say which mailbox: run the command in the mailbox's channel, or add "
-                    "`mailbox:<address>`. " + _choices(options))
+        raise UserError(
+            f"There is no mailbox you can {verb} yet. Connect one with `/mail-connect` "
+            "(admins manage shared and marketing mailboxes)."
+        )
+    raise UserError(
+        "Say which mailbox: run the command in the mailbox's channel, or add "
+        "`mailbox:<address>`. " + _choices(options)
+    )
 
 
 def _choices(options: list[Mailbox]) -> str:

@@ -1,9 +1,81 @@
-"""Google and Microsoft sign-in, token lifecycle, Microsoft admin consent."""
+"""Google and Microsoft sign-in, token lifecycle, Microsoft admin consent.
+
+Imports happen inside ``install``: the provider modules import ``bot.signin.errors``, so the
+package itself must not import them at load time.
+"""
 
 from __future__ import annotations
 
-from bot.context import AppContext
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.context import AppContext
+    from storage.models import Mailbox
+
+STATE_PURGE_SECONDS = 3600
 
 
 def install(ctx: AppContext) -> None:
     """Register services, hooks, routes and scheduled jobs on ``ctx`` (see bot.features)."""
+    from bot.signin.service import SignIn
+    from bot.signin.web import install_routes
+
+    signin = SignIn(ctx)
+    ctx.extras["signin"] = signin
+    ctx.mailboxes.tokens = signin.tokens
+    ctx.extras["sign_in_buttons"] = signin.sign_in_buttons
+    ctx.extras["routes"].append(install_routes)
+    ctx.extras["on_start"].append(_schedule)
+    ctx.extras["status_footer"].append(_status_footer)
+    ctx.extras["status_lines"].append(_status_lines)
+    ctx.extras["activation_guards"].append(_needs_channel)
+    ctx.sync.failure_notifiers.append(signin.on_sync_failure)
+
+
+def _schedule(ctx: AppContext) -> None:
+    from bot.signin import states
+
+    signin = ctx.extras["signin"]
+    ctx.scheduler.every("oauth-states-purge", STATE_PURGE_SECONDS, states.purge_expired, ctx.db,
+                        first_in=60)
+    if ctx.settings.microsoft_configured:
+        interval = max(1, ctx.settings.microsoft_consent_recheck_seconds)
+        ctx.scheduler.every("consent-recheck", interval, signin.consent.recheck_waiting,
+                            first_in=min(60, interval))
+
+
+def _status_footer(ctx: AppContext, team_id: str) -> list[str]:
+    """For admins in /mail-status: providers not configured, tenants waiting for approval."""
+    from bot.blocks.signin import not_configured_note
+    from bot.signin import config
+
+    lines = []
+    missing = [p for p in config.PROVIDERS if not config.is_configured(ctx.settings, p)]
+    if missing:
+        names = ", ".join(sorted({n for p in missing for n in config.missing_settings(ctx.settings, p)}))
+        lines.append(f"{not_configured_note(missing)} Missing: {names}.")
+    waiting = [r for r in ctx.extras["signin"].consent.rows(team_id) if r.status != "granted"]
+    if waiting:
+        lines.append(f"{len(waiting)} Microsoft 365 organisation(s) wait for an IT admin's "
+                     "approval: see `/mail-consent`.")
+    return lines
+
+
+def _status_lines(ctx: AppContext, mailbox: Mailbox) -> list[str]:
+    from bot.signin.errors import PROVIDER_NAMES
+
+    if mailbox.provider not in PROVIDER_NAMES:
+        return []
+    lines = [f"Signs in with {PROVIDER_NAMES[mailbox.provider]}"]
+    if mailbox.health == "admin_approval_needed":
+        lines.append("Waiting for an IT admin to approve Mailroom in Microsoft 365: see `/mail-consent`.")
+    if not mailbox.channel_id:
+        lines.append("No channel yet: choose one in the message Mailroom sent after the sign-in.")
+    return lines
+
+
+def _needs_channel(ctx: AppContext, mailbox: Mailbox) -> str | None:
+    if not mailbox.channel_id:
+        return (f"{mailbox.address} has no channel yet: choose one in the message Mailroom sent "
+                "after the sign-in (or reconnect it from `/mail-connect`), then activate it.")
+    return None

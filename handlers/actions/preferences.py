@@ -24,11 +24,15 @@ def _mailbox(ctx: AppContext, body: dict[str, Any]) -> Mailbox:
     value = body["actions"][0].get("value", "")
     mailbox = ctx.mailboxes.get(int(value)) if value.isdigit() else None
     if mailbox is None:
-        raise UserError("That mailbox no longer exists. Open App Home again to see the current list.")
+        raise UserError(
+            "That mailbox no longer exists. Open App Home again to see the current list."
+        )
     return mailbox
 
 
-def _editor_state(ctx: AppContext, body: dict[str, Any]) -> tuple[str, Mailbox | None, dict[str, str]]:
+def _editor_state(
+    ctx: AppContext, body: dict[str, Any]
+) -> tuple[str, Mailbox | None, dict[str, str]]:
     """(target, its mailbox, the fields as currently typed) of the open footer editor."""
     view = body["view"]
     target = str(json.loads(view.get("private_metadata") or "{}").get("target", ""))
@@ -37,10 +41,21 @@ def _editor_state(ctx: AppContext, body: dict[str, Any]) -> tuple[str, Mailbox |
     return target, mailbox, values
 
 
-def _redraw(ctx: AppContext, client: Any, body: dict[str, Any], target: str, values: dict[str, str],
-            **extra: Any) -> None:
-    view = footer_modal(targets=footers.footer_targets(ctx, user_of(body), team_of(body)),
-                        target=target, values=values, tags=footers.TAGS, **extra)
+def _redraw(
+    ctx: AppContext,
+    client: Any,
+    body: dict[str, Any],
+    target: str,
+    values: dict[str, str],
+    **extra: Any,
+) -> None:
+    view = footer_modal(
+        targets=footers.footer_targets(ctx, user_of(body), team_of(body)),
+        target=target,
+        values=values,
+        tags=footers.TAGS,
+        **extra,
+    )
     client.views_update(view_id=body["view"]["id"], view=view)
 
 
@@ -52,16 +67,25 @@ def register(app: App, ctx: AppContext) -> None:
     def home_connect(ack: Ack, body: dict[str, Any], client: Any) -> None:
         ack()
         user, team = user_of(body), team_of(body)
-        client.views_open(trigger_id=body["trigger_id"],
-                          view=connect_modal(kinds=allowed_kinds(ctx, user),
-                                             sign_in=sign_in_buttons(ctx, user, team)))
+        client.views_open(
+            trigger_id=body["trigger_id"],
+            view=connect_modal(
+                kinds=allowed_kinds(ctx, user), sign_in=sign_in_buttons(ctx, user, team)
+            ),
+        )
 
     @app.action("home_edit_footer")
     @user_facing(ctx)
     def home_edit_footer(ack: Ack, body: dict[str, Any], client: Any) -> None:
         ack()
-        open_footer_editor(ctx, client, body["trigger_id"], user_of(body), team_of(body),
-                           wanted=body["actions"][0].get("value", ""))
+        open_footer_editor(
+            ctx,
+            client,
+            body["trigger_id"],
+            user_of(body),
+            team_of(body),
+            wanted=body["actions"][0].get("value", ""),
+        )
 
     @app.action("home_toggle_visible")
     @user_facing(ctx)
@@ -76,7 +100,9 @@ def register(app: App, ctx: AppContext) -> None:
         ack()
         mailbox = _mailbox(ctx, body)
         if not ctx.roles.can_manage(user_of(body), mailbox):
-            raise UserError("Only an admin (or the owner of a personal mailbox) can change how it syncs.")
+            raise UserError(
+                "Only an admin (or the owner of a personal mailbox) can change how it syncs."
+            )
         mode = "full" if mailbox.sync_mode == "partial" else "partial"
         contacts.set_sync_mode(ctx, mailbox.id, mode)  # type: ignore[arg-type]
         panel.mailbox_changed(ctx, mailbox.id)  # type: ignore[arg-type]
@@ -89,8 +115,9 @@ def register(app: App, ctx: AppContext) -> None:
         ack()
         target = (body["actions"][0].get("selected_option") or {}).get("value", "")
         mailbox = footers.target_mailbox(ctx, user_of(body), target)
-        stored = footers.load_footer(ctx, mailbox.team_id if mailbox else team_of(body),
-                                     mailbox.id if mailbox else None)
+        stored = footers.load_footer(
+            ctx, mailbox.team_id if mailbox else team_of(body), mailbox.id if mailbox else None
+        )
         _redraw(ctx, client, body, target, footers.form_values(footers.FooterForm.from_row(stored)))
 
     @app.action(PREVIEW_ACTION)
@@ -121,8 +148,10 @@ def register(app: App, ctx: AppContext) -> None:
         try:
             sender = footers.test_sender(ctx, user, team, mailbox)
             address = footers.send_test(ctx, sender, form, user)
-            notice = (f":white_check_mark: Test sent to {escape(address)} from "
-                      f"{escape(sender.address)}. Nothing is saved until you press Save.")
+            notice = (
+                f":white_check_mark: Test sent to {escape(address)} from "
+                f"{escape(sender.address)}. Nothing is saved until you press Save."
+            )
         except MailroomError as exc:
             notice = f":x: The test was not sent. {escape(exc.message)}"
         _redraw(ctx, client, body, target, values, notice=notice)

@@ -1,11 +1,113 @@
-"""Actions listeners for bot.senders (filled in with that feature)."""
+"""Buttons of /mail-verify and /dkim-check: Send again, Send through SES/SMTP, Check again,
+Set up DKIM with SES, Watch / Stop watching, and App Home's "Check DKIM"."""
 
 from __future__ import annotations
 
-from slack_bolt import App
+from typing import Any
 
+from slack_bolt import Ack, App
+
+from bot.blocks.senders import (
+    CHECK_AGAIN,
+    HOME_CHECK,
+    SEND_AGAIN,
+    SEND_VIA,
+    SETUP_SES,
+    UNWATCH,
+    WATCH,
+    dkim_report_message,
+    parse_check_value,
+    send_via_changed,
+    verify_answer,
+    watch_started,
+)
 from bot.context import AppContext
+from bot.errors import UserError
+from bot.senders import Senders
+from bot.senders.domains import WATCH_INTERVAL
+from bot.senders.parsing import parse_dkim_text
+from handlers.common import team_of, tell, user_facing, user_of
+
+
+def value_of(body: dict[str, Any]) -> str:
+    return str(body["actions"][0].get("value") or "")
 
 
 def register(app: App, ctx: AppContext) -> None:
-    """No listeners yet."""
+    senders: Senders = ctx.extras["senders"]
+
+    def check_and_tell(body: dict[str, Any], value: str) -> None:
+        user = user_of(body)
+        ctx.roles.require_admin(user, "check a domain's DKIM, SPF and DMARC")
+        domain, selectors = parse_check_value(value)
+        request = parse_dkim_text(" ".join([domain, *selectors]))
+        result = senders.domains.check(team_of(body), user, request.domain, request.selectors)
+        text, blocks = dkim_report_message(result)
+        tell(ctx, body, text, blocks=blocks)
+
+    @app.action(CHECK_AGAIN)
+    @user_facing(ctx)
+    def check_again(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        check_and_tell(body, value_of(body))
+
+    @app.action(HOME_CHECK)
+    @user_facing(ctx)
+    def check_from_home(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        check_and_tell(body, value_of(body))
+
+    @app.action(SETUP_SES)
+    @user_facing(ctx)
+    def setup_ses(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        user = user_of(body)
+        ctx.roles.require_admin(user, "set up DKIM with Amazon SES")
+        domain = parse_dkim_text(value_of(body)).domain
+        result = senders.domains.setup_ses(team_of(body), user, domain)
+        text, blocks = dkim_report_message(result)
+        tell(ctx, body, text, blocks=blocks)
+
+    @app.action(WATCH)
+    @user_facing(ctx)
+    def watch(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        user = user_of(body)
+        ctx.roles.require_admin(user, "watch a domain")
+        domain, selectors = parse_check_value(value_of(body))
+        request = parse_dkim_text(" ".join([domain, *selectors]))
+        row = senders.domains.watch(team_of(body), user, request.domain, request.selectors)
+        tell(ctx, body, watch_started(row.domain, row.last_verdict, WATCH_INTERVAL))
+
+    @app.action(UNWATCH)
+    @user_facing(ctx)
+    def unwatch(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        user = user_of(body)
+        ctx.roles.require_admin(user, "stop watching a domain")
+        domain = parse_dkim_text(value_of(body)).domain
+        if senders.domains.unwatch(team_of(body), domain):
+            tell(ctx, body, f"Mailroom no longer watches {domain}.")
+        else:
+            tell(ctx, body, f"{domain} was not being watched.")
+
+    @app.action(SEND_AGAIN)
+    @user_facing(ctx)
+    def send_again(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        user = user_of(body)
+        ctx.roles.require_admin(user, "verify sender addresses")
+        answer = senders.verifications.start(team_of(body), user, value_of(body))
+        text, blocks = verify_answer(answer)
+        tell(ctx, body, text, blocks=blocks)
+
+    @app.action(SEND_VIA)
+    @user_facing(ctx)
+    def send_via(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        mailbox_id, _, via = value_of(body).partition(":")
+        if not mailbox_id.isdigit():
+            raise UserError("That button is out of date. Run `/mail-status` to see the mailboxes.")
+        mailbox = senders.verifications.set_send_via(user_of(body), int(mailbox_id), via)
+        verified = senders.verifications.stored_verified(mailbox.team_id, mailbox.address)
+        tell(ctx, body, send_via_changed(mailbox, verified=verified))

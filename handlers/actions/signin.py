@@ -1,11 +1,81 @@
-"""Actions listeners for bot.signin (filled in with that feature)."""
+"""Sign-in clicks: the URL buttons (record the modal's choices), the channel picker sent
+after a sign-in, "Finish signing in" after an approval, and /mail-consent's "Check again"."""
 
 from __future__ import annotations
 
-from slack_bolt import App
+import re
+from typing import Any
 
+from slack_bolt import Ack, App
+
+from bot.blocks.connect import connect_modal
+from bot.blocks.signin import (
+    CHECK_ACTION,
+    PICK_CHANNEL_ACTION,
+    RESUME_ACTION,
+    TenantView,
+    check_result_text,
+    connected_blocks,
+)
+from bot.connect import join_channel, start_syncing, view_values
 from bot.context import AppContext
+from bot.errors import UserError
+from handlers.commands.connect import allowed_kinds, sign_in_buttons
+from handlers.common import team_of, tell, user_facing, user_of
+
+START = re.compile(r"^signin_start_(google|microsoft)$")
 
 
 def register(app: App, ctx: AppContext) -> None:
-    """No listeners yet."""
+    @app.action(START)
+    @user_facing(ctx)
+    def sign_in_clicked(ack: Ack, body: dict[str, Any]) -> None:
+        # Slack opens the URL itself; the click tells us what the modal said at that moment.
+        ack()
+        state = body["actions"][0].get("value", "")
+        values = view_values(((body.get("view") or {}).get("state") or {}).get("values") or {})
+        ctx.extras["signin"].record_choice(state, user_of(body), values)
+
+    @app.action(PICK_CHANNEL_ACTION)
+    @user_facing(ctx)
+    def channel_picked(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        action = body["actions"][0]
+        mailbox_id = action.get("block_id", "").rsplit("_", 1)[-1]
+        mailbox = ctx.mailboxes.get(int(mailbox_id)) if mailbox_id.isdigit() else None
+        if mailbox is None:
+            raise UserError("That mailbox no longer exists. Connect it again with `/mail-connect`.")
+        if not ctx.roles.can_manage(user_of(body), mailbox):
+            raise UserError("Only an admin (or the owner of a personal mailbox) can choose its channel.")
+        channel = action.get("selected_conversation") or ""
+        if not channel:
+            raise UserError("Choose a channel from the list.")
+        mailbox = ctx.mailboxes.set_fields(mailbox.id, channel_id=channel, active=True)  # type: ignore[arg-type,assignment]
+        note = join_channel(ctx, channel)
+        start_syncing(ctx, mailbox)
+        for changed in ctx.extras.get("on_mailbox_changed", []):
+            changed(ctx, mailbox.id)
+        text, blocks = connected_blocks(mailbox, mailbox.provider, note)
+        tell(ctx, body, text, blocks=blocks)
+
+    @app.action(RESUME_ACTION)
+    @user_facing(ctx)
+    def resume(ack: Ack, body: dict[str, Any], client: Any) -> None:
+        ack()
+        user, team = user_of(body), team_of(body)
+        view = connect_modal(kinds=allowed_kinds(ctx, user), sign_in=sign_in_buttons(ctx, user, team),
+                             notice="Your IT admin approved Mailroom: sign in with Microsoft again.")
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    @app.action(CHECK_ACTION)
+    @user_facing(ctx)
+    def check_again(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        value = body["actions"][0].get("value", "")
+        consent = ctx.extras["signin"].consent
+        row = consent.get(int(value)) if value.isdigit() else None
+        if row is None or row.team_id != team_of(body):
+            raise UserError("That organisation is no longer listed. Run `/mail-consent` again.")
+        status = consent.check(row.id)
+        label = TenantView(row_id=row.id, tenant=row.tenant, status=status, consent_link="").label
+        tell(ctx, body, check_result_text(label, status))

@@ -23,8 +23,10 @@ def register(app: App, ctx: AppContext) -> None:
         words = command_values((body.get("text") or "").split())
         pattern = contacts.normalise_pattern(words[0]) if len(words) == 1 else None
         if pattern is None:
-            raise UserError("Use `/mail-contact ana@customer.com` (or `@customer.com` for a whole "
-                            "company) to see recent mail with them.")
+            raise UserError(
+                "Use `/mail-contact ana@customer.com` (or `@customer.com` for a whole "
+                "company) to see recent mail with them."
+            )
         visible = mailboxes_for(ctx, body["user_id"], body.get("team_id", ""), manage=False)
         items = contacts.recent_activity(ctx, pattern, [m.id for m in visible])  # type: ignore[misc]
         text, blocks = activity_message(pattern, items)

@@ -1,7 +1,8 @@
 """/mail-contacts add|remove|list|mode|import: the contacts that partial sync keeps.
 
-A CSV file shared with Mailroom in its DM imports contacts too (that listener lives here,
-registered before the general message listener so it sees those file shares first).
+A CSV file posted with ``import contacts`` (or shared in Mailroom's DM) imports contacts too;
+that listener lives here, registered before the general message listener so it sees those
+file shares first.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ USAGE = (
     "`/mail-contacts import`. Add `mailbox:<address>` when you manage several mailboxes."
 )
 IMPORT_HOW = (
-    "To import contacts, share a CSV file with me in this DM (Mailroom app → Messages). Every "
-    "address or @domain in any column is added. When you manage several mailboxes, type "
-    "`mailbox:<address>` as the file's message."
+    "To import contacts, post the CSV file in the mailbox's channel (as a new message, not in "
+    "a thread) with the message `import contacts`, or share it with me in a DM. Every address "
+    "or @domain in any column is added. Add `mailbox:<address>` to the message to choose "
+    "another mailbox you manage."
 )
+IMPORT_WORDS = ("import contacts", "mail-contacts import")
 
 
 def split_mailbox(text: str) -> tuple[list[str], str | None]:
@@ -51,29 +54,44 @@ def command_values(words: list[str]) -> list[str]:
 
 
 def is_csv_share(event: dict[str, Any]) -> bool:
-    """A file shared with Mailroom in its DM (not a thread reply, not a bot)."""
+    """A CSV file shared with Mailroom: in its DM, or posted with ``import contacts`` in a
+    channel. Thread replies never count: their files are attachments of an email reply."""
     files = event.get("files") or []
-    return (event.get("channel_type") == "im" and not event.get("bot_id")
-            and not event.get("thread_ts") and bool(event.get("user"))
-            and any(_is_csv(f) for f in files))
+    text = (event.get("text") or "").lower()
+    asked = event.get("channel_type") == "im" or any(w in text for w in IMPORT_WORDS)
+    return (
+        asked
+        and not event.get("bot_id")
+        and not event.get("thread_ts")
+        and bool(event.get("user"))
+        and any(_is_csv(f) for f in files)
+    )
 
 
 def _is_csv(file: dict[str, Any]) -> bool:
     name = (file.get("name") or file.get("title") or "").lower()
-    return name.endswith(".csv") or file.get("filetype") == "csv" or \
-        (file.get("mimetype") or "").startswith("text/csv")
+    return (
+        name.endswith(".csv")
+        or file.get("filetype") == "csv"
+        or (file.get("mimetype") or "").startswith("text/csv")
+    )
 
 
 def download(ctx: AppContext, file: dict[str, Any]) -> bytes:
     url = file.get("url_private_download") or file.get("url_private")
     if not url:
-        raise UserError(f"Slack did not share the contents of {file.get('name', 'the file')}. "
-                        "Upload it again as a file (not a link).")
-    response = requests.get(url, headers={"Authorization": f"Bearer {ctx.settings.slack_bot_token}"},
-                            timeout=30)
+        raise UserError(
+            f"Slack did not share the contents of {file.get('name', 'the file')}. "
+            "Upload it again as a file (not a link)."
+        )
+    response = requests.get(
+        url, headers={"Authorization": f"Bearer {ctx.settings.slack_bot_token}"}, timeout=30
+    )
     if response.status_code != 200:
-        raise ServiceError(f"Slack did not let Mailroom download {file.get('name', 'the file')} "
-                           f"(HTTP {response.status_code}). Check the app has the files:read scope.")
+        raise ServiceError(
+            f"Slack did not let Mailroom download {file.get('name', 'the file')} "
+            f"(HTTP {response.status_code}). Check the app has the files:read scope."
+        )
     return response.content
 
 
@@ -87,14 +105,14 @@ def register(app: App, ctx: AppContext) -> None:
         action = words[0].lower() if words else "list"
         if action not in ("add", "remove", "list", "mode", "import"):
             raise UserError(f"I did not understand `{action}`. {USAGE}")
-        mailbox = choose_mailbox(ctx, user, team, address=address, channel_id=channel,
-                                 manage=action != "list")
+        mailbox = choose_mailbox(
+            ctx, user, team, address=address, channel_id=channel, manage=action != "list"
+        )
         if action == "list":
             text, blocks = contacts_list(mailbox, contacts.list_contacts(ctx, mailbox.id))  # type: ignore[arg-type]
             tell(ctx, body, text, blocks=blocks)
         elif action == "import":
-            ctx.slack.dm(user, IMPORT_HOW)
-            tell(ctx, body, "I sent you a DM explaining how to share the CSV file.")
+            tell(ctx, body, IMPORT_HOW)
         elif action == "mode":
             _set_mode(ctx, body, mailbox, words[1:])
         else:
@@ -115,7 +133,9 @@ def register(app: App, ctx: AppContext) -> None:
         user = event["user"]
         try:
             _, address = split_mailbox(event.get("text", ""))
-            mailbox = choose_mailbox(ctx, user, body.get("team_id", ""), address=address, manage=True)
+            mailbox = choose_mailbox(
+                ctx, user, body.get("team_id", ""), address=address, manage=True
+            )
             for file in event.get("files") or []:
                 if not _is_csv(file):
                     continue
@@ -127,8 +147,11 @@ def register(app: App, ctx: AppContext) -> None:
             ctx.slack.dm(user, exc.message)
         except Exception:
             log.exception("contacts import failed")
-            ctx.slack.dm(user, "Mailroom could not import that file because of an error on its "
-                               "side; nothing was added. Try again in a minute.")
+            ctx.slack.dm(
+                user,
+                "Mailroom could not import that file because of an error on its "
+                "side; nothing was added. Try again in a minute.",
+            )
 
 
 def _set_mode(ctx: AppContext, body: dict[str, Any], mailbox: Mailbox, words: list[str]) -> None:
@@ -136,8 +159,10 @@ def _set_mode(ctx: AppContext, body: dict[str, Any], mailbox: Mailbox, words: li
     updated = contacts.set_sync_mode(ctx, mailbox.id, mode)  # type: ignore[arg-type]
     if mode == "partial":
         count = len(contacts.patterns_of(ctx, mailbox.id))  # type: ignore[arg-type]
-        note = (f"Only mail exchanged with its {count} contact(s) is posted from now on; "
-                "other mail is skipped (never posted later).")
+        note = (
+            f"Only mail exchanged with its {count} contact(s) is posted from now on; "
+            "other mail is skipped (never posted later)."
+        )
         if not count:
             note += " It has no contacts yet: add some with `/mail-contacts add`."
     else:

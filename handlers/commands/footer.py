@@ -13,20 +13,35 @@ from bot.preferences import footers
 from handlers.common import user_facing
 
 
-def open_footer_editor(ctx: AppContext, client: Any, trigger_id: str, user: str, team: str,
-                       *, wanted: str = "", channel: str = "") -> None:
+def open_footer_editor(
+    ctx: AppContext,
+    client: Any,
+    trigger_id: str,
+    user: str,
+    team: str,
+    *,
+    wanted: str = "",
+    channel: str = "",
+) -> None:
     """Open the editor on the footer named by ``wanted`` (an address, ``default`` or a
     mailbox id), else the footer of the channel's mailbox, else the person's first one."""
     targets = footers.footer_targets(ctx, user, team)
     if not targets:
-        raise UserError("You have no footer to edit: connect your personal mailbox with "
-                        "`/mail-connect` first (admins edit shared and marketing footers).")
+        raise UserError(
+            "You have no footer to edit: connect your personal mailbox with "
+            "`/mail-connect` first (admins edit shared and marketing footers)."
+        )
     target = _pick(ctx, targets, wanted.strip().lower(), channel)
     mailbox = footers.target_mailbox(ctx, user, target)
-    stored = footers.load_footer(ctx, mailbox.team_id if mailbox else team,
-                                 mailbox.id if mailbox else None)
-    view = footer_modal(targets=targets, target=target, tags=footers.TAGS,
-                        values=footers.form_values(footers.FooterForm.from_row(stored)))
+    stored = footers.load_footer(
+        ctx, mailbox.team_id if mailbox else team, mailbox.id if mailbox else None
+    )
+    view = footer_modal(
+        targets=targets,
+        target=target,
+        tags=footers.TAGS,
+        values=footers.form_values(footers.FooterForm.from_row(stored)),
+    )
     client.views_open(trigger_id=trigger_id, view=view)
 
 
@@ -36,8 +51,9 @@ def _pick(ctx: AppContext, targets: list[tuple[str, str]], wanted: str, channel:
         for label, value in targets:
             if wanted in (value, label.split(" ")[0].lower()):
                 return value
-        raise UserError(f"{wanted} is not a footer you can edit. Run `/mail-footer` alone to "
-                        "pick from yours.")
+        raise UserError(
+            f"{wanted} is not a footer you can edit. Run `/mail-footer` alone to pick from yours."
+        )
     for mailbox in ctx.mailboxes.by_channel(channel) if channel else []:
         if str(mailbox.id) in values:
             return str(mailbox.id)
@@ -50,5 +66,12 @@ def register(app: App, ctx: AppContext) -> None:
     @user_facing(ctx)
     def open_footer(ack: Ack, body: dict[str, Any], client: Any) -> None:
         ack()
-        open_footer_editor(ctx, client, body["trigger_id"], body["user_id"], body.get("team_id", ""),
-                           wanted=body.get("text", ""), channel=body.get("channel_id", ""))
+        open_footer_editor(
+            ctx,
+            client,
+            body["trigger_id"],
+            body["user_id"],
+            body.get("team_id", ""),
+            wanted=body.get("text", ""),
+            channel=body.get("channel_id", ""),
+        )

@@ -33,8 +33,9 @@ def register(app: App, ctx: AppContext) -> None:
             ack(response_action="errors", errors=exc.errors)
             return
         ack()  # closes the modal: saved
-        footers.save_footer(ctx, mailbox.team_id if mailbox else team,
-                            mailbox.id if mailbox else None, form, user)
+        footers.save_footer(
+            ctx, mailbox.team_id if mailbox else team, mailbox.id if mailbox else None, form, user
+        )
         label = mailbox.address if mailbox else "the workspace default"
         ctx.slack.dm(user, footer_saved_text(label))
         if mailbox is not None:

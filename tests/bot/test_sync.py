@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -16,7 +17,7 @@ from sqlmodel import select
 
 from storage.models import FolderState, Message
 from tests.support.fake_slack import FakeSlack
-from tests.support.harness import Harness, MailAccount, build_harness, make_email
+from tests.support.harness import Harness, SilentServer, build_harness, make_email
 from tests.support.mail_servers import DovecotServer, SmtpServer
 from tests.support.wait import wait_until
 
@@ -25,8 +26,11 @@ CHANNEL = "C_SALES"
 
 def email_posts(h: Harness, channel: str = CHANNEL) -> list[dict]:
     """Every email Mailroom posted into the channel (roots and thread replies)."""
-    return [m for m in h.slack.messages(channel)
-            if (m.get("metadata") or {}).get("event_type") == "mailroom_email"]
+    return [
+        m
+        for m in h.slack.messages(channel)
+        if (m.get("metadata") or {}).get("event_type") == "mailroom_email"
+    ]
 
 
 def rendered(message: dict) -> str:
@@ -39,11 +43,23 @@ def message_row(h: Harness, message_id: str) -> Message | None:
 
 
 @pytest.fixture
-def manual(monkeypatch: pytest.MonkeyPatch, slack_fake: FakeSlack, tmp_path: Path,
-           dovecot: DovecotServer, smtp_server: SmtpServer) -> Iterator[Harness]:
+def manual(
+    monkeypatch: pytest.MonkeyPatch,
+    slack_fake: FakeSlack,
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+) -> Iterator[Harness]:
     """The app with its scheduler off: only the test's own h.sync() calls run."""
-    h = build_harness(monkeypatch, slack_fake, f"sqlite:///{tmp_path / 'mailroom.db'}",
-                      tmp_path / "data", dovecot, smtp_server, MAILROOM_SCHEDULER="off")
+    h = build_harness(
+        monkeypatch,
+        slack_fake,
+        f"sqlite:///{tmp_path / 'mailroom.db'}",
+        tmp_path / "data",
+        dovecot,
+        smtp_server,
+        MAILROOM_SCHEDULER="off",
+    )
     yield h
     h.ctx.db.dispose()
 
@@ -65,8 +81,11 @@ def test_sync_is_incremental_by_uid(harness: Harness) -> None:
     subjects = [m for m in email_posts(h) if "batch" in rendered(m)]
     assert len(subjects) == 3
     with h.ctx.db.session() as session:
-        state = session.exec(select(FolderState).where(FolderState.mailbox_id == mailbox.id,
-                                                       FolderState.folder == "INBOX")).one()
+        state = session.exec(
+            select(FolderState).where(
+                FolderState.mailbox_id == mailbox.id, FolderState.folder == "INBOX"
+            )
+        ).one()
     assert state.last_uid == 3
 
 
@@ -110,10 +129,8 @@ class CommandCounter:
             pass
         finally:
             for s in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def take(self) -> list[bytes]:
         with self._lock:
@@ -131,8 +148,10 @@ def test_poll_without_new_mail_costs_the_same_for_5_or_300_messages(manual: Harn
         costs = {}
         for size, user in ((5, "UALICE"), (300, "UBOB")):
             account = h.new_account()
-            h.dovecot.append_many(account.address, [
-                make_email(to=account.address, subject=f"old {n}") for n in range(size)])
+            h.dovecot.append_many(
+                account.address,
+                [make_email(to=account.address, subject=f"old {n}") for n in range(size)],
+            )
             mailbox = h.connect(account, user=user, imap_port=str(counter.port))
             h.sync(mailbox.id)  # the first run settles the cursor at "now"
             counter.take()
@@ -160,8 +179,9 @@ def test_sync_never_marks_mail_as_read(harness: Harness) -> None:
 
 
 @pytest.mark.parametrize(("backfill", "expected"), [("0", 0), ("1", 2), ("7", 2)])
-def test_backfill_brings_in_existing_mail_only_when_asked(harness: Harness, backfill: str,
-                                                          expected: int) -> None:
+def test_backfill_brings_in_existing_mail_only_when_asked(
+    harness: Harness, backfill: str, expected: int
+) -> None:
     h = harness
     account = h.new_account()
     for n in range(2):
@@ -182,14 +202,24 @@ def test_mail_sent_from_a_mail_client_joins_the_customer_thread(harness: Harness
     account = h.new_account()
     mailbox = h.connect(account)
     customer_id = make_msgid(domain="customer.test")
-    h.deliver(account, make_email(to=account.address, message_id=customer_id,
-                                  subject="Invoice question"))
+    h.deliver(
+        account, make_email(to=account.address, message_id=customer_id, subject="Invoice question")
+    )
     h.sync(mailbox.id)
     root = h.slack.top_level(CHANNEL)[0]
 
-    h.deliver(account, make_email(sender=f"Ana <{account.address}>", to="carla@customer.test",
-                                  subject="Re: Invoice question", body="Answered from Thunderbird.",
-                                  in_reply_to=customer_id, references=customer_id), folder="Sent")
+    h.deliver(
+        account,
+        make_email(
+            sender=f"Ana <{account.address}>",
+            to="carla@customer.test",
+            subject="Re: Invoice question",
+            body="Answered from Thunderbird.",
+            in_reply_to=customer_id,
+            references=customer_id,
+        ),
+        folder="Sent",
+    )
     assert h.sync(mailbox.id).posted == 1
     assert len(h.slack.top_level(CHANNEL)) == 1
     thread = h.slack.thread(CHANNEL, root["ts"])
@@ -207,8 +237,10 @@ def test_our_own_reply_copied_to_sent_is_not_posted_again(harness: Harness) -> N
     root = h.slack.top_level(CHANNEL)[0]
     h.reply(CHANNEL, root["ts"], "Thanks, we are on it.")
     h.smtp.wait_for_messages(1)
-    wait_until(lambda: h.dovecot.message_count(account.address, "Sent") == 1,
-               message="the reply's copy in Sent")
+    wait_until(
+        lambda: h.dovecot.message_count(account.address, "Sent") == 1,
+        message="the reply's copy in Sent",
+    )
     before = len(h.slack.messages(CHANNEL))
     result = h.sync(mailbox.id)
     assert result.posted == 0 and result.error is None
@@ -222,9 +254,13 @@ def test_uidvalidity_change_rescans_without_reposting(harness: Harness) -> None:
     h = harness
     account = h.new_account()
     mailbox = h.connect(account)
-    no_id = (b"From: Nobody <nobody@customer.test>\r\nTo: " + account.address.encode()
-             + b"\r\nSubject: No id here\r\nDate: " + formatdate().encode()
-             + b"\r\n\r\nThis mail has no Message-ID.\r\n")
+    no_id = (
+        b"From: Nobody <nobody@customer.test>\r\nTo: "
+        + account.address.encode()
+        + b"\r\nSubject: No id here\r\nDate: "
+        + formatdate().encode()
+        + b"\r\n\r\nThis mail has no Message-ID.\r\n"
+    )
     h.deliver(account, make_email(to=account.address, subject="Before renumbering"))
     h.deliver(account, no_id)
     assert h.sync(mailbox.id).posted == 2
@@ -237,8 +273,11 @@ def test_uidvalidity_change_rescans_without_reposting(harness: Harness) -> None:
     assert sum("No id here" in t for t in texts) == 1
     assert sum("After renumbering" in t for t in texts) == 1
     with h.ctx.db.session() as session:
-        state = session.exec(select(FolderState).where(FolderState.mailbox_id == mailbox.id,
-                                                       FolderState.folder == "INBOX")).one()
+        state = session.exec(
+            select(FolderState).where(
+                FolderState.mailbox_id == mailbox.id, FolderState.folder == "INBOX"
+            )
+        ).one()
     assert state.uidvalidity == new_validity
 
 
@@ -246,8 +285,11 @@ def test_mail_without_message_id_gets_a_stable_synthetic_id(harness: Harness) ->
     h = harness
     account = h.new_account()
     mailbox = h.connect(account)
-    raw = (b"From: Nobody <nobody@customer.test>\r\nTo: " + account.address.encode()
-           + b"\r\nSubject: Anonymous\r\n\r\nNo id.\r\n")
+    raw = (
+        b"From: Nobody <nobody@customer.test>\r\nTo: "
+        + account.address.encode()
+        + b"\r\nSubject: Anonymous\r\n\r\nNo id.\r\n"
+    )
     h.deliver(account, raw)
     h.deliver(account, raw)  # the very same bytes twice: one mail, posted once
     h.sync(mailbox.id)
@@ -261,10 +303,22 @@ def test_mail_without_message_id_gets_a_stable_synthetic_id(harness: Harness) ->
 
 
 @pytest.fixture
-def small_attachments(monkeypatch: pytest.MonkeyPatch, slack_fake: FakeSlack, tmp_path: Path,
-                      dovecot: DovecotServer, smtp_server: SmtpServer) -> Iterator[Harness]:
-    h = build_harness(monkeypatch, slack_fake, f"sqlite:///{tmp_path / 'mailroom.db'}",
-                      tmp_path / "data", dovecot, smtp_server, ATTACHMENT_MAX_BYTES="2000")
+def small_attachments(
+    monkeypatch: pytest.MonkeyPatch,
+    slack_fake: FakeSlack,
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+) -> Iterator[Harness]:
+    h = build_harness(
+        monkeypatch,
+        slack_fake,
+        f"sqlite:///{tmp_path / 'mailroom.db'}",
+        tmp_path / "data",
+        dovecot,
+        smtp_server,
+        ATTACHMENT_MAX_BYTES="2000",
+    )
     yield h
     h.mailroom.stop()
     h.ctx.db.dispose()
@@ -280,16 +334,19 @@ def test_attachments_are_uploaded_into_the_thread_and_oversize_ones_listed(
     msg["From"], msg["To"], msg["Subject"] = "carla@customer.test", account.address, "Files"
     msg["Message-ID"] = make_msgid(domain="customer.test")
     msg.set_content("Two files attached.")
-    msg.add_attachment(b"small file contents", maintype="text", subtype="plain",
-                       filename="notes.txt")
-    msg.add_attachment(b"\x00" * 5000, maintype="application", subtype="octet-stream",
-                       filename="big-scan.bin")
+    msg.add_attachment(
+        b"small file contents", maintype="text", subtype="plain", filename="notes.txt"
+    )
+    msg.add_attachment(
+        b"\x00" * 5000, maintype="application", subtype="octet-stream", filename="big-scan.bin"
+    )
     h.deliver(account, msg.as_bytes())
     h.sync(mailbox.id)
     root = h.slack.top_level(CHANNEL)[0]
     files = h.slack.uploaded_files()
     assert [(f["filename"], f["bytes"], f["channel"], f["thread_ts"]) for f in files] == [
-        ("notes.txt", b"small file contents", CHANNEL, root["ts"])]
+        ("notes.txt", b"small file contents", CHANNEL, root["ts"])
+    ]
     assert "big-scan.bin (4.9 KB) is too large" in rendered(root)
 
 
@@ -297,8 +354,14 @@ def test_auto_replies_and_bounces_are_labelled(harness: Harness) -> None:
     h = harness
     account = h.new_account()
     mailbox = h.connect(account)
-    h.deliver(account, make_email(to=account.address, subject="Out of office",
-                                  extra_headers={"Auto-Submitted": "auto-replied"}))
+    h.deliver(
+        account,
+        make_email(
+            to=account.address,
+            subject="Out of office",
+            extra_headers={"Auto-Submitted": "auto-replied"},
+        ),
+    )
     bounce = (
         b"From: Mail Delivery System <MAILER-DAEMON@mx.customer.test>\r\n"
         b"To: " + account.address.encode() + b"\r\nSubject: Undelivered Mail Returned to Sender\r\n"
@@ -322,8 +385,11 @@ def test_html_mail_is_shown_as_text_without_tags(harness: Harness) -> None:
     mailbox = h.connect(account)
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = "carla@customer.test", account.address, "Rich mail"
-    msg.set_content("<html><body><p>Hello <b>there</b>, see the <i>offer</i>.</p>"
-                    "<div>Second paragraph</div></body></html>", subtype="html")
+    msg.set_content(
+        "<html><body><p>Hello <b>there</b>, see the <i>offer</i>.</p>"
+        "<div>Second paragraph</div></body></html>",
+        subtype="html",
+    )
     h.deliver(account, msg.as_bytes())
     h.sync(mailbox.id)
     text = rendered(email_posts(h)[0])
@@ -336,9 +402,15 @@ def test_hostile_email_text_never_reaches_slack_unescaped(harness: Harness) -> N
     h = harness
     account = h.new_account()
     mailbox = h.connect(account)
-    h.deliver(account, make_email(to=account.address, sender='"<@U123>" <evil@evil.test>',
-                                  subject="<!channel> urgent <!here>",
-                                  body="Log in at <https://evil.test|https://bank.test> now <#C1>"))
+    h.deliver(
+        account,
+        make_email(
+            to=account.address,
+            sender='"<@U123>" <evil@evil.test>',
+            subject="<!channel> urgent <!here>",
+            body="Log in at <https://evil.test|https://bank.test> now <#C1>",
+        ),
+    )
     assert h.sync(mailbox.id).posted == 1
     calls = h.slack.calls_to("chat.postMessage")
     assert calls
@@ -359,16 +431,19 @@ def test_show_full_email_opens_a_modal_with_the_whole_text(harness: Harness) -> 
     h.sync(mailbox.id)
     root = h.slack.top_level(CHANNEL)[0]
     assert "THE END" not in rendered(root)
-    button = next(e for b in root["blocks"] if b["type"] == "actions" for e in b["elements"]
-                  if e["action_id"] == "email_show_full")
+    button = next(
+        e
+        for b in root["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "email_show_full"
+    )
 
-    h.client.action("email_show_full", button["value"], "UBOB", channel_id=CHANNEL,
-                    message=root)
+    h.client.action("email_show_full", button["value"], "UBOB", channel_id=CHANNEL, message=root)
     wait_until(lambda: h.slack.ephemerals("UBOB"), message="refusal for a non-owner")
     assert not h.slack.calls_to("views.open")
 
-    h.client.action("email_show_full", button["value"], "UALICE", channel_id=CHANNEL,
-                    message=root)
+    h.client.action("email_show_full", button["value"], "UALICE", channel_id=CHANNEL, message=root)
     view = wait_until(h.slack.last_view, message="the full email modal")
     shown = json.dumps(view["blocks"])
     assert "Line 0: details" in shown and "Line 299: details" in shown and "THE END" in shown
@@ -400,8 +475,9 @@ def test_wrong_password_notifies_the_owner_once_and_recovery_once(harness: Harne
     alerts = dms(h, "UALICE", "cannot sync")
     assert len(alerts) == 1
     assert account.address in alerts[0]["text"]
-    buttons = [e["action_id"] for b in alerts[0]["blocks"] if b["type"] == "actions"
-               for e in b["elements"]]
+    buttons = [
+        e["action_id"] for b in alerts[0]["blocks"] if b["type"] == "actions" for e in b["elements"]
+    ]
     assert buttons == ["mailbox_sync_now", "mailbox_reconnect"]
     assert "changed-elsewhere" not in json.dumps(h.slack.messages("UALICE"))
 
@@ -414,10 +490,22 @@ def test_wrong_password_notifies_the_owner_once_and_recovery_once(harness: Harne
 
 
 @pytest.fixture
-def admin_channel(monkeypatch: pytest.MonkeyPatch, slack_fake: FakeSlack, tmp_path: Path,
-                  dovecot: DovecotServer, smtp_server: SmtpServer) -> Iterator[Harness]:
-    h = build_harness(monkeypatch, slack_fake, f"sqlite:///{tmp_path / 'mailroom.db'}",
-                      tmp_path / "data", dovecot, smtp_server, MAILROOM_ADMIN_CHANNEL="C_ADMINS")
+def admin_channel(
+    monkeypatch: pytest.MonkeyPatch,
+    slack_fake: FakeSlack,
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+) -> Iterator[Harness]:
+    h = build_harness(
+        monkeypatch,
+        slack_fake,
+        f"sqlite:///{tmp_path / 'mailroom.db'}",
+        tmp_path / "data",
+        dovecot,
+        smtp_server,
+        MAILROOM_ADMIN_CHANNEL="C_ADMINS",
+    )
     yield h
     h.mailroom.stop()
     h.ctx.db.dispose()
@@ -435,59 +523,54 @@ def test_failing_shared_mailbox_alerts_the_admin_channel_once(admin_channel: Har
     assert not dms(h, "UADMIN", "cannot sync")
 
 
-class SilentServer:
-    """Accepts connections and never answers: a mail server that hangs."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.held: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                self.held.append(self.sock.accept()[0])
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.held:
-            conn.close()
-
-
 @pytest.fixture
-def fast_polling(monkeypatch: pytest.MonkeyPatch, slack_fake: FakeSlack, tmp_path: Path,
-                 dovecot: DovecotServer, smtp_server: SmtpServer) -> Iterator[Harness]:
-    h = build_harness(monkeypatch, slack_fake, f"sqlite:///{tmp_path / 'mailroom.db'}",
-                      tmp_path / "data", dovecot, smtp_server, SYNC_INTERVAL_SECONDS="1",
-                      IMAP_TIMEOUT_SECONDS="3")
+def fast_polling(
+    monkeypatch: pytest.MonkeyPatch,
+    slack_fake: FakeSlack,
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+) -> Iterator[Harness]:
+    h = build_harness(
+        monkeypatch,
+        slack_fake,
+        f"sqlite:///{tmp_path / 'mailroom.db'}",
+        tmp_path / "data",
+        dovecot,
+        smtp_server,
+        SYNC_INTERVAL_SECONDS="1",
+        IMAP_TIMEOUT_SECONDS="5",
+    )
     yield h
     h.mailroom.stop()
     h.ctx.db.dispose()
 
 
-def test_a_hanging_mailbox_does_not_delay_a_healthy_one(fast_polling: Harness) -> None:
+def test_a_hanging_mailbox_does_not_delay_a_healthy_one(
+    fast_polling: Harness, silent_server: SilentServer
+) -> None:
     h = fast_polling
-    silent = SilentServer()
-    try:
-        healthy_account = h.new_account()
-        healthy = h.connect(healthy_account, user="UALICE", channel="C_OK")
-        broken = h.connect(user="UBOB", channel="C_BROKEN")
-        h.ctx.mailboxes.set_fields(broken.id, imap_port=silent.port)
-        wait_until(lambda: silent.held, message="the broken mailbox's sync hangs")
+    silent = silent_server
+    healthy_account = h.new_account()
+    healthy = h.connect(healthy_account, user="UALICE", channel="C_OK")
+    broken = h.connect(user="UBOB", channel="C_BROKEN")
+    h.ctx.mailboxes.set_fields(broken.id, imap_port=silent.port)
+    wait_until(lambda: silent.accepted, message="the broken mailbox's sync hangs")
 
-        for n in range(2):
-            h.deliver(healthy_account, make_email(to=healthy_account.address,
-                                                  subject=f"Still flowing {n}"))
-            # One poll interval plus a sync: far less than the 3-second IMAP timeout twice.
-            wait_until(lambda n=n: any(f"Still flowing {n}" in rendered(m)
-                                       for m in email_posts(h, "C_OK")),
-                       timeout=4, message=f"mail {n} in the healthy mailbox's channel")
-        wait_until(lambda: h.ctx.mailboxes.get(broken.id).consecutive_failures >= 1, timeout=10,
-                   message="the broken mailbox's failure recorded")
-        assert h.ctx.mailboxes.get(healthy.id).health == "ok"
-        assert "did not answer" in h.ctx.mailboxes.get(broken.id).last_error
-    finally:
-        silent.close()
+    for n in range(2):
+        h.deliver(
+            healthy_account, make_email(to=healthy_account.address, subject=f"Still flowing {n}")
+        )
+        # One poll interval plus a sync: well inside the 5 seconds the broken one hangs for.
+        wait_until(
+            lambda n=n: any(f"Still flowing {n}" in rendered(m) for m in email_posts(h, "C_OK")),
+            timeout=3,
+            message=f"mail {n} in the healthy mailbox's channel",
+        )
+    wait_until(
+        lambda: h.ctx.mailboxes.get(broken.id).consecutive_failures >= 1,
+        timeout=10,
+        message="the broken mailbox's failure recorded",
+    )
+    assert h.ctx.mailboxes.get(healthy.id).health == "ok"
+    assert "did not answer" in h.ctx.mailboxes.get(broken.id).last_error

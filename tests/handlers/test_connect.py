@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,45 +10,15 @@ from pathlib import Path
 import pytest
 
 from tests.support.fake_slack import FakeSlack
-from tests.support.harness import Harness, build_harness
+from tests.support.harness import Harness, SilentServer, build_harness
 from tests.support.mail_servers import DovecotServer, SmtpServer, free_port
 from tests.support.wait import wait_until
 
 
-class SilentServer:
-    """Accepts TCP connections and never says a word: a mail server that hangs."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.accepted: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted.append(conn)
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.accepted:
-            conn.close()
-
-
-@pytest.fixture
-def silent_server() -> Iterator[SilentServer]:
-    server = SilentServer()
-    yield server
-    server.close()
-
-
 def submit(h: Harness, values: dict, user: str = "UALICE", **kwargs: object) -> dict:
-    response = h.client.submit_view("mail_connect", values, user,
-                                    private_metadata='{"mailbox_id": null}', **kwargs)
+    response = h.client.submit_view(
+        "mail_connect", values, user, private_metadata='{"mailbox_id": null}', **kwargs
+    )
     assert response.status_code == 200, response.text
     return response.json() if response.content else {}
 
@@ -100,10 +68,14 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize(("overrides", "field", "words"), BAD_INPUTS,
-                         ids=[case[1] + ":" + next(iter(case[0].values())) for case in BAD_INPUTS])
-def test_bad_input_answers_on_the_right_field(harness: Harness, overrides: dict, field: str,
-                                              words: str) -> None:
+@pytest.mark.parametrize(
+    ("overrides", "field", "words"),
+    BAD_INPUTS,
+    ids=[case[1] + ":" + next(iter(case[0].values())) for case in BAD_INPUTS],
+)
+def test_bad_input_answers_on_the_right_field(
+    harness: Harness, overrides: dict, field: str, words: str
+) -> None:
     h = harness
     account = h.new_account()
     if overrides.get("imap_port") == "CLOSED":
@@ -163,10 +135,22 @@ def test_private_channel_explains_how_to_invite_the_bot(harness: Harness) -> Non
 
 
 @pytest.fixture
-def quick_timeout_harness(monkeypatch: pytest.MonkeyPatch, slack_fake: FakeSlack, tmp_path: Path,
-                          dovecot: DovecotServer, smtp_server: SmtpServer) -> Iterator[Harness]:
-    h = build_harness(monkeypatch, slack_fake, f"sqlite:///{tmp_path / 'mailroom.db'}",
-                      tmp_path / "data", dovecot, smtp_server, IMAP_TIMEOUT_SECONDS="4")
+def quick_timeout_harness(
+    monkeypatch: pytest.MonkeyPatch,
+    slack_fake: FakeSlack,
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+) -> Iterator[Harness]:
+    h = build_harness(
+        monkeypatch,
+        slack_fake,
+        f"sqlite:///{tmp_path / 'mailroom.db'}",
+        tmp_path / "data",
+        dovecot,
+        smtp_server,
+        IMAP_TIMEOUT_SECONDS="4",
+    )
     yield h
     h.mailroom.stop()
     h.ctx.db.dispose()
@@ -180,14 +164,21 @@ def test_slow_server_acks_with_testing_view_then_updates_with_the_outcome(
     opened = wait_until(h.slack.last_view, message="connect modal opened")
     account = h.new_account()
     started = time.monotonic()
-    answer = submit(h, h.connect_values(account, imap_port=str(silent_server.port)),
-                    view=opened, view_id=opened["id"])
+    answer = submit(
+        h,
+        h.connect_values(account, imap_port=str(silent_server.port)),
+        view=opened,
+        view_id=opened["id"],
+    )
     assert time.monotonic() - started < 3.0
     assert answer["response_action"] == "update"
     assert answer["view"]["callback_id"] == "mail_connect_testing"
 
-    update = wait_until(lambda: h.slack.calls_to("views.update"), timeout=15,
-                        message="views.update with the test outcome")[0]
+    update = wait_until(
+        lambda: h.slack.calls_to("views.update"),
+        timeout=15,
+        message="views.update with the test outcome",
+    )[0]
     assert update.params["view_id"] == opened["id"]
     shown = json.dumps(update.params["view"])
     assert "did not answer within 4 seconds" in shown

@@ -34,13 +34,27 @@ def home_text(h: Harness, user: str) -> str:
 def action_ids(h: Harness, user: str) -> list[tuple[str, str]]:
     view = h.slack.home_view(user)
     assert view is not None
-    return [(e["action_id"], e.get("value", "")) for b in view["blocks"] if b["type"] == "actions"
-            for e in b["elements"]]
+    return [
+        (e["action_id"], e.get("value", ""))
+        for b in view["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ]
+
+
+def home_containing(h: Harness, user: str, needle: str, timeout: float = 10.0) -> str:
+    """Wait until the user's published home contains ``needle``; return its text."""
+    return wait_until(
+        lambda: needle in home_text(h, user) and home_text(h, user),
+        timeout=timeout,
+        message=f"{user}'s home to show {needle!r}",
+    )
 
 
 def status_text(h: Harness, user: str) -> str:
+    before = len(h.slack.ephemerals(user))
     h.client.command("/mail-status", "", user)
-    return json.dumps(wait_until(lambda: h.slack.ephemerals(user), message="status")[-1])
+    return json.dumps(wait_until(lambda: h.slack.ephemerals(user)[before:], message="status")[0])
 
 
 def test_app_home_for_admin_and_sales_and_hidden_mailbox(harness: Harness) -> None:
@@ -60,8 +74,10 @@ def test_app_home_for_admin_and_sales_and_hidden_mailbox(harness: Harness) -> No
     assert ("dkim_check_open", domain) in action_ids(h, "UADMIN")
     assert ("home_toggle_visible", str(shared.id)) in action_ids(h, "UADMIN")
 
+    h.ctx.mailboxes.set_fields(personal.id, send_via="ses")  # needs a verified sender
     sales = open_home(h, "USALES")
     assert shared.address in sales and personal.address in sales
+    assert "Not functional:* Sender not verified yet" in sales
     assert "Domains (latest DNS check)" not in sales  # admins only
     # Sales users may use the shared mailbox but not change it.
     assert ("mailbox_toggle_active", str(shared.id)) not in action_ids(h, "USALES")
@@ -69,13 +85,14 @@ def test_app_home_for_admin_and_sales_and_hidden_mailbox(harness: Harness) -> No
 
     # The admin hides the shared mailbox from App Home: the sales user's home is refreshed
     # without reopening it, and no picker offers it to them any more.
-    h.client.action("home_toggle_visible", str(shared.id), "UADMIN", view=h.slack.home_view("UADMIN"))
+    h.client.action(
+        "home_toggle_visible", str(shared.id), "UADMIN", view=h.slack.home_view("UADMIN")
+    )
     wait_until(lambda: shared.address not in home_text(h, "USALES"), message="sales home refreshed")
     assert not h.ctx.mailboxes.get(shared.id).visible
     assert shared.address not in status_text(h, "USALES")
     assert shared.address in status_text(h, "UADMIN")
-    admin = wait_until(lambda: (t := home_text(h, "UADMIN")) if "hidden (admins only)" in t else None,
-                       message="admin home shows hidden")
+    admin = home_containing(h, "UADMIN", "hidden (admins only)")
     assert shared.address in admin
 
 
@@ -89,14 +106,18 @@ def test_inactive_mailbox_refuses_reply_and_sends_nothing(harness: Harness) -> N
     root = h.slack.top_level("C_SALES")[0]
 
     open_home(h, "UALICE")
-    h.client.action("mailbox_toggle_active", str(mailbox.id), "UALICE", view=h.slack.home_view("UALICE"))
+    h.client.action(
+        "mailbox_toggle_active", str(mailbox.id), "UALICE", view=h.slack.home_view("UALICE")
+    )
     wait_until(lambda: not h.ctx.mailboxes.get(mailbox.id).active, message="paused")
-    wait_until(lambda: "inactive (sends nothing" in home_text(h, "UALICE"), message="home refreshed")
+    home_containing(h, "UALICE", "inactive (sends nothing")
     assert ("mailbox_toggle_active", str(mailbox.id)) in action_ids(h, "UALICE")
 
     h.reply("C_SALES", root["ts"], "Here is the price.")
-    refusal = wait_until(lambda: [e for e in h.slack.ephemerals("UALICE") if "inactive" in e["text"]],
-                         message="refusal")
+    refusal = wait_until(
+        lambda: [e for e in h.slack.ephemerals("UALICE") if "inactive" in e["text"]],
+        message="refusal",
+    )
     assert "nothing was sent" in refusal[0]["text"]
     with h.ctx.db.session() as session:
         assert not session.exec(select(Message).where(Message.direction == "out")).all()
@@ -119,7 +140,7 @@ def test_home_buttons_connect_footer_and_sync_mode(harness: Harness) -> None:
 
     h.client.action("home_sync_mode", str(mailbox.id), "UALICE", view=view)
     wait_until(lambda: h.ctx.mailboxes.get(mailbox.id).sync_mode == "partial", message="partial")
-    wait_until(lambda: "partial: only contacts" in home_text(h, "UALICE"), message="home refreshed")
+    home_containing(h, "UALICE", "partial: only contacts")
     # Someone else cannot change it.
     h.client.action("home_sync_mode", str(mailbox.id), "UBOB", view=view)
     wait_until(lambda: h.slack.messages("DUBOB"), message="refusal DM")
@@ -127,10 +148,22 @@ def test_home_buttons_connect_footer_and_sync_mode(harness: Harness) -> None:
 
 
 @pytest.fixture
-def fast_harness(monkeypatch: pytest.MonkeyPatch, slack_fake: FakeSlack, tmp_path: Path,
-                 dovecot: DovecotServer, smtp_server: SmtpServer):  # type: ignore[no-untyped-def]
-    h = build_harness(monkeypatch, slack_fake, f"sqlite:///{tmp_path / 'mailroom.db'}",
-                      tmp_path / "data", dovecot, smtp_server, SYNC_INTERVAL_SECONDS="1")
+def fast_harness(
+    monkeypatch: pytest.MonkeyPatch,
+    slack_fake: FakeSlack,
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+):  # type: ignore[no-untyped-def]
+    h = build_harness(
+        monkeypatch,
+        slack_fake,
+        f"sqlite:///{tmp_path / 'mailroom.db'}",
+        tmp_path / "data",
+        dovecot,
+        smtp_server,
+        SYNC_INTERVAL_SECONDS="1",
+    )
     yield h
     h.mailroom.stop()
     h.ctx.db.dispose()
@@ -141,11 +174,12 @@ def test_home_refreshes_when_health_changes(fast_harness: Harness) -> None:
     account = h.new_account()
     mailbox = h.connect(account)
     open_home(h, "UALICE")
-    wait_until(lambda: "working" in home_text(h, "UALICE"), message="first sync shown")
+    home_containing(h, "UALICE", "working")
 
     # The password changes at the provider: the next scheduled sync fails, and App Home says
     # so by itself, with the reason.
     h.dovecot.add_user(account.address, "changed-elsewhere")
-    text = wait_until(lambda: (t := home_text(h, "UALICE")) if "Not functional" in t else None,
-                      timeout=15, message="home shows the failure")
-    assert mailbox.address in text and ("mailbox_reconnect", str(mailbox.id)) in action_ids(h, "UALICE")
+    text = home_containing(h, "UALICE", "Not functional", timeout=15)
+    assert mailbox.address in text and ("mailbox_reconnect", str(mailbox.id)) in action_ids(
+        h, "UALICE"
+    )

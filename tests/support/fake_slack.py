@@ -278,7 +278,6 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (e.g. timed out on a stalled call): that is the point
 
-
     def _send_file(self, headers: dict[str, str]) -> None:
         """A shared file's bytes (``url_private_download``), for the bot token only."""
         status, data = self.server.fake._serve_file(self.path, headers)
@@ -445,23 +444,38 @@ class FakeSlack:
                 is_member=is_member,
             )
 
-    def add_file(self, filename: str, data: bytes, *, mimetype: str = "text/csv",
-                 filetype: str = "csv") -> dict[str, Any]:
+    def add_file(
+        self, filename: str, data: bytes, *, mimetype: str = "text/csv", filetype: str = "csv"
+    ) -> dict[str, Any]:
         """A file a user shared (its bytes downloadable with a bot token); returns the file
         object as Slack puts it in a message event's ``files``."""
         with self._lock:
             file_id = self._next_id("F")
-            self._files[file_id] = _File(id=file_id, filename=filename, length=len(data),
-                                         data=data, title=filename, completed=True)
+            self._files[file_id] = _File(
+                id=file_id,
+                filename=filename,
+                length=len(data),
+                data=data,
+                title=filename,
+                completed=True,
+            )
         url = f"{self.root_url}/files-pri/{TEAM_ID}-{file_id}/download/{filename}"
-        return {"id": file_id, "name": filename, "title": filename, "mimetype": mimetype,
-                "filetype": filetype, "size": len(data), "url_private": url,
-                "url_private_download": url}
+        return {
+            "id": file_id,
+            "name": filename,
+            "title": filename,
+            "mimetype": mimetype,
+            "filetype": filetype,
+            "size": len(data),
+            "url_private": url,
+            "url_private_download": url,
+        }
 
     def _serve_file(self, raw_path: str, headers: dict[str, str]) -> tuple[int, bytes]:
         with self._lock:
-            self.calls.append(Call(method="files-pri", params={"path": raw_path},
-                                   headers=headers, at=time.time()))
+            self.calls.append(
+                Call(method="files-pri", params={"path": raw_path}, headers=headers, at=time.time())
+            )
             if self._check_auth(headers, {}):
                 return 403, b""  # Slack answers a login page; a status is enough here
             file_id = urlsplit(raw_path).path.split("/")[2].split("-", 1)[-1]

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -115,6 +117,64 @@ class MailAccount:
     password: str
 
 
+def new_mail_account(dovecot: DovecotServer, smtp: SmtpServer) -> MailAccount:
+    """A fresh mailbox user known to both Dovecot and the SMTP server."""
+    account = MailAccount(f"m{uuid.uuid4().hex[:10]}@example.com", uuid.uuid4().hex[:16])
+    dovecot.add_user(account.address, account.password)
+    smtp.users[account.address] = account.password
+    return account
+
+
+def connect_values(account: MailAccount, dovecot: DovecotServer, smtp: SmtpServer, *,
+                   kind: str = "personal", channel: str = "C_SALES", backfill: str = "0",
+                   **overrides: str) -> dict[str, Any]:
+    """The connect modal's state values for ``account`` on the test servers."""
+    fields = {
+        "kind": static_select(kind), "address": plain_input(account.address),
+        "sender_name": plain_input("Ana from Acme"),
+        "imap_host": plain_input("127.0.0.1"), "imap_port": plain_input(str(dovecot.port)),
+        "imap_security": static_select("none"), "imap_username": plain_input(""),
+        "imap_password": plain_input(account.password),
+        "smtp_host": plain_input("127.0.0.1"), "smtp_port": plain_input(str(smtp.port)),
+        "smtp_security": static_select("none"), "smtp_username": plain_input(""),
+        "smtp_password": plain_input(""),
+        "channel": conversations_select(channel), "backfill": static_select(backfill),
+    }
+    for key, value in overrides.items():
+        fields[key] = static_select(value) if key in ("kind", "imap_security", "smtp_security", "backfill") \
+            else conversations_select(value) if key == "channel" else plain_input(value)
+    return {key: {"value": value} for key, value in fields.items()}
+
+
+class SilentServer:
+    """Accepts TCP connections and never says a word: a mail server that hangs."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.accepted.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[SilentServer]:
+    server = SilentServer()
+    yield server
+    server.close()
+
+
 # --- The in-process app ----------------------------------------------------------------------
 
 
@@ -133,29 +193,12 @@ class Harness:
         return self.mailroom.ctx
 
     def new_account(self) -> MailAccount:
-        account = MailAccount(f"m{uuid.uuid4().hex[:10]}@example.com", uuid.uuid4().hex[:16])
-        self.dovecot.add_user(account.address, account.password)
-        self.smtp.users[account.address] = account.password
+        account = new_mail_account(self.dovecot, self.smtp)
         self.accounts.append(account)
         return account
 
-    def connect_values(self, account: MailAccount, *, kind: str = "personal",
-                       channel: str = "C_SALES", backfill: str = "0", **overrides: str) -> dict[str, Any]:
-        fields = {
-            "kind": static_select(kind), "address": plain_input(account.address),
-            "sender_name": plain_input("Ana from Acme"),
-            "imap_host": plain_input("127.0.0.1"), "imap_port": plain_input(str(self.dovecot.port)),
-            "imap_security": static_select("none"), "imap_username": plain_input(""),
-            "imap_password": plain_input(account.password),
-            "smtp_host": plain_input("127.0.0.1"), "smtp_port": plain_input(str(self.smtp.port)),
-            "smtp_security": static_select("none"), "smtp_username": plain_input(""),
-            "smtp_password": plain_input(""),
-            "channel": conversations_select(channel), "backfill": static_select(backfill),
-        }
-        for key, value in overrides.items():
-            fields[key] = static_select(value) if key in ("kind", "imap_security", "smtp_security", "backfill") \
-                else conversations_select(value) if key == "channel" else plain_input(value)
-        return {key: {"value": value} for key, value in fields.items()}
+    def connect_values(self, account: MailAccount, **kwargs: str) -> dict[str, Any]:
+        return connect_values(account, self.dovecot, self.smtp, **kwargs)
 
     def connect(self, account: MailAccount | None = None, *, user: str = "UALICE",
                 **kwargs: str) -> Mailbox:

@@ -9,9 +9,23 @@ from bot.blocks.connect import CALLBACK, connect_modal, connected_view, form_val
 from bot.blocks.replies import send_failed_blocks
 from storage.models import Mailbox, Message
 
-FIELDS = ["kind", "address", "sender_name", "imap_host", "imap_port", "imap_security",
-          "imap_username", "imap_password", "smtp_host", "smtp_port", "smtp_security",
-          "smtp_username", "smtp_password", "channel", "backfill"]
+FIELDS = [
+    "kind",
+    "address",
+    "sender_name",
+    "imap_host",
+    "imap_port",
+    "imap_security",
+    "imap_username",
+    "imap_password",
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+    "smtp_username",
+    "smtp_password",
+    "channel",
+    "backfill",
+]
 
 
 def inputs(view: dict) -> dict[str, dict]:
@@ -35,10 +49,20 @@ def test_non_admin_modal_offers_personal_only() -> None:
 
 
 def test_reconnect_modal_is_refilled_and_keeps_the_saved_password() -> None:
-    mailbox = Mailbox(id=3, team_id="T1", kind="shared", owner_id="UADMIN",
-                      address="sales@example.com", imap_host="imap.example.com", imap_port=993,
-                      smtp_host="smtp.example.com", smtp_port=587, smtp_security="starttls",
-                      channel_id="C_SALES", backfill_days=7)
+    mailbox = Mailbox(
+        id=3,
+        team_id="T1",
+        kind="shared",
+        owner_id="UADMIN",
+        address="sales@example.com",
+        imap_host="imap.example.com",
+        imap_port=993,
+        smtp_host="smtp.example.com",
+        smtp_port=587,
+        smtp_security="starttls",
+        channel_id="C_SALES",
+        backfill_days=7,
+    )
     view = connect_modal(kinds=["shared"], values=form_values_from_mailbox(mailbox), mailbox_id=3)
     fields = inputs(view)
     assert json.loads(view["private_metadata"]) == {"mailbox_id": 3}
@@ -63,16 +87,29 @@ def test_testing_and_connected_views() -> None:
     # Imported through the module: pytest would collect a bare test-prefixed name.
     waiting = connect_blocks.testing_view("<!here>@example.com")
     assert "submit" not in waiting and "&lt;!here&gt;" in json.dumps(waiting)
-    mailbox = Mailbox(id=1, team_id="T1", kind="personal", owner_id="U1",
-                      address="a@example.com", channel_id="G_PRIV")
+    mailbox = Mailbox(
+        id=1,
+        team_id="T1",
+        kind="personal",
+        owner_id="U1",
+        address="a@example.com",
+        channel_id="G_PRIV",
+    )
     done = connected_view(mailbox, "type `/invite @Mailroom` in that channel")
     text = json.dumps(done)
     assert "<#G_PRIV>" in text and "/invite @Mailroom" in text
 
 
 def test_send_failure_notice_quotes_the_server_and_offers_try_again() -> None:
-    row = Message(id=9, mailbox_id=1, message_id="<x@y>", direction="out", state="failed",
-                  author_id="UALICE", to_addresses="carla@customer.test")
+    row = Message(
+        id=9,
+        mailbox_id=1,
+        message_id="<x@y>",
+        direction="out",
+        state="failed",
+        author_id="UALICE",
+        to_addresses="carla@customer.test",
+    )
     text, blocks = send_failed_blocks(row, 'The server said: "550 <spam>"')
     assert "<@UALICE>" in text
     assert "550 &lt;spam&gt;" in blocks[0]["text"]["text"]

@@ -18,18 +18,30 @@ HOSTILE = ("<!channel>", "<!here>", "<@U123>", "<https://evil", "<#C1>")
 
 
 def mailbox(**fields: object) -> Mailbox:
-    base = {"id": 7, "team_id": "T1", "kind": "personal", "owner_id": "UALICE",
-            "address": "sales@example.com", "channel_id": "C_SALES"}
+    base = {
+        "id": 7,
+        "team_id": "T1",
+        "kind": "personal",
+        "owner_id": "UALICE",
+        "address": "sales@example.com",
+        "channel_id": "C_SALES",
+    }
     base.update(fields)
     return Mailbox(**base)  # type: ignore[arg-type]
 
 
 def inbound(**fields: object) -> InboundEmail:
     base: dict[str, object] = {
-        "message_id": "<m1@customer.test>", "synthetic_id": False, "in_reply_to": None,
-        "references": [], "subject": "Pricing", "from_name": "Carla",
-        "from_address": "carla@customer.test", "date": datetime(2024, 1, 2, 10, tzinfo=UTC),
-        "text": "Hello", "summary": "Hello",
+        "message_id": "<m1@customer.test>",
+        "synthetic_id": False,
+        "in_reply_to": None,
+        "references": [],
+        "subject": "Pricing",
+        "from_name": "Carla",
+        "from_address": "carla@customer.test",
+        "date": datetime(2024, 1, 2, 10, tzinfo=UTC),
+        "text": "Hello",
+        "summary": "Hello",
     }
     base.update(fields)
     return InboundEmail(**base)  # type: ignore[arg-type]
@@ -44,9 +56,13 @@ def action_ids(blocks: list[dict]) -> list[str]:
 
 
 def test_hostile_subject_sender_and_body_are_escaped() -> None:
-    parsed = inbound(subject="<!channel> urgent", from_name="<@U123>",
-                     from_address="x@evil.test", text="<https://evil|https://bank> & <!here>",
-                     summary="<https://evil|https://bank> & <!here>")
+    parsed = inbound(
+        subject="<!channel> urgent",
+        from_name="<@U123>",
+        from_address="x@evil.test",
+        text="<https://evil|https://bank> & <!here>",
+        summary="<https://evil|https://bank> & <!here>",
+    )
     text, blocks = email_post_blocks(parsed, mailbox(), message_row_id=1, root=True)
     rendered = json.dumps({"text": text, "blocks": blocks})
     for needle in HOSTILE:
@@ -66,8 +82,9 @@ def test_root_post_shows_subject_and_later_posts_do_not() -> None:
 
 def test_long_body_is_cut_under_slack_limits_with_show_full_button() -> None:
     body = ("A long line of text with <tags> & entities. " * 400).strip()
-    _, blocks = email_post_blocks(inbound(text=body, summary=body), mailbox(), message_row_id=42,
-                                  root=True)
+    _, blocks = email_post_blocks(
+        inbound(text=body, summary=body), mailbox(), message_row_id=42, root=True
+    )
     assert all(len(t) <= 3000 for t in section_texts(blocks))
     assert len(blocks) <= 50
     show = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
@@ -87,21 +104,32 @@ def test_trimmed_quote_offers_show_full_button() -> None:
 
 
 def test_oversize_attachment_listed_by_name_and_size() -> None:
-    big = Attachment(filename="<!here>-plans.pdf", content_type="application/pdf",
-                     size=20 * 1024 * 1024, payload=b"")
+    big = Attachment(
+        filename="<!here>-plans.pdf",
+        content_type="application/pdf",
+        size=20 * 1024 * 1024,
+        payload=b"",
+    )
     small = Attachment(filename="note.txt", content_type="text/plain", size=10, payload=b"hi")
-    _, blocks = email_post_blocks(inbound(attachments=[big, small]), mailbox(),
-                                  message_row_id=1, root=True, attachment_cap=1024 * 1024)
+    _, blocks = email_post_blocks(
+        inbound(attachments=[big, small]),
+        mailbox(),
+        message_row_id=1,
+        root=True,
+        attachment_cap=1024 * 1024,
+    )
     notes = json.dumps([b for b in blocks if b["type"] == "context"])
     assert "&lt;!here&gt;-plans.pdf (20.0 MB) is too large" in notes
     assert "note.txt" not in notes  # small files are uploaded into the thread instead
 
 
 def test_auto_reply_and_bounce_are_labelled() -> None:
-    _, auto = email_post_blocks(inbound(auto_kind="auto-reply"), mailbox(), message_row_id=1,
-                                root=True)
-    _, bounce = email_post_blocks(inbound(auto_kind="bounce"), mailbox(), message_row_id=1,
-                                  root=True)
+    _, auto = email_post_blocks(
+        inbound(auto_kind="auto-reply"), mailbox(), message_row_id=1, root=True
+    )
+    _, bounce = email_post_blocks(
+        inbound(auto_kind="bounce"), mailbox(), message_row_id=1, root=True
+    )
     assert "Automatic reply" in json.dumps(auto)
     assert "bounce" in json.dumps(bounce)
 

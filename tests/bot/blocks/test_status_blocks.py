@@ -9,32 +9,53 @@ from storage.models import Health, Mailbox
 
 
 def mailbox(**fields: object) -> Mailbox:
-    base = {"id": 4, "team_id": "T1", "kind": "shared", "owner_id": "UADMIN",
-            "address": "sales@example.com", "channel_id": "C_SALES", "health": Health.OK,
-            "messages_synced": 12, "last_success_at": datetime(2024, 5, 1, 9, 30, tzinfo=UTC)}
+    base = {
+        "id": 4,
+        "team_id": "T1",
+        "kind": "shared",
+        "owner_id": "UADMIN",
+        "address": "sales@example.com",
+        "channel_id": "C_SALES",
+        "health": Health.OK,
+        "messages_synced": 12,
+        "last_success_at": datetime(2024, 5, 1, 9, 30, tzinfo=UTC),
+    }
     base.update(fields)
     return Mailbox(**base)  # type: ignore[arg-type]
 
 
 def buttons(blocks: list[dict]) -> list[tuple[str, str]]:
-    return [(e["text"]["text"], e["value"]) for b in blocks if b["type"] == "actions"
-            for e in b["elements"]]
+    return [
+        (e["text"]["text"], e["value"])
+        for b in blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ]
 
 
 def test_status_shows_the_fields_and_manager_buttons() -> None:
     blocks = mailbox_status_blocks(mailbox(last_error="Login <failed>"), can_manage=True)
     text = blocks[0]["text"]["text"]
-    for expected in ("*sales@example.com*", "shared", "working", "<#C_SALES>", "active",
-                     "visible", "messages synced: 12", "2024-05-01 09:30 UTC",
-                     "Last error: Login &lt;failed&gt;"):
+    for expected in (
+        "*sales@example.com*",
+        "shared",
+        "working",
+        "<#C_SALES>",
+        "active",
+        "visible",
+        "messages synced: 12",
+        "2024-05-01 09:30 UTC",
+        "Last error: Login &lt;failed&gt;",
+    ):
         assert expected in text, expected
     assert buttons(blocks) == [("Sync now", "4"), ("Pause", "4"), ("Reconnect", "4")]
 
 
 def test_viewer_gets_sync_now_only_and_inactive_offers_activate() -> None:
     assert buttons(mailbox_status_blocks(mailbox(), can_manage=False)) == [("Sync now", "4")]
-    paused = mailbox_status_blocks(mailbox(active=False, health=Health.NEEDS_ATTENTION),
-                                   can_manage=True)
+    paused = mailbox_status_blocks(
+        mailbox(active=False, health=Health.NEEDS_ATTENTION), can_manage=True
+    )
     assert ("Activate", "4") in buttons(paused)
     text = paused[0]["text"]["text"]
     assert "inactive" in text and "needs attention" in text

@@ -1,0 +1,229 @@
+"""Microsoft admin consent: which tenants wait, the approval link, and noticing approval.
+
+A tenant row (``ConsentTenant``) is keyed by workspace and tenant: the tenant GUID when a
+mailbox told us (its ID token's ``tid``), a configured single tenant, or ``organizations``
+when a first sign-in failed before Microsoft said who the person belongs to. Approval is
+noticed three ways: the admin-consent redirect, a person's successful sign-in, and a
+scheduled re-check (a waiting mailbox's refresh token, or an app-only token probe).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlmodel import col, select
+
+from bot.blocks.signin import TenantView, granted_blocks
+from bot.blocks.status import when
+from bot.signin import config, states
+from bot.signin.errors import FailureKind, SignInFailure, StateProblem
+from bot.signin.notices import dm, send_once
+from providers import microsoft
+from storage.models import ConsentTenant, Health, Mailbox, Provider, utcnow
+
+if TYPE_CHECKING:
+    from bot.context import AppContext
+
+log = logging.getLogger(__name__)
+
+GRANTED, NEEDED, DECLINED, UNKNOWN = "granted", "needed", "declined", "unknown"
+
+
+@dataclass
+class Landing:
+    """What the browser page says after the admin-consent redirect."""
+
+    ok: bool
+    title: str
+    message: str
+
+
+def _users(row: ConsentTenant) -> list[str]:
+    return [u for u in row.waiting_users.split(",") if u]
+
+
+class Consent:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    @property
+    def config(self) -> microsoft.MicrosoftConfig:
+        return config.microsoft_config(self.ctx.settings)
+
+    def tenant_for(self, known: str | None) -> str:
+        """The tenant a failed sign-in belongs to: known, configured, else ``organizations``."""
+        if known:
+            return known
+        configured = self.ctx.settings.microsoft_tenant
+        return configured if configured and configured not in microsoft.GENERIC_TENANTS else "organizations"
+
+    # --- Rows -----------------------------------------------------------------------------
+
+    def _row(self, team_id: str, tenant: str) -> ConsentTenant:
+        self.ctx.db.insert_once(ConsentTenant(team_id=team_id, tenant=tenant, status=UNKNOWN))
+        with self.ctx.db.session() as session:
+            return session.exec(select(ConsentTenant).where(
+                ConsentTenant.team_id == team_id, ConsentTenant.tenant == tenant)).one()
+
+    def rows(self, team_id: str) -> list[ConsentTenant]:
+        with self.ctx.db.session() as session:
+            return list(session.exec(select(ConsentTenant).where(ConsentTenant.team_id == team_id)
+                                     .order_by(col(ConsentTenant.id))))
+
+    def get(self, row_id: int) -> ConsentTenant | None:
+        with self.ctx.db.session() as session:
+            return session.get(ConsentTenant, row_id)
+
+    def _update(self, row_id: int, **fields: object) -> ConsentTenant:
+        with self.ctx.db.session() as session:
+            row = session.get(ConsentTenant, row_id)
+            assert row is not None
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.updated_at = utcnow()
+            session.add(row)
+            return row
+
+    def record_waiting(self, team_id: str, tenant: str, *, user_id: str | None,
+                       code: str = "") -> ConsentTenant:
+        """A sign-in or refresh needs approval in ``tenant``: remember who waits on it."""
+        row = self._row(team_id, tenant)
+        users = _users(row)
+        if user_id and user_id not in users:
+            users.append(user_id)
+        # "declined" stays declined (IT said no) until an approval is seen.
+        status = DECLINED if row.status == DECLINED else NEEDED
+        return self._update(row.id, status=status, waiting_users=",".join(users),  # type: ignore[arg-type]
+                            last_error=code or row.last_error)
+
+    def waiting_mailboxes(self, row: ConsentTenant) -> list[Mailbox]:
+        with self.ctx.db.session() as session:
+            query = select(Mailbox).where(
+                Mailbox.team_id == row.team_id, Mailbox.provider == Provider.MICROSOFT,
+                Mailbox.health == Health.ADMIN_APPROVAL_NEEDED,
+            )
+            mailboxes = list(session.exec(query))
+        return [m for m in mailboxes if self.tenant_for(m.ms_tenant) == row.tenant]
+
+    def link(self, team_id: str, tenant: str, user_id: str) -> str:
+        state = states.create(self.ctx.db, provider=config.MICROSOFT, purpose=states.ADMIN_CONSENT,
+                              team_id=team_id, user_id=user_id, tenant=tenant)
+        return microsoft.admin_consent_url(self.config, tenant=tenant, state=state.state)
+
+    def overview(self, team_id: str, user_id: str) -> list[TenantView]:
+        views = []
+        for row in self.rows(team_id):
+            waiting = self.waiting_mailboxes(row)
+            link = self.link(team_id, row.tenant, user_id) if row.status != GRANTED else ""
+            views.append(TenantView(
+                row_id=row.id, tenant=row.tenant, status=row.status, consent_link=link,  # type: ignore[arg-type]
+                waiting_mailboxes=[m.address for m in waiting], waiting_users=_users(row),
+                last_error=row.last_error if row.status != GRANTED else None,
+                checked=when(row.checked_at) if row.checked_at else "",
+            ))
+        return views
+
+    # --- Approval seen --------------------------------------------------------------------
+
+    def granted(self, row_id: int) -> ConsentTenant:
+        """Mark approved and tell everyone waiting to finish signing in (once each)."""
+        row = self._update(row_id, status=GRANTED, last_error=None, checked_at=utcnow())
+        label = TenantView(row_id=row_id, tenant=row.tenant, status=GRANTED, consent_link="").label
+        stamp = row.updated_at.isoformat()
+        for mailbox in self.waiting_mailboxes(row):
+            text, blocks = granted_blocks(label, mailbox)
+            for recipient in self.ctx.sync.recipients_for(mailbox):
+                send_once(self.ctx, f"consent-granted:{row_id}:{stamp}:{mailbox.id}:{recipient}",
+                          recipient, text, blocks)
+            # The refresh token may work again now; a sync tells, and clears the health.
+            self.ctx.sync.sync_now(mailbox.id)  # type: ignore[arg-type]
+        for user in _users(row):
+            text, blocks = granted_blocks(label, None)
+            send_once(self.ctx, f"consent-granted:{row_id}:{stamp}:{user}", user, text, blocks)
+        return self._update(row_id, waiting_users="")
+
+    def signed_in(self, team_id: str, tenant_id: str | None, user_id: str) -> None:
+        """A successful sign-in proves approval in its tenant; the person waits no more."""
+        for row in self.rows(team_id):
+            users = _users(row)
+            mine = row.tenant in (tenant_id, "organizations")
+            if mine and user_id in users:
+                users.remove(user_id)
+                row = self._update(row.id, waiting_users=",".join(users))  # type: ignore[arg-type]
+            if tenant_id and row.tenant == tenant_id and row.status != GRANTED:
+                self._update(row.id, status=GRANTED, last_error=None, checked_at=utcnow())  # type: ignore[arg-type]
+
+    def landed(self, params: dict[str, str]) -> Landing:
+        """The admin-consent redirect: state first, then ``error`` (Microsoft sends
+        ``admin_consent=True`` even on failure), only then the approval."""
+        try:
+            state = states.consume(self.ctx.db, params.get("state", ""), provider=config.MICROSOFT,
+                                   purpose=states.ADMIN_CONSENT)
+        except StateProblem as problem:
+            return Landing(False, "Link not valid", problem.message)
+        row = self._row(state.team_id, state.tenant or "organizations")
+        if params.get("error"):
+            failure = microsoft.classify(params)
+            declined = failure.kind == FailureKind.CANCELLED or failure.code == "AADSTS65004" \
+                or params.get("error") == "access_denied"
+            self._update(row.id, status=DECLINED if declined else NEEDED,  # type: ignore[arg-type]
+                         last_error=failure.code, checked_at=utcnow())
+            words = ("The approval was declined" if declined
+                     else "Microsoft did not complete the approval")
+            message = (f"{words} (Microsoft code {failure.code}), so Mailroom is still not approved "
+                       "for this organisation. An administrator can open the approval link again "
+                       "from `/mail-consent` in Slack.")
+            dm(self.ctx, state.user_id, f":x: {message}")
+            return Landing(False, "Not approved", message)
+        if params.get("admin_consent", "").lower() != "true":
+            return Landing(False, "Not approved",
+                           "Microsoft did not confirm the approval. Open the approval link again "
+                           "from `/mail-consent` in Slack.")
+        # The returned ``tenant`` is informative only: never trusted to authorise anything.
+        log.info("admin consent granted for %s (Microsoft reports tenant %s)", row.tenant,
+                 params.get("tenant"))
+        self.granted(row.id)  # type: ignore[arg-type]
+        return Landing(True, "Mailroom approved",
+                       "Mailroom is approved for your organisation. Everyone who was waiting has "
+                       "been told in Slack to finish signing in. You can close this page.")
+
+    # --- Checking -------------------------------------------------------------------------
+
+    def check(self, row_id: int) -> str:
+        """Ask Microsoft afresh whether the tenant approved Mailroom; returns the status."""
+        row = self.get(row_id)
+        if row is None or row.status == GRANTED:
+            return row.status if row else UNKNOWN
+        verdict: bool | None = None
+        last_error = row.last_error
+        for mailbox in self.waiting_mailboxes(row):
+            try:
+                self.ctx.mailboxes.tokens.access_token(mailbox, force_refresh=True)
+                verdict = True
+                break
+            except SignInFailure as failure:
+                if failure.kind == FailureKind.CONSENT:
+                    verdict, last_error = False, failure.code
+        if verdict is None:
+            try:
+                verdict = microsoft.probe_tenant(self.config, row.tenant)
+            except SignInFailure as failure:
+                log.warning("consent check for %s failed: %s", row.tenant, failure.message)
+                last_error = failure.code or last_error
+        if verdict:
+            return self.granted(row.id).status  # type: ignore[arg-type]
+        status = row.status if verdict is None or row.status == DECLINED else NEEDED
+        return self._update(row.id, status=status, last_error=last_error,  # type: ignore[arg-type]
+                            checked_at=utcnow()).status
+
+    def recheck_waiting(self) -> None:
+        """The scheduled job: every tenant not approved yet, each on its own."""
+        with self.ctx.db.session() as session:
+            ids = [r.id for r in session.exec(select(ConsentTenant).where(ConsentTenant.status != GRANTED))]
+        for row_id in ids:
+            try:
+                self.check(row_id)  # type: ignore[arg-type]
+            except Exception:
+                log.exception("consent re-check of tenant row %s failed", row_id)

@@ -1,0 +1,94 @@
+"""OAuth ``state`` rows: single use, bound to workspace, user and mailbox kind, short-lived.
+
+A sign-in state lives 10 minutes. An admin-consent state lives a week, because the link is
+forwarded to an IT admin who may open it much later; it is still used once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlmodel import col, delete
+
+from bot.signin.errors import StateProblem
+from storage.db import Database
+from storage.models import MailboxKind, OAuthState, utcnow
+
+SIGNIN_TTL = timedelta(minutes=10)
+CONSENT_TTL = timedelta(days=7)
+SIGNIN = "signin"
+ADMIN_CONSENT = "adminconsent"
+
+
+def create(db: Database, *, provider: str, purpose: str, team_id: str, user_id: str,
+           kind: str = MailboxKind.PERSONAL, mailbox_id: int | None = None,
+           tenant: str | None = None, channel_id: str | None = None,
+           backfill_days: int = 0) -> OAuthState:
+    row = OAuthState(
+        state=secrets.token_urlsafe(32), provider=provider, purpose=purpose, team_id=team_id,
+        user_id=user_id, kind=kind, mailbox_id=mailbox_id, tenant=tenant, channel_id=channel_id,
+        backfill_days=backfill_days,
+        # PKCE verifier (Google; MSAL makes its own): 64 URL-safe characters, RFC 7636.
+        code_verifier=secrets.token_urlsafe(48)[:64],
+        expires_at=utcnow() + (CONSENT_TTL if purpose == ADMIN_CONSENT else SIGNIN_TTL),
+    )
+    with db.session() as session:
+        session.add(row)
+    return row
+
+
+def _problem(row: OAuthState | None, provider: str, purpose: str) -> StateProblem:
+    again = ("run `/mail-consent` in Slack for a new approval link" if purpose == ADMIN_CONSENT
+             else "go back to Slack and press the sign-in button again")
+    if row is None or row.provider != provider or row.purpose != purpose:
+        return StateProblem(f"This link is not valid (it may have been copied incompletely): {again}.")
+    if row.used_at is not None:
+        return StateProblem(f"This link was already used, and each link works only once: {again}.")
+    return StateProblem(f"This link has expired: {again}.")
+
+
+def peek(db: Database, state: str, *, provider: str, purpose: str) -> OAuthState:
+    """The state row if it can still be used (without using it)."""
+    with db.session() as session:
+        row = session.get(OAuthState, state) if state else None
+    if row is None or row.provider != provider or row.purpose != purpose or \
+            row.used_at is not None or row.expires_at <= utcnow():
+        raise _problem(row, provider, purpose)
+    return row
+
+
+def consume(db: Database, state: str, *, provider: str, purpose: str) -> OAuthState:
+    """Use the state exactly once: of two concurrent callbacks, one wins and one is refused."""
+    now = utcnow()
+    with db.session() as session:
+        claimed = session.exec(  # type: ignore[call-overload]
+            update(OAuthState)
+            .where(col(OAuthState.state) == state, col(OAuthState.provider) == provider,
+                   col(OAuthState.purpose) == purpose, col(OAuthState.used_at).is_(None),
+                   col(OAuthState.expires_at) > now)
+            .values(used_at=now)
+        ).rowcount
+    with db.session() as session:
+        row = session.get(OAuthState, state) if state else None
+    if not claimed or row is None:
+        raise _problem(row, provider, purpose)
+    return row
+
+
+def update_fields(db: Database, state: str, **fields: object) -> OAuthState | None:
+    with db.session() as session:
+        row = session.get(OAuthState, state)
+        if row is None or row.used_at is not None:
+            return None
+        for name, value in fields.items():
+            setattr(row, name, value)
+        session.add(row)
+        return row
+
+
+def purge_expired(db: Database) -> None:
+    """Expired states are useless; keep the table small."""
+    with db.session() as session:
+        session.exec(delete(OAuthState).where(col(OAuthState.expires_at) < utcnow()))  # type: ignore[call-overload]

@@ -1,0 +1,83 @@
+"""Driving a sign-in the way a person does: /mail-connect, press the button, the browser hops."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from tests.support.harness import Harness
+from tests.support.identity_fakes import Browser, IdentityFakes
+from tests.support.slack_requests import conversations_select, static_select
+
+
+@dataclass
+class SignInRun:
+    page: httpx.Response
+    url: str
+    state: str
+    browser: Browser
+
+
+def find_button(view: dict[str, Any], provider: str) -> dict[str, Any] | None:
+    for block in view.get("blocks", []):
+        for element in block.get("elements", []) if block.get("type") == "actions" else []:
+            if element.get("action_id") == f"signin_start_{provider}":
+                return element
+    return None
+
+
+def modal_values(kind: str = "personal", channel: str | None = "C_SALES", backfill: str = "0") -> dict:
+    values = {"kind": {"value": static_select(kind)}, "backfill": {"value": static_select(backfill)}}
+    if channel:
+        values["channel"] = {"value": conversations_select(channel)}
+    return values
+
+
+def press_sign_in(h: Harness, fakes: IdentityFakes, provider: str, *, view: dict[str, Any],
+                  user: str = "UALICE", kind: str = "personal", channel: str | None = "C_SALES",
+                  backfill: str = "0", click: bool = True) -> SignInRun:
+    """Press the URL button in ``view`` (Slack sends the click, the browser opens the URL)."""
+    button = find_button(view, provider)
+    assert button is not None, f"no {provider} button in {view.get('blocks')}"
+    if click:
+        response = h.client.action(button["action_id"], button["value"], user, view=view,
+                                   block_id="sign_in", state_values=modal_values(kind, channel, backfill))
+        assert response.status_code == 200, response.text
+    browser = Browser(h.client.client, fakes)
+    page = browser.get(button["url"])
+    return SignInRun(page, button["url"], button["value"], browser)
+
+
+def open_connect(h: Harness, user: str = "UALICE") -> dict[str, Any]:
+    before = len(h.slack.calls_to("views.open"))
+    response = h.client.command("/mail-connect", "", user)
+    assert response.status_code == 200, response.text
+    from tests.support.wait import wait_until
+
+    wait_until(lambda: len(h.slack.calls_to("views.open")) > before, message="connect modal opened")
+    view = h.slack.last_view()
+    assert view is not None
+    return view
+
+
+def sign_in(h: Harness, fakes: IdentityFakes, provider: str, **kwargs: Any) -> SignInRun:
+    user = kwargs.pop("user", "UALICE")
+    return press_sign_in(h, fakes, provider, view=open_connect(h, user), user=user, **kwargs)
+
+
+def add_mail_user(h: Harness, address: str) -> None:
+    """The person's mailbox on Dovecot (the password only lets the test deliver mail)."""
+    # A stable password: re-adding a known user must not wait for Dovecot to notice a change.
+    h.dovecot.add_user(address, "pw-" + hashlib.sha256(address.encode()).hexdigest()[:12])
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def dms(h: Harness, user: str) -> list[dict[str, Any]]:
+    return h.slack.messages(user)

@@ -1,0 +1,93 @@
+"""Exactly once, in process: Slack retries, rate-limit storms and racing syncs double nothing.
+
+The kill -9 scenarios (a real ``python app.py`` killed mid-sync and mid-send) live in
+tests/test_app_process.py.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from sqlmodel import select
+
+from storage.models import Message, ProcessedEvent
+from tests.support.harness import Harness, make_email
+from tests.support.wait import wait_until
+
+CHANNEL = "C_SALES"
+
+
+def thread_with_customer_mail(h: Harness) -> tuple[int, str]:
+    account = h.new_account()
+    mailbox = h.connect(account)
+    h.deliver(account, make_email(to=account.address))
+    assert h.sync(mailbox.id).posted == 1
+    return mailbox.id, h.slack.top_level(CHANNEL)[0]["ts"]
+
+
+def test_an_event_delivered_three_times_sends_one_email(harness_any_db: Harness) -> None:
+    h = harness_any_db
+    _, ts = thread_with_customer_mail(h)
+    event = {
+        "type": "message",
+        "channel": CHANNEL,
+        "user": "UALICE",
+        "text": "Once only.",
+        "ts": "1800000000.000200",
+        "thread_ts": ts,
+        "channel_type": "channel",
+    }
+    for retry in (None, 1, 2):
+        answer = h.client.event(event, event_id="EvSAME0001", retry_num=retry)
+        assert answer.status_code == 200
+    h.smtp.wait_for_messages(1)
+    wait_until(lambda: h.slack.calls_to("reactions.add"), message="sent reaction")
+    # The same Slack message under a fresh event id (Slack does that too) is still one email.
+    h.client.event(event, event_id="EvOTHER0001")
+    wait_until(lambda: _event_seen(h, "EvOTHER0001"), message="second event id handled")
+    assert len(h.smtp.messages) == 1
+    with h.ctx.db.session() as session:
+        sent = session.exec(select(Message).where(Message.source_ts == event["ts"])).all()
+    assert [m.state for m in sent] == ["sent"]
+
+
+def _event_seen(h: Harness, event_id: str) -> bool:
+    with h.ctx.db.session() as session:
+        return session.get(ProcessedEvent, event_id) is not None
+
+
+def test_a_rate_limit_storm_still_posts_once(harness: Harness) -> None:
+    h = harness
+    account = h.new_account()
+    mailbox = h.connect(account)
+    h.deliver(account, make_email(to=account.address, subject="Storm"))
+    h.slack.fail_next("chat.postMessage", status=429, retry_after=1, count=3)
+    result = h.sync(mailbox.id)
+    assert (result.posted, result.error) == (1, None)
+    calls = h.slack.calls_to("chat.postMessage")
+    assert [c.status for c in calls] == [429, 429, 429, 200]
+    assert sum("Storm" in json.dumps(m.get("blocks")) for m in h.slack.messages(CHANNEL)) == 1
+
+
+def test_racing_syncs_of_one_mailbox_post_each_mail_once(harness_any_db: Harness) -> None:
+    h = harness_any_db
+    account = h.new_account()
+    mailbox = h.connect(account)
+    h.dovecot.append_many(
+        account.address, [make_email(to=account.address, subject=f"Race {n}") for n in range(5)]
+    )
+    results = []
+    workers = [
+        threading.Thread(target=lambda: results.append(h.ctx.sync.run(mailbox.id)))
+        for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    h.sync(mailbox.id)
+    assert sum(r.posted for r in results) <= 5
+    posts = [json.dumps(m.get("blocks")) for m in h.slack.top_level(CHANNEL)]
+    for n in range(5):
+        assert sum(f"Race {n}" in p for p in posts) == 1, n

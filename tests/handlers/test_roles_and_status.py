@@ -1,0 +1,139 @@
+"""/mail-status, its Sync now and Pause buttons, and /mail-role, through signed requests."""
+
+from __future__ import annotations
+
+import json
+
+from storage.models import Role
+from tests.support.harness import Harness, make_email
+from tests.support.wait import wait_until
+
+
+def status_for(h: Harness, user: str) -> dict:
+    before = len(h.slack.ephemerals(user))
+    assert h.client.command("/mail-status", "", user).status_code == 200
+    return wait_until(lambda: h.slack.ephemerals(user)[before:], message=f"status for {user}")[0]
+
+
+def buttons(ephemeral: dict) -> list[tuple[str, str]]:
+    return [
+        (e["action_id"], e["value"])
+        for b in ephemeral["blocks"] or []
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ]
+
+
+def ephemeral_to(h: Harness, user: str, words: str) -> dict:
+    return wait_until(
+        lambda: next((e for e in h.slack.ephemerals(user) if words in e["text"]), None),
+        message=f"ephemeral to {user} saying {words!r}",
+    )
+
+
+def test_status_lists_only_what_each_person_may_see(harness: Harness) -> None:
+    h = harness
+    alice = h.connect(user="UALICE", channel="C_ALICE")
+    bob = h.connect(user="UBOB", channel="C_BOB")
+    shared = h.connect(user="UADMIN", kind="shared", channel="C_SHARED")
+    marketing = h.connect(user="UADMIN", kind="marketing", channel="C_NEWS")
+    everyone = {m.address for m in (alice, bob, shared, marketing)}
+
+    def listed(user: str) -> set[str]:
+        text = json.dumps(status_for(h, user)["blocks"])
+        return {address for address in everyone if address in text}
+
+    assert listed("UALICE") == {alice.address}
+    assert listed("UBOB") == {bob.address}
+    assert listed("UADMIN") == everyone
+    assert listed("USALES") == set()
+    h.client.command("/mail-role", "<@USALES|sales> sales", "UADMIN")
+    ephemeral_to(h, "UADMIN", "now has the sales role")
+    assert listed("USALES") == {shared.address}
+
+    mine = status_for(h, "UALICE")
+    text = mine["blocks"][2]["text"]["text"]
+    for expected in (
+        alice.address,
+        "personal",
+        "working",
+        "<#C_ALICE>",
+        "active",
+        "Last successful sync",
+        "messages synced: 0",
+    ):
+        assert expected in text, expected
+    assert buttons(mine) == [
+        ("mailbox_sync_now", str(alice.id)),
+        ("mailbox_toggle_active", str(alice.id)),
+        ("mailbox_reconnect", str(alice.id)),
+    ]
+    # Sales may use the shared mailbox but not manage it.
+    assert buttons(status_for(h, "USALES")) == [("mailbox_sync_now", str(shared.id))]
+
+
+def test_sync_now_button_brings_mail_in(harness: Harness) -> None:
+    h = harness
+    account = h.new_account()
+    mailbox = h.connect(account, user="UALICE")
+    h.deliver(account, make_email(to=account.address, subject="Fetched on demand"))
+
+    h.client.action("mailbox_sync_now", str(mailbox.id), "UBOB")
+    ephemeral_to(h, "UBOB", "cannot see this mailbox")
+    h.client.action("mailbox_sync_now", str(mailbox.id), "UALICE")
+    ephemeral_to(h, "UALICE", f"Syncing {account.address} now")
+    wait_until(
+        lambda: any(
+            "Fetched on demand" in json.dumps(m.get("blocks")) for m in h.slack.top_level("C_SALES")
+        ),
+        message="the mail posted by Sync now",
+    )
+
+
+def test_pause_stops_syncing_and_activate_resumes(harness: Harness) -> None:
+    h = harness
+    account = h.new_account()
+    mailbox = h.connect(account, user="UALICE")
+
+    h.client.action("mailbox_toggle_active", str(mailbox.id), "UBOB")
+    ephemeral_to(h, "UBOB", "Only an admin (or the owner")
+    assert h.ctx.mailboxes.get(mailbox.id).active
+
+    h.client.action("mailbox_toggle_active", str(mailbox.id), "UALICE")
+    ephemeral_to(h, "UALICE", "is paused")
+    assert not h.ctx.mailboxes.get(mailbox.id).active
+    assert not h.ctx.scheduler.has(f"sync:{mailbox.id}")
+    h.deliver(account, make_email(to=account.address, subject="While paused"))
+    assert not h.ctx.sync.run(mailbox.id).ran
+    h.client.action("mailbox_sync_now", str(mailbox.id), "UALICE")
+    ephemeral_to(h, "UALICE", "is paused. Activate it first")
+    assert "inactive" in json.dumps(status_for(h, "UALICE")["blocks"])
+
+    h.client.action("mailbox_toggle_active", str(mailbox.id), "UALICE")
+    ephemeral_to(h, "UALICE", "is active again")
+    assert h.ctx.scheduler.has(f"sync:{mailbox.id}")
+    # The resumed job runs by itself and catches up with what arrived while paused.
+    wait_until(
+        lambda: any(
+            "While paused" in json.dumps(m.get("blocks")) for m in h.slack.top_level("C_SALES")
+        ),
+        message="mail that arrived while paused",
+    )
+
+
+def test_mail_role_is_for_admins_only(harness: Harness) -> None:
+    h = harness
+    h.client.command("/mail-role", "<@UALICE|alice> admin", "UBOB")
+    refusal = ephemeral_to(h, "UBOB", "Only Mailroom admins can grant or revoke roles")
+    assert "/mail-role" in refusal["text"]
+    assert h.ctx.roles.role_of("UALICE") == Role.NONE
+
+    h.client.command("/mail-role", "make alice boss", "UADMIN")
+    ephemeral_to(h, "UADMIN", "I could not read that")
+    h.client.command("/mail-role", "<@UALICE|alice> admin", "UADMIN")
+    ephemeral_to(h, "UADMIN", "now has the admin role")
+    assert h.ctx.roles.role_of("UALICE") == Role.ADMIN
+    # A granted admin may grant in turn.
+    h.client.command("/mail-role", "<@UBOB|bob> sales", "UALICE")
+    ephemeral_to(h, "UALICE", "now has the sales role")
+    assert h.ctx.roles.role_of("UBOB") == Role.SALES

@@ -1,0 +1,366 @@
+"""/mail-verify through the signed slash command, its modal and its buttons, against moto's
+SES over real HTTP (and an AWS error server for AWS's failures)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.support.harness import Harness, make_email
+from tests.support.ses_server import (
+    ACCESS_DENIED,
+    SENDING_PAUSED,
+    THROTTLED,
+    UNRECOGNIZED_CLIENT,
+    AwsError,
+    AwsErrorServer,
+    MotoSes,
+)
+from tests.support.slack_requests import checkboxes, plain_input, static_select
+from tests.support.wait import wait_until
+
+NOT_FOUND = AwsError(404, "NotFoundException", "Email identity does not exist.")
+
+
+def verify(h: Harness, text: str, user: str = "UADMIN") -> dict[str, Any]:
+    before = len(h.slack.ephemerals(user))
+    response = h.client.command("/mail-verify", text, user)
+    assert response.status_code == 200, response.text
+    return wait_until(
+        lambda: h.slack.ephemerals(user)[before:],
+        timeout=15,
+        message=f"the answer to /mail-verify {text}",
+    )[0]
+
+
+def buttons(answer: dict[str, Any]) -> dict[str, str]:
+    return {
+        e["text"]["text"]: e.get("value", "")
+        for b in answer.get("blocks") or []
+        if b["type"] == "actions"
+        for e in b["elements"]
+    }
+
+
+def shown(answer: dict[str, Any]) -> str:
+    return " ".join([answer["text"], json.dumps(answer.get("blocks") or [])])
+
+
+def assert_sentence(text: str) -> None:
+    assert text.rstrip().endswith((".", ")")), text
+    assert "Traceback" not in text and "botocore" not in text and "testing" not in text
+
+
+# ---------------------------------------------------------------------------- starting
+
+
+def test_new_address_gets_the_mail_and_plain_next_steps(
+    senders_harness: Harness, ses_endpoint: MotoSes
+) -> None:
+    h = senders_harness
+    answer = verify(h, "sales@good.test Ana from Acme")
+    text = shown(answer)
+    assert (
+        "Amazon SES has sent a verification email to sales@good.test from no-reply-aws@amazon.com"
+        in text
+    )
+    assert "within 24 hours" in text
+    assert "*What happens next:*" in text and "tells you in a direct message" in text
+    assert "*Ana from Acme* &lt;sales@good.test&gt;" in text
+    assert buttons(answer)["Send again"] == "sales@good.test"
+    assert ses_endpoint.identity("sales@good.test").verification_status == "PENDING"
+    row = h.ctx.extras["senders"].verifications.row("T1", "sales@good.test")
+    assert (row.status, row.sender_name, row.requested_by) == ("PENDING", "Ana from Acme", "UADMIN")
+
+
+def test_already_verified_says_so(senders_harness: Harness, ses_endpoint: MotoSes) -> None:
+    ses_endpoint.add_identity("sales@good.test", "SUCCESS")
+    answer = verify(senders_harness, "sales@good.test")
+    assert "sales@good.test is already verified in Amazon SES" in answer["text"]
+    assert "Send again" not in buttons(answer)
+    row = senders_harness.ctx.extras["senders"].verifications.row("T1", "sales@good.test")
+    assert row.status == "SUCCESS"
+
+
+def test_covered_by_a_verified_domain_says_so(
+    senders_harness: Harness, ses_endpoint: MotoSes
+) -> None:
+    ses_endpoint.add_identity("good.test", "SUCCESS")
+    answer = verify(senders_harness, "ana@good.test")
+    assert "needs no verification email: its domain good.test is verified" in answer["text"]
+    with pytest.raises(AssertionError):
+        ses_endpoint.identity("ana@good.test")  # no address identity was created
+
+
+def test_send_again_button_sends_a_fresh_mail(
+    senders_harness: Harness, ses_endpoint: MotoSes
+) -> None:
+    h = senders_harness
+    first = verify(h, "sales@good.test")
+    before = len(h.slack.ephemerals("UADMIN"))
+    h.client.action("ses_verify_again", buttons(first)["Send again"], "UADMIN", channel_id="C_CMD")
+    again = wait_until(lambda: h.slack.ephemerals("UADMIN")[before:], timeout=15)[0]
+    assert "was still waiting for verification, so Amazon SES has sent a new email" in again["text"]
+    assert ses_endpoint.identity("sales@good.test").verification_status == "PENDING"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "not-an-address",
+            "'not-an-address' is not a valid email address; write it like sales@example.com.",
+        ),
+        ("a@@b.test", "is not a valid email address"),
+    ],
+)
+def test_invalid_address(senders_harness: Harness, text: str, expected: str) -> None:
+    answer = verify(senders_harness, text)
+    assert expected in answer["text"]
+    assert_sentence(answer["text"])
+
+
+def test_non_admins_are_refused(senders_harness: Harness, ses_endpoint: MotoSes) -> None:
+    h = senders_harness
+    answer = verify(h, "sales@good.test", user="UALICE")
+    assert answer["text"].startswith("Only Mailroom admins can verify sender addresses")
+    h.client.command("/mail-verify", "", "UBOB")
+    wait_until(lambda: h.slack.ephemerals("UBOB"))
+    assert not h.slack.calls_to("views.open")
+    with pytest.raises(AssertionError):
+        ses_endpoint.identity("sales@good.test")
+
+
+def test_ses_not_configured(senders_app: Callable[..., Harness]) -> None:
+    h = senders_app(MAILROOM_SES_ENABLED="false")
+    for text in ("sales@good.test", ""):
+        answer = verify(h, text)
+        assert answer["text"].startswith("Amazon SES is not configured on this Mailroom server")
+        assert "MAILROOM_SES_ENABLED=true" in answer["text"] and "AWS_REGION" in answer["text"]
+        assert_sentence(answer["text"])
+    assert not h.slack.calls_to("views.open")
+
+
+def test_missing_credentials(senders_app: Callable[..., Harness], no_aws_credentials: None) -> None:
+    answer = verify(senders_app(), "sales@good.test")
+    assert answer["text"].startswith("AWS credentials are missing or incomplete")
+    assert_sentence(answer["text"])
+
+
+def test_wrong_region(senders_app: Callable[..., Harness]) -> None:
+    answer = verify(senders_app(AWS_REGION="not a region"), "sales@good.test")
+    assert "the region 'not a region' is not valid. Set AWS_REGION" in answer["text"]
+    assert_sentence(answer["text"])
+
+
+def test_unreachable_region_endpoint(
+    senders_app: Callable[..., Harness], unreachable_aws_url: str
+) -> None:
+    answer = verify(senders_app(AWS_ENDPOINT_URL=unreachable_aws_url), "sales@good.test")
+    assert answer["text"].startswith("Mailroom could not connect to Amazon SES")
+    assert "Check that AWS_REGION names a region where SES is available" in answer["text"]
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            ACCESS_DENIED,
+            "lacks the ses:GetEmailIdentity permission. Add it to that identity's IAM policy",
+        ),
+        (UNRECOGNIZED_CLIENT, "AWS did not accept Mailroom's credentials"),
+        (THROTTLED, "AWS is throttling Mailroom's requests to Amazon SES; try again in a minute."),
+        (SENDING_PAUSED, "Sending is paused on this AWS account."),
+    ],
+    ids=["access-denied", "bad-credentials", "throttled", "paused"],
+)
+def test_aws_errors_become_sentences(
+    senders_app: Callable[..., Harness],
+    aws_error_server: AwsErrorServer,
+    error: AwsError,
+    expected: str,
+) -> None:
+    aws_error_server.respond_with(error)
+    answer = verify(senders_app(AWS_ENDPOINT_URL=aws_error_server.url), "sales@good.test")
+    assert expected in answer["text"]
+    assert_sentence(answer["text"])
+    assert not answer.get("blocks")
+
+
+def test_paused_and_sandboxed_account_is_pointed_out(
+    senders_app: Callable[..., Harness], aws_error_server: AwsErrorServer
+) -> None:
+    # GetEmailIdentity (address, domain): none; CreateEmailIdentity: done; GetAccount: paused.
+    aws_error_server.respond_with(
+        NOT_FOUND,
+        NOT_FOUND,
+        {"IdentityType": "EMAIL_ADDRESS", "VerifiedForSendingStatus": False},
+        {"SendingEnabled": False, "ProductionAccessEnabled": False, "EnforcementStatus": "HEALTHY"},
+    )
+    answer = verify(senders_app(AWS_ENDPOINT_URL=aws_error_server.url), "sales@good.test")
+    text = shown(answer)
+    assert "Amazon SES has sent a verification email to sales@good.test" in text
+    assert "Sending is paused on this AWS account, so SES will not send anything" in text
+    assert "in the SES sandbox" in text
+
+
+# ---------------------------------------------------------------------------- the modal
+
+
+def test_modal_opens_before_any_aws_call(
+    senders_app: Callable[..., Harness], aws_error_server: AwsErrorServer
+) -> None:
+    aws_error_server.respond_with(ACCESS_DENIED)
+    h = senders_app(AWS_ENDPOINT_URL=aws_error_server.url)
+    h.client.command("/mail-verify", "", "UADMIN")
+    view = wait_until(h.slack.last_view, message="the verify modal")
+    assert view["callback_id"] == "mail_verify"
+    assert aws_error_server.requests == []
+
+
+def test_modal_verifies_a_mailbox_and_switches_it_to_ses(
+    senders_harness: Harness, ses_endpoint: MotoSes
+) -> None:
+    h = senders_harness
+    mailbox = h.connect(user="UADMIN", kind="shared")
+    h.client.command("/mail-verify", "", "UADMIN")
+    view = wait_until(h.slack.last_view, message="the verify modal")
+    select = next(b for b in view["blocks"] if b.get("block_id") == "mailbox")
+    options = [o["value"] for o in select["element"]["options"]]
+    assert options == [f"mailbox:{mailbox.id}", "new"]
+    assert any(b.get("block_id") == "send_via" for b in view["blocks"])
+
+    values = {
+        "mailbox": {"value": static_select(f"mailbox:{mailbox.id}")},
+        "address": {"value": plain_input("")},
+        "sender_name": {"value": plain_input("Sales at Acme")},
+        "send_via": {"value": checkboxes(["ses"])},
+    }
+    response = h.client.submit_view("mail_verify", values, "UADMIN", view=view)
+    assert response.status_code == 200 and not response.content
+    answer = wait_until(lambda: h.slack.ephemerals("UADMIN"), timeout=15)[0]
+    assert answer["channel"] == "C_CMD"
+    assert f"verification email to {mailbox.address}" in answer["text"]
+    assert (
+        "sends its replies through Amazon SES: replies wait until the address is verified"
+        in shown(answer)
+    )
+    assert ses_endpoint.identity(mailbox.address).verification_status == "PENDING"
+    saved = h.ctx.mailboxes.get(mailbox.id)
+    assert (saved.send_via, saved.sender_name) == ("ses", "Sales at Acme")
+    assert buttons(answer)["Send through SMTP"] == f"{mailbox.id}:smtp"
+
+
+def test_modal_field_errors(senders_harness: Harness) -> None:
+    h = senders_harness
+    h.client.command("/mail-verify", "", "UADMIN")
+    view = wait_until(h.slack.last_view)
+    for typed, expected in (
+        ("", "Type the address to verify"),
+        ("nope", "is not a valid email address"),
+    ):
+        response = h.client.submit_view(
+            "mail_verify", {"address": {"value": plain_input(typed)}}, "UADMIN", view=view
+        )
+        body = response.json()
+        assert body["response_action"] == "errors"
+        assert expected in body["errors"]["address"]
+
+
+# ---------------------------------------------------------------------------- mailboxes on SES
+
+
+def send_via(h: Harness, mailbox_id: int, via: str, user: str = "UADMIN") -> dict[str, Any]:
+    before = len(h.slack.ephemerals(user))
+    h.client.action("ses_send_via", f"{mailbox_id}:{via}", user, channel_id="C_CMD")
+    return wait_until(lambda: h.slack.ephemerals(user)[before:], timeout=15)[0]
+
+
+def toggle_active(h: Harness, mailbox_id: int) -> dict[str, Any]:
+    before = len(h.slack.ephemerals("UADMIN"))
+    h.client.action("mailbox_toggle_active", str(mailbox_id), "UADMIN", channel_id="C_CMD")
+    return wait_until(lambda: h.slack.ephemerals("UADMIN")[before:], timeout=15)[0]
+
+
+def test_ses_mailbox_cannot_be_activated_until_verified(
+    senders_harness: Harness, ses_endpoint: MotoSes
+) -> None:
+    h = senders_harness
+    mailbox = h.connect(user="UADMIN", kind="shared")
+    verify(h, mailbox.address)
+    assert "sends its replies through Amazon SES" in send_via(h, mailbox.id, "ses")["text"]
+    assert "is paused" in toggle_active(h, mailbox.id)["text"]
+    refused = toggle_active(h, mailbox.id)
+    assert (
+        f"{mailbox.address} sends through Amazon SES, and SES has not verified it yet, so it cannot be activated"
+        in refused["text"]
+    )
+    assert h.ctx.mailboxes.get(mailbox.id).active is False
+
+    ses_endpoint.set_identity_status(mailbox.address, "SUCCESS")  # the link was clicked
+    assert "is active again" in toggle_active(h, mailbox.id)["text"]
+    assert h.ctx.mailboxes.get(mailbox.id).active is True
+    # Learnt while activating: recorded, and announced once.
+    assert h.ctx.extras["senders"].verifications.row("T1", mailbox.address).status == "SUCCESS"
+    wait_until(
+        lambda: [m for m in h.slack.messages("UADMIN") if "is verified in Amazon SES" in m["text"]]
+    )
+
+
+def test_smtp_mailboxes_are_not_held_back(senders_harness: Harness) -> None:
+    h = senders_harness
+    mailbox = h.connect(user="UADMIN", kind="shared")
+    toggle_active(h, mailbox.id)
+    assert "is active again" in toggle_active(h, mailbox.id)["text"]
+
+
+def test_ses_mailbox_replies_wait_for_verification_then_go_through_ses(
+    senders_harness: Harness, ses_endpoint: MotoSes
+) -> None:
+    h = senders_harness
+    account = h.new_account()
+    mailbox = h.connect(account, user="UADMIN", kind="shared")
+    verify(h, mailbox.address)
+    send_via(h, mailbox.id, "ses")
+    h.deliver(account, make_email(to=account.address))
+    h.sync(mailbox.id)
+    root = wait_until(lambda: [m for m in h.slack.top_level("C_SALES") if m.get("blocks")])[0]
+    h.reply("C_SALES", root["ts"], "Hello Carla", user="UADMIN")
+    refusal = wait_until(
+        lambda: [e for e in h.slack.ephemerals("UADMIN") if e["channel"] == "C_SALES"]
+    )[0]
+    assert (
+        "sends through Amazon SES, which has not verified it yet, so this reply was not sent"
+        in refusal["text"]
+    )
+    assert h.smtp.messages == []
+
+    # Verified: the reply goes out through SES, raw, with Mailroom's own threading headers.
+    ses_endpoint.set_identity_status(mailbox.address, "SUCCESS")
+    h.reply("C_SALES", root["ts"], "Hello again", user="UADMIN")
+    sent = wait_until(lambda: ses_endpoint.backend.sent_messages, timeout=15)
+    assert len(sent) == 1 and "Hello again" in sent[0].raw_data
+    assert "In-Reply-To:" in sent[0].raw_data
+    assert h.smtp.messages == []
+
+    send_via(h, mailbox.id, "smtp")  # back to its own server: replies go out by SMTP again
+    h.reply("C_SALES", root["ts"], "Third time", user="UADMIN")
+    assert "Third time" in h.smtp.wait_for_messages(1)[0].message.get_body(("plain",)).get_content()
+    assert len(ses_endpoint.backend.sent_messages) == 1
+
+
+def test_status_shows_the_mailbox_verification(
+    senders_harness: Harness, ses_endpoint: MotoSes
+) -> None:
+    h = senders_harness
+    mailbox = h.connect(user="UADMIN", kind="shared")
+    verify(h, mailbox.address)
+    verify(h, "other@good.test")
+    before = len(h.slack.ephemerals("UADMIN"))
+    h.client.command("/mail-status", "", "UADMIN")
+    status = json.dumps(wait_until(lambda: h.slack.ephemerals("UADMIN")[before:])[0]["blocks"])
+    assert "SES sender: :hourglass_flowing_sand: waiting for the link to be clicked" in status
+    assert "*SES identities:* other@good.test :hourglass_flowing_sand:" in status
