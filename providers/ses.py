@@ -10,7 +10,8 @@ IAM actions used (grant exactly these to the user or role Mailroom runs as):
 - ``ses:CreateEmailIdentity``: start verifying an address or domain;
 - ``ses:DeleteEmailIdentity``: only to re-send a verification mail for a pending address;
 - ``ses:GetAccount``: read whether sending is enabled (optional: without it the status is
-  reported as unknown, nothing is blocked).
+  reported as unknown, nothing is blocked);
+- ``ses:SendEmail``: only for mailboxes whose replies go out through SES.
 
 Credentials come from the standard AWS chain (environment, shared files, instance or task
 role); the endpoint from ``endpoint_url`` or the standard ``AWS_ENDPOINT_URL`` (``..._SESV2``).
@@ -418,8 +419,8 @@ def classify_client_error(exc: ClientError, field: str | None) -> UserError | Se
         return UserError(
             f"AWS refused the request because the IAM user or role Mailroom runs as lacks the "
             f"{permission} permission. Add it to that identity's IAM policy (Mailroom uses "
-            "ses:CreateEmailIdentity, ses:GetEmailIdentity, ses:DeleteEmailIdentity and "
-            "ses:GetAccount)."
+            "ses:CreateEmailIdentity, ses:GetEmailIdentity, ses:DeleteEmailIdentity, "
+            "ses:GetAccount, and ses:SendEmail for mailboxes that send through SES)."
         )
     if code in THROTTLE_CODES:
         return ServiceError(

@@ -46,10 +46,3 @@ def test_a_post_slack_refuses_is_retried_as_plain_text(harness: Harness) -> None
     assert "&lt;b&gt;" in posts[0]["text"]  # still escaped
     assert h.ctx.mailboxes.get(mailbox.id).health == "ok"
 
-
-def test_status_footer_shows_without_mailboxes() -> None:
-    from bot.blocks.status import status_message
-
-    text, blocks = status_message([], ["*example.com*: DNS verdict pass"])
-    assert "No mailboxes yet" in text
-    assert any(b["type"] == "context" and "example.com" in str(b) for b in blocks)
