@@ -42,11 +42,15 @@ class GoogleConfig:
     timeout: float = 15.0
 
     def client_config(self) -> dict[str, Any]:
-        return {"web": {
-            "client_id": self.client_id, "client_secret": self.client_secret,
-            "auth_uri": self.auth_uri, "token_uri": self.token_uri,
-            "redirect_uris": [self.redirect_uri],
-        }}
+        return {
+            "web": {
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+                "auth_uri": self.auth_uri,
+                "token_uri": self.token_uri,
+                "redirect_uris": [self.redirect_uri],
+            }
+        }
 
 
 @dataclass(frozen=True)
@@ -65,13 +69,18 @@ class GoogleProfile:
 
 def _flow(config: GoogleConfig, code_verifier: str, state: str | None = None) -> Flow:
     return Flow.from_client_config(
-        config.client_config(), scopes=SCOPES, redirect_uri=config.redirect_uri, state=state,
-        code_verifier=code_verifier, autogenerate_code_verifier=False,
+        config.client_config(),
+        scopes=SCOPES,
+        redirect_uri=config.redirect_uri,
+        state=state,
+        code_verifier=code_verifier,
+        autogenerate_code_verifier=False,
     )
 
 
-def authorization_url(config: GoogleConfig, *, state: str, code_verifier: str,
-                      login_hint: str | None = None) -> str:
+def authorization_url(
+    config: GoogleConfig, *, state: str, code_verifier: str, login_hint: str | None = None
+) -> str:
     """Where the browser goes to sign in. ``access_type=offline`` + ``prompt=consent``:
     Google issues a refresh token only on a consent screen."""
     extra = {"login_hint": login_hint} if login_hint else {}
@@ -95,7 +104,9 @@ def _scopes(value: Any) -> frozenset[str]:
     return frozenset(value or [])
 
 
-def exchange_code(config: GoogleConfig, *, code: str, code_verifier: str, state: str) -> GoogleTokens:
+def exchange_code(
+    config: GoogleConfig, *, code: str, code_verifier: str, state: str
+) -> GoogleTokens:
     """Redeem the authorization code (with the PKCE verifier) for tokens."""
     flow = _flow(config, code_verifier, state)
     try:
@@ -115,33 +126,45 @@ def exchange_code(config: GoogleConfig, *, code: str, code_verifier: str, state:
     if not token.get("access_token"):
         raise SignInFailure(PROVIDER, FailureKind.TEMPORARY, detail="no access token in the answer")
     tokens = GoogleTokens(
-        access_token=token["access_token"], refresh_token=token.get("refresh_token"),
-        expires_at=_expiry(token.get("expires_in")), scopes=_scopes(token.get("scope")),
+        access_token=token["access_token"],
+        refresh_token=token.get("refresh_token"),
+        expires_at=_expiry(token.get("expires_in")),
+        scopes=_scopes(token.get("scope")),
     )
     if MAIL_SCOPE not in tokens.scopes:
         # Google lets people untick the mail permission and still "allow" the app.
         raise SignInFailure(PROVIDER, FailureKind.SCOPE, code="mail scope not granted")
     if not tokens.refresh_token:
-        raise SignInFailure(PROVIDER, FailureKind.TEMPORARY,
-                            detail="Google gave no refresh token, so the access would end in an hour")
+        raise SignInFailure(
+            PROVIDER,
+            FailureKind.TEMPORARY,
+            detail="Google gave no refresh token, so the access would end in an hour",
+        )
     return tokens
 
 
 def profile(config: GoogleConfig, access_token: str) -> GoogleProfile:
     """The signed-in address, from the OpenID Connect userinfo endpoint."""
     try:
-        response = requests.get(config.userinfo_uri, timeout=config.timeout,
-                                headers={"Authorization": f"Bearer {access_token}"})
+        response = requests.get(
+            config.userinfo_uri,
+            timeout=config.timeout,
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
     except requests.RequestException as exc:
         raise SignInFailure(PROVIDER, FailureKind.TEMPORARY, detail=type(exc).__name__) from None
     if response.status_code != 200:
-        raise SignInFailure(PROVIDER, FailureKind.TEMPORARY,
-                            detail=f"userinfo answered HTTP {response.status_code}")
+        raise SignInFailure(
+            PROVIDER, FailureKind.TEMPORARY, detail=f"userinfo answered HTTP {response.status_code}"
+        )
     data = response.json()
     email = str(data.get("email") or "").strip().lower()
     if not email or data.get("email_verified") is False:
-        raise SignInFailure(PROVIDER, FailureKind.TEMPORARY,
-                            detail="Google did not confirm the account's email address")
+        raise SignInFailure(
+            PROVIDER,
+            FailureKind.TEMPORARY,
+            detail="Google did not confirm the account's email address",
+        )
     return GoogleProfile(email=email, name=str(data.get("name") or ""))
 
 
@@ -160,8 +183,11 @@ class _Request(google.auth.transport.requests.Request):
 def refresh(config: GoogleConfig, refresh_token: str) -> GoogleTokens:
     """A new access token; Google may also hand out a new refresh token (kept if so)."""
     credentials = Credentials(
-        token=None, refresh_token=refresh_token, token_uri=config.token_uri,
-        client_id=config.client_id, client_secret=config.client_secret,
+        token=None,
+        refresh_token=refresh_token,
+        token_uri=config.token_uri,
+        client_id=config.client_id,
+        client_secret=config.client_secret,
     )
     try:
         credentials.refresh(_Request(config.timeout))
@@ -174,8 +200,10 @@ def refresh(config: GoogleConfig, refresh_token: str) -> GoogleTokens:
     expiry = credentials.expiry  # naive UTC in google-auth
     expires_at = expiry.replace(tzinfo=UTC) if expiry else _expiry(None)
     return GoogleTokens(
-        access_token=str(credentials.token), refresh_token=credentials.refresh_token,
-        expires_at=expires_at, scopes=_scopes(credentials.granted_scopes),
+        access_token=str(credentials.token),
+        refresh_token=credentials.refresh_token,
+        expires_at=expires_at,
+        scopes=_scopes(credentials.granted_scopes),
     )
 
 

@@ -77,7 +77,7 @@ class _Rewrite(requests.Session):
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         text = url.decode() if isinstance(url, bytes) else url
         if self.target and text.startswith(self.real + "/"):
-            text = self.target + text[len(self.real):]
+            text = self.target + text[len(self.real) :]
         return super().request(method, text, *args, **kwargs)
 
 
@@ -85,17 +85,23 @@ def _app(config: MicrosoftConfig, tenant: str) -> msal.ConfidentialClientApplica
     """A fresh MSAL application (its constructor fetches the tenant's OpenID configuration)."""
     try:
         return msal.ConfidentialClientApplication(
-            config.client_id, client_credential=config.client_secret,
-            authority=f"{config.host}/{tenant}", http_client=_Rewrite(config.host, config.http_override),
-            timeout=config.timeout, token_cache=msal.TokenCache(),
+            config.client_id,
+            client_credential=config.client_secret,
+            authority=f"{config.host}/{tenant}",
+            http_client=_Rewrite(config.host, config.http_override),
+            timeout=config.timeout,
+            token_cache=msal.TokenCache(),
             # The authority comes from our settings, not from a user: no need to validate it
             # against Microsoft's instance list (one HTTP call less per operation).
             instance_discovery=False,
         )
     except ValueError:
         # Discovery failed: an unknown tenant, or Microsoft unreachable.
-        raise SignInFailure(PROVIDER, FailureKind.TEMPORARY,
-                            detail=f"Microsoft did not recognise the organisation {tenant}") from None
+        raise SignInFailure(
+            PROVIDER,
+            FailureKind.TEMPORARY,
+            detail=f"Microsoft did not recognise the organisation {tenant}",
+        ) from None
     except requests.RequestException as exc:
         raise SignInFailure(PROVIDER, FailureKind.TEMPORARY, detail=type(exc).__name__) from None
 
@@ -104,13 +110,17 @@ def sign_in_tenant(config: MicrosoftConfig, known: str | None = None) -> str:
     return known or config.tenant or "organizations"
 
 
-def begin_sign_in(config: MicrosoftConfig, *, state: str, tenant: str,
-                  login_hint: str | None = None) -> tuple[str, str]:
+def begin_sign_in(
+    config: MicrosoftConfig, *, state: str, tenant: str, login_hint: str | None = None
+) -> tuple[str, str]:
     """The browser's authorization URL and the flow to keep server-side until the callback."""
     app = _app(config, tenant)
     try:
         flow = app.initiate_auth_code_flow(
-            SCOPES, redirect_uri=config.redirect_uri, state=state, login_hint=login_hint,
+            SCOPES,
+            redirect_uri=config.redirect_uri,
+            state=state,
+            login_hint=login_hint,
             # The code comes back in a POST body, not in the URL (browser history, logs).
             response_mode="form_post",
         )  # no prompt: Microsoft shows consent only when the tenant allows and needs it
@@ -119,8 +129,9 @@ def begin_sign_in(config: MicrosoftConfig, *, state: str, tenant: str,
     return flow["auth_uri"], json.dumps(flow)
 
 
-def finish_sign_in(config: MicrosoftConfig, *, tenant: str, flow_json: str,
-                   params: dict[str, str]) -> MicrosoftGrant:
+def finish_sign_in(
+    config: MicrosoftConfig, *, tenant: str, flow_json: str, params: dict[str, str]
+) -> MicrosoftGrant:
     """Check the redirect, redeem the code, and read who signed in from the ID token."""
     if params.get("error"):
         raise classify(params)
@@ -140,10 +151,13 @@ def finish_sign_in(config: MicrosoftConfig, *, tenant: str, flow_json: str,
     grant = _grant(result)
     missing = [s for s in SCOPES if s not in grant.scopes]
     if missing:
-        raise SignInFailure(PROVIDER, FailureKind.SCOPE, code=" ".join(s.rsplit("/", 1)[-1] for s in missing))
+        raise SignInFailure(
+            PROVIDER, FailureKind.SCOPE, code=" ".join(s.rsplit("/", 1)[-1] for s in missing)
+        )
     if not grant.email:
-        raise SignInFailure(PROVIDER, FailureKind.TEMPORARY,
-                            detail="Microsoft did not say which account signed in")
+        raise SignInFailure(
+            PROVIDER, FailureKind.TEMPORARY, detail="Microsoft did not say which account signed in"
+        )
     return grant
 
 
@@ -183,10 +197,14 @@ def admin_consent_url(config: MicrosoftConfig, *, tenant: str | None, state: str
     """The v2 admin consent link: a tenant GUID or domain, ``organizations`` when unknown,
     never ``common`` (which would let a personal account try and fail)."""
     target = tenant if tenant and tenant not in ("common", "consumers") else "organizations"
-    query = urlencode({
-        "client_id": config.client_id, "scope": " ".join(SCOPES),
-        "redirect_uri": config.consent_redirect_uri, "state": state,
-    })
+    query = urlencode(
+        {
+            "client_id": config.client_id,
+            "scope": " ".join(SCOPES),
+            "redirect_uri": config.consent_redirect_uri,
+            "state": state,
+        }
+    )
     return f"{config.host}/{target}/v2.0/adminconsent?{query}"
 
 
@@ -202,7 +220,9 @@ def _grant(result: dict[str, Any]) -> MicrosoftGrant:
         refresh_token=result.get("refresh_token"),
         expires_at=datetime.now(UTC) + timedelta(seconds=seconds),
         scopes=frozenset(str(result.get("scope") or "").split()),
-        email=email, name=str(claims.get("name") or ""), tenant_id=claims.get("tid"),
+        email=email,
+        name=str(claims.get("name") or ""),
+        tenant_id=claims.get("tid"),
     )
 
 
@@ -233,7 +253,11 @@ def classify(body: dict[str, Any]) -> SignInFailure:
         return SignInFailure(PROVIDER, FailureKind.CONSENT, code=code)
     if error == "invalid_client":
         return SignInFailure(PROVIDER, FailureKind.CONFIG, code=code)
-    if error == "invalid_grant" or number in RECONNECT_CODES or suberror in ("bad_token", "token_expired"):
+    if (
+        error == "invalid_grant"
+        or number in RECONNECT_CODES
+        or suberror in ("bad_token", "token_expired")
+    ):
         return SignInFailure(PROVIDER, FailureKind.RECONNECT, code=code)
     if error == "access_denied":
         return SignInFailure(PROVIDER, FailureKind.CANCELLED, code=code)

@@ -23,40 +23,58 @@ STATUS_LABELS = {
 
 
 def sign_in_button(provider: str, url: str, state: str) -> dict[str, Any]:
-    return button(f"Sign in with {PROVIDER_NAMES[provider]}", START_ACTION.format(provider=provider),
-                  state, url=url, style="primary" if provider == "google" else None)
+    return button(
+        f"Sign in with {PROVIDER_NAMES[provider]}",
+        START_ACTION.format(provider=provider),
+        state,
+        url=url,
+        style="primary" if provider == "google" else None,
+    )
 
 
 def not_configured_note(providers: list[str]) -> str:
     names = " and ".join(PROVIDER_NAMES[p] for p in providers)
-    return (f"{names} sign-in is not configured on this Mailroom server; a Mailroom admin can "
-            "turn it on (see README, 'Google and Microsoft sign-in').")
+    return (
+        f"{names} sign-in is not configured on this Mailroom server; a Mailroom admin can "
+        "turn it on (see README, 'Google and Microsoft sign-in')."
+    )
 
 
-def connected_blocks(mailbox: Mailbox, provider: str, channel_note: str | None) -> tuple[str, list[Block]]:
+def connected_blocks(
+    mailbox: Mailbox, provider: str, channel_note: str | None
+) -> tuple[str, list[Block]]:
     name = PROVIDER_NAMES.get(provider, provider)
     text = f":white_check_mark: {mailbox.address} is connected with {name}."
     lines = [f":white_check_mark: *{escape(mailbox.address)}* is connected with {name} sign-in."]
     if mailbox.channel_id:
-        lines.append(f"Its email will appear in <#{mailbox.channel_id}>; reply in a thread to answer by email.")
+        lines.append(
+            f"Its email will appear in <#{mailbox.channel_id}>; reply in a thread to answer by email."
+        )
     if channel_note:
         lines.append(channel_note)
-    return text, [section("\n".join(lines)),
-                  context("Start a thread message with `note:` to keep it internal.")]
+    return text, [
+        section("\n".join(lines)),
+        context("Start a thread message with `note:` to keep it internal."),
+    ]
 
 
 def pick_channel_blocks(mailbox: Mailbox, provider: str) -> tuple[str, list[Block]]:
     name = PROVIDER_NAMES.get(provider, provider)
-    text = (f":white_check_mark: {mailbox.address} is signed in with {name}. Choose the channel "
-            "where its email should appear.")
+    text = (
+        f":white_check_mark: {mailbox.address} is signed in with {name}. Choose the channel "
+        "where its email should appear."
+    )
     picker = {
-        "type": "conversations_select", "action_id": PICK_CHANNEL_ACTION,
+        "type": "conversations_select",
+        "action_id": PICK_CHANNEL_ACTION,
         "placeholder": {"type": "plain_text", "text": "Choose a channel"},
         "filter": {"include": ["public", "private"], "exclude_bot_users": True},
     }
     return text, [
-        section(f":white_check_mark: *{escape(mailbox.address)}* is signed in with {name}.\n"
-                "Choose the channel where its email should appear; syncing starts as soon as you do."),
+        section(
+            f":white_check_mark: *{escape(mailbox.address)}* is signed in with {name}.\n"
+            "Choose the channel where its email should appear; syncing starts as soon as you do."
+        ),
         {"type": "actions", "block_id": f"signin_channel_{mailbox.id}", "elements": [picker]},
     ]
 
@@ -69,8 +87,10 @@ def failure_blocks(message: str) -> tuple[str, list[Block]]:
 def reconnect_blocks(mailbox: Mailbox, message: str) -> tuple[str, list[Block]]:
     text = f":warning: {escape(message)}"
     return text, [
-        section(f"{text}\nNew mail is not reaching Slack and replies cannot be "
-                "sent until you sign in again."),
+        section(
+            f"{text}\nNew mail is not reaching Slack and replies cannot be "
+            "sent until you sign in again."
+        ),
         actions(button("Reconnect", "mailbox_reconnect", str(mailbox.id), style="primary")),
     ]
 
@@ -79,30 +99,44 @@ def config_alert_blocks(provider: str, code: str, address: str = "") -> tuple[st
     name = PROVIDER_NAMES.get(provider, provider)
     setting = f"{provider.upper()}_CLIENT_SECRET"
     what = f" while signing in or refreshing {escape(address)}" if address else ""
-    text = (f":rotating_light: {name} refused Mailroom's client secret{what} "
-            f"({escape(code) or 'invalid_client'}). Sign-ins and token refreshes for every {name} "
-            f"mailbox fail until {setting} is fixed.")
+    text = (
+        f":rotating_light: {name} refused Mailroom's client secret{what} "
+        f"({escape(code) or 'invalid_client'}). Sign-ins and token refreshes for every {name} "
+        f"mailbox fail until {setting} is fixed."
+    )
     steps = (
         "Create a new client secret in the Microsoft Entra admin center (App registrations > "
-        "Mailroom > Certificates & secrets)" if provider == "microsoft" else
-        "Create a new client secret in Google Cloud Console (APIs & Services > Credentials > "
+        "Mailroom > Certificates & secrets)"
+        if provider == "microsoft"
+        else "Create a new client secret in Google Cloud Console (APIs & Services > Credentials > "
         "Mailroom's OAuth client)"
     )
-    return text, [section(text), context(f"{steps}, set {setting} to it and restart Mailroom. "
-                                         "Users were not asked to do anything.")]
+    return text, [
+        section(text),
+        context(
+            f"{steps}, set {setting} to it and restart Mailroom. "
+            "Users were not asked to do anything."
+        ),
+    ]
 
 
 def granted_blocks(tenant_label: str, mailbox: Mailbox | None) -> tuple[str, list[Block]]:
     target = f"*{escape(mailbox.address)}*" if mailbox else "your Microsoft 365 mailbox"
-    text = (f":white_check_mark: An IT admin approved Mailroom for {tenant_label}. "
-            "Finish signing in to connect your mailbox.")
+    text = (
+        f":white_check_mark: An IT admin approved Mailroom for {tenant_label}. "
+        "Finish signing in to connect your mailbox."
+    )
     # A known mailbox reconnects through the usual Reconnect flow; otherwise /mail-connect's.
-    finish = (button("Finish signing in", "mailbox_reconnect", str(mailbox.id), style="primary")
-              if mailbox and mailbox.id else
-              button("Finish signing in", RESUME_ACTION, "new", style="primary"))
+    finish = (
+        button("Finish signing in", "mailbox_reconnect", str(mailbox.id), style="primary")
+        if mailbox and mailbox.id
+        else button("Finish signing in", RESUME_ACTION, "new", style="primary")
+    )
     return text, [
-        section(f":white_check_mark: An IT admin approved Mailroom for {escape(tenant_label)}.\n"
-                f"Finish signing in with Microsoft to connect {target}."),
+        section(
+            f":white_check_mark: An IT admin approved Mailroom for {escape(tenant_label)}.\n"
+            f"Finish signing in with Microsoft to connect {target}."
+        ),
         actions(finish),
     ]
 
@@ -156,23 +190,34 @@ class TenantView:
         return f"Microsoft 365 tenant {self.tenant}"
 
 
-def consent_overview(tenants: list[TenantView], *, configured: bool,
-                     general_link: str | None) -> tuple[str, list[Block]]:
+def consent_overview(
+    tenants: list[TenantView], *, configured: bool, general_link: str | None
+) -> tuple[str, list[Block]]:
     if not configured:
-        text = ("Microsoft sign-in is not configured on this Mailroom server, so there is nothing "
-                "to approve. A Mailroom admin can set MICROSOFT_CLIENT_ID, MICROSOFT_CLIENT_SECRET "
-                "and PUBLIC_URL (see README).")
+        text = (
+            "Microsoft sign-in is not configured on this Mailroom server, so there is nothing "
+            "to approve. A Mailroom admin can set MICROSOFT_CLIENT_ID, MICROSOFT_CLIENT_SECRET "
+            "and PUBLIC_URL (see README)."
+        )
         return text, [section(text)]
     blocks: list[Block] = [header("Microsoft admin approval")]
     if not tenants:
-        text = ("No Microsoft 365 organisation is waiting for an admin's approval. When a "
-                "sign-in needs it, the organisation appears here with its approval link.")
+        text = (
+            "No Microsoft 365 organisation is waiting for an admin's approval. When a "
+            "sign-in needs it, the organisation appears here with its approval link."
+        )
         blocks.append(section(text))
         if general_link:
-            blocks.append(context(f"IT admins can approve Mailroom ahead of time: <{general_link}|approval link>."))
+            blocks.append(
+                context(
+                    f"IT admins can approve Mailroom ahead of time: <{general_link}|approval link>."
+                )
+            )
         return text, blocks
     for view in tenants[:5]:  # 5 tenants x 8 blocks stays under Slack's 50
-        waiting = [escape(a) for a in view.waiting_mailboxes] + [f"<@{u}>" for u in view.waiting_users]
+        waiting = [escape(a) for a in view.waiting_mailboxes] + [
+            f"<@{u}>" for u in view.waiting_users
+        ]
         lines = [f"*{escape(view.label)}*: {STATUS_LABELS.get(view.status, view.status)}"]
         lines.append("Waiting: " + (", ".join(waiting) if waiting else "nobody right now"))
         if view.last_error:
@@ -182,12 +227,24 @@ def consent_overview(tenants: list[TenantView], *, configured: bool,
         blocks.append(divider())
         blocks.append(section("\n".join(lines)))
         if view.status != "granted":
-            blocks.append(section(f"*Approval link* for the tenant's admin: <{view.consent_link}|Approve Mailroom in Microsoft 365>"))
+            blocks.append(
+                section(
+                    f"*Approval link* for the tenant's admin: <{view.consent_link}|Approve Mailroom in Microsoft 365>"
+                )
+            )
             steps = "\n".join(f"{i}. {step}" for i, step in enumerate(entra_steps(), 1))
             blocks.append(section(f"*What the IT admin does*\n{steps}"))
-            blocks.append(section("*Message to forward to IT*\n```" + forward_message(view.consent_link) + "```"))
-        blocks.append(actions(button("Check again", CHECK_ACTION, str(view.row_id)),
-                              block_id=f"consent_{view.row_id}"))
+            blocks.append(
+                section(
+                    "*Message to forward to IT*\n```" + forward_message(view.consent_link) + "```"
+                )
+            )
+        blocks.append(
+            actions(
+                button("Check again", CHECK_ACTION, str(view.row_id)),
+                block_id=f"consent_{view.row_id}",
+            )
+        )
     text = f"Microsoft admin approval: {len(tenants)} organisation(s)"
     return text, blocks[:50]
 
@@ -198,8 +255,10 @@ def consent_needed_blocks(message: str, link: str) -> tuple[str, list[Block]]:
     return text, [
         section(f":large_orange_circle: {escape(message)}"),
         section("*Send this to your IT admin:*\n```" + forward_message(link) + "```"),
-        context("You will get a message here as soon as Mailroom sees the approval. "
-                "`/mail-consent` shows the status and the steps for IT."),
+        context(
+            "You will get a message here as soon as Mailroom sees the approval. "
+            "`/mail-consent` shows the status and the steps for IT."
+        ),
     ]
 
 

@@ -36,12 +36,14 @@ def _schedule(ctx: AppContext) -> None:
     from bot.signin import states
 
     signin = ctx.extras["signin"]
-    ctx.scheduler.every("oauth-states-purge", STATE_PURGE_SECONDS, states.purge_expired, ctx.db,
-                        first_in=60)
+    ctx.scheduler.every(
+        "oauth-states-purge", STATE_PURGE_SECONDS, states.purge_expired, ctx.db, first_in=60
+    )
     if ctx.settings.microsoft_configured:
         interval = max(1, ctx.settings.microsoft_consent_recheck_seconds)
-        ctx.scheduler.every("consent-recheck", interval, signin.consent.recheck_waiting,
-                            first_in=min(60, interval))
+        ctx.scheduler.every(
+            "consent-recheck", interval, signin.consent.recheck_waiting, first_in=min(60, interval)
+        )
 
 
 def _status_footer(ctx: AppContext, team_id: str) -> list[str]:
@@ -52,12 +54,16 @@ def _status_footer(ctx: AppContext, team_id: str) -> list[str]:
     lines = []
     missing = [p for p in config.PROVIDERS if not config.is_configured(ctx.settings, p)]
     if missing:
-        names = ", ".join(sorted({n for p in missing for n in config.missing_settings(ctx.settings, p)}))
+        names = ", ".join(
+            sorted({n for p in missing for n in config.missing_settings(ctx.settings, p)})
+        )
         lines.append(f"{not_configured_note(missing)} Missing: {names}.")
     waiting = [r for r in ctx.extras["signin"].consent.rows(team_id) if r.status != "granted"]
     if waiting:
-        lines.append(f"{len(waiting)} Microsoft 365 organisation(s) wait for an IT admin's "
-                     "approval: see `/mail-consent`.")
+        lines.append(
+            f"{len(waiting)} Microsoft 365 organisation(s) wait for an IT admin's "
+            "approval: see `/mail-consent`."
+        )
     return lines
 
 
@@ -68,7 +74,9 @@ def _status_lines(ctx: AppContext, mailbox: Mailbox) -> list[str]:
         return []
     lines = [f"Signs in with {PROVIDER_NAMES[mailbox.provider]}"]
     if mailbox.health == "admin_approval_needed":
-        lines.append("Waiting for an IT admin to approve Mailroom in Microsoft 365: see `/mail-consent`.")
+        lines.append(
+            "Waiting for an IT admin to approve Mailroom in Microsoft 365: see `/mail-consent`."
+        )
     if not mailbox.channel_id:
         lines.append("No channel yet: choose one in the message Mailroom sent after the sign-in.")
     return lines
@@ -76,6 +84,8 @@ def _status_lines(ctx: AppContext, mailbox: Mailbox) -> list[str]:
 
 def _needs_channel(ctx: AppContext, mailbox: Mailbox) -> str | None:
     if not mailbox.channel_id:
-        return (f"{mailbox.address} has no channel yet: choose one in the message Mailroom sent "
-                "after the sign-in (or reconnect it from `/mail-connect`), then activate it.")
+        return (
+            f"{mailbox.address} has no channel yet: choose one in the message Mailroom sent "
+            "after the sign-in (or reconnect it from `/mail-connect`), then activate it."
+        )
     return None

@@ -40,20 +40,26 @@ def missing_settings(settings: Settings, provider: str) -> list[str]:
 
 def google_config(settings: Settings) -> GoogleConfig:
     return GoogleConfig(
-        client_id=settings.google_client_id, client_secret=settings.google_client_secret,
-        auth_uri=settings.google_auth_uri, token_uri=settings.google_token_uri,
-        userinfo_uri=settings.google_userinfo_uri, redirect_uri=callback_url(settings, GOOGLE),
+        client_id=settings.google_client_id,
+        client_secret=settings.google_client_secret,
+        auth_uri=settings.google_auth_uri,
+        token_uri=settings.google_token_uri,
+        userinfo_uri=settings.google_userinfo_uri,
+        redirect_uri=callback_url(settings, GOOGLE),
         timeout=settings.oauth_timeout_seconds,
     )
 
 
 def microsoft_config(settings: Settings) -> MicrosoftConfig:
     return MicrosoftConfig(
-        client_id=settings.microsoft_client_id, client_secret=settings.microsoft_client_secret,
-        authority_host=settings.microsoft_authority_host, tenant=settings.microsoft_tenant,
+        client_id=settings.microsoft_client_id,
+        client_secret=settings.microsoft_client_secret,
+        authority_host=settings.microsoft_authority_host,
+        tenant=settings.microsoft_tenant,
         redirect_uri=callback_url(settings, MICROSOFT),
         consent_redirect_uri=consent_callback_url(settings),
-        http_override=settings.microsoft_http_override, timeout=settings.oauth_timeout_seconds,
+        http_override=settings.microsoft_http_override,
+        timeout=settings.oauth_timeout_seconds,
     )
 
 

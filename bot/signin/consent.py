@@ -57,20 +57,32 @@ class Consent:
         if known:
             return known
         configured = self.ctx.settings.microsoft_tenant
-        return configured if configured and configured not in microsoft.GENERIC_TENANTS else "organizations"
+        return (
+            configured
+            if configured and configured not in microsoft.GENERIC_TENANTS
+            else "organizations"
+        )
 
     # --- Rows -----------------------------------------------------------------------------
 
     def _row(self, team_id: str, tenant: str) -> ConsentTenant:
         self.ctx.db.insert_once(ConsentTenant(team_id=team_id, tenant=tenant, status=UNKNOWN))
         with self.ctx.db.session() as session:
-            return session.exec(select(ConsentTenant).where(
-                ConsentTenant.team_id == team_id, ConsentTenant.tenant == tenant)).one()
+            return session.exec(
+                select(ConsentTenant).where(
+                    ConsentTenant.team_id == team_id, ConsentTenant.tenant == tenant
+                )
+            ).one()
 
     def rows(self, team_id: str) -> list[ConsentTenant]:
         with self.ctx.db.session() as session:
-            return list(session.exec(select(ConsentTenant).where(ConsentTenant.team_id == team_id)
-                                     .order_by(col(ConsentTenant.id))))
+            return list(
+                session.exec(
+                    select(ConsentTenant)
+                    .where(ConsentTenant.team_id == team_id)
+                    .order_by(col(ConsentTenant.id))
+                )
+            )
 
     def get(self, row_id: int) -> ConsentTenant | None:
         with self.ctx.db.session() as session:
@@ -86,8 +98,9 @@ class Consent:
             session.add(row)
             return row
 
-    def record_waiting(self, team_id: str, tenant: str, *, user_id: str | None,
-                       code: str = "") -> ConsentTenant:
+    def record_waiting(
+        self, team_id: str, tenant: str, *, user_id: str | None, code: str = ""
+    ) -> ConsentTenant:
         """A sign-in or refresh needs approval in ``tenant``: remember who waits on it."""
         row = self._row(team_id, tenant)
         users = _users(row)
@@ -95,21 +108,32 @@ class Consent:
             users.append(user_id)
         # "declined" stays declined (IT said no) until an approval is seen.
         status = DECLINED if row.status == DECLINED else NEEDED
-        return self._update(row.id, status=status, waiting_users=",".join(users),  # type: ignore[arg-type]
-                            last_error=code or row.last_error)
+        return self._update(
+            row.id,
+            status=status,
+            waiting_users=",".join(users),  # type: ignore[arg-type]
+            last_error=code or row.last_error,
+        )
 
     def waiting_mailboxes(self, row: ConsentTenant) -> list[Mailbox]:
         with self.ctx.db.session() as session:
             query = select(Mailbox).where(
-                Mailbox.team_id == row.team_id, Mailbox.provider == Provider.MICROSOFT,
+                Mailbox.team_id == row.team_id,
+                Mailbox.provider == Provider.MICROSOFT,
                 Mailbox.health == Health.ADMIN_APPROVAL_NEEDED,
             )
             mailboxes = list(session.exec(query))
         return [m for m in mailboxes if self.tenant_for(m.ms_tenant) == row.tenant]
 
     def link(self, team_id: str, tenant: str, user_id: str) -> str:
-        state = states.create(self.ctx.db, provider=config.MICROSOFT, purpose=states.ADMIN_CONSENT,
-                              team_id=team_id, user_id=user_id, tenant=tenant)
+        state = states.create(
+            self.ctx.db,
+            provider=config.MICROSOFT,
+            purpose=states.ADMIN_CONSENT,
+            team_id=team_id,
+            user_id=user_id,
+            tenant=tenant,
+        )
         return microsoft.admin_consent_url(self.config, tenant=tenant, state=state.state)
 
     def overview(self, team_id: str, user_id: str) -> list[TenantView]:
@@ -117,12 +141,18 @@ class Consent:
         for row in self.rows(team_id):
             waiting = self.waiting_mailboxes(row)
             link = self.link(team_id, row.tenant, user_id) if row.status != GRANTED else ""
-            views.append(TenantView(
-                row_id=row.id, tenant=row.tenant, status=row.status, consent_link=link,  # type: ignore[arg-type]
-                waiting_mailboxes=[m.address for m in waiting], waiting_users=_users(row),
-                last_error=row.last_error if row.status != GRANTED else None,
-                checked=when(row.checked_at) if row.checked_at else "",
-            ))
+            views.append(
+                TenantView(
+                    row_id=row.id,
+                    tenant=row.tenant,
+                    status=row.status,
+                    consent_link=link,  # type: ignore[arg-type]
+                    waiting_mailboxes=[m.address for m in waiting],
+                    waiting_users=_users(row),
+                    last_error=row.last_error if row.status != GRANTED else None,
+                    checked=when(row.checked_at) if row.checked_at else "",
+                )
+            )
         return views
 
     # --- Approval seen --------------------------------------------------------------------
@@ -135,8 +165,13 @@ class Consent:
         for mailbox in self.waiting_mailboxes(row):
             text, blocks = granted_blocks(label, mailbox)
             for recipient in self.ctx.sync.recipients_for(mailbox):
-                send_once(self.ctx, f"consent-granted:{row_id}:{stamp}:{mailbox.id}:{recipient}",
-                          recipient, text, blocks)
+                send_once(
+                    self.ctx,
+                    f"consent-granted:{row_id}:{stamp}:{mailbox.id}:{recipient}",
+                    recipient,
+                    text,
+                    blocks,
+                )
             # The refresh token may work again now; a sync tells, and clears the health.
             self.ctx.sync.sync_now(mailbox.id)  # type: ignore[arg-type]
         for user in _users(row):
@@ -159,35 +194,60 @@ class Consent:
         """The admin-consent redirect: state first, then ``error`` (Microsoft sends
         ``admin_consent=True`` even on failure), only then the approval."""
         try:
-            state = states.consume(self.ctx.db, params.get("state", ""), provider=config.MICROSOFT,
-                                   purpose=states.ADMIN_CONSENT)
+            state = states.consume(
+                self.ctx.db,
+                params.get("state", ""),
+                provider=config.MICROSOFT,
+                purpose=states.ADMIN_CONSENT,
+            )
         except StateProblem as problem:
             return Landing(False, "Link not valid", problem.message)
         row = self._row(state.team_id, state.tenant or "organizations")
         if params.get("error"):
             failure = microsoft.classify(params)
-            declined = failure.kind == FailureKind.CANCELLED or failure.code == "AADSTS65004" \
+            declined = (
+                failure.kind == FailureKind.CANCELLED
+                or failure.code == "AADSTS65004"
                 or params.get("error") == "access_denied"
-            self._update(row.id, status=DECLINED if declined else NEEDED,  # type: ignore[arg-type]
-                         last_error=failure.code, checked_at=utcnow())
-            words = ("The approval was declined" if declined
-                     else "Microsoft did not complete the approval")
-            message = (f"{words} (Microsoft code {failure.code}), so Mailroom is still not approved "
-                       "for this organisation. An administrator can open the approval link again "
-                       "from `/mail-consent` in Slack.")
+            )
+            self._update(
+                row.id,
+                status=DECLINED if declined else NEEDED,  # type: ignore[arg-type]
+                last_error=failure.code,
+                checked_at=utcnow(),
+            )
+            words = (
+                "The approval was declined"
+                if declined
+                else "Microsoft did not complete the approval"
+            )
+            message = (
+                f"{words} (Microsoft code {failure.code}), so Mailroom is still not approved "
+                "for this organisation. An administrator can open the approval link again "
+                "from `/mail-consent` in Slack."
+            )
             dm(self.ctx, state.user_id, f":x: {message}")
             return Landing(False, "Not approved", message)
         if params.get("admin_consent", "").lower() != "true":
-            return Landing(False, "Not approved",
-                           "Microsoft did not confirm the approval. Open the approval link again "
-                           "from `/mail-consent` in Slack.")
+            return Landing(
+                False,
+                "Not approved",
+                "Microsoft did not confirm the approval. Open the approval link again "
+                "from `/mail-consent` in Slack.",
+            )
         # The returned ``tenant`` is informative only: never trusted to authorise anything.
-        log.info("admin consent granted for %s (Microsoft reports tenant %s)", row.tenant,
-                 params.get("tenant"))
+        log.info(
+            "admin consent granted for %s (Microsoft reports tenant %s)",
+            row.tenant,
+            params.get("tenant"),
+        )
         self.granted(row.id)  # type: ignore[arg-type]
-        return Landing(True, "Mailroom approved",
-                       "Mailroom is approved for your organisation. Everyone who was waiting has "
-                       "been told in Slack to finish signing in. You can close this page.")
+        return Landing(
+            True,
+            "Mailroom approved",
+            "Mailroom is approved for your organisation. Everyone who was waiting has "
+            "been told in Slack to finish signing in. You can close this page.",
+        )
 
     # --- Checking -------------------------------------------------------------------------
 
@@ -215,13 +275,20 @@ class Consent:
         if verdict:
             return self.granted(row.id).status  # type: ignore[arg-type]
         status = row.status if verdict is None or row.status == DECLINED else NEEDED
-        return self._update(row.id, status=status, last_error=last_error,  # type: ignore[arg-type]
-                            checked_at=utcnow()).status
+        return self._update(
+            row.id,
+            status=status,
+            last_error=last_error,  # type: ignore[arg-type]
+            checked_at=utcnow(),
+        ).status
 
     def recheck_waiting(self) -> None:
         """The scheduled job: every tenant not approved yet, each on its own."""
         with self.ctx.db.session() as session:
-            ids = [r.id for r in session.exec(select(ConsentTenant).where(ConsentTenant.status != GRANTED))]
+            ids = [
+                r.id
+                for r in session.exec(select(ConsentTenant).where(ConsentTenant.status != GRANTED))
+            ]
         for row_id in ids:
             try:
                 self.check(row_id)  # type: ignore[arg-type]

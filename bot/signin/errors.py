@@ -28,8 +28,16 @@ class FailureKind(StrEnum):
 class SignInFailure(MailroomError):
     """A sign-in or token refresh the provider refused; ``health`` drives the mailbox state."""
 
-    def __init__(self, provider: str, kind: FailureKind, *, code: str = "",
-                 tenant: str | None = None, address: str = "", detail: str = "") -> None:
+    def __init__(
+        self,
+        provider: str,
+        kind: FailureKind,
+        *,
+        code: str = "",
+        tenant: str | None = None,
+        address: str = "",
+        detail: str = "",
+    ) -> None:
         self.provider = provider
         self.kind = kind
         self.code = code  # "invalid_grant", "AADSTS90094"...: shown to help IT, never a secret
@@ -48,8 +56,14 @@ class SignInFailure(MailroomError):
 
     def for_mailbox(self, address: str, tenant: str | None = None) -> SignInFailure:
         """The same failure, worded for a known mailbox (refresh during sync or send)."""
-        return SignInFailure(self.provider, self.kind, code=self.code, tenant=tenant or self.tenant,
-                             address=address, detail=self.detail)
+        return SignInFailure(
+            self.provider,
+            self.kind,
+            code=self.code,
+            tenant=tenant or self.tenant,
+            address=address,
+            detail=self.detail,
+        )
 
 
 def _code_note(provider: str, code: str) -> str:
@@ -67,45 +81,70 @@ _CONSENT_WORDS = {
 }
 
 
-def describe(provider: str, kind: FailureKind, *, code: str = "", address: str = "",
-             detail: str = "") -> str:
+def describe(
+    provider: str, kind: FailureKind, *, code: str = "", address: str = "", detail: str = ""
+) -> str:
     """One or two complete sentences saying what happened and what to do next."""
     name = PROVIDER_NAMES.get(provider, provider)
     note = _code_note(provider, code)
     target = address or "your mailbox"
     if kind == FailureKind.RECONNECT:
-        return (f"{name} no longer lets Mailroom into {target}: the access was removed or has "
-                f"expired{note}. Press Reconnect and sign in with {name} again.")
+        return (
+            f"{name} no longer lets Mailroom into {target}: the access was removed or has "
+            f"expired{note}. Press Reconnect and sign in with {name} again."
+        )
     if kind == FailureKind.CONSENT:
-        why = _CONSENT_WORDS.get(code, "your organisation requires an IT admin to approve Mailroom first")
-        opening = f"Mailroom cannot reach {address}" if address else "Your mailbox cannot be connected yet"
-        return (f"{opening}: {why}{note}. "
-                "Nothing is needed in Mailroom itself: run `/mail-consent` for the approval link "
-                "and a ready-made message to send to your IT admin.")
+        why = _CONSENT_WORDS.get(
+            code, "your organisation requires an IT admin to approve Mailroom first"
+        )
+        opening = (
+            f"Mailroom cannot reach {address}"
+            if address
+            else "Your mailbox cannot be connected yet"
+        )
+        return (
+            f"{opening}: {why}{note}. "
+            "Nothing is needed in Mailroom itself: run `/mail-consent` for the approval link "
+            "and a ready-made message to send to your IT admin."
+        )
     if kind == FailureKind.CONFIG:
-        return (f"Mailroom's {name} sign-in is not set up correctly on this server (its client "
-                f"secret was refused){note}. The Mailroom admins have been alerted; try again once "
-                "they have fixed it, or connect by hand with IMAP and SMTP meanwhile.")
+        return (
+            f"Mailroom's {name} sign-in is not set up correctly on this server (its client "
+            f"secret was refused){note}. The Mailroom admins have been alerted; try again once "
+            "they have fixed it, or connect by hand with IMAP and SMTP meanwhile."
+        )
     if kind == FailureKind.CANCELLED:
-        return (f"The {name} sign-in was cancelled, so nothing was connected{note}. Press "
-                f"Sign in with {name} again when you are ready.")
+        return (
+            f"The {name} sign-in was cancelled, so nothing was connected{note}. Press "
+            f"Sign in with {name} again when you are ready."
+        )
     if kind == FailureKind.SCOPE:
         if code in ("admin_policy_enforced", "org_internal"):
-            return (f"Your Google Workspace admin does not allow Mailroom to read mail{note}. "
-                    "Ask them to trust Mailroom in the Google Admin console (Security > "
-                    "API controls > App access control), then sign in again.")
+            return (
+                f"Your Google Workspace admin does not allow Mailroom to read mail{note}. "
+                "Ask them to trust Mailroom in the Google Admin console (Security > "
+                "API controls > App access control), then sign in again."
+            )
         if provider == "google":
-            return ("Google did not give Mailroom access to your email: on Google's permission "
-                    "page, tick \u201cRead, compose, send and permanently delete all your email "
-                    "from Gmail\u201d, then press Sign in with Google again.")
-        return (f"{name} did not give Mailroom the mail permissions it asked for{note}. Press "
-                f"Sign in with {name} again and accept every permission.")
+            return (
+                "Google did not give Mailroom access to your email: on Google's permission "
+                "page, tick \u201cRead, compose, send and permanently delete all your email "
+                "from Gmail\u201d, then press Sign in with Google again."
+            )
+        return (
+            f"{name} did not give Mailroom the mail permissions it asked for{note}. Press "
+            f"Sign in with {name} again and accept every permission."
+        )
     if kind == FailureKind.CODE:
-        return (f"This {name} sign-in could not be finished because its one-time code was "
-                f"stale or already used{note}. Press Sign in with {name} again.")
+        return (
+            f"This {name} sign-in could not be finished because its one-time code was "
+            f"stale or already used{note}. Press Sign in with {name} again."
+        )
     extra = f" ({detail})" if detail else note
-    return (f"{name} could not be reached to sign in{extra}. Try again in a minute; if it keeps "
-            "happening, tell your Mailroom admin.")
+    return (
+        f"{name} could not be reached to sign in{extra}. Try again in a minute; if it keeps "
+        "happening, tell your Mailroom admin."
+    )
 
 
 class StateProblem(MailroomError):

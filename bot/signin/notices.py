@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def send_once(ctx: AppContext, key: str, recipient: str, text: str,
-              blocks: list[dict[str, Any]] | None = None) -> bool:
+def send_once(
+    ctx: AppContext, key: str, recipient: str, text: str, blocks: list[dict[str, Any]] | None = None
+) -> bool:
     try:
         return ctx.notifier.once(key, recipient, text, blocks=blocks)
     except SlackApiError as exc:
@@ -53,8 +54,9 @@ def admin_recipients(ctx: AppContext, team_id: str) -> list[str]:
         return sorted(user.id for user in session.exec(query))
 
 
-def config_fault(ctx: AppContext, provider: str, code: str, *, team_id: str = "",
-                 address: str = "") -> None:
+def config_fault(
+    ctx: AppContext, provider: str, code: str, *, team_id: str = "", address: str = ""
+) -> None:
     """Alert the admins that the provider refused our client secret (once per secret)."""
     secret = getattr(ctx.settings, f"{provider}_client_secret", "")
     # Keyed on the secret in use: after the admins fix it, a new fault alerts again.
@@ -62,7 +64,12 @@ def config_fault(ctx: AppContext, provider: str, code: str, *, team_id: str = ""
     text, blocks = config_alert_blocks(provider, code, address)
     recipients = admin_recipients(ctx, team_id)
     if not recipients:
-        log.error("%s refused the client secret (%s) and no Mailroom admin is known to tell",
-                  provider, code)
+        log.error(
+            "%s refused the client secret (%s) and no Mailroom admin is known to tell",
+            provider,
+            code,
+        )
     for recipient in recipients:
-        send_once(ctx, f"signin-config:{provider}:{fingerprint}:{recipient}", recipient, text, blocks)
+        send_once(
+            ctx, f"signin-config:{provider}:{fingerprint}:{recipient}", recipient, text, blocks
+        )

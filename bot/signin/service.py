@@ -80,9 +80,14 @@ class SignIn:
 
     # --- Buttons (ctx.extras["sign_in_buttons"]) --------------------------------------------
 
-    def sign_in_buttons(self, ctx: AppContext, user_id: str, team_id: str,
-                        kind: str = MailboxKind.PERSONAL,
-                        mailbox_id: int | None = None) -> list[dict[str, Any]]:
+    def sign_in_buttons(
+        self,
+        ctx: AppContext,
+        user_id: str,
+        team_id: str,
+        kind: str = MailboxKind.PERSONAL,
+        mailbox_id: int | None = None,
+    ) -> list[dict[str, Any]]:
         """One URL button per configured provider, each with a fresh single-use state.
 
         Reconnecting a signed-in mailbox offers only its own provider."""
@@ -93,9 +98,13 @@ class SignIn:
         buttons = []
         for provider in providers:
             row = states.create(
-                self.ctx.db, provider=provider, purpose=states.SIGNIN,
-                team_id=team_id or (mailbox.team_id if mailbox else ""), user_id=user_id,
-                kind=mailbox.kind if mailbox else kind, mailbox_id=mailbox_id,
+                self.ctx.db,
+                provider=provider,
+                purpose=states.SIGNIN,
+                team_id=team_id or (mailbox.team_id if mailbox else ""),
+                user_id=user_id,
+                kind=mailbox.kind if mailbox else kind,
+                mailbox_id=mailbox_id,
                 tenant=mailbox.ms_tenant if mailbox and provider == config.MICROSOFT else None,
                 channel_id=mailbox.channel_id if mailbox else None,
                 backfill_days=mailbox.backfill_days if mailbox else 0,
@@ -126,25 +135,33 @@ class SignIn:
 
     def start_url(self, provider: str, state: str) -> str:
         if not config.is_configured(self.settings, provider):
-            raise UserError(f"{PROVIDER_NAMES[provider]} sign-in is not configured on this "
-                            "Mailroom server. Ask a Mailroom admin, or connect by hand with IMAP and SMTP.")
+            raise UserError(
+                f"{PROVIDER_NAMES[provider]} sign-in is not configured on this "
+                "Mailroom server. Ask a Mailroom admin, or connect by hand with IMAP and SMTP."
+            )
         row = states.peek(self.ctx.db, state, provider=provider, purpose=states.SIGNIN)
         mailbox = self.ctx.mailboxes.get(row.mailbox_id) if row.mailbox_id else None
         hint = mailbox.address if mailbox else None
         if provider == config.GOOGLE:
-            return google.authorization_url(config.google_config(self.settings), state=row.state,
-                                            code_verifier=row.code_verifier or "", login_hint=hint)
+            return google.authorization_url(
+                config.google_config(self.settings),
+                state=row.state,
+                code_verifier=row.code_verifier or "",
+                login_hint=hint,
+            )
         ms = config.microsoft_config(self.settings)
-        url, flow = microsoft.begin_sign_in(ms, state=row.state, login_hint=hint,
-                                            tenant=microsoft.sign_in_tenant(ms, row.tenant))
+        url, flow = microsoft.begin_sign_in(
+            ms, state=row.state, login_hint=hint, tenant=microsoft.sign_in_tenant(ms, row.tenant)
+        )
         states.update_fields(self.ctx.db, row.state, flow_json=flow)
         return url
 
     # --- /oauth/<provider>/callback -------------------------------------------------------
 
     def finish(self, provider: str, params: dict[str, str]) -> Outcome:
-        row = states.consume(self.ctx.db, params.get("state", ""), provider=provider,
-                             purpose=states.SIGNIN)  # StateProblem → the route's error page
+        row = states.consume(
+            self.ctx.db, params.get("state", ""), provider=provider, purpose=states.SIGNIN
+        )  # StateProblem → the route's error page
         try:
             identity = self._redeem(provider, row, params)
             mailbox = self._save(provider, row, identity)
@@ -162,14 +179,20 @@ class SignIn:
             start_syncing(self.ctx, mailbox)
             text, blocks = connected_blocks(mailbox, provider, note)
             dm(self.ctx, row.user_id, text, blocks)
-            return Outcome(True, "Connected",
-                           f"{mailbox.address} is connected to Mailroom. Go back to Slack: its "
-                           "email will appear in the channel you chose.")
+            return Outcome(
+                True,
+                "Connected",
+                f"{mailbox.address} is connected to Mailroom. Go back to Slack: its "
+                "email will appear in the channel you chose.",
+            )
         text, blocks = pick_channel_blocks(mailbox, provider)
         dm(self.ctx, row.user_id, text, blocks)
-        return Outcome(True, "Connected",
-                       f"{mailbox.address} is signed in. Go back to Slack and choose the channel "
-                       "where its email should appear: Mailroom has sent you a message there.")
+        return Outcome(
+            True,
+            "Connected",
+            f"{mailbox.address} is signed in. Go back to Slack and choose the channel "
+            "where its email should appear: Mailroom has sent you a message there.",
+        )
 
     def _redeem(self, provider: str, row: OAuthState, params: dict[str, str]) -> Identity:
         if provider == config.GOOGLE:
@@ -178,48 +201,89 @@ class SignIn:
             if not params.get("code"):
                 raise SignInFailure(provider, FailureKind.CODE, code="no code")
             cfg = config.google_config(self.settings)
-            tokens = google.exchange_code(cfg, code=params["code"], state=row.state,
-                                          code_verifier=row.code_verifier or "")
+            tokens = google.exchange_code(
+                cfg, code=params["code"], state=row.state, code_verifier=row.code_verifier or ""
+            )
             who = google.profile(cfg, tokens.access_token)
-            return Identity(who.email, who.name, tokens.access_token, tokens.refresh_token or "",
-                            tokens.expires_at)
+            return Identity(
+                who.email,
+                who.name,
+                tokens.access_token,
+                tokens.refresh_token or "",
+                tokens.expires_at,
+            )
         if not row.flow_json and not params.get("error"):
             raise SignInFailure(provider, FailureKind.CODE, code="sign-in not started here")
         ms = config.microsoft_config(self.settings)
-        grant = microsoft.finish_sign_in(ms, tenant=microsoft.sign_in_tenant(ms, row.tenant),
-                                         flow_json=row.flow_json or "{}", params=params)
+        grant = microsoft.finish_sign_in(
+            ms,
+            tenant=microsoft.sign_in_tenant(ms, row.tenant),
+            flow_json=row.flow_json or "{}",
+            params=params,
+        )
         if not grant.refresh_token:
-            raise SignInFailure(provider, FailureKind.TEMPORARY,
-                                detail="Microsoft gave no refresh token, so the access would end in an hour")
-        return Identity(grant.email, grant.name, grant.access_token, grant.refresh_token,
-                        grant.expires_at, grant.tenant_id)
+            raise SignInFailure(
+                provider,
+                FailureKind.TEMPORARY,
+                detail="Microsoft gave no refresh token, so the access would end in an hour",
+            )
+        return Identity(
+            grant.email,
+            grant.name,
+            grant.access_token,
+            grant.refresh_token,
+            grant.expires_at,
+            grant.tenant_id,
+        )
 
     def _target(self, row: OAuthState, email: str) -> Mailbox | None:
         """The mailbox this sign-in reconnects, or None for a new one; refuses what the
         person may not do (shared/marketing for non-admins, a second personal mailbox...)."""
         if row.kind not in (MailboxKind.PERSONAL, MailboxKind.SHARED, MailboxKind.MARKETING):
-            raise UserError("This sign-in asked for an unknown kind of mailbox. Start again from `/mail-connect`.")
+            raise UserError(
+                "This sign-in asked for an unknown kind of mailbox. Start again from `/mail-connect`."
+            )
         if row.kind != MailboxKind.PERSONAL and not self.ctx.roles.is_admin(row.user_id):
-            raise UserError("Only Mailroom admins can connect shared and marketing mailboxes. "
-                            "Ask an admin to do it, or connect your personal mailbox instead.")
+            raise UserError(
+                "Only Mailroom admins can connect shared and marketing mailboxes. "
+                "Ask an admin to do it, or connect your personal mailbox instead."
+            )
         if row.mailbox_id:
             mailbox = self.ctx.mailboxes.get(row.mailbox_id)
             if mailbox is None:
-                raise UserError("The mailbox you were reconnecting no longer exists. "
-                                "Connect it again with `/mail-connect`.")
+                raise UserError(
+                    "The mailbox you were reconnecting no longer exists. "
+                    "Connect it again with `/mail-connect`."
+                )
             if not self.ctx.roles.can_manage(row.user_id, mailbox):
-                raise UserError("Only an admin (or the owner of a personal mailbox) can reconnect it.")
+                raise UserError(
+                    "Only an admin (or the owner of a personal mailbox) can reconnect it."
+                )
             if mailbox.address.lower() != email:
-                raise UserError(f"You signed in as {email}, but this reconnects {mailbox.address}. "
-                                f"Press Reconnect again and sign in as {mailbox.address}.")
+                raise UserError(
+                    f"You signed in as {email}, but this reconnects {mailbox.address}. "
+                    f"Press Reconnect again and sign in as {mailbox.address}."
+                )
             return mailbox
         existing = self.ctx.mailboxes.find_existing(row.team_id, row.kind, row.user_id)
         same = existing if existing is not None and existing.address.lower() == email else None
         form = ConnectForm(
-            kind=row.kind, address=email, sender_name="", imap_host="", imap_port=0,
-            imap_security="", imap_username="", imap_password="", smtp_host="", smtp_port=0,
-            smtp_security="", smtp_username="", smtp_password="", channel_id=row.channel_id or "",
-            backfill_days=row.backfill_days, mailbox_id=same.id if same else None,
+            kind=row.kind,
+            address=email,
+            sender_name="",
+            imap_host="",
+            imap_port=0,
+            imap_security="",
+            imap_username="",
+            imap_password="",
+            smtp_host="",
+            smtp_port=0,
+            smtp_security="",
+            smtp_username="",
+            smtp_password="",
+            channel_id=row.channel_id or "",
+            backfill_days=row.backfill_days,
+            mailbox_id=same.id if same else None,
         )
         try:
             check_duplicates(self.ctx, form, row.user_id, row.team_id)
@@ -229,14 +293,20 @@ class SignIn:
 
     def _save(self, provider: str, row: OAuthState, who: Identity) -> Mailbox:
         target = self._target(row, who.email)
-        secrets = self.ctx.mailboxes.seal({"access_token": who.access_token,
-                                           "refresh_token": who.refresh_token})
+        secrets = self.ctx.mailboxes.seal(
+            {"access_token": who.access_token, "refresh_token": who.refresh_token}
+        )
         with self.ctx.db.session() as session:
             mailbox = session.get(Mailbox, target.id) if target is not None else None
             if mailbox is None:
-                mailbox = Mailbox(team_id=row.team_id, kind=row.kind, owner_id=row.user_id,
-                                  address=who.email, backfill_days=row.backfill_days,
-                                  sender_name=who.name if row.kind == MailboxKind.PERSONAL else "")
+                mailbox = Mailbox(
+                    team_id=row.team_id,
+                    kind=row.kind,
+                    owner_id=row.user_id,
+                    address=who.email,
+                    backfill_days=row.backfill_days,
+                    sender_name=who.name if row.kind == MailboxKind.PERSONAL else "",
+                )
                 mailbox.active = bool(row.channel_id)
             mailbox.channel_id = row.channel_id or mailbox.channel_id
             if not mailbox.channel_id:
@@ -270,8 +340,13 @@ class SignIn:
 
     def _refresh_config_fault(self, mailbox: Mailbox, failure: SignInFailure) -> None:
         # At once, not after the sync failure threshold: every mailbox of the provider is down.
-        config_fault(self.ctx, mailbox.provider, failure.code, team_id=mailbox.team_id,
-                     address=mailbox.address)
+        config_fault(
+            self.ctx,
+            mailbox.provider,
+            failure.code,
+            team_id=mailbox.team_id,
+            address=mailbox.address,
+        )
 
     def on_sync_failure(self, mailbox: Mailbox, error: MailroomError) -> bool:
         """Our own notice for sign-in failures; True means the generic one is not sent."""
@@ -279,13 +354,20 @@ class SignIn:
             return False
         streak = _streak_key(mailbox)
         if error.kind == FailureKind.CONFIG:
-            config_fault(self.ctx, mailbox.provider, error.code, team_id=mailbox.team_id,
-                         address=mailbox.address)
+            config_fault(
+                self.ctx,
+                mailbox.provider,
+                error.code,
+                team_id=mailbox.team_id,
+                address=mailbox.address,
+            )
             return True  # the owner can do nothing about our secret
         if error.kind == FailureKind.RECONNECT:
             text, blocks = reconnect_blocks(mailbox, error.message)
             for recipient in self.ctx.sync.recipients_for(mailbox):
-                send_once(self.ctx, f"signin-reconnect:{streak}:{recipient}", recipient, text, blocks)
+                send_once(
+                    self.ctx, f"signin-reconnect:{streak}:{recipient}", recipient, text, blocks
+                )
             return True
         if error.kind == FailureKind.CONSENT:
             tenant = self.consent.tenant_for(mailbox.ms_tenant)

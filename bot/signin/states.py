@@ -22,13 +22,29 @@ SIGNIN = "signin"
 ADMIN_CONSENT = "adminconsent"
 
 
-def create(db: Database, *, provider: str, purpose: str, team_id: str, user_id: str,
-           kind: str = MailboxKind.PERSONAL, mailbox_id: int | None = None,
-           tenant: str | None = None, channel_id: str | None = None,
-           backfill_days: int = 0) -> OAuthState:
+def create(
+    db: Database,
+    *,
+    provider: str,
+    purpose: str,
+    team_id: str,
+    user_id: str,
+    kind: str = MailboxKind.PERSONAL,
+    mailbox_id: int | None = None,
+    tenant: str | None = None,
+    channel_id: str | None = None,
+    backfill_days: int = 0,
+) -> OAuthState:
     row = OAuthState(
-        state=secrets.token_urlsafe(32), provider=provider, purpose=purpose, team_id=team_id,
-        user_id=user_id, kind=kind, mailbox_id=mailbox_id, tenant=tenant, channel_id=channel_id,
+        state=secrets.token_urlsafe(32),
+        provider=provider,
+        purpose=purpose,
+        team_id=team_id,
+        user_id=user_id,
+        kind=kind,
+        mailbox_id=mailbox_id,
+        tenant=tenant,
+        channel_id=channel_id,
         backfill_days=backfill_days,
         # PKCE verifier (Google; MSAL makes its own): 64 URL-safe characters, RFC 7636.
         code_verifier=secrets.token_urlsafe(48)[:64],
@@ -40,10 +56,15 @@ def create(db: Database, *, provider: str, purpose: str, team_id: str, user_id: 
 
 
 def _problem(row: OAuthState | None, provider: str, purpose: str) -> StateProblem:
-    again = ("run `/mail-consent` in Slack for a new approval link" if purpose == ADMIN_CONSENT
-             else "go back to Slack and press the sign-in button again")
+    again = (
+        "run `/mail-consent` in Slack for a new approval link"
+        if purpose == ADMIN_CONSENT
+        else "go back to Slack and press the sign-in button again"
+    )
     if row is None or row.provider != provider or row.purpose != purpose:
-        return StateProblem(f"This link is not valid (it may have been copied incompletely): {again}.")
+        return StateProblem(
+            f"This link is not valid (it may have been copied incompletely): {again}."
+        )
     if row.used_at is not None:
         return StateProblem(f"This link was already used, and each link works only once: {again}.")
     return StateProblem(f"This link has expired: {again}.")
@@ -53,8 +74,13 @@ def peek(db: Database, state: str, *, provider: str, purpose: str) -> OAuthState
     """The state row if it can still be used (without using it)."""
     with db.session() as session:
         row = session.get(OAuthState, state) if state else None
-    if row is None or row.provider != provider or row.purpose != purpose or \
-            row.used_at is not None or row.expires_at <= utcnow():
+    if (
+        row is None
+        or row.provider != provider
+        or row.purpose != purpose
+        or row.used_at is not None
+        or row.expires_at <= utcnow()
+    ):
         raise _problem(row, provider, purpose)
     return row
 
@@ -65,9 +91,13 @@ def consume(db: Database, state: str, *, provider: str, purpose: str) -> OAuthSt
     with db.session() as session:
         claimed = session.exec(  # type: ignore[call-overload]
             update(OAuthState)
-            .where(col(OAuthState.state) == state, col(OAuthState.provider) == provider,
-                   col(OAuthState.purpose) == purpose, col(OAuthState.used_at).is_(None),
-                   col(OAuthState.expires_at) > now)
+            .where(
+                col(OAuthState.state) == state,
+                col(OAuthState.provider) == provider,
+                col(OAuthState.purpose) == purpose,
+                col(OAuthState.used_at).is_(None),
+                col(OAuthState.expires_at) > now,
+            )
             .values(used_at=now)
         ).rowcount
     with db.session() as session:

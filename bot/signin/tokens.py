@@ -29,8 +29,9 @@ EXPIRY_MARGIN = timedelta(minutes=5)
 class ProviderTokens:
     """``ctx.mailboxes.tokens``: implements bot.mailboxes.AccessTokens."""
 
-    def __init__(self, ctx: AppContext,
-                 on_config_fault: Callable[[Mailbox, SignInFailure], None]) -> None:
+    def __init__(
+        self, ctx: AppContext, on_config_fault: Callable[[Mailbox, SignInFailure], None]
+    ) -> None:
         self.ctx = ctx
         self.on_config_fault = on_config_fault
         self._locks: dict[int, threading.Lock] = {}
@@ -42,7 +43,9 @@ class ProviderTokens:
 
     def access_token(self, mailbox: Mailbox, *, force_refresh: bool = False) -> str:
         settings = self.ctx.settings
-        if mailbox.provider not in config.PROVIDERS or not config.is_configured(settings, mailbox.provider):
+        if mailbox.provider not in config.PROVIDERS or not config.is_configured(
+            settings, mailbox.provider
+        ):
             raise ServiceError(
                 f"{mailbox.address} signs in with {mailbox.provider}, but that provider is not "
                 "configured on this Mailroom server. Ask the operator to set its client id and secret."
@@ -56,13 +59,21 @@ class ProviderTokens:
             # before their expiry, and IMAP only says "authentication failed"): refresh, so the
             # provider tells exactly what is wrong.
             force_refresh = force_refresh or current.consecutive_failures > 0
-            if (not force_refresh and saved.get("access_token") and expires is not None
-                    and expires - EXPIRY_MARGIN > utcnow()):
+            if (
+                not force_refresh
+                and saved.get("access_token")
+                and expires is not None
+                and expires - EXPIRY_MARGIN > utcnow()
+            ):
                 return str(saved["access_token"])
             refresh_token = saved.get("refresh_token")
             if not refresh_token:
-                raise SignInFailure(current.provider, FailureKind.RECONNECT, address=current.address,
-                                    tenant=current.ms_tenant)
+                raise SignInFailure(
+                    current.provider,
+                    FailureKind.RECONNECT,
+                    address=current.address,
+                    tenant=current.ms_tenant,
+                )
             try:
                 access, rotated, expires_at = self._refresh(current, str(refresh_token))
             except SignInFailure as failure:
@@ -71,7 +82,9 @@ class ProviderTokens:
                     self.on_config_fault(current, worded)
                 raise worded from None
             self.ctx.mailboxes.update_secrets(
-                current.id, access_token=access, refresh_token=rotated or refresh_token,  # type: ignore[arg-type]
+                current.id,
+                access_token=access,
+                refresh_token=rotated or refresh_token,  # type: ignore[arg-type]
             )
             self.ctx.mailboxes.set_fields(current.id, token_expires_at=expires_at)  # type: ignore[arg-type]
             return access
@@ -82,6 +95,7 @@ class ProviderTokens:
             tokens = google.refresh(config.google_config(settings), refresh_token)
             return tokens.access_token, tokens.refresh_token, tokens.expires_at
         ms = config.microsoft_config(settings)
-        grant = microsoft.refresh(ms, tenant=microsoft.sign_in_tenant(ms, mailbox.ms_tenant),
-                                  refresh_token=refresh_token)
+        grant = microsoft.refresh(
+            ms, tenant=microsoft.sign_in_tenant(ms, mailbox.ms_tenant), refresh_token=refresh_token
+        )
         return grant.access_token, grant.refresh_token, grant.expires_at

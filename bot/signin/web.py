@@ -36,11 +36,13 @@ color:#1d1c1d}}h1{{font-size:1.4rem}}.ok{{color:#007a5a}}.bad{{color:#c01343}}</
 
 
 def page(title: str, message: str, *, ok: bool, status: int | None = None) -> HTMLResponse:
-    body = _PAGE.format(title=html.escape(title), message=html.escape(message),
-                        css="ok" if ok else "bad")
+    body = _PAGE.format(
+        title=html.escape(title), message=html.escape(message), css="ok" if ok else "bad"
+    )
     # No caching, and the state in the URL never leaks to another site through Referer.
-    return HTMLResponse(body, status_code=status or (200 if ok else 400),
-                        headers={"Cache-Control": "no-store"})
+    return HTMLResponse(
+        body, status_code=status or (200 if ok else 400), headers={"Cache-Control": "no-store"}
+    )
 
 
 def install_routes(api: FastAPI, ctx: AppContext) -> None:

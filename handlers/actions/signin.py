@@ -46,7 +46,9 @@ def register(app: App, ctx: AppContext) -> None:
         if mailbox is None:
             raise UserError("That mailbox no longer exists. Connect it again with `/mail-connect`.")
         if not ctx.roles.can_manage(user_of(body), mailbox):
-            raise UserError("Only an admin (or the owner of a personal mailbox) can choose its channel.")
+            raise UserError(
+                "Only an admin (or the owner of a personal mailbox) can choose its channel."
+            )
         channel = action.get("selected_conversation") or ""
         if not channel:
             raise UserError("Choose a channel from the list.")
@@ -63,8 +65,11 @@ def register(app: App, ctx: AppContext) -> None:
     def resume(ack: Ack, body: dict[str, Any], client: Any) -> None:
         ack()
         user, team = user_of(body), team_of(body)
-        view = connect_modal(kinds=allowed_kinds(ctx, user), sign_in=sign_in_buttons(ctx, user, team),
-                             notice="Your IT admin approved Mailroom: sign in with Microsoft again.")
+        view = connect_modal(
+            kinds=allowed_kinds(ctx, user),
+            sign_in=sign_in_buttons(ctx, user, team),
+            notice="Your IT admin approved Mailroom: sign in with Microsoft again.",
+        )
         client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @app.action(CHECK_ACTION)

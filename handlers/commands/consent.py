@@ -20,6 +20,8 @@ def register(app: App, ctx: AppContext) -> None:
         signin = ctx.extras["signin"]
         configured = ctx.settings.microsoft_configured
         tenants = signin.consent.overview(team, user) if configured else []
-        general = signin.consent.link(team, "organizations", user) if configured and not tenants else None
+        general = (
+            signin.consent.link(team, "organizations", user) if configured and not tenants else None
+        )
         text, blocks = consent_overview(tenants, configured=configured, general_link=general)
         tell(ctx, body, text, blocks=blocks)

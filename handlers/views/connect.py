@@ -13,6 +13,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from slack_bolt import Ack, App
+from slack_sdk.errors import SlackApiError
 
 from bot.blocks.connect import CALLBACK, connect_modal, connected_view, testing_view
 from bot.connect import (
@@ -27,6 +28,7 @@ from bot.connect import (
     view_values,
 )
 from bot.context import AppContext
+from bot.formatting.slack_text import escape
 from handlers.commands.connect import allowed_kinds, sign_in_buttons
 from handlers.common import UNEXPECTED
 
@@ -98,7 +100,24 @@ def _finish_late(ctx: AppContext, client: Any, body: dict[str, Any], form: Conne
                    "Test and save again (passwords must be typed again).",
             field_notes=errors,
         )
-        client.views_update(view_id=view_id, view=view)
+        problems = " ".join(dict.fromkeys(errors.values()))
+        _show_or_tell(ctx, client, view_id, view, user,
+                      f":x: The connection test for {escape(form.address)} failed: "
+                      f"{escape(problems)} Run `/mail-connect` to try again.")
         return
     mailbox, note = _save(ctx, form, user, team)
-    client.views_update(view_id=view_id, view=connected_view(mailbox, note))
+    _show_or_tell(ctx, client, view_id, connected_view(mailbox, note), user,
+                  f":white_check_mark: {escape(mailbox.address)} is connected: its email will "
+                  f"appear in <#{mailbox.channel_id}>. {note or ''}".strip())
+
+
+def _show_or_tell(ctx: AppContext, client: Any, view_id: str, view: dict[str, Any], user: str,
+                  text: str) -> None:
+    """Update the modal; when the person closed it meanwhile, send the outcome as a DM
+    (the testing view promises they will hear back either way)."""
+    try:
+        client.views_update(view_id=view_id, view=view)
+    except SlackApiError as exc:
+        log.info("connect modal %s is gone (%s); sending the outcome as a DM", view_id,
+                 exc.response.get("error"))
+        ctx.slack.dm(user, text)

@@ -184,3 +184,23 @@ def test_slow_server_acks_with_testing_view_then_updates_with_the_outcome(
     assert "did not answer within 4 seconds" in shown
     assert silent_server.accepted  # the test really reached the hanging server
     assert h.mailbox_by_address(account.address) is None
+
+
+def test_slow_outcome_reaches_a_person_who_closed_the_modal(
+    quick_timeout_harness: Harness, silent_server: SilentServer
+) -> None:
+    h = quick_timeout_harness
+    account = h.new_account()
+    # The modal this submission came from is no longer open: views.update cannot reach it.
+    answer = submit(
+        h, h.connect_values(account, imap_port=str(silent_server.port)), view_id="V_CLOSED"
+    )
+    assert answer["response_action"] == "update"
+    dm = wait_until(
+        lambda: [m for m in h.slack.messages("UALICE") if "connection test" in m["text"]],
+        timeout=15,
+        message="the outcome as a DM",
+    )[0]
+    assert account.address in dm["text"] and "did not answer within 4 seconds" in dm["text"]
+    assert "/mail-connect" in dm["text"]
+    assert h.slack.calls_to("views.update")[0].response["error"] == "not_found"

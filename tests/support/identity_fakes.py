@@ -44,19 +44,39 @@ GOOGLE_CLIENT_SECRET = "google-secret"
 MS_CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 MS_CLIENT_SECRET = "ms-secret"
 GOOGLE_MAIL = "https://mail.google.com/"
-MS_SCOPES = ("https://outlook.office.com/IMAP.AccessAsUser.All", "https://outlook.office.com/SMTP.Send")
+MS_SCOPES = (
+    "https://outlook.office.com/IMAP.AccessAsUser.All",
+    "https://outlook.office.com/SMTP.Send",
+)
 
 # Error bodies as Microsoft sends them (description text shortened).
 MS_ERRORS: dict[int, tuple[str, str]] = {
-    65001: ("consent_required", "AADSTS65001: The user or administrator has not consented to use the application."),
+    65001: (
+        "consent_required",
+        "AADSTS65001: The user or administrator has not consented to use the application.",
+    ),
     90094: ("access_denied", "AADSTS90094: The grant requires admin permission."),
-    90095: ("access_denied", "AADSTS90095: Admin consent is required; an admin-consent request can be sent."),
+    90095: (
+        "access_denied",
+        "AADSTS90095: Admin consent is required; an admin-consent request can be sent.",
+    ),
     65004: ("access_denied", "AADSTS65004: User declined to consent to access the app."),
     70000: ("invalid_grant", "AADSTS70000: The provided grant is invalid or malformed."),
-    50173: ("invalid_grant", "AADSTS50173: The provided grant has expired due to it being revoked."),
+    50173: (
+        "invalid_grant",
+        "AADSTS50173: The provided grant has expired due to it being revoked.",
+    ),
     700082: ("invalid_grant", "AADSTS700082: The refresh token has expired due to inactivity."),
     7000215: ("invalid_client", "AADSTS7000215: Invalid client secret provided."),
     7000222: ("invalid_client", "AADSTS7000222: The provided client secret keys are expired."),
+    50105: (
+        "invalid_grant",
+        "AADSTS50105: The signed in user is not assigned to a role for the application.",
+    ),
+    53003: (
+        "access_denied",
+        "AADSTS53003: Access has been blocked by Conditional Access policies.",
+    ),
     700016: ("unauthorized_client", "AADSTS700016: Application was not found in the directory."),
 }
 
@@ -71,8 +91,13 @@ def pkce_ok(verifier: str, challenge: str) -> bool:
 
 def ms_error(code: int) -> dict[str, Any]:
     error, description = MS_ERRORS[code]
-    return {"error": error, "error_description": description, "error_codes": [code],
-            "trace_id": str(uuid.uuid4()), "correlation_id": str(uuid.uuid4())}
+    return {
+        "error": error,
+        "error_description": description,
+        "error_codes": [code],
+        "trace_id": str(uuid.uuid4()),
+        "correlation_id": str(uuid.uuid4()),
+    }
 
 
 @dataclass
@@ -121,7 +146,9 @@ class GoogleFake:
 @dataclass
 class MicrosoftFake:
     client_secret: str = MS_CLIENT_SECRET
-    person: Person = field(default_factory=lambda: Person("bo@contoso.test", "Bo Contoso", "tid-contoso"))
+    person: Person = field(
+        default_factory=lambda: Person("bo@contoso.test", "Bo Contoso", "tid-contoso")
+    )
     tenants: dict[str, TenantPolicy] = field(default_factory=dict)
     admin_decision: str = "grant"  # or "decline"
     admin_tenant: str = "tid-contoso"  # whose admin answers an /organizations/ consent link
@@ -147,7 +174,9 @@ class IdentityFakes:
         self.access_lifetime = 3600
         self.google = GoogleFake()
         self.microsoft = MicrosoftFake()
-        self.access_tokens: dict[str, tuple[str, float]] = {}  # mail-capable: token -> (email, expires)
+        self.access_tokens: dict[
+            str, tuple[str, float]
+        ] = {}  # mail-capable: token -> (email, expires)
         self.token_owners: dict[str, str] = {}  # every access token -> email (for userinfo)
         self.introspections: list[str] = []
         fakes = self
@@ -189,8 +218,9 @@ class IdentityFakes:
             # Fresh addresses per test: the session's Dovecot keeps every mailbox it saw.
             tag = uuid.uuid4().hex[:8]
             self.google = GoogleFake(person=Person(f"ana.{tag}@gmail.test", "Ana Gómez"))
-            self.microsoft = MicrosoftFake(person=Person(f"bo.{tag}@contoso.test", "Bo Contoso",
-                                                         "tid-contoso"))
+            self.microsoft = MicrosoftFake(
+                person=Person(f"bo.{tag}@contoso.test", "Bo Contoso", "tid-contoso")
+            )
             self.access_tokens.clear()
             self.token_owners.clear()
             self.introspections.clear()
@@ -231,7 +261,11 @@ class IdentityFakes:
             with self.lock:
                 status, headers, body = self._route(method, parts, query, form, handler.headers)
         except Exception as exc:  # a fake bug must show up, not hang a test
-            status, headers, body = 500, {}, json.dumps({"error": "fake_crashed", "error_description": repr(exc)})
+            status, headers, body = (
+                500,
+                {},
+                json.dumps({"error": "fake_crashed", "error_description": repr(exc)}),
+            )
         payload = body.encode() if isinstance(body, str) else body
         handler.send_response(status)
         headers.setdefault("Content-Type", "application/json")
@@ -241,8 +275,14 @@ class IdentityFakes:
         handler.end_headers()
         handler.wfile.write(payload)
 
-    def _route(self, method: str, parts: list[str], query: dict[str, str], form: dict[str, str],
-               headers: Any) -> tuple[int, dict[str, str], str]:
+    def _route(
+        self,
+        method: str,
+        parts: list[str],
+        query: dict[str, str],
+        form: dict[str, str],
+        headers: Any,
+    ) -> tuple[int, dict[str, str], str]:
         if parts == ["introspect"]:
             token = form.get("token", "")
             self.introspections.append(token)
@@ -265,13 +305,19 @@ class IdentityFakes:
         return 404, {}, json.dumps({"error": "not_found"})
 
     @staticmethod
-    def _redirect(uri: str, params: dict[str, str], mode: str = "query") -> tuple[int, dict[str, str], str]:
+    def _redirect(
+        uri: str, params: dict[str, str], mode: str = "query"
+    ) -> tuple[int, dict[str, str], str]:
         if mode == "form_post":
             # What Entra sends for response_mode=form_post: a form the browser submits at once.
-            fields = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-                             for k, v in params.items())
-            body = (f'<html><body onload="document.forms[0].submit()"><form method="post" '
-                    f'action="{html.escape(uri)}">{fields}</form></body></html>')
+            fields = "".join(
+                f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                for k, v in params.items()
+            )
+            body = (
+                f'<html><body onload="document.forms[0].submit()"><form method="post" '
+                f'action="{html.escape(uri)}">{fields}</form></body></html>'
+            )
             return 200, {"Content-Type": "text/html"}, body
         return 302, {"Location": f"{uri}?{urlencode(params)}"}, ""
 
@@ -283,17 +329,25 @@ class IdentityFakes:
         if query.get("client_id") != GOOGLE_CLIENT_ID:
             return 400, {"Content-Type": "text/plain"}, "Error 401: invalid_client"
         if g.deny:
-            return self._redirect(query["redirect_uri"], {"error": g.deny, "state": query.get("state", "")})
+            return self._redirect(
+                query["redirect_uri"], {"error": g.deny, "state": query.get("state", "")}
+            )
         scopes = query.get("scope", "").split()
         if g.untick_mail:
             scopes = [s for s in scopes if s != GOOGLE_MAIL]
         code = "gc-" + secrets.token_urlsafe(16)
-        g.codes[code] = {"redirect_uri": query.get("redirect_uri"), "challenge": query.get("code_challenge"),
-                         "method": query.get("code_challenge_method"), "scopes": scopes,
-                         "offline": query.get("access_type") == "offline" and query.get("prompt") == "consent",
-                         "person": g.person}
-        return self._redirect(query["redirect_uri"], {"code": code, "state": query.get("state", ""),
-                                                      "scope": " ".join(scopes)})
+        g.codes[code] = {
+            "redirect_uri": query.get("redirect_uri"),
+            "challenge": query.get("code_challenge"),
+            "method": query.get("code_challenge_method"),
+            "scopes": scopes,
+            "offline": query.get("access_type") == "offline" and query.get("prompt") == "consent",
+            "person": g.person,
+        }
+        return self._redirect(
+            query["redirect_uri"],
+            {"code": code, "state": query.get("state", ""), "scope": " ".join(scopes)},
+        )
 
     def _google_client_ok(self, form: dict[str, str], headers: Any) -> bool:
         client_id, secret = form.get("client_id"), form.get("client_secret")
@@ -306,22 +360,44 @@ class IdentityFakes:
         g = self.google
         g.token_requests.append(form)
         if not self._google_client_ok(form, headers):
-            return 401, {}, json.dumps({"error": "invalid_client", "error_description": "Unauthorized"})
-        bad_grant = 400, {}, json.dumps({"error": "invalid_grant", "error_description": "Bad Request"})
+            return (
+                401,
+                {},
+                json.dumps({"error": "invalid_client", "error_description": "Unauthorized"}),
+            )
+        bad_grant = (
+            400,
+            {},
+            json.dumps({"error": "invalid_grant", "error_description": "Bad Request"}),
+        )
         if form.get("grant_type") == "authorization_code":
             code = g.codes.pop(form.get("code", ""), None)
-            if code is None or code["redirect_uri"] != form.get("redirect_uri") or code["method"] != "S256" \
-                    or not pkce_ok(form.get("code_verifier", ""), code["challenge"] or ""):
+            if (
+                code is None
+                or code["redirect_uri"] != form.get("redirect_uri")
+                or code["method"] != "S256"
+                or not pkce_ok(form.get("code_verifier", ""), code["challenge"] or "")
+            ):
                 return bad_grant
             person: Person = code["person"]
             mail = GOOGLE_MAIL in code["scopes"]
             answer: dict[str, Any] = {
-                "access_token": self._issue_access(person.email, mail), "expires_in": self.access_lifetime,
-                "token_type": "Bearer", "scope": " ".join(code["scopes"]),
-                "id_token": jwt.encode({"iss": "https://accounts.google.com", "aud": GOOGLE_CLIENT_ID,
-                                        "sub": person.email, "email": person.email,
-                                        "iat": int(time.time()), "exp": int(time.time()) + 3600},
-                                       "fake-google-key-0123456789abcdef0123", algorithm="HS256"),
+                "access_token": self._issue_access(person.email, mail),
+                "expires_in": self.access_lifetime,
+                "token_type": "Bearer",
+                "scope": " ".join(code["scopes"]),
+                "id_token": jwt.encode(
+                    {
+                        "iss": "https://accounts.google.com",
+                        "aud": GOOGLE_CLIENT_ID,
+                        "sub": person.email,
+                        "email": person.email,
+                        "iat": int(time.time()),
+                        "exp": int(time.time()) + 3600,
+                    },
+                    "fake-google-key-0123456789abcdef0123",
+                    algorithm="HS256",
+                ),
             }
             if code["offline"]:
                 refresh = "grt-" + secrets.token_urlsafe(16)
@@ -331,12 +407,30 @@ class IdentityFakes:
         if form.get("grant_type") == "refresh_token":
             grant = g.refresh_tokens.get(form.get("refresh_token", ""))
             if grant is None or grant.revoked:
-                return 400, {}, json.dumps({"error": "invalid_grant",
-                                            "error_description": "Token has been expired or revoked."})
-            return 200, {}, json.dumps({
-                "access_token": self._issue_access(grant.email, GOOGLE_MAIL in grant.scopes),
-                "expires_in": self.access_lifetime, "token_type": "Bearer", "scope": " ".join(grant.scopes),
-            })
+                return (
+                    400,
+                    {},
+                    json.dumps(
+                        {
+                            "error": "invalid_grant",
+                            "error_description": "Token has been expired or revoked.",
+                        }
+                    ),
+                )
+            return (
+                200,
+                {},
+                json.dumps(
+                    {
+                        "access_token": self._issue_access(
+                            grant.email, GOOGLE_MAIL in grant.scopes
+                        ),
+                        "expires_in": self.access_lifetime,
+                        "token_type": "Bearer",
+                        "scope": " ".join(grant.scopes),
+                    }
+                ),
+            )
         return 400, {}, json.dumps({"error": "unsupported_grant_type"})
 
     def _google_userinfo(self, query: dict[str, str], form: dict[str, str], headers: Any) -> Any:
@@ -344,19 +438,35 @@ class IdentityFakes:
         email = self.token_owners.get(token)
         if email is None:
             return 401, {}, json.dumps({"error": "invalid_token"})
-        return 200, {}, json.dumps({"sub": "sub-" + email, "email": email, "email_verified": True,
-                                    "name": self.google.person.name})
+        return (
+            200,
+            {},
+            json.dumps(
+                {
+                    "sub": "sub-" + email,
+                    "email": email,
+                    "email_verified": True,
+                    "name": self.google.person.name,
+                }
+            ),
+        )
 
     # --- Microsoft ------------------------------------------------------------------------
 
     def _ms_discovery(self, tenant: str) -> Any:
         issuer_tenant = "{tenantid}" if tenant in ("organizations", "common") else tenant
-        return 200, {}, json.dumps({
-            "authorization_endpoint": f"{MS_HOST}/{tenant}/oauth2/v2.0/authorize",
-            "token_endpoint": f"{MS_HOST}/{tenant}/oauth2/v2.0/token",
-            "issuer": f"{MS_HOST}/{issuer_tenant}/v2.0",
-            "response_types_supported": ["code"],
-        })
+        return (
+            200,
+            {},
+            json.dumps(
+                {
+                    "authorization_endpoint": f"{MS_HOST}/{tenant}/oauth2/v2.0/authorize",
+                    "token_endpoint": f"{MS_HOST}/{tenant}/oauth2/v2.0/token",
+                    "issuer": f"{MS_HOST}/{issuer_tenant}/v2.0",
+                    "response_types_supported": ["code"],
+                }
+            ),
+        )
 
     def _ms_authorize(self, tenant: str, query: dict[str, str]) -> Any:
         m = self.microsoft
@@ -369,28 +479,61 @@ class IdentityFakes:
         mode = query.get("response_mode", "query")
         if not policy.consented and policy.block:
             error = ms_error(policy.block)
-            return self._redirect(uri, {"error": error["error"], "error_description": error["error_description"],
-                                        "state": query.get("state", "")}, mode)
+            return self._redirect(
+                uri,
+                {
+                    "error": error["error"],
+                    "error_description": error["error_description"],
+                    "state": query.get("state", ""),
+                },
+                mode,
+            )
         code = "mc-" + secrets.token_urlsafe(16)
-        m.codes[code] = {"redirect_uri": uri, "challenge": query.get("code_challenge"),
-                         "method": query.get("code_challenge_method"), "nonce": query.get("nonce"),
-                         "person": person}
-        return self._redirect(uri, {"code": code, "state": query.get("state", ""),
-                                    "client_info": _b64url(b"{}"), "session_state": "s"}, mode)
+        m.codes[code] = {
+            "redirect_uri": uri,
+            "challenge": query.get("code_challenge"),
+            "method": query.get("code_challenge_method"),
+            "nonce": query.get("nonce"),
+            "person": person,
+        }
+        return self._redirect(
+            uri,
+            {
+                "code": code,
+                "state": query.get("state", ""),
+                "client_info": _b64url(b"{}"),
+                "session_state": "s",
+            },
+            mode,
+        )
 
     def _ms_tokens(self, person: Person, nonce: str | None) -> dict[str, Any]:
         refresh = "mrt-" + secrets.token_urlsafe(16)
-        self.microsoft.refresh_tokens[refresh] = _Grant(person.email, list(MS_SCOPES), person.tenant)
-        claims = {"aud": MS_CLIENT_ID, "iss": f"{MS_HOST}/{person.tenant}/v2.0", "tid": person.tenant,
-                  "oid": "oid-" + person.email, "sub": "sub-" + person.email,
-                  "preferred_username": person.email, "name": person.name,
-                  "iat": int(time.time()), "exp": int(time.time()) + 3600}
+        self.microsoft.refresh_tokens[refresh] = _Grant(
+            person.email, list(MS_SCOPES), person.tenant
+        )
+        claims = {
+            "aud": MS_CLIENT_ID,
+            "iss": f"{MS_HOST}/{person.tenant}/v2.0",
+            "tid": person.tenant,
+            "oid": "oid-" + person.email,
+            "sub": "sub-" + person.email,
+            "preferred_username": person.email,
+            "name": person.name,
+            "iat": int(time.time()),
+            "exp": int(time.time()) + 3600,
+        }
         if nonce:
             claims["nonce"] = nonce
         return {
-            "token_type": "Bearer", "scope": " ".join(MS_SCOPES), "expires_in": self.access_lifetime,
-            "access_token": self._issue_access(person.email, True), "refresh_token": refresh,
-            "id_token": jwt.encode(claims, "fake-microsoft-key-0123456789abcdef", algorithm="HS256"),
+            "token_type": "Bearer",
+            "scope": " ".join(MS_SCOPES),
+            "expires_in": self.access_lifetime,
+            "access_token": self._issue_access(person.email, True),
+            "refresh_token": refresh,
+            "id_token": jwt.encode(
+                claims, "fake-microsoft-key-0123456789abcdef", algorithm="HS256"
+            ),
         }
 
     def _ms_token(self, tenant: str, form: dict[str, str]) -> Any:
@@ -403,8 +546,12 @@ class IdentityFakes:
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
             code = m.codes.pop(form.get("code", ""), None)
-            if code is None or code["redirect_uri"] != form.get("redirect_uri") or code["method"] != "S256" \
-                    or not pkce_ok(form.get("code_verifier", ""), code["challenge"] or ""):
+            if (
+                code is None
+                or code["redirect_uri"] != form.get("redirect_uri")
+                or code["method"] != "S256"
+                or not pkce_ok(form.get("code_verifier", ""), code["challenge"] or "")
+            ):
                 return 400, {}, json.dumps({**ms_error(70000), "error_codes": [70008]})
             return 200, {}, json.dumps(self._ms_tokens(code["person"], code["nonce"]))
         if grant_type == "refresh_token":
@@ -422,8 +569,17 @@ class IdentityFakes:
         if grant_type == "client_credentials":
             if tenant in ("organizations", "common") or not m.policy(tenant).consented:
                 return 400, {}, json.dumps(ms_error(700016))
-            return 200, {}, json.dumps({"token_type": "Bearer", "expires_in": 3599,
-                                        "access_token": "app-" + secrets.token_urlsafe(8)})
+            return (
+                200,
+                {},
+                json.dumps(
+                    {
+                        "token_type": "Bearer",
+                        "expires_in": 3599,
+                        "access_token": "app-" + secrets.token_urlsafe(8),
+                    }
+                ),
+            )
         return 400, {}, json.dumps({"error": "unsupported_grant_type"})
 
     def _ms_adminconsent(self, tenant: str, query: dict[str, str]) -> Any:
@@ -431,13 +587,27 @@ class IdentityFakes:
         m.adminconsent_requests.append({**query, "tenant": tenant})
         uri = query.get("redirect_uri", "")
         if m.admin_decision != "grant":
-            return self._redirect(uri, {"error": "access_denied", "error_subcode": "cancel",
-                                        "error_description": MS_ERRORS[65004][1],
-                                        "admin_consent": "True", "state": query.get("state", "")})
+            return self._redirect(
+                uri,
+                {
+                    "error": "access_denied",
+                    "error_subcode": "cancel",
+                    "error_description": MS_ERRORS[65004][1],
+                    "admin_consent": "True",
+                    "state": query.get("state", ""),
+                },
+            )
         granted = m.admin_tenant if tenant in ("organizations", "common") else tenant
         m.policy(granted).consented = True
-        return self._redirect(uri, {"admin_consent": "True", "tenant": granted,
-                                    "state": query.get("state", ""), "scope": query.get("scope", "")})
+        return self._redirect(
+            uri,
+            {
+                "admin_consent": "True",
+                "tenant": granted,
+                "state": query.get("state", ""),
+                "scope": query.get("scope", ""),
+            },
+        )
 
 
 _AUTO_FORM = re.compile(r'<form method="post" action="([^"]*)">(.*?)</form>', re.S)
@@ -456,7 +626,9 @@ class Browser:
     ``https://login.microsoftonline.com`` is rewritten to the fake (as DNS would), so the app
     builds exactly the URLs it builds in production."""
 
-    def __init__(self, app_client: Any, fakes: IdentityFakes, public_url: str = "http://testserver") -> None:
+    def __init__(
+        self, app_client: Any, fakes: IdentityFakes, public_url: str = "http://testserver"
+    ) -> None:
         self.app = app_client
         self.fakes = fakes
         self.public_url = public_url
@@ -465,17 +637,25 @@ class Browser:
     def get(self, url: str, max_hops: int = 10) -> httpx.Response:
         for _ in range(max_hops):
             if url.startswith(self.public_url):
-                response = self.app.get(url[len(self.public_url):], follow_redirects=False)
+                response = self.app.get(url[len(self.public_url) :], follow_redirects=False)
             else:
-                real = url.replace(MS_HOST, f"{self.fakes.base_url}/ms", 1) if url.startswith(MS_HOST) else url
+                real = (
+                    url.replace(MS_HOST, f"{self.fakes.base_url}/ms", 1)
+                    if url.startswith(MS_HOST)
+                    else url
+                )
                 response = httpx.get(real, follow_redirects=False, timeout=10)
             self.hops.append(Hop(url, response.status_code))
             form = _AUTO_FORM.search(response.text) if not url.startswith(self.public_url) else None
             if form is not None:
                 # An auto-submitting form_post page: submit it, as the browser's onload would.
-                fields = {html.unescape(k): html.unescape(v) for k, v in _HIDDEN.findall(form.group(2))}
+                fields = {
+                    html.unescape(k): html.unescape(v) for k, v in _HIDDEN.findall(form.group(2))
+                }
                 action = html.unescape(form.group(1))
-                response = self.app.post(action[len(self.public_url):], data=fields, follow_redirects=False)
+                response = self.app.post(
+                    action[len(self.public_url) :], data=fields, follow_redirects=False
+                )
                 self.hops.append(Hop(action, response.status_code))
                 if response.status_code not in (301, 302, 303, 307, 308):
                     return response
@@ -518,25 +698,37 @@ def identity_dovecot(identity_server: IdentityFakes) -> Iterator[DovecotServer]:
 def signin_env(fakes: IdentityFakes, dovecot: DovecotServer, smtp: SmtpServer) -> dict[str, str]:
     env = {
         "PUBLIC_URL": "http://testserver",
-        "GOOGLE_CLIENT_ID": GOOGLE_CLIENT_ID, "GOOGLE_CLIENT_SECRET": GOOGLE_CLIENT_SECRET,
+        "GOOGLE_CLIENT_ID": GOOGLE_CLIENT_ID,
+        "GOOGLE_CLIENT_SECRET": GOOGLE_CLIENT_SECRET,
         "GOOGLE_AUTH_URI": f"{fakes.base_url}/google/authorize",
         "GOOGLE_TOKEN_URI": f"{fakes.base_url}/google/token",
         "GOOGLE_USERINFO_URI": f"{fakes.base_url}/google/userinfo",
-        "MICROSOFT_CLIENT_ID": MS_CLIENT_ID, "MICROSOFT_CLIENT_SECRET": MS_CLIENT_SECRET,
+        "MICROSOFT_CLIENT_ID": MS_CLIENT_ID,
+        "MICROSOFT_CLIENT_SECRET": MS_CLIENT_SECRET,
         "MICROSOFT_HTTP_OVERRIDE": f"{fakes.base_url}/ms",
         "MAILROOM_ADMINS": "UADMIN",
     }
     for provider in ("GOOGLE", "MICROSOFT"):
-        env |= {f"{provider}_IMAP_HOST": HOST, f"{provider}_IMAP_PORT": str(dovecot.port),
-                f"{provider}_IMAP_SECURITY": "none", f"{provider}_SMTP_HOST": HOST,
-                f"{provider}_SMTP_PORT": str(smtp.port), f"{provider}_SMTP_SECURITY": "none"}
+        env |= {
+            f"{provider}_IMAP_HOST": HOST,
+            f"{provider}_IMAP_PORT": str(dovecot.port),
+            f"{provider}_IMAP_SECURITY": "none",
+            f"{provider}_SMTP_HOST": HOST,
+            f"{provider}_SMTP_PORT": str(smtp.port),
+            f"{provider}_SMTP_SECURITY": "none",
+        }
     return env
 
 
 @pytest.fixture
-def make_signin_harness(monkeypatch: pytest.MonkeyPatch, slack_fake: Any, tmp_path: Path,
-                        identity: IdentityFakes, identity_dovecot: DovecotServer,
-                        smtp_server: SmtpServer) -> Iterator[Any]:
+def make_signin_harness(
+    monkeypatch: pytest.MonkeyPatch,
+    slack_fake: Any,
+    tmp_path: Path,
+    identity: IdentityFakes,
+    identity_dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+) -> Iterator[Any]:
     """Build the app wired to the fakes; keyword arguments add or override settings."""
     from tests.support.harness import build_harness
 
@@ -545,10 +737,17 @@ def make_signin_harness(monkeypatch: pytest.MonkeyPatch, slack_fake: Any, tmp_pa
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     smtp_server.token_validator = identity.email_for_token
 
-    def make(**extra: str) -> Any:
+    def make(database_url: str | None = None, **extra: str) -> Any:
         env = signin_env(identity, identity_dovecot, smtp_server) | extra
-        h = build_harness(monkeypatch, slack_fake, f"sqlite:///{tmp_path / 'mailroom.db'}",
-                          tmp_path / "data", identity_dovecot, smtp_server, **env)
+        h = build_harness(
+            monkeypatch,
+            slack_fake,
+            database_url or f"sqlite:///{tmp_path / 'mailroom.db'}",
+            tmp_path / "data",
+            identity_dovecot,
+            smtp_server,
+            **env,
+        )
         built.append(h)
         return h
 

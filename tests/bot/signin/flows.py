@@ -30,22 +30,42 @@ def find_button(view: dict[str, Any], provider: str) -> dict[str, Any] | None:
     return None
 
 
-def modal_values(kind: str = "personal", channel: str | None = "C_SALES", backfill: str = "0") -> dict:
-    values = {"kind": {"value": static_select(kind)}, "backfill": {"value": static_select(backfill)}}
+def modal_values(
+    kind: str = "personal", channel: str | None = "C_SALES", backfill: str = "0"
+) -> dict:
+    values = {
+        "kind": {"value": static_select(kind)},
+        "backfill": {"value": static_select(backfill)},
+    }
     if channel:
         values["channel"] = {"value": conversations_select(channel)}
     return values
 
 
-def press_sign_in(h: Harness, fakes: IdentityFakes, provider: str, *, view: dict[str, Any],
-                  user: str = "UALICE", kind: str = "personal", channel: str | None = "C_SALES",
-                  backfill: str = "0", click: bool = True) -> SignInRun:
+def press_sign_in(
+    h: Harness,
+    fakes: IdentityFakes,
+    provider: str,
+    *,
+    view: dict[str, Any],
+    user: str = "UALICE",
+    kind: str = "personal",
+    channel: str | None = "C_SALES",
+    backfill: str = "0",
+    click: bool = True,
+) -> SignInRun:
     """Press the URL button in ``view`` (Slack sends the click, the browser opens the URL)."""
     button = find_button(view, provider)
     assert button is not None, f"no {provider} button in {view.get('blocks')}"
     if click:
-        response = h.client.action(button["action_id"], button["value"], user, view=view,
-                                   block_id="sign_in", state_values=modal_values(kind, channel, backfill))
+        response = h.client.action(
+            button["action_id"],
+            button["value"],
+            user,
+            view=view,
+            block_id="sign_in",
+            state_values=modal_values(kind, channel, backfill),
+        )
         assert response.status_code == 200, response.text
     browser = Browser(h.client.client, fakes)
     page = browser.get(button["url"])

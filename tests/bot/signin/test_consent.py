@@ -20,9 +20,13 @@ def tenant_row(h: Harness) -> ConsentTenant:
 
 def consent_link(h: Harness, user: str = "UADMIN") -> str:
     h.client.command("/mail-consent", "", user)
-    shown = wait_until(lambda: [e for e in h.slack.ephemerals(user) if "adminconsent" in str(e)],
-                       message="/mail-consent answer")[-1]
-    section = next(b for b in shown["blocks"] if "Approval link" in b.get("text", {}).get("text", ""))
+    shown = wait_until(
+        lambda: [e for e in h.slack.ephemerals(user) if "adminconsent" in str(e)],
+        message="/mail-consent answer",
+    )[-1]
+    section = next(
+        b for b in shown["blocks"] if "Approval link" in b.get("text", {}).get("text", "")
+    )
     return section["text"]["text"].split("<", 1)[1].split("|", 1)[0]
 
 
@@ -42,21 +46,27 @@ def test_admin_consent_granted_tells_waiting_users_and_sign_in_then_works(
     assert link.startswith(f"{MS_HOST}/organizations/v2.0/adminconsent?")
     query = query_of(link)
     assert query["redirect_uri"] == "http://testserver/oauth/microsoft/adminconsent"
-    assert query["scope"].split() == ["https://outlook.office.com/IMAP.AccessAsUser.All",
-                                      "https://outlook.office.com/SMTP.Send"]
+    assert query["scope"].split() == [
+        "https://outlook.office.com/IMAP.AccessAsUser.All",
+        "https://outlook.office.com/SMTP.Send",
+    ]
 
     page = Browser(h.client.client, identity).get(link)  # the IT admin opens it and accepts
     assert page.status_code == 200 and "approved" in page.text
     row = tenant_row(h)
     assert row.status == "granted" and row.waiting_users == ""
-    told = wait_until(lambda: [m for m in h.slack.messages("UALICE") if "approved Mailroom" in m["text"]],
-                      message="waiting user told")
+    told = wait_until(
+        lambda: [m for m in h.slack.messages("UALICE") if "approved Mailroom" in m["text"]],
+        message="waiting user told",
+    )
     finish = told[-1]["blocks"][1]["elements"][0]
     assert finish["action_id"] == "signin_resume"
 
     h.client.action("signin_resume", finish["value"], "UALICE")
-    view = wait_until(lambda: (v := h.slack.last_view()) and "approved" in str(v["blocks"]) and v,
-                      message="sign-in modal")
+    view = wait_until(
+        lambda: (v := h.slack.last_view()) and "approved" in str(v["blocks"]) and v,
+        message="sign-in modal",
+    )
     run = press_sign_in(h, identity, "microsoft", view=view)
     assert run.page.status_code == 200, run.page.text
     assert h.mailbox_by_address(identity.microsoft.person.email) is not None
@@ -76,10 +86,14 @@ def test_admin_consent_refused_checks_error_before_admin_consent(
     assert not [m for m in h.slack.messages("UALICE") if "approved Mailroom" in m["text"]]
 
 
-def test_admin_consent_redirect_needs_a_valid_state(signin_harness: Harness, identity: IdentityFakes) -> None:
+def test_admin_consent_redirect_needs_a_valid_state(
+    signin_harness: Harness, identity: IdentityFakes
+) -> None:
     h = signin_harness
     blocked_sign_in(h, identity)
-    forged = h.client.client.get("/oauth/microsoft/adminconsent?admin_consent=True&tenant=tid-x&state=forged")
+    forged = h.client.client.get(
+        "/oauth/microsoft/adminconsent?admin_consent=True&tenant=tid-x&state=forged"
+    )
     assert forged.status_code == 400 and "not valid" in forged.text
     assert tenant_row(h).status == "needed"
     # A real link works once, not twice.
@@ -102,35 +116,53 @@ def _waiting_mailbox(h: Harness, identity: IdentityFakes) -> int:
     return mailbox.id
 
 
-def test_check_again_asks_microsoft_afresh_each_time(signin_harness: Harness, identity: IdentityFakes) -> None:
+def test_check_again_asks_microsoft_afresh_each_time(
+    signin_harness: Harness, identity: IdentityFakes
+) -> None:
     h = signin_harness
     mailbox_id = _waiting_mailbox(h, identity)
     row = tenant_row(h)
     h.client.action("consent_check", str(row.id), "UADMIN")
-    wait_until(lambda: any("does not report an approval" in e["text"] for e in h.slack.ephemerals("UADMIN")),
-               message="first check answered")
+    wait_until(
+        lambda: any(
+            "does not report an approval" in e["text"] for e in h.slack.ephemerals("UADMIN")
+        ),
+        message="first check answered",
+    )
     assert tenant_row(h).status == "needed" and tenant_row(h).checked_at is not None
     # The admin approves in Entra; an immediate second check (within MSAL's 60-second cache
     # of identical refusals) must see it.
     identity.microsoft.tenants["tid-contoso"].consented = True
     h.client.action("consent_check", str(row.id), "UADMIN")
-    wait_until(lambda: any("is approved" in e["text"] for e in h.slack.ephemerals("UADMIN")),
-               message="second check answered")
+    wait_until(
+        lambda: any("is approved" in e["text"] for e in h.slack.ephemerals("UADMIN")),
+        message="second check answered",
+    )
     assert tenant_row(h).status == "granted"
-    wait_until(lambda: h.ctx.mailboxes.get(mailbox_id).health == Health.OK, message="mailbox syncs again")
+    wait_until(
+        lambda: h.ctx.mailboxes.get(mailbox_id).health == Health.OK, message="mailbox syncs again"
+    )
 
 
-def test_waiting_tenants_are_rechecked_on_a_schedule(make_signin_harness, identity: IdentityFakes) -> None:
+def test_waiting_tenants_are_rechecked_on_a_schedule(
+    make_signin_harness, identity: IdentityFakes
+) -> None:
     h = make_signin_harness(MICROSOFT_CONSENT_RECHECK_SECONDS="1")
     assert h.ctx.scheduler.has("consent-recheck")
     mailbox_id = _waiting_mailbox(h, identity)
     # Only the re-check may notice the approval here (not the mailbox's own hourly sync).
     h.ctx.scheduler.unschedule_sync(mailbox_id)
     identity.microsoft.tenants["tid-contoso"].consented = True  # approved outside Mailroom
-    wait_until(lambda: tenant_row(h).status == "granted", timeout=15, message="re-check saw the approval")
-    wait_until(lambda: h.ctx.mailboxes.get(mailbox_id).health == Health.OK, message="mailbox syncs again")
-    told = wait_until(lambda: [m for m in h.slack.messages("UALICE") if "approved Mailroom" in m["text"]],
-                      message="owner told")
+    wait_until(
+        lambda: tenant_row(h).status == "granted", timeout=15, message="re-check saw the approval"
+    )
+    wait_until(
+        lambda: h.ctx.mailboxes.get(mailbox_id).health == Health.OK, message="mailbox syncs again"
+    )
+    told = wait_until(
+        lambda: [m for m in h.slack.messages("UALICE") if "approved Mailroom" in m["text"]],
+        message="owner told",
+    )
     assert len(told) == 1
 
 
@@ -144,5 +176,7 @@ def test_app_only_probe_decides_for_a_tenant_without_mailboxes(
     assert consent.check(row.id) == "needed"
     identity.microsoft.tenants["tid-fabrikam"].consented = True
     assert consent.check(row.id) == "granted"
-    probes = [r for r in identity.microsoft.token_requests if r.get("grant_type") == "client_credentials"]
+    probes = [
+        r for r in identity.microsoft.token_requests if r.get("grant_type") == "client_credentials"
+    ]
     assert [r["tenant"] for r in probes] == ["tid-fabrikam", "tid-fabrikam"]

@@ -22,7 +22,9 @@ def mailbox_count(h: Harness) -> int:
     return len(h.ctx.mailboxes.all())
 
 
-def test_a_used_state_is_refused_the_second_time(signin_harness: Harness, identity: IdentityFakes) -> None:
+def test_a_used_state_is_refused_the_second_time(
+    signin_harness: Harness, identity: IdentityFakes
+) -> None:
     h = signin_harness
     add_mail_user(h, identity.google.person.email)
     run = sign_in(h, identity, "google")
@@ -48,7 +50,9 @@ def test_an_expired_state_is_refused_at_start_and_at_the_callback(
         assert row.team_id and row.user_id == "UALICE" and row.kind == "personal"
         assert timedelta(minutes=9) < row.expires_at - utcnow() <= timedelta(minutes=10)
     # Fresh: /start sends the browser to Google.
-    start = h.client.client.get(button["url"].removeprefix("http://testserver"), follow_redirects=False)
+    start = h.client.client.get(
+        button["url"].removeprefix("http://testserver"), follow_redirects=False
+    )
     assert start.status_code == 302
     at_google = httpx.get(start.headers["location"], follow_redirects=False)
     callback = at_google.headers["location"]
@@ -60,7 +64,9 @@ def test_an_expired_state_is_refused_at_start_and_at_the_callback(
     page = h.client.client.get(callback.removeprefix("http://testserver"))
     assert page.status_code == 400 and "expired" in page.text
     assert mailbox_count(h) == 0
-    again = h.client.client.get(button["url"].removeprefix("http://testserver"), follow_redirects=False)
+    again = h.client.client.get(
+        button["url"].removeprefix("http://testserver"), follow_redirects=False
+    )
     assert again.status_code == 400 and "expired" in again.text
 
 
@@ -76,7 +82,9 @@ def test_google_mail_permission_unticked_is_explained_and_nothing_is_saved(
     wait_until(lambda: any("Read, compose, send" in t for t in dm_texts(h)), message="Slack told")
 
 
-def test_google_cancel_is_reported_in_plain_words(signin_harness: Harness, identity: IdentityFakes) -> None:
+def test_google_cancel_is_reported_in_plain_words(
+    signin_harness: Harness, identity: IdentityFakes
+) -> None:
     h = signin_harness
     identity.google.deny = "access_denied"
     run = sign_in(h, identity, "google")
@@ -101,14 +109,20 @@ def test_microsoft_65001_needs_admin_approval_with_a_link_for_it(
     with h.ctx.db.session() as session:
         row = session.exec(select(ConsentTenant)).one()
     # The failed sign-in did not say which tenant: organizations, never common.
-    assert row.tenant == "organizations" and row.status == "needed" and row.waiting_users == "UALICE"
-    notice = wait_until(lambda: [t for t in dm_texts(h) if "Send this to your IT admin" in t],
-                        message="consent notice")[0]
+    assert (
+        row.tenant == "organizations" and row.status == "needed" and row.waiting_users == "UALICE"
+    )
+    notice = wait_until(
+        lambda: [t for t in dm_texts(h) if "Send this to your IT admin" in t],
+        message="consent notice",
+    )[0]
     assert f"{MS_HOST}/organizations/v2.0/adminconsent?" in notice
     assert "/common/" not in notice
 
 
-def test_microsoft_90094_user_consent_blocked(signin_harness: Harness, identity: IdentityFakes) -> None:
+def test_microsoft_90094_user_consent_blocked(
+    signin_harness: Harness, identity: IdentityFakes
+) -> None:
     h = signin_harness
     page = _consent_failure(h, identity, 90094)
     assert "AADSTS90094" in page and "approve" in page
@@ -133,7 +147,9 @@ def test_shared_mailbox_sign_in_stays_admin_only_on_the_callback(
     add_mail_user(h, identity.google.person.email)
     run = sign_in(h, identity, "google", user="UADMIN", kind="shared")
     assert run.page.status_code == 200, run.page.text
-    mailbox = wait_until(lambda: h.mailbox_by_address(identity.google.person.email), message="saved")
+    mailbox = wait_until(
+        lambda: h.mailbox_by_address(identity.google.person.email), message="saved"
+    )
     assert mailbox.kind == "shared" and mailbox.sender_name == ""
 
 
@@ -147,19 +163,30 @@ def test_without_a_channel_the_mailbox_waits_for_one_then_syncs(
     mailbox = h.mailbox_by_address(identity.google.person.email)
     assert mailbox is not None and not mailbox.active and mailbox.channel_id is None
     assert not h.ctx.scheduler.has(f"sync:{mailbox.id}")
-    picker = wait_until(lambda: [m for m in h.slack.messages("UALICE") if "Choose the channel" in m["text"]],
-                        message="channel picker")[0]
+    picker = wait_until(
+        lambda: [m for m in h.slack.messages("UALICE") if "Choose the channel" in m["text"]],
+        message="channel picker",
+    )[0]
     block_id = picker["blocks"][1]["block_id"]
-    response = h.client.action("signin_pick_channel", "C_SUPPORT", "UALICE", block_id=block_id,
-                               action_type="conversations_select")
+    response = h.client.action(
+        "signin_pick_channel",
+        "C_SUPPORT",
+        "UALICE",
+        block_id=block_id,
+        action_type="conversations_select",
+    )
     assert response.status_code == 200
-    done = wait_until(lambda: (m := h.ctx.mailboxes.get(mailbox.id)) and m.active and m, message="active")
+    done = wait_until(
+        lambda: (m := h.ctx.mailboxes.get(mailbox.id)) and m.active and m, message="active"
+    )
     assert done.channel_id == "C_SUPPORT"
     assert h.ctx.scheduler.has(f"sync:{mailbox.id}")
     assert h.sync(mailbox.id).error is None
 
 
-def test_a_second_personal_mailbox_is_refused(signin_harness: Harness, identity: IdentityFakes) -> None:
+def test_a_second_personal_mailbox_is_refused(
+    signin_harness: Harness, identity: IdentityFakes
+) -> None:
     h = signin_harness
     ana = identity.google.person.email
     add_mail_user(h, ana)
@@ -174,15 +201,19 @@ def test_a_second_personal_mailbox_is_refused(signin_harness: Harness, identity:
     assert mailbox_count(h) == 1
 
 
-def test_reconnect_refuses_another_account(signin_harness: Harness, identity: IdentityFakes) -> None:
+def test_reconnect_refuses_another_account(
+    signin_harness: Harness, identity: IdentityFakes
+) -> None:
     h = signin_harness
     ana = identity.google.person.email
     add_mail_user(h, ana)
     sign_in(h, identity, "google")
     mailbox = h.mailbox_by_address(ana)
     h.client.action("mailbox_reconnect", str(mailbox.id), "UALICE")
-    view = wait_until(lambda: (v := h.slack.last_view()) and "Reconnect" in v["title"]["text"] and v,
-                      message="reconnect modal")
+    view = wait_until(
+        lambda: (v := h.slack.last_view()) and "Reconnect" in v["title"]["text"] and v,
+        message="reconnect modal",
+    )
     assert find_button(view, "microsoft") is None  # only the mailbox's own provider
     identity.google.person = Person("intruder@gmail.test")
     run = press_sign_in(h, identity, "google", view=view)
@@ -205,7 +236,9 @@ def test_unconfigured_provider_has_no_button_and_admins_see_why(
     assert "Google sign-in is not configured" in str(note) and "GOOGLE_CLIENT_ID" in str(note)
 
 
-def test_mailbox_rows_are_untouched_by_failed_sign_ins(signin_harness: Harness, identity: IdentityFakes) -> None:
+def test_mailbox_rows_are_untouched_by_failed_sign_ins(
+    signin_harness: Harness, identity: IdentityFakes
+) -> None:
     h = signin_harness
     identity.microsoft.client_secret = "rotated-by-someone"
     run = sign_in(h, identity, "microsoft")
@@ -213,6 +246,8 @@ def test_mailbox_rows_are_untouched_by_failed_sign_ins(signin_harness: Harness, 
     with h.ctx.db.session() as session:
         assert session.exec(select(Mailbox)).first() is None
     # The admins hear about our configuration fault; it is not the person's to fix.
-    alert = wait_until(lambda: [m for m in h.slack.messages("UADMIN") if "client secret" in m["text"]],
-                       message="admin alert")
+    alert = wait_until(
+        lambda: [m for m in h.slack.messages("UADMIN") if "client secret" in m["text"]],
+        message="admin alert",
+    )
     assert "MICROSOFT_CLIENT_SECRET" in alert[0]["text"]

@@ -29,21 +29,24 @@ def test_google_sign_in_connects_syncs_over_xoauth2_and_replies_over_smtp(
     assert "go back to slack" in run.page.text.lower()
 
     mailbox = wait_until(lambda: h.mailbox_by_address(ana), message="mailbox saved")
-    assert mailbox.provider == "google" and mailbox.kind == "personal" and mailbox.owner_id == "UALICE"
+    assert (
+        mailbox.provider == "google" and mailbox.kind == "personal" and mailbox.owner_id == "UALICE"
+    )
     assert mailbox.channel_id == "C_SALES" and mailbox.active
     assert mailbox.imap_port == h.dovecot.port and mailbox.sender_name == "Ana Gómez"
     saved = h.ctx.mailboxes.secrets(mailbox)
     assert saved["refresh_token"].startswith("grt-")
     assert "grt-" not in (mailbox.secrets or "")  # encrypted at rest
-    confirm = wait_until(lambda: [m for m in h.slack.messages("UALICE") if "is connected" in m["text"]],
-                         message="confirmation DM")
+    confirm = wait_until(
+        lambda: [m for m in h.slack.messages("UALICE") if "is connected" in m["text"]],
+        message="confirmation DM",
+    )
     assert ana in confirm[0]["text"]
 
     # A real XOAUTH2 login to Dovecot, which asks the fake to introspect the token.
     h.sync(mailbox.id)
     assert saved["access_token"] in identity.introspections
-    h.dovecot.append(ana, make_email(to=ana, subject="Pricing?",
-                                                   body="How much is it?"))
+    h.dovecot.append(ana, make_email(to=ana, subject="Pricing?", body="How much is it?"))
     result = h.sync(mailbox.id)
     assert result.error is None and result.posted == 1, result
     root = h.slack.top_level("C_SALES")[-1]
@@ -67,8 +70,10 @@ def test_microsoft_sign_in_reads_the_id_token_and_never_asks_for_prompt_consent(
     run = sign_in(h, identity, "microsoft")
     assert run.page.status_code == 200, run.page.text
     # The browser went to the real authority host (rewritten to the fake like DNS would).
-    authorize = [hop.url for hop in run.browser.hops if "/oauth2/v2.0/authorize" in hop.url][0]
-    assert authorize.startswith("https://login.microsoftonline.com/organizations/oauth2/v2.0/authorize")
+    authorize = next(hop.url for hop in run.browser.hops if "/oauth2/v2.0/authorize" in hop.url)
+    assert authorize.startswith(
+        "https://login.microsoftonline.com/organizations/oauth2/v2.0/authorize"
+    )
     asked = query_of(authorize)
     assert "prompt" not in asked and asked["code_challenge_method"] == "S256"
     assert asked["response_mode"] == "form_post"  # the code arrives in a POST body
@@ -79,3 +84,18 @@ def test_microsoft_sign_in_reads_the_id_token_and_never_asks_for_prompt_consent(
     h.sync(mailbox.id)
     h.dovecot.append(bo, make_email(to=bo, subject="Hola"))
     assert h.sync(mailbox.id).posted == 1
+
+
+def test_sign_in_and_state_use_on_every_database(
+    make_signin_harness, database_url: str, identity: IdentityFakes
+) -> None:
+    h = make_signin_harness(database_url=database_url)
+    add_mail_user(h, identity.microsoft.person.email)
+    run = sign_in(h, identity, "microsoft")
+    assert run.page.status_code == 200, run.page.text
+    replay = h.client.client.post(
+        "/oauth/microsoft/callback", data={"state": run.state, "code": "x"}
+    )
+    assert replay.status_code == 400 and "already used" in replay.text
+    mailbox = h.mailbox_by_address(identity.microsoft.person.email)
+    assert h.sync(mailbox.id).error is None

@@ -84,21 +84,27 @@ def test_revoked_google_grant_needs_reconnect_once_and_other_mailboxes_keep_sync
     assert result.error and "no longer lets Mailroom" in result.error
     failing = h.ctx.mailboxes.get(mailbox.id)
     assert failing.health == Health.RECONNECT_NEEDED
-    notices = wait_until(lambda: messages_with(h, "UALICE", "no longer lets Mailroom"), message="notice")
+    notices = wait_until(
+        lambda: messages_with(h, "UALICE", "no longer lets Mailroom"), message="notice"
+    )
     button = notices[0]["blocks"][1]["elements"][0]
     assert button["action_id"] == "mailbox_reconnect" and button["value"] == str(mailbox.id)
     h.sync(mailbox.id)
     h.sync(mailbox.id)
     assert len(messages_with(h, "UALICE", "no longer lets Mailroom")) == 1
-    assert not [m for m in h.slack.messages("UALICE") if "cannot sync" in m["text"]]  # no generic one
+    assert not [
+        m for m in h.slack.messages("UALICE") if "cannot sync" in m["text"]
+    ]  # no generic one
 
     h.deliver(other_account(h, other), make_email(to=other.address, subject="Still flowing"))
     assert h.sync(other.id).posted == 1
 
     # The Reconnect button restarts the sign-in; afterwards the mailbox syncs again.
     h.client.action("mailbox_reconnect", str(mailbox.id), "UALICE")
-    view = wait_until(lambda: (v := h.slack.last_view()) and "Reconnect" in v["title"]["text"] and v,
-                      message="reconnect modal")
+    view = wait_until(
+        lambda: (v := h.slack.last_view()) and "Reconnect" in v["title"]["text"] and v,
+        message="reconnect modal",
+    )
     run = press_sign_in(h, identity, "google", view=view)
     assert run.page.status_code == 200, run.page.text
     assert h.ctx.mailboxes.get(mailbox.id).health == Health.NEW
@@ -135,7 +141,9 @@ def test_wrong_client_secret_alerts_the_admins_not_the_owner(
     alerts = wait_until(lambda: messages_with(h, "UADMIN", "client secret"), message="admin alert")
     assert len(alerts) == 1 and "AADSTS7000215" in alerts[0]["text"]
     assert h.slack.messages("UALICE") and not [
-        m for m in h.slack.messages("UALICE") if "cannot sync" in m["text"] or "client secret" in m["text"]
+        m
+        for m in h.slack.messages("UALICE")
+        if "cannot sync" in m["text"] or "client secret" in m["text"]
     ]
     assert h.ctx.mailboxes.get(mailbox.id).health == Health.NEEDS_ATTENTION
 
@@ -169,7 +177,9 @@ def test_send_refreshes_first_and_a_revoked_grant_fails_the_send_in_plain_words(
     root = h.slack.top_level("C_SALES")[-1]
     identity.microsoft.refresh_error = 70000
     h.reply("C_SALES", root["ts"], "On its way")
-    failed = wait_until(lambda: [m for m in h.slack.messages("C_SALES") if "AADSTS70000" in str(m)],
-                        message="send failure shown")
+    failed = wait_until(
+        lambda: [m for m in h.slack.messages("C_SALES") if "AADSTS70000" in str(m)],
+        message="send failure shown",
+    )
     assert "sign in with Microsoft again" in str(failed[-1])
     assert h.smtp.messages == []
