@@ -30,7 +30,7 @@ KIND_LABELS = {
 def connect_modal(
     *, kinds: list[str], values: dict[str, str] | None = None, mailbox_id: int | None = None,
     sign_in: list[dict[str, Any]] | None = None, notice: str = "",
-    field_notes: dict[str, str] | None = None,
+    field_notes: dict[str, str] | None = None, sign_in_note: str = "",
 ) -> dict[str, Any]:
     """The form. ``values`` refills it (reconnect, or after a failed test); ``field_notes``
     shows test results under their fields when they arrive after the 3-second ack window."""
@@ -42,6 +42,10 @@ def connect_modal(
     if sign_in:
         blocks.append(section("*Sign in* (recommended for Gmail and Microsoft 365):"))
         blocks.append(actions(*sign_in, block_id="sign_in"))
+    if sign_in_note:
+        # A provider without settings is said to be unconfigured, never shown as a dead button.
+        blocks.append(context(sign_in_note))
+    if sign_in or sign_in_note:
         blocks.append(divider())
         blocks.append(section("*Or connect by hand* with your provider's IMAP and SMTP settings:"))
 

@@ -24,6 +24,7 @@ def install(ctx: AppContext) -> None:
     ctx.extras["signin"] = signin
     ctx.mailboxes.tokens = signin.tokens
     ctx.extras["sign_in_buttons"] = signin.sign_in_buttons
+    ctx.extras["sign_in_note"] = _sign_in_note
     ctx.extras["routes"].append(install_routes)
     ctx.extras["on_start"].append(_schedule)
     ctx.extras["status_footer"].append(_status_footer)
@@ -89,3 +90,11 @@ def _needs_channel(ctx: AppContext, mailbox: Mailbox) -> str | None:
             "after the sign-in (or reconnect it from `/mail-connect`), then activate it."
         )
     return None
+
+
+def _sign_in_note(ctx: AppContext) -> str:
+    """For the connect modal: the providers that cannot be used on this server."""
+    from bot.blocks.signin import not_configured_note
+
+    missing = [p for p in config.PROVIDERS if not config.is_configured(ctx.settings, p)]
+    return not_configured_note(missing) if missing else ""

@@ -24,6 +24,12 @@ def sign_in_buttons(ctx: AppContext, user_id: str, team_id: str, kind: str = Mai
     return make(ctx, user_id, team_id, kind, mailbox_id) if make else []
 
 
+def sign_in_note(ctx: AppContext) -> str:
+    """Which sign-in providers this server lacks settings for (empty when all are set)."""
+    make = ctx.extras.get("sign_in_note")
+    return make(ctx) if make else ""
+
+
 def register(app: App, ctx: AppContext) -> None:
     @app.command("/mail-connect")
     @user_facing(ctx)
@@ -31,5 +37,5 @@ def register(app: App, ctx: AppContext) -> None:
         ack()
         user, team = body["user_id"], body.get("team_id", "")
         view = connect_modal(kinds=allowed_kinds(ctx, user),
-                             sign_in=sign_in_buttons(ctx, user, team))
+                             sign_in=sign_in_buttons(ctx, user, team), sign_in_note=sign_in_note(ctx))
         client.views_open(trigger_id=body["trigger_id"], view=view)
