@@ -10,6 +10,8 @@ import logging
 import sys
 
 import uvicorn
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.factory import Mailroom, create_mailroom
 from bot.logs import configure_logging
@@ -29,7 +31,14 @@ def main() -> int:
               file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    mailroom: Mailroom = create_mailroom(settings)
+    try:
+        mailroom: Mailroom = create_mailroom(settings)
+    except SQLAlchemyError as exc:
+        where = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+        reason = type(getattr(exc, "orig", None) or exc).__name__
+        print(f"Mailroom cannot start: the database at {where} is not reachable ({reason}). "
+              "Check DATABASE_URL and that the server is up.", file=sys.stderr)
+        return 3
     mailroom.start_background()
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler

@@ -248,3 +248,20 @@ def test_app_refuses_to_start_when_settings_are_invalid(tmp_path: Path) -> None:
     lines = [line for line in output.splitlines() if line.startswith("  - ")]
     assert len(lines) == 2, output
     assert any("xoxb-" in line for line in lines) and any("Fernet" in line for line in lines)
+
+
+def test_unreachable_database_at_start_is_one_clear_line(tmp_path: Path) -> None:
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "s",
+        "MAILROOM_DATA_DIR": str(tmp_path / "data"),
+        # A closed port, and a password that must not be printed.
+        "DATABASE_URL": "postgresql://postgres:hunter2@127.0.0.1:1/nowhere",
+        "MAILROOM_SECRET_KEY": "kV6x1a6mX7f2wWnq9Yc7dY1i6l7m9v0hQ2bE6sT3uJ8=",
+    }
+    app = AppProcess(env, tmp_path)
+    app.start(wait=False)
+    assert app.proc is not None
+    assert app.proc.wait(30) == 3
+    output = app.log.read_text()
+    assert "the database at postgresql://postgres:***@127.0.0.1:1/nowhere is not reachable" in output
+    assert "hunter2" not in output and "Traceback" not in output
