@@ -5,7 +5,8 @@ mean little):
 1. idle poll: the cost of a sync that finds no new mail, for a small and a large mailbox
    (round trips and milliseconds): it must not grow with the mailbox;
 2. ingest: messages per second through the whole pipeline (fetch, parse, record, post),
-   with Slack pacing off, against the raw imapclient fetch ceiling on the same machine;
+   with Slack pacing off, against the raw imapclient fetch ceiling on the same machine; and
+   the same without posting (fetch, parse, record), which is our own cost;
 3. memory: peak Python allocation while syncing many large messages, to show fetch batches
    are bounded in bytes, not only in count.
 
@@ -47,12 +48,13 @@ def make_ctx(slack: FakeSlack, workdir: Path):  # type: ignore[no-untyped-def]
     return ctx
 
 
-def add_mailbox(ctx, dovecot: DovecotServer, address: str, password: str, backfill: int = 0) -> int:  # type: ignore[no-untyped-def]
+def add_mailbox(ctx, dovecot: DovecotServer, address: str, password: str, backfill: int = 0,  # type: ignore[no-untyped-def]
+                channel: str | None = "CBENCH") -> int:
     with ctx.db.session() as session:
         mailbox = Mailbox(team_id="T1", kind="personal", owner_id="UBENCH", address=address,
                           imap_host="127.0.0.1", imap_port=dovecot.port, imap_security="none",
                           smtp_host="127.0.0.1", smtp_port=1, smtp_security="none",
-                          channel_id="CBENCH", backfill_days=backfill,
+                          channel_id=channel, backfill_days=backfill,
                           secrets=ctx.mailboxes.seal({"imap_password": password}))
         session.add(mailbox)
     return mailbox.id  # type: ignore[return-value]
@@ -93,7 +95,7 @@ def idle_poll(ctx, dovecot: DovecotServer, sizes: list[int], runs: int) -> dict:
     return out
 
 
-def ingest(ctx, dovecot: DovecotServer, count: int, runs: int) -> dict:  # type: ignore[no-untyped-def]
+def ingest(ctx, dovecot: DovecotServer, count: int, runs: int, post: bool = True) -> dict:  # type: ignore[no-untyped-def]
     rates, ceilings = [], []
     for _ in range(runs):
         address, password = f"ingest-{uuid.uuid4().hex[:8]}@example.com", "pw"
@@ -108,7 +110,9 @@ def ingest(ctx, dovecot: DovecotServer, count: int, runs: int) -> dict:  # type:
             for i in range(0, len(uids), 500):
                 raw.fetch(uids[i : i + 500], ["BODY.PEEK[]"])
             ceilings.append(len(uids) / (time.perf_counter() - started))
-        mailbox_id = add_mailbox(ctx, dovecot, address, password, backfill=1)
+        # Without a channel, mail is recorded but not posted: our own cost without Slack's.
+        mailbox_id = add_mailbox(ctx, dovecot, address, password, backfill=1,
+                                 channel="CBENCH" if post else None)
         started = time.perf_counter()
         result = ctx.sync.run(mailbox_id)
         elapsed = time.perf_counter() - started
@@ -146,6 +150,7 @@ def main() -> None:
         results = {
             "idle_poll": idle_poll(ctx, dovecot, [100, 300 if args.quick else 3000], runs),
             "ingest": ingest(ctx, dovecot, 200 if args.quick else 1000, 3),
+            "record_without_posting": ingest(ctx, dovecot, 200 if args.quick else 1000, 3, post=False),
             "memory": memory(ctx, dovecot, [5, 20] if args.quick else [10, 60], 1024 * 1024),
         }
     print(json.dumps(results, indent=2))

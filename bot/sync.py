@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import or_, update
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from bot.blocks.email import (
     email_post_blocks,
@@ -27,7 +27,7 @@ from bot.blocks.email import (
     sync_recovered_text,
 )
 from bot.errors import MailroomError, ServiceError
-from bot.formatting.inbound import InboundEmail, parse_email
+from bot.formatting.inbound import Attachment, InboundEmail, parse_email
 from bot.threads import find_conversation
 from providers.imap import FetchedMessage, ImapSession
 from storage.models import (
@@ -214,93 +214,107 @@ class SyncService:
         else:
             uids = imap.uids_after(folder, state.last_uid)
         new = posted = 0
-        for fetched in imap.fetch(folder, uids):
-            row, parsed = self._ingest(mailbox, folder, role, status.uidvalidity, fetched)
-            if row is None:
-                continue
-            new += 1
-            if row.state == MessageState.PENDING_POST:
-                posted += self._post(mailbox, row, parsed)
+        for chunk in _chunks(imap.fetch(folder, uids)):
+            for row, parsed in self._record(mailbox, folder, role, status.uidvalidity, chunk):
+                new += 1
+                if row.state == MessageState.PENDING_POST:
+                    posted += self._post(mailbox, row, parsed)
         return new, posted
 
     # --- Recording intent ------------------------------------------------------------------
 
-    def _ingest(
-        self, mailbox: Mailbox, folder: str, role: str, uidvalidity: int, fetched: FetchedMessage
-    ) -> tuple[Message | None, InboundEmail]:
-        """Record one fetched mail and move the cursor past it, in one transaction."""
-        parsed = parse_email(fetched.raw)
+    def _record(
+        self, mailbox: Mailbox, folder: str, role: str, uidvalidity: int,
+        chunk: list[FetchedMessage],
+    ) -> list[tuple[Message, InboundEmail]]:
+        """Record a chunk of fetched mail and move the cursor past it, in one transaction.
+
+        Parsing happens before the transaction opens; one commit per chunk instead of one
+        per mail is what keeps a large backfill from being bound by the database.
+        """
+        parsed_chunk = [(fetched, parse_email(fetched.raw)) for fetched in chunk]
+        recorded: list[tuple[Message, InboundEmail]] = []
         with self.ctx.db.session() as session:
             state = session.exec(
                 select(FolderState).where(
                     FolderState.mailbox_id == mailbox.id, FolderState.folder == folder
                 )
             ).one()
-            state.last_uid = max(state.last_uid, fetched.uid)
+            state.last_uid = max(state.last_uid, *(fetched.uid for fetched in chunk))
             state.updated_at = utcnow()
             session.add(state)
-            known = session.exec(
-                select(Message).where(
-                    Message.mailbox_id == mailbox.id, Message.message_id == parsed.message_id
-                )
-            ).first()
-            if known is not None:
-                # Our own reply appended to Sent, the same mail in two folders, or a rescan
-                # after a UIDVALIDITY change: remember where it lives, post nothing.
-                if known.folder in (None, folder):
-                    known.folder, known.uidvalidity, known.uid = folder, uidvalidity, fetched.uid
-                    session.add(known)
-                return None, parsed
-            conversation = find_conversation(
-                session, mailbox.id, parsed.in_reply_to, parsed.references  # type: ignore[arg-type]
+            for fetched, parsed in parsed_chunk:
+                row = self._record_one(session, mailbox, folder, role, uidvalidity, fetched, parsed)
+                if row is not None:
+                    recorded.append((row, parsed))
+        for row, parsed in recorded:
+            for hook in self.ingest_hooks:
+                try:
+                    hook(mailbox, row, parsed)
+                except Exception:
+                    log.exception("ingest hook failed for message %s", row.id)
+        return recorded
+
+    def _record_one(
+        self, session: Session, mailbox: Mailbox, folder: str, role: str, uidvalidity: int,
+        fetched: FetchedMessage, parsed: InboundEmail,
+    ) -> Message | None:
+        """Record one mail inside the chunk's transaction; None when it is already known."""
+        known = session.exec(
+            select(Message).where(
+                Message.mailbox_id == mailbox.id, Message.message_id == parsed.message_id
             )
-            wanted = all(accept(mailbox, parsed, role) for accept in self.post_filters)
-            if conversation is None and role == "sent":
-                # Mail sent from a mail client shows up in Slack only as an answer in a
-                # thread we know; the rest of someone's Sent folder is not Slack's business.
-                wanted = False
-            if conversation is None and wanted:
-                customer = parsed.to[0] if role == "sent" and parsed.to else parsed.from_address
-                name = "" if role == "sent" else parsed.from_name
-                conversation = Conversation(
-                    mailbox_id=mailbox.id,  # type: ignore[arg-type]
-                    channel_id=mailbox.channel_id or "",
-                    subject=parsed.subject,
-                    customer_address=customer,
-                    customer_name=name,
-                )
-                session.add(conversation)
-                session.flush()
-            row = Message(
+        ).first()
+        if known is not None:
+            # Our own reply appended to Sent, the same mail in two folders, or a rescan
+            # after a UIDVALIDITY change: remember where it lives, post nothing.
+            if known.folder in (None, folder):
+                known.folder, known.uidvalidity, known.uid = folder, uidvalidity, fetched.uid
+                session.add(known)
+            return None
+        conversation = find_conversation(
+            session, mailbox.id, parsed.in_reply_to, parsed.references  # type: ignore[arg-type]
+        )
+        wanted = all(accept(mailbox, parsed, role) for accept in self.post_filters)
+        if conversation is None and role == "sent":
+            # Mail sent from a mail client shows up in Slack only as an answer in a
+            # thread we know; the rest of someone's Sent folder is not Slack's business.
+            wanted = False
+        if conversation is None and wanted:
+            conversation = Conversation(
                 mailbox_id=mailbox.id,  # type: ignore[arg-type]
-                conversation_id=conversation.id if conversation else None,
-                message_id=parsed.message_id,
-                direction="out" if role == "sent" else "in",
-                folder=folder,
-                uidvalidity=uidvalidity,
-                uid=fetched.uid,
-                in_reply_to=parsed.in_reply_to,
-                references=" ".join(parsed.references),
+                channel_id=mailbox.channel_id or "",
                 subject=parsed.subject,
-                from_address=parsed.from_address,
-                from_name=parsed.from_name,
-                to_addresses=", ".join(parsed.to),
-                reply_to=", ".join(parsed.reply_to),
-                sent_at=_aware_utc(parsed.date),
-                state=MessageState.PENDING_POST if wanted and mailbox.channel_id else MessageState.SKIPPED,
-                body_text=parsed.text,
+                customer_address=parsed.from_address,
+                customer_name=parsed.from_name,
             )
-            session.add(row)
+            session.add(conversation)
             session.flush()
-            if conversation is not None:
-                conversation.last_message_at = utcnow()
-                session.add(conversation)
-        for hook in self.ingest_hooks:
-            try:
-                hook(mailbox, row, parsed)
-            except Exception:
-                log.exception("ingest hook failed for message %s", row.id)
-        return row, parsed
+        row = Message(
+            mailbox_id=mailbox.id,  # type: ignore[arg-type]
+            conversation_id=conversation.id if conversation else None,
+            message_id=parsed.message_id,
+            direction="out" if role == "sent" else "in",
+            folder=folder,
+            uidvalidity=uidvalidity,
+            uid=fetched.uid,
+            in_reply_to=parsed.in_reply_to,
+            references=" ".join(parsed.references),
+            subject=parsed.subject,
+            from_address=parsed.from_address,
+            from_name=parsed.from_name,
+            to_addresses=", ".join(parsed.to),
+            reply_to=", ".join(parsed.reply_to),
+            sent_at=_aware_utc(parsed.date),
+            state=MessageState.PENDING_POST if wanted and mailbox.channel_id else MessageState.SKIPPED,
+            body_text=parsed.text,
+        )
+        session.add(row)
+        session.flush()
+        if conversation is not None:
+            conversation.last_message_at = utcnow()
+            session.add(conversation)
+        return row
 
     # --- Posting, reconciled ----------------------------------------------------------------
 
@@ -374,16 +388,22 @@ class SyncService:
                     f"Slack refused the post into <#{channel}>: {exc.response.get('error')}. "
                     "Check that Mailroom is still in the channel (invite it with /invite @Mailroom)."
                 ) from None
+            uploads = self._uploadable(parsed)
             with self.ctx.db.session() as session:
                 stored = session.get(Message, row.id)
                 assert stored is not None
                 stored.slack_ts = ts
+                if not uploads:
+                    # Nothing left to do for this mail: finish it in the same commit.
+                    stored.state, stored.updated_at = MessageState.POSTED, utcnow()
                 session.add(stored)
                 if is_root:
                     conv = session.get(Conversation, conversation.id)
                     assert conv is not None
                     conv.thread_ts = ts
                     session.add(conv)
+            if not uploads:
+                return 1
         thread_ts = conversation.thread_ts or ts
         self._upload_attachments(channel, thread_ts, parsed)
         with self.ctx.db.session() as session:
@@ -418,11 +438,13 @@ class SyncService:
                 return message["ts"]
         return None
 
-    def _upload_attachments(self, channel: str, thread_ts: str, parsed: InboundEmail) -> None:
+    def _uploadable(self, parsed: InboundEmail) -> list[Attachment]:
+        """Attachments that go into the thread; larger ones are listed in the post instead."""
         cap = self.ctx.settings.attachment_max_bytes
-        for attachment in parsed.attachments:
-            if attachment.size > cap or not attachment.payload:
-                continue  # listed by name and size in the post instead
+        return [a for a in parsed.attachments if a.payload and a.size <= cap]
+
+    def _upload_attachments(self, channel: str, thread_ts: str, parsed: InboundEmail) -> None:
+        for attachment in self._uploadable(parsed):
             try:
                 self.ctx.slack.client.files_upload_v2(
                     channel=channel, thread_ts=thread_ts, content=attachment.payload,
@@ -507,3 +529,20 @@ def _minimal_raw(row: Message) -> bytes:
     msg.set_content(row.body_text or "")
     return msg.as_bytes()
 
+
+INGEST_CHUNK_COUNT = 50
+INGEST_CHUNK_BYTES = 4 * 1024 * 1024
+
+
+def _chunks(fetched: Iterable[FetchedMessage]) -> Iterator[list[FetchedMessage]]:
+    """Group fetched mail for recording: bounded in count and bytes, like the fetch itself."""
+    chunk: list[FetchedMessage] = []
+    size = 0
+    for item in fetched:
+        chunk.append(item)
+        size += item.size
+        if len(chunk) >= INGEST_CHUNK_COUNT or size >= INGEST_CHUNK_BYTES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
