@@ -27,8 +27,10 @@ def main() -> int:
         print("Mailroom cannot start:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
-        print("Set these in the environment or in a .env file (see README.md, 'Settings').",
-              file=sys.stderr)
+        print(
+            "Set these in the environment or in a .env file (see README.md, 'Settings').",
+            file=sys.stderr,
+        )
         return 2
     configure_logging(settings.log_level)
     try:
@@ -36,8 +38,11 @@ def main() -> int:
     except SQLAlchemyError as exc:
         where = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
         reason = type(getattr(exc, "orig", None) or exc).__name__
-        print(f"Mailroom cannot start: the database at {where} is not reachable ({reason}). "
-              "Check DATABASE_URL and that the server is up.", file=sys.stderr)
+        print(
+            f"Mailroom cannot start: the database at {where} is not reachable ({reason}). "
+            "Check DATABASE_URL and that the server is up.",
+            file=sys.stderr,
+        )
         return 3
     mailroom.start_background()
     if settings.socket_mode:
@@ -54,8 +59,13 @@ def main() -> int:
             log.error("Socket Mode could not connect (%s): check SLACK_APP_TOKEN.", exc)
     log.info("Mailroom listening on %s:%s", settings.host, settings.port)
     try:
-        uvicorn.run(mailroom.web, host=settings.host, port=settings.port,
-                    log_level=settings.log_level.lower(), access_log=False)
+        uvicorn.run(
+            mailroom.web,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+        )
     finally:
         mailroom.stop()
     return 0

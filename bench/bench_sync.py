@@ -38,32 +38,60 @@ from tests.support.mail_servers import DovecotServer
 
 
 def make_ctx(slack: FakeSlack, workdir: Path):  # type: ignore[no-untyped-def]
-    os.environ.update({
-        "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": "bench",
-        "SLACK_API_URL": slack.base_url, "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
-        "MAILROOM_DATA_DIR": str(workdir), "MAILROOM_SCHEDULER": "off",
-    })
+    os.environ.update(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-bench",
+            "SLACK_SIGNING_SECRET": "bench",
+            "SLACK_API_URL": slack.base_url,
+            "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
+            "MAILROOM_DATA_DIR": str(workdir),
+            "MAILROOM_SCHEDULER": "off",
+        }
+    )
     ctx = build_context(load_settings(_env_file=None))
     ctx.slack.pacer = ChannelPacer(rate=1e9, burst=10**9)  # measure us, not Slack's limit
     return ctx
 
 
-def add_mailbox(ctx, dovecot: DovecotServer, address: str, password: str, backfill: int = 0,  # type: ignore[no-untyped-def]
-                channel: str | None = "CBENCH") -> int:
+def add_mailbox(
+    ctx,
+    dovecot: DovecotServer,
+    address: str,
+    password: str,
+    backfill: int = 0,  # type: ignore[no-untyped-def]
+    channel: str | None = "CBENCH",
+) -> int:
     with ctx.db.session() as session:
-        mailbox = Mailbox(team_id="T1", kind="personal", owner_id="UBENCH", address=address,
-                          imap_host="127.0.0.1", imap_port=dovecot.port, imap_security="none",
-                          smtp_host="127.0.0.1", smtp_port=1, smtp_security="none",
-                          channel_id=channel, backfill_days=backfill,
-                          secrets=ctx.mailboxes.seal({"imap_password": password}))
+        mailbox = Mailbox(
+            team_id="T1",
+            kind="personal",
+            owner_id="UBENCH",
+            address=address,
+            imap_host="127.0.0.1",
+            imap_port=dovecot.port,
+            imap_security="none",
+            smtp_host="127.0.0.1",
+            smtp_port=1,
+            smtp_security="none",
+            channel_id=channel,
+            backfill_days=backfill,
+            secrets=ctx.mailboxes.seal({"imap_password": password}),
+        )
         session.add(mailbox)
     return mailbox.id  # type: ignore[return-value]
 
 
 def fill(dovecot: DovecotServer, address: str, count: int, size: int = 4096) -> None:
     body = ("Lorem ipsum dolor sit amet. " * (size // 28 + 1))[:size]
-    raws = [make_email(to=address, subject=f"Message {i}", body=body,
-                       message_id=f"<{uuid.uuid4().hex}@bench.test>") for i in range(count)]
+    raws = [
+        make_email(
+            to=address,
+            subject=f"Message {i}",
+            body=body,
+            message_id=f"<{uuid.uuid4().hex}@bench.test>",
+        )
+        for i in range(count)
+    ]
     for start in range(0, count, 500):
         dovecot.append_many(address, raws[start : start + 500])
 
@@ -88,8 +116,10 @@ def idle_poll(ctx, dovecot: DovecotServer, sizes: list[int], runs: int) -> dict:
             imap.status("INBOX")
             imap.status("Sent")
             status_trips = imap.round_trips - before
-        out[size] = {"median_ms": round(statistics.median(timings), 2),
-                     "status_round_trips_per_folder": status_trips / 2}
+        out[size] = {
+            "median_ms": round(statistics.median(timings), 2),
+            "status_round_trips_per_folder": status_trips / 2,
+        }
     small, large = sizes[0], sizes[-1]
     out["ratio_large_to_small"] = round(out[large]["median_ms"] / out[small]["median_ms"], 2)
     return out
@@ -111,16 +141,21 @@ def ingest(ctx, dovecot: DovecotServer, count: int, runs: int, post: bool = True
                 raw.fetch(uids[i : i + 500], ["BODY.PEEK[]"])
             ceilings.append(len(uids) / (time.perf_counter() - started))
         # Without a channel, mail is recorded but not posted: our own cost without Slack's.
-        mailbox_id = add_mailbox(ctx, dovecot, address, password, backfill=1,
-                                 channel="CBENCH" if post else None)
+        mailbox_id = add_mailbox(
+            ctx, dovecot, address, password, backfill=1, channel="CBENCH" if post else None
+        )
         started = time.perf_counter()
         result = ctx.sync.run(mailbox_id)
         elapsed = time.perf_counter() - started
         assert result.new == count, result
         rates.append(count / elapsed)
     rate, ceiling = statistics.median(rates), statistics.median(ceilings)
-    return {"messages": count, "median_msgs_per_s": round(rate), "raw_fetch_ceiling_msgs_per_s": round(ceiling),
-            "ratio_to_ceiling": round(rate / ceiling, 3)}
+    return {
+        "messages": count,
+        "median_msgs_per_s": round(rate),
+        "raw_fetch_ceiling_msgs_per_s": round(ceiling),
+        "ratio_to_ceiling": round(rate / ceiling, 3),
+    }
 
 
 def memory(ctx, dovecot: DovecotServer, counts: list[int], size: int) -> dict:  # type: ignore[no-untyped-def]
@@ -134,8 +169,10 @@ def memory(ctx, dovecot: DovecotServer, counts: list[int], size: int) -> dict:  
         ctx.sync.run(mailbox_id)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        out[f"{count}x{size // 1024}KB"] = {"mailbox_mb": round(count * size / 2**20, 1),
-                                             "peak_python_mb": round(peak / 2**20, 1)}
+        out[f"{count}x{size // 1024}KB"] = {
+            "mailbox_mb": round(count * size / 2**20, 1),
+            "peak_python_mb": round(peak / 2**20, 1),
+        }
     return out
 
 
@@ -144,13 +181,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer runs")
     args = parser.parse_args()
     runs = 3 if args.quick else 7
-    with tempfile.TemporaryDirectory() as tmp, DovecotServer() as dovecot, \
-            FakeSlack(ts_base=None, trigger_ttl=None) as slack:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        DovecotServer() as dovecot,
+        FakeSlack(ts_base=None, trigger_ttl=None) as slack,
+    ):
         ctx = make_ctx(slack, Path(tmp))
         results = {
             "idle_poll": idle_poll(ctx, dovecot, [100, 300 if args.quick else 3000], runs),
             "ingest": ingest(ctx, dovecot, 200 if args.quick else 1000, 3),
-            "record_without_posting": ingest(ctx, dovecot, 200 if args.quick else 1000, 3, post=False),
+            "record_without_posting": ingest(
+                ctx, dovecot, 200 if args.quick else 1000, 3, post=False
+            ),
             "memory": memory(ctx, dovecot, [5, 20] if args.quick else [10, 60], 1024 * 1024),
         }
     print(json.dumps(results, indent=2))

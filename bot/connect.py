@@ -19,10 +19,17 @@ from storage.models import Health, Mailbox, MailboxKind, Provider, utcnow
 if TYPE_CHECKING:
     from bot.context import AppContext
 
-ADDRESS_RE = re.compile(r"^[^@\s<>\"']+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
+ADDRESS_RE = re.compile(
+    r"^[^@\s<>\"']+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
+)
 HOST_RE = re.compile(r"^[A-Za-z0-9.-]+$|^\[?[0-9A-Fa-f:.]+\]?$")
 SECURITY = {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": "None (plain text)"}
-BACKFILL = {"0": "None: only new mail", "1": "The last day", "7": "The last 7 days", "30": "The last 30 days"}
+BACKFILL = {
+    "0": "None: only new mail",
+    "1": "The last day",
+    "7": "The last 7 days",
+    "30": "The last 30 days",
+}
 
 
 class FormErrors(Exception):
@@ -53,16 +60,22 @@ class ConnectForm:
 
     def imap_settings(self, timeout: float) -> imap.ImapSettings:
         return imap.ImapSettings(
-            host=self.imap_host, port=self.imap_port, security=self.imap_security,  # type: ignore[arg-type]
-            username=self.imap_username or self.address, password=self.imap_password,
+            host=self.imap_host,
+            port=self.imap_port,
+            security=self.imap_security,  # type: ignore[arg-type]
+            username=self.imap_username or self.address,
+            password=self.imap_password,
             timeout=timeout,
         )
 
     def smtp_settings(self, timeout: float) -> smtp.SmtpSettings:
         return smtp.SmtpSettings(
-            host=self.smtp_host, port=self.smtp_port, security=self.smtp_security,  # type: ignore[arg-type]
+            host=self.smtp_host,
+            port=self.smtp_port,
+            security=self.smtp_security,  # type: ignore[arg-type]
             username=self.smtp_username or self.imap_username or self.address,
-            password=self.smtp_password or self.imap_password, timeout=timeout,
+            password=self.smtp_password or self.imap_password,
+            timeout=timeout,
         )
 
 
@@ -98,8 +111,13 @@ def _port(value: str, block: str, errors: dict[str, str]) -> int:
     return port
 
 
-def parse_connect_form(values: dict[str, str], *, allowed_kinds: set[str],
-                       mailbox_id: int | None = None, has_saved_password: bool = False) -> ConnectForm:
+def parse_connect_form(
+    values: dict[str, str],
+    *,
+    allowed_kinds: set[str],
+    mailbox_id: int | None = None,
+    has_saved_password: bool = False,
+) -> ConnectForm:
     """Validate every field at once; raise FormErrors naming each bad field."""
     errors: dict[str, str] = {}
     kind = values.get("kind") or MailboxKind.PERSONAL
@@ -113,14 +131,18 @@ def parse_connect_form(values: dict[str, str], *, allowed_kinds: set[str],
         if not host:
             errors[block] = "Enter the server name your provider gives, like imap.yourcompany.com."
         elif not HOST_RE.match(host) or len(host) > 253:
-            errors[block] = "That does not look like a server name: use letters, digits, dots and dashes."
+            errors[block] = (
+                "That does not look like a server name: use letters, digits, dots and dashes."
+            )
     imap_port = _port(values.get("imap_port", ""), "imap_port", errors)
     smtp_port = _port(values.get("smtp_port", ""), "smtp_port", errors)
     for block in ("imap_security", "smtp_security"):
         if values.get(block) not in SECURITY:
             errors[block] = "Choose SSL/TLS, STARTTLS or None."
     if not values.get("imap_password") and not has_saved_password:
-        errors["imap_password"] = "Enter the mailbox password (or an app password if your provider requires one)."
+        errors["imap_password"] = (
+            "Enter the mailbox password (or an app password if your provider requires one)."
+        )
     if not values.get("channel"):
         errors["channel"] = "Choose the channel where this mailbox's email should appear."
     backfill = values.get("backfill") or "0"
@@ -129,14 +151,22 @@ def parse_connect_form(values: dict[str, str], *, allowed_kinds: set[str],
     if errors:
         raise FormErrors(errors)
     return ConnectForm(
-        kind=kind, address=address, sender_name=values.get("sender_name", "").strip(),
-        imap_host=values["imap_host"].strip().strip("[]"), imap_port=imap_port,
-        imap_security=values["imap_security"], imap_username=values.get("imap_username", "").strip(),
+        kind=kind,
+        address=address,
+        sender_name=values.get("sender_name", "").strip(),
+        imap_host=values["imap_host"].strip().strip("[]"),
+        imap_port=imap_port,
+        imap_security=values["imap_security"],
+        imap_username=values.get("imap_username", "").strip(),
         imap_password=values.get("imap_password", ""),
-        smtp_host=values["smtp_host"].strip().strip("[]"), smtp_port=smtp_port,
-        smtp_security=values["smtp_security"], smtp_username=values.get("smtp_username", "").strip(),
+        smtp_host=values["smtp_host"].strip().strip("[]"),
+        smtp_port=smtp_port,
+        smtp_security=values["smtp_security"],
+        smtp_username=values.get("smtp_username", "").strip(),
         smtp_password=values.get("smtp_password", ""),
-        channel_id=values["channel"], backfill_days=int(backfill), mailbox_id=mailbox_id,
+        channel_id=values["channel"],
+        backfill_days=int(backfill),
+        mailbox_id=mailbox_id,
     )
 
 
@@ -145,10 +175,18 @@ def check_duplicates(ctx: AppContext, form: ConnectForm, user_id: str, team_id: 
     if existing is None or existing.id == form.mailbox_id:
         return
     if form.kind == MailboxKind.PERSONAL:
-        raise FormErrors({"kind": f"You already have a personal mailbox ({existing.address}). "
-                                  "Each person connects one; reconnect it from /mail-status instead."})
-    raise FormErrors({"kind": f"This workspace already has a shared sales mailbox ({existing.address}). "
-                              "There is one per workspace; reconnect it from /mail-status instead."})
+        raise FormErrors(
+            {
+                "kind": f"You already have a personal mailbox ({existing.address}). "
+                "Each person connects one; reconnect it from /mail-status instead."
+            }
+        )
+    raise FormErrors(
+        {
+            "kind": f"This workspace already has a shared sales mailbox ({existing.address}). "
+            "There is one per workspace; reconnect it from /mail-status instead."
+        }
+    )
 
 
 def test_connection(ctx: AppContext, form: ConnectForm) -> dict[str, str]:
@@ -159,8 +197,10 @@ def test_connection(ctx: AppContext, form: ConnectForm) -> dict[str, str]:
     """
     allowed = ctx.settings.mailroom_allowed_private_hosts
     errors: dict[str, str] = {}
-    for host, port, block in ((form.imap_host, form.imap_port, "imap_host"),
-                              (form.smtp_host, form.smtp_port, "smtp_host")):
+    for host, port, block in (
+        (form.imap_host, form.imap_port, "imap_host"),
+        (form.smtp_host, form.smtp_port, "smtp_host"),
+    ):
         try:
             check_host_allowed(host, port, allowed, field=block)
         except UserError as exc:
@@ -187,10 +227,16 @@ def save_mailbox(ctx: AppContext, form: ConnectForm, user_id: str, team_id: str)
     with ctx.db.session() as session:
         mailbox = session.get(Mailbox, form.mailbox_id) if form.mailbox_id else None
         if mailbox is None:
-            mailbox = Mailbox(team_id=team_id, kind=form.kind, owner_id=user_id, address=form.address)
+            mailbox = Mailbox(
+                team_id=team_id, kind=form.kind, owner_id=user_id, address=form.address
+            )
         elif not form.imap_password:
             secrets = ctx.mailboxes.secrets(mailbox)  # reconnect without retyping the password
-        mailbox.kind, mailbox.address, mailbox.sender_name = form.kind, form.address, form.sender_name
+        mailbox.kind, mailbox.address, mailbox.sender_name = (
+            form.kind,
+            form.address,
+            form.sender_name,
+        )
         mailbox.provider = Provider.IMAP
         mailbox.imap_host, mailbox.imap_port = form.imap_host, form.imap_port
         mailbox.imap_security, mailbox.imap_username = form.imap_security, form.imap_username
@@ -214,8 +260,10 @@ def join_channel(ctx: AppContext, channel_id: str) -> str | None:
     except SlackApiError as exc:
         error = exc.response.get("error")
         if error in ("method_not_supported_for_channel_type", "channel_not_found", "is_private"):
-            return (f"<#{channel_id}> is private, so Mailroom cannot join it by itself: "
-                    "type `/invite @Mailroom` in that channel, and mail will start appearing there.")
+            return (
+                f"<#{channel_id}> is private, so Mailroom cannot join it by itself: "
+                "type `/invite @Mailroom` in that channel, and mail will start appearing there."
+            )
         return f"Mailroom could not join <#{channel_id}> ({error}). Invite it with `/invite @Mailroom`."
 
 

@@ -58,8 +58,12 @@ def build_context(settings: Settings) -> AppContext:
     box = SecretBox(ensure_secret_key(settings))
     client = make_web_client(settings.slack_bot_token, settings.slack_api_url)
     slack = Slack(client)
-    mailboxes = Mailboxes(db, box, imap_timeout=settings.imap_timeout_seconds,
-                          smtp_timeout=settings.smtp_timeout_seconds)
+    mailboxes = Mailboxes(
+        db,
+        box,
+        imap_timeout=settings.imap_timeout_seconds,
+        smtp_timeout=settings.smtp_timeout_seconds,
+    )
     ctx = AppContext(
         settings=settings,
         db=db,

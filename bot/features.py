@@ -23,8 +23,14 @@ FEATURES = (senders, signin, preferences)
 
 
 def install(ctx: AppContext) -> None:
-    for key in ("routes", "on_start", "status_lines", "status_footer", "activation_guards",
-                "on_mailbox_changed"):
+    for key in (
+        "routes",
+        "on_start",
+        "status_lines",
+        "status_footer",
+        "activation_guards",
+        "on_mailbox_changed",
+    ):
         ctx.extras.setdefault(key, [])
     for feature in FEATURES:
         feature.install(ctx)

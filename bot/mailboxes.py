@@ -34,8 +34,14 @@ class _NoAccessTokens:
 
 
 class Mailboxes:
-    def __init__(self, db: Database, box: SecretBox, *, imap_timeout: float = 20.0,
-                 smtp_timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        box: SecretBox,
+        *,
+        imap_timeout: float = 20.0,
+        smtp_timeout: float = 20.0,
+    ) -> None:
         self.db = db
         self.box = box
         self.tokens: AccessTokens = _NoAccessTokens()
@@ -97,28 +103,38 @@ class Mailboxes:
     def imap_settings(self, mailbox: Mailbox) -> ImapSettings:
         if mailbox.provider == Provider.IMAP:
             return ImapSettings(
-                host=mailbox.imap_host, port=mailbox.imap_port, security=mailbox.imap_security,  # type: ignore[arg-type]
+                host=mailbox.imap_host,
+                port=mailbox.imap_port,
+                security=mailbox.imap_security,  # type: ignore[arg-type]
                 username=mailbox.imap_username or mailbox.address,
-                password=self.secrets(mailbox).get("imap_password"), timeout=self.imap_timeout,
+                password=self.secrets(mailbox).get("imap_password"),
+                timeout=self.imap_timeout,
             )
         return ImapSettings(
-            host=mailbox.imap_host, port=mailbox.imap_port, security=mailbox.imap_security,  # type: ignore[arg-type]
+            host=mailbox.imap_host,
+            port=mailbox.imap_port,
+            security=mailbox.imap_security,  # type: ignore[arg-type]
             username=mailbox.imap_username or mailbox.address,
-            access_token=self.tokens.access_token(mailbox), timeout=self.imap_timeout,
+            access_token=self.tokens.access_token(mailbox),
+            timeout=self.imap_timeout,
         )
 
     def smtp_settings(self, mailbox: Mailbox) -> SmtpSettings:
         if mailbox.provider == Provider.IMAP:
             data = self.secrets(mailbox)
             return SmtpSettings(
-                host=mailbox.smtp_host, port=mailbox.smtp_port, security=mailbox.smtp_security,  # type: ignore[arg-type]
+                host=mailbox.smtp_host,
+                port=mailbox.smtp_port,
+                security=mailbox.smtp_security,  # type: ignore[arg-type]
                 username=mailbox.smtp_username or mailbox.imap_username or mailbox.address,
                 password=data.get("smtp_password") or data.get("imap_password"),
                 timeout=self.smtp_timeout,
             )
         # Refresh before every send: a token that expires mid-conversation must not bounce.
         return SmtpSettings(
-            host=mailbox.smtp_host, port=mailbox.smtp_port, security=mailbox.smtp_security,  # type: ignore[arg-type]
+            host=mailbox.smtp_host,
+            port=mailbox.smtp_port,
+            security=mailbox.smtp_security,  # type: ignore[arg-type]
             username=mailbox.smtp_username or mailbox.address,
             access_token=self.tokens.access_token(mailbox, force_refresh=True),
             timeout=self.smtp_timeout,
@@ -140,7 +156,9 @@ class Mailboxes:
             session.add(mailbox)
             return mailbox, was_failing
 
-    def record_failure(self, mailbox_id: int, reason: str, health: str = Health.NEEDS_ATTENTION) -> Mailbox:
+    def record_failure(
+        self, mailbox_id: int, reason: str, health: str = Health.NEEDS_ATTENTION
+    ) -> Mailbox:
         with self.db.session() as session:
             mailbox = session.get(Mailbox, mailbox_id)
             assert mailbox is not None

@@ -47,4 +47,7 @@ class Notifier:
 
     def was_sent(self, key: str) -> bool:
         with self.db.session() as session:
-            return session.exec(select(Notification).where(Notification.key == key)).first() is not None
+            return (
+                session.exec(select(Notification).where(Notification.key == key)).first()
+                is not None
+            )

@@ -134,14 +134,24 @@ class ReplyService:
                 return refusal
         return None
 
-    def _record(self, mailbox: Mailbox, conversation: Conversation, parent: Message | None,
-                customer_mail: Message | None, event: dict[str, Any]) -> Message | None:
+    def _record(
+        self,
+        mailbox: Mailbox,
+        conversation: Conversation,
+        parent: Message | None,
+        customer_mail: Message | None,
+        event: dict[str, Any],
+    ) -> Message | None:
         parent_refs = (parent.references or "").split() if parent else []
         to = _reply_targets(customer_mail, conversation)
         files = [
-            {"id": f.get("id"), "name": f.get("name") or f.get("title") or "file",
-             "mimetype": f.get("mimetype") or "application/octet-stream",
-             "url": f.get("url_private_download") or f.get("url_private"), "size": f.get("size", 0)}
+            {
+                "id": f.get("id"),
+                "name": f.get("name") or f.get("title") or "file",
+                "mimetype": f.get("mimetype") or "application/octet-stream",
+                "url": f.get("url_private_download") or f.get("url_private"),
+                "size": f.get("size", 0),
+            }
             for f in event.get("files") or []
         ]
         row = Message(
@@ -150,7 +160,9 @@ class ReplyService:
             message_id=make_message_id(mailbox.address),
             direction="out",
             in_reply_to=parent.message_id if parent else None,
-            references=" ".join(references_chain(parent_refs, parent.message_id if parent else None)),
+            references=" ".join(
+                references_chain(parent_refs, parent.message_id if parent else None)
+            ),
             subject=reply_subject(parent.subject if parent else conversation.subject),
             from_address=mailbox.address,
             from_name=mailbox.sender_name,
@@ -177,8 +189,9 @@ class ReplyService:
             claimed = session.exec(  # type: ignore[call-overload]
                 update(Message)
                 .where(Message.id == message_row_id, Message.state == MessageState.PENDING_SEND)
-                .values(state=MessageState.SENDING, attempts=Message.attempts + 1,
-                        updated_at=utcnow())
+                .values(
+                    state=MessageState.SENDING, attempts=Message.attempts + 1, updated_at=utcnow()
+                )
             ).rowcount
             row = session.get(Message, message_row_id)
         if not claimed or row is None:
@@ -205,7 +218,9 @@ class ReplyService:
             return False
         except Exception as exc:
             log.exception("sending reply %s failed", row.id)
-            error = ServiceError(f"Mailroom hit an unexpected error while sending ({type(exc).__name__}).")
+            error = ServiceError(
+                f"Mailroom hit an unexpected error while sending ({type(exc).__name__})."
+            )
             self._mark(row.id, MessageState.FAILED, error.message)  # type: ignore[arg-type]
             self._tell_failure(row, error)
             return False
@@ -253,7 +268,8 @@ class ReplyService:
                     "limit. Share a link to it instead and post the reply again."
                 )
             response = requests.get(
-                item["url"], headers={"Authorization": f"Bearer {self.ctx.settings.slack_bot_token}"},
+                item["url"],
+                headers={"Authorization": f"Bearer {self.ctx.settings.slack_bot_token}"},
                 timeout=30,
             )
             if response.status_code != 200:
@@ -277,8 +293,11 @@ class ReplyService:
                 if folder:
                     imap.append(folder, raw)
         except MailroomError as exc:
-            log.warning("reply sent, but the copy to Sent failed for mailbox %s: %s",
-                        mailbox.id, exc.message)
+            log.warning(
+                "reply sent, but the copy to Sent failed for mailbox %s: %s",
+                mailbox.id,
+                exc.message,
+            )
 
     def _mark(self, row_id: int, state: str, error: str | None) -> None:
         with self.ctx.db.session() as session:
@@ -295,8 +314,9 @@ class ReplyService:
     def _tell_failure(self, row: Message, error: MailroomError) -> None:
         text, blocks = send_failed_blocks(row, error.message)
         try:
-            self.ctx.slack.post(row.source_channel or "", text, blocks=blocks,
-                                thread_ts=self._thread_of(row))
+            self.ctx.slack.post(
+                row.source_channel or "", text, blocks=blocks, thread_ts=self._thread_of(row)
+            )
         except SlackApiError as exc:
             log.warning("could not report a failed send: %s", exc.response.get("error"))
 
@@ -327,7 +347,8 @@ class ReplyService:
             return refusal
         with self.ctx.db.session() as session:
             session.exec(  # type: ignore[call-overload]
-                update(Message).where(Message.id == message_row_id, Message.state == MessageState.FAILED)
+                update(Message)
+                .where(Message.id == message_row_id, Message.state == MessageState.FAILED)
                 .values(state=MessageState.PENDING_SEND)
             )
         self.send(message_row_id)
@@ -339,10 +360,12 @@ class ReplyService:
         """Finish replies that a previous process recorded but did not finish sending."""
         with self.ctx.db.session() as session:
             rows = session.exec(
-                select(Message).where(
+                select(Message)
+                .where(
                     Message.direction == "out",
                     col(Message.state).in_([MessageState.PENDING_SEND, MessageState.SENDING]),
-                ).order_by(col(Message.id))
+                )
+                .order_by(col(Message.id))
             ).all()
         for row in rows:
             if row.state == MessageState.SENDING:
@@ -353,7 +376,9 @@ class ReplyService:
                     continue
                 with self.ctx.db.session() as session:
                     session.exec(  # type: ignore[call-overload]
-                        update(Message).where(Message.id == row.id).values(state=MessageState.PENDING_SEND)
+                        update(Message)
+                        .where(Message.id == row.id)
+                        .values(state=MessageState.PENDING_SEND)
                     )
             self.send(row.id)  # type: ignore[arg-type]
 

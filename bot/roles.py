@@ -32,7 +32,11 @@ class Roles:
         """The stored user, refreshed from users.info when stale."""
         with self.db.session() as session:
             user = session.get(User, user_id)
-            fresh = user is not None and user.refreshed_at and utcnow() - user.refreshed_at < PROFILE_TTL
+            fresh = (
+                user is not None
+                and user.refreshed_at
+                and utcnow() - user.refreshed_at < PROFILE_TTL
+            )
             if fresh:
                 return user  # type: ignore[return-value]
             if user is None:
@@ -43,7 +47,9 @@ class Roles:
                     info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner")
                 )
                 profile = info.get("profile") or {}
-                user.name = profile.get("real_name") or info.get("real_name") or info.get("name") or user_id
+                user.name = (
+                    profile.get("real_name") or info.get("real_name") or info.get("name") or user_id
+                )
                 user.email = profile.get("email") or user.email
                 user.team_id = user.team_id or info.get("team_id", "")
                 user.refreshed_at = utcnow()

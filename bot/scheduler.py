@@ -38,17 +38,32 @@ class Scheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
-    def every(self, job_id: str, seconds: float, func: Callable[..., Any], *args: Any,
-              first_in: float = 0.5) -> None:
+    def every(
+        self,
+        job_id: str,
+        seconds: float,
+        func: Callable[..., Any],
+        *args: Any,
+        first_in: float = 0.5,
+    ) -> None:
         """Run ``func`` every ``seconds``, first after ``first_in`` (replaces a same-id job)."""
         self._scheduler.add_job(
-            _guarded(job_id, func), "interval", seconds=seconds, args=args, id=job_id,
-            replace_existing=True, next_run_time=datetime.now(UTC) + timedelta(seconds=first_in),
+            _guarded(job_id, func),
+            "interval",
+            seconds=seconds,
+            args=args,
+            id=job_id,
+            replace_existing=True,
+            next_run_time=datetime.now(UTC) + timedelta(seconds=first_in),
         )
 
     def once(self, job_id: str, func: Callable[..., Any], *args: Any, delay: float = 0.0) -> None:
         self._scheduler.add_job(
-            _guarded(job_id, func), "date", args=args, id=job_id, replace_existing=True,
+            _guarded(job_id, func),
+            "date",
+            args=args,
+            id=job_id,
+            replace_existing=True,
             run_date=datetime.now(UTC) + timedelta(seconds=delay),
         )
 
@@ -64,7 +79,9 @@ class Scheduler:
 
     # --- Mailbox sync jobs ----------------------------------------------------------------
 
-    def schedule_sync(self, mailbox_id: int, func: Callable[[int], Any], *, first_in: float = 0.5) -> None:
+    def schedule_sync(
+        self, mailbox_id: int, func: Callable[[int], Any], *, first_in: float = 0.5
+    ) -> None:
         self.every(f"sync:{mailbox_id}", self.interval, func, mailbox_id, first_in=first_in)
 
     def unschedule_sync(self, mailbox_id: int) -> None:

@@ -120,8 +120,9 @@ class Settings(BaseSettings):
     microsoft_consent_recheck_seconds: int = 900
     oauth_timeout_seconds: float = 15.0  # each call to a Google/Microsoft identity endpoint
 
-    @field_validator("mailroom_admins", "mailroom_allowed_private_hosts", "dns_nameservers",
-                     mode="before")
+    @field_validator(
+        "mailroom_admins", "mailroom_allowed_private_hosts", "dns_nameservers", mode="before"
+    )
     @classmethod
     def _csv(cls, value: object) -> list[str]:
         return _split_list(value)
@@ -195,7 +196,9 @@ class Settings(BaseSettings):
                 try:
                     ipaddress.ip_network(entry, strict=False)
                 except ValueError:
-                    problems.append(f"MAILROOM_ALLOWED_PRIVATE_HOSTS entry {entry!r} is not a network.")
+                    problems.append(
+                        f"MAILROOM_ALLOWED_PRIVATE_HOSTS entry {entry!r} is not a network."
+                    )
         if self.public_url and not self.public_url.startswith(("https://", "http://")):
             problems.append("PUBLIC_URL must start with https:// (or http:// for local testing).")
         return problems
@@ -226,7 +229,10 @@ def load_settings(**overrides: object) -> Settings:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise SettingsError(
-            [f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()]
+            [
+                f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+                for err in exc.errors()
+            ]
         ) from None
     problems = settings.validation_problems()
     if problems:

@@ -42,7 +42,9 @@ def make_web_client(token: str, base_url: str, *, max_retries: int = 6) -> WebCl
 class ChannelPacer:
     """At most ``burst`` posts at once per channel, refilled at ``rate`` per second."""
 
-    def __init__(self, rate: float = 1.0, burst: int = 4, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, rate: float = 1.0, burst: int = 4, clock: Callable[[], float] = time.monotonic
+    ):
         self.rate = rate
         self.burst = burst
         self._clock = clock
@@ -108,8 +110,15 @@ class Slack:
             kwargs["metadata"] = metadata
         return self.client.chat_postMessage(**kwargs)["ts"]
 
-    def ephemeral(self, channel: str, user: str, text: str, *, thread_ts: str | None = None,
-                  blocks: list[dict[str, Any]] | None = None) -> None:
+    def ephemeral(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        blocks: list[dict[str, Any]] | None = None,
+    ) -> None:
         try:
             self.client.chat_postEphemeral(
                 channel=channel, user=user, text=text, thread_ts=thread_ts, blocks=blocks
@@ -117,8 +126,12 @@ class Slack:
         except SlackApiError as exc:
             # Ephemerals fail where the bot is not a member: fall back to a DM so the person
             # still gets the explanation.
-            log.info("ephemeral to %s in %s failed (%s); sending a DM", user, channel,
-                     exc.response.get("error"))
+            log.info(
+                "ephemeral to %s in %s failed (%s); sending a DM",
+                user,
+                channel,
+                exc.response.get("error"),
+            )
             self.dm(user, text, blocks=blocks)
 
     def dm(self, user: str, text: str, *, blocks: list[dict[str, Any]] | None = None) -> str:

@@ -48,8 +48,14 @@ log = logging.getLogger(__name__)
 
 SLACK_METADATA_EVENT = "mailroom_email"
 # Slack errors about one message's content (not the channel): retried as plain text.
-MESSAGE_LEVEL_ERRORS = {"invalid_blocks", "invalid_blocks_format", "msg_too_long",
-                        "invalid_metadata_format", "invalid_metadata_schema", "no_text"}
+MESSAGE_LEVEL_ERRORS = {
+    "invalid_blocks",
+    "invalid_blocks_format",
+    "msg_too_long",
+    "invalid_metadata_format",
+    "invalid_metadata_schema",
+    "no_text",
+}
 # Health states that need a person at once, not after a few tries.
 IMMEDIATE_HEALTH = {Health.RECONNECT_NEEDED, Health.ADMIN_APPROVAL_NEEDED}
 
@@ -131,7 +137,9 @@ class SyncService:
                 update(Mailbox)
                 .where(
                     Mailbox.id == mailbox_id,
-                    or_(col(Mailbox.sync_lease_until).is_(None), col(Mailbox.sync_lease_until) < now),
+                    or_(
+                        col(Mailbox.sync_lease_until).is_(None), col(Mailbox.sync_lease_until) < now
+                    ),
                 )
                 .values(sync_lease_until=now + self.lease)
             ).rowcount
@@ -175,7 +183,9 @@ class SyncService:
             folders.append((sent, "sent"))
         return folders
 
-    def _sync_folder(self, mailbox: Mailbox, imap: ImapSession, folder: str, role: str) -> tuple[int, int]:
+    def _sync_folder(
+        self, mailbox: Mailbox, imap: ImapSession, folder: str, role: str
+    ) -> tuple[int, int]:
         status = imap.status(folder)
         with self.ctx.db.session() as session:
             state = session.exec(
@@ -224,7 +234,11 @@ class SyncService:
     # --- Recording intent ------------------------------------------------------------------
 
     def _record(
-        self, mailbox: Mailbox, folder: str, role: str, uidvalidity: int,
+        self,
+        mailbox: Mailbox,
+        folder: str,
+        role: str,
+        uidvalidity: int,
         chunk: list[FetchedMessage],
     ) -> list[tuple[Message, InboundEmail]]:
         """Record a chunk of fetched mail and move the cursor past it, in one transaction.
@@ -256,8 +270,14 @@ class SyncService:
         return recorded
 
     def _record_one(
-        self, session: Session, mailbox: Mailbox, folder: str, role: str, uidvalidity: int,
-        fetched: FetchedMessage, parsed: InboundEmail,
+        self,
+        session: Session,
+        mailbox: Mailbox,
+        folder: str,
+        role: str,
+        uidvalidity: int,
+        fetched: FetchedMessage,
+        parsed: InboundEmail,
     ) -> Message | None:
         """Record one mail inside the chunk's transaction; None when it is already known."""
         known = session.exec(
@@ -273,7 +293,10 @@ class SyncService:
                 session.add(known)
             return None
         conversation = find_conversation(
-            session, mailbox.id, parsed.in_reply_to, parsed.references  # type: ignore[arg-type]
+            session,
+            mailbox.id,
+            parsed.in_reply_to,
+            parsed.references,  # type: ignore[arg-type]
         )
         wanted = all(accept(mailbox, parsed, role) for accept in self.post_filters)
         if conversation is None and role == "sent":
@@ -306,7 +329,9 @@ class SyncService:
             to_addresses=", ".join(parsed.to),
             reply_to=", ".join(parsed.reply_to),
             sent_at=_aware_utc(parsed.date),
-            state=MessageState.PENDING_POST if wanted and mailbox.channel_id else MessageState.SKIPPED,
+            state=MessageState.PENDING_POST
+            if wanted and mailbox.channel_id
+            else MessageState.SKIPPED,
             body_text=parsed.text,
         )
         session.add(row)
@@ -364,25 +389,43 @@ class SyncService:
             ts = self._find_earlier_post(channel, conversation.thread_ts, row)
         if ts is None:
             text, blocks = email_post_blocks(
-                parsed, mailbox, message_row_id=row.id, root=is_root, sent_copy=row.direction == "out",
+                parsed,
+                mailbox,
+                message_row_id=row.id,
+                root=is_root,
+                sent_copy=row.direction == "out",
                 # The same cap as _upload_attachments: what is not uploaded must be listed.
                 attachment_cap=self.ctx.settings.attachment_max_bytes,
             )
-            metadata = {"event_type": SLACK_METADATA_EVENT,
-                        "event_payload": {"message": row.id, "mailbox": mailbox.id}}
+            metadata = {
+                "event_type": SLACK_METADATA_EVENT,
+                "event_payload": {"message": row.id, "mailbox": mailbox.id},
+            }
             try:
                 try:
-                    ts = self.ctx.slack.post(channel, text, blocks=blocks,
-                                             thread_ts=conversation.thread_ts, metadata=metadata)
+                    ts = self.ctx.slack.post(
+                        channel,
+                        text,
+                        blocks=blocks,
+                        thread_ts=conversation.thread_ts,
+                        metadata=metadata,
+                    )
                 except SlackApiError as exc:
                     if exc.response.get("error") not in MESSAGE_LEVEL_ERRORS:
                         raise
                     # Slack refused this one message's layout: post it plainly rather than
                     # let one odd mail stop the whole mailbox.
-                    log.warning("post of message %s refused (%s); posting plain text",
-                                row.id, exc.response.get("error"))
-                    ts = self.ctx.slack.post(channel, plain_fallback_text(parsed),
-                                             thread_ts=conversation.thread_ts, metadata=metadata)
+                    log.warning(
+                        "post of message %s refused (%s); posting plain text",
+                        row.id,
+                        exc.response.get("error"),
+                    )
+                    ts = self.ctx.slack.post(
+                        channel,
+                        plain_fallback_text(parsed),
+                        thread_ts=conversation.thread_ts,
+                        metadata=metadata,
+                    )
             except SlackApiError as exc:
                 raise ServiceError(
                     f"Slack refused the post into <#{channel}>: {exc.response.get('error')}. "
@@ -421,8 +464,11 @@ class SyncService:
         try:
             if thread_ts:
                 answer = self.ctx.slack.client.conversations_replies(
-                    channel=channel, ts=thread_ts, oldest=f"{oldest:.6f}",
-                    include_all_metadata=True, limit=200,
+                    channel=channel,
+                    ts=thread_ts,
+                    oldest=f"{oldest:.6f}",
+                    include_all_metadata=True,
+                    limit=200,
                 )
             else:
                 answer = self.ctx.slack.client.conversations_history(
@@ -433,8 +479,10 @@ class SyncService:
             return None
         for message in answer.get("messages", []):
             meta = message.get("metadata") or {}
-            if meta.get("event_type") == SLACK_METADATA_EVENT and \
-                    (meta.get("event_payload") or {}).get("message") == row.id:
+            if (
+                meta.get("event_type") == SLACK_METADATA_EVENT
+                and (meta.get("event_payload") or {}).get("message") == row.id
+            ):
                 return message["ts"]
         return None
 
@@ -447,11 +495,16 @@ class SyncService:
         for attachment in self._uploadable(parsed):
             try:
                 self.ctx.slack.client.files_upload_v2(
-                    channel=channel, thread_ts=thread_ts, content=attachment.payload,
-                    filename=attachment.filename, title=attachment.filename,
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    content=attachment.payload,
+                    filename=attachment.filename,
+                    title=attachment.filename,
                 )
             except SlackApiError as exc:
-                log.warning("upload of %s failed: %s", attachment.filename, exc.response.get("error"))
+                log.warning(
+                    "upload of %s failed: %s", attachment.filename, exc.response.get("error")
+                )
 
     # --- Health and notifications ---------------------------------------------------------
 
@@ -466,8 +519,12 @@ class SyncService:
     def _on_failure(self, mailbox: Mailbox, error: MailroomError) -> None:
         health = getattr(error, "health", Health.NEEDS_ATTENTION)
         updated = self.ctx.mailboxes.record_failure(mailbox.id, error.message, health)  # type: ignore[arg-type]
-        log.info("mailbox %s sync failed (%s in a row): %s", mailbox.id,
-                 updated.consecutive_failures, error.message)
+        log.info(
+            "mailbox %s sync failed (%s in a row): %s",
+            mailbox.id,
+            updated.consecutive_failures,
+            error.message,
+        )
         threshold = self.ctx.settings.sync_failure_threshold
         if updated.consecutive_failures < threshold and health not in IMMEDIATE_HEALTH:
             return
@@ -491,8 +548,9 @@ class SyncService:
             return [self.ctx.settings.mailroom_admin_channel]
         return sorted(set(self.ctx.settings.mailroom_admins) | {mailbox.owner_id})
 
-    def _notify(self, key: str, recipient: str, text: str,
-                blocks: list[dict[str, Any]] | None = None) -> bool:
+    def _notify(
+        self, key: str, recipient: str, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> bool:
         try:
             return self.ctx.notifier.once(key, recipient, text, blocks=blocks)
         except SlackApiError as exc:

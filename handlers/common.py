@@ -14,8 +14,10 @@ from bot.errors import MailroomError
 
 log = logging.getLogger(__name__)
 
-UNEXPECTED = ("Something went wrong on Mailroom's side and nothing was changed. "
-              "Try again in a minute; if it keeps happening, tell your Mailroom admin.")
+UNEXPECTED = (
+    "Something went wrong on Mailroom's side and nothing was changed. "
+    "Try again in a minute; if it keeps happening, tell your Mailroom admin."
+)
 
 
 def user_of(body: dict[str, Any]) -> str:
@@ -23,16 +25,25 @@ def user_of(body: dict[str, Any]) -> str:
 
 
 def team_of(body: dict[str, Any]) -> str:
-    return body.get("team_id") or (body.get("team") or {}).get("id", "") or \
-        (body.get("user") or {}).get("team_id", "")
+    return (
+        body.get("team_id")
+        or (body.get("team") or {}).get("id", "")
+        or (body.get("user") or {}).get("team_id", "")
+    )
 
 
 def channel_of(body: dict[str, Any]) -> str:
-    return (body.get("channel_id") or (body.get("channel") or {}).get("id")
-            or (body.get("container") or {}).get("channel_id") or "")
+    return (
+        body.get("channel_id")
+        or (body.get("channel") or {}).get("id")
+        or (body.get("container") or {}).get("channel_id")
+        or ""
+    )
 
 
-def tell(ctx: AppContext, body: dict[str, Any], text: str, *, blocks: list[dict[str, Any]] | None = None) -> None:
+def tell(
+    ctx: AppContext, body: dict[str, Any], text: str, *, blocks: list[dict[str, Any]] | None = None
+) -> None:
     """An ephemeral answer where the person is, or a DM when there is no channel."""
     user, channel = user_of(body), channel_of(body)
     thread_ts = (body.get("container") or {}).get("thread_ts")
@@ -54,7 +65,9 @@ def user_facing(ctx: AppContext) -> Callable[[Callable[..., Any]], Callable[...,
             except MailroomError as exc:
                 tell(ctx, body, exc.message)
             except SlackApiError as exc:
-                log.warning("Slack API error in %s: %s", listener.__name__, exc.response.get("error"))
+                log.warning(
+                    "Slack API error in %s: %s", listener.__name__, exc.response.get("error")
+                )
                 tell(ctx, body, UNEXPECTED)
             except Exception:
                 log.exception("listener %s failed", listener.__name__)

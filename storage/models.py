@@ -159,7 +159,9 @@ class Message(SQLModel, table=True):
     state: str = Field(index=True)
     attempts: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text))
-    body_text: str | None = Field(default=None, sa_column=Column(Text))  # full text, for "Show full"
+    body_text: str | None = Field(
+        default=None, sa_column=Column(Text)
+    )  # full text, for "Show full"
     files_json: str | None = Field(default=None, sa_column=Column(Text))  # outbound Slack files
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -252,7 +252,8 @@ def test_app_refuses_to_start_when_settings_are_invalid(tmp_path: Path) -> None:
 
 def test_unreachable_database_at_start_is_one_clear_line(tmp_path: Path) -> None:
     env = {
-        "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "s",
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "s",
         "MAILROOM_DATA_DIR": str(tmp_path / "data"),
         # A closed port, and a password that must not be printed.
         "DATABASE_URL": "postgresql://postgres:hunter2@127.0.0.1:1/nowhere",
@@ -263,5 +264,7 @@ def test_unreachable_database_at_start_is_one_clear_line(tmp_path: Path) -> None
     assert app.proc is not None
     assert app.proc.wait(30) == 3
     output = app.log.read_text()
-    assert "the database at postgresql://postgres:***@127.0.0.1:1/nowhere is not reachable" in output
+    assert (
+        "the database at postgresql://postgres:***@127.0.0.1:1/nowhere is not reachable" in output
+    )
     assert "hunter2" not in output and "Traceback" not in output

@@ -18,7 +18,9 @@ def mrkdwn(text: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": text}
 
 
-def section(text: str, *, accessory: dict[str, Any] | None = None, block_id: str | None = None) -> Block:
+def section(
+    text: str, *, accessory: dict[str, Any] | None = None, block_id: str | None = None
+) -> Block:
     block: Block = {"type": "section", "text": mrkdwn(truncate(text, SECTION_LIMIT))}
     if accessory:
         block["accessory"] = accessory
@@ -44,8 +46,9 @@ def divider() -> Block:
     return {"type": "divider"}
 
 
-def button(text: str, action_id: str, value: str = "", *, style: str | None = None,
-           url: str | None = None) -> dict[str, Any]:
+def button(
+    text: str, action_id: str, value: str = "", *, style: str | None = None, url: str | None = None
+) -> dict[str, Any]:
     element: dict[str, Any] = {"type": "button", "text": plain(text), "action_id": action_id}
     if value:
         element["value"] = value
@@ -67,8 +70,15 @@ def option(text: str, value: str) -> dict[str, Any]:
     return {"text": plain(text), "value": value}
 
 
-def modal(title: str, blocks: list[Block], *, callback_id: str, submit: str | None = "Save",
-          private_metadata: str = "", close: str = "Cancel") -> dict[str, Any]:
+def modal(
+    title: str,
+    blocks: list[Block],
+    *,
+    callback_id: str,
+    submit: str | None = "Save",
+    private_metadata: str = "",
+    close: str = "Cancel",
+) -> dict[str, Any]:
     view: dict[str, Any] = {
         "type": "modal",
         "callback_id": callback_id,
@@ -82,31 +92,61 @@ def modal(title: str, blocks: list[Block], *, callback_id: str, submit: str | No
     return view
 
 
-def text_input(block_id: str, label: str, *, initial: str = "", placeholder: str = "",
-               optional: bool = False, multiline: bool = False, hint: str = "") -> Block:
-    element: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "multiline": multiline}
+def text_input(
+    block_id: str,
+    label: str,
+    *,
+    initial: str = "",
+    placeholder: str = "",
+    optional: bool = False,
+    multiline: bool = False,
+    hint: str = "",
+) -> Block:
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "multiline": multiline,
+    }
     if initial:
         element["initial_value"] = initial
     if placeholder:
         element["placeholder"] = plain(placeholder)
-    block: Block = {"type": "input", "block_id": block_id, "label": plain(label),
-                    "element": element, "optional": optional}
+    block: Block = {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain(label),
+        "element": element,
+        "optional": optional,
+    }
     if hint:
         block["hint"] = plain(hint)
     return block
 
 
-def select_input(block_id: str, label: str, options: list[tuple[str, str]], *, initial: str | None = None,
-                 optional: bool = False, dispatch: bool = False) -> Block:
+def select_input(
+    block_id: str,
+    label: str,
+    options: list[tuple[str, str]],
+    *,
+    initial: str | None = None,
+    optional: bool = False,
+    dispatch: bool = False,
+) -> Block:
     element: dict[str, Any] = {
-        "type": "static_select", "action_id": "value",
+        "type": "static_select",
+        "action_id": "value",
         "options": [option(text, value) for text, value in options],
     }
     for text, value in options:
         if value == initial:
             element["initial_option"] = option(text, value)
-    block: Block = {"type": "input", "block_id": block_id, "label": plain(label),
-                    "element": element, "optional": optional}
+    block: Block = {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain(label),
+        "element": element,
+        "optional": optional,
+    }
     if dispatch:
         block["dispatch_action"] = True
     return block

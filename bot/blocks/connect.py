@@ -28,9 +28,14 @@ KIND_LABELS = {
 
 
 def connect_modal(
-    *, kinds: list[str], values: dict[str, str] | None = None, mailbox_id: int | None = None,
-    sign_in: list[dict[str, Any]] | None = None, notice: str = "",
-    field_notes: dict[str, str] | None = None, sign_in_note: str = "",
+    *,
+    kinds: list[str],
+    values: dict[str, str] | None = None,
+    mailbox_id: int | None = None,
+    sign_in: list[dict[str, Any]] | None = None,
+    notice: str = "",
+    field_notes: dict[str, str] | None = None,
+    sign_in_note: str = "",
 ) -> dict[str, Any]:
     """The form. ``values`` refills it (reconnect, or after a failed test); ``field_notes``
     shows test results under their fields when they arrive after the 3-second ack window."""
@@ -55,67 +60,181 @@ def connect_modal(
         if note:
             blocks.append(context(f":x: {escape(note)}"))
 
-    add(select_input("kind", "Mailbox kind", [(KIND_LABELS[k], k) for k in kinds],
-                     initial=v.get("kind") or kinds[0]))
-    add(text_input("address", "Email address", initial=v.get("address", ""),
-                   placeholder="sales@yourcompany.com"))
-    add(text_input("sender_name", "Sender name", initial=v.get("sender_name", ""), optional=True,
-                   hint="The name customers see, like 'Ana from Acme'."))
-    add(text_input("imap_host", "IMAP server", initial=v.get("imap_host", ""), placeholder="imap.yourcompany.com"))
+    add(
+        select_input(
+            "kind",
+            "Mailbox kind",
+            [(KIND_LABELS[k], k) for k in kinds],
+            initial=v.get("kind") or kinds[0],
+        )
+    )
+    add(
+        text_input(
+            "address",
+            "Email address",
+            initial=v.get("address", ""),
+            placeholder="sales@yourcompany.com",
+        )
+    )
+    add(
+        text_input(
+            "sender_name",
+            "Sender name",
+            initial=v.get("sender_name", ""),
+            optional=True,
+            hint="The name customers see, like 'Ana from Acme'.",
+        )
+    )
+    add(
+        text_input(
+            "imap_host",
+            "IMAP server",
+            initial=v.get("imap_host", ""),
+            placeholder="imap.yourcompany.com",
+        )
+    )
     add(text_input("imap_port", "IMAP port", initial=v.get("imap_port", "993")))
-    add(select_input("imap_security", "IMAP security", list((lbl, k) for k, lbl in SECURITY.items()),
-                     initial=v.get("imap_security") or "ssl"))
-    add(text_input("imap_username", "IMAP username", initial=v.get("imap_username", ""), optional=True,
-                   hint="Leave empty to use the email address."))
-    add(text_input("imap_password", "IMAP password", optional=mailbox_id is not None,
-                   hint="Stored encrypted. " + ("Leave empty to keep the saved one." if mailbox_id else "")))
-    add(text_input("smtp_host", "SMTP server", initial=v.get("smtp_host", ""), placeholder="smtp.yourcompany.com"))
+    add(
+        select_input(
+            "imap_security",
+            "IMAP security",
+            list((lbl, k) for k, lbl in SECURITY.items()),
+            initial=v.get("imap_security") or "ssl",
+        )
+    )
+    add(
+        text_input(
+            "imap_username",
+            "IMAP username",
+            initial=v.get("imap_username", ""),
+            optional=True,
+            hint="Leave empty to use the email address.",
+        )
+    )
+    add(
+        text_input(
+            "imap_password",
+            "IMAP password",
+            optional=mailbox_id is not None,
+            hint="Stored encrypted. "
+            + ("Leave empty to keep the saved one." if mailbox_id else ""),
+        )
+    )
+    add(
+        text_input(
+            "smtp_host",
+            "SMTP server",
+            initial=v.get("smtp_host", ""),
+            placeholder="smtp.yourcompany.com",
+        )
+    )
     add(text_input("smtp_port", "SMTP port", initial=v.get("smtp_port", "465")))
-    add(select_input("smtp_security", "SMTP security", list((lbl, k) for k, lbl in SECURITY.items()),
-                     initial=v.get("smtp_security") or "ssl"))
-    add(text_input("smtp_username", "SMTP username", initial=v.get("smtp_username", ""), optional=True,
-                   hint="Leave empty to use the IMAP username."))
-    add(text_input("smtp_password", "SMTP password", optional=True,
-                   hint="Leave empty to use the IMAP password."))
+    add(
+        select_input(
+            "smtp_security",
+            "SMTP security",
+            list((lbl, k) for k, lbl in SECURITY.items()),
+            initial=v.get("smtp_security") or "ssl",
+        )
+    )
+    add(
+        text_input(
+            "smtp_username",
+            "SMTP username",
+            initial=v.get("smtp_username", ""),
+            optional=True,
+            hint="Leave empty to use the IMAP username.",
+        )
+    )
+    add(
+        text_input(
+            "smtp_password",
+            "SMTP password",
+            optional=True,
+            hint="Leave empty to use the IMAP password.",
+        )
+    )
     channel: Block = {
-        "type": "input", "block_id": "channel", "label": {"type": "plain_text", "text": "Post email into"},
-        "element": {"type": "conversations_select", "action_id": "value",
-                    "filter": {"include": ["public", "private"], "exclude_bot_users": True}},
+        "type": "input",
+        "block_id": "channel",
+        "label": {"type": "plain_text", "text": "Post email into"},
+        "element": {
+            "type": "conversations_select",
+            "action_id": "value",
+            "filter": {"include": ["public", "private"], "exclude_bot_users": True},
+        },
     }
     if v.get("channel"):
         channel["element"]["initial_conversation"] = v["channel"]
     add(channel)
-    add(select_input("backfill", "Existing mail to bring in", list((lbl, k) for k, lbl in BACKFILL.items()),
-                     initial=v.get("backfill") or "0"))
+    add(
+        select_input(
+            "backfill",
+            "Existing mail to bring in",
+            list((lbl, k) for k, lbl in BACKFILL.items()),
+            initial=v.get("backfill") or "0",
+        )
+    )
     title = "Reconnect mailbox" if mailbox_id else "Connect a mailbox"
-    return modal(title, blocks, callback_id=CALLBACK, submit="Test and save",
-                 private_metadata=json.dumps({"mailbox_id": mailbox_id}))
+    return modal(
+        title,
+        blocks,
+        callback_id=CALLBACK,
+        submit="Test and save",
+        private_metadata=json.dumps({"mailbox_id": mailbox_id}),
+    )
 
 
 def testing_view(address: str) -> dict[str, Any]:
-    return modal("Connect a mailbox", [
-        section(f":hourglass_flowing_sand: Testing the IMAP and SMTP logins for *{escape(address)}*…"),
-        context("This usually takes a few seconds. You can close this window: Mailroom will "
-                "message you with the result."),
-    ], callback_id="mail_connect_testing", submit=None, close="Close")
+    return modal(
+        "Connect a mailbox",
+        [
+            section(
+                f":hourglass_flowing_sand: Testing the IMAP and SMTP logins for *{escape(address)}*…"
+            ),
+            context(
+                "This usually takes a few seconds. You can close this window: Mailroom will "
+                "message you with the result."
+            ),
+        ],
+        callback_id="mail_connect_testing",
+        submit=None,
+        close="Close",
+    )
 
 
 def connected_view(mailbox: Mailbox, channel_note: str | None) -> dict[str, Any]:
-    lines = [f":white_check_mark: *{escape(mailbox.address)}* is connected.",
-             f"Its email will appear in <#{mailbox.channel_id}>; reply in a thread to answer by email."]
+    lines = [
+        f":white_check_mark: *{escape(mailbox.address)}* is connected.",
+        f"Its email will appear in <#{mailbox.channel_id}>; reply in a thread to answer by email.",
+    ]
     if channel_note:
         lines.append(channel_note)
-    return modal("Mailbox connected", [section("\n".join(lines)),
-                                       context("Start a thread message with `note:` to keep it internal.")],
-                 callback_id="mail_connect_done", submit=None, close="Done")
+    return modal(
+        "Mailbox connected",
+        [
+            section("\n".join(lines)),
+            context("Start a thread message with `note:` to keep it internal."),
+        ],
+        callback_id="mail_connect_done",
+        submit=None,
+        close="Done",
+    )
 
 
 def form_values_from_mailbox(mailbox: Mailbox) -> dict[str, str]:
     return {
-        "kind": mailbox.kind, "address": mailbox.address, "sender_name": mailbox.sender_name,
-        "imap_host": mailbox.imap_host, "imap_port": str(mailbox.imap_port),
-        "imap_security": mailbox.imap_security, "imap_username": mailbox.imap_username,
-        "smtp_host": mailbox.smtp_host, "smtp_port": str(mailbox.smtp_port),
-        "smtp_security": mailbox.smtp_security, "smtp_username": mailbox.smtp_username,
-        "channel": mailbox.channel_id or "", "backfill": str(mailbox.backfill_days),
+        "kind": mailbox.kind,
+        "address": mailbox.address,
+        "sender_name": mailbox.sender_name,
+        "imap_host": mailbox.imap_host,
+        "imap_port": str(mailbox.imap_port),
+        "imap_security": mailbox.imap_security,
+        "imap_username": mailbox.imap_username,
+        "smtp_host": mailbox.smtp_host,
+        "smtp_port": str(mailbox.smtp_port),
+        "smtp_security": mailbox.smtp_security,
+        "smtp_username": mailbox.smtp_username,
+        "channel": mailbox.channel_id or "",
+        "backfill": str(mailbox.backfill_days),
     }

@@ -32,15 +32,23 @@ def sender_line(parsed: InboundEmail) -> str:
 
 
 def email_post_blocks(
-    parsed: InboundEmail, mailbox: Mailbox, *, message_row_id: int | None, root: bool,
-    sent_copy: bool = False, attachment_cap: int = 10 * 1024 * 1024,
+    parsed: InboundEmail,
+    mailbox: Mailbox,
+    *,
+    message_row_id: int | None,
+    root: bool,
+    sent_copy: bool = False,
+    attachment_cap: int = 10 * 1024 * 1024,
 ) -> tuple[str, list[Block]]:
     """The post for one email. Every piece of email text is escaped before it is placed."""
     subject = escape(parsed.subject or "(no subject)")
     summary_source = parsed.summary or parsed.text or ""
     summary = truncate(escape(summary_source.strip()) or "_(empty message)_", SUMMARY_LIMIT)
-    date = f"<!date^{int(parsed.date.timestamp())}^{{date_short_pretty}} {{time}}|{parsed.date:%Y-%m-%d %H:%M}>" \
-        if parsed.date else "date unknown"
+    date = (
+        f"<!date^{int(parsed.date.timestamp())}^{{date_short_pretty}} {{time}}|{parsed.date:%Y-%m-%d %H:%M}>"
+        if parsed.date
+        else "date unknown"
+    )
     if sent_copy:
         who = f":outbox_tray: Sent from {escape(mailbox.address)} with a mail client"
         to = ", ".join(escape(a) for a in parsed.to) or "unknown recipient"
@@ -64,7 +72,10 @@ def email_post_blocks(
         notes.append(f":grey_question: {escape(problem)}")
     notes.append(f"{date} · {escape(mailbox.address)}")
     blocks.append(context(*notes[:10]))
-    trimmed = summary_source.strip() != (parsed.text or "").strip() or len(escape(summary_source)) > SUMMARY_LIMIT
+    trimmed = (
+        summary_source.strip() != (parsed.text or "").strip()
+        or len(escape(summary_source)) > SUMMARY_LIMIT
+    )
     if message_row_id is not None and trimmed:
         blocks.append(actions(button("Show full email", "email_show_full", str(message_row_id))))
     fallback = f"Email from {escape(parsed.from_address or parsed.from_name)}: {subject}"
@@ -86,7 +97,9 @@ def full_email_modal(subject: str, sender: str, body: str) -> dict[str, Any]:
     limit = 95
     blocks += [section(piece) for piece in pieces[:limit]]
     if len(pieces) > limit:
-        blocks.append(context("The rest of this email is too long for Slack; open it in the mailbox."))
+        blocks.append(
+            context("The rest of this email is too long for Slack; open it in the mailbox.")
+        )
     return modal("Email", blocks, callback_id="email_full", submit=None, close="Close")
 
 

@@ -14,7 +14,8 @@ def send_failed_blocks(row: Message, reason: str) -> tuple[str, list[Block]]:
         "Fix that and press Try again, or post the reply again."
     )
     return text, [
-        section(f":x: {who}, your reply to {escape(row.to_addresses)} was *not sent*.\n"
-                f"{escape(reason)}"),
+        section(
+            f":x: {who}, your reply to {escape(row.to_addresses)} was *not sent*.\n{escape(reason)}"
+        ),
         actions(button("Try again", "reply_retry", str(row.id), style="primary")),
     ]

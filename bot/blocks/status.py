@@ -25,7 +25,9 @@ def when(value: datetime | None) -> str:
     return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{value:%Y-%m-%d %H:%M} UTC>"
 
 
-def mailbox_status_blocks(mailbox: Mailbox, *, can_manage: bool, extra_lines: list[str] | None = None) -> list[Block]:
+def mailbox_status_blocks(
+    mailbox: Mailbox, *, can_manage: bool, extra_lines: list[str] | None = None
+) -> list[Block]:
     state = "active" if mailbox.active else "inactive (sends nothing, syncs nothing)"
     visibility = "visible" if mailbox.visible else "hidden (admins only)"
     lines = [
@@ -39,14 +41,19 @@ def mailbox_status_blocks(mailbox: Mailbox, *, can_manage: bool, extra_lines: li
     blocks: list[Block] = [section("\n".join(lines))]
     buttons = [button("Sync now", "mailbox_sync_now", str(mailbox.id))]
     if can_manage:
-        buttons.append(button("Pause" if mailbox.active else "Activate", "mailbox_toggle_active",
-                              str(mailbox.id)))
+        buttons.append(
+            button(
+                "Pause" if mailbox.active else "Activate", "mailbox_toggle_active", str(mailbox.id)
+            )
+        )
         buttons.append(button("Reconnect", "mailbox_reconnect", str(mailbox.id)))
     blocks.append(actions(*buttons, block_id=f"mailbox_{mailbox.id}"))
     return blocks
 
 
-def status_message(mailboxes: list[tuple[Mailbox, bool, list[str]]], footer_lines: list[str] | None = None) -> tuple[str, list[Block]]:
+def status_message(
+    mailboxes: list[tuple[Mailbox, bool, list[str]]], footer_lines: list[str] | None = None
+) -> tuple[str, list[Block]]:
     if not mailboxes:
         text = "No mailboxes yet. Connect one with `/mail-connect`."
         blocks: list[Block] = [section(text)]

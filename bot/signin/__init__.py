@@ -95,6 +95,7 @@ def _needs_channel(ctx: AppContext, mailbox: Mailbox) -> str | None:
 def _sign_in_note(ctx: AppContext) -> str:
     """For the connect modal: the providers that cannot be used on this server."""
     from bot.blocks.signin import not_configured_note
+    from bot.signin import config
 
     missing = [p for p in config.PROVIDERS if not config.is_configured(ctx.settings, p)]
     return not_configured_note(missing) if missing else ""

@@ -25,8 +25,10 @@ def register(app: App, ctx: AppContext) -> None:
         if row is None or mailbox is None or not ctx.roles.can_see(user_of(body), mailbox):
             raise UserError("That email is not available to you.")
         sender = f"{row.from_name} <{row.from_address}>" if row.from_name else row.from_address
-        client.views_open(trigger_id=body["trigger_id"],
-                          view=full_email_modal(row.subject, sender, row.body_text or ""))
+        client.views_open(
+            trigger_id=body["trigger_id"],
+            view=full_email_modal(row.subject, sender, row.body_text or ""),
+        )
 
     @app.action("reply_retry")
     @user_facing(ctx)

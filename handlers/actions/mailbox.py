@@ -18,7 +18,9 @@ def _mailbox(ctx: AppContext, body: dict[str, Any]) -> Mailbox:
     value = body["actions"][0].get("value", "")
     mailbox = ctx.mailboxes.get(int(value)) if value.isdigit() else None
     if mailbox is None:
-        raise UserError("That mailbox no longer exists. Run `/mail-status` to see the current list.")
+        raise UserError(
+            "That mailbox no longer exists. Run `/mail-status` to see the current list."
+        )
     return mailbox
 
 
@@ -42,7 +44,9 @@ def register(app: App, ctx: AppContext) -> None:
         mailbox = _mailbox(ctx, body)
         user = user_of(body)
         if not ctx.roles.can_manage(user, mailbox):
-            raise UserError("Only an admin (or the owner of a personal mailbox) can pause or activate it.")
+            raise UserError(
+                "Only an admin (or the owner of a personal mailbox) can pause or activate it."
+            )
         activate = not mailbox.active
         if activate:
             for guard in ctx.extras.get("activation_guards", []):
@@ -55,7 +59,11 @@ def register(app: App, ctx: AppContext) -> None:
             tell(ctx, body, f"{mailbox.address} is active again: it syncs and sends replies.")
         else:
             ctx.scheduler.unschedule_sync(mailbox.id)  # type: ignore[arg-type]
-            tell(ctx, body, f"{mailbox.address} is paused: it neither syncs nor sends until activated.")
+            tell(
+                ctx,
+                body,
+                f"{mailbox.address} is paused: it neither syncs nor sends until activated.",
+            )
         for changed in ctx.extras.get("on_mailbox_changed", []):
             changed(ctx, mailbox.id)
 
@@ -70,10 +78,18 @@ def register(app: App, ctx: AppContext) -> None:
         team = mailbox.team_id
         sign_in = sign_in_buttons(ctx, user, team, mailbox.kind, mailbox.id)
         if mailbox.provider != Provider.IMAP and sign_in:
-            view = connect_modal(kinds=[mailbox.kind], values=form_values_from_mailbox(mailbox),
-                                 mailbox_id=mailbox.id, sign_in=sign_in,
-                                 notice=f"Sign in again to reconnect *{mailbox.address}*.")
+            view = connect_modal(
+                kinds=[mailbox.kind],
+                values=form_values_from_mailbox(mailbox),
+                mailbox_id=mailbox.id,
+                sign_in=sign_in,
+                notice=f"Sign in again to reconnect *{mailbox.address}*.",
+            )
         else:
-            view = connect_modal(kinds=allowed_kinds(ctx, user), values=form_values_from_mailbox(mailbox),
-                                 mailbox_id=mailbox.id, sign_in=sign_in)
+            view = connect_modal(
+                kinds=allowed_kinds(ctx, user),
+                values=form_values_from_mailbox(mailbox),
+                mailbox_id=mailbox.id,
+                sign_in=sign_in,
+            )
         client.views_open(trigger_id=body["trigger_id"], view=view)

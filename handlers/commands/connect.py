@@ -18,8 +18,13 @@ def allowed_kinds(ctx: AppContext, user_id: str) -> list[str]:
     return [MailboxKind.PERSONAL]
 
 
-def sign_in_buttons(ctx: AppContext, user_id: str, team_id: str, kind: str = MailboxKind.PERSONAL,
-                    mailbox_id: int | None = None) -> list[dict[str, Any]]:
+def sign_in_buttons(
+    ctx: AppContext,
+    user_id: str,
+    team_id: str,
+    kind: str = MailboxKind.PERSONAL,
+    mailbox_id: int | None = None,
+) -> list[dict[str, Any]]:
     make = ctx.extras.get("sign_in_buttons")
     return make(ctx, user_id, team_id, kind, mailbox_id) if make else []
 
@@ -36,6 +41,9 @@ def register(app: App, ctx: AppContext) -> None:
     def open_connect(ack: Ack, body: dict[str, Any], client: Any) -> None:
         ack()
         user, team = body["user_id"], body.get("team_id", "")
-        view = connect_modal(kinds=allowed_kinds(ctx, user),
-                             sign_in=sign_in_buttons(ctx, user, team), sign_in_note=sign_in_note(ctx))
+        view = connect_modal(
+            kinds=allowed_kinds(ctx, user),
+            sign_in=sign_in_buttons(ctx, user, team),
+            sign_in_note=sign_in_note(ctx),
+        )
         client.views_open(trigger_id=body["trigger_id"], view=view)

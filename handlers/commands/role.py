@@ -36,6 +36,8 @@ def register(app: App, ctx: AppContext) -> None:
         effective = ctx.roles.role_of(target)
         note = ""
         if effective != role:
-            note = (f" They stay {effective} because they are a workspace admin or listed in "
-                    "MAILROOM_ADMINS.")
+            note = (
+                f" They stay {effective} because they are a workspace admin or listed in "
+                "MAILROOM_ADMINS."
+            )
         tell(ctx, body, f"<@{target}> now has the {role} role in Mailroom.{note}")

@@ -49,11 +49,17 @@ def register(app: App, ctx: AppContext) -> None:
         kinds = allowed_kinds(ctx, user)
         existing = ctx.mailboxes.get(mailbox_id) if mailbox_id else None
         if mailbox_id and (existing is None or not ctx.roles.can_manage(user, existing)):
-            ack(response_action="errors", errors={"address": "You can no longer edit this mailbox."})
+            ack(
+                response_action="errors", errors={"address": "You can no longer edit this mailbox."}
+            )
             return
         try:
-            form = parse_connect_form(values, allowed_kinds=set(kinds), mailbox_id=mailbox_id,
-                                      has_saved_password=bool(existing and existing.secrets))
+            form = parse_connect_form(
+                values,
+                allowed_kinds=set(kinds),
+                mailbox_id=mailbox_id,
+                has_saved_password=bool(existing and existing.secrets),
+            )
             check_duplicates(ctx, form, user, team)
         except FormErrors as exc:
             ack(response_action="errors", errors=exc.errors)
@@ -87,37 +93,63 @@ def _save(ctx: AppContext, form: ConnectForm, user: str, team: str) -> tuple[Any
     return mailbox, note
 
 
-def _finish_late(ctx: AppContext, client: Any, body: dict[str, Any], form: ConnectForm,
-                 values: dict[str, str], kinds: list[str], errors: dict[str, str],
-                 user: str, team: str) -> None:
+def _finish_late(
+    ctx: AppContext,
+    client: Any,
+    body: dict[str, Any],
+    form: ConnectForm,
+    values: dict[str, str],
+    kinds: list[str],
+    errors: dict[str, str],
+    user: str,
+    team: str,
+) -> None:
     """The test outlived the ack window: show its outcome with views.update."""
     view_id = body["view"]["id"]
     if errors:
         view = connect_modal(
-            kinds=kinds, values=values, mailbox_id=form.mailbox_id,
+            kinds=kinds,
+            values=values,
+            mailbox_id=form.mailbox_id,
             sign_in=sign_in_buttons(ctx, user, team, form.kind, form.mailbox_id),
             notice=":x: *The connection test failed.* Fix the fields marked below and press "
-                   "Test and save again (passwords must be typed again).",
+            "Test and save again (passwords must be typed again).",
             field_notes=errors,
         )
         problems = " ".join(dict.fromkeys(errors.values()))
-        _show_or_tell(ctx, client, view_id, view, user,
-                      f":x: The connection test for {escape(form.address)} failed: "
-                      f"{escape(problems)} Run `/mail-connect` to try again.")
+        _show_or_tell(
+            ctx,
+            client,
+            view_id,
+            view,
+            user,
+            f":x: The connection test for {escape(form.address)} failed: "
+            f"{escape(problems)} Run `/mail-connect` to try again.",
+        )
         return
     mailbox, note = _save(ctx, form, user, team)
-    _show_or_tell(ctx, client, view_id, connected_view(mailbox, note), user,
-                  f":white_check_mark: {escape(mailbox.address)} is connected: its email will "
-                  f"appear in <#{mailbox.channel_id}>. {note or ''}".strip())
+    _show_or_tell(
+        ctx,
+        client,
+        view_id,
+        connected_view(mailbox, note),
+        user,
+        f":white_check_mark: {escape(mailbox.address)} is connected: its email will "
+        f"appear in <#{mailbox.channel_id}>. {note or ''}".strip(),
+    )
 
 
-def _show_or_tell(ctx: AppContext, client: Any, view_id: str, view: dict[str, Any], user: str,
-                  text: str) -> None:
+def _show_or_tell(
+    ctx: AppContext, client: Any, view_id: str, view: dict[str, Any], user: str, text: str
+) -> None:
     """Update the modal; when the person closed it meanwhile, send the outcome as a DM
     (the testing view promises they will hear back either way)."""
     try:
         client.views_update(view_id=view_id, view=view)
     except SlackApiError as exc:
-        log.info("connect modal %s is gone (%s); sending the outcome as a DM", view_id,
-                 exc.response.get("error"))
+        log.info(
+            "connect modal %s is gone (%s); sending the outcome as a DM",
+            view_id,
+            exc.response.get("error"),
+        )
         ctx.slack.dm(user, text)

@@ -11,9 +11,16 @@ def test_sent_mail_outside_known_threads_is_not_posted(harness: Harness) -> None
     mailbox = h.connect(account)
     h.sync(mailbox.id)
     # Someone writes to a supplier from their mail client: not a customer conversation.
-    h.deliver(account, make_email(sender=account.address, to="supplier@vendor.test",
-                                  subject="Invoice 42", body="Please find the invoice."),
-              folder="Sent")
+    h.deliver(
+        account,
+        make_email(
+            sender=account.address,
+            to="supplier@vendor.test",
+            subject="Invoice 42",
+            body="Please find the invoice.",
+        ),
+        folder="Sent",
+    )
     result = h.sync(mailbox.id)
     assert result.new == 1 and result.posted == 0
     assert h.slack.top_level("C_SALES") == []
@@ -22,9 +29,18 @@ def test_sent_mail_outside_known_threads_is_not_posted(harness: Harness) -> None
     h.deliver(account, make_email(to=account.address, message_id=customer_id))
     h.sync(mailbox.id)
     root = h.slack.top_level("C_SALES")[0]
-    h.deliver(account, make_email(sender=account.address, to="carla@customer.test",
-                                  subject="Re: Question about pricing", body="Sent from Thunderbird",
-                                  in_reply_to=customer_id, references=customer_id), folder="Sent")
+    h.deliver(
+        account,
+        make_email(
+            sender=account.address,
+            to="carla@customer.test",
+            subject="Re: Question about pricing",
+            body="Sent from Thunderbird",
+            in_reply_to=customer_id,
+            references=customer_id,
+        ),
+        folder="Sent",
+    )
     h.sync(mailbox.id)
     thread = h.slack.thread("C_SALES", root["ts"])
     assert any("Sent from Thunderbird" in str(m.get("blocks")) for m in thread)
@@ -45,4 +61,3 @@ def test_a_post_slack_refuses_is_retried_as_plain_text(harness: Harness) -> None
     assert "Odd layout" in posts[0]["text"] and not posts[0].get("blocks")
     assert "&lt;b&gt;" in posts[0]["text"]  # still escaped
     assert h.ctx.mailboxes.get(mailbox.id).health == "ok"
-

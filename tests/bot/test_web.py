@@ -49,17 +49,27 @@ def test_slow_listener_does_not_block_other_requests(
 ) -> None:
     port, connections = silent_server
     with FakeSlack(ts_base=None, trigger_ttl=None) as slack:
-        env = app_env(slack, f"sqlite:///{tmp_path / 'm.db'}", tmp_path / "data",
-                      IMAP_TIMEOUT_SECONDS="8", SMTP_TIMEOUT_SECONDS="8")
+        env = app_env(
+            slack,
+            f"sqlite:///{tmp_path / 'm.db'}",
+            tmp_path / "data",
+            IMAP_TIMEOUT_SECONDS="8",
+            SMTP_TIMEOUT_SECONDS="8",
+        )
         app = AppProcess(env, tmp_path).start()
         try:
             client = app.client()
             values = {
-                "kind": static_select("personal"), "address": plain_input("a@example.com"),
-                "imap_host": plain_input("127.0.0.1"), "imap_port": plain_input(str(port)),
-                "imap_security": static_select("none"), "imap_password": plain_input("pw"),
-                "smtp_host": plain_input("127.0.0.1"), "smtp_port": plain_input(str(port)),
-                "smtp_security": static_select("none"), "channel": conversations_select("C1"),
+                "kind": static_select("personal"),
+                "address": plain_input("a@example.com"),
+                "imap_host": plain_input("127.0.0.1"),
+                "imap_port": plain_input(str(port)),
+                "imap_security": static_select("none"),
+                "imap_password": plain_input("pw"),
+                "smtp_host": plain_input("127.0.0.1"),
+                "smtp_port": plain_input(str(port)),
+                "smtp_security": static_select("none"),
+                "channel": conversations_select("C1"),
                 "backfill": static_select("0"),
             }
             values = {key: {"value": value} for key, value in values.items()}
@@ -67,9 +77,13 @@ def test_slow_listener_does_not_block_other_requests(
 
             def submit() -> None:
                 started = time.monotonic()
-                response = client.submit_view("mail_connect", values, "UALICE",
-                                              private_metadata='{"mailbox_id": null}')
-                answer["status"], answer["seconds"] = response.status_code, time.monotonic() - started
+                response = client.submit_view(
+                    "mail_connect", values, "UALICE", private_metadata='{"mailbox_id": null}'
+                )
+                answer["status"], answer["seconds"] = (
+                    response.status_code,
+                    time.monotonic() - started,
+                )
                 answer["body"] = response.json()
 
             slow = threading.Thread(target=submit)

@@ -82,17 +82,26 @@ def fresh_postgres_database(base: str) -> Iterator[str]:
 
 
 def _sqlalchemy_url(url: str) -> str:
-    return "postgresql+psycopg://" + url.split("://", 1)[1] if url.startswith("postgresql://") else url
+    return (
+        "postgresql+psycopg://" + url.split("://", 1)[1] if url.startswith("postgresql://") else url
+    )
 
 
 # --- Mail -----------------------------------------------------------------------------------
 
 
-def make_email(*, sender: str = "Carla Cliente <carla@customer.test>", to: str = "sales@example.com",
-               subject: str = "Question about pricing", body: str = "Hello, how much is it?",
-               message_id: str | None = None, in_reply_to: str | None = None,
-               references: str | None = None, reply_to: str | None = None,
-               extra_headers: dict[str, str] | None = None) -> bytes:
+def make_email(
+    *,
+    sender: str = "Carla Cliente <carla@customer.test>",
+    to: str = "sales@example.com",
+    subject: str = "Question about pricing",
+    body: str = "Hello, how much is it?",
+    message_id: str | None = None,
+    in_reply_to: str | None = None,
+    references: str | None = None,
+    reply_to: str | None = None,
+    extra_headers: dict[str, str] | None = None,
+) -> bytes:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
@@ -125,24 +134,42 @@ def new_mail_account(dovecot: DovecotServer, smtp: SmtpServer) -> MailAccount:
     return account
 
 
-def connect_values(account: MailAccount, dovecot: DovecotServer, smtp: SmtpServer, *,
-                   kind: str = "personal", channel: str = "C_SALES", backfill: str = "0",
-                   **overrides: str) -> dict[str, Any]:
+def connect_values(
+    account: MailAccount,
+    dovecot: DovecotServer,
+    smtp: SmtpServer,
+    *,
+    kind: str = "personal",
+    channel: str = "C_SALES",
+    backfill: str = "0",
+    **overrides: str,
+) -> dict[str, Any]:
     """The connect modal's state values for ``account`` on the test servers."""
     fields = {
-        "kind": static_select(kind), "address": plain_input(account.address),
+        "kind": static_select(kind),
+        "address": plain_input(account.address),
         "sender_name": plain_input("Ana from Acme"),
-        "imap_host": plain_input("127.0.0.1"), "imap_port": plain_input(str(dovecot.port)),
-        "imap_security": static_select("none"), "imap_username": plain_input(""),
+        "imap_host": plain_input("127.0.0.1"),
+        "imap_port": plain_input(str(dovecot.port)),
+        "imap_security": static_select("none"),
+        "imap_username": plain_input(""),
         "imap_password": plain_input(account.password),
-        "smtp_host": plain_input("127.0.0.1"), "smtp_port": plain_input(str(smtp.port)),
-        "smtp_security": static_select("none"), "smtp_username": plain_input(""),
+        "smtp_host": plain_input("127.0.0.1"),
+        "smtp_port": plain_input(str(smtp.port)),
+        "smtp_security": static_select("none"),
+        "smtp_username": plain_input(""),
         "smtp_password": plain_input(""),
-        "channel": conversations_select(channel), "backfill": static_select(backfill),
+        "channel": conversations_select(channel),
+        "backfill": static_select(backfill),
     }
     for key, value in overrides.items():
-        fields[key] = static_select(value) if key in ("kind", "imap_security", "smtp_security", "backfill") \
-            else conversations_select(value) if key == "channel" else plain_input(value)
+        fields[key] = (
+            static_select(value)
+            if key in ("kind", "imap_security", "smtp_security", "backfill")
+            else conversations_select(value)
+            if key == "channel"
+            else plain_input(value)
+        )
     return {key: {"value": value} for key, value in fields.items()}
 
 
@@ -200,21 +227,31 @@ class Harness:
     def connect_values(self, account: MailAccount, **kwargs: str) -> dict[str, Any]:
         return connect_values(account, self.dovecot, self.smtp, **kwargs)
 
-    def connect(self, account: MailAccount | None = None, *, user: str = "UALICE",
-                **kwargs: str) -> Mailbox:
+    def connect(
+        self, account: MailAccount | None = None, *, user: str = "UALICE", **kwargs: str
+    ) -> Mailbox:
         """Connect a mailbox through the real modal submission; returns the saved mailbox."""
         account = account or self.new_account()
-        response = self.client.submit_view("mail_connect", self.connect_values(account, **kwargs), user,
-                                           private_metadata='{"mailbox_id": null}')
+        response = self.client.submit_view(
+            "mail_connect",
+            self.connect_values(account, **kwargs),
+            user,
+            private_metadata='{"mailbox_id": null}',
+        )
         assert response.status_code == 200, response.text
         body = response.json() if response.content else {}
         assert body.get("response_action") == "update", body
-        mailbox = wait_until(lambda: self.mailbox_by_address(account.address), message="mailbox saved")
+        mailbox = wait_until(
+            lambda: self.mailbox_by_address(account.address), message="mailbox saved"
+        )
         if self.ctx.scheduler.running:
             # Connecting schedules a first sync a moment later; let it finish, so a test's own
             # h.sync() never races it for the mail the test delivers next.
-            mailbox = wait_until(lambda: _synced_once(self, mailbox.id), timeout=30,
-                                 message=f"the first scheduled sync of {account.address}")
+            mailbox = wait_until(
+                lambda: _synced_once(self, mailbox.id),
+                timeout=30,
+                message=f"the first scheduled sync of {account.address}",
+            )
         return mailbox
 
     def mailbox_by_address(self, address: str) -> Mailbox | None:
@@ -225,23 +262,42 @@ class Harness:
 
     def sync(self, mailbox_id: int, timeout: float = 20.0) -> SyncResult:
         """Run one sync now (waiting out a scheduled run that holds the lease)."""
-        return wait_until(lambda: _ran(self.ctx.sync.run(mailbox_id)), timeout=timeout,
-                          message=f"a sync of mailbox {mailbox_id} to run")
+        return wait_until(
+            lambda: _ran(self.ctx.sync.run(mailbox_id)),
+            timeout=timeout,
+            message=f"a sync of mailbox {mailbox_id} to run",
+        )
 
     def deliver(self, account: MailAccount, raw: bytes, folder: str = "INBOX") -> None:
         self.dovecot.append(account.address, raw, folder=folder)
 
-    def reply(self, channel: str, thread_ts: str, text: str, *, user: str = "UALICE",
-              event_id: str | None = None, retry_num: int | None = None, files: list[dict] | None = None
-              ) -> httpx.Response:
+    def reply(
+        self,
+        channel: str,
+        thread_ts: str,
+        text: str,
+        *,
+        user: str = "UALICE",
+        event_id: str | None = None,
+        retry_num: int | None = None,
+        files: list[dict] | None = None,
+    ) -> httpx.Response:
         ts = f"{1800000000 + uuid.uuid4().int % 100000000 / 1000:.6f}"
-        event = {"type": "message", "channel": channel, "user": user, "text": text, "ts": ts,
-                 "thread_ts": thread_ts, "channel_type": "channel"}
+        event = {
+            "type": "message",
+            "channel": channel,
+            "user": user,
+            "text": text,
+            "ts": ts,
+            "thread_ts": thread_ts,
+            "channel_type": "channel",
+        }
         if files:
             event["files"] = files
             event["subtype"] = "file_share"
-        return self.client.event(event, event_id=event_id or f"Ev{uuid.uuid4().hex[:10]}",
-                                 retry_num=retry_num)
+        return self.client.event(
+            event, event_id=event_id or f"Ev{uuid.uuid4().hex[:10]}", retry_num=retry_num
+        )
 
 
 def _synced_once(h: Harness, mailbox_id: int) -> Mailbox | None:
@@ -275,14 +331,31 @@ def app_env(slack: FakeSlack, database_url: str, data_dir: Path, **extra: str) -
 def slack_fake() -> Iterator[FakeSlack]:
     # Wall-clock timestamps: crash recovery looks Slack history up by time.
     with FakeSlack(ts_base=None, trigger_ttl=None) as fake:
-        for user, admin in (("UADMIN", True), ("USALES", False), ("UALICE", False), ("UBOB", False)):
-            fake.add_user(user, name=user.lower(), real_name=user.title(),
-                          email=f"{user.lower()}@example.com", is_admin=admin)
+        for user, admin in (
+            ("UADMIN", True),
+            ("USALES", False),
+            ("UALICE", False),
+            ("UBOB", False),
+        ):
+            fake.add_user(
+                user,
+                name=user.lower(),
+                real_name=user.title(),
+                email=f"{user.lower()}@example.com",
+                is_admin=admin,
+            )
         yield fake
 
 
-def build_harness(monkeypatch: pytest.MonkeyPatch, slack: FakeSlack, database_url: str,
-                  data_dir: Path, dovecot: DovecotServer, smtp: SmtpServer, **extra: str) -> Harness:
+def build_harness(
+    monkeypatch: pytest.MonkeyPatch,
+    slack: FakeSlack,
+    database_url: str,
+    data_dir: Path,
+    dovecot: DovecotServer,
+    smtp: SmtpServer,
+    **extra: str,
+) -> Harness:
     env = app_env(slack, database_url, data_dir, **extra)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -294,20 +367,39 @@ def build_harness(monkeypatch: pytest.MonkeyPatch, slack: FakeSlack, database_ur
 
 
 @pytest.fixture
-def harness(monkeypatch: pytest.MonkeyPatch, slack_fake: FakeSlack, tmp_path: Path,
-            dovecot: DovecotServer, smtp_server: SmtpServer) -> Iterator[Harness]:
+def harness(
+    monkeypatch: pytest.MonkeyPatch,
+    slack_fake: FakeSlack,
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+) -> Iterator[Harness]:
     """The app on SQLite with every real part; see ``harness_any_db`` for PostgreSQL too."""
-    h = build_harness(monkeypatch, slack_fake, f"sqlite:///{tmp_path / 'mailroom.db'}",
-                      tmp_path / "data", dovecot, smtp_server)
+    h = build_harness(
+        monkeypatch,
+        slack_fake,
+        f"sqlite:///{tmp_path / 'mailroom.db'}",
+        tmp_path / "data",
+        dovecot,
+        smtp_server,
+    )
     yield h
     h.mailroom.stop()
     h.ctx.db.dispose()
 
 
 @pytest.fixture
-def harness_any_db(monkeypatch: pytest.MonkeyPatch, slack_fake: FakeSlack, tmp_path: Path,
-                   dovecot: DovecotServer, smtp_server: SmtpServer, database_url: str) -> Iterator[Harness]:
-    h = build_harness(monkeypatch, slack_fake, database_url, tmp_path / "data", dovecot, smtp_server)
+def harness_any_db(
+    monkeypatch: pytest.MonkeyPatch,
+    slack_fake: FakeSlack,
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+    database_url: str,
+) -> Iterator[Harness]:
+    h = build_harness(
+        monkeypatch, slack_fake, database_url, tmp_path / "data", dovecot, smtp_server
+    )
     yield h
     h.mailroom.stop()
     h.ctx.db.dispose()
@@ -331,10 +423,17 @@ class AppProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, wait: bool = True) -> AppProcess:
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=self.cwd, env=self.env,
-                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py")],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
         if wait:
-            wait_until(self._healthy, timeout=30, message=f"app to answer /healthz (log {self.log})")
+            wait_until(
+                self._healthy, timeout=30, message=f"app to answer /healthz (log {self.log})"
+            )
         return self
 
     def _healthy(self) -> bool:
