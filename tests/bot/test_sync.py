@@ -7,18 +7,14 @@ import json
 import re
 import socket
 import threading
-from collections.abc import Iterator
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
 from storage.models import FolderState, Message
-from tests.support.fake_slack import FakeSlack
-from tests.support.harness import Harness, SilentServer, build_harness, make_email
-from tests.support.mail_servers import DovecotServer, SmtpServer
+from tests.support.harness import Harness, HarnessFactory, SilentServer, make_email
 from tests.support.wait import wait_until
 
 CHANNEL = "C_SALES"
@@ -43,25 +39,9 @@ def message_row(h: Harness, message_id: str) -> Message | None:
 
 
 @pytest.fixture
-def manual(
-    monkeypatch: pytest.MonkeyPatch,
-    slack_fake: FakeSlack,
-    tmp_path: Path,
-    dovecot: DovecotServer,
-    smtp_server: SmtpServer,
-) -> Iterator[Harness]:
+def manual(harness_with: HarnessFactory) -> Harness:
     """The app with its scheduler off: only the test's own h.sync() calls run."""
-    h = build_harness(
-        monkeypatch,
-        slack_fake,
-        f"sqlite:///{tmp_path / 'mailroom.db'}",
-        tmp_path / "data",
-        dovecot,
-        smtp_server,
-        MAILROOM_SCHEDULER="off",
-    )
-    yield h
-    h.ctx.db.dispose()
+    return harness_with(MAILROOM_SCHEDULER="off")
 
 
 # --- Incremental and cheap -----------------------------------------------------------------
@@ -303,25 +283,8 @@ def test_mail_without_message_id_gets_a_stable_synthetic_id(harness: Harness) ->
 
 
 @pytest.fixture
-def small_attachments(
-    monkeypatch: pytest.MonkeyPatch,
-    slack_fake: FakeSlack,
-    tmp_path: Path,
-    dovecot: DovecotServer,
-    smtp_server: SmtpServer,
-) -> Iterator[Harness]:
-    h = build_harness(
-        monkeypatch,
-        slack_fake,
-        f"sqlite:///{tmp_path / 'mailroom.db'}",
-        tmp_path / "data",
-        dovecot,
-        smtp_server,
-        ATTACHMENT_MAX_BYTES="2000",
-    )
-    yield h
-    h.mailroom.stop()
-    h.ctx.db.dispose()
+def small_attachments(harness_with: HarnessFactory) -> Harness:
+    return harness_with(ATTACHMENT_MAX_BYTES="2000")
 
 
 def test_attachments_are_uploaded_into_the_thread_and_oversize_ones_listed(
@@ -490,25 +453,8 @@ def test_wrong_password_notifies_the_owner_once_and_recovery_once(harness: Harne
 
 
 @pytest.fixture
-def admin_channel(
-    monkeypatch: pytest.MonkeyPatch,
-    slack_fake: FakeSlack,
-    tmp_path: Path,
-    dovecot: DovecotServer,
-    smtp_server: SmtpServer,
-) -> Iterator[Harness]:
-    h = build_harness(
-        monkeypatch,
-        slack_fake,
-        f"sqlite:///{tmp_path / 'mailroom.db'}",
-        tmp_path / "data",
-        dovecot,
-        smtp_server,
-        MAILROOM_ADMIN_CHANNEL="C_ADMINS",
-    )
-    yield h
-    h.mailroom.stop()
-    h.ctx.db.dispose()
+def admin_channel(harness_with: HarnessFactory) -> Harness:
+    return harness_with(MAILROOM_ADMIN_CHANNEL="C_ADMINS")
 
 
 def test_failing_shared_mailbox_alerts_the_admin_channel_once(admin_channel: Harness) -> None:
@@ -524,26 +470,8 @@ def test_failing_shared_mailbox_alerts_the_admin_channel_once(admin_channel: Har
 
 
 @pytest.fixture
-def fast_polling(
-    monkeypatch: pytest.MonkeyPatch,
-    slack_fake: FakeSlack,
-    tmp_path: Path,
-    dovecot: DovecotServer,
-    smtp_server: SmtpServer,
-) -> Iterator[Harness]:
-    h = build_harness(
-        monkeypatch,
-        slack_fake,
-        f"sqlite:///{tmp_path / 'mailroom.db'}",
-        tmp_path / "data",
-        dovecot,
-        smtp_server,
-        SYNC_INTERVAL_SECONDS="1",
-        IMAP_TIMEOUT_SECONDS="5",
-    )
-    yield h
-    h.mailroom.stop()
-    h.ctx.db.dispose()
+def fast_polling(harness_with: HarnessFactory) -> Harness:
+    return harness_with(SYNC_INTERVAL_SECONDS="1", IMAP_TIMEOUT_SECONDS="5")
 
 
 def test_a_hanging_mailbox_does_not_delay_a_healthy_one(

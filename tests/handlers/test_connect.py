@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.fake_slack import FakeSlack
-from tests.support.harness import Harness, SilentServer, build_harness
-from tests.support.mail_servers import DovecotServer, SmtpServer, free_port
+from tests.support.harness import Harness, HarnessFactory, SilentServer
+from tests.support.mail_servers import free_port
 from tests.support.wait import wait_until
 
 
@@ -42,7 +40,7 @@ def test_good_credentials_save_encrypted_mailbox_join_channel_and_schedule_sync(
     assert mailbox.channel_id == "C_SALES" and mailbox.imap_port == h.dovecot.port
     assert h.ctx.mailboxes.secrets(mailbox)["imap_password"] == account.password
     # No file of the database (WAL included) holds the password in the clear.
-    db_files = list(tmp_path.glob("mailroom.db*"))
+    db_files = list(tmp_path.glob("mailroom*.db*"))
     assert db_files
     for path in db_files:
         assert account.password.encode() not in path.read_bytes(), path
@@ -135,25 +133,8 @@ def test_private_channel_explains_how_to_invite_the_bot(harness: Harness) -> Non
 
 
 @pytest.fixture
-def quick_timeout_harness(
-    monkeypatch: pytest.MonkeyPatch,
-    slack_fake: FakeSlack,
-    tmp_path: Path,
-    dovecot: DovecotServer,
-    smtp_server: SmtpServer,
-) -> Iterator[Harness]:
-    h = build_harness(
-        monkeypatch,
-        slack_fake,
-        f"sqlite:///{tmp_path / 'mailroom.db'}",
-        tmp_path / "data",
-        dovecot,
-        smtp_server,
-        IMAP_TIMEOUT_SECONDS="4",
-    )
-    yield h
-    h.mailroom.stop()
-    h.ctx.db.dispose()
+def quick_timeout_harness(harness_with: HarnessFactory) -> Harness:
+    return harness_with(IMAP_TIMEOUT_SECONDS="4")
 
 
 def test_slow_server_acks_with_testing_view_then_updates_with_the_outcome(

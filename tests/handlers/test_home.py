@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
 from storage.models import DomainReportRow, Message, SenderVerification
-from tests.support.fake_slack import FakeSlack
-from tests.support.harness import Harness, build_harness, make_email
-from tests.support.mail_servers import DovecotServer, SmtpServer
+from tests.support.harness import Harness, HarnessFactory, make_email
 from tests.support.slack_requests import app_home_opened
 from tests.support.wait import wait_until
 
@@ -148,25 +145,8 @@ def test_home_buttons_connect_footer_and_sync_mode(harness: Harness) -> None:
 
 
 @pytest.fixture
-def fast_harness(
-    monkeypatch: pytest.MonkeyPatch,
-    slack_fake: FakeSlack,
-    tmp_path: Path,
-    dovecot: DovecotServer,
-    smtp_server: SmtpServer,
-):  # type: ignore[no-untyped-def]
-    h = build_harness(
-        monkeypatch,
-        slack_fake,
-        f"sqlite:///{tmp_path / 'mailroom.db'}",
-        tmp_path / "data",
-        dovecot,
-        smtp_server,
-        SYNC_INTERVAL_SECONDS="1",
-    )
-    yield h
-    h.mailroom.stop()
-    h.ctx.db.dispose()
+def fast_harness(harness_with: HarnessFactory) -> Harness:
+    return harness_with(SYNC_INTERVAL_SECONDS="1")
 
 
 def test_home_refreshes_when_health_changes(fast_harness: Harness) -> None:

@@ -241,16 +241,20 @@ class Harness:
         assert response.status_code == 200, response.text
         body = response.json() if response.content else {}
         assert body.get("response_action") == "update", body
-        mailbox = wait_until(
-            lambda: self.mailbox_by_address(account.address), message="mailbox saved"
-        )
-        if self.ctx.scheduler.running:
-            # Connecting schedules a first sync a moment later; let it finish, so a test's own
-            # h.sync() never races it for the mail the test delivers next.
+        return self.wait_for_mailbox(account.address)
+
+    def wait_for_mailbox(self, address: str) -> Mailbox:
+        """The mailbox saved for ``address``, once its first scheduled sync is done.
+
+        Connecting (by hand or by sign-in) schedules a first sync a moment later; waiting for
+        it means a test's own h.sync() never races it for the mail the test delivers next.
+        """
+        mailbox = wait_until(lambda: self.mailbox_by_address(address), message="mailbox saved")
+        if self.ctx.scheduler.running and self.ctx.scheduler.has(f"sync:{mailbox.id}"):
             mailbox = wait_until(
                 lambda: _synced_once(self, mailbox.id),
                 timeout=30,
-                message=f"the first scheduled sync of {account.address}",
+                message=f"the first scheduled sync of {address}",
             )
         return mailbox
 
@@ -366,43 +370,69 @@ def build_harness(
     return Harness(mailroom, slack, client, dovecot, smtp, env)
 
 
+class HarnessFactory:
+    """Builds in-process apps with extra settings, and stops every one after the test.
+
+    ``harness_with(SYNC_INTERVAL_SECONDS="1")`` is the app on a fresh SQLite file with that
+    setting; ``database_url=`` and ``dovecot=`` swap the database or the IMAP server.
+    """
+
+    def __init__(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        slack: FakeSlack,
+        tmp_path: Path,
+        dovecot: DovecotServer,
+        smtp: SmtpServer,
+    ) -> None:
+        self.monkeypatch, self.slack, self.tmp_path = monkeypatch, slack, tmp_path
+        self.dovecot, self.smtp = dovecot, smtp
+        self.built: list[Harness] = []
+
+    def __call__(
+        self, *, database_url: str | None = None, dovecot: DovecotServer | None = None, **env: str
+    ) -> Harness:
+        n = len(self.built)
+        h = build_harness(
+            self.monkeypatch,
+            self.slack,
+            database_url or f"sqlite:///{self.tmp_path / f'mailroom{n}.db'}",
+            self.tmp_path / f"data{n}",
+            dovecot or self.dovecot,
+            self.smtp,
+            **env,
+        )
+        self.built.append(h)
+        return h
+
+    def close(self) -> None:
+        for h in self.built:
+            h.mailroom.stop()
+            h.ctx.db.dispose()
+
+
 @pytest.fixture
-def harness(
+def harness_with(
     monkeypatch: pytest.MonkeyPatch,
     slack_fake: FakeSlack,
     tmp_path: Path,
     dovecot: DovecotServer,
     smtp_server: SmtpServer,
-) -> Iterator[Harness]:
+) -> Iterator[HarnessFactory]:
+    factory = HarnessFactory(monkeypatch, slack_fake, tmp_path, dovecot, smtp_server)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def harness(harness_with: HarnessFactory) -> Harness:
     """The app on SQLite with every real part; see ``harness_any_db`` for PostgreSQL too."""
-    h = build_harness(
-        monkeypatch,
-        slack_fake,
-        f"sqlite:///{tmp_path / 'mailroom.db'}",
-        tmp_path / "data",
-        dovecot,
-        smtp_server,
-    )
-    yield h
-    h.mailroom.stop()
-    h.ctx.db.dispose()
+    return harness_with()
 
 
 @pytest.fixture
-def harness_any_db(
-    monkeypatch: pytest.MonkeyPatch,
-    slack_fake: FakeSlack,
-    tmp_path: Path,
-    dovecot: DovecotServer,
-    smtp_server: SmtpServer,
-    database_url: str,
-) -> Iterator[Harness]:
-    h = build_harness(
-        monkeypatch, slack_fake, database_url, tmp_path / "data", dovecot, smtp_server
-    )
-    yield h
-    h.mailroom.stop()
-    h.ctx.db.dispose()
+def harness_any_db(harness_with: HarnessFactory, database_url: str) -> Harness:
+    return harness_with(database_url=database_url)
 
 
 # --- The real process -------------------------------------------------------------------------

@@ -27,7 +27,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -723,38 +722,21 @@ def signin_env(fakes: IdentityFakes, dovecot: DovecotServer, smtp: SmtpServer) -
 @pytest.fixture
 def make_signin_harness(
     monkeypatch: pytest.MonkeyPatch,
-    slack_fake: Any,
-    tmp_path: Path,
+    harness_with: Any,
     identity: IdentityFakes,
     identity_dovecot: DovecotServer,
     smtp_server: SmtpServer,
-) -> Iterator[Any]:
+) -> Any:
     """Build the app wired to the fakes; keyword arguments add or override settings."""
-    from tests.support.harness import build_harness
-
-    built: list[Any] = []
     # oauthlib refuses http:// token endpoints unless told this is a test.
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     smtp_server.token_validator = identity.email_for_token
 
     def make(database_url: str | None = None, **extra: str) -> Any:
         env = signin_env(identity, identity_dovecot, smtp_server) | extra
-        h = build_harness(
-            monkeypatch,
-            slack_fake,
-            database_url or f"sqlite:///{tmp_path / 'mailroom.db'}",
-            tmp_path / "data",
-            identity_dovecot,
-            smtp_server,
-            **env,
-        )
-        built.append(h)
-        return h
+        return harness_with(database_url=database_url, dovecot=identity_dovecot, **env)
 
-    yield make
-    for h in built:
-        h.mailroom.stop()
-        h.ctx.db.dispose()
+    return make
 
 
 @pytest.fixture

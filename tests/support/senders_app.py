@@ -9,15 +9,12 @@ environment settings (e.g. ``MAILROOM_SES_ENABLED="false"``, ``AWS_ENDPOINT_URL=
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from tests.support.dns_server import TestDnsServer
-from tests.support.fake_slack import FakeSlack
-from tests.support.harness import Harness, build_harness
-from tests.support.mail_servers import DovecotServer, SmtpServer
+from tests.support.harness import Harness, HarnessFactory
 from tests.support.ses_server import MotoSes
 
 ADMIN_CHANNEL = "CADMIN"
@@ -25,16 +22,8 @@ ADMIN_CHANNEL = "CADMIN"
 
 @pytest.fixture
 def senders_app(
-    monkeypatch: pytest.MonkeyPatch,
-    slack_fake: FakeSlack,
-    tmp_path: Path,
-    dovecot: DovecotServer,
-    smtp_server: SmtpServer,
-    dns_server: TestDnsServer,
-    ses_endpoint: MotoSes,
-) -> Iterator[Callable[..., Harness]]:
-    built: list[Harness] = []
-
+    harness_with: HarnessFactory, dns_server: TestDnsServer, ses_endpoint: MotoSes
+) -> Callable[..., Harness]:
     def build(**env: str) -> Harness:
         settings = {
             "MAILROOM_SES_ENABLED": "true",
@@ -42,24 +31,10 @@ def senders_app(
             "DNS_NAMESERVERS": dns_server.address,
             "DNS_TIMEOUT_SECONDS": "0.5",
             "MAILROOM_ADMIN_CHANNEL": ADMIN_CHANNEL,
-            **env,
         }
-        h = build_harness(
-            monkeypatch,
-            slack_fake,
-            f"sqlite:///{tmp_path / f'mailroom{len(built)}.db'}",
-            tmp_path / f"data{len(built)}",
-            dovecot,
-            smtp_server,
-            **settings,
-        )
-        built.append(h)
-        return h
+        return harness_with(**(settings | env))
 
-    yield build
-    for h in built:
-        h.mailroom.stop()
-        h.ctx.db.dispose()
+    return build
 
 
 @pytest.fixture

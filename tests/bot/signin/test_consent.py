@@ -106,7 +106,7 @@ def test_admin_consent_redirect_needs_a_valid_state(
 def _waiting_mailbox(h: Harness, identity: IdentityFakes) -> int:
     add_mail_user(h, identity.microsoft.person.email)
     assert sign_in(h, identity, "microsoft").page.status_code == 200
-    mailbox = h.mailbox_by_address(identity.microsoft.person.email)
+    mailbox = h.wait_for_mailbox(identity.microsoft.person.email)
     h.sync(mailbox.id)
     identity.expire_access_tokens()
     h.ctx.mailboxes.set_fields(mailbox.id, token_expires_at=utcnow() - timedelta(seconds=1))

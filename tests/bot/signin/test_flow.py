@@ -28,7 +28,7 @@ def test_google_sign_in_connects_syncs_over_xoauth2_and_replies_over_smtp(
     assert run.page.status_code == 200 and "Connected" in run.page.text
     assert "go back to slack" in run.page.text.lower()
 
-    mailbox = wait_until(lambda: h.mailbox_by_address(ana), message="mailbox saved")
+    mailbox = h.wait_for_mailbox(ana)
     assert (
         mailbox.provider == "google" and mailbox.kind == "personal" and mailbox.owner_id == "UALICE"
     )
@@ -79,7 +79,7 @@ def test_microsoft_sign_in_reads_the_id_token_and_never_asks_for_prompt_consent(
     assert asked["response_mode"] == "form_post"  # the code arrives in a POST body
     assert run.browser.hops[-1].url == "http://testserver/oauth/microsoft/callback"
     assert "https://outlook.office.com/IMAP.AccessAsUser.All" in asked["scope"]
-    mailbox = wait_until(lambda: h.mailbox_by_address(bo), message="mailbox saved")
+    mailbox = h.wait_for_mailbox(bo)
     assert mailbox.provider == "microsoft" and mailbox.ms_tenant == "tid-contoso"
     h.sync(mailbox.id)
     h.dovecot.append(bo, make_email(to=bo, subject="Hola"))
@@ -97,5 +97,5 @@ def test_sign_in_and_state_use_on_every_database(
         "/oauth/microsoft/callback", data={"state": run.state, "code": "x"}
     )
     assert replay.status_code == 400 and "already used" in replay.text
-    mailbox = h.mailbox_by_address(identity.microsoft.person.email)
+    mailbox = h.wait_for_mailbox(identity.microsoft.person.email)
     assert h.sync(mailbox.id).error is None

@@ -18,7 +18,7 @@ def connect(h: Harness, identity: IdentityFakes, provider: str) -> Mailbox:
     add_mail_user(h, person.email)
     run = sign_in(h, identity, provider)
     assert run.page.status_code == 200, run.page.text
-    mailbox = wait_until(lambda: h.mailbox_by_address(person.email), message="mailbox saved")
+    mailbox = h.wait_for_mailbox(person.email)
     assert h.sync(mailbox.id).error is None
     return mailbox
 
