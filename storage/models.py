@@ -188,6 +188,12 @@ class Notification(SQLModel, table=True):
 # --- Footers, contacts, activity (mailbox settings) ----------------------------------------
 
 
+# Footer colours when none were chosen (the footer editor starts from these too).
+FOOTER_TEXT_COLOR = "#333333"
+FOOTER_LINK_COLOR = "#1a73e8"
+FOOTER_BACKGROUND_COLOR = "#ffffff"
+
+
 class Footer(SQLModel, table=True):
     __tablename__ = "footers"
     __table_args__ = (UniqueConstraint("team_id", "mailbox_id"),)
@@ -196,9 +202,9 @@ class Footer(SQLModel, table=True):
     mailbox_id: int | None = Field(default=None, foreign_key="mailboxes.id")  # None = default
     text: str = Field(default="", sa_column=Column(Text))
     format: str = "plain"  # plain | rich
-    text_color: str = "#333333"
-    link_color: str = "#1a73e8"
-    background_color: str = "#ffffff"
+    text_color: str = FOOTER_TEXT_COLOR
+    link_color: str = FOOTER_LINK_COLOR
+    background_color: str = FOOTER_BACKGROUND_COLOR
     facebook: str = ""
     x: str = ""
     instagram: str = ""

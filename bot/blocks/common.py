@@ -111,16 +111,7 @@ def text_input(
         element["initial_value"] = initial
     if placeholder:
         element["placeholder"] = plain(placeholder)
-    block: Block = {
-        "type": "input",
-        "block_id": block_id,
-        "label": plain(label),
-        "element": element,
-        "optional": optional,
-    }
-    if hint:
-        block["hint"] = plain(hint)
-    return block
+    return input_block(block_id, label, element, optional=optional, hint=hint)
 
 
 def select_input(
@@ -140,6 +131,19 @@ def select_input(
     for text, value in options:
         if value == initial:
             element["initial_option"] = option(text, value)
+    return input_block(block_id, label, element, optional=optional, dispatch=dispatch)
+
+
+def input_block(
+    block_id: str,
+    label: str,
+    element: dict[str, Any],
+    *,
+    optional: bool = False,
+    hint: str = "",
+    dispatch: bool = False,
+) -> Block:
+    """An input block around ``element`` (whose action_id the views read back)."""
     block: Block = {
         "type": "input",
         "block_id": block_id,
@@ -147,6 +151,8 @@ def select_input(
         "element": element,
         "optional": optional,
     }
+    if hint:
+        block["hint"] = plain(hint)
     if dispatch:
         block["dispatch_action"] = True
     return block

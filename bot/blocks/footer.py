@@ -18,6 +18,7 @@ from bot.blocks.common import (
     text_input,
 )
 from bot.formatting.slack_text import escape, quote_block, truncate
+from storage.models import FOOTER_BACKGROUND_COLOR, FOOTER_LINK_COLOR, FOOTER_TEXT_COLOR
 
 CALLBACK = "mail_footer"
 TARGET_ACTION = "footer_target"
@@ -79,23 +80,13 @@ def footer_modal(
         text_input(
             "company", "Company name (for {company})", initial=v.get("company", ""), optional=True
         ),
-        text_input(
-            "text_color",
-            "Text colour",
-            initial=v.get("text_color", "#333333"),
-            placeholder="#333333",
-        ),
-        text_input(
-            "link_color",
-            "Link colour",
-            initial=v.get("link_color", "#1a73e8"),
-            placeholder="#1a73e8",
-        ),
-        text_input(
-            "background_color",
-            "Background colour",
-            initial=v.get("background_color", "#ffffff"),
-            placeholder="#ffffff",
+        *(
+            text_input(name, label, initial=v.get(name, default), placeholder=default)
+            for name, label, default in (
+                ("text_color", "Text colour", FOOTER_TEXT_COLOR),
+                ("link_color", "Link colour", FOOTER_LINK_COLOR),
+                ("background_color", "Background colour", FOOTER_BACKGROUND_COLOR),
+            )
         ),
         text_input(
             "facebook",

@@ -24,7 +24,14 @@ from bot.formatting.slack_text import slack_to_html, slack_to_plain
 from bot.replies import Footer as RenderedFooter
 from bot.replies import FooterSource
 from providers import smtp
-from storage.models import Footer, Mailbox, utcnow
+from storage.models import (
+    FOOTER_BACKGROUND_COLOR,
+    FOOTER_LINK_COLOR,
+    FOOTER_TEXT_COLOR,
+    Footer,
+    Mailbox,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from bot.context import AppContext
@@ -61,9 +68,9 @@ class FooterForm:
 
     text: str = ""
     format: str = "plain"
-    text_color: str = "#333333"
-    link_color: str = "#1a73e8"
-    background_color: str = "#ffffff"
+    text_color: str = FOOTER_TEXT_COLOR
+    link_color: str = FOOTER_LINK_COLOR
+    background_color: str = FOOTER_BACKGROUND_COLOR
     facebook: str = ""
     x: str = ""
     instagram: str = ""
