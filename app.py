@@ -65,6 +65,9 @@ def main() -> int:
             port=settings.port,
             log_level=settings.log_level.lower(),
             access_log=False,
+            # No logging config of uvicorn's own: its records reach the root handler and
+            # its redacting filter like every other log line.
+            log_config=None,
         )
     finally:
         mailroom.stop()

@@ -63,6 +63,7 @@ def build_context(settings: Settings) -> AppContext:
         box,
         imap_timeout=settings.imap_timeout_seconds,
         smtp_timeout=settings.smtp_timeout_seconds,
+        allowed_private_hosts=settings.mailroom_allowed_private_hosts,
     )
     ctx = AppContext(
         settings=settings,

@@ -8,6 +8,7 @@ Each feature's ``install(ctx)`` may add:
   ``ctx.extras["status_footer"]`` ``(ctx, team_id) -> [str]`` (admins only);
 - ``ctx.extras["activation_guards"]``: ``(ctx, mailbox) -> refusal | None`` before activating;
 - ``ctx.extras["on_mailbox_changed"]``: ``(ctx, mailbox_id)`` after a settings change;
+- ``ctx.extras["on_domain_checked"]``: ``(ctx, team_id, domain)`` after a DNS report is stored;
 - ``ctx.extras["sign_in_buttons"]``: ``(ctx, user, team, kind, mailbox_id) -> [button]``;
 - ``ctx.extras["home_view"]``: ``(ctx, user, team) -> view`` for App Home;
 - hooks on the services: ``ctx.sync.post_filters / ingest_hooks / failure_notifiers``,
@@ -30,6 +31,7 @@ def install(ctx: AppContext) -> None:
         "status_footer",
         "activation_guards",
         "on_mailbox_changed",
+        "on_domain_checked",
     ):
         ctx.extras.setdefault(key, [])
     for feature in FEATURES:

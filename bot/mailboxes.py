@@ -6,13 +6,14 @@ ImapSettings/SmtpSettings handed to a provider for one connection.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any, Protocol
 
 from sqlmodel import col, select
 
 from bot.errors import ServiceError
 from providers.imap import ImapSettings
+from providers.netguard import check_host_allowed
 from providers.smtp import SmtpSettings
 from storage.crypto import SecretBox
 from storage.db import Database
@@ -41,12 +42,14 @@ class Mailboxes:
         *,
         imap_timeout: float = 20.0,
         smtp_timeout: float = 20.0,
+        allowed_private_hosts: Collection[str] = (),
     ) -> None:
         self.db = db
         self.box = box
         self.tokens: AccessTokens = _NoAccessTokens()
         self.imap_timeout = imap_timeout
         self.smtp_timeout = smtp_timeout
+        self.allowed_private_hosts = tuple(allowed_private_hosts)
 
     # --- Lookup ---------------------------------------------------------------------------
 
@@ -100,8 +103,18 @@ class Mailboxes:
 
     # --- Connection settings --------------------------------------------------------------
 
+    def _guard(self, host: str, port: int, field: str) -> None:
+        """Check a manually entered host again before each connection.
+
+        The modal checked it when the mailbox was saved, but a DNS name can later be
+        pointed at an internal address (DNS rebinding); checking right before connecting
+        leaves only the instant between this lookup and the connect's own.
+        """
+        check_host_allowed(host, port, self.allowed_private_hosts, field=field)
+
     def imap_settings(self, mailbox: Mailbox) -> ImapSettings:
         if mailbox.provider == Provider.IMAP:
+            self._guard(mailbox.imap_host, mailbox.imap_port, "imap_host")
             return ImapSettings(
                 host=mailbox.imap_host,
                 port=mailbox.imap_port,
@@ -121,6 +134,7 @@ class Mailboxes:
 
     def smtp_settings(self, mailbox: Mailbox) -> SmtpSettings:
         if mailbox.provider == Provider.IMAP:
+            self._guard(mailbox.smtp_host, mailbox.smtp_port, "smtp_host")
             data = self.secrets(mailbox)
             return SmtpSettings(
                 host=mailbox.smtp_host,

@@ -428,8 +428,10 @@ class SyncService:
                     )
             except SlackApiError as exc:
                 raise ServiceError(
-                    f"Slack refused the post into <#{channel}>: {exc.response.get('error')}. "
-                    "Check that Mailroom is still in the channel (invite it with /invite @Mailroom)."
+                    # Plain channel id: this sentence is escaped wherever it is shown.
+                    f"Slack refused the post into channel {channel} "
+                    f"({exc.response.get('error')}). Check that Mailroom is still in that "
+                    "channel: invite it with /invite @Mailroom."
                 ) from None
             uploads = self._uploadable(parsed)
             with self.ctx.db.session() as session:

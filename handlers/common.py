@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.context import AppContext
 from bot.errors import MailroomError
+from bot.formatting.slack_text import escape
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,9 @@ def user_facing(ctx: AppContext) -> Callable[[Callable[..., Any]], Callable[...,
             try:
                 return listener(*args, **kwargs)
             except MailroomError as exc:
-                tell(ctx, body, exc.message)
+                # The sentence can quote a mail server's answer ("550 <bob@x>: rejected"):
+                # remote text, so it is escaped before Slack parses it.
+                tell(ctx, body, escape(exc.message))
             except SlackApiError as exc:
                 log.warning(
                     "Slack API error in %s: %s", listener.__name__, exc.response.get("error")

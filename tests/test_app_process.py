@@ -13,6 +13,8 @@ import pytest
 
 from tests.support.fake_slack import FakeSlack
 from tests.support.harness import (
+    BOT_TOKEN,
+    SIGNING_SECRET,
     AppProcess,
     MailAccount,
     app_env,
@@ -21,7 +23,7 @@ from tests.support.harness import (
     new_mail_account,
 )
 from tests.support.mail_servers import DovecotServer, SmtpServer
-from tests.support.slack_requests import event_callback
+from tests.support.slack_requests import event_callback, plain_input
 from tests.support.wait import wait_until
 
 CHANNEL = "C_SALES"
@@ -88,6 +90,21 @@ def test_real_server_health_and_signature_checks(
     # Nothing signed wrongly reached a listener: only the good request published Home.
     wait_until(lambda: slack_fake.calls_to("views.publish"), message="the good request handled")
     assert len(slack_fake.calls_to("views.publish")) == 1
+
+    # A forged modal submission carries a mailbox password; Bolt logs the body of a request
+    # whose signature fails. The log must hold neither that password nor our own secrets.
+    password = "pw-never-logged-7f3a"
+    forged_modal = client.submit_view(
+        "mail_connect", {"imap_password": plain_input(password)}, "UALICE", signed=False
+    )
+    assert forged_modal.status_code == 401
+    wait_until(
+        lambda: "Invalid request signature" in app.log.read_text(),
+        message="the rejected request logged",
+    )
+    log_text = app.log.read_text()
+    for secret in (password, BOT_TOKEN, SIGNING_SECRET):
+        assert secret not in log_text, secret
 
 
 def test_start_without_slack_settings_names_what_is_missing(tmp_path: Path) -> None:

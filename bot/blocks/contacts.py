@@ -32,7 +32,7 @@ def contacts_list(mailbox: Mailbox, contacts: list[Contact]) -> tuple[str, list[
     blocks = [section(head), section("\n".join(f"• {p}" for p in shown))]
     if len(contacts) > MAX_LISTED:
         blocks.append(context(f"…and {len(contacts) - MAX_LISTED} more."))
-    return f"{len(contacts)} contact(s) for {mailbox.address}", blocks
+    return f"{len(contacts)} contact(s) for {escape(mailbox.address)}", blocks
 
 
 def contacts_changed_text(
@@ -86,4 +86,4 @@ def activity_message(pattern: str, items: list[ActivityItem]) -> tuple[str, list
         section(f"*Recent activity with {escape(pattern)}* ({len(items)})"),
         section("\n".join(lines)),
     ]
-    return f"Recent activity with {pattern}", blocks
+    return f"Recent activity with {escape(pattern)}", blocks

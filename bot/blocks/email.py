@@ -104,16 +104,18 @@ def full_email_modal(subject: str, sender: str, body: str) -> dict[str, Any]:
 
 
 def sync_failure_blocks(mailbox: Mailbox, reason: str) -> tuple[str, list[Block]]:
-    text = (
+    # The reason can quote the mail server's answer: remote text, escaped in the
+    # notification text as well as in the block.
+    text = escape(
         f":warning: Mailroom cannot sync {mailbox.address}: {reason} "
         "New mail is not reaching Slack until this is fixed."
     )
     fix = button("Reconnect", "mailbox_reconnect", str(mailbox.id), style="primary")
     return text, [
-        section(escape(text)),
+        section(text),
         actions(button("Retry now", "mailbox_sync_now", str(mailbox.id)), fix),
     ]
 
 
 def sync_recovered_text(mailbox: Mailbox) -> str:
-    return f":white_check_mark: {mailbox.address} is syncing again; new mail will reach Slack as usual."
+    return f":white_check_mark: {escape(mailbox.address)} is syncing again; new mail will reach Slack as usual."

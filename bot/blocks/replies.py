@@ -9,8 +9,10 @@ from storage.models import Message
 
 def send_failed_blocks(row: Message, reason: str) -> tuple[str, list[Block]]:
     who = f"<@{row.author_id}>" if row.author_id else "Your"
+    # The notification text is parsed by Slack like the blocks: the address and the
+    # server's answer are remote text, so they are escaped here too.
     text = (
-        f":x: {who}, your reply to {row.to_addresses} was not sent. {reason} "
+        f":x: {who}, your reply to {escape(row.to_addresses)} was not sent. {escape(reason)} "
         "Fix that and press Try again, or post the reply again."
     )
     return text, [

@@ -14,6 +14,7 @@ def install(ctx: AppContext) -> None:
     ctx.sync.ingest_hooks.append(contacts.ingest_hook(ctx))
     ctx.extras["home_view"] = panel.home_view
     ctx.extras["on_mailbox_changed"].append(panel.schedule_refresh)
+    ctx.extras.setdefault("on_domain_checked", []).append(panel.schedule_admin_refresh)
     watcher = panel.HealthWatcher(ctx)
     ctx.extras["home_watcher"] = watcher
     ctx.extras["on_start"].append(watcher.start)

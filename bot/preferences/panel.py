@@ -239,6 +239,41 @@ def schedule_refresh(ctx: AppContext, mailbox_id: int) -> None:
     )
 
 
+def admin_audience(ctx: AppContext, team_id: str) -> list[str]:
+    """The admins whose App Home lists the workspace's domain verdicts."""
+    with ctx.db.session() as session:
+        known = [
+            u.id for u in session.exec(select(User).where(col(User.team_id).in_([team_id, ""])))
+        ]
+    candidates = dict.fromkeys([*ctx.settings.mailroom_admins, *known])
+    return [u for u in candidates if ctx.roles.role_of(u) == Role.ADMIN]
+
+
+def refresh_admin_homes(ctx: AppContext, team_id: str) -> int:
+    """Publish App Home again for every admin (a domain's latest DNS verdict changed)."""
+    from handlers.events.home import publish_home
+
+    published = 0
+    for user_id in admin_audience(ctx, team_id):
+        try:
+            publish_home(ctx, user_id, team_id)
+            published += 1
+        except SlackApiError as exc:
+            log.info("App Home refresh for %s failed: %s", user_id, exc.response.get("error"))
+    return published
+
+
+def schedule_admin_refresh(ctx: AppContext, team_id: str, domain: str) -> None:
+    """``on_domain_checked`` hook: a new DNS report was stored (by /dkim-check, its buttons
+    or a watch); admins' homes show it, refreshed in the background and coalesced."""
+    if not ctx.scheduler.running:
+        refresh_admin_homes(ctx, team_id)
+        return
+    ctx.scheduler.once(
+        f"{HOME_REFRESH_JOB}:domains:{team_id}", refresh_admin_homes, ctx, team_id, delay=0.2
+    )
+
+
 class HealthWatcher:
     """Refreshes App Home when a mailbox's state changes outside a Slack click: a sync
     that fails or recovers, a new mailbox connected, a verification that completes.

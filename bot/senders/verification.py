@@ -143,6 +143,8 @@ class SenderVerifications:
                 changes["send_via"] = "ses" if send_via_ses else "smtp"
             if changes:
                 mailbox = self.change_mailbox(mailbox.id, **changes)  # type: ignore[arg-type]
+            else:
+                self.changed(mailbox.id)  # type: ignore[arg-type]  # App Home: pending now
         return VerifyAnswer(start, row, mailbox, self._account(provider))
 
     def start_domain(self, team_id: str, user_id: str, domain: str) -> IdentityState:

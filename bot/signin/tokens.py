@@ -2,15 +2,23 @@
 
 Tokens live encrypted in ``Mailbox.secrets`` (refresh and access token) with the expiry in
 ``Mailbox.token_expires_at``. A per-mailbox lock keeps two threads of this process from
-refreshing at once, so a rotated refresh token is never overwritten by an older one.
+refreshing at once, so a rotated refresh token is never overwritten by an older one. On
+PostgreSQL, where several Mailroom processes may share the database, a transaction-scoped
+advisory lock per mailbox does the same across processes: the second one waits, re-reads,
+and uses the token the first one just saved instead of spending the old refresh token.
+(SQLite is the single-process setup: the in-process lock is all it needs.)
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from bot.errors import ServiceError
 from bot.signin import config
@@ -24,6 +32,10 @@ if TYPE_CHECKING:
 # Refresh this long before the provider's expiry, so an IMAP login or an SMTP send that
 # starts with a token never ends with an expired one.
 EXPIRY_MARGIN = timedelta(minutes=5)
+# First key of the PostgreSQL advisory lock (the second is the mailbox id): "MR".
+ADVISORY_LOCK_SPACE = 0x4D52
+# A refresh is two provider calls of at most OAUTH_TIMEOUT_SECONDS each: wait longer than that.
+CROSS_PROCESS_WAIT = "60s"
 
 
 class ProviderTokens:
@@ -41,6 +53,34 @@ class ProviderTokens:
         with self._guard:
             return self._locks.setdefault(mailbox_id, threading.Lock())
 
+    @contextmanager
+    def _across_processes(self, mailbox_id: int) -> Iterator[None]:
+        """Hold the mailbox's refresh lock in the database (PostgreSQL) until the block ends.
+
+        The lock lives on its own connection and transaction; the token writes inside the
+        block commit on other connections before it is released, so the next holder reads
+        them."""
+        engine = self.ctx.db.engine
+        if engine.dialect.name != "postgresql":
+            yield
+            return
+        with engine.connect() as conn:
+            try:
+                conn.execute(text(f"SET LOCAL lock_timeout = '{CROSS_PROCESS_WAIT}'"))
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(CAST(:space AS int), CAST(:id AS int))"),
+                    {"space": ADVISORY_LOCK_SPACE, "id": mailbox_id},
+                )
+            except OperationalError:
+                raise ServiceError(
+                    "Another Mailroom process is still renewing this mailbox's sign-in; "
+                    "Mailroom tries again shortly."
+                ) from None
+            try:
+                yield
+            finally:
+                conn.rollback()  # ends the transaction, which releases the lock
+
     def access_token(self, mailbox: Mailbox, *, force_refresh: bool = False) -> str:
         settings = self.ctx.settings
         if mailbox.provider not in config.PROVIDERS or not config.is_configured(
@@ -50,7 +90,7 @@ class ProviderTokens:
                 f"{mailbox.address} signs in with {mailbox.provider}, but that provider is not "
                 "configured on this Mailroom server. Ask the operator to set its client id and secret."
             )
-        with self._lock(mailbox.id):  # type: ignore[arg-type]
+        with self._lock(mailbox.id), self._across_processes(mailbox.id):  # type: ignore[arg-type]
             # Re-read: another thread may have refreshed (and rotated) while we waited.
             current = self.ctx.mailboxes.get(mailbox.id) or mailbox  # type: ignore[arg-type]
             saved = self.ctx.mailboxes.secrets(current)

@@ -6,7 +6,7 @@ import json
 
 from sqlmodel import select
 
-from storage.models import Contact, Message, MessageState
+from storage.models import Contact, FolderState, Message, MessageState
 from tests.support.harness import Harness, make_email
 from tests.support.slack_requests import message_event
 from tests.support.wait import wait_until
@@ -56,6 +56,29 @@ def test_partial_sync_posts_contacts_only_and_switching_never_reposts(harness: H
         skipped = session.exec(select(Message).where(Message.state == MessageState.SKIPPED)).all()
     assert [m.from_address for m in skipped] == ["stan@unknown.test"]
 
+    # A stranger's mail that arrives last: skipped, and the cursor still moves past it.
+    h.deliver(
+        account,
+        make_email(sender="stan@unknown.test", to=account.address, subject="SEO, last chance"),
+    )
+    assert h.sync(mailbox.id).posted == 0
+    with h.ctx.db.session() as session:
+        last = session.exec(select(Message).where(Message.subject == "SEO, last chance")).one()
+        cursor = session.exec(
+            select(FolderState).where(
+                FolderState.mailbox_id == mailbox.id, FolderState.folder == "INBOX"
+            )
+        ).one()
+    assert last.state == MessageState.SKIPPED and last.uid is not None
+    assert cursor.last_uid >= last.uid
+
+    # The contact's mail is its activity, linked to its thread; the stranger has none.
+    order = next(m for m in h.slack.top_level("C_SALES") if "Order 42" in json.dumps(m))
+    activity = command(h, "carla@customer.test", cmd="/mail-contact")
+    assert "Order 42" in activity and ":inbox_tray: in" in activity
+    assert f"channel=C_SALES&message_ts={order['ts']}" in activity
+    assert "No activity" in command(h, "stan@unknown.test", cmd="/mail-contact")
+
     # Back to full: the skipped mail is not posted after all, new mail from anyone is.
     assert "full mode" in command(h, "mode full")
     assert h.sync(mailbox.id).posted == 0
@@ -63,7 +86,7 @@ def test_partial_sync_posts_contacts_only_and_switching_never_reposts(harness: H
         account, make_email(sender="stan@unknown.test", to=account.address, subject="Follow-up")
     )
     assert h.sync(mailbox.id).posted == 1
-    assert "SEO" not in json.dumps(h.slack.top_level("C_SALES"))
+    assert "SEO" not in json.dumps(h.slack.top_level("C_SALES"))  # neither skipped one
     assert len(h.slack.top_level("C_SALES")) == 3
 
 

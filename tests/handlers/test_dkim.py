@@ -152,6 +152,23 @@ ZONE_VERDICTS = [
         '_dmarc.pnone.test. TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@pnone.test"',
     ),
     ("nomx.test", "MX", "fail", "has no MX record", None),
+    ("nullmx.test", "MX", "fail", "null MX", None),
+    ("softall.test", "SPF", "pass", "~all", None),
+    (
+        "neutral.test",
+        "SPF",
+        "warn",
+        "?all",
+        'neutral.test. TXT "v=spf1 mx include:amazonses.com ~all"',
+    ),
+    (
+        "noall.test",
+        "SPF",
+        "warn",
+        "no all",
+        'noall.test. TXT "v=spf1 mx include:amazonses.com ~all"',
+    ),
+    ("redirect.test", "SPF", "pass", "-all", None),
 ]
 
 
@@ -212,6 +229,20 @@ def test_ses_cnames_right_wrong_and_missing(
         f"```{third}._domainkey.sescname.test. CNAME {third}.dkim.amazonses.com.```" in ses_lines[2]
     )
     assert "Amazon SES is still verifying sescname.test" in all_text(answer)
+
+
+def test_odd_dkim_records_each_get_their_verdict(senders_harness: Harness) -> None:
+    answer = dkim_check(senders_harness, "dkimodd.test ed badb64 vlate dsa notkey two")
+    dkim = lines_for(answer, "DKIM")
+    assert [status_of(t) for t in dkim] == ["pass", "fail", "fail", "fail", "fail", "fail"]
+    for line, words in zip(
+        dkim,
+        ["Ed25519", "not valid base64", "must be first", "k=dsa", "not an RSA public key"],
+        strict=False,
+    ):
+        assert words in line, line
+    assert "2 TXT records" in dkim[5]
+    assert answer["text"].startswith("DKIM, SPF, DMARC and MX for dkimodd.test: fail")
 
 
 def test_explicit_selectors_are_each_checked(senders_harness: Harness) -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
 
+from bot.senders import Senders
+from bot.senders.verification import aware
 from storage.models import DomainReportRow, Message, SenderVerification
 from tests.support.harness import Harness, HarnessFactory, make_email
+from tests.support.ses_server import MotoSes
 from tests.support.slack_requests import app_home_opened
 from tests.support.wait import wait_until
 
@@ -163,3 +167,52 @@ def test_home_refreshes_when_health_changes(fast_harness: Harness) -> None:
     assert mailbox.address in text and ("mailbox_reconnect", str(mailbox.id)) in action_ids(
         h, "UALICE"
     )
+
+
+def test_home_refreshes_when_a_domain_is_checked_and_a_verification_moves(
+    senders_harness: Harness, ses_endpoint: MotoSes
+) -> None:
+    h = senders_harness
+    shared = h.connect(user="UADMIN", kind="shared", channel="C_SHARED")
+    assert "No domain checked yet" in open_home(h, "UADMIN")
+
+    # /dkim-check stores a report: the admin's home shows the new verdict without reopening.
+    h.client.command("/dkim-check", "good.test", "UADMIN")
+    home_containing(h, "UADMIN", "*good.test*: pass", timeout=15)
+
+    # /mail-verify on the mailbox: its pending verification shows at once...
+    h.client.command("/mail-verify", shared.address, "UADMIN")
+    home_containing(h, "UADMIN", f"Sender verification pending for {shared.address}", timeout=15)
+    # ...and disappears when SES reports the link clicked.
+    senders: Senders = h.ctx.extras["senders"]
+    started = aware(senders.verifications.row("T1", shared.address).started_at)
+    ses_endpoint.set_identity_status(shared.address, "SUCCESS")
+    senders.follow_due_verifications(now=started + timedelta(minutes=1))
+    wait_until(
+        lambda: "Sender verification pending" not in home_text(h, "UADMIN"),
+        message="the pending verification to leave App Home",
+    )
+
+
+def test_hidden_shared_mailbox_leaves_a_sales_users_listings(harness: Harness) -> None:
+    h = harness
+    h.client.command("/mail-role", "<@USALES> sales", "UADMIN")
+    account = h.new_account()
+    shared = h.connect(account, user="UADMIN", kind="shared", channel="C_SHARED")
+    h.deliver(account, make_email(sender="carla@customer.test", to=account.address))
+    h.sync(shared.id)
+
+    def activity(user: str) -> str:
+        before = len(h.slack.ephemerals(user))
+        h.client.command("/mail-contact", "carla@customer.test", user)
+        return json.dumps(wait_until(lambda: h.slack.ephemerals(user)[before:])[0])
+
+    assert shared.address in activity("USALES") and shared.address in status_text(h, "USALES")
+    open_home(h, "UADMIN")
+    h.client.action(
+        "home_toggle_visible", str(shared.id), "UADMIN", view=h.slack.home_view("UADMIN")
+    )
+    wait_until(lambda: not h.ctx.mailboxes.get(shared.id).visible, message="hidden")
+    assert "No activity" in activity("USALES")
+    assert shared.address not in status_text(h, "USALES")
+    assert shared.address in activity("UADMIN")  # admins still see it

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from storage.models import utcnow
 from tests.support.harness import Harness, make_email
+from tests.support.senders_app import ADMIN_CHANNEL
 from tests.support.ses_server import (
     ACCESS_DENIED,
     SENDING_PAUSED,
@@ -308,6 +311,15 @@ def test_ses_mailbox_cannot_be_activated_until_verified(
     wait_until(
         lambda: [m for m in h.slack.messages("UADMIN") if "is verified in Amazon SES" in m["text"]]
     )
+    # Pausing and activating again, and the follow-up job, announce nothing more.
+    assert "is paused" in toggle_active(h, mailbox.id)["text"]
+    assert "is active again" in toggle_active(h, mailbox.id)["text"]
+    h.ctx.extras["senders"].follow_due_verifications(now=utcnow() + timedelta(days=2))
+    for channel in ("UADMIN", ADMIN_CHANNEL):
+        verified = [
+            m for m in h.slack.messages(channel) if "is verified in Amazon SES" in m["text"]
+        ]
+        assert len(verified) == 1, channel
 
 
 def test_smtp_mailboxes_are_not_held_back(senders_harness: Harness) -> None:

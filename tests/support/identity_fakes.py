@@ -152,6 +152,8 @@ class MicrosoftFake:
     admin_decision: str = "grant"  # or "decline"
     admin_tenant: str = "tid-contoso"  # whose admin answers an /organizations/ consent link
     refresh_error: int | None = None  # every refresh answers this Microsoft error
+    granted_scopes: tuple[str, ...] = MS_SCOPES  # what a token answer says was granted
+    refresh_latency: float = 0.0  # seconds a refresh answer takes (widens race windows)
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     refresh_tokens: dict[str, _Grant] = field(default_factory=dict)
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
@@ -526,7 +528,7 @@ class IdentityFakes:
             claims["nonce"] = nonce
         return {
             "token_type": "Bearer",
-            "scope": " ".join(MS_SCOPES),
+            "scope": " ".join(self.microsoft.granted_scopes),
             "expires_in": self.access_lifetime,
             "access_token": self._issue_access(person.email, True),
             "refresh_token": refresh,
@@ -554,6 +556,13 @@ class IdentityFakes:
                 return 400, {}, json.dumps({**ms_error(70000), "error_codes": [70008]})
             return 200, {}, json.dumps(self._ms_tokens(code["person"], code["nonce"]))
         if grant_type == "refresh_token":
+            if m.refresh_latency:
+                # Network latency, outside the lock so concurrent requests overlap.
+                self.lock.release()
+                try:
+                    time.sleep(m.refresh_latency)
+                finally:
+                    self.lock.acquire()
             grant = m.refresh_tokens.get(form.get("refresh_token", ""))
             if m.refresh_error:
                 return 400, {}, json.dumps(ms_error(m.refresh_error))

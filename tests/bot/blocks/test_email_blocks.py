@@ -156,3 +156,14 @@ def test_sync_failure_notice_has_retry_and_reconnect_buttons() -> None:
     assert action_ids(blocks) == ["mailbox_sync_now", "mailbox_reconnect"]
     assert "&lt;b&gt;no&lt;/b&gt;" in section_texts(blocks)[0]
     assert "syncing again" in sync_recovered_text(mailbox())
+
+
+def test_sync_failure_notice_escapes_the_server_answer_in_its_text_too() -> None:
+    # The notification text is parsed by Slack like the blocks (it is what a push shows).
+    answer = 'The server said: "NO <!channel> see <https://evil|https://bank> <@U123>"'
+    text, blocks = sync_failure_blocks(mailbox(address="a&b@example.com"), answer)
+    for rendered in (text, json.dumps(blocks)):
+        for hostile in HOSTILE:
+            assert hostile not in rendered
+    assert "&lt;!channel&gt;" in text and "a&amp;b@example.com" in text
+    assert "<" not in sync_recovered_text(mailbox(address="<!here>@example.com"))

@@ -180,3 +180,29 @@ def test_app_only_probe_decides_for_a_tenant_without_mailboxes(
         r for r in identity.microsoft.token_requests if r.get("grant_type") == "client_credentials"
     ]
     assert [r["tenant"] for r in probes] == ["tid-fabrikam", "tid-fabrikam"]
+
+
+def test_mail_consent_lists_waiting_mailboxes_and_a_declined_tenant(
+    signin_harness: Harness, identity: IdentityFakes
+) -> None:
+    h = signin_harness
+    _waiting_mailbox(h, identity)
+    address = identity.microsoft.person.email
+    h.client.command("/mail-consent", "", "UALICE")
+    shown = wait_until(lambda: h.slack.ephemerals("UALICE"), message="/mail-consent")[-1]
+    text = str(shown["blocks"])
+    assert "Microsoft 365 tenant tid-contoso" in text and "approval needed" in text
+    assert f"Waiting: {address}" in text
+    assert f"{MS_HOST}/tid-contoso/v2.0/adminconsent?" in text
+    # The tenant's admin refuses: /mail-consent then says so, and still offers the link.
+    identity.microsoft.admin_decision = "decline"
+    page = Browser(h.client.client, identity).get(consent_link(h, "UALICE"))
+    assert page.status_code == 400
+    h.client.command("/mail-consent", "", "UALICE")
+    shown = wait_until(
+        lambda: [e for e in h.slack.ephemerals("UALICE") if "declined" in str(e["blocks"])],
+        message="/mail-consent after the refusal",
+    )[-1]
+    text = str(shown["blocks"])
+    assert "declined by an admin" in text and f"Waiting: {address}" in text
+    assert "AADSTS65004" in text and "/tid-contoso/v2.0/adminconsent?" in text

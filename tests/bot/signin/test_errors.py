@@ -5,10 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlmodel import select
 
 from storage.models import ConsentTenant, Mailbox, OAuthState, utcnow
-from tests.bot.signin.flows import add_mail_user, find_button, open_connect, press_sign_in, sign_in
+from tests.bot.signin.flows import (
+    add_mail_user,
+    find_button,
+    modal_values,
+    open_connect,
+    press_sign_in,
+    sign_in,
+)
 from tests.support.harness import Harness
 from tests.support.identity_fakes import MS_HOST, IdentityFakes, Person, TenantPolicy
 from tests.support.wait import wait_until
@@ -251,3 +259,90 @@ def test_mailbox_rows_are_untouched_by_failed_sign_ins(
         message="admin alert",
     )
     assert "MICROSOFT_CLIENT_SECRET" in alert[0]["text"]
+
+
+def test_microsoft_mail_permission_missing_is_explained_and_nothing_is_saved(
+    signin_harness: Harness, identity: IdentityFakes
+) -> None:
+    h = signin_harness
+    # Signed in, but the token answer lacks SMTP.Send (e.g. an admin approved only IMAP).
+    identity.microsoft.granted_scopes = ("https://outlook.office.com/IMAP.AccessAsUser.All",)
+    run = sign_in(h, identity, "microsoft")
+    assert run.page.status_code == 400
+    assert "mail permissions" in run.page.text and "SMTP.Send" in run.page.text
+    assert mailbox_count(h) == 0
+    wait_until(
+        lambda: any("mail permissions" in t and "SMTP.Send" in t for t in dm_texts(h)),
+        message="Slack told",
+    )
+
+
+@pytest.mark.parametrize("code", [90095, 50105, 700016, 53003])
+def test_other_microsoft_consent_problems_at_sign_in_need_admin_approval(
+    signin_harness: Harness, identity: IdentityFakes, code: int
+) -> None:
+    h = signin_harness
+    page = _consent_failure(h, identity, code)
+    assert f"AADSTS{code}" in page and "/mail-consent" in page
+    with h.ctx.db.session() as session:
+        row = session.exec(select(ConsentTenant)).one()
+    assert (row.status, row.last_error) == ("needed", f"AADSTS{code}")
+    wait_until(
+        lambda: [t for t in dm_texts(h) if f"AADSTS{code}" in t and "/v2.0/adminconsent?" in t],
+        message="consent notice in Slack",
+    )
+
+
+def test_a_single_tenant_server_signs_in_and_asks_consent_in_its_tenant(
+    make_signin_harness, identity: IdentityFakes
+) -> None:
+    h = make_signin_harness(MICROSOFT_TENANT="tid-contoso")
+    identity.microsoft.tenants["tid-contoso"] = TenantPolicy(consented=False, block=65001)
+    run = sign_in(h, identity, "microsoft")
+    authorize = next(hop.url for hop in run.browser.hops if "/oauth2/v2.0/authorize" in hop.url)
+    assert authorize.startswith(f"{MS_HOST}/tid-contoso/oauth2/v2.0/authorize")
+    assert run.page.status_code == 400
+    with h.ctx.db.session() as session:
+        assert session.exec(select(ConsentTenant)).one().tenant == "tid-contoso"
+    notice = wait_until(
+        lambda: [t for t in dm_texts(h) if "Send this to your IT admin" in t], message="notice"
+    )[0]
+    assert f"{MS_HOST}/tid-contoso/v2.0/adminconsent?" in notice
+
+
+def test_marketing_mailbox_sign_in_stays_admin_only_on_the_callback(
+    signin_harness: Harness, identity: IdentityFakes
+) -> None:
+    h = signin_harness
+    run = sign_in(h, identity, "microsoft", user="UALICE", kind="marketing")
+    assert run.page.status_code == 400 and "Only Mailroom admins" in run.page.text
+    assert mailbox_count(h) == 0
+    wait_until(lambda: any("Only Mailroom admins" in t for t in dm_texts(h)), message="Slack told")
+
+
+def test_a_click_by_someone_else_does_not_change_the_sign_in(
+    signin_harness: Harness, identity: IdentityFakes
+) -> None:
+    h = signin_harness
+    add_mail_user(h, identity.google.person.email)
+    view = open_connect(h, "UADMIN")
+    button = find_button(view, "google")
+    assert button is not None
+    for user, values in (
+        ("UADMIN", modal_values("personal", "C_SALES", "0")),
+        # Bob replays the admin's button with his own choices: the state is bound to the admin.
+        ("UBOB", modal_values("shared", "C_BOB", "30")),
+    ):
+        response = h.client.action(
+            button["action_id"],
+            button["value"],
+            user,
+            view=view,
+            block_id="sign_in",
+            state_values=values,
+        )
+        assert response.status_code == 200
+    run = press_sign_in(h, identity, "google", view=view, user="UADMIN", click=False)
+    assert run.page.status_code == 200, run.page.text
+    mailbox = h.wait_for_mailbox(identity.google.person.email)
+    assert (mailbox.kind, mailbox.owner_id, mailbox.channel_id) == ("personal", "UADMIN", "C_SALES")

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
+from sqlalchemy import inspect, text
 from sqlmodel import select
 
+from bot.signin.tokens import ProviderTokens
 from storage.models import ConsentTenant, Health, Mailbox, utcnow
 from tests.bot.signin.flows import add_mail_user, press_sign_in, sign_in
-from tests.support.harness import Harness, make_email
+from tests.support.harness import Harness, fresh_postgres_database, make_email, postgres_url
 from tests.support.identity_fakes import IdentityFakes, TenantPolicy
 from tests.support.wait import wait_until
 
@@ -183,3 +189,144 @@ def test_send_refreshes_first_and_a_revoked_grant_fails_the_send_in_plain_words(
     )
     assert "sign in with Microsoft again" in str(failed[-1])
     assert h.smtp.messages == []
+
+
+RECONNECT_CODES = [70000, 700082, 50173]
+CONSENT_CODES = [65001, 90094, 90095, 65004, 50105, 700016, 53003]
+CONFIG_CODES = [7000215, 7000222]
+
+
+@pytest.mark.parametrize("code", RECONNECT_CODES + CONSENT_CODES + CONFIG_CODES)
+def test_every_listed_microsoft_refusal_lands_with_whoever_can_fix_it(
+    signin_harness: Harness, identity: IdentityFakes, code: int
+) -> None:
+    h = signin_harness
+    mailbox = connect(h, identity, "microsoft")
+    an_hour_later(h, identity, mailbox)
+    identity.microsoft.refresh_error = code
+    for _ in range(4):  # past the failure threshold: still one notice each
+        result = h.sync(mailbox.id)
+        assert result.error and f"AADSTS{code}" in result.error
+    health = h.ctx.mailboxes.get(mailbox.id).health
+    owner = messages_with(h, "UALICE", f"AADSTS{code}")
+    if code in CONFIG_CODES:
+        assert health == Health.NEEDS_ATTENTION
+        alerts = wait_until(
+            lambda: messages_with(h, "UADMIN", "client secret"), message="admin alert"
+        )
+        assert len(alerts) == 1 and f"AADSTS{code}" in alerts[0]["text"]
+        assert "MICROSOFT_CLIENT_SECRET" in alerts[0]["text"]
+        # Not the owner's to fix: no notice of any kind about this mailbox's failure.
+        assert owner == [] and not messages_with(h, "UALICE", "cannot sync")
+        return
+    wait_until(lambda: messages_with(h, "UALICE", f"AADSTS{code}"), message="owner told")
+    owner = messages_with(h, "UALICE", f"AADSTS{code}")
+    assert len(owner) == 1, owner
+    assert not messages_with(h, "UADMIN", f"AADSTS{code}")
+    if code in RECONNECT_CODES:
+        assert health == Health.RECONNECT_NEEDED
+        button = owner[0]["blocks"][1]["elements"][0]
+        assert button["action_id"] == "mailbox_reconnect" and button["value"] == str(mailbox.id)
+        # The button restarts the Microsoft sign-in, in the mailbox's own tenant.
+        identity.microsoft.refresh_error = None
+        h.client.action(button["action_id"], button["value"], "UALICE")
+        view = wait_until(
+            lambda: (v := h.slack.last_view()) and "Reconnect" in v["title"]["text"] and v,
+            message="reconnect modal",
+        )
+        run = press_sign_in(h, identity, "microsoft", view=view)
+        assert run.page.status_code == 200, run.page.text
+        assert any("/tid-contoso/oauth2/v2.0/authorize" in hop.url for hop in run.browser.hops)
+        assert h.sync(mailbox.id).error is None
+        assert h.ctx.mailboxes.get(mailbox.id).health == Health.OK
+    else:
+        assert health == Health.ADMIN_APPROVAL_NEEDED
+        assert "/tid-contoso/v2.0/adminconsent?" in str(owner[0]["blocks"])
+        with h.ctx.db.session() as session:
+            row = session.exec(select(ConsentTenant)).one()
+        assert (row.tenant, row.status, row.last_error) == (
+            "tid-contoso",
+            "needed",
+            f"AADSTS{code}",
+        )
+
+
+def database_dump(h: Harness) -> bytes:
+    """Every stored byte: each table's rows as text, and for SQLite the files themselves."""
+    url = h.ctx.db.url
+    chunks: list[bytes] = []
+    with h.ctx.db.engine.connect() as conn:
+        for table in inspect(conn).get_table_names():
+            for row in conn.execute(text(f'SELECT * FROM "{table}"')):
+                chunks.append(repr(tuple(row)).encode())
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        for name in (path, path.with_name(path.name + "-wal")):
+            if name.exists():
+                chunks.append(name.read_bytes())
+    return b"\n".join(chunks)
+
+
+def test_no_token_is_stored_in_clear(
+    make_signin_harness, database_url: str, identity: IdentityFakes
+) -> None:
+    h = make_signin_harness(database_url=database_url)
+    for provider, user in (("google", "UALICE"), ("microsoft", "UBOB")):
+        person = identity.google.person if provider == "google" else identity.microsoft.person
+        add_mail_user(h, person.email)
+        assert sign_in(h, identity, provider, user=user).page.status_code == 200
+        mailbox = h.wait_for_mailbox(person.email)
+        assert h.sync(mailbox.id).error is None  # a real XOAUTH2 login with the stored token
+        # A refresh (rotated by Microsoft) writes new tokens too.
+        h.ctx.mailboxes.tokens.access_token(h.ctx.mailboxes.get(mailbox.id), force_refresh=True)
+    issued = (
+        list(identity.token_owners)
+        + list(identity.google.refresh_tokens)
+        + list(identity.microsoft.refresh_tokens)
+    )
+    assert len(issued) >= 6
+    dump = database_dump(h)
+    assert b"bo." in dump and b"ana." in dump  # the dump does hold the mailboxes
+    leaked = [token for token in issued if token.encode() in dump]
+    assert leaked == []
+
+
+@pytest.fixture
+def postgres_only() -> Iterator[str]:
+    """Several processes share a database only on PostgreSQL."""
+    base = postgres_url()
+    if not base:
+        pytest.skip("PostgreSQL tests need MAILROOM_TEST_DATABASE_URL")
+    yield from fresh_postgres_database(base)
+
+
+def test_two_processes_refreshing_at_once_spend_the_refresh_token_once(
+    make_signin_harness, postgres_only: str, identity: IdentityFakes
+) -> None:
+    h = make_signin_harness(database_url=postgres_only)
+    mailbox = connect(h, identity, "microsoft")
+    an_hour_later(h, identity, mailbox)
+    # Two processes: each has its own in-process locks, they share only the database.
+    processes = [h.ctx.mailboxes.tokens, ProviderTokens(h.ctx, lambda mailbox, failure: None)]
+    identity.microsoft.refresh_latency = 0.5  # both see the expired token before either is done
+    before = identity.microsoft.refreshes()
+    results: dict[int, object] = {}
+
+    def run(n: int) -> None:
+        try:
+            results[n] = processes[n].access_token(h.ctx.mailboxes.get(mailbox.id))
+        except Exception as exc:
+            results[n] = exc
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    # Microsoft rotates refresh tokens: a second refresh with the old one would be refused
+    # (AADSTS70000) and wrongly ask the owner to reconnect.
+    assert isinstance(results[0], str) and results[0] == results[1], results
+    assert identity.microsoft.refreshes() == before + 1
+    identity.microsoft.refresh_latency = 0
+    assert h.sync(mailbox.id).error is None
+    assert h.ctx.mailboxes.get(mailbox.id).health == Health.OK
