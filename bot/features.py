@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from bot import preferences, senders, signin
 from bot.context import AppContext
+from storage.models import Mailbox
 
 FEATURES = (senders, signin, preferences)
 
@@ -36,3 +37,12 @@ def install(ctx: AppContext) -> None:
         ctx.extras.setdefault(key, [])
     for feature in FEATURES:
         feature.install(ctx)
+
+
+def activation_refusal(ctx: AppContext, mailbox: Mailbox) -> str | None:
+    """Why ``mailbox`` may not be made active now (sender unverified, no channel...), or None."""
+    for guard in ctx.extras.get("activation_guards", []):
+        refusal = guard(ctx, mailbox)
+        if refusal:
+            return refusal
+    return None

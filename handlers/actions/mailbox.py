@@ -9,6 +9,7 @@ from slack_bolt import Ack, App
 from bot.blocks.connect import connect_modal, form_values_from_mailbox
 from bot.context import AppContext
 from bot.errors import UserError
+from bot.features import activation_refusal
 from handlers.commands.connect import allowed_kinds, sign_in_buttons
 from handlers.common import tell, user_facing, user_of
 from storage.models import Mailbox, Provider
@@ -49,10 +50,9 @@ def register(app: App, ctx: AppContext) -> None:
             )
         activate = not mailbox.active
         if activate:
-            for guard in ctx.extras.get("activation_guards", []):
-                refusal = guard(ctx, mailbox)
-                if refusal:
-                    raise UserError(refusal)
+            refusal = activation_refusal(ctx, mailbox)
+            if refusal:
+                raise UserError(refusal)
         ctx.mailboxes.set_fields(mailbox.id, active=activate)  # type: ignore[arg-type]
         if activate:
             ctx.scheduler.schedule_sync(mailbox.id, ctx.sync.run)  # type: ignore[arg-type]

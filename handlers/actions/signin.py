@@ -20,6 +20,7 @@ from bot.blocks.signin import (
 from bot.connect import join_channel, start_syncing, view_values
 from bot.context import AppContext
 from bot.errors import UserError
+from bot.features import activation_refusal
 from handlers.commands.connect import allowed_kinds, sign_in_buttons
 from handlers.common import team_of, tell, user_facing, user_of
 
@@ -52,8 +53,18 @@ def register(app: App, ctx: AppContext) -> None:
         channel = action.get("selected_conversation") or ""
         if not channel:
             raise UserError("Choose a channel from the list.")
-        mailbox = ctx.mailboxes.set_fields(mailbox.id, channel_id=channel, active=True)  # type: ignore[arg-type,assignment]
+        mailbox = ctx.mailboxes.set_fields(mailbox.id, channel_id=channel)  # type: ignore[arg-type,assignment]
         note = join_channel(ctx, channel)
+        refusal = activation_refusal(ctx, mailbox)
+        if refusal:
+            # The channel is kept; the mailbox stays inactive until what blocks it is fixed.
+            tell(
+                ctx,
+                body,
+                f"Saved <#{channel}> for {mailbox.address}, but it stays inactive: {refusal}",
+            )
+            return
+        mailbox = ctx.mailboxes.set_fields(mailbox.id, active=True)  # type: ignore[arg-type,assignment]
         start_syncing(ctx, mailbox)
         for changed in ctx.extras.get("on_mailbox_changed", []):
             changed(ctx, mailbox.id)

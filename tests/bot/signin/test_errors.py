@@ -192,6 +192,37 @@ def test_without_a_channel_the_mailbox_waits_for_one_then_syncs(
     assert h.sync(mailbox.id).error is None
 
 
+def test_a_picked_channel_does_not_bypass_the_activation_guards(
+    signin_harness: Harness, identity: IdentityFakes
+) -> None:
+    h = signin_harness
+    # A feature that forbids activation (as SES does for an unverified sender).
+    h.ctx.extras["activation_guards"].append(
+        lambda ctx, mailbox: "its sender address is not verified yet."
+    )
+    add_mail_user(h, identity.google.person.email)
+    sign_in(h, identity, "google", channel=None)
+    mailbox = h.mailbox_by_address(identity.google.person.email)
+    picker = wait_until(
+        lambda: [m for m in h.slack.messages("UALICE") if "Choose the channel" in m["text"]],
+        message="channel picker",
+    )[0]
+    h.client.action(
+        "signin_pick_channel",
+        "C_SUPPORT",
+        "UALICE",
+        block_id=picker["blocks"][1]["block_id"],
+        action_type="conversations_select",
+    )
+    wait_until(
+        lambda: [m for m in h.slack.ephemerals("UALICE") if "stays inactive" in str(m)],
+        message="explanation that the mailbox stays inactive",
+    )
+    saved = h.ctx.mailboxes.get(mailbox.id)
+    assert saved.channel_id == "C_SUPPORT" and not saved.active
+    assert not h.ctx.scheduler.has(f"sync:{mailbox.id}")
+
+
 def test_a_second_personal_mailbox_is_refused(
     signin_harness: Harness, identity: IdentityFakes
 ) -> None:
