@@ -85,75 +85,18 @@ def connect_modal(
             hint="The name customers see, like 'Ana from Acme'.",
         )
     )
-    add(
-        text_input(
-            "imap_host",
-            "IMAP server",
-            initial=v.get("imap_host", ""),
-            placeholder="imap.yourcompany.com",
-        )
-    )
-    add(text_input("imap_port", "IMAP port", initial=v.get("imap_port", "993")))
-    add(
-        select_input(
-            "imap_security",
-            "IMAP security",
-            list((lbl, k) for k, lbl in SECURITY.items()),
-            initial=v.get("imap_security") or "ssl",
-        )
-    )
-    add(
-        text_input(
-            "imap_username",
-            "IMAP username",
-            initial=v.get("imap_username", ""),
-            optional=True,
-            hint="Leave empty to use the email address.",
-        )
-    )
-    add(
-        text_input(
-            "imap_password",
-            "IMAP password",
-            optional=mailbox_id is not None,
-            hint="Stored encrypted. "
-            + ("Leave empty to keep the saved one." if mailbox_id else ""),
-        )
-    )
-    add(
-        text_input(
-            "smtp_host",
-            "SMTP server",
-            initial=v.get("smtp_host", ""),
-            placeholder="smtp.yourcompany.com",
-        )
-    )
-    add(text_input("smtp_port", "SMTP port", initial=v.get("smtp_port", "465")))
-    add(
-        select_input(
-            "smtp_security",
-            "SMTP security",
-            list((lbl, k) for k, lbl in SECURITY.items()),
-            initial=v.get("smtp_security") or "ssl",
-        )
-    )
-    add(
-        text_input(
-            "smtp_username",
-            "SMTP username",
-            initial=v.get("smtp_username", ""),
-            optional=True,
-            hint="Leave empty to use the IMAP username.",
-        )
-    )
-    add(
-        text_input(
-            "smtp_password",
-            "SMTP password",
-            optional=True,
-            hint="Leave empty to use the IMAP password.",
-        )
-    )
+    for block in server_fields(
+        "imap",
+        v,
+        password_optional=mailbox_id is not None,
+        password_hint="Stored encrypted. "
+        + ("Leave empty to keep the saved one." if mailbox_id else ""),
+    ):
+        add(block)
+    for block in server_fields(
+        "smtp", v, password_optional=True, password_hint="Leave empty to use the IMAP password."
+    ):
+        add(block)
     channel: Block = {
         "type": "input",
         "block_id": "channel",
@@ -183,6 +126,48 @@ def connect_modal(
         submit="Test and save",
         private_metadata=json.dumps({"mailbox_id": mailbox_id}),
     )
+
+
+# Per protocol: (label, default port, example host, what an empty username means).
+SERVERS = {
+    "imap": ("IMAP", "993", "imap.yourcompany.com", "Leave empty to use the email address."),
+    "smtp": ("SMTP", "465", "smtp.yourcompany.com", "Leave empty to use the IMAP username."),
+}
+
+
+def server_fields(
+    protocol: str, v: dict[str, str], *, password_optional: bool, password_hint: str
+) -> list[Block]:
+    """Host, port, security, username and password inputs for IMAP or SMTP."""
+    label, port, example, username_hint = SERVERS[protocol]
+    return [
+        text_input(
+            f"{protocol}_host",
+            f"{label} server",
+            initial=v.get(f"{protocol}_host", ""),
+            placeholder=example,
+        ),
+        text_input(f"{protocol}_port", f"{label} port", initial=v.get(f"{protocol}_port", port)),
+        select_input(
+            f"{protocol}_security",
+            f"{label} security",
+            [(text, key) for key, text in SECURITY.items()],
+            initial=v.get(f"{protocol}_security") or "ssl",
+        ),
+        text_input(
+            f"{protocol}_username",
+            f"{label} username",
+            initial=v.get(f"{protocol}_username", ""),
+            optional=True,
+            hint=username_hint,
+        ),
+        text_input(
+            f"{protocol}_password",
+            f"{label} password",
+            optional=password_optional,
+            hint=password_hint,
+        ),
+    ]
 
 
 def testing_view(address: str) -> dict[str, Any]:
