@@ -114,6 +114,64 @@ def _quoted(words: str) -> str:
     return f' The server said: "{words}"' if words else ""
 
 
+# Per protocol: the usual ports to suggest, and an example host name.
+_USUAL = {
+    "imap": ("usually 993 with SSL, or 143 with STARTTLS", "imap.example.com"),
+    "smtp": ("usually 587 with STARTTLS, or 465 with SSL", "smtp.example.com"),
+}
+
+
+def classify_connection_error(
+    exc: BaseException,
+    protocol: str,
+    host: str,
+    port: int,
+    timeout: float,
+    security: str,
+    words: str,
+    *,
+    timed_out: bool,
+) -> UserError | ServiceError | None:
+    """The failures of reaching a mail server at all, worded the same for IMAP and SMTP:
+    timeout, unknown host, refused port, untrusted certificate, TLS mismatch. None when
+    ``exc`` is none of these (the protocol's own classifier goes on)."""
+    name, where = protocol.upper(), f"{host} port {port}"
+    ports, example = _USUAL[protocol]
+    # Timeout first: a TLS handshake timeout is both an OSError and a timeout.
+    if timed_out:
+        return ServiceError(
+            f"The {name} server {where} did not answer within {timeout:g} seconds. "
+            "It may be down or a firewall may block the port; try again in a few minutes, "
+            "and check the port and security setting if it keeps happening.",
+            field=f"{protocol}_host",
+        )
+    if isinstance(exc, socket.gaierror):
+        return UserError(
+            f"We could not find the {name} server {host}. Check the spelling of the "
+            f"host name (for example {example}).",
+            field=f"{protocol}_host",
+        )
+    if isinstance(exc, ConnectionRefusedError):
+        return UserError(
+            f"Could not connect to {where}: connection refused. Check the host and port ({ports}).",
+            field=f"{protocol}_host",
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        detail = sanitise_server_words(exc.verify_message or str(exc))
+        return UserError(
+            f"The {name} server {where} presented a certificate we cannot trust ({detail}). "
+            f"Check that the host name is the one your provider gives for {name}.",
+            field=f"{protocol}_security",
+        )
+    if isinstance(exc, ssl.SSLError):
+        return UserError(
+            f"The secure (TLS) connection to {where} failed ({words}). "
+            f"{_security_hint(security, protocol)}",
+            field=f"{protocol}_security",
+        )
+    return None
+
+
 def classify_imap_error(exc: BaseException, settings: ImapSettings) -> UserError | ServiceError:
     """Turn any exception from an IMAP exchange into a sentence for the person in Slack."""
     if isinstance(exc, UserError | ServiceError):
@@ -121,39 +179,18 @@ def classify_imap_error(exc: BaseException, settings: ImapSettings) -> UserError
     where = f"{settings.host} port {settings.port}"
     words = sanitise_server_words(str(exc), _secrets(settings))
 
-    # TimeoutError first: a TLS handshake timeout is both an OSError and a timeout.
-    if isinstance(exc, TimeoutError):
-        return ServiceError(
-            f"The IMAP server {where} did not answer within {settings.timeout:g} seconds. "
-            "It may be down or a firewall may block the port; try again in a few minutes, "
-            "and check the port and security setting if it keeps happening.",
-            field="imap_host",
-        )
-    if isinstance(exc, socket.gaierror):
-        return UserError(
-            f"We could not find the IMAP server {settings.host}. Check the spelling of the "
-            "host name (for example imap.example.com).",
-            field="imap_host",
-        )
-    if isinstance(exc, ConnectionRefusedError):
-        return UserError(
-            f"Could not connect to {where}: connection refused. Check the host and port "
-            "(usually 993 with SSL, or 143 with STARTTLS).",
-            field="imap_host",
-        )
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        detail = sanitise_server_words(exc.verify_message or str(exc))
-        return UserError(
-            f"The IMAP server {where} presented a certificate we cannot trust ({detail}). "
-            "Check that the host name is the one your provider gives for IMAP.",
-            field="imap_security",
-        )
-    if isinstance(exc, ssl.SSLError):
-        return UserError(
-            f"The secure (TLS) connection to {where} failed ({words}). "
-            f"{_security_hint(settings.security, 'imap')}",
-            field="imap_security",
-        )
+    connection = classify_connection_error(
+        exc,
+        "imap",
+        settings.host,
+        settings.port,
+        settings.timeout,
+        settings.security,
+        words,
+        timed_out=isinstance(exc, TimeoutError),
+    )
+    if connection is not None:
+        return connection
     if settings.access_token and "unsupported authentication mechanism" in words.lower():
         return UserError(
             f"The IMAP server {settings.host} does not accept sign-in with an access token "

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import smtplib
-import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from email.message import EmailMessage
 from io import BytesIO
 
 from bot.errors import MailroomError, ServiceError, UserError
-from providers.imap import Security, _security_hint, sanitise_server_words
+from providers.imap import Security, classify_connection_error, sanitise_server_words
 
 
 @dataclass(frozen=True)
@@ -50,40 +49,19 @@ def classify_smtp_error(exc: BaseException, settings: SmtpSettings) -> UserError
     if isinstance(exc, UserError | ServiceError):
         return exc
     where = f"{settings.host} port {settings.port}"
-    # smtplib reports a read timeout as SMTPServerDisconnected raised from the TimeoutError.
-    if isinstance(exc, TimeoutError) or isinstance(_underlying(exc), TimeoutError):
-        return ServiceError(
-            f"The SMTP server {where} did not answer within {settings.timeout:g} seconds. "
-            "It may be down or a firewall may block the port; try again in a few minutes, "
-            "and check the port and security setting if it keeps happening.",
-            field="smtp_host",
-        )
-    if isinstance(exc, socket.gaierror):
-        return UserError(
-            f"We could not find the SMTP server {settings.host}. Check the spelling of the "
-            "host name (for example smtp.example.com).",
-            field="smtp_host",
-        )
-    if isinstance(exc, ConnectionRefusedError):
-        return UserError(
-            f"Could not connect to {where}: connection refused. Check the host and port "
-            "(usually 587 with STARTTLS, or 465 with SSL).",
-            field="smtp_host",
-        )
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        detail = sanitise_server_words(exc.verify_message or str(exc))
-        return UserError(
-            f"The SMTP server {where} presented a certificate we cannot trust ({detail}). "
-            "Check that the host name is the one your provider gives for SMTP.",
-            field="smtp_security",
-        )
-    if isinstance(exc, ssl.SSLError):
-        words = sanitise_server_words(str(exc))
-        return UserError(
-            f"The secure (TLS) connection to {where} failed ({words}). "
-            f"{_security_hint(settings.security, 'smtp')}",
-            field="smtp_security",
-        )
+    connection = classify_connection_error(
+        exc,
+        "smtp",
+        settings.host,
+        settings.port,
+        settings.timeout,
+        settings.security,
+        sanitise_server_words(str(exc)),
+        # smtplib reports a read timeout as SMTPServerDisconnected raised from the TimeoutError.
+        timed_out=isinstance(exc, TimeoutError) or isinstance(_underlying(exc), TimeoutError),
+    )
+    if connection is not None:
+        return connection
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return _auth_error(settings, _words(settings, exc.smtp_code, exc.smtp_error))
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
