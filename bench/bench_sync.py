@@ -46,6 +46,8 @@ def make_ctx(slack: FakeSlack, workdir: Path):  # type: ignore[no-untyped-def]
             "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
             "MAILROOM_DATA_DIR": str(workdir),
             "MAILROOM_SCHEDULER": "off",
+            # Dovecot runs on loopback, which the internal-address guard refuses by default.
+            "MAILROOM_ALLOWED_PRIVATE_HOSTS": "127.0.0.1",
         }
     )
     ctx = build_context(load_settings(_env_file=None))
@@ -109,7 +111,7 @@ def idle_poll(ctx, dovecot: DovecotServer, sizes: list[int], runs: int) -> dict:
             started = time.perf_counter()
             result = ctx.sync.run(mailbox_id)
             timings.append((time.perf_counter() - started) * 1000)
-            assert result.ran and result.new == 0
+            assert result.ran and result.error is None and result.new == 0, result
         mailbox = ctx.mailboxes.get(mailbox_id)
         with ImapSession(ctx.mailboxes.imap_settings(mailbox)) as imap:
             before = imap.round_trips
@@ -147,7 +149,7 @@ def ingest(ctx, dovecot: DovecotServer, count: int, runs: int, post: bool = True
         started = time.perf_counter()
         result = ctx.sync.run(mailbox_id)
         elapsed = time.perf_counter() - started
-        assert result.new == count, result
+        assert result.error is None and result.new == count, result
         rates.append(count / elapsed)
     rate, ceiling = statistics.median(rates), statistics.median(ceilings)
     return {
@@ -166,9 +168,10 @@ def memory(ctx, dovecot: DovecotServer, counts: list[int], size: int) -> dict:  
         fill(dovecot, address, count, size)
         mailbox_id = add_mailbox(ctx, dovecot, address, password, backfill=1)
         tracemalloc.start()
-        ctx.sync.run(mailbox_id)
+        result = ctx.sync.run(mailbox_id)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+        assert result.error is None and result.new == count, result
         out[f"{count}x{size // 1024}KB"] = {
             "mailbox_mb": round(count * size / 2**20, 1),
             "peak_python_mb": round(peak / 2**20, 1),
