@@ -31,7 +31,7 @@ from bot.formatting.outbound import (
     reply_subject,
 )
 from bot.formatting.slack_text import slack_to_html, slack_to_plain
-from bot.threads import latest_inbound, latest_message
+from bot.threads import latest_message
 from providers import smtp
 from providers.imap import ImapSession
 from storage.models import (
@@ -87,9 +87,6 @@ class ReplyService:
 
     def handle_thread_message(self, event: dict[str, Any], event_id: str | None) -> None:
         """A human message in a thread. Records the reply, then sends it."""
-        if event_id and not self.ctx.db.insert_once(ProcessedEvent(event_id=event_id)):
-            log.info("event %s already handled", event_id)
-            return
         channel, thread_ts, user = event["channel"], event["thread_ts"], event["user"]
         text = event.get("text") or ""
         with self.ctx.db.session() as session:
@@ -104,8 +101,12 @@ class ReplyService:
             # Threading headers continue from the newest mail either way; the recipients
             # come from the customer's newest mail (Reply-To honoured).
             parent = latest_message(session, conversation.id)  # type: ignore[arg-type]
-            customer_mail = latest_inbound(session, conversation.id)  # type: ignore[arg-type]
+            customer_mail = latest_message(session, conversation.id, "in")  # type: ignore[arg-type]
         if mailbox is None:
+            return
+        # Deduplicate Slack's retries only for our threads: other channel chatter costs no write.
+        if event_id and not self.ctx.db.insert_once(ProcessedEvent(event_id=event_id)):
+            log.info("event %s already handled", event_id)
             return
         if is_internal_note(text):
             self._react(channel, event["ts"], NOTE_REACTION)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import secrets
 import stat
 from functools import cached_property
 from pathlib import Path
@@ -238,7 +237,3 @@ def load_settings(**overrides: object) -> Settings:
     if problems:
         raise SettingsError(problems)
     return settings
-
-
-def random_token(nbytes: int = 24) -> str:
-    return secrets.token_urlsafe(nbytes)

@@ -78,13 +78,6 @@ class Slack:
     def __init__(self, client: WebClient, pacer: ChannelPacer | None = None) -> None:
         self.client = client
         self.pacer = pacer or ChannelPacer()
-        self._bot_user_id: str | None = None
-
-    @property
-    def bot_user_id(self) -> str:
-        if self._bot_user_id is None:
-            self._bot_user_id = self.client.auth_test()["user_id"]
-        return self._bot_user_id
 
     def post(
         self,

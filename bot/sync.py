@@ -38,6 +38,7 @@ from storage.models import (
     MailboxKind,
     Message,
     MessageState,
+    Notification,
     utcnow,
 )
 
@@ -566,9 +567,8 @@ def _streak_key(mailbox: Mailbox) -> str:
     return f"{mailbox.id}:{since.isoformat()}"
 
 
-def _marker(key: str) -> Any:
-    from storage.models import Notification
-
+def _marker(key: str) -> Notification:
+    """A sent-notification record with no message: remembers that a streak was reported."""
     return Notification(key=key, recipient="-", sent_at=utcnow())
 
 

@@ -34,18 +34,12 @@ def find_conversation(
     return None
 
 
-def latest_inbound(session: Session, conversation_id: int) -> Message | None:
-    """The customer's newest mail in the conversation: what a reply answers."""
-    return session.exec(
-        select(Message)
-        .where(Message.conversation_id == conversation_id, Message.direction == "in")
-        .order_by(col(Message.id).desc())
-    ).first()
-
-
-def latest_message(session: Session, conversation_id: int) -> Message | None:
-    return session.exec(
-        select(Message)
-        .where(Message.conversation_id == conversation_id)
-        .order_by(col(Message.id).desc())
-    ).first()
+def latest_message(
+    session: Session, conversation_id: int, direction: str | None = None
+) -> Message | None:
+    """The conversation's newest mail; ``direction="in"``: the customer's newest, which a
+    reply answers."""
+    query = select(Message).where(Message.conversation_id == conversation_id)
+    if direction:
+        query = query.where(Message.direction == direction)
+    return session.exec(query.order_by(col(Message.id).desc())).first()

@@ -80,11 +80,3 @@ def user_facing(ctx: AppContext) -> Callable[[Callable[..., Any]], Callable[...,
         return run
 
     return decorate
-
-
-def not_available_yet(ctx: AppContext, command: str, what: str) -> Callable[..., None]:
-    def answer(ack: Callable[..., None], body: dict[str, Any]) -> None:
-        ack()
-        tell(ctx, body, f"`{command}` ({what}) is not available yet in this version of Mailroom.")
-
-    return answer

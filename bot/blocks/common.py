@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.formatting.slack_text import escape, truncate
+from bot.formatting.slack_text import truncate
 
 Block = dict[str, Any]
 SECTION_LIMIT = 3000  # Slack's limit for a section's text
@@ -27,11 +27,6 @@ def section(
     if block_id:
         block["block_id"] = block_id
     return block
-
-
-def untrusted_section(text: str) -> Block:
-    """A section for text that came from outside (an email): escaped, then cut."""
-    return section(escape(text))
 
 
 def header(text: str) -> Block:

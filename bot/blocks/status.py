@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from bot.blocks.common import Block, actions, button, context, divider, section
 from bot.formatting.slack_text import escape
@@ -67,7 +66,3 @@ def status_message(
     if footer_lines:
         blocks.append(context(*footer_lines))
     return f"{len(mailboxes)} mailbox(es)", blocks[:50]
-
-
-def ephemeral(text: str) -> dict[str, Any]:
-    return {"text": text}

@@ -25,7 +25,7 @@ from bot.context import AppContext
 from bot.errors import UserError
 from bot.senders import Senders
 from bot.senders.domains import WATCH_INTERVAL
-from bot.senders.parsing import parse_dkim_text
+from bot.senders.parsing import DkimRequest, parse_dkim_text
 from handlers.common import team_of, tell, user_facing, user_of
 
 
@@ -33,29 +33,27 @@ def value_of(body: dict[str, Any]) -> str:
     return str(body["actions"][0].get("value") or "")
 
 
+def check_request(value: str) -> DkimRequest:
+    """A button's "domain selector..." value, validated like the slash command's text."""
+    domain, selectors = parse_check_value(value)
+    return parse_dkim_text(" ".join([domain, *selectors]))
+
+
 def register(app: App, ctx: AppContext) -> None:
     senders: Senders = ctx.extras["senders"]
 
-    def check_and_tell(body: dict[str, Any], value: str) -> None:
-        user = user_of(body)
-        ctx.roles.require_admin(user, "check a domain's DKIM, SPF and DMARC")
-        domain, selectors = parse_check_value(value)
-        request = parse_dkim_text(" ".join([domain, *selectors]))
-        result = senders.domains.check(team_of(body), user, request.domain, request.selectors)
-        text, blocks = dkim_report_message(result)
-        tell(ctx, body, text, blocks=blocks)
-
+    # "Check again" on a report and "Check DKIM" on App Home do the same thing.
     @app.action(CHECK_AGAIN)
+    @app.action(HOME_CHECK)
     @user_facing(ctx)
     def check_again(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        check_and_tell(body, value_of(body))
-
-    @app.action(HOME_CHECK)
-    @user_facing(ctx)
-    def check_from_home(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        check_and_tell(body, value_of(body))
+        user = user_of(body)
+        ctx.roles.require_admin(user, "check a domain's DKIM, SPF and DMARC")
+        request = check_request(value_of(body))
+        result = senders.domains.check(team_of(body), user, request.domain, request.selectors)
+        text, blocks = dkim_report_message(result)
+        tell(ctx, body, text, blocks=blocks)
 
     @app.action(SETUP_SES)
     @user_facing(ctx)
@@ -74,8 +72,7 @@ def register(app: App, ctx: AppContext) -> None:
         ack()
         user = user_of(body)
         ctx.roles.require_admin(user, "watch a domain")
-        domain, selectors = parse_check_value(value_of(body))
-        request = parse_dkim_text(" ".join([domain, *selectors]))
+        request = check_request(value_of(body))
         row = senders.domains.watch(team_of(body), user, request.domain, request.selectors)
         tell(ctx, body, watch_started(row.domain, row.last_verdict, WATCH_INTERVAL))
 

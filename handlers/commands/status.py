@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -10,11 +9,9 @@ from slack_bolt import Ack, App
 from bot.blocks.status import status_message
 from bot.context import AppContext
 from handlers.common import tell, user_facing
-from storage.models import Mailbox
 
 # Features add lines about a mailbox (verification state, consent...) and about the
 # workspace (domain verdicts) through ctx.extras["status_lines"] / ["status_footer"].
-StatusLines = Callable[[AppContext, Mailbox], list[str]]
 
 
 def build_status(ctx: AppContext, user_id: str, team_id: str) -> tuple[str, list[dict[str, Any]]]:
