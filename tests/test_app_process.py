@@ -123,6 +123,26 @@ def test_start_without_slack_settings_names_what_is_missing(tmp_path: Path) -> N
     assert "Traceback" not in output
 
 
+def start_with_mailbox(
+    slack: FakeSlack,
+    dovecot: DovecotServer,
+    smtp: SmtpServer,
+    tmp_path: Path,
+    processes: list[AppProcess],
+) -> tuple[dict[str, str], AppProcess, MailAccount]:
+    """`python app.py` polling every second, with one mailbox connected through Slack."""
+    env = app_env(
+        slack,
+        f"sqlite:///{tmp_path / 'mailroom.db'}",
+        tmp_path / "data",
+        SYNC_INTERVAL_SECONDS="1",
+    )
+    app = launch(processes, env, tmp_path)
+    account = new_mail_account(dovecot, smtp)
+    connect(app, account, dovecot, smtp)
+    return env, app, account
+
+
 def test_kill_9_mid_sync_posts_the_mail_exactly_once(
     slack_fake: FakeSlack,
     dovecot: DovecotServer,
@@ -130,15 +150,7 @@ def test_kill_9_mid_sync_posts_the_mail_exactly_once(
     tmp_path: Path,
     processes: list[AppProcess],
 ) -> None:
-    env = app_env(
-        slack_fake,
-        f"sqlite:///{tmp_path / 'mailroom.db'}",
-        tmp_path / "data",
-        SYNC_INTERVAL_SECONDS="1",
-    )
-    app = launch(processes, env, tmp_path)
-    account = new_mail_account(dovecot, smtp_server)
-    connect(app, account, dovecot, smtp_server)
+    env, app, account = start_with_mailbox(slack_fake, dovecot, smtp_server, tmp_path, processes)
 
     stall = slack_fake.stall("chat.postMessage")
     dovecot.append(account.address, make_email(to=account.address, subject="Caught mid-post"))
@@ -169,15 +181,7 @@ def test_kill_9_mid_send_delivers_the_reply_exactly_once(
     tmp_path: Path,
     processes: list[AppProcess],
 ) -> None:
-    env = app_env(
-        slack_fake,
-        f"sqlite:///{tmp_path / 'mailroom.db'}",
-        tmp_path / "data",
-        SYNC_INTERVAL_SECONDS="1",
-    )
-    app = launch(processes, env, tmp_path)
-    account = new_mail_account(dovecot, smtp_server)
-    connect(app, account, dovecot, smtp_server)
+    env, app, account = start_with_mailbox(slack_fake, dovecot, smtp_server, tmp_path, processes)
     dovecot.append(account.address, make_email(to=account.address, subject="Please answer"))
     root = wait_until(
         lambda: posts_about(slack_fake, "Please answer"),
