@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     public_url: str = ""  # https://mailroom.example.com: OAuth redirects land here
     log_level: str = "INFO"
     mailroom_scheduler: Literal["on", "off"] = "on"
+    # Request bodies above these sizes are refused with 413 before they are read: Slack's
+    # requests (events, commands, interactivity) and everything else (OAuth callbacks).
+    mailroom_max_slack_body_bytes: int = 1024 * 1024
+    mailroom_max_body_bytes: int = 64 * 1024
 
     # --- Security ----------------------------------------------------------------------
     mailroom_allowed_private_hosts: CsvList = Field(default_factory=list)
@@ -188,6 +192,9 @@ class Settings(BaseSettings):
             )
         if self.sync_interval_seconds < 1:
             problems.append("SYNC_INTERVAL_SECONDS must be at least 1.")
+        for name in ("mailroom_max_slack_body_bytes", "mailroom_max_body_bytes"):
+            if getattr(self, name) < 1024:
+                problems.append(f"{name.upper()} must be at least 1024 (bytes).")
         if not 0 < self.port < 65536:
             problems.append("PORT must be between 1 and 65535.")
         for entry in self.mailroom_allowed_private_hosts:

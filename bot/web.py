@@ -13,16 +13,36 @@ from fastapi.responses import JSONResponse
 from slack_bolt import App, BoltRequest
 from starlette.concurrency import run_in_threadpool
 
+from bot.webguard import BodyLimitMiddleware, SecurityHeadersMiddleware
+
 if TYPE_CHECKING:
     from bot.context import AppContext
 
 
 def create_web_app(bolt: App, ctx: AppContext) -> FastAPI:
     api = FastAPI(title="Mailroom", docs_url=None, redoc_url=None, openapi_url=None)
+    settings = ctx.settings
+
+    def body_limit(path: str) -> int:
+        if path.startswith("/slack/"):
+            return settings.mailroom_max_slack_body_bytes
+        return settings.mailroom_max_body_bytes
+
+    # Added last = runs first: the size check happens before any route reads the body.
+    api.add_middleware(SecurityHeadersMiddleware)
+    api.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
 
     @api.post("/slack/events")
     async def slack_events(request: Request) -> Response:
-        body = (await request.body()).decode("utf-8")
+        # Malformed requests get a plain 400 here instead of a traceback from Bolt's
+        # int(timestamp) or a UTF-8 decode error (a 500).
+        timestamp = request.headers.get("x-slack-request-timestamp", "")
+        if timestamp and not timestamp.isdigit():
+            return bad_request("X-Slack-Request-Timestamp must be a number of seconds.")
+        try:
+            body = (await request.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            return bad_request("The request body is not valid UTF-8.")
         bolt_request = BoltRequest(
             body=body,
             query=request.url.query,
@@ -55,3 +75,7 @@ def create_web_app(bolt: App, ctx: AppContext) -> FastAPI:
     for install in ctx.extras.get("routes", []):
         install(api, ctx)
     return api
+
+
+def bad_request(detail: str) -> Response:
+    return JSONResponse({"detail": detail}, status_code=400)
