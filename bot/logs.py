@@ -14,6 +14,12 @@ _SECRET_PATTERNS = [
     re.compile(r"xox[abposr]-[A-Za-z0-9-]+"),
     re.compile(r"xapp-[A-Za-z0-9-]+"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    # HTTP Basic carries the OAuth client id and secret (requests_oauthlib, MSAL).
+    re.compile(r"(?i)(basic\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(?!basic\s|bearer\s)[^\s\"',}]+"),
+    # OAuth authorization codes and PKCE verifiers, in URLs, form bodies and dicts.
+    re.compile(r"(?i)((?:\bcode|code_verifier|client_assertion)=)[^\s\"'&,}]+"),
+    re.compile(r"(?i)([\"'](?:code|code_verifier|client_assertion)[\"']\s*:\s*[\"'])[^\"']+"),
     re.compile(r"(?i)((?:password|passwd|secret|token|auth)[\"']?\s*[:=]\s*[\"']?)[^\s\"',&]+"),
     re.compile(r"(?i)(AUTHENTICATE\s+\S+\s+)\S+"),
     # Bolt logs the raw body of a request whose signature fails; a modal body can hold a
@@ -48,6 +54,20 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # imaplib/smtplib debug output would include AUTH lines; keep them quiet.
-    for noisy in ("imapclient", "imaplib", "urllib3", "slack_sdk.web.base_client", "apscheduler"):
+    # imaplib/smtplib debug output would include AUTH lines, and the OAuth libraries log
+    # token requests with the client secret, code and verifier at DEBUG: keep them quiet
+    # even when LOG_LEVEL=DEBUG (the redacting filter is the second line of defence).
+    for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+QUIET_LOGGERS = (
+    "imapclient",
+    "imaplib",
+    "urllib3",
+    "requests_oauthlib",
+    "oauthlib",
+    "msal",
+    "slack_sdk.web.base_client",
+    "apscheduler",
+)
