@@ -17,6 +17,8 @@ from cryptography.fernet import Fernet
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from storage.files import make_private_dir
+
 SLACK_API_DEFAULT = "https://slack.com/api/"
 
 # Where each required Slack setting comes from, so the start-up message can say so.
@@ -61,6 +63,9 @@ class Settings(BaseSettings):
     mailroom_data_dir: Path = Path("data")
     database_url: str = ""  # default: sqlite file in the data dir
     mailroom_secret_key: str = ""  # Fernet key(s), comma separated: newest first (rotation)
+    # Where the key is read from (or generated into) when MAILROOM_SECRET_KEY is unset:
+    # default <data dir>/secret.key; better on another disk or a secrets mount.
+    mailroom_secret_key_file: Path | None = None
 
     # --- People and places -------------------------------------------------------------
     mailroom_admins: CsvList = Field(default_factory=list)
@@ -159,6 +164,10 @@ class Settings(BaseSettings):
     def microsoft_configured(self) -> bool:
         return bool(self.microsoft_client_id and self.microsoft_client_secret and self.public_url)
 
+    @property
+    def secret_key_path(self) -> Path:
+        return self.mailroom_secret_key_file or self.mailroom_data_dir / "secret.key"
+
     @cached_property
     def secret_keys(self) -> list[str]:
         return _split_list(self.mailroom_secret_key)
@@ -185,10 +194,11 @@ class Settings(BaseSettings):
                     "print(Fernet.generate_key().decode())'`."
                 )
                 break
-        if not self.secret_keys and not self.is_sqlite:
+        if not self.secret_keys and not self.is_sqlite and not self.mailroom_secret_key_file:
             problems.append(
-                "MAILROOM_SECRET_KEY is required with an external DATABASE_URL: every app "
-                "process must share the same key (see README, 'Settings')."
+                "MAILROOM_SECRET_KEY is required with an external DATABASE_URL (or a shared "
+                "MAILROOM_SECRET_KEY_FILE): every app process must share the same key (see "
+                "README, 'Settings')."
             )
         if self.sync_interval_seconds < 1:
             problems.append("SYNC_INTERVAL_SECONDS must be at least 1.")
@@ -213,15 +223,17 @@ class Settings(BaseSettings):
 def ensure_secret_key(settings: Settings) -> list[str]:
     """Return the encryption keys, creating one for the embedded default when none is set.
 
-    The generated key lives next to the SQLite file with 0600 permissions so that a copy of
-    the database alone does not reveal any mailbox password.
+    Without MAILROOM_SECRET_KEY the key is read from MAILROOM_SECRET_KEY_FILE (default
+    ``<data dir>/secret.key``), generated there on first start with 0600 permissions in a
+    0700 directory. Keeping it elsewhere than the database means a copy of the database
+    alone does not reveal any mailbox password.
     """
     if settings.secret_keys:
         return settings.secret_keys
-    key_file = settings.mailroom_data_dir / "secret.key"
+    key_file = settings.secret_key_path
     if key_file.exists():
-        return [key_file.read_text().strip()]
-    settings.mailroom_data_dir.mkdir(parents=True, exist_ok=True)
+        return _split_list(key_file.read_text().replace("\n", ","))
+    make_private_dir(key_file.parent)
     key = Fernet.generate_key().decode()
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
     with os.fdopen(fd, "w") as handle:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -114,3 +115,47 @@ def test_configured_keys_win_over_the_file(tmp_path: Path) -> None:
     )
     assert ensure_secret_key(settings) == [new, old]
     assert not (tmp_path / "data" / "secret.key").exists()
+
+
+def test_key_file_can_live_away_from_the_database(tmp_path: Path) -> None:
+    """MAILROOM_SECRET_KEY_FILE: generated there (0600, in a new 0700 directory), read back,
+    several keys for rotation, and enough for an external database."""
+    key_file = tmp_path / "secrets" / "mailroom" / "key"
+    settings = Settings(
+        _env_file=None,
+        slack_bot_token="xoxb-1",
+        slack_signing_secret="s",
+        mailroom_data_dir=tmp_path / "data",
+        mailroom_secret_key_file=key_file,
+    )
+    keys = ensure_secret_key(settings)
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key_file.parent.stat().st_mode) == 0o700
+    assert not (tmp_path / "data" / "secret.key").exists()
+    assert ensure_secret_key(settings) == keys
+    new = Fernet.generate_key().decode()
+    key_file.write_text(f"{new}\n{keys[0]}\n")
+    assert ensure_secret_key(settings) == [new, keys[0]]
+    external = Settings(
+        _env_file=None,
+        slack_bot_token="xoxb-1",
+        slack_signing_secret="s",
+        database_url="postgresql://db/x",
+        mailroom_secret_key_file=key_file,
+    )
+    assert not any("MAILROOM_SECRET_KEY" in p for p in external.validation_problems())
+
+
+def test_generated_key_directory_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        settings = Settings(
+            _env_file=None,
+            slack_bot_token="xoxb-1",
+            slack_signing_secret="s",
+            mailroom_data_dir=tmp_path / "data",
+        )
+        ensure_secret_key(settings)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
