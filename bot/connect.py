@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from bot.errors import MailroomError, UserError
@@ -196,21 +196,33 @@ def test_connection(ctx: AppContext, form: ConnectForm) -> dict[str, str]:
     timeout, so this returns within about one timeout whatever the servers do.
     """
     allowed = ctx.settings.mailroom_allowed_private_hosts
+    timeout = min(ctx.settings.imap_timeout_seconds, 15.0)
     errors: dict[str, str] = {}
+    # Resolved once: the logins go to the checked addresses (DNS rebinding).
+    addresses: dict[str, tuple[str, ...]] = {}
     for host, port, block in (
         (form.imap_host, form.imap_port, "imap_host"),
         (form.smtp_host, form.smtp_port, "smtp_host"),
     ):
         try:
-            check_host_allowed(host, port, allowed, field=block)
+            checked = check_host_allowed(
+                host,
+                port,
+                allowed,
+                field=block,
+                nameservers=ctx.settings.mail_dns_nameservers,
+                timeout=timeout,
+            )
+            addresses[block] = checked.addresses
         except UserError as exc:
             errors[exc.field or block] = exc.message
     if errors:
         return errors
-    timeout = min(ctx.settings.imap_timeout_seconds, 15.0)
+    imap_settings = replace(form.imap_settings(timeout), addresses=addresses["imap_host"])
+    smtp_settings = replace(form.smtp_settings(timeout), addresses=addresses["smtp_host"])
     with ThreadPoolExecutor(2) as pool:
-        imap_check = pool.submit(imap.check_login, form.imap_settings(timeout))
-        smtp_check = pool.submit(smtp.check_login, form.smtp_settings(timeout))
+        imap_check = pool.submit(imap.check_login, imap_settings)
+        smtp_check = pool.submit(smtp.check_login, smtp_settings)
         for future, default in ((imap_check, "imap_host"), (smtp_check, "smtp_host")):
             try:
                 future.result()

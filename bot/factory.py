@@ -64,6 +64,7 @@ def build_context(settings: Settings) -> AppContext:
         imap_timeout=settings.imap_timeout_seconds,
         smtp_timeout=settings.smtp_timeout_seconds,
         allowed_private_hosts=settings.mailroom_allowed_private_hosts,
+        dns_nameservers=settings.mail_dns_nameservers,
     )
     ctx = AppContext(
         settings=settings,

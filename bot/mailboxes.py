@@ -6,7 +6,7 @@ ImapSettings/SmtpSettings handed to a provider for one connection.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
 from sqlmodel import col, func, select
@@ -43,6 +43,7 @@ class Mailboxes:
         imap_timeout: float = 20.0,
         smtp_timeout: float = 20.0,
         allowed_private_hosts: Collection[str] = (),
+        dns_nameservers: Sequence[str] = (),
     ) -> None:
         self.db = db
         self.box = box
@@ -50,6 +51,8 @@ class Mailboxes:
         self.imap_timeout = imap_timeout
         self.smtp_timeout = smtp_timeout
         self.allowed_private_hosts = tuple(allowed_private_hosts)
+        # Who resolves manually entered mail hosts (MAIL_DNS_NAMESERVERS); empty: the system.
+        self.dns_nameservers = tuple(dns_nameservers)
 
     # --- Lookup ---------------------------------------------------------------------------
 
@@ -103,18 +106,27 @@ class Mailboxes:
 
     # --- Connection settings --------------------------------------------------------------
 
-    def _guard(self, host: str, port: int, field: str) -> None:
-        """Check a manually entered host again before each connection.
+    def _guard(self, host: str, port: int, field: str) -> tuple[str, ...]:
+        """Check a manually entered host again before each connection; the addresses to
+        connect to.
 
         The modal checked it when the mailbox was saved, but a DNS name can later be
-        pointed at an internal address (DNS rebinding); checking right before connecting
-        leaves only the instant between this lookup and the connect's own.
+        pointed at an internal address (DNS rebinding). The name is resolved once here and
+        the connection goes to exactly the addresses checked, never to a second answer.
         """
-        check_host_allowed(host, port, self.allowed_private_hosts, field=field)
+        checked = check_host_allowed(
+            host,
+            port,
+            self.allowed_private_hosts,
+            field=field,
+            nameservers=self.dns_nameservers,
+            timeout=min(self.imap_timeout, self.smtp_timeout),
+        )
+        return checked.addresses
 
     def imap_settings(self, mailbox: Mailbox) -> ImapSettings:
         if mailbox.provider == Provider.IMAP:
-            self._guard(mailbox.imap_host, mailbox.imap_port, "imap_host")
+            addresses = self._guard(mailbox.imap_host, mailbox.imap_port, "imap_host")
             return ImapSettings(
                 host=mailbox.imap_host,
                 port=mailbox.imap_port,
@@ -122,6 +134,7 @@ class Mailboxes:
                 username=mailbox.imap_username or mailbox.address,
                 password=self.secrets(mailbox).get("imap_password"),
                 timeout=self.imap_timeout,
+                addresses=addresses,
             )
         return ImapSettings(
             host=mailbox.imap_host,
@@ -134,7 +147,7 @@ class Mailboxes:
 
     def smtp_settings(self, mailbox: Mailbox) -> SmtpSettings:
         if mailbox.provider == Provider.IMAP:
-            self._guard(mailbox.smtp_host, mailbox.smtp_port, "smtp_host")
+            addresses = self._guard(mailbox.smtp_host, mailbox.smtp_port, "smtp_host")
             data = self.secrets(mailbox)
             return SmtpSettings(
                 host=mailbox.smtp_host,
@@ -143,6 +156,7 @@ class Mailboxes:
                 username=mailbox.smtp_username or mailbox.imap_username or mailbox.address,
                 password=data.get("smtp_password") or data.get("imap_password"),
                 timeout=self.smtp_timeout,
+                addresses=addresses,
             )
         # Refresh before every send: a token that expires mid-conversation must not bounce.
         return SmtpSettings(

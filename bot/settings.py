@@ -17,6 +17,8 @@ from cryptography.fernet import Fernet
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.errors import UserError
+from providers.dns import parse_nameserver
 from storage.files import make_private_dir
 
 SLACK_API_DEFAULT = "https://slack.com/api/"
@@ -91,6 +93,9 @@ class Settings(BaseSettings):
 
     # --- Security ----------------------------------------------------------------------
     mailroom_allowed_private_hosts: CsvList = Field(default_factory=list)
+    # DNS servers (host[:port]) that resolve manually entered IMAP/SMTP hosts; empty: the
+    # system resolver. Either way a host is resolved once and connected to by address.
+    mail_dns_nameservers: CsvList = Field(default_factory=list)
 
     # --- AWS SES (issue: /mail-verify) -------------------------------------------------
     mailroom_ses_enabled: bool = False
@@ -129,7 +134,11 @@ class Settings(BaseSettings):
     oauth_timeout_seconds: float = 15.0  # each call to a Google/Microsoft identity endpoint
 
     @field_validator(
-        "mailroom_admins", "mailroom_allowed_private_hosts", "dns_nameservers", mode="before"
+        "mailroom_admins",
+        "mailroom_allowed_private_hosts",
+        "dns_nameservers",
+        "mail_dns_nameservers",
+        mode="before",
     )
     @classmethod
     def _csv(cls, value: object) -> list[str]:
@@ -215,6 +224,11 @@ class Settings(BaseSettings):
                     problems.append(
                         f"MAILROOM_ALLOWED_PRIVATE_HOSTS entry {entry!r} is not a network."
                     )
+        for entry in self.mail_dns_nameservers:
+            try:
+                parse_nameserver(entry)
+            except UserError as exc:
+                problems.append(f"MAIL_DNS_NAMESERVERS: {exc.message}")
         if self.public_url and not self.public_url.startswith(("https://", "http://")):
             problems.append("PUBLIC_URL must start with https:// (or http:// for local testing).")
         return problems

@@ -21,8 +21,11 @@ from typing import Any, Literal
 
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exceptions
+from imapclient import tls as imapclient_tls
+from imapclient.imap4 import IMAP4WithTimeout
 
 from bot.errors import MailroomError, ServiceError, UserError
+from providers.netguard import connect_checked
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,10 @@ class ImapSettings:
     # An OAuth access token: log in with XOAUTH2 instead of a password.
     access_token: str | None = field(default=None, repr=False)
     timeout: float = 20.0
+    # The addresses ``host`` resolved to when it was checked (providers.netguard): connect
+    # to these, never resolving the name again; ``host`` is then used for TLS only.
+    # Empty: resolve ``host`` normally (servers from Mailroom's own settings).
+    addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -172,8 +179,15 @@ def classify_connection_error(
     return None
 
 
-def classify_imap_error(exc: BaseException, settings: ImapSettings) -> UserError | ServiceError:
-    """Turn any exception from an IMAP exchange into a sentence for the person in Slack."""
+def classify_imap_error(
+    exc: BaseException, settings: ImapSettings, *, show_server_words: bool = True
+) -> UserError | ServiceError:
+    """Turn any exception from an IMAP exchange into a sentence for the person in Slack.
+
+    ``show_server_words`` False (nothing was asked of the server yet: connecting, reading
+    its greeting) leaves the server's own words out: whatever answers on a host someone
+    typed (an internal service's banner) must not be read back to them through Mailroom.
+    """
     if isinstance(exc, UserError | ServiceError):
         return exc
     where = f"{settings.host} port {settings.port}"
@@ -191,10 +205,12 @@ def classify_imap_error(exc: BaseException, settings: ImapSettings) -> UserError
     )
     if connection is not None:
         return connection
+    if not show_server_words:
+        words = ""
     if settings.access_token and "unsupported authentication mechanism" in words.lower():
         return UserError(
             f"The IMAP server {settings.host} does not accept sign-in with an access token "
-            f'(XOAUTH2). The server said: "{words}" Sign in with a password instead.',
+            f"(XOAUTH2).{_quoted(words)} Sign in with a password instead.",
             field="imap_password",
         )
     if _is_auth_failure(exc):
@@ -253,6 +269,64 @@ def _security_hint(security: Security, protocol: Literal["imap", "smtp"]) -> str
 
 
 # ---------------------------------------------------------------------------------------
+# Connection to checked addresses
+# ---------------------------------------------------------------------------------------
+
+
+class _PinnedIMAP4(IMAP4WithTimeout):
+    """Plain IMAP (and STARTTLS) to checked addresses; ``host`` stays the name, which
+    imaplib's STARTTLS uses as server_hostname."""
+
+    def __init__(
+        self, host: str, port: int, timeout: float | None, addresses: tuple[str, ...]
+    ) -> None:
+        self._addresses = addresses
+        super().__init__(host, port, timeout)
+
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        return connect_checked(self._addresses, self.port, timeout or self._timeout)
+
+
+class _PinnedIMAP4TLS(imapclient_tls.IMAP4_TLS):
+    """Implicit TLS to checked addresses, with SNI and the certificate check on ``host``."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None,
+        timeout: float | None,
+        addresses: tuple[str, ...],
+    ) -> None:
+        self._addresses = addresses
+        super().__init__(host, port, ssl_context, timeout)
+
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        sock = connect_checked(self._addresses, self.port, timeout or self._timeout)
+        try:
+            return imapclient_tls.wrap_socket(sock, self.ssl_context, self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+class PinnedIMAPClient(IMAPClient):
+    """IMAPClient that connects to the given addresses instead of resolving ``host``."""
+
+    def __init__(self, host: str, *, addresses: tuple[str, ...] = (), **kwargs: Any) -> None:
+        self._addresses = tuple(addresses)
+        super().__init__(host, **kwargs)
+
+    def _create_IMAP4(self) -> Any:  # imapclient's hook that builds the connection
+        if not self._addresses or self.stream:
+            return super()._create_IMAP4()
+        timeout = getattr(self._timeout, "connect", None)
+        if self.ssl:
+            return _PinnedIMAP4TLS(self.host, self.port, self.ssl_context, timeout, self._addresses)
+        return _PinnedIMAP4(self.host, self.port, timeout, self._addresses)
+
+
+# ---------------------------------------------------------------------------------------
 # Session
 # ---------------------------------------------------------------------------------------
 
@@ -266,6 +340,8 @@ class ImapSession:
         self.round_trips = 0
         self._selected: str | None = None
         self._client: IMAPClient | None = None
+        # Until the login is sent, whatever the host says is not shown (see classify).
+        self._login_sent = False
         try:
             self._client = self._connect()
             self._login()
@@ -284,8 +360,9 @@ class ImapSession:
 
     def _connect(self) -> IMAPClient:
         s = self.settings
-        client = IMAPClient(
+        client = PinnedIMAPClient(
             s.host,
+            addresses=s.addresses,
             port=s.port,
             ssl=s.security == "ssl",
             ssl_context=ssl.create_default_context() if s.security == "ssl" else None,
@@ -312,6 +389,7 @@ class ImapSession:
     def _login(self) -> None:
         s = self.settings
         client = self._require_client()
+        self._login_sent = True
         if s.access_token:
             client.oauth2_login(s.username, s.access_token)
         elif s.password is not None:
@@ -330,7 +408,7 @@ class ImapSession:
     def _classify(self, exc: BaseException) -> MailroomError:
         if isinstance(exc, MailroomError):
             return exc
-        return classify_imap_error(exc, self.settings)
+        return classify_imap_error(exc, self.settings, show_server_words=self._login_sent)
 
     @contextlib.contextmanager
     def _classified(self) -> Iterator[IMAPClient]:

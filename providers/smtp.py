@@ -10,15 +10,18 @@ from __future__ import annotations
 import contextlib
 import copy
 import smtplib
+import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.generator import BytesGenerator
 from email.message import EmailMessage
 from io import BytesIO
+from typing import Any
 
 from bot.errors import MailroomError, ServiceError, UserError
 from providers.imap import Security, classify_connection_error, sanitise_server_words
+from providers.netguard import connect_checked
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,9 @@ class SmtpSettings:
     # An OAuth access token: authenticate with XOAUTH2 instead of a password.
     access_token: str | None = field(default=None, repr=False)
     timeout: float = 20.0
+    # The addresses ``host`` resolved to when it was checked (providers.netguard): connect
+    # to these, never resolving the name again; ``host`` is then used for TLS only.
+    addresses: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------
@@ -44,11 +50,19 @@ def _words(settings: SmtpSettings, code: int | None, text: bytes | str) -> str:
     return f"{code} {words}".strip() if code else words
 
 
-def classify_smtp_error(exc: BaseException, settings: SmtpSettings) -> UserError | ServiceError:
-    """Turn any exception from an SMTP exchange into a sentence for the person in Slack."""
+def classify_smtp_error(
+    exc: BaseException, settings: SmtpSettings, *, show_server_words: bool = True
+) -> UserError | ServiceError:
+    """Turn any exception from an SMTP exchange into a sentence for the person in Slack.
+
+    ``show_server_words`` False (before AUTH was sent: the greeting, EHLO, STARTTLS) leaves
+    the server's own words out, so a host someone typed cannot have its banner read back.
+    """
     if isinstance(exc, UserError | ServiceError):
         return exc
     where = f"{settings.host} port {settings.port}"
+    if not show_server_words and isinstance(exc, smtplib.SMTPResponseException):
+        return _refused_before_auth(settings, exc.smtp_code)
     connection = classify_connection_error(
         exc,
         "smtp",
@@ -115,8 +129,28 @@ def classify_smtp_error(exc: BaseException, settings: SmtpSettings) -> UserError
             field="smtp_host",
         )
     words = sanitise_server_words(str(exc), (settings.password, settings.access_token))
+    if not show_server_words:
+        return ServiceError(f"Connecting to {where} failed. Try again later.", field="smtp_host")
     return ServiceError(
         f'Sending through {settings.host} failed. The error was: "{words}" Try again later.'
+    )
+
+
+def _refused_before_auth(settings: SmtpSettings, code: int) -> UserError | ServiceError:
+    """The greeting, EHLO or STARTTLS was refused: only the reply code is told, never the
+    text, since nothing proves yet that the host is the mail server it was said to be."""
+    where = f"{settings.host} port {settings.port}"
+    if 400 <= code < 500:
+        return ServiceError(
+            f"The SMTP server {where} is not accepting connections right now (reply code "
+            f"{code}). Try again in a few minutes.",
+            field="smtp_host",
+        )
+    return UserError(
+        f"The server at {where} did not accept an SMTP session (reply code {code}). Check "
+        "the host, the port and the security setting (usually 587 with STARTTLS, or 465 "
+        "with SSL).",
+        field="smtp_host",
     )
 
 
@@ -170,8 +204,11 @@ def _try_later(settings: SmtpSettings, words: str) -> ServiceError:
 def open_smtp(settings: SmtpSettings) -> Iterator[smtplib.SMTP]:
     """A connected, authenticated SMTP client; QUIT on the way out. Errors are classified."""
     smtp: smtplib.SMTP | None = None
+    # Until AUTH is sent, whatever the host says is not shown (see classify_smtp_error).
+    asked = False
     try:
         smtp = _connect(settings)
+        asked = True
         _authenticate(smtp, settings)
         yield smtp
         smtp.quit()
@@ -179,20 +216,58 @@ def open_smtp(settings: SmtpSettings) -> Iterator[smtplib.SMTP]:
     except MailroomError:
         raise
     except Exception as exc:
-        raise classify_smtp_error(exc, settings) from exc
+        raise classify_smtp_error(exc, settings, show_server_words=asked) from exc
     finally:
         if smtp is not None:
             _close_quietly(smtp)
 
 
+class _PinnedSMTP(smtplib.SMTP):
+    """SMTP (and STARTTLS, whose server_hostname is ``host``) to checked addresses."""
+
+    def __init__(self, host: str, port: int, addresses: tuple[str, ...], **kwargs: Any) -> None:
+        self._addresses = addresses
+        super().__init__(host, port, **kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return connect_checked(self._addresses, port, timeout)
+
+
+class _PinnedSMTPSSL(smtplib.SMTP_SSL):
+    """Implicit TLS to checked addresses, with SNI and the certificate check on ``host``."""
+
+    def __init__(self, host: str, port: int, addresses: tuple[str, ...], **kwargs: Any) -> None:
+        self._addresses = addresses
+        super().__init__(host, port, **kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = connect_checked(self._addresses, port, timeout)
+        try:
+            return self.context.wrap_socket(sock, server_hostname=self._host)
+        except BaseException:
+            sock.close()
+            raise
+
+
 def _connect(settings: SmtpSettings) -> smtplib.SMTP:
     smtp: smtplib.SMTP
     if settings.security == "ssl":
-        smtp = smtplib.SMTP_SSL(
-            settings.host,
-            settings.port,
-            timeout=settings.timeout,
-            context=ssl.create_default_context(),
+        context = ssl.create_default_context()
+        if settings.addresses:
+            smtp = _PinnedSMTPSSL(
+                settings.host,
+                settings.port,
+                settings.addresses,
+                timeout=settings.timeout,
+                context=context,
+            )
+        else:
+            smtp = smtplib.SMTP_SSL(
+                settings.host, settings.port, timeout=settings.timeout, context=context
+            )
+    elif settings.addresses:
+        smtp = _PinnedSMTP(
+            settings.host, settings.port, settings.addresses, timeout=settings.timeout
         )
     else:
         smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)

@@ -18,12 +18,16 @@ authoritative server:
 Two misbehaviours for tests: ``timeout_name`` (the query is dropped, so the client times
 out) and ``servfail_name`` (SERVFAIL). Both apply to the name and every name below it, so
 one call breaks every check of a domain.
+
+A third one is an attacker's DNS rebinding: ``answer_in_turn(name, "A", [first, then])``
+answers successive queries with successive addresses (TTL 0; the last one repeats), and
+``asked`` counts every query by (name, type).
 """
 
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from dnslib import (
     AAAA,
@@ -82,6 +86,8 @@ class ZoneResolver(BaseResolver):
         self.records: dict[str, dict[str, list[object]]] = defaultdict(lambda: defaultdict(list))
         self.timeouts: set[str] = set()
         self.servfails: set[str] = set()
+        self.in_turn: dict[tuple[str, str], list[object]] = {}
+        self.asked: Counter[tuple[str, str]] = Counter()
         self.lock = threading.Lock()
 
     def resolve(self, request: DNSRecord, handler: DNSHandler) -> DNSRecord:
@@ -95,8 +101,20 @@ class ZoneResolver(BaseResolver):
             if self.matches(qname, self.servfails):
                 reply.header.rcode = RCODE.SERVFAIL
                 return reply
+            self.asked[(qname, qtype)] += 1
+            if any(name == qname for name, _ in self.in_turn):
+                self.answer_in_turn(reply, qname, qtype)
+                return reply
             self.answer(reply, qname, qtype)
         return reply
+
+    def answer_in_turn(self, reply: DNSRecord, qname: str, qtype: str) -> None:
+        turns = self.in_turn.get((qname, qtype))
+        if not turns:
+            return  # NODATA for the other types of a rebinding name
+        rdata = turns.pop(0) if len(turns) > 1 else turns[0]
+        # TTL 0: a rebinding attacker wants every lookup to come back to them.
+        reply.add_answer(RR(DNSLabel(qname + "."), QTYPE.reverse[qtype], rdata=rdata, ttl=0))
 
     @staticmethod
     def matches(qname: str, names: set[str]) -> bool:
@@ -225,6 +243,20 @@ class TestDnsServer:
                 del self.resolver.records[normalise(name)]
             else:
                 node.pop(rtype.upper(), None)
+
+    def answer_in_turn(self, name: str, rtype: str, values: list[str]) -> None:
+        """Answer the 1st query for (name, rtype) with values[0], the 2nd with values[1]...;
+        the last value answers every later query."""
+        rtype = rtype.upper()
+        with self.resolver.lock:
+            self.resolver.in_turn[(normalise(name), rtype)] = [
+                make_rdata(rtype, value) for value in values
+            ]
+
+    def asked(self, name: str, rtype: str) -> int:
+        """How many queries for (name, rtype) reached this server."""
+        with self.resolver.lock:
+            return self.resolver.asked[(normalise(name), rtype.upper())]
 
     def timeout_name(self, name: str) -> None:
         with self.resolver.lock:

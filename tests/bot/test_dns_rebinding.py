@@ -1,0 +1,175 @@
+"""DNS rebinding against the private-address guard, and banners of hosts that never logged in.
+
+A loopback DNS server answers a mail host name with an allowed address first and with an
+internal one (127.0.0.2, not allowed) on every later query, as a rebinding attacker's DNS
+does. The connection test, a sync and a send must each resolve the name once and connect
+to the address they checked: a trap listening on 127.0.0.2 must never see a connection.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.dns_server import TestDnsServer
+from tests.support.harness import HarnessFactory, make_email
+from tests.support.mail_servers import free_port
+from tests.support.wait import wait_until
+
+CHANNEL = "C_SALES"
+ALLOWED = "127.0.0.1"  # in the harness's MAILROOM_ALLOWED_PRIVATE_HOSTS
+INSIDE = "127.0.0.2"  # loopback, not allowed: stands for the internal service attacked
+IMAP_NAME, SMTP_NAME = "imap.rebind.test", "smtp.rebind.test"
+
+
+class Listener:
+    """Accepts connections on (host, port), says ``greeting`` (if any) and hangs up."""
+
+    def __init__(self, host: str, port: int, greeting: bytes = b"") -> None:
+        self.sock = socket.create_server((host, port))
+        self.port = port
+        self.greeting = greeting
+        self.accepted = 0
+        # A timeout so the loop sees the stop flag: close() does not wake a blocked accept().
+        self.sock.settimeout(0.1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            try:
+                if self.greeting:
+                    conn.sendall(self.greeting)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def rebinding_dns() -> Iterator[TestDnsServer]:
+    server = TestDnsServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def traps(harness_with: HarnessFactory) -> Iterator[list[Listener]]:
+    """Listeners on 127.0.0.2 at the real servers' ports: where a second answer would lead."""
+    made = [
+        Listener(INSIDE, harness_with.dovecot.port),
+        Listener(INSIDE, harness_with.smtp.port),
+    ]
+    yield made
+    for trap in made:
+        trap.close()
+
+
+def rebind(dns: TestDnsServer, first: str, then: str) -> None:
+    for name in (IMAP_NAME, SMTP_NAME):
+        dns.answer_in_turn(name, "A", [first, then])
+
+
+def test_each_connection_uses_the_address_it_checked(
+    harness_with: HarnessFactory, rebinding_dns: TestDnsServer, traps: list[Listener]
+) -> None:
+    dns = rebinding_dns
+    h = harness_with(MAIL_DNS_NAMESERVERS=dns.address, MAILROOM_SCHEDULER="off")
+    account = h.new_account()
+
+    # The connection test: checked 127.0.0.1, and logged in there, not at the 2nd answer.
+    rebind(dns, ALLOWED, INSIDE)
+    mailbox = h.connect(account, imap_host=IMAP_NAME, smtp_host=SMTP_NAME)
+    assert (mailbox.imap_host, mailbox.smtp_host) == (IMAP_NAME, SMTP_NAME)
+    assert dns.asked(IMAP_NAME, "A") == 1 and dns.asked(SMTP_NAME, "A") == 1
+
+    # A sync: one lookup, one IMAP connection to what it checked.
+    rebind(dns, ALLOWED, INSIDE)
+    assert h.sync(mailbox.id).error is None
+    h.deliver(account, make_email(to=account.address, subject="Rebinding is no way in"))
+    rebind(dns, ALLOWED, INSIDE)
+    result = h.sync(mailbox.id)
+    assert result.error is None and result.posted == 1, result
+    assert dns.asked(IMAP_NAME, "A") == 3
+
+    # A reply: the SMTP connection goes to the checked address too.
+    rebind(dns, ALLOWED, INSIDE)
+    root = h.slack.top_level(CHANNEL)[-1]
+    h.reply(CHANNEL, root["ts"], "Thanks, sent from the checked address.")
+    assert "checked address" in h.smtp.wait_for_messages(1)[0].message.as_string()
+    assert dns.asked(SMTP_NAME, "A") == 2
+
+    assert [trap.accepted for trap in traps] == [0, 0]
+
+
+def test_an_internal_first_answer_is_refused_whatever_comes_next(
+    harness_with: HarnessFactory, rebinding_dns: TestDnsServer, traps: list[Listener]
+) -> None:
+    dns = rebinding_dns
+    h = harness_with(MAIL_DNS_NAMESERVERS=dns.address, MAILROOM_SCHEDULER="off")
+    account = h.new_account()
+    rebind(dns, INSIDE, ALLOWED)
+    answer = h.client.submit_view(
+        "mail_connect",
+        h.connect_values(account, imap_host=IMAP_NAME, smtp_host=SMTP_NAME),
+        "UALICE",
+        private_metadata='{"mailbox_id": null}',
+    ).json()
+    assert answer["response_action"] == "errors", answer
+    assert "loopback" in answer["errors"]["imap_host"]
+    assert INSIDE in answer["errors"]["imap_host"]
+    assert h.mailbox_by_address(account.address) is None
+    assert [trap.accepted for trap in traps] == [0, 0]
+
+
+# --- A host that never authenticated does not get its banner read back ------------------------
+
+
+BANNERS = {
+    "imap_host": b"SSH-2.0-OpenSSH_9.6 internal-build-7f3a secret-banner\r\n",
+    "smtp_host": b"554 internal-relay.corp secret-banner go away\r\n",
+}
+
+
+@pytest.mark.parametrize("field", ["imap_host", "smtp_host"])
+def test_connection_test_does_not_echo_a_foreign_banner(
+    harness_with: HarnessFactory, field: str
+) -> None:
+    h = harness_with(MAILROOM_SCHEDULER="off")
+    account = h.new_account()
+    listener = Listener(ALLOWED, free_port(), BANNERS[field])
+    try:
+        port_field = field.replace("_host", "_port")
+        answer = h.client.submit_view(
+            "mail_connect",
+            h.connect_values(account, **{port_field: str(listener.port)}),
+            "UALICE",
+            private_metadata='{"mailbox_id": null}',
+        ).json()
+        wait_until(lambda: listener.accepted >= 1, message="the listener was reached")
+    finally:
+        listener.close()
+    assert answer["response_action"] == "errors", answer
+    shown = json.dumps(answer["errors"])
+    assert field in answer["errors"], answer["errors"]
+    for leaked in ("secret-banner", "internal-", "OpenSSH"):
+        assert leaked not in shown, shown
+    # Still a sentence that says what to check.
+    assert f"port {listener.port}" in answer["errors"][field]
