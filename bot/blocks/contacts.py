@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from bot.blocks.common import Block, context, section
 from bot.blocks.status import when
+from bot.formatting.plural import plural
 from bot.formatting.slack_text import escape
 
 if TYPE_CHECKING:
@@ -32,13 +33,14 @@ def contacts_list(mailbox: Mailbox, contacts: list[Contact]) -> tuple[str, list[
     blocks = [section(head), section("\n".join(f"• {p}" for p in shown))]
     if len(contacts) > MAX_LISTED:
         blocks.append(context(f"…and {len(contacts) - MAX_LISTED} more."))
-    return f"{len(contacts)} contact(s) for {escape(mailbox.address)}", blocks
+    return f"{plural(len(contacts), 'contact', 'contacts')} for {escape(mailbox.address)}", blocks
 
 
 def contacts_changed_text(
     verb: str, mailbox: Mailbox, changes: ContactChanges, skipped_rows: int = 0
 ) -> str:
-    parts = [f"{verb} {len(changes.done)} contact(s) for {escape(mailbox.address)}"]
+    count = plural(len(changes.done), "contact", "contacts")
+    parts = [f"{verb} {count} for {escape(mailbox.address)}"]
     if changes.done:
         parts[0] += ": " + ", ".join(escape(p) for p in changes.done[:20])
         if len(changes.done) > 20:
@@ -54,7 +56,7 @@ def contacts_changed_text(
             + "."
         )
     if skipped_rows:
-        parts.append(f"{skipped_rows} row(s) had no address.")
+        parts.append(f"{plural(skipped_rows, 'row', 'rows')} had no address.")
     return " ".join(parts)
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.blocks.common import Block, actions, button, context, divider, header, section
 from bot.blocks.status import HEALTH_LABELS, when
+from bot.formatting.plural import plural
 from bot.formatting.slack_text import escape
 from storage.models import MailboxKind
 
@@ -35,7 +36,7 @@ def mailbox_blocks(panel: MailboxPanel) -> list[Block]:
     lines = [
         f"*{escape(m.address)}* · {m.kind} · {HEALTH_LABELS.get(m.health, escape(m.health))}",
         f"Status: {status} · Visibility: {visibility}",
-        f"Sync: {sync} ({panel.contacts} contact(s)) · Last sync: {when(m.last_sync_at)}"
+        f"Sync: {sync} ({plural(panel.contacts, 'contact', 'contacts')}) · Last sync: {when(m.last_sync_at)}"
         + (f" · Channel: <#{m.channel_id}>" if m.channel_id else ""),
     ]
     if panel.problems:

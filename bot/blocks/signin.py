@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.blocks.common import Block, actions, button, context, divider, header, section
+from bot.formatting.plural import plural
 from bot.formatting.slack_text import escape
 from storage.models import Mailbox
 
@@ -245,7 +246,7 @@ def consent_overview(
                 block_id=f"consent_{view.row_id}",
             )
         )
-    text = f"Microsoft admin approval: {len(tenants)} organisation(s)"
+    text = f"Microsoft admin approval: {plural(len(tenants), 'organisation', 'organisations')}"
     return text, blocks[:50]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.blocks.common import Block, actions, button, context, divider, section
+from bot.formatting.plural import plural, plural_form
 from bot.formatting.slack_text import escape
 from storage.models import Health, Mailbox
 
@@ -50,6 +51,20 @@ def mailbox_status_blocks(
     return blocks
 
 
+def sign_in_setup_note(providers: list[str], settings: list[str]) -> str:
+    """For Mailroom admins (never other users): which sign-ins are off and who can turn
+    them on. Admins manage mailboxes in Slack; the settings belong to whoever runs the
+    server, so the note says what to ask of them."""
+    names = " and ".join(providers)
+    return (
+        f"{names} sign-in {plural_form(len(providers), 'is', 'are')} off on this Mailroom "
+        "server, so people connect mailboxes with a password (IMAP/SMTP) only. To offer "
+        f"{names} sign-in, ask whoever runs the Mailroom server to register the app and set "
+        f"{', '.join(settings)}, then restart Mailroom (Mailroom's README explains each step "
+        "under 'Google and Microsoft sign-in')."
+    )
+
+
 def status_message(
     mailboxes: list[tuple[Mailbox, bool, list[str]]], footer_lines: list[str] | None = None
 ) -> tuple[str, list[Block]]:
@@ -65,4 +80,4 @@ def status_message(
         blocks += mailbox_status_blocks(mailbox, can_manage=can_manage, extra_lines=extra)
     if footer_lines:
         blocks.append(context(*footer_lines))
-    return f"{len(mailboxes)} mailbox(es)", blocks[:50]
+    return plural(len(mailboxes), "mailbox", "mailboxes"), blocks[:50]

@@ -3,7 +3,7 @@
 A mailbox in *partial* mode posts only mail exchanged with its known contacts (addresses, or
 whole domains written ``@domain``). Mail from anyone else is still recorded (state SKIPPED) so
 the sync cursor moves past it and switching mode later never reposts it. Every mail that is
-brought in, in either mode, is recorded as activity of the contact(s) it was exchanged with,
+brought in, in either mode, is recorded as activity of the contacts it was exchanged with,
 and so is every reply sent from Slack; ``/mail-contact`` lists that activity.
 """
 

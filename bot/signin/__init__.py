@@ -49,20 +49,21 @@ def _schedule(ctx: AppContext) -> None:
 
 def _status_footer(ctx: AppContext, team_id: str) -> list[str]:
     """For admins in /mail-status: providers not configured, tenants waiting for approval."""
-    from bot.blocks.signin import not_configured_note
+    from bot.blocks.status import sign_in_setup_note
+    from bot.formatting.plural import plural, plural_form
     from bot.signin import config
+    from bot.signin.errors import PROVIDER_NAMES
 
     lines = []
     missing = [p for p in config.PROVIDERS if not config.is_configured(ctx.settings, p)]
     if missing:
-        names = ", ".join(
-            sorted({n for p in missing for n in config.missing_settings(ctx.settings, p)})
-        )
-        lines.append(f"{not_configured_note(missing)} Missing: {names}.")
+        names = sorted({n for p in missing for n in config.missing_settings(ctx.settings, p)})
+        lines.append(sign_in_setup_note([PROVIDER_NAMES[p] for p in missing], names))
     waiting = [r for r in ctx.extras["signin"].consent.rows(team_id) if r.status != "granted"]
     if waiting:
         lines.append(
-            f"{len(waiting)} Microsoft 365 organisation(s) wait for an IT admin's "
+            f"{plural(len(waiting), 'Microsoft 365 organisation', 'Microsoft 365 organisations')} "
+            f"{plural_form(len(waiting), 'waits', 'wait')} for an IT admin's "
             "approval: see `/mail-consent`."
         )
     return lines

@@ -16,6 +16,7 @@ from slack_bolt import Ack, App
 from bot.blocks.contacts import contacts_changed_text, contacts_list
 from bot.context import AppContext
 from bot.errors import ServiceError, UserError
+from bot.formatting.plural import plural
 from bot.preferences import contacts
 from bot.preferences.panel import choose_mailbox, mailbox_changed
 from handlers.common import tell, user_facing
@@ -160,7 +161,8 @@ def _set_mode(ctx: AppContext, body: dict[str, Any], mailbox: Mailbox, words: li
     if mode == "partial":
         count = len(contacts.patterns_of(ctx, mailbox.id))  # type: ignore[arg-type]
         note = (
-            f"Only mail exchanged with its {count} contact(s) is posted from now on; "
+            f"Only mail exchanged with its {plural(count, 'contact', 'contacts')} is posted "
+            "from now on; "
             "other mail is skipped (never posted later)."
         )
         if not count:

@@ -27,7 +27,7 @@ def test_partial_sync_posts_contacts_only_and_switching_never_reposts(harness: H
     account = h.new_account()
     mailbox = h.connect(account)
     h.sync(mailbox.id)
-    assert "Added 2 contact(s)" in command(
+    assert "Added 2 contacts" in command(
         h, "add <mailto:carla@customer.test|carla@customer.test> @partner.test"
     )
     assert "partial mode" in command(h, "mode partial")
@@ -139,10 +139,10 @@ def test_list_remove_and_mistakes(harness: Harness) -> None:
     h = harness
     h.connect(user="UALICE")
     reply = command(h, "add ana@customer.test not-an-address")
-    assert "Added 1 contact(s)" in reply and "not-an-address" in reply
+    assert "Added 1 contact " in reply and "not-an-address" in reply
     assert "already there" in command(h, "add ANA@customer.test")
     assert "ana@customer.test" in command(h, "list")
-    assert "Removed 1 contact(s)" in command(h, "remove ana@customer.test")
+    assert "Removed 1 contact " in command(h, "remove ana@customer.test")
     assert "no contacts yet" in command(h, "list")
     assert "did not understand" in command(h, "frobnicate")
     # Someone with no mailbox of their own cannot change anyone's contacts.
@@ -163,7 +163,7 @@ def test_csv_shared_in_dm_imports_contacts(harness: Harness) -> None:
         lambda: [m for m in h.slack.messages("DUALICE") if "Added" in m["text"]],
         message="import result DM",
     )[0]["text"]
-    assert "Added 2 contact(s)" in dm and "1 row(s) had no address" in dm
+    assert "Added 2 contacts" in dm and "1 row had no address" in dm
     with h.ctx.db.session() as session:
         patterns = {
             c.pattern for c in session.exec(select(Contact).where(Contact.mailbox_id == mailbox.id))

@@ -137,3 +137,41 @@ def test_mail_role_is_for_admins_only(harness: Harness) -> None:
     h.client.command("/mail-role", "<@UBOB|bob> sales", "UALICE")
     ephemeral_to(h, "UALICE", "now has the sales role")
     assert h.ctx.roles.role_of("UBOB") == Role.SALES
+
+
+# --- What users notice: real plurals, operator notes only for admins --------------------------
+
+
+def test_status_counts_in_real_plurals(harness: Harness) -> None:
+    h = harness
+    h.connect(user="UALICE", channel="C_ALICE")
+    h.connect(user="UBOB", channel="C_BOB")
+    alice, admin = status_for(h, "UALICE"), status_for(h, "UADMIN")
+    assert alice["text"] == "1 mailbox"
+    assert admin["text"] == "2 mailboxes"
+    for shown in (alice, admin):
+        assert "(es)" not in json.dumps(shown) and "(s)" not in json.dumps(shown)
+
+
+def test_sign_in_setup_note_is_for_admins_only_and_says_who_acts(harness: Harness) -> None:
+    """Sign-in is not configured in this harness: only admins hear about it, and the note
+    says what an admin can do (ask whoever runs the server), not just variable names."""
+    h = harness
+    h.connect(user="UALICE", channel="C_ALICE")
+    h.client.command("/mail-role", "<@USALES|sales> sales", "UADMIN")
+    ephemeral_to(h, "UADMIN", "now has the sales role")
+    for user in ("UALICE", "USALES", "UBOB"):
+        shown = json.dumps(status_for(h, user))
+        for operator_words in ("GOOGLE_CLIENT_ID", "PUBLIC_URL", "README", "not configured"):
+            assert operator_words not in shown, (user, operator_words)
+    footer = [
+        element["text"]
+        for block in status_for(h, "UADMIN")["blocks"]
+        if block["type"] == "context"
+        for element in block["elements"]
+    ]
+    note = next(text for text in footer if "sign-in" in text)
+    assert "Google and Microsoft sign-in are off" in note
+    assert "ask whoever runs the Mailroom server" in note
+    assert "GOOGLE_CLIENT_ID" in note and "restart Mailroom" in note
+    assert "see README" not in note and "a Mailroom admin can" not in note
