@@ -43,11 +43,17 @@ def create_web_app(bolt: App, ctx: AppContext) -> FastAPI:
             body = (await request.body()).decode("utf-8")
         except UnicodeDecodeError:
             return bad_request("The request body is not valid UTF-8.")
-        bolt_request = BoltRequest(
-            body=body,
-            query=request.url.query,
-            headers={k: [v] for k, v in request.headers.items()},
-        )
+        try:
+            # Bolt parses the body (JSON, or a form's JSON payload) before it checks the
+            # signature; a body that does not parse is the sender's mistake, not ours.
+            bolt_request = BoltRequest(
+                body=body,
+                query=request.url.query,
+                headers={k: [v] for k, v in request.headers.items()},
+            )
+        except (ValueError, TypeError, AttributeError, KeyError):
+            # JSON that is not an object ("[]") fails further in, building Bolt's context.
+            return bad_request("The request body is not a JSON object or form data.")
         # Bolt checks the signature (401 when bad or older than 5 minutes).
         bolt_response = await run_in_threadpool(bolt.dispatch, bolt_request)
         return Response(

@@ -204,3 +204,24 @@ def test_html_pages_forbid_framing_scripts_and_sniffing(app: AppProcess, path: s
     assert answer.headers["x-frame-options"] == "DENY"
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert answer.headers["referrer-policy"] == "no-referrer"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"{not json", "application/json"),
+        (b"[]", "application/json"),
+        (b"payload=%7Bbad", "application/x-www-form-urlencoded"),
+        (b"payload=%5B%5D", "application/x-www-form-urlencoded"),
+    ],
+)
+@pytest.mark.parametrize("signed", [True, False])
+def test_body_that_does_not_parse_is_a_400_signed_or_not(
+    app: AppProcess, body: bytes, content_type: str, signed: bool
+) -> None:
+    # Bolt parses before it checks the signature: an unsigned stranger reaches the parser.
+    secret = SIGNING_SECRET if signed else "not-the-secret"
+    headers = SlackSigner(secret).headers(body, content_type=content_type)
+    answer = httpx.post(app.url + "/slack/events", content=body, headers=headers, timeout=10)
+    assert answer.status_code == 400
+    assert "Traceback" not in app.log.read_text()
