@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.blocks.common import Block, actions, button, context, divider, section
-from bot.formatting.plural import plural, plural_form
+from bot.formatting.plural import plural
 from bot.formatting.slack_text import escape
 from storage.models import Health, Mailbox
 
@@ -57,8 +57,8 @@ def sign_in_setup_note(providers: list[str], settings: list[str]) -> str:
     server, so the note says what to ask of them."""
     names = " and ".join(providers)
     return (
-        f"{names} sign-in {plural_form(len(providers), 'is', 'are')} off on this Mailroom "
-        "server, so people connect mailboxes with a password (IMAP/SMTP) only. To offer "
+        f"{names} sign-in is not configured on this Mailroom server, so people connect "
+        "mailboxes with a password (IMAP/SMTP) only. To offer "
         f"{names} sign-in, ask whoever runs the Mailroom server to register the app and set "
         f"{', '.join(settings)}, then restart Mailroom (Mailroom's README explains each step "
         "under 'Google and Microsoft sign-in')."

@@ -171,7 +171,7 @@ def test_sign_in_setup_note_is_for_admins_only_and_says_who_acts(harness: Harnes
         for element in block["elements"]
     ]
     note = next(text for text in footer if "sign-in" in text)
-    assert "Google and Microsoft sign-in are off" in note
+    assert "Google and Microsoft sign-in is not configured" in note
     assert "ask whoever runs the Mailroom server" in note
     assert "GOOGLE_CLIENT_ID" in note and "restart Mailroom" in note
     assert "see README" not in note and "a Mailroom admin can" not in note
