@@ -12,6 +12,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -173,3 +174,42 @@ def test_connection_test_does_not_echo_a_foreign_banner(
         assert leaked not in shown, shown
     # Still a sentence that says what to check.
     assert f"port {listener.port}" in answer["errors"][field]
+
+
+class RebindingSystemResolver:
+    """Stands in for the system resolver (socket.getaddrinfo) for the rebinding names only:
+    the first lookup of a name gets ``first``, every later one ``then``. Addresses and
+    other names go to the real resolver."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.turns: dict[str, list[str]] = {}
+        self.asked: dict[str, int] = {}
+
+    def rebind(self, first: str, then: str) -> None:
+        for name in (IMAP_NAME, SMTP_NAME):
+            self.turns[name] = [first, then]
+
+    def __call__(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        turns = self.turns.get(str(host).lower())
+        if turns is None:
+            return self.real(host, port, *args, **kwargs)
+        self.asked[str(host).lower()] = self.asked.get(str(host).lower(), 0) + 1
+        address = turns.pop(0) if len(turns) > 1 else turns[0]
+        return self.real(address, port, *args, **kwargs)
+
+
+def test_system_resolver_is_asked_once_per_connection(
+    harness_with: HarnessFactory, traps: list[Listener], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without MAIL_DNS_NAMESERVERS the system resolver answers; the same rule holds."""
+    resolver = RebindingSystemResolver(socket.getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    h = harness_with(MAILROOM_SCHEDULER="off")
+    account = h.new_account()
+    resolver.rebind(ALLOWED, INSIDE)
+    mailbox = h.connect(account, imap_host=IMAP_NAME, smtp_host=SMTP_NAME)
+    resolver.rebind(ALLOWED, INSIDE)
+    assert h.sync(mailbox.id).error is None
+    assert resolver.asked == {IMAP_NAME: 2, SMTP_NAME: 1}
+    assert [trap.accepted for trap in traps] == [0, 0]
