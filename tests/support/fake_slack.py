@@ -27,7 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -163,6 +163,7 @@ class _Channel:
     is_member: bool = False
     is_im: bool = False
     user: str | None = None  # the other party of a DM
+    members: list[str] = field(default_factory=list)  # people in it (conversations.members)
 
     def to_slack(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -443,6 +444,13 @@ class FakeSlack:
                 is_private=is_private,
                 is_member=is_member,
             )
+
+    def set_members(self, channel_id: str, *user_ids: str) -> None:
+        """Who ``conversations.members`` lists for a channel (created public if unknown)."""
+        with self._lock:
+            channel = self._channel(channel_id)
+            assert channel is not None, channel_id
+            channel.members = list(user_ids)
 
     def add_file(
         self, filename: str, data: bytes, *, mimetype: str = "text/csv", filetype: str = "csv"
@@ -980,6 +988,13 @@ class FakeSlack:
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
         return {"channel": channel.to_slack()}
+
+    def _api_conversations_members(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(str(params.get("channel") or ""))
+        # Slack hides private channels the bot is not in.
+        if channel is None or (channel.is_private and not channel.is_member):
+            return {"ok": False, "error": "channel_not_found"}
+        return _page(list(channel.members), params, key="members")
 
     def _api_conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("channel"):
