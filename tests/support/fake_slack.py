@@ -196,6 +196,7 @@ class _File:
     initial_comment: str | None = None
     completed: bool = False
     alt_txt: str | None = None
+    redirect: str | None = None  # answer its download with a 302 to here
 
 
 def _truthy(value: Any) -> bool:
@@ -283,6 +284,9 @@ class _Handler(BaseHTTPRequestHandler):
         """A shared file's bytes (``url_private_download``), for the bot token only."""
         status, data = self.server.fake._serve_file(self.path, headers)
         self.send_response(status)
+        if status == 302:
+            self.send_header("Location", data.decode())
+            data = b""
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -453,10 +457,17 @@ class FakeSlack:
             channel.members = list(user_ids)
 
     def add_file(
-        self, filename: str, data: bytes, *, mimetype: str = "text/csv", filetype: str = "csv"
+        self,
+        filename: str,
+        data: bytes,
+        *,
+        mimetype: str = "text/csv",
+        filetype: str = "csv",
+        redirect: str | None = None,
     ) -> dict[str, Any]:
         """A file a user shared (its bytes downloadable with a bot token); returns the file
-        object as Slack puts it in a message event's ``files``."""
+        object as Slack puts it in a message event's ``files``. With ``redirect``, its
+        download answers 302 to that URL (a client must not carry the token there)."""
         with self._lock:
             file_id = self._next_id("F")
             self._files[file_id] = _File(
@@ -466,6 +477,7 @@ class FakeSlack:
                 data=data,
                 title=filename,
                 completed=True,
+                redirect=redirect,
             )
         url = f"{self.root_url}/files-pri/{TEAM_ID}-{file_id}/download/{filename}"
         return {
@@ -490,6 +502,8 @@ class FakeSlack:
             record = self._files.get(file_id)
             if record is None or record.data is None:
                 return 404, b""
+            if record.redirect:
+                return 302, record.redirect.encode()
             return 200, record.data
 
     def expire_trigger(self, trigger_id: str) -> None:
