@@ -32,7 +32,7 @@ from bot.formatting.outbound import (
     split_addresses,
 )
 from bot.formatting.slack_text import slack_to_html, slack_to_plain
-from bot.slack_files import download_slack_file, file_url, is_remote_file
+from bot.slack_files import download_slack_file, file_url, is_remote_file, size_limit_text
 from bot.threads import latest_message
 from providers import smtp
 from providers.imap import ImapSession
@@ -260,10 +260,12 @@ class ReplyService:
             if conversation is not None and conversation.customer_name:
                 names[conversation.customer_address.lower()] = conversation.customer_name
             senders = session.exec(
-                select(Message.from_address, Message.from_name).where(
+                select(Message.from_address, Message.from_name)
+                .where(
                     Message.conversation_id == row.conversation_id,
                     Message.direction == "in",
                 )
+                .order_by(col(Message.id))  # the newest mail's name wins
             ).all()
         for address, name in senders:
             if name:
@@ -281,7 +283,7 @@ class ReplyService:
                 continue
             if item.get("size", 0) > cap:
                 raise UserError(
-                    f"The file {item['name']} is larger than the {cap // (1024 * 1024)} MB "
+                    f"The file {item['name']} is larger than the {size_limit_text(cap)} "
                     "attachment limit. Share a link to it instead and post the reply again."
                 )
             data = download_slack_file(
