@@ -127,9 +127,9 @@ def test_post_and_sent_confirmation_show_where_the_reply_goes(harness: Harness) 
 
 
 def test_a_forged_mail_joining_the_thread_is_flagged_and_its_40_bystanders_get_nothing(
-    harness: Harness,
+    harness_any_db: Harness,
 ) -> None:
-    h = harness
+    h = harness_any_db
     first_id = make_msgid(domain="customer.test")
     account = h.new_account()
     mailbox = h.connect(account, user="UALICE", channel=CHANNEL)
