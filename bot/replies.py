@@ -15,22 +15,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import requests
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from bot.blocks.replies import send_failed_blocks
+from bot.blocks.replies import send_failed_blocks, sent_confirmation_blocks
 from bot.errors import MailroomError, ServiceError, UserError
 from bot.formatting.outbound import (
+    MAX_REPLY_RECIPIENTS,
     OutgoingAttachment,
     compose_email,
     make_message_id,
     references_chain,
     reply_subject,
+    split_addresses,
 )
 from bot.formatting.slack_text import slack_to_html, slack_to_plain
+from bot.slack_files import download_slack_file, file_url, is_remote_file, size_limit_text
 from bot.threads import latest_message
 from providers import smtp
 from providers.imap import ImapSession
@@ -46,6 +48,7 @@ from storage.models import (
 
 if TYPE_CHECKING:
     from bot.context import AppContext
+    from storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +117,8 @@ class ReplyService:
         refusal = self._refusal(user, mailbox)
         if refusal:
             self.ctx.slack.ephemeral(channel, user, refusal, thread_ts=thread_ts)
+            # Never sent, so it stays in the thread as an internal note: marked like one.
+            self._react(channel, event["ts"], NOTE_REACTION)
             return
         row = self._record(mailbox, conversation, parent, customer_mail, event)
         if row is not None:
@@ -145,16 +150,7 @@ class ReplyService:
     ) -> Message | None:
         parent_refs = (parent.references or "").split() if parent else []
         to = _reply_targets(customer_mail, conversation)
-        files = [
-            {
-                "id": f.get("id"),
-                "name": f.get("name") or f.get("title") or "file",
-                "mimetype": f.get("mimetype") or "application/octet-stream",
-                "url": f.get("url_private_download") or f.get("url_private"),
-                "size": f.get("size", 0),
-            }
-            for f in event.get("files") or []
-        ]
+        files = reply_files(event)
         row = Message(
             mailbox_id=mailbox.id,  # type: ignore[arg-type]
             conversation_id=conversation.id,
@@ -203,10 +199,8 @@ class ReplyService:
         mailbox = self.ctx.mailboxes.get(row.mailbox_id)
         assert mailbox is not None
         try:
+            recipients = _checked_recipients(row)
             email = self._compose(mailbox, row)
-            recipients = [a.strip() for a in row.to_addresses.split(",") if a.strip()]
-            if not recipients:
-                raise UserError("This conversation has no customer address to reply to.")
             transport = self.transports.get(mailbox.send_via)
             if transport is not None:
                 transport(mailbox, email, recipients)
@@ -227,6 +221,7 @@ class ReplyService:
             return False
         self._mark(row.id, MessageState.SENT, None)  # type: ignore[arg-type]
         self._react(row.source_channel, row.source_ts, SENT_REACTION)
+        self._confirm(row, [str(a) for a in email["To"].addresses])
         self._append_to_sent(mailbox, email.as_bytes())
         for hook in self.sent_hooks:
             try:
@@ -241,7 +236,8 @@ class ReplyService:
         return compose_email(
             sender_name=mailbox.sender_name or mailbox.address,
             sender_address=mailbox.address,
-            to=[a.strip() for a in row.to_addresses.split(",") if a.strip()],
+            to=split_addresses(row.to_addresses),
+            to_names=self._recipient_names(row),
             subject=row.subject,
             in_reply_to=row.in_reply_to,
             references=(row.references or "").split(),
@@ -256,30 +252,60 @@ class ReplyService:
     def _resolve_user(self, user_id: str) -> str:
         return self.ctx.roles.user(user_id).name or user_id
 
+    def _recipient_names(self, row: Message) -> dict[str, str]:
+        """Display names the customer's own mail gave for the addresses a reply goes to."""
+        names: dict[str, str] = {}
+        with self.ctx.db.session() as session:
+            conversation = session.get(Conversation, row.conversation_id)
+            if conversation is not None and conversation.customer_name:
+                names[conversation.customer_address.lower()] = conversation.customer_name
+            senders = session.exec(
+                select(Message.from_address, Message.from_name)
+                .where(
+                    Message.conversation_id == row.conversation_id,
+                    Message.direction == "in",
+                )
+                .order_by(col(Message.id))  # the newest mail's name wins
+            ).all()
+        for address, name in senders:
+            if name:
+                names[address.lower()] = name
+        # A name that is just the address again (no display name given) adds nothing.
+        return {a: n for a, n in names.items() if n.strip().lower() != a}
+
     def _download_files(self, row: Message) -> list[OutgoingAttachment]:
-        files = json.loads(row.files_json) if row.files_json else []
+        """The reply's Slack files, fetched only from Slack's own file host (see
+        bot.slack_files); links to files kept elsewhere are left out and listed."""
+        cap = self.ctx.settings.attachment_max_bytes
         out: list[OutgoingAttachment] = []
-        for item in files:
-            if not item.get("url"):
+        for item in _stored_files(row):
+            if item.get("remote") or not item.get("url"):
                 continue
-            if item.get("size", 0) > self.ctx.settings.attachment_max_bytes:
+            if item.get("size", 0) > cap:
                 raise UserError(
-                    f"The file {item['name']} is larger than the "
-                    f"{self.ctx.settings.attachment_max_bytes // (1024 * 1024)} MB attachment "
-                    "limit. Share a link to it instead and post the reply again."
+                    f"The file {item['name']} is larger than the {size_limit_text(cap)} "
+                    "attachment limit. Share a link to it instead and post the reply again."
                 )
-            response = requests.get(
+            data = download_slack_file(
+                self.ctx.settings,
                 item["url"],
-                headers={"Authorization": f"Bearer {self.ctx.settings.slack_bot_token}"},
-                timeout=30,
+                name=item["name"],
+                max_bytes=cap,
+                too_large_hint="Share a link to it instead and post the reply again.",
             )
-            if response.status_code != 200:
-                raise ServiceError(
-                    f"Slack did not let Mailroom download {item['name']} (HTTP "
-                    f"{response.status_code}). Check the app has the files:read scope."
-                )
-            out.append(OutgoingAttachment(item["name"], item["mimetype"], response.content))
+            out.append(OutgoingAttachment(item["name"], item["mimetype"], data))
         return out
+
+    def _confirm(self, row: Message, recipients: list[str]) -> None:
+        """Say in the thread who the reply went to: a diverted reply is seen at once."""
+        left_out = [f["name"] for f in _stored_files(row) if f.get("remote") or not f.get("url")]
+        text, blocks = sent_confirmation_blocks(recipients, left_out)
+        try:
+            self.ctx.slack.post(
+                row.source_channel or "", text, blocks=blocks, thread_ts=self._thread_of(row)
+            )
+        except SlackApiError as exc:
+            log.warning("could not confirm a sent reply: %s", exc.response.get("error"))
 
     def _append_to_sent(self, mailbox: Mailbox, raw: bytes) -> None:
         """Keep a copy in the mailbox's Sent folder, like a mail client would.
@@ -393,6 +419,65 @@ class ReplyService:
                 return bool(folder and imap.find_by_message_id(folder, row.message_id))
         except MailroomError:
             return False
+
+
+def reply_files(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a reply needs to know of each Slack file shared with it (stored with the reply)."""
+    return [
+        {
+            "id": f.get("id"),
+            "name": f.get("name") or f.get("title") or "file",
+            "mimetype": f.get("mimetype") or "application/octet-stream",
+            "url": file_url(f),
+            "size": f.get("size", 0),
+            # A link to a file kept outside Slack: never fetched with the bot token.
+            "remote": is_remote_file(f),
+        }
+        for f in event.get("files") or []
+    ]
+
+
+def _stored_files(row: Message) -> list[dict[str, Any]]:
+    return json.loads(row.files_json) if row.files_json else []
+
+
+def _checked_recipients(row: Message) -> list[str]:
+    """The reply's recipients, refused when there are none or too many to be genuine."""
+    recipients = split_addresses(row.to_addresses)
+    if not recipients:
+        raise UserError("This conversation has no customer address to reply to.")
+    if len(recipients) > MAX_REPLY_RECIPIENTS:
+        raise UserError(
+            f"Nothing was sent: the customer's newest mail asks for answers to go to "
+            f"{len(recipients)} addresses, and Mailroom replies to at most "
+            f"{MAX_REPLY_RECIPIENTS} so that a forged mail cannot spread your answer. "
+            "Check that mail; if those people really should get it, write to them from "
+            "your mail client."
+        )
+    return recipients
+
+
+def is_new_sender(db: Database, row: Message) -> bool:
+    """Whether an incoming mail comes from an address the thread has not seen before (not
+    the customer, nor anyone who wrote, was written to or named in a Reply-To): a forged
+    mail with a matching In-Reply-To joins a thread this way and would take the replies."""
+    if row.direction != "in" or row.conversation_id is None or not row.from_address:
+        return False
+    with db.session() as session:
+        conversation = session.get(Conversation, row.conversation_id)
+        earlier = session.exec(
+            select(Message.from_address, Message.to_addresses, Message.reply_to).where(
+                Message.conversation_id == row.conversation_id,
+                col(Message.id) < row.id,
+            )
+        ).all()
+    if conversation is None or not earlier:
+        return False  # the thread's first mail
+    known = {conversation.customer_address.lower()}
+    for sender, to, reply_to in earlier:
+        known.add(sender.lower())
+        known.update(a.lower() for a in split_addresses(to) + split_addresses(reply_to))
+    return row.from_address.lower() not in known
 
 
 def _reply_targets(parent: Message | None, conversation: Conversation) -> list[str]:

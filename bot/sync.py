@@ -26,8 +26,10 @@ from bot.blocks.email import (
     sync_failure_blocks,
     sync_recovered_text,
 )
+from bot.email_access import show_full_reference
 from bot.errors import MailroomError, ServiceError
 from bot.formatting.inbound import Attachment, InboundEmail, parse_email
+from bot.replies import is_new_sender
 from bot.threads import find_conversation
 from providers.imap import FetchedMessage, ImapSession
 from storage.models import (
@@ -333,7 +335,8 @@ class SyncService:
             state=MessageState.PENDING_POST
             if wanted and mailbox.channel_id
             else MessageState.SKIPPED,
-            body_text=parsed.text,
+            # Mail that is never posted keeps no body: nobody may read it from Slack.
+            body_text=parsed.text if wanted and mailbox.channel_id else None,
         )
         session.add(row)
         session.flush()
@@ -377,7 +380,7 @@ class SyncService:
                 return 0
             conversation = session.get(Conversation, row.conversation_id)
             if conversation is None or not conversation.channel_id:
-                row.state = MessageState.SKIPPED
+                row.state, row.body_text = MessageState.SKIPPED, None
                 session.add(row)
                 return 0
             earlier_attempt = row.attempts > 0 and row.slack_ts is None
@@ -392,9 +395,10 @@ class SyncService:
             text, blocks = email_post_blocks(
                 parsed,
                 mailbox,
-                message_row_id=row.id,
+                show_full_ref=show_full_reference(self.ctx.settings, row.id),  # type: ignore[arg-type]
                 root=is_root,
                 sent_copy=row.direction == "out",
+                new_sender=is_new_sender(self.ctx.db, row),
                 # The same cap as _upload_attachments: what is not uploaded must be listed.
                 attachment_cap=self.ctx.settings.attachment_max_bytes,
             )

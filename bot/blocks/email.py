@@ -15,6 +15,7 @@ from bot.blocks.common import (
     section,
 )
 from bot.formatting.inbound import InboundEmail
+from bot.formatting.outbound import MAX_REPLY_RECIPIENTS, foreign_reply_to
 from bot.formatting.slack_text import escape, split_escaped, truncate
 from storage.models import Mailbox
 
@@ -23,6 +24,7 @@ AUTO_LABELS = {
     "bounce": ":warning: Delivery failure notice (bounce) from the mail system.",
 }
 SUMMARY_LIMIT = 2800
+NOTE_LIMIT = 900  # one warning or recipients line; three fit a 3,000-character section
 
 
 def sender_line(parsed: InboundEmail) -> str:
@@ -35,12 +37,18 @@ def email_post_blocks(
     parsed: InboundEmail,
     mailbox: Mailbox,
     *,
-    message_row_id: int | None,
+    show_full_ref: str | None,
     root: bool,
     sent_copy: bool = False,
+    new_sender: bool = False,
     attachment_cap: int = 10 * 1024 * 1024,
 ) -> tuple[str, list[Block]]:
-    """The post for one email. Every piece of email text is escaped before it is placed."""
+    """The post for one email. Every piece of email text is escaped before it is placed.
+
+    A mail from outside also says where a reply in the thread will go (its Reply-To, else
+    its sender), with a warning when that differs from the sender's domain, when the sender
+    is new to the thread, or when there are more recipients than Mailroom replies to.
+    """
     subject = escape(parsed.subject or "(no subject)")
     summary_source = parsed.summary or parsed.text or ""
     summary = truncate(escape(summary_source.strip()) or "_(empty message)_", SUMMARY_LIMIT)
@@ -59,6 +67,11 @@ def email_post_blocks(
         section(f"{headline}\n*{subject}*" if root else headline),
         section(summary),
     ]
+    if not sent_copy:
+        blocks.append(context(reply_target_line(parsed)))
+        warnings = reply_warnings(parsed, new_sender=new_sender)
+        if warnings:
+            blocks.append(section("\n".join(warnings)))
     notes: list[str] = []
     if parsed.auto_kind in AUTO_LABELS:
         notes.append(AUTO_LABELS[parsed.auto_kind])
@@ -76,10 +89,48 @@ def email_post_blocks(
         summary_source.strip() != (parsed.text or "").strip()
         or len(escape(summary_source)) > SUMMARY_LIMIT
     )
-    if message_row_id is not None and trimmed:
-        blocks.append(actions(button("Show full email", "email_show_full", str(message_row_id))))
+    if show_full_ref is not None and trimmed:
+        blocks.append(actions(button("Show full email", "email_show_full", show_full_ref)))
     fallback = f"Email from {escape(parsed.from_address or parsed.from_name)}: {subject}"
     return truncate(fallback, 300), blocks
+
+
+def recipients_text(addresses: list[str], shown: int = MAX_REPLY_RECIPIENTS) -> str:
+    """Escaped ``a@x, b@y and 3 more`` for a post or a confirmation."""
+    listed = ", ".join(escape(a) for a in addresses[:shown]) or "nobody"
+    rest = len(addresses) - shown
+    return f"{listed} and {rest} more" if rest > 0 else listed
+
+
+def reply_target_line(parsed: InboundEmail) -> str:
+    """Where a reply in the thread goes while this is the newest mail from outside."""
+    line = f":leftwards_arrow_with_hook: Replies in this thread go to {recipients_text(parsed.reply_addresses)}"
+    return truncate(line, NOTE_LIMIT)
+
+
+def reply_warnings(parsed: InboundEmail, *, new_sender: bool) -> list[str]:
+    """What a person must check before replying: a Reply-To outside the sender's domain, a
+    sender new to the thread, more recipients than Mailroom replies to."""
+    targets = parsed.reply_addresses
+    notes: list[str] = []
+    elsewhere = foreign_reply_to(parsed.reply_to, parsed.from_address)
+    if elsewhere:
+        notes.append(
+            f":warning: *Check before replying:* this mail asks for answers to go to "
+            f"{recipients_text(elsewhere)}, not to the sender's domain "
+            f"({escape(parsed.from_address.rpartition('@')[2] or 'unknown')})."
+        )
+    if new_sender:
+        notes.append(
+            f":warning: *New in this thread:* {escape(parsed.from_address or 'the sender')} has "
+            "not written here before. Make sure the mail is genuine before replying."
+        )
+    if len(targets) > MAX_REPLY_RECIPIENTS:
+        notes.append(
+            f":no_entry: Replies would go to {len(targets)} addresses; Mailroom sends a reply "
+            f"to at most {MAX_REPLY_RECIPIENTS}, so a reply here will not be sent."
+        )
+    return [truncate(note, NOTE_LIMIT) for note in notes]
 
 
 def plain_fallback_text(parsed: InboundEmail) -> str:

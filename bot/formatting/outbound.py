@@ -17,7 +17,7 @@ import email.policy
 import email.utils
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
@@ -26,12 +26,20 @@ from email.message import EmailMessage
 from bot.formatting.inbound import html_to_text, parse_message_ids
 
 __all__ = [
+    "MAX_REPLY_RECIPIENTS",
     "OutgoingAttachment",
     "compose_email",
+    "foreign_reply_to",
     "make_message_id",
     "references_chain",
     "reply_subject",
+    "split_addresses",
 ]
+
+
+# A reply goes to every Reply-To address of the customer's newest mail. A forged mail can list
+# dozens of bystanders there; beyond this many, Mailroom refuses to send (nothing goes out).
+MAX_REPLY_RECIPIENTS = 10
 
 
 @dataclass
@@ -130,6 +138,7 @@ def compose_email(
     sender_address: str,
     to: list[str],
     cc: Sequence[str] = (),
+    to_names: Mapping[str, str] | None = None,
     subject: str,
     in_reply_to: str | None,
     references: list[str],
@@ -147,7 +156,10 @@ def compose_email(
     ``html`` is a fragment (e.g. from ``slack_to_html``); it is wrapped in a minimal document.
     A footer given only as text is also shown in the HTML part and vice versa. Raises
     ``ValueError`` when an address is not valid: nothing half-built should be sent.
+    ``to_names`` maps a lower-cased address to the display name it is shown with
+    (``Carla Cliente <carla@customer.test>``, as the customer's own client would write it).
     """
+    names = {k.lower(): v for k, v in (to_names or {}).items()}
     if not footer_html and footer_text:
         footer_html = _text_to_html(footer_text)
     if not footer_text and footer_html:
@@ -155,7 +167,7 @@ def compose_email(
 
     msg = EmailMessage(policy=OUTBOUND_POLICY)
     msg["From"] = _address(sender_address, sender_name)
-    msg["To"] = [_address(a) for a in to]
+    msg["To"] = [_address(a, names.get(a.strip().lower(), "")) for a in to]
     if cc:
         msg["Cc"] = [_address(a) for a in cc]
     msg["Subject"] = _one_line(subject)
@@ -188,6 +200,27 @@ def compose_email(
         if part is not msg:
             del part["MIME-Version"]
     return msg
+
+
+def split_addresses(value: str | None) -> list[str]:
+    """The addresses of a stored comma-separated list (bare addresses, as recorded)."""
+    return [a.strip() for a in (value or "").split(",") if a.strip()]
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].strip().strip(">").lower().rstrip(".")
+
+
+def _same_organisation(a: str, b: str) -> bool:
+    # mail.customer.test answers for customer.test and vice versa; evilcustomer.test does not.
+    return bool(a and b) and (a == b or a.endswith("." + b) or b.endswith("." + a))
+
+
+def foreign_reply_to(reply_to: Sequence[str], from_address: str) -> list[str]:
+    """Reply-To addresses outside the sender's domain: where a forged mail would divert the
+    answer, so the post warns before anyone replies."""
+    sender = _domain(from_address)
+    return [a for a in reply_to if not _same_organisation(_domain(a), sender)]
 
 
 def _address(address: str, name: str = "") -> Address:

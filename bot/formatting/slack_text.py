@@ -135,16 +135,31 @@ def slack_to_plain(
     ``resolve_user("U123")`` returns a display name without the ``@`` ("Ana Pérez");
     ``resolve_channel("C1")`` returns a channel name without the ``#``. Both may fail or
     return "": the mention then falls back to Slack's own label or the raw id, because an
-    email must go out even when a lookup does not work. Formatting marks (``*bold*``) stay,
-    as they read fine in plain text. Slack's entities are undone last, so text the person
-    typed as ``&lt;@U1&gt;`` stays the literal characters ``<@U1>`` and never becomes a name.
+    email must go out even when a lookup does not work. Slack's formatting marks
+    (``*bold*``, ``_italic_``, ``~strike~``) are dropped, as the HTML part shows them and a
+    customer's plain-text client would show stray asterisks; marks inside code stay as
+    typed. Slack's entities are undone last, so text the person typed as ``&lt;@U1&gt;``
+    stays the literal characters ``<@U1>`` and never becomes a name.
     """
-    parts: list[str] = []
+    text = text.replace(_PH_OPEN, "").replace(_PH_CLOSE, "")
+    rendered: list[str] = []
+
+    def hold(fragment: str) -> str:
+        rendered.append(fragment)
+        return f"{_PH_OPEN}{len(rendered) - 1}{_PH_CLOSE}"
+
+    pieces: list[str] = []
     for literal, token in _split_tokens(text):
-        parts.append(unescape(literal))
+        pieces.append(literal)
         if token is not None:
-            parts.append(_token_to_plain(token, resolve_user, resolve_channel))
-    return "".join(parts)
+            pieces.append(hold(_token_to_plain(token, resolve_user, resolve_channel)))
+    body = "".join(pieces)
+    # Code keeps its marks: hold it (unescaped, as typed) before the marks go.
+    body = re.sub(r"```.*?```", lambda m: hold(unescape(m.group(0))), body, flags=re.DOTALL)
+    body = re.sub(r"`[^`\n]+`", lambda m: hold(unescape(m.group(0))), body)
+    for pattern, _tag in _MARKS:
+        body = pattern.sub(lambda m: m.group(1), body)
+    return _restore(unescape(body), rendered)
 
 
 def slack_to_html(

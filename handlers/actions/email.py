@@ -8,9 +8,9 @@ from slack_bolt import Ack, App
 
 from bot.blocks.email import full_email_modal
 from bot.context import AppContext
+from bot.email_access import readable_email
 from bot.errors import UserError
 from handlers.common import tell, user_facing, user_of
-from storage.models import Mailbox, Message
 
 
 def register(app: App, ctx: AppContext) -> None:
@@ -18,12 +18,8 @@ def register(app: App, ctx: AppContext) -> None:
     @user_facing(ctx)
     def show_full(ack: Ack, body: dict[str, Any], client: Any) -> None:
         ack()
-        value = body["actions"][0].get("value", "")
-        with ctx.db.session() as session:
-            row = session.get(Message, int(value)) if value.isdigit() else None
-            mailbox = session.get(Mailbox, row.mailbox_id) if row else None
-        if row is None or mailbox is None or not ctx.roles.can_see(user_of(body), mailbox):
-            raise UserError("That email is not available to you.")
+        # The value is untrusted: readable_email checks Mailroom made it and who asks.
+        row = readable_email(ctx, body["actions"][0].get("value", ""), user_of(body))
         sender = f"{row.from_name} <{row.from_address}>" if row.from_name else row.from_address
         client.views_open(
             trigger_id=body["trigger_id"],

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import requests
 from slack_bolt import Ack, App
 
 from bot.blocks.contacts import contacts_changed_text, contacts_list
@@ -19,6 +18,7 @@ from bot.errors import ServiceError, UserError
 from bot.formatting.plural import plural
 from bot.preferences import contacts
 from bot.preferences.panel import choose_mailbox, mailbox_changed
+from bot.slack_files import download_slack_file, file_url, is_remote_file
 from handlers.common import tell, user_facing
 from storage.models import Mailbox
 
@@ -79,21 +79,20 @@ def _is_csv(file: dict[str, Any]) -> bool:
 
 
 def download(ctx: AppContext, file: dict[str, Any]) -> bytes:
-    url = file.get("url_private_download") or file.get("url_private")
-    if not url:
+    """The CSV's bytes, only from Slack's own file host (the bot token goes nowhere else)."""
+    url = file_url(file)
+    if not url or is_remote_file(file):
         raise UserError(
             f"Slack did not share the contents of {file.get('name', 'the file')}. "
             "Upload it again as a file (not a link)."
         )
-    response = requests.get(
-        url, headers={"Authorization": f"Bearer {ctx.settings.slack_bot_token}"}, timeout=30
+    return download_slack_file(
+        ctx.settings,
+        url,
+        name=file.get("name") or "the file",
+        max_bytes=contacts.MAX_CSV_BYTES,
+        too_large_hint="Split it into smaller CSV files and share them one at a time.",
     )
-    if response.status_code != 200:
-        raise ServiceError(
-            f"Slack did not let Mailroom download {file.get('name', 'the file')} "
-            f"(HTTP {response.status_code}). Check the app has the files:read scope."
-        )
-    return response.content
 
 
 def register(app: App, ctx: AppContext) -> None:

@@ -42,14 +42,15 @@ def test_email_becomes_thread_and_reply_goes_out_with_threading_headers(
     h.reply("C_SALES", root["ts"], "Hi Carla, it is *50 EUR* a month.")
     sent = h.smtp.wait_for_messages(1)[0]
     mail = sent.message
-    assert mail["To"] == "carla@customer.test"
+    assert mail["To"] == "Carla Cliente <carla@customer.test>"
+    assert sent.recipients == ["carla@customer.test"]
     assert mail["Subject"] == "Re: Question about pricing"
     assert mail["In-Reply-To"] == first_id
     assert first_id in mail["References"]
     assert account.address in mail["From"] and "Ana from Acme" in mail["From"]
     plain = mail.get_body(("plain",)).get_content()
     html = mail.get_body(("html",)).get_content()
-    assert "it is *50 EUR* a month" in plain
+    assert "it is 50 EUR a month" in plain and "*" not in plain.split("-- ")[0]
     assert "<strong>50 EUR</strong>" in html
     wait_until(lambda: h.slack.calls_to("reactions.add"), message="sent reaction")
 

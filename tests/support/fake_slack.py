@@ -27,7 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -163,6 +163,7 @@ class _Channel:
     is_member: bool = False
     is_im: bool = False
     user: str | None = None  # the other party of a DM
+    members: list[str] = field(default_factory=list)  # people in it (conversations.members)
 
     def to_slack(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -195,6 +196,7 @@ class _File:
     initial_comment: str | None = None
     completed: bool = False
     alt_txt: str | None = None
+    redirect: str | None = None  # answer its download with a 302 to here
 
 
 def _truthy(value: Any) -> bool:
@@ -282,6 +284,9 @@ class _Handler(BaseHTTPRequestHandler):
         """A shared file's bytes (``url_private_download``), for the bot token only."""
         status, data = self.server.fake._serve_file(self.path, headers)
         self.send_response(status)
+        if status == 302:
+            self.send_header("Location", data.decode())
+            data = b""
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -444,11 +449,25 @@ class FakeSlack:
                 is_member=is_member,
             )
 
+    def set_members(self, channel_id: str, *user_ids: str) -> None:
+        """Who ``conversations.members`` lists for a channel (created public if unknown)."""
+        with self._lock:
+            channel = self._channel(channel_id)
+            assert channel is not None, channel_id
+            channel.members = list(user_ids)
+
     def add_file(
-        self, filename: str, data: bytes, *, mimetype: str = "text/csv", filetype: str = "csv"
+        self,
+        filename: str,
+        data: bytes,
+        *,
+        mimetype: str = "text/csv",
+        filetype: str = "csv",
+        redirect: str | None = None,
     ) -> dict[str, Any]:
         """A file a user shared (its bytes downloadable with a bot token); returns the file
-        object as Slack puts it in a message event's ``files``."""
+        object as Slack puts it in a message event's ``files``. With ``redirect``, its
+        download answers 302 to that URL (a client must not carry the token there)."""
         with self._lock:
             file_id = self._next_id("F")
             self._files[file_id] = _File(
@@ -458,6 +477,7 @@ class FakeSlack:
                 data=data,
                 title=filename,
                 completed=True,
+                redirect=redirect,
             )
         url = f"{self.root_url}/files-pri/{TEAM_ID}-{file_id}/download/{filename}"
         return {
@@ -482,6 +502,8 @@ class FakeSlack:
             record = self._files.get(file_id)
             if record is None or record.data is None:
                 return 404, b""
+            if record.redirect:
+                return 302, record.redirect.encode()
             return 200, record.data
 
     def expire_trigger(self, trigger_id: str) -> None:
@@ -980,6 +1002,13 @@ class FakeSlack:
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
         return {"channel": channel.to_slack()}
+
+    def _api_conversations_members(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(str(params.get("channel") or ""))
+        # Slack hides private channels the bot is not in.
+        if channel is None or (channel.is_private and not channel.is_member):
+            return {"ok": False, "error": "channel_not_found"}
+        return _page(list(channel.members), params, key="members")
 
     def _api_conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("channel"):

@@ -63,7 +63,7 @@ def test_hostile_subject_sender_and_body_are_escaped() -> None:
         text="<https://evil|https://bank> & <!here>",
         summary="<https://evil|https://bank> & <!here>",
     )
-    text, blocks = email_post_blocks(parsed, mailbox(), message_row_id=1, root=True)
+    text, blocks = email_post_blocks(parsed, mailbox(), show_full_ref="1.ref", root=True)
     rendered = json.dumps({"text": text, "blocks": blocks})
     for needle in HOSTILE:
         assert needle not in rendered, needle
@@ -73,8 +73,8 @@ def test_hostile_subject_sender_and_body_are_escaped() -> None:
 
 
 def test_root_post_shows_subject_and_later_posts_do_not() -> None:
-    _, root = email_post_blocks(inbound(), mailbox(), message_row_id=1, root=True)
-    _, reply = email_post_blocks(inbound(), mailbox(), message_row_id=1, root=False)
+    _, root = email_post_blocks(inbound(), mailbox(), show_full_ref="1.ref", root=True)
+    _, reply = email_post_blocks(inbound(), mailbox(), show_full_ref="1.ref", root=False)
     assert "*Pricing*" in section_texts(root)[0]
     assert "*Pricing*" not in section_texts(reply)[0]
     assert "carla@customer.test" in section_texts(root)[0]
@@ -83,23 +83,23 @@ def test_root_post_shows_subject_and_later_posts_do_not() -> None:
 def test_long_body_is_cut_under_slack_limits_with_show_full_button() -> None:
     body = ("A long line of text with <tags> & entities. " * 400).strip()
     _, blocks = email_post_blocks(
-        inbound(text=body, summary=body), mailbox(), message_row_id=42, root=True
+        inbound(text=body, summary=body), mailbox(), show_full_ref="42.ref", root=True
     )
     assert all(len(t) <= 3000 for t in section_texts(blocks))
     assert len(blocks) <= 50
     show = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
-    assert [(e["action_id"], e["value"]) for e in show] == [("email_show_full", "42")]
+    assert [(e["action_id"], e["value"]) for e in show] == [("email_show_full", "42.ref")]
 
 
 def test_short_complete_body_has_no_show_full_button() -> None:
-    _, blocks = email_post_blocks(inbound(), mailbox(), message_row_id=42, root=True)
+    _, blocks = email_post_blocks(inbound(), mailbox(), show_full_ref="42.ref", root=True)
     assert "email_show_full" not in action_ids(blocks)
 
 
 def test_trimmed_quote_offers_show_full_button() -> None:
     # The summary drops the quoted history: the person must be able to read the rest.
     parsed = inbound(text="Yes please.\n\n> earlier mail", summary="Yes please.")
-    _, blocks = email_post_blocks(parsed, mailbox(), message_row_id=5, root=False)
+    _, blocks = email_post_blocks(parsed, mailbox(), show_full_ref="5.ref", root=False)
     assert "email_show_full" in action_ids(blocks)
 
 
@@ -114,7 +114,7 @@ def test_oversize_attachment_listed_by_name_and_size() -> None:
     _, blocks = email_post_blocks(
         inbound(attachments=[big, small]),
         mailbox(),
-        message_row_id=1,
+        show_full_ref="1.ref",
         root=True,
         attachment_cap=1024 * 1024,
     )
@@ -125,10 +125,10 @@ def test_oversize_attachment_listed_by_name_and_size() -> None:
 
 def test_auto_reply_and_bounce_are_labelled() -> None:
     _, auto = email_post_blocks(
-        inbound(auto_kind="auto-reply"), mailbox(), message_row_id=1, root=True
+        inbound(auto_kind="auto-reply"), mailbox(), show_full_ref="1.ref", root=True
     )
     _, bounce = email_post_blocks(
-        inbound(auto_kind="bounce"), mailbox(), message_row_id=1, root=True
+        inbound(auto_kind="bounce"), mailbox(), show_full_ref="1.ref", root=True
     )
     assert "Automatic reply" in json.dumps(auto)
     assert "bounce" in json.dumps(bounce)
@@ -136,7 +136,9 @@ def test_auto_reply_and_bounce_are_labelled() -> None:
 
 def test_sent_copy_names_the_mail_client() -> None:
     parsed = inbound(from_address="sales@example.com", to=["carla@customer.test"])
-    _, blocks = email_post_blocks(parsed, mailbox(), message_row_id=1, root=False, sent_copy=True)
+    _, blocks = email_post_blocks(
+        parsed, mailbox(), show_full_ref="1.ref", root=False, sent_copy=True
+    )
     assert "with a mail client to carla@customer.test" in section_texts(blocks)[0]
 
 
@@ -167,3 +169,61 @@ def test_sync_failure_notice_escapes_the_server_answer_in_its_text_too() -> None
             assert hostile not in rendered
     assert "&lt;!channel&gt;" in text and "a&amp;b@example.com" in text
     assert "<" not in sync_recovered_text(mailbox(address="<!here>@example.com"))
+
+
+# --- Where a reply goes (issue 9, item 4) ------------------------------------------------------
+
+
+def context_texts(blocks: list[dict]) -> list[str]:
+    return [e["text"] for b in blocks if b["type"] == "context" for e in b["elements"]]
+
+
+def test_post_shows_who_a_reply_goes_to() -> None:
+    _, blocks = email_post_blocks(inbound(), mailbox(), show_full_ref=None, root=True)
+    assert any(
+        "Replies in this thread go to carla@customer.test" in t for t in context_texts(blocks)
+    )
+    assert not any(":warning:" in t for t in section_texts(blocks))
+
+    parsed = inbound(reply_to=["billing@customer.test"])
+    _, blocks = email_post_blocks(parsed, mailbox(), show_full_ref=None, root=True)
+    assert any("go to billing@customer.test" in t for t in context_texts(blocks))
+    # Same organisation (a subdomain counts): nothing to warn about.
+    parsed = inbound(reply_to=["help@support.customer.test"])
+    _, blocks = email_post_blocks(parsed, mailbox(), show_full_ref=None, root=True)
+    assert not any(":warning:" in t for t in section_texts(blocks))
+
+
+def test_reply_to_outside_the_senders_domain_is_warned_about() -> None:
+    parsed = inbound(reply_to=["<!channel>@evilcustomer.test", "carla@customer.test"])
+    text, blocks = email_post_blocks(parsed, mailbox(), show_full_ref=None, root=True)
+    warning = next(t for t in section_texts(blocks) if ":warning:" in t)
+    assert "&lt;!channel&gt;@evilcustomer.test" in warning and "customer.test" in warning
+    assert "carla@customer.test" not in warning.split("not to")[0]
+    for needle in HOSTILE:
+        assert needle not in json.dumps(blocks)
+
+
+def test_new_sender_and_too_many_recipients_are_warned_about() -> None:
+    many = [f"person{n}@customer.test" for n in range(41)]
+    parsed = inbound(reply_to=many, from_address="intruder@customer.test")
+    _, blocks = email_post_blocks(
+        parsed, mailbox(), show_full_ref=None, root=False, new_sender=True
+    )
+    warnings = "\n".join(section_texts(blocks))
+    assert "intruder@customer.test has not written here before" in warnings
+    assert "41 addresses" in warnings and "will not be sent" in warnings
+    shown = next(t for t in context_texts(blocks) if "Replies in this thread go to" in t)
+    assert "person9@customer.test and 31 more" in shown
+    assert all(len(t) <= 3000 for t in section_texts(blocks) + context_texts(blocks))
+
+
+def test_mail_sent_by_the_team_shows_no_reply_target() -> None:
+    _, blocks = email_post_blocks(
+        inbound(to=["carla@customer.test"]),
+        mailbox(),
+        show_full_ref=None,
+        root=False,
+        sent_copy=True,
+    )
+    assert not any("Replies in this thread go to" in t for t in context_texts(blocks))

@@ -225,3 +225,29 @@ def test_attachments_make_it_mixed() -> None:
     ]
     assert mail.attachments[1].payload == "ñandú".encode()
     assert mail.text == "Hola, ya está enviado."
+
+
+def test_to_keeps_the_customers_display_name_safely() -> None:
+    msg = reparse(
+        compose(
+            to=["carla@client.example", "billing@client.example"],
+            to_names={"CARLA@client.example": 'Cliente, "Carla"\r\nBcc: x@evil.test'},
+        )
+    )
+    assert email.utils.getaddresses([msg["To"]]) == [
+        ('Cliente, "Carla" Bcc: x@evil.test', "carla@client.example"),
+        ("", "billing@client.example"),
+    ]
+    assert msg["Bcc"] is None
+
+
+def test_foreign_reply_to_compares_organisations() -> None:
+    from bot.formatting.outbound import foreign_reply_to
+
+    sender = "carla@customer.test"
+    assert foreign_reply_to(["billing@customer.test"], sender) == []
+    assert foreign_reply_to(["help@support.customer.test"], sender) == []
+    assert foreign_reply_to(["x@evilcustomer.test", "y@evil.test"], sender) == [
+        "x@evilcustomer.test",
+        "y@evil.test",
+    ]

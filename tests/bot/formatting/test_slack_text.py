@@ -144,7 +144,23 @@ def test_plain_unescapes_entities_last() -> None:
     # The person typed "<@U123>" literally; Slack sent it escaped. It must stay text.
     assert plain("a &lt;@U123&gt; &amp; b") == "a <@U123> & b"
     assert plain("&amp;lt;") == "&lt;"
-    assert plain("*bold* _it_") == "*bold* _it_"
+
+
+def test_plain_drops_slack_formatting_marks() -> None:
+    # Issue 10: the HTML part was right, the text part showed Slack's asterisks.
+    assert plain("it is *50 EUR* a month, _really_ ~not~ cheap") == (
+        "it is 50 EUR a month, really not cheap"
+    )
+    assert plain("*see <https://x.com|the site>*") == "see the site (https://x.com)"
+    assert plain("*<@U123>* said") == "@Ana Pérez said"
+
+
+def test_plain_keeps_marks_that_are_not_formatting() -> None:
+    assert plain("snake_case_name 2*3*4 a * b") == "snake_case_name 2*3*4 a * b"
+    assert plain("run `rm *.tmp* _x_` now") == "run `rm *.tmp* _x_` now"
+    assert plain("```\n*stays* &lt;b&gt;\n```") == "```\n*stays* <b>\n```"
+    # A link whose label looks like a mark is the person's text, not formatting.
+    assert plain("<https://x.com|*x*>") == "*x* (https://x.com)"
 
 
 def test_plain_survives_failing_resolvers() -> None:

@@ -1,0 +1,124 @@
+"""Downloading files people share in Slack, without handing the bot token to anyone else.
+
+A file object in a Slack event says where its bytes are (``url_private_download``), and
+Mailroom must send the bot token to fetch them. That URL is only trusted when it points at
+Slack's own file host (or the configured ``SLACK_API_URL`` host, which is what tests and
+proxies use): a remote file (``mode`` "external"/"remote", ``is_external``, an
+``external_url``) is a link to somebody else's server, and a redirect could lead anywhere,
+so neither is ever fetched with the token. Bytes are streamed with a size cap, so one huge
+file cannot fill the memory of the process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from bot.errors import ServiceError, UserError
+from bot.settings import Settings
+
+# Where Slack serves ``url_private`` / ``url_private_download`` for every workspace.
+SLACK_FILE_ORIGINS = frozenset({("https", "files.slack.com", 443)})
+CHUNK_BYTES = 64 * 1024
+TIMEOUT_SECONDS = 30
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in ("https", "http") or not host or parts.username or parts.password:
+        return None
+    return scheme, host, port or (443 if scheme == "https" else 80)
+
+
+def allowed_origins(settings: Settings) -> frozenset[tuple[str, str, int]]:
+    """Slack's file host, plus the origin of ``SLACK_API_URL`` (scheme, host and port)."""
+    configured = _origin(settings.slack_api_url)
+    return SLACK_FILE_ORIGINS | ({configured} if configured else set())
+
+
+def is_slack_hosted(settings: Settings, url: str) -> bool:
+    origin = _origin(url)
+    return origin is not None and origin in allowed_origins(settings)
+
+
+def is_remote_file(file: dict[str, Any]) -> bool:
+    """A link to a file kept outside Slack (Google Drive, Dropbox, a remote file added by an
+    app): its URL is not Slack's to vouch for."""
+    mode = str(file.get("mode") or "").lower()
+    return bool(file.get("is_external") or file.get("external_url")) or mode in (
+        "external",
+        "remote",
+    )
+
+
+def file_url(file: dict[str, Any]) -> str | None:
+    return file.get("url_private_download") or file.get("url_private") or None
+
+
+def download_slack_file(
+    settings: Settings,
+    url: str,
+    *,
+    name: str,
+    max_bytes: int,
+    too_large_hint: str = "Share a link to it instead.",
+) -> bytes:
+    """The bytes of a Slack-hosted file, fetched with the bot token; at most ``max_bytes``.
+
+    Raises UserError when the URL is not Slack's or the file is too large, ServiceError when
+    Slack does not hand it over. Redirects are never followed: the token goes to one URL,
+    checked first.
+    """
+    if not is_slack_hosted(settings, url):
+        raise UserError(
+            f"{name} is not stored in Slack, so Mailroom did not download it. Upload the "
+            "file itself to Slack (not a link to it), or put the link in your message."
+        )
+    try:
+        response = requests.get(
+            url,
+            headers={"Authorization": f"Bearer {settings.slack_bot_token}"},
+            timeout=TIMEOUT_SECONDS,
+            allow_redirects=False,
+            stream=True,
+        )
+    except requests.RequestException as exc:
+        raise ServiceError(
+            f"Mailroom could not reach Slack to download {name} ({type(exc).__name__}). "
+            "Try again in a minute."
+        ) from None
+    with response:
+        if response.status_code != 200:
+            raise ServiceError(
+                f"Slack did not let Mailroom download {name} (HTTP {response.status_code}). "
+                "Check the app has the files:read scope."
+            )
+        return _read_capped(response, name, max_bytes, too_large_hint)
+
+
+def _read_capped(
+    response: requests.Response, name: str, max_bytes: int, too_large_hint: str
+) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(CHUNK_BYTES):
+        size += len(chunk)
+        if size > max_bytes:
+            raise UserError(
+                f"The file {name} is larger than the {size_limit_text(max_bytes)} limit. {too_large_hint}"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def size_limit_text(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size // (1024 * 1024)} MB"
+    return f"{max(1, size // 1024)} KB"
