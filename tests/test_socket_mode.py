@@ -243,3 +243,32 @@ def test_a_reply_acknowledged_over_the_socket_survives_kill_9_right_after_the_ac
     )
     assert len(smtp_server.messages) == 1
     assert len(sent_reactions(slack_fake, reply["ts"])) == 1
+
+
+def test_socket_mode_connects_once_slack_answers_after_a_failed_start(
+    slack_fake: FakeSlack,
+    socket_mode: FakeSocketMode,  # noqa: F811
+    tmp_path: Path,
+    processes: list[AppProcess],
+) -> None:
+    """Slack cannot hand out a URL when the app starts: the app keeps trying, then connects."""
+    socket = socket_mode
+    slack_fake.socket_mode = None  # apps.connections.open fails for now
+    env = app_env(
+        slack_fake,
+        f"sqlite:///{tmp_path / 'mailroom.db'}",
+        tmp_path / "data",
+        SLACK_APP_TOKEN=APP_TOKEN,
+    )
+    app = launch(processes, env, tmp_path)
+    wait_until(
+        lambda: len(slack_fake.calls_to("apps.connections.open")) >= 2,
+        timeout=20,
+        message="a second attempt after the first failed",
+    )
+    assert not socket.connections
+    slack_fake.socket_mode = socket
+    socket.wait_connected(1, timeout=30)
+    request(socket, "slash_commands", slash_command("/mail-status", "", "UALICE", CHANNEL))
+    wait_until(lambda: slack_fake.ephemerals("UALICE"), message="the status answer")
+    assert "Socket Mode could not connect" in app.log.read_text()
