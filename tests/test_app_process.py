@@ -257,6 +257,7 @@ def test_kill_9_right_after_the_ack_still_sends_the_reply_once(
     root = wait_until(
         lambda: posts_about(slack_fake, "Answer me"), timeout=20, message="the customer mail"
     )[0]
+    wait_until(lambda: app.knows_thread(CHANNEL, root["ts"]), message="the thread recorded")
     reply_ts = "1800000000.000400"
     event = {
         "type": "message",

@@ -158,6 +158,7 @@ def test_command_interaction_and_event_round_trip_and_survive_a_dropped_socket(
     root = wait_until(
         lambda: posts_about(slack_fake, "Over the socket"), timeout=20, message="the mail"
     )[0]
+    wait_until(lambda: app.knows_thread(CHANNEL, root["ts"]), message="the thread recorded")
 
     # A message event: the reply in the thread goes out as an email.
     reply = thread_reply(root["ts"], "1800000000.000500", "Answered over the socket.")
@@ -218,6 +219,7 @@ def test_a_reply_acknowledged_over_the_socket_survives_kill_9_right_after_the_ac
     root = wait_until(
         lambda: posts_about(slack_fake, "Socket kill"), timeout=20, message="the mail"
     )[0]
+    wait_until(lambda: app.knows_thread(CHANNEL, root["ts"]), message="the thread recorded")
     reply = thread_reply(root["ts"], "1800000000.000600", "Stored before the ack.")
     event_body = event_callback(reply, "EvSOCKET0002")
     request(socket, "events_api", event_body)
