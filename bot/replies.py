@@ -440,11 +440,12 @@ class ReplyService:
     # --- After a restart ------------------------------------------------------------------
 
     def recover(self) -> None:
-        """Finish what a previous process accepted from Slack but did not finish.
-
-        First the thread messages stored at ack time and not yet handled, then the replies
-        recorded but not (known to be) sent.
-        """
+        """Finish what a previous process accepted from Slack but did not finish: the thread
+        messages stored at ack time and not yet handled, and the replies recorded but not
+        (known to be) sent."""
+        # The unfinished replies are listed first, so that the list holds only the previous
+        # process's: a reply this process records meanwhile is being sent by its own worker.
+        unfinished = self._unfinished_replies()
         with self.ctx.db.session() as session:
             waiting = session.exec(
                 select(ReplyInbox.id).where(ReplyInbox.done == False).order_by(col(ReplyInbox.id))  # noqa: E712
@@ -455,16 +456,7 @@ class ReplyService:
             except Exception:
                 log.exception("re-processing thread message %s failed", inbox_id)
         self._prune_inbox()
-        with self.ctx.db.session() as session:
-            rows = session.exec(
-                select(Message)
-                .where(
-                    Message.direction == "out",
-                    col(Message.state).in_([MessageState.PENDING_SEND, MessageState.SENDING]),
-                )
-                .order_by(col(Message.id))
-            ).all()
-        for row in rows:
+        for row in unfinished:
             if row.state == MessageState.SENDING:
                 if self._copy_in_sent(row):
                     # It went out before the crash; only the bookkeeping was lost.
@@ -478,6 +470,19 @@ class ReplyService:
                         .values(state=MessageState.PENDING_SEND)
                     )
             self.send(row.id)  # type: ignore[arg-type]
+
+    def _unfinished_replies(self) -> list[Message]:
+        with self.ctx.db.session() as session:
+            return list(
+                session.exec(
+                    select(Message)
+                    .where(
+                        Message.direction == "out",
+                        col(Message.state).in_([MessageState.PENDING_SEND, MessageState.SENDING]),
+                    )
+                    .order_by(col(Message.id))
+                ).all()
+            )
 
     def _prune_inbox(self) -> None:
         """Forget handled thread messages once Slack can no longer retry them."""
