@@ -92,3 +92,26 @@ def test_racing_syncs_of_one_mailbox_post_each_mail_once(harness_any_db: Harness
     posts = [json.dumps(m.get("blocks")) for m in h.slack.top_level(CHANNEL)]
     for n in range(5):
         assert sum(f"Race {n}" in p for p in posts) == 1, n
+
+
+def test_chatter_outside_mailroom_threads_is_acknowledged_without_a_write(
+    harness: Harness,
+) -> None:
+    h = harness
+    _, ts = thread_with_customer_mail(h)
+    chatter = {
+        "type": "message",
+        "channel": "C_RANDOM",
+        "user": "UALICE",
+        "text": "Lunch?",
+        "ts": "1800000000.000700",
+        "thread_ts": "1800000000.000600",
+        "channel_type": "channel",
+    }
+    assert h.client.event(chatter, event_id="EvCHAT0001").status_code == 200
+    assert _inbox_events(h) == []
+    # A reply in our thread is stored before the 200 comes back.
+    reply = {**chatter, "channel": CHANNEL, "thread_ts": ts, "text": "Hello Carla."}
+    assert h.client.event(reply, event_id="EvOURS0001").status_code == 200
+    assert _inbox_events(h) == ["EvOURS0001"]
+    h.smtp.wait_for_messages(1)
