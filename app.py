@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+import time
 
 import uvicorn
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -45,18 +49,9 @@ def main() -> int:
         )
         return 3
     mailroom.start_background()
-    if settings.socket_mode:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        # Socket Mode receives Slack's requests over a websocket; the HTTP server still
-        # serves /healthz and the OAuth routes.
-        try:
-            SocketModeHandler(mailroom.bolt, settings.slack_app_token).connect()
-            log.info("Socket Mode connected")
-        except Exception as exc:
-            # Keep serving HTTP (health, OAuth); Slack requests still work over the
-            # request URL if one is configured.
-            log.error("Socket Mode could not connect (%s): check SLACK_APP_TOKEN.", exc)
+    socket_mode = (
+        start_socket_mode(mailroom, settings.slack_app_token) if settings.socket_mode else None
+    )
     log.info("Mailroom listening on %s:%s", settings.host, settings.port)
     try:
         uvicorn.run(
@@ -70,8 +65,60 @@ def main() -> int:
             log_config=None,
         )
     finally:
+        if socket_mode is not None:
+            socket_mode.close()
         mailroom.stop()
     return 0
+
+
+# slack_sdk's built-in Socket Mode client notices a dead socket only by its pings (five
+# failures in a row, or four intervals without a pong); a short interval brings a dropped
+# connection back in about 15 s rather than Bolt's default of nearly a minute.
+SOCKET_PING_SECONDS = 3
+# Slack's answers to apps.connections.open that no retry can fix: the token is wrong.
+TOKEN_ERRORS = {"invalid_auth", "not_authed", "not_allowed_token_type", "token_revoked"}
+
+
+def start_socket_mode(mailroom: Mailroom, app_token: str) -> SocketModeHandler:
+    """Receive Slack's requests over Socket Mode (the HTTP server still serves /healthz and
+    the OAuth routes, and signed requests to /slack/events).
+
+    Each request is acknowledged once Bolt has dispatched it, so whatever a listener's
+    middleware stores before the ack (a reply's intent) is stored under Socket Mode too.
+    Once connected, the client reconnects by itself when the socket drops; until then we
+    keep trying in the background, so a Slack outage at start does not leave us deaf.
+    """
+    handler = SocketModeHandler(mailroom.bolt, app_token, ping_interval=SOCKET_PING_SECONDS)
+
+    def connect() -> None:
+        delay = 1.0
+        while not handler.client.closed:
+            try:
+                # A fresh URL each try: Slack's are single use.
+                handler.client.connect_to_new_endpoint(force=True)
+                log.info("Socket Mode connected")
+                return
+            except SlackApiError as exc:
+                error = exc.response.get("error")
+                if error in TOKEN_ERRORS:
+                    log.error(
+                        "Slack refused SLACK_APP_TOKEN for Socket Mode (%s): create an app-level "
+                        "token with the connections:write scope and set it as SLACK_APP_TOKEN.",
+                        error,
+                    )
+                    return
+                log.warning("Socket Mode could not connect (%s); retrying in %.0f s", error, delay)
+            except Exception as exc:
+                log.warning(
+                    "Socket Mode could not connect (%s); retrying in %.0f s",
+                    type(exc).__name__,
+                    delay,
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 60.0)
+
+    threading.Thread(target=connect, name="socket-mode-connect", daemon=True).start()
+    return handler
 
 
 if __name__ == "__main__":

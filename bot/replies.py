@@ -1,24 +1,29 @@
 """Thread replies out as email, exactly once.
 
-A person's message in a Mailroom thread is recorded as an outgoing message (unique on the
-Slack message, and the Slack event id is recorded too) before anything is sent. Sending
-moves it PENDING_SEND → SENDING → SENT; after a crash, SENDING rows are checked against the
-Sent folder and only re-sent (with the same Message-ID, which receivers deduplicate) when
-no copy exists.
+A person's message in a Mailroom thread is stored in the reply inbox (unique on the Slack
+message: channel + ts) before Slack's event is acknowledged. After the ack it is turned into
+an outgoing message; recording that message and closing the inbox row are one transaction,
+and rows left open by a crash are re-processed at start. Sending moves the message
+PENDING_SEND → SENDING → SENT; after a crash, SENDING rows are checked against the Sent
+folder and only re-sent (with the same Message-ID, which receivers deduplicate) when no
+copy exists.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from bot.blocks.replies import send_failed_blocks, sent_confirmation_blocks
 from bot.errors import MailroomError, ServiceError, UserError
@@ -41,8 +46,8 @@ from storage.models import (
     Mailbox,
     Message,
     MessageState,
-    ProcessedEvent,
     Provider,
+    ReplyInbox,
     utcnow,
 )
 
@@ -56,6 +61,9 @@ log = logging.getLogger(__name__)
 NOTE_PREFIXES = ("note:", "internal:")
 SENT_REACTION = "white_check_mark"
 NOTE_REACTION = "lock"
+# Handled thread messages are kept this long: far beyond Slack's retries (minutes), so a
+# late redelivery of the same message is still recognised.
+INBOX_KEEP = timedelta(days=7)
 
 
 def is_internal_note(text: str) -> bool:
@@ -85,44 +93,110 @@ class ReplyService:
         # Other ways out than the mailbox's SMTP server, by ``Mailbox.send_via`` (e.g. "ses"):
         # (mailbox, email, recipients) -> None, raising MailroomError on failure.
         self.transports: dict[str, Callable[[Mailbox, Any, list[str]], None]] = {}
+        # Inbox rows being handled by this process (the listener and recover() may meet).
+        self._claiming = threading.Lock()
+        self._claimed: set[int] = set()
 
     # --- From Slack -----------------------------------------------------------------------
 
-    def handle_thread_message(self, event: dict[str, Any], event_id: str | None) -> None:
-        """A human message in a thread. Records the reply, then sends it."""
-        channel, thread_ts, user = event["channel"], event["thread_ts"], event["user"]
-        text = event.get("text") or ""
+    def receive(self, event: dict[str, Any], event_id: str | None) -> int | None:
+        """Store a human thread message durably; runs BEFORE Slack's event is acknowledged.
+
+        Returns the new inbox row's id, or None when there is nothing to do: not a Mailroom
+        thread (one indexed lookup, no write, so channel chatter stays cheap) or a message
+        already stored (Slack's retry of the same event id, or the same message under
+        another event id). A database failure raises, so Slack gets a 500 and retries.
+        """
+        channel, thread_ts = event["channel"], event["thread_ts"]
         with self.ctx.db.session() as session:
+            known = session.exec(
+                select(Conversation.id).where(
+                    Conversation.channel_id == channel, Conversation.thread_ts == thread_ts
+                )
+            ).first()
+        if known is None:
+            return None
+        row = ReplyInbox(
+            channel_id=channel,
+            message_ts=event["ts"],
+            event_id=event_id,
+            event_json=json.dumps(event),
+        )
+        if not self.ctx.db.insert_once(row):
+            log.info(
+                "thread message %s/%s (event %s) already stored", channel, event["ts"], event_id
+            )
+            return None
+        return row.id
+
+    def handle_thread_message(self, inbox_id: int) -> None:
+        """Turn a stored thread message into a note, a refusal or a reply, then send it.
+
+        Runs after the ack (in Bolt's worker) and again from ``recover`` for rows a killed
+        process left behind; the inbox row is marked done in the same transaction that
+        records the reply, so nothing is lost or done twice whenever the process dies.
+        """
+        with self._claiming:
+            if inbox_id in self._claimed:
+                return  # the listener and recover() both reached it: one is enough
+            self._claimed.add(inbox_id)
+        try:
+            _pause_for_tests("after_ack")
+            self._handle_inbox(inbox_id)
+        finally:
+            with self._claiming:
+                self._claimed.discard(inbox_id)
+
+    def _handle_inbox(self, inbox_id: int) -> None:
+        with self.ctx.db.session() as session:
+            inbox = session.get(ReplyInbox, inbox_id)
+            if inbox is None or inbox.done:
+                return
+            event: dict[str, Any] = json.loads(inbox.event_json)
+            channel, thread_ts, user = event["channel"], event["thread_ts"], event["user"]
             conversation = session.exec(
                 select(Conversation).where(
                     Conversation.channel_id == channel, Conversation.thread_ts == thread_ts
                 )
             ).first()
-            if conversation is None:
-                return  # not a Mailroom thread
-            mailbox = session.get(Mailbox, conversation.mailbox_id)
+            mailbox = session.get(Mailbox, conversation.mailbox_id) if conversation else None
             # Threading headers continue from the newest mail either way; the recipients
             # come from the customer's newest mail (Reply-To honoured).
-            parent = latest_message(session, conversation.id)  # type: ignore[arg-type]
-            customer_mail = latest_message(session, conversation.id, "in")  # type: ignore[arg-type]
-        if mailbox is None:
+            parent = customer_mail = None
+            if conversation is not None:
+                parent = latest_message(session, conversation.id)  # type: ignore[arg-type]
+                customer_mail = latest_message(session, conversation.id, "in")  # type: ignore[arg-type]
+        if conversation is None or mailbox is None:
+            self._mark_inbox_done(inbox_id)
             return
-        # Deduplicate Slack's retries only for our threads: other channel chatter costs no write.
-        if event_id and not self.ctx.db.insert_once(ProcessedEvent(event_id=event_id)):
-            log.info("event %s already handled", event_id)
-            return
+        text = event.get("text") or ""
         if is_internal_note(text):
             self._react(channel, event["ts"], NOTE_REACTION)
+            self._mark_inbox_done(inbox_id)
             return
         refusal = self._refusal(user, mailbox)
         if refusal:
             self.ctx.slack.ephemeral(channel, user, refusal, thread_ts=thread_ts)
             # Never sent, so it stays in the thread as an internal note: marked like one.
             self._react(channel, event["ts"], NOTE_REACTION)
+            self._mark_inbox_done(inbox_id)
             return
-        row = self._record(mailbox, conversation, parent, customer_mail, event)
+        row = self._record(mailbox, conversation, parent, customer_mail, event, inbox_id)
         if row is not None:
+            _pause_for_tests("after_record")
             self.send(row.id)  # type: ignore[arg-type]
+
+    def _mark_inbox_done(self, inbox_id: int, session: Session | None = None) -> bool:
+        """Mark the inbox row done (inside ``session`` when given); False if already done."""
+        statement = (
+            update(ReplyInbox)
+            .where(ReplyInbox.id == inbox_id, ReplyInbox.done == False)  # noqa: E712
+            .values(done=True, done_at=utcnow())
+        )
+        if session is not None:
+            return bool(session.exec(statement).rowcount)  # type: ignore[call-overload]
+        with self.ctx.db.session() as own:
+            return bool(own.exec(statement).rowcount)  # type: ignore[call-overload]
 
     def _refusal(self, user: str, mailbox: Mailbox) -> str | None:
         if not mailbox.active:
@@ -147,7 +221,9 @@ class ReplyService:
         parent: Message | None,
         customer_mail: Message | None,
         event: dict[str, Any],
+        inbox_id: int,
     ) -> Message | None:
+        """Record the reply PENDING_SEND and close its inbox row, in one transaction."""
         parent_refs = (parent.references or "").split() if parent else []
         to = _reply_targets(customer_mail, conversation)
         files = reply_files(event)
@@ -173,10 +249,16 @@ class ReplyService:
         )
         try:
             with self.ctx.db.session() as session:
+                if not self._mark_inbox_done(inbox_id, session):
+                    session.rollback()
+                    return None  # another worker handled this inbox row meanwhile
                 session.add(row)
             return row
         except IntegrityError:
-            return None  # the same Slack message, delivered under another event id
+            # The same Slack message was already recorded (e.g. by another process): only
+            # the inbox row is left to close.
+            self._mark_inbox_done(inbox_id)
+            return None
 
     # --- Sending ----------------------------------------------------------------------------
 
@@ -384,17 +466,23 @@ class ReplyService:
     # --- After a restart ------------------------------------------------------------------
 
     def recover(self) -> None:
-        """Finish replies that a previous process recorded but did not finish sending."""
+        """Finish what a previous process accepted from Slack but did not finish: the thread
+        messages stored at ack time and not yet handled, and the replies recorded but not
+        (known to be) sent."""
+        # The unfinished replies are listed first, so that the list holds only the previous
+        # process's: a reply this process records meanwhile is being sent by its own worker.
+        unfinished = self._unfinished_replies()
         with self.ctx.db.session() as session:
-            rows = session.exec(
-                select(Message)
-                .where(
-                    Message.direction == "out",
-                    col(Message.state).in_([MessageState.PENDING_SEND, MessageState.SENDING]),
-                )
-                .order_by(col(Message.id))
+            waiting = session.exec(
+                select(ReplyInbox.id).where(ReplyInbox.done == False).order_by(col(ReplyInbox.id))  # noqa: E712
             ).all()
-        for row in rows:
+        for inbox_id in waiting:
+            try:
+                self.handle_thread_message(inbox_id)  # type: ignore[arg-type]
+            except Exception:
+                log.exception("re-processing thread message %s failed", inbox_id)
+        self._prune_inbox()
+        for row in unfinished:
             if row.state == MessageState.SENDING:
                 if self._copy_in_sent(row):
                     # It went out before the crash; only the bookkeeping was lost.
@@ -408,6 +496,29 @@ class ReplyService:
                         .values(state=MessageState.PENDING_SEND)
                     )
             self.send(row.id)  # type: ignore[arg-type]
+
+    def _unfinished_replies(self) -> list[Message]:
+        with self.ctx.db.session() as session:
+            return list(
+                session.exec(
+                    select(Message)
+                    .where(
+                        Message.direction == "out",
+                        col(Message.state).in_([MessageState.PENDING_SEND, MessageState.SENDING]),
+                    )
+                    .order_by(col(Message.id))
+                ).all()
+            )
+
+    def _prune_inbox(self) -> None:
+        """Forget handled thread messages once Slack can no longer retry them."""
+        with self.ctx.db.session() as session:
+            session.exec(  # type: ignore[call-overload]
+                delete(ReplyInbox).where(
+                    ReplyInbox.done == True,  # noqa: E712
+                    col(ReplyInbox.received_at) < utcnow() - INBOX_KEEP,
+                )
+            )
 
     def _copy_in_sent(self, row: Message) -> bool:
         mailbox = self.ctx.mailboxes.get(row.mailbox_id)
@@ -478,6 +589,14 @@ def is_new_sender(db: Database, row: Message) -> bool:
         known.add(sender.lower())
         known.update(a.lower() for a in split_addresses(to) + split_addresses(reply_to))
     return row.from_address.lower() not in known
+
+
+def _pause_for_tests(point: str) -> None:
+    """Test hook: with MAILROOM_TEST_PAUSE_AT=<point>, hold this worker forever at ``point``
+    so a test can kill -9 the process exactly there ("after_ack", "after_record")."""
+    if os.environ.get("MAILROOM_TEST_PAUSE_AT") == point:
+        log.warning("test pause at %s", point)
+        threading.Event().wait()
 
 
 def _reply_targets(parent: Message | None, conversation: Conversation) -> list[str]:

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
+from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
 
 from bot.errors import UserError
 from bot.slack_client import Slack
@@ -29,35 +34,44 @@ class Roles:
         self.extra_admins = set(extra_admins)
 
     def user(self, user_id: str, team_id: str = "") -> User:
-        """The stored user, refreshed from users.info when stale."""
+        """The stored user, refreshed from users.info when stale.
+
+        Two first requests from a new person arrive at once: the row is written with one
+        atomic upsert, so neither trips over the other's insert.
+        """
         with self.db.session() as session:
             user = session.get(User, user_id)
-            fresh = (
-                user is not None
-                and user.refreshed_at
-                and utcnow() - user.refreshed_at < PROFILE_TTL
-            )
-            if fresh:
-                return user  # type: ignore[return-value]
-            if user is None:
-                user = User(id=user_id, team_id=team_id)
-            try:
-                info = self.slack.client.users_info(user=user_id)["user"]
-                user.is_workspace_admin = bool(
-                    info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner")
-                )
-                profile = info.get("profile") or {}
-                user.name = (
-                    profile.get("real_name") or info.get("real_name") or info.get("name") or user_id
-                )
-                user.email = profile.get("email") or user.email
-                user.team_id = user.team_id or info.get("team_id", "")
-                user.refreshed_at = utcnow()
-            except SlackApiError as exc:
-                # Keep the cached answer when Slack cannot tell us now.
-                log.warning("users.info failed for %s: %s", user_id, exc.response.get("error"))
-            session.add(user)
+        if user is not None and user.refreshed_at and utcnow() - user.refreshed_at < PROFILE_TTL:
             return user
+        # Asked outside any transaction: no database lock is held while Slack answers.
+        profile = self._profile(user_id)
+        with self.db.session() as session:
+            session.exec(_upsert_user(session, user_id, team_id, profile))  # type: ignore[call-overload]
+            stored = session.get(User, user_id, populate_existing=True)
+            assert stored is not None
+            return stored
+
+    def _profile(self, user_id: str) -> dict[str, Any] | None:
+        """Fresh profile columns from users.info, or None when Slack cannot tell us now."""
+        try:
+            info = self.slack.client.users_info(user=user_id)["user"]
+        except SlackApiError as exc:
+            # Keep the cached answer when Slack cannot tell us now.
+            log.warning("users.info failed for %s: %s", user_id, exc.response.get("error"))
+            return None
+        profile = info.get("profile") or {}
+        return {
+            "is_workspace_admin": bool(
+                info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner")
+            ),
+            "name": profile.get("real_name")
+            or info.get("real_name")
+            or info.get("name")
+            or user_id,
+            "email": profile.get("email"),
+            "team_id": info.get("team_id", ""),
+            "refreshed_at": utcnow(),
+        }
 
     def role_of(self, user_id: str) -> Role:
         user = self.user(user_id)
@@ -121,3 +135,32 @@ class Roles:
             f"Replies from the shared mailbox {mailbox.address} are for sales and admin users. "
             "Ask an admin to run `/mail-role @you sales`. Your message stays here as an internal note."
         )
+
+
+def _upsert_user(
+    session: Session, user_id: str, team_id: str, profile: dict[str, Any] | None
+) -> Any:
+    """INSERT … ON CONFLICT for the dialect in use (SQLite and PostgreSQL share the syntax).
+
+    A granted role is never touched; a known email or team id is not blanked by a profile
+    that lacks one.
+    """
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    values: dict[str, Any] = {"id": user_id, "team_id": team_id, "name": "", "role": Role.NONE}
+    values["is_workspace_admin"] = False
+    if profile is not None:
+        values.update(profile, team_id=team_id or profile["team_id"])
+    statement = insert(User).values(**values)
+    if profile is None:
+        return statement.on_conflict_do_nothing(index_elements=["id"])
+    table, new = User.__table__.c, statement.excluded  # type: ignore[attr-defined]
+    return statement.on_conflict_do_update(
+        index_elements=["id"],
+        set_={
+            "is_workspace_admin": new.is_workspace_admin,
+            "name": new.name,
+            "email": func.coalesce(new.email, table.email),
+            "team_id": func.coalesce(func.nullif(table.team_id, ""), new.team_id),
+            "refreshed_at": new.refreshed_at,
+        },
+    )

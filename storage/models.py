@@ -2,7 +2,8 @@
 
 Uniqueness constraints carry the exactly-once guarantees: a mail is known once per
 (mailbox, folder, uidvalidity, uid) and once per (mailbox, Message-ID); a Slack event once per
-event_id; an outgoing reply once per Slack message (channel, ts).
+event_id; a thread message from Slack once per (channel, ts) in the reply inbox, and an
+outgoing reply once per Slack message (channel, ts).
 """
 
 from __future__ import annotations
@@ -171,6 +172,26 @@ class ProcessedEvent(SQLModel, table=True):
     __tablename__ = "processed_events"
     event_id: str = Field(primary_key=True)
     received_at: datetime = Field(default_factory=utcnow)
+
+
+class ReplyInbox(SQLModel, table=True):
+    """A person's message in a Mailroom thread, stored before Slack's event is acknowledged.
+
+    Written at ack time (one row per Slack message: channel + ts, whatever event id carried
+    it) and marked done in the same transaction that records the outgoing reply, so a crash
+    at any moment leaves either this row to re-process at start or the reply to send.
+    """
+
+    __tablename__ = "reply_inbox"
+    __table_args__ = (UniqueConstraint("channel_id", "message_ts"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel_id: str
+    message_ts: str
+    event_id: str | None = Field(default=None, unique=True, index=True)
+    event_json: str = Field(sa_column=Column(Text, nullable=False))
+    done: bool = Field(default=False, index=True)
+    received_at: datetime = Field(default_factory=utcnow)
+    done_at: datetime | None = None
 
 
 class Notification(SQLModel, table=True):

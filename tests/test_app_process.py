@@ -129,6 +129,7 @@ def start_with_mailbox(
     smtp: SmtpServer,
     tmp_path: Path,
     processes: list[AppProcess],
+    **extra_env: str,
 ) -> tuple[dict[str, str], AppProcess, MailAccount]:
     """`python app.py` polling every second, with one mailbox connected through Slack."""
     env = app_env(
@@ -136,6 +137,7 @@ def start_with_mailbox(
         f"sqlite:///{tmp_path / 'mailroom.db'}",
         tmp_path / "data",
         SYNC_INTERVAL_SECONDS="1",
+        **extra_env,
     )
     app = launch(processes, env, tmp_path)
     account = new_mail_account(dovecot, smtp)
@@ -225,6 +227,75 @@ def test_kill_9_mid_send_delivers_the_reply_exactly_once(
     )
     assert len(smtp_server.messages) == 1
     assert "Answer once." in smtp_server.messages[0].message.get_body(("plain",)).get_content()
+
+
+def sent_reactions(slack: FakeSlack, ts: str) -> list:
+    return [
+        c
+        for c in slack.calls_to("reactions.add")
+        if c.params.get("timestamp") == ts and c.params.get("name") == "white_check_mark"
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pause_at", ["after_ack", "after_record"])
+def test_kill_9_right_after_the_ack_still_sends_the_reply_once(
+    pause_at: str,
+    slack_fake: FakeSlack,
+    dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+    tmp_path: Path,
+    processes: list[AppProcess],
+) -> None:
+    """Slack has its 200 (and will never retry) when the process dies: right after the ack,
+    before anything else ran ("after_ack"), or once the reply is recorded but not yet sent
+    ("after_record"). The restarted process sends it, once, and marks it ✅."""
+    env, app, account = start_with_mailbox(
+        slack_fake, dovecot, smtp_server, tmp_path, processes, MAILROOM_TEST_PAUSE_AT=pause_at
+    )
+    dovecot.append(account.address, make_email(to=account.address, subject="Answer me"))
+    root = wait_until(
+        lambda: posts_about(slack_fake, "Answer me"), timeout=20, message="the customer mail"
+    )[0]
+    wait_until(lambda: app.knows_thread(CHANNEL, root["ts"]), message="the thread recorded")
+    reply_ts = "1800000000.000400"
+    event = {
+        "type": "message",
+        "channel": CHANNEL,
+        "user": "UALICE",
+        "text": "Never lost.",
+        "ts": reply_ts,
+        "thread_ts": root["ts"],
+        "channel_type": "channel",
+    }
+    assert app.client().event(event, event_id="EvACK0001").status_code == 200
+    wait_until(
+        lambda: f"test pause at {pause_at}" in app.log.read_text(),
+        timeout=20,
+        message=f"the app held at {pause_at}",
+    )
+    app.kill()
+    assert smtp_server.messages == []
+
+    restart_env = {k: v for k, v in env.items() if k != "MAILROOM_TEST_PAUSE_AT"}
+    restarted = launch(processes, restart_env, tmp_path)
+    smtp_server.wait_for_messages(1, timeout=30)
+    wait_until(
+        lambda: sent_reactions(slack_fake, reply_ts), timeout=20, message="the ✅ after restart"
+    )
+    wait_until(
+        lambda: dovecot.message_count(account.address, "Sent") == 1,
+        timeout=20,
+        message="the reply's copy in Sent",
+    )
+    # Slack's retry of the same event, and the same message under another event id, are
+    # acknowledged and recognised: still one email, one ✅.
+    client = restarted.client()
+    assert client.event(event, event_id="EvACK0001", retry_num=1).status_code == 200
+    assert client.event(event, event_id="EvACK0002").status_code == 200
+    assert len(smtp_server.messages) == 1
+    assert "Never lost." in smtp_server.messages[0].message.get_body(("plain",)).get_content()
+    assert len(sent_reactions(slack_fake, reply_ts)) == 1
 
 
 def test_healthz_is_503_when_the_database_goes_away(

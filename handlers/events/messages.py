@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 
 from bot.context import AppContext
 
 # Edits, deletions, joins and bot posts must never send anything.
 ALLOWED_SUBTYPES = {None, "file_share", "thread_broadcast"}
+INBOX_KEY = "reply_inbox_id"
 
 
 def is_human_thread_reply(event: dict[str, Any]) -> bool:
@@ -23,8 +25,19 @@ def is_human_thread_reply(event: dict[str, Any]) -> bool:
 
 
 def register(app: App, ctx: AppContext) -> None:
-    @app.event("message")
-    def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
-        if not is_human_thread_reply(event):
-            return
-        ctx.replies.handle_thread_message(event, body.get("event_id"))
+    def store_before_ack(
+        event: dict[str, Any], body: dict[str, Any], context: BoltContext, next: Callable[[], None]
+    ) -> None:
+        # Listener middleware runs before Bolt acknowledges the event (over HTTP and Socket
+        # Mode alike), so the reply is durable before Slack stops retrying. If storing
+        # fails, the exception makes Bolt answer 500 and Slack delivers the event again.
+        if is_human_thread_reply(event):
+            context[INBOX_KEY] = ctx.replies.receive(event, body.get("event_id"))
+        next()
+
+    @app.event("message", middleware=[store_before_ack])
+    def on_message(context: BoltContext) -> None:
+        # After the ack, in Bolt's worker thread: the slow part (SMTP) never delays Slack.
+        inbox_id = context.get(INBOX_KEY)
+        if inbox_id is not None:
+            ctx.replies.handle_thread_message(inbox_id)

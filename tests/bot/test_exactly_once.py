@@ -11,7 +11,7 @@ import threading
 
 from sqlmodel import select
 
-from storage.models import Message, ProcessedEvent
+from storage.models import Message, ReplyInbox
 from tests.support.harness import Harness, make_email
 from tests.support.wait import wait_until
 
@@ -43,18 +43,19 @@ def test_an_event_delivered_three_times_sends_one_email(harness_any_db: Harness)
         assert answer.status_code == 200
     h.smtp.wait_for_messages(1)
     wait_until(lambda: h.slack.calls_to("reactions.add"), message="sent reaction")
-    # The same Slack message under a fresh event id (Slack does that too) is still one email.
-    h.client.event(event, event_id="EvOTHER0001")
-    wait_until(lambda: _event_seen(h, "EvOTHER0001"), message="second event id handled")
+    # The same Slack message under a fresh event id (Slack does that too) is still one email:
+    # acknowledged, and recognised at once as a message already stored.
+    assert h.client.event(event, event_id="EvOTHER0001").status_code == 200
+    assert _inbox_events(h) == ["EvSAME0001"]
     assert len(h.smtp.messages) == 1
     with h.ctx.db.session() as session:
         sent = session.exec(select(Message).where(Message.source_ts == event["ts"])).all()
     assert [m.state for m in sent] == ["sent"]
 
 
-def _event_seen(h: Harness, event_id: str) -> bool:
+def _inbox_events(h: Harness) -> list[str | None]:
     with h.ctx.db.session() as session:
-        return session.get(ProcessedEvent, event_id) is not None
+        return [row.event_id for row in session.exec(select(ReplyInbox)).all()]
 
 
 def test_a_rate_limit_storm_still_posts_once(harness: Harness) -> None:
@@ -91,3 +92,26 @@ def test_racing_syncs_of_one_mailbox_post_each_mail_once(harness_any_db: Harness
     posts = [json.dumps(m.get("blocks")) for m in h.slack.top_level(CHANNEL)]
     for n in range(5):
         assert sum(f"Race {n}" in p for p in posts) == 1, n
+
+
+def test_chatter_outside_mailroom_threads_is_acknowledged_without_a_write(
+    harness: Harness,
+) -> None:
+    h = harness
+    _, ts = thread_with_customer_mail(h)
+    chatter = {
+        "type": "message",
+        "channel": "C_RANDOM",
+        "user": "UALICE",
+        "text": "Lunch?",
+        "ts": "1800000000.000700",
+        "thread_ts": "1800000000.000600",
+        "channel_type": "channel",
+    }
+    assert h.client.event(chatter, event_id="EvCHAT0001").status_code == 200
+    assert _inbox_events(h) == []
+    # A reply in our thread is stored before the 200 comes back.
+    reply = {**chatter, "channel": CHANNEL, "thread_ts": ts, "text": "Hello Carla."}
+    assert h.client.event(reply, event_id="EvOURS0001").status_code == 200
+    assert _inbox_events(h) == ["EvOURS0001"]
+    h.smtp.wait_for_messages(1)

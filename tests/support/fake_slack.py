@@ -321,6 +321,9 @@ class FakeSlack:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.calls: list[Call] = []
+        # Socket Mode's websocket server (tests.support.socket_mode.FakeSocketMode): when set,
+        # apps.connections.open hands out its URLs.
+        self.socket_mode: Any | None = None
         self._reset_state()
 
     # ------------------------------------------------------------------ lifecycle
@@ -637,7 +640,7 @@ class FakeSlack:
                     {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
                 )
                 return fault.status, extra, call.response
-            auth_error = self._check_auth(headers, params)
+            auth_error = self._check_auth(headers, params, method)
             if auth_error:
                 call.response = {"ok": False, "error": auth_error}
                 return 200, {}, call.response
@@ -679,9 +682,16 @@ class FakeSlack:
             params[key] = _maybe_json(params[key])
         return params
 
-    def _check_auth(self, headers: dict[str, str], params: dict[str, Any]) -> str | None:
+    def _check_auth(
+        self, headers: dict[str, str], params: dict[str, Any], method: str = ""
+    ) -> str | None:
         auth = headers.get("authorization", "")
         token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+        if method == "apps.connections.open":
+            # Only an app-level token, and only in the Authorization header (Slack's docs).
+            if not token:
+                return "not_authed"
+            return None if token.startswith("xapp-") else "not_allowed_token_type"
         token = token or str(params.pop("token", "") or "")  # Slack also accepts a token field
         if not token:
             return "not_authed"
@@ -816,6 +826,11 @@ class FakeSlack:
     # ------------------------------------------------------------------ Web API methods
     def _api_api_test(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"args": params}
+
+    def _api_apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self.socket_mode is None:
+            return {"ok": False, "error": "access_denied"}  # Socket Mode not turned on
+        return {"url": self.socket_mode.url()}
 
     def _api_auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -490,3 +490,20 @@ class AppProcess:
 
     def client(self) -> SlackClientForTests:
         return SlackClientForTests(httpx.Client(base_url=self.url, timeout=30), SIGNING_SECRET)
+
+    def knows_thread(self, channel: str, thread_ts: str) -> bool:
+        """Whether the app has recorded the Slack thread as one of its conversations.
+
+        The root post shows up in Slack a moment before the app stores its ts; a reply sent
+        in that moment would not (yet) be recognised as a reply to a Mailroom thread.
+        """
+        engine = create_engine(_sqlalchemy_url(self.env["DATABASE_URL"]))
+        try:
+            with engine.connect() as conn:
+                found = conn.execute(
+                    text("SELECT 1 FROM conversations WHERE channel_id = :c AND thread_ts = :t"),
+                    {"c": channel, "t": thread_ts},
+                ).first()
+            return found is not None
+        finally:
+            engine.dispose()
