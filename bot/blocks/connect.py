@@ -223,3 +223,26 @@ def form_values_from_mailbox(mailbox: Mailbox) -> dict[str, str]:
         "channel": mailbox.channel_id or "",
         "backfill": str(mailbox.backfill_days),
     }
+
+
+def reconnected_by_other(before: Mailbox, after: Mailbox, actor: str) -> str:
+    """For a mailbox's owner when someone else reconnected it (they may not expect it)."""
+    changed = []
+    if before.address.lower() != after.address.lower():
+        changed.append(f"address {escape(before.address)} → {escape(after.address)}")
+    if (before.imap_host, before.imap_port) != (after.imap_host, after.imap_port):
+        changed.append(f"IMAP server {escape(after.imap_host)}:{after.imap_port}")
+    if (before.smtp_host, before.smtp_port) != (after.smtp_host, after.smtp_port):
+        changed.append(f"SMTP server {escape(after.smtp_host)}:{after.smtp_port}")
+    detail = f" ({'; '.join(changed)})" if changed else ""
+    return (
+        f":warning: <@{actor}> reconnected your mailbox {escape(before.address)}{detail}. "
+        "If you did not expect this, tell a Mailroom admin and check it with `/mail-status`."
+    )
+
+
+def ses_reset_note(mailbox: Mailbox) -> str:
+    return (
+        f"The address changed, so {escape(mailbox.address)} sends through its own SMTP server "
+        "again: an admin can switch it back to Amazon SES once SES has verified the new address."
+    )

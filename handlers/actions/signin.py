@@ -17,7 +17,7 @@ from bot.blocks.signin import (
     check_result_text,
     connected_blocks,
 )
-from bot.connect import join_channel, start_syncing, view_values
+from bot.connect import check_channel, join_channel, start_syncing, view_values
 from bot.context import AppContext
 from bot.errors import UserError
 from bot.features import activation_refusal
@@ -35,7 +35,11 @@ def register(app: App, ctx: AppContext) -> None:
         ack()
         state = body["actions"][0].get("value", "")
         values = view_values(((body.get("view") or {}).get("state") or {}).get("values") or {})
-        ctx.extras["signin"].record_choice(state, user_of(body), values)
+        refusal = ctx.extras["signin"].record_choice(state, user_of(body), values)
+        if refusal:
+            raise UserError(
+                f"{refusal} Mailroom will ask you for a channel in a message after the sign-in."
+            )
 
     @app.action(PICK_CHANNEL_ACTION)
     @user_facing(ctx)
@@ -53,6 +57,9 @@ def register(app: App, ctx: AppContext) -> None:
         channel = action.get("selected_conversation") or ""
         if not channel:
             raise UserError("Choose a channel from the list.")
+        refusal = check_channel(ctx, user_of(body), channel)
+        if refusal:
+            raise UserError(refusal)
         mailbox = ctx.mailboxes.set_fields(mailbox.id, channel_id=channel)  # type: ignore[arg-type,assignment]
         note = join_channel(ctx, channel)
         refusal = activation_refusal(ctx, mailbox)

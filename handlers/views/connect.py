@@ -15,15 +15,25 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks.connect import CALLBACK, connect_modal, connected_view, testing_view
+from bot.blocks.connect import (
+    CALLBACK,
+    connect_modal,
+    connected_view,
+    ses_reset_note,
+    testing_view,
+)
 from bot.connect import (
     ConnectForm,
     FormErrors,
+    check_channel,
     check_duplicates,
+    check_login_identity,
+    fill_saved_passwords,
     join_channel,
     parse_connect_form,
     save_mailbox,
     start_syncing,
+    tell_owner_of_reconnect,
     test_connection,
     view_values,
 )
@@ -61,13 +71,16 @@ def register(app: App, ctx: AppContext) -> None:
                 has_saved_password=bool(existing and existing.secrets),
             )
             check_duplicates(ctx, form, user, team)
+            if not ctx.roles.is_admin(user):
+                check_login_identity(form)
+            if existing is not None:
+                fill_saved_passwords(ctx, form, existing)
+            refusal = check_channel(ctx, user, form.channel_id)
+            if refusal:
+                raise FormErrors({"channel": refusal})
         except FormErrors as exc:
             ack(response_action="errors", errors=exc.errors)
             return
-        if existing is not None and not form.imap_password:
-            saved = ctx.mailboxes.secrets(existing)
-            form.imap_password = saved.get("imap_password", "")
-            form.smtp_password = form.smtp_password or saved.get("smtp_password", "")
         future = _pool.submit(test_connection, ctx, form)
         try:
             errors = future.result(timeout=ACK_BUDGET)
@@ -87,9 +100,14 @@ def register(app: App, ctx: AppContext) -> None:
 
 
 def _save(ctx: AppContext, form: ConnectForm, user: str, team: str) -> tuple[Any, str | None]:
+    before = ctx.mailboxes.get(form.mailbox_id) if form.mailbox_id else None
     mailbox = save_mailbox(ctx, form, user, team)
     note = join_channel(ctx, mailbox.channel_id or "")
     start_syncing(ctx, mailbox)
+    if before is not None:
+        tell_owner_of_reconnect(ctx, before, mailbox, user)
+        if before.send_via == "ses" and mailbox.send_via != "ses":
+            note = " ".join(filter(None, [note, ses_reset_note(mailbox)]))
     return mailbox, note
 
 

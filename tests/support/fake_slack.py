@@ -27,7 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -163,6 +163,7 @@ class _Channel:
     is_member: bool = False
     is_im: bool = False
     user: str | None = None  # the other party of a DM
+    members: set[str] = field(default_factory=set)  # people in it (conversations.members)
 
     def to_slack(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -428,6 +429,11 @@ class FakeSlack:
                 deleted=deleted,
             )
 
+    def set_email(self, user_id: str, email: str | None) -> None:
+        """Change a registered user's profile email (as after a confirmed change in Slack)."""
+        with self._lock:
+            self._users[user_id].email = email
+
     def add_channel(
         self,
         channel_id: str,
@@ -435,6 +441,7 @@ class FakeSlack:
         *,
         is_private: bool = False,
         is_member: bool = False,
+        members: list[str] | None = None,
     ) -> None:
         with self._lock:
             self._channels[channel_id] = _Channel(
@@ -442,6 +449,7 @@ class FakeSlack:
                 name=name or channel_id.lower(),
                 is_private=is_private,
                 is_member=is_member,
+                members=set(members or []),
             )
 
     def add_file(
@@ -980,6 +988,15 @@ class FakeSlack:
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
         return {"channel": channel.to_slack()}
+
+    def _api_conversations_members(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(str(params.get("channel") or ""))
+        if channel is None or (channel.is_private and not channel.is_member):
+            return {"ok": False, "error": "channel_not_found"}
+        members = sorted(channel.members | ({BOT_USER_ID} if channel.is_member else set()))
+        if channel.is_im and channel.user:
+            members = sorted({channel.user, BOT_USER_ID})
+        return {"members": members, "response_metadata": {"next_cursor": ""}}
 
     def _api_conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("channel"):
