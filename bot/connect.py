@@ -305,6 +305,26 @@ def fill_saved_passwords(ctx: AppContext, form: ConnectForm, mailbox: Mailbox) -
         raise FormErrors(errors)
 
 
+def check_submission(
+    ctx: AppContext, form: ConnectForm, user_id: str, team_id: str, existing: Mailbox | None
+) -> None:
+    """Everything about a connect-modal submission that needs no mail server: one mailbox
+    per person, the address is the login (non-admins), saved passwords only for the server
+    they were saved for, and a channel the person may use. Raises FormErrors."""
+    check_duplicates(ctx, form, user_id, team_id)
+    if not ctx.roles.is_admin(user_id):
+        check_login_identity(form)
+    if existing is not None:
+        fill_saved_passwords(ctx, form, existing)
+    kept = existing is not None and form.channel_id == existing.channel_id
+    # A reconnect keeping its (well-formed) channel is not asked again: an admin fixing
+    # someone's mailbox need not be in its private channel.
+    if not (kept and CHANNEL_ID_RE.match(form.channel_id)):
+        refusal = check_channel(ctx, user_id, form.channel_id)
+        if refusal:
+            raise FormErrors({"channel": refusal})
+
+
 def check_duplicates(ctx: AppContext, form: ConnectForm, user_id: str, team_id: str) -> None:
     existing = ctx.mailboxes.find_existing(team_id, form.kind, user_id)
     if existing is None or existing.id == form.mailbox_id:

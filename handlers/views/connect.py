@@ -25,10 +25,7 @@ from bot.blocks.connect import (
 from bot.connect import (
     ConnectForm,
     FormErrors,
-    check_channel,
-    check_duplicates,
-    check_login_identity,
-    fill_saved_passwords,
+    check_submission,
     join_channel,
     parse_connect_form,
     save_mailbox,
@@ -70,14 +67,7 @@ def register(app: App, ctx: AppContext) -> None:
                 mailbox_id=mailbox_id,
                 has_saved_password=bool(existing and existing.secrets),
             )
-            check_duplicates(ctx, form, user, team)
-            if not ctx.roles.is_admin(user):
-                check_login_identity(form)
-            if existing is not None:
-                fill_saved_passwords(ctx, form, existing)
-            refusal = check_channel(ctx, user, form.channel_id)
-            if refusal:
-                raise FormErrors({"channel": refusal})
+            check_submission(ctx, form, user, team, existing)
         except FormErrors as exc:
             ack(response_action="errors", errors=exc.errors)
             return
