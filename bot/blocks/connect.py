@@ -246,3 +246,14 @@ def ses_reset_note(mailbox: Mailbox) -> str:
         f"The address changed, so {escape(mailbox.address)} sends through its own SMTP server "
         "again: an admin can switch it back to Amazon SES once SES has verified the new address."
     )
+
+
+def with_sign_in_buttons(view: dict[str, Any], buttons: list[dict[str, Any]]) -> dict[str, Any]:
+    """``view`` (an open connect modal, as Slack sent it) with new sign-in buttons; the
+    block ids stay, so Slack keeps what the person typed in the other fields."""
+    blocks = [
+        {**block, "elements": buttons} if block.get("block_id") == "sign_in" else block
+        for block in view.get("blocks") or []
+    ]
+    kept = ("type", "callback_id", "title", "submit", "close", "private_metadata")
+    return {key: view[key] for key in kept if key in view} | {"blocks": blocks}

@@ -63,6 +63,32 @@ def test_a_sign_in_link_opens_once(signin_harness: Harness, identity: IdentityFa
         assert session.get(OAuthState, button["value"]).opened_at is not None
 
 
+def test_pressing_the_button_again_gets_a_fresh_link(
+    signin_harness: Harness, identity: IdentityFakes
+) -> None:
+    h = signin_harness
+    add_mail_user(h, identity.google.person.email)
+    view = open_connect(h)
+    # The first press spends its link (here the sign-in even finishes).
+    first = press_sign_in(h, identity, "google", view=view)
+    assert first.page.status_code == 200
+    renewed = wait_until(
+        lambda: (
+            (v := h.slack.view(view["id"]))
+            and (b := find_button(v, "google"))
+            and b["value"] != first.state
+            and v
+        ),
+        message="the modal's buttons renewed",
+    )
+    assert renewed["callback_id"] == view["callback_id"]
+    fresh = find_button(renewed, "google")
+    start = h.client.client.get(
+        fresh["url"].removeprefix("http://testserver"), follow_redirects=False
+    )
+    assert start.status_code == 302
+
+
 def test_the_owner_of_a_signed_in_address_is_told_who_connected_it(
     signin_harness: Harness, identity: IdentityFakes
 ) -> None:
