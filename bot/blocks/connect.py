@@ -8,6 +8,7 @@ from typing import Any
 from bot.blocks.common import (
     Block,
     actions,
+    channel_link,
     context,
     divider,
     modal,
@@ -191,7 +192,7 @@ def testing_view(address: str) -> dict[str, Any]:
 def connected_view(mailbox: Mailbox, channel_note: str | None) -> dict[str, Any]:
     lines = [
         f":white_check_mark: *{escape(mailbox.address)}* is connected.",
-        f"Its email will appear in <#{mailbox.channel_id}>; reply in a thread to answer by email.",
+        f"Its email will appear in {channel_link(mailbox.channel_id)}; reply in a thread to answer by email.",
     ]
     if channel_note:
         lines.append(channel_note)

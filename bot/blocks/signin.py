@@ -57,7 +57,7 @@ def connected_blocks(
     lines = [f":white_check_mark: *{escape(mailbox.address)}* is connected with {name} sign-in."]
     if mailbox.channel_id:
         lines.append(
-            f"Its email will appear in <#{mailbox.channel_id}>; reply in a thread to answer by email."
+            f"Its email will appear in {channel_link(mailbox.channel_id)}; reply in a thread to answer by email."
         )
     if channel_note:
         lines.append(channel_note)
