@@ -295,7 +295,8 @@ class SignIn:
                     f"You signed in as {email}, but this reconnects {mailbox.address}. "
                     f"Press Reconnect again and sign in as {mailbox.address}."
                 )
-            self._check_personal(row, mailbox.kind, email)
+            # The address is the one already connected (by its owner, with a password or a
+            # sign-in): a forwarded reconnect link fails the check above.
             self._check_same_account(mailbox, who)
             return mailbox
         self._check_personal(row, row.kind, email)

@@ -334,3 +334,27 @@ def test_a_browser_that_never_opened_the_link_cannot_finish_it(
     add_mail_user(h, identity.google.person.email)
     h.slack.set_email("UALICE", identity.google.person.email)
     assert Browser(h.client.client, identity).get(button["url"]).status_code == 200
+
+
+def test_an_admin_reconnecting_someones_mailbox_by_sign_in_is_told_to_the_owner(
+    signin_harness: Harness, identity: IdentityFakes
+) -> None:
+    h = signin_harness
+    ana = identity.google.person.email
+    add_mail_user(h, ana)
+    assert sign_in(h, identity, "google").page.status_code == 200
+    mailbox = h.wait_for_mailbox(ana)
+    h.client.action("mailbox_reconnect", str(mailbox.id), "UADMIN")
+    view = wait_until(
+        lambda: (v := h.slack.last_view()) and "Sign in again" in json.dumps(v) and v,
+        message="reconnect modal",
+    )
+    # The admin's own Slack email is not Ana's: a reconnect keeps the connected address,
+    # so it is not refused for that.
+    run = press_sign_in(h, identity, "google", view=view, user="UADMIN", own=False)
+    assert run.page.status_code == 200, run.page.text
+    told = wait_until(
+        lambda: [t for t in texts(h, "UALICE") if "reconnected your mailbox" in t],
+        message="owner told",
+    )[0]
+    assert "<@UADMIN>" in told and ana in told
