@@ -273,9 +273,11 @@ class SenderVerifications:
         must have pinned SES to this very address (then its verified domain is enough). A
         verified domain alone would let anyone who changes a mailbox's address send as any
         address on it (director@...)."""
+        pinned = (mailbox.ses_pinned_address or "").lower() == mailbox.address.lower()
+        if pinned and self.stored_verified(mailbox.team_id, mailbox.address):
+            return True  # no AWS call on every reply of a pinned mailbox
         if self.address_verified(mailbox.team_id, mailbox.address):
             return True
-        pinned = (mailbox.ses_pinned_address or "").lower() == mailbox.address.lower()
         return pinned and self.is_verified(mailbox.team_id, mailbox.address)
 
     def _settle(self, team_id: str, identity: str, status: str) -> None:
