@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.blocks.common import CHANNEL_ID_RE
+from bot.blocks.common import CHANNEL_ID_RE, channel_link
 from bot.errors import MailroomError, UserError
 from providers import imap, smtp
 from providers.netguard import check_host_allowed
@@ -418,10 +418,13 @@ def join_channel(ctx: AppContext, channel_id: str) -> str | None:
         error = exc.response.get("error")
         if error in ("method_not_supported_for_channel_type", "channel_not_found", "is_private"):
             return (
-                f"<#{channel_id}> is private, so Mailroom cannot join it by itself: "
+                f"{channel_link(channel_id)} is private, so Mailroom cannot join it by itself: "
                 "type `/invite @Mailroom` in that channel, and mail will start appearing there."
             )
-        return f"Mailroom could not join <#{channel_id}> ({error}). Invite it with `/invite @Mailroom`."
+        return (
+            f"Mailroom could not join {channel_link(channel_id)} ({error}). "
+            "Invite it with `/invite @Mailroom`."
+        )
 
 
 def tell_owner_of_reconnect(ctx: AppContext, before: Mailbox, after: Mailbox, actor: str) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
+from bot.blocks.common import channel_link
 from bot.blocks.connect import connect_modal, with_sign_in_buttons
 from bot.blocks.signin import (
     CHECK_ACTION,
@@ -73,7 +74,7 @@ def register(app: App, ctx: AppContext) -> None:
             tell(
                 ctx,
                 body,
-                f"Saved <#{channel}> for {mailbox.address}, but it stays inactive: {refusal}",
+                f"Saved {channel_link(channel)} for {mailbox.address}, but it stays inactive: {refusal}",
             )
             return
         mailbox = ctx.mailboxes.set_fields(mailbox.id, active=True)  # type: ignore[arg-type,assignment]

@@ -16,6 +16,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
+from bot.blocks.common import channel_link
 from bot.blocks.connect import (
     CALLBACK,
     connect_modal,
@@ -146,7 +147,7 @@ def _finish_late(
         connected_view(mailbox, note),
         user,
         f":white_check_mark: {escape(mailbox.address)} is connected: its email will "
-        f"appear in <#{mailbox.channel_id}>. {note or ''}".strip(),
+        f"appear in {channel_link(mailbox.channel_id)}. {note or ''}".strip(),
     )
 
 
