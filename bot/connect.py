@@ -6,15 +6,19 @@ that do not work; each problem is reported on the modal field it belongs to.
 
 from __future__ import annotations
 
+import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from bot.blocks.common import CHANNEL_ID_RE, channel_link
 from bot.errors import MailroomError, UserError
 from providers import imap, smtp
 from providers.netguard import check_host_allowed
 from storage.models import Health, Mailbox, MailboxKind, Provider, utcnow
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from bot.context import AppContext
@@ -24,6 +28,11 @@ ADDRESS_RE = re.compile(
 )
 HOST_RE = re.compile(r"^[A-Za-z0-9.-]+$|^\[?[0-9A-Fa-f:.]+\]?$")
 SECURITY = {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": "None (plain text)"}
+MEMBER_PAGES = 20  # conversations.members pages read at most (1,000 members each)
+REUSE_REFUSED = (
+    "Type the password again: Mailroom reuses the saved password only when the server, port, "
+    "security and username are all unchanged."
+)
 BACKFILL = {
     "0": "None: only new mail",
     "1": "The last day",
@@ -170,6 +179,152 @@ def parse_connect_form(
     )
 
 
+def check_channel(ctx: AppContext, user_id: str, channel_id: str) -> str | None:
+    """Why ``user_id`` may not point a mailbox at ``channel_id`` (None: they may).
+
+    The id comes from a Slack payload, so it is checked: a channel's form (never a user or a
+    DM), a channel Slack says exists, not archived, and, for a private channel, one the
+    person is in (a public one anybody may join)."""
+    from slack_sdk.errors import SlackApiError
+
+    if not CHANNEL_ID_RE.match(channel_id or ""):
+        return "Choose a channel (not a person or a direct message) from the list."
+    try:
+        info = ctx.slack.client.conversations_info(channel=channel_id)["channel"]
+    except SlackApiError as exc:
+        if exc.response.get("error") == "channel_not_found":
+            return (
+                "Mailroom cannot see that channel. For a private channel, invite Mailroom "
+                "first (`/invite @Mailroom` in it), then choose it again."
+            )
+        log.warning("conversations.info %s failed: %s", channel_id, exc.response.get("error"))
+        return "Slack could not confirm that channel just now. Try again in a minute."
+    if info.get("is_im") or info.get("is_mpim") or info.get("user"):
+        return "Choose a channel (not a person or a direct message) from the list."
+    if info.get("is_archived"):
+        return "That channel is archived. Choose another one, or unarchive it first."
+    if info.get("is_private") or info.get("is_group"):
+        members = _members(ctx, channel_id)
+        if members is None:
+            return (
+                "Mailroom cannot see who is in that private channel: invite Mailroom first "
+                "(`/invite @Mailroom` in it), then choose it again."
+            )
+        if user_id not in members:
+            return "That private channel is not one you are in. Choose a channel you belong to."
+    return None
+
+
+def _members(ctx: AppContext, channel_id: str) -> set[str] | None:
+    """Who is in ``channel_id`` (None when Slack does not let Mailroom see it)."""
+    from slack_sdk.errors import SlackApiError
+
+    members: set[str] = set()
+    cursor = None
+    try:
+        for _ in range(MEMBER_PAGES):
+            page = ctx.slack.client.conversations_members(
+                channel=channel_id, limit=1000, cursor=cursor
+            )
+            members.update(page.get("members") or [])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+    except SlackApiError as exc:
+        log.info("conversations.members %s failed: %s", channel_id, exc.response.get("error"))
+        return None
+    return members
+
+
+def check_login_identity(form: ConnectForm) -> None:
+    """The address a mailbox sends as must be the account it logs in with: an IMAP or SMTP
+    username that is an address must be the mailbox's address (a login proves nothing
+    about another address, and SES would accept any address on a verified domain)."""
+    for username in (form.imap_username, form.smtp_username):
+        if "@" in username and username.lower() != form.address:
+            raise FormErrors(
+                {
+                    "address": f"The address must be the account you log in with ({username}). "
+                    "Use that address, or ask a Mailroom admin to connect this one."
+                }
+            )
+
+
+def same_login(form: ConnectForm, mailbox: Mailbox, service: str) -> bool:
+    """Whether ``service`` (imap/smtp) keeps the saved server, port, security and username."""
+
+    def login(host: str, port: int, security: str, username: str, fallback: str) -> tuple:
+        return (host.lower(), int(port), security, (username or fallback).lower())
+
+    if service == "imap":
+        return login(
+            form.imap_host, form.imap_port, form.imap_security, form.imap_username, form.address
+        ) == login(
+            mailbox.imap_host,
+            mailbox.imap_port,
+            mailbox.imap_security,
+            mailbox.imap_username,
+            mailbox.address,
+        )
+    return login(
+        form.smtp_host,
+        form.smtp_port,
+        form.smtp_security,
+        form.smtp_username or form.imap_username,
+        form.address,
+    ) == login(
+        mailbox.smtp_host,
+        mailbox.smtp_port,
+        mailbox.smtp_security,
+        mailbox.smtp_username or mailbox.imap_username,
+        mailbox.address,
+    )
+
+
+def fill_saved_passwords(ctx: AppContext, form: ConnectForm, mailbox: Mailbox) -> None:
+    """Reconnecting without retyping: the saved password goes only to the server it was
+    saved for. A changed host, port, security or username needs the password typed again,
+    so nobody can make Mailroom send someone else's password to a server of their own."""
+    saved = ctx.mailboxes.secrets(mailbox) if mailbox.provider == Provider.IMAP else {}
+    errors: dict[str, str] = {}
+    typed_imap = bool(form.imap_password)
+    if not typed_imap:
+        if saved.get("imap_password") and same_login(form, mailbox, "imap"):
+            form.imap_password = saved["imap_password"]
+        else:
+            errors["imap_password"] = REUSE_REFUSED
+    if not form.smtp_password and not typed_imap:
+        # Without its own password, SMTP would log in with the (saved) IMAP password.
+        if same_login(form, mailbox, "smtp") and (
+            saved.get("smtp_password") or "imap_password" not in errors
+        ):
+            form.smtp_password = saved.get("smtp_password", "")
+        else:
+            errors["smtp_password"] = REUSE_REFUSED
+    if errors:
+        raise FormErrors(errors)
+
+
+def check_submission(
+    ctx: AppContext, form: ConnectForm, user_id: str, team_id: str, existing: Mailbox | None
+) -> None:
+    """Everything about a connect-modal submission that needs no mail server: one mailbox
+    per person, the address is the login (non-admins), saved passwords only for the server
+    they were saved for, and a channel the person may use. Raises FormErrors."""
+    check_duplicates(ctx, form, user_id, team_id)
+    if not ctx.roles.is_admin(user_id):
+        check_login_identity(form)
+    if existing is not None:
+        fill_saved_passwords(ctx, form, existing)
+    kept = existing is not None and form.channel_id == existing.channel_id
+    # A reconnect keeping its (well-formed) channel is not asked again: an admin fixing
+    # someone's mailbox need not be in its private channel.
+    if not (kept and CHANNEL_ID_RE.match(form.channel_id)):
+        refusal = check_channel(ctx, user_id, form.channel_id)
+        if refusal:
+            raise FormErrors({"channel": refusal})
+
+
 def check_duplicates(ctx: AppContext, form: ConnectForm, user_id: str, team_id: str) -> None:
     existing = ctx.mailboxes.find_existing(team_id, form.kind, user_id)
     if existing is None or existing.id == form.mailbox_id:
@@ -242,8 +397,10 @@ def save_mailbox(ctx: AppContext, form: ConnectForm, user_id: str, team_id: str)
             mailbox = Mailbox(
                 team_id=team_id, kind=form.kind, owner_id=user_id, address=form.address
             )
-        elif not form.imap_password:
-            secrets = ctx.mailboxes.secrets(mailbox)  # reconnect without retyping the password
+        elif mailbox.address.lower() != form.address:
+            # A new address is not covered by what was checked for the old one: SES sending
+            # (and any admin pin) starts again from the mailbox's own SMTP server.
+            mailbox.send_via, mailbox.ses_pinned_address = "smtp", None
         mailbox.kind, mailbox.address, mailbox.sender_name = (
             form.kind,
             form.address,
@@ -273,10 +430,29 @@ def join_channel(ctx: AppContext, channel_id: str) -> str | None:
         error = exc.response.get("error")
         if error in ("method_not_supported_for_channel_type", "channel_not_found", "is_private"):
             return (
-                f"<#{channel_id}> is private, so Mailroom cannot join it by itself: "
+                f"{channel_link(channel_id)} is private, so Mailroom cannot join it by itself: "
                 "type `/invite @Mailroom` in that channel, and mail will start appearing there."
             )
-        return f"Mailroom could not join <#{channel_id}> ({error}). Invite it with `/invite @Mailroom`."
+        return (
+            f"Mailroom could not join {channel_link(channel_id)} ({error}). "
+            "Invite it with `/invite @Mailroom`."
+        )
+
+
+def tell_owner_of_reconnect(ctx: AppContext, before: Mailbox, after: Mailbox, actor: str) -> None:
+    """The owner hears when someone else (an admin) reconnects their mailbox."""
+    from slack_sdk.errors import SlackApiError
+
+    from bot.blocks.connect import reconnected_by_other
+
+    if not before.owner_id or before.owner_id == actor:
+        return
+    try:
+        ctx.slack.dm(before.owner_id, reconnected_by_other(before, after, actor))
+    except SlackApiError as exc:
+        log.warning(
+            "could not tell %s of a reconnect: %s", before.owner_id, exc.response.get("error")
+        )
 
 
 def start_syncing(ctx: AppContext, mailbox: Mailbox) -> None:

@@ -207,6 +207,15 @@ def refresh(config: GoogleConfig, refresh_token: str) -> GoogleTokens:
     )
 
 
+def redirect_failure(error: str) -> SignInFailure:
+    """An ``error`` in the browser's redirect: anyone can type it, so it never counts as
+    "our client secret is wrong" (only the token endpoint answering our request says that)."""
+    failure = classify(error)
+    if failure.kind == FailureKind.CONFIG:
+        return SignInFailure(PROVIDER, FailureKind.TEMPORARY, code=failure.code)
+    return failure
+
+
 def classify(error: str, description: str = "") -> SignInFailure:
     """Sort a Google OAuth error (RFC 6749 section 5.2 names) into a FailureKind."""
     error = (error or "").strip()

@@ -64,6 +64,7 @@ class MicrosoftGrant:
     email: str = ""
     name: str = ""
     tenant_id: str | None = None
+    object_id: str | None = None  # ``oid``: with ``tid``, who the account is for good
 
 
 class _Rewrite(requests.Session):
@@ -134,7 +135,7 @@ def finish_sign_in(
 ) -> MicrosoftGrant:
     """Check the redirect, redeem the code, and read who signed in from the ID token."""
     if params.get("error"):
-        raise classify(params)
+        raise redirect_failure(params)
     app = _app(config, tenant)
     try:
         result = app.acquire_token_by_auth_code_flow(json.loads(flow_json), params)
@@ -154,7 +155,7 @@ def finish_sign_in(
         raise SignInFailure(
             PROVIDER, FailureKind.SCOPE, code=" ".join(s.rsplit("/", 1)[-1] for s in missing)
         )
-    if not grant.email:
+    if not grant.email or not grant.tenant_id or not grant.object_id:
         raise SignInFailure(
             PROVIDER, FailureKind.TEMPORARY, detail="Microsoft did not say which account signed in"
         )
@@ -214,16 +215,28 @@ def _grant(result: dict[str, Any]) -> MicrosoftGrant:
         seconds = int(result.get("expires_in") or 3600)
     except (TypeError, ValueError):
         seconds = 3600
-    email = str(claims.get("email") or claims.get("preferred_username") or "").strip().lower()
     return MicrosoftGrant(
         access_token=str(result.get("access_token") or ""),
         refresh_token=result.get("refresh_token"),
         expires_at=datetime.now(UTC) + timedelta(seconds=seconds),
         scopes=frozenset(str(result.get("scope") or "").split()),
-        email=email,
+        email=account_email(claims),
         name=str(claims.get("name") or ""),
         tenant_id=claims.get("tid"),
+        object_id=claims.get("oid"),
     )
+
+
+def account_email(claims: dict[str, Any]) -> str:
+    """The signed-in address, never from an unverified ``email`` claim ("nOAuth").
+
+    ``email`` is whatever a tenant admin typed on the account, in any tenant; Microsoft vouches
+    for it only with ``xms_edov`` (the email's domain is verified by the account's tenant).
+    ``preferred_username`` is the account's sign-in name (UPN) in its own tenant. Who the
+    account *is* comes from ``tid`` + ``oid``, which the caller keys on."""
+    if claims.get("email") and claims.get("xms_edov") in (True, "true", "1", 1):
+        return str(claims["email"]).strip().lower()
+    return str(claims.get("preferred_username") or "").strip().lower()
 
 
 def error_code(body: dict[str, Any]) -> int | None:
@@ -236,6 +249,17 @@ def error_code(body: dict[str, Any]) -> int | None:
             pass
     match = _AADSTS.search(str(body.get("error_description") or ""))
     return int(match.group(1)) if match else None
+
+
+def redirect_failure(params: dict[str, str]) -> SignInFailure:
+    """An error in a browser redirect (the callback's or the admin-consent landing's query).
+
+    Anyone can type those parameters, so they never count as "our client secret is wrong":
+    only Microsoft's token endpoint answering our own request can say that."""
+    failure = classify(params)
+    if failure.kind == FailureKind.CONFIG:
+        return SignInFailure(PROVIDER, FailureKind.TEMPORARY, code=failure.code)
+    return failure
 
 
 def classify(body: dict[str, Any]) -> SignInFailure:

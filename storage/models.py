@@ -86,6 +86,9 @@ class Mailbox(SQLModel, table=True):
     secrets: str | None = Field(default=None, sa_column=Column(Text))  # Fernet token
     token_expires_at: datetime | None = None
     ms_tenant: str | None = None
+    # Microsoft: the account's immutable object id (``oid``) in ``ms_tenant`` (``tid``); a
+    # reconnect must come from the same account, whatever its (mutable) email says.
+    ms_object_id: str | None = None
     channel_id: str | None = None
     active: bool = True
     visible: bool = True
@@ -98,6 +101,9 @@ class Mailbox(SQLModel, table=True):
     backfill_days: int = 0
     sync_mode: str = "full"  # full | partial (only known contacts)
     send_via: str = "smtp"  # smtp | ses
+    # The address an admin allowed to send through SES on its domain's verification alone;
+    # any other address (a changed one too) needs its own SES verification.
+    ses_pinned_address: str | None = None
     sync_lease_until: datetime | None = None  # one sync at a time, across processes
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -320,6 +326,7 @@ class OAuthState(SQLModel, table=True):
     # Microsoft: MSAL's auth-code flow (PKCE verifier, nonce) between /start and the callback.
     flow_json: str | None = Field(default=None, sa_column=Column(Text))
     expires_at: datetime
+    opened_at: datetime | None = None  # the sign-in link was opened (it opens once)
     used_at: datetime | None = None
 
 

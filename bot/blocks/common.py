@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from bot.formatting.slack_text import truncate
+from bot.formatting.slack_text import escape, truncate
 
 Block = dict[str, Any]
 SECTION_LIMIT = 3000  # Slack's limit for a section's text
+
+
+CHANNEL_ID_RE = re.compile(r"^[CG][A-Z0-9_]{1,40}$")
+
+
+def channel_link(channel_id: str | None) -> str:
+    """``<#C123>`` for a well-formed public or private channel id; anything else is shown as
+    escaped text, never as a control sequence (a stored id is not trusted to be clean)."""
+    if not channel_id:
+        return "none"
+    if CHANNEL_ID_RE.match(channel_id):
+        return f"<#{channel_id}>"
+    return "`" + escape(channel_id).replace("`", "'") + "`"
 
 
 def plain(text: str, *, emoji: bool = True) -> dict[str, Any]:

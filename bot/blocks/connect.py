@@ -8,6 +8,7 @@ from typing import Any
 from bot.blocks.common import (
     Block,
     actions,
+    channel_link,
     context,
     divider,
     modal,
@@ -191,7 +192,7 @@ def testing_view(address: str) -> dict[str, Any]:
 def connected_view(mailbox: Mailbox, channel_note: str | None) -> dict[str, Any]:
     lines = [
         f":white_check_mark: *{escape(mailbox.address)}* is connected.",
-        f"Its email will appear in <#{mailbox.channel_id}>; reply in a thread to answer by email.",
+        f"Its email will appear in {channel_link(mailbox.channel_id)}; reply in a thread to answer by email.",
     ]
     if channel_note:
         lines.append(channel_note)
@@ -223,3 +224,37 @@ def form_values_from_mailbox(mailbox: Mailbox) -> dict[str, str]:
         "channel": mailbox.channel_id or "",
         "backfill": str(mailbox.backfill_days),
     }
+
+
+def reconnected_by_other(before: Mailbox, after: Mailbox, actor: str) -> str:
+    """For a mailbox's owner when someone else reconnected it (they may not expect it)."""
+    changed = []
+    if before.address.lower() != after.address.lower():
+        changed.append(f"address {escape(before.address)} → {escape(after.address)}")
+    if (before.imap_host, before.imap_port) != (after.imap_host, after.imap_port):
+        changed.append(f"IMAP server {escape(after.imap_host)}:{after.imap_port}")
+    if (before.smtp_host, before.smtp_port) != (after.smtp_host, after.smtp_port):
+        changed.append(f"SMTP server {escape(after.smtp_host)}:{after.smtp_port}")
+    detail = f" ({'; '.join(changed)})" if changed else ""
+    return (
+        f":warning: <@{actor}> reconnected your mailbox {escape(before.address)}{detail}. "
+        "If you did not expect this, tell a Mailroom admin and check it with `/mail-status`."
+    )
+
+
+def ses_reset_note(mailbox: Mailbox) -> str:
+    return (
+        f"The address changed, so {escape(mailbox.address)} sends through its own SMTP server "
+        "again: an admin can switch it back to Amazon SES once SES has verified the new address."
+    )
+
+
+def with_sign_in_buttons(view: dict[str, Any], buttons: list[dict[str, Any]]) -> dict[str, Any]:
+    """``view`` (an open connect modal, as Slack sent it) with new sign-in buttons; the
+    block ids stay, so Slack keeps what the person typed in the other fields."""
+    blocks = [
+        {**block, "elements": buttons} if block.get("block_id") == "sign_in" else block
+        for block in view.get("blocks") or []
+    ]
+    kept = ("type", "callback_id", "title", "submit", "close", "private_metadata")
+    return {key: view[key] for key in kept if key in view} | {"blocks": blocks}

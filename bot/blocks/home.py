@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot.blocks.common import Block, actions, button, context, divider, header, section
+from bot.blocks.common import (
+    Block,
+    actions,
+    button,
+    channel_link,
+    context,
+    divider,
+    header,
+    section,
+)
 from bot.blocks.status import HEALTH_LABELS, when
 from bot.formatting.plural import plural
 from bot.formatting.slack_text import escape
@@ -37,7 +46,7 @@ def mailbox_blocks(panel: MailboxPanel) -> list[Block]:
         f"*{escape(m.address)}* · {m.kind} · {HEALTH_LABELS.get(m.health, escape(m.health))}",
         f"Status: {status} · Visibility: {visibility}",
         f"Sync: {sync} ({plural(panel.contacts, 'contact', 'contacts')}) · Last sync: {when(m.last_sync_at)}"
-        + (f" · Channel: <#{m.channel_id}>" if m.channel_id else ""),
+        + (f" · Channel: {channel_link(m.channel_id)}" if m.channel_id else ""),
     ]
     if panel.problems:
         lines.append(":warning: *Not functional:* " + " ".join(escape(p) for p in panel.problems))

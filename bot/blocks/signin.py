@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.blocks.common import Block, actions, button, context, divider, header, section
+from bot.blocks.common import (
+    Block,
+    actions,
+    button,
+    channel_link,
+    context,
+    divider,
+    header,
+    section,
+)
 from bot.formatting.plural import plural
 from bot.formatting.slack_text import escape
 from storage.models import Mailbox
@@ -49,7 +58,7 @@ def connected_blocks(
     lines = [f":white_check_mark: *{escape(mailbox.address)}* is connected with {name} sign-in."]
     if mailbox.channel_id:
         lines.append(
-            f"Its email will appear in <#{mailbox.channel_id}>; reply in a thread to answer by email."
+            f"Its email will appear in {channel_link(mailbox.channel_id)}; reply in a thread to answer by email."
         )
     if channel_note:
         lines.append(channel_note)
@@ -57,6 +66,17 @@ def connected_blocks(
         section("\n".join(lines)),
         context("Start a thread message with `note:` to keep it internal."),
     ]
+
+
+def address_connected_text(mailbox: Mailbox, provider: str, actor: str) -> str:
+    """For the person whose address was signed in, when someone else started the sign-in."""
+    name = PROVIDER_NAMES.get(provider, provider)
+    where = f", posting into {channel_link(mailbox.channel_id)}" if mailbox.channel_id else ""
+    return (
+        f":warning: Your address {escape(mailbox.address)} was connected to Mailroom with "
+        f"{name} sign-in, started by <@{actor}>{where}. If you did not mean to allow this, "
+        f"revoke Mailroom's access in your {name} account and tell a Mailroom admin."
+    )
 
 
 def pick_channel_blocks(mailbox: Mailbox, provider: str) -> tuple[str, list[Block]]:
@@ -227,7 +247,9 @@ def consent_overview(
             lines.append(f"Last checked: {view.checked}")
         blocks.append(divider())
         blocks.append(section("\n".join(lines)))
-        if view.status != "granted":
+        if view.status != "granted" and not view.consent_link:
+            blocks.append(section(ASK_ADMIN_FOR_LINK))
+        elif view.status != "granted":
             blocks.append(
                 section(
                     f"*Approval link* for the tenant's admin: <{view.consent_link}|Approve Mailroom in Microsoft 365>"
@@ -250,12 +272,24 @@ def consent_overview(
     return text, blocks[:50]
 
 
+ASK_ADMIN_FOR_LINK = (
+    "Only Mailroom admins get the approval link here: ask one to run `/mail-consent` and send "
+    "the link to your organisation's IT admin."
+)
+
+
 def consent_needed_blocks(message: str, link: str) -> tuple[str, list[Block]]:
-    """For the person whose sign-in needs approval: why, and what to send to IT."""
+    """For the person whose sign-in needs approval: why, and what to send to IT (the link
+    only for Mailroom admins; others are told who has it)."""
     text = f":large_orange_circle: {message}"
+    forward = (
+        section("*Send this to your IT admin:*\n```" + forward_message(link) + "```")
+        if link
+        else section(ASK_ADMIN_FOR_LINK)
+    )
     return text, [
         section(f":large_orange_circle: {escape(message)}"),
-        section("*Send this to your IT admin:*\n```" + forward_message(link) + "```"),
+        forward,
         context(
             "You will get a message here as soon as Mailroom sees the approval. "
             "`/mail-consent` shows the status and the steps for IT."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.blocks.common import Block, actions, button, context, divider, section
+from bot.blocks.common import Block, actions, button, channel_link, context, divider, section
 from bot.formatting.plural import plural
 from bot.formatting.slack_text import escape
 from storage.models import Health, Mailbox
@@ -32,7 +32,7 @@ def mailbox_status_blocks(
     visibility = "visible" if mailbox.visible else "hidden (admins only)"
     lines = [
         f"*{escape(mailbox.address)}* · {mailbox.kind} · {HEALTH_LABELS.get(mailbox.health, mailbox.health)}",
-        f"Channel: {f'<#{mailbox.channel_id}>' if mailbox.channel_id else 'none'} · {state} · {visibility}",
+        f"Channel: {channel_link(mailbox.channel_id)} · {state} · {visibility}",
         f"Last successful sync: {when(mailbox.last_success_at)} · messages synced: {mailbox.messages_synced}",
     ]
     if mailbox.last_error:

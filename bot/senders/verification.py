@@ -141,6 +141,8 @@ class SenderVerifications:
                 changes["sender_name"] = sender_name
             if send_via_ses is not None:
                 changes["send_via"] = "ses" if send_via_ses else "smtp"
+                # An admin chose SES for this exact address: the pin (see sender_allowed).
+                changes["ses_pinned_address"] = mailbox.address if send_via_ses else None
             if changes:
                 mailbox = self.change_mailbox(mailbox.id, **changes)  # type: ignore[arg-type]
             else:
@@ -249,6 +251,34 @@ class SenderVerifications:
         except MailroomError as exc:
             log.warning("could not confirm SES verification of %s: %s", address, exc.message)
         return False
+
+    def address_verified(self, team_id: str, address: str) -> bool:
+        """Verified for this exact address (its own SES identity, or an admin's /mail-verify
+        of it), not merely covered by a verified domain."""
+        row = self.row(team_id, address)
+        if row is not None and row.status == SUCCESS:
+            return True
+        if not self.ctx.settings.mailroom_ses_enabled:
+            return False
+        try:
+            if self.provider().get_identity(address).verified:
+                self._settle(team_id, address, SUCCESS)
+                return True
+        except MailroomError as exc:
+            log.warning("could not confirm SES verification of %s: %s", address, exc.message)
+        return False
+
+    def sender_allowed(self, mailbox: Mailbox) -> bool:
+        """May ``mailbox`` send through SES? Its exact address must be verified, or an admin
+        must have pinned SES to this very address (then its verified domain is enough). A
+        verified domain alone would let anyone who changes a mailbox's address send as any
+        address on it (director@...)."""
+        pinned = (mailbox.ses_pinned_address or "").lower() == mailbox.address.lower()
+        if pinned and self.stored_verified(mailbox.team_id, mailbox.address):
+            return True  # no AWS call on every reply of a pinned mailbox
+        if self.address_verified(mailbox.team_id, mailbox.address):
+            return True
+        return pinned and self.is_verified(mailbox.team_id, mailbox.address)
 
     def _settle(self, team_id: str, identity: str, status: str) -> None:
         """Record a final status learnt outside the follow-up job (and announce it once)."""
@@ -397,7 +427,8 @@ class SenderVerifications:
             raise UserError("Choose SES or SMTP.")
         if via == "ses":
             require_ses(self.ctx.settings)
-        return self.change_mailbox(mailbox_id, send_via=via) or mailbox
+        pin = mailbox.address if via == "ses" else None  # an admin vouches for this address
+        return self.change_mailbox(mailbox_id, send_via=via, ses_pinned_address=pin) or mailbox
 
     def send_through_ses(self, mailbox: Mailbox, email: Message, recipients: list[str]) -> None:
         """``ReplyService.transports["ses"]``: send the composed reply, as-is, through SES.
@@ -415,7 +446,7 @@ class SenderVerifications:
 
     def activation_guard(self, ctx: AppContext, mailbox: Mailbox) -> str | None:
         """``activation_guards`` hook: an SES mailbox needs a verified sender first."""
-        if mailbox.send_via != "ses" or self.is_verified(mailbox.team_id, mailbox.address):
+        if mailbox.send_via != "ses" or self.sender_allowed(mailbox):
             return None
         return (
             f"{mailbox.address} sends through Amazon SES, and SES has not verified it yet, so it "
@@ -425,7 +456,7 @@ class SenderVerifications:
 
     def send_guard(self, mailbox: Mailbox) -> str | None:
         """``ReplyService.send_guards`` hook: no reply through SES from an unverified sender."""
-        if mailbox.send_via != "ses" or self.is_verified(mailbox.team_id, mailbox.address):
+        if mailbox.send_via != "ses" or self.sender_allowed(mailbox):
             return None
         return (
             f"{mailbox.address} sends through Amazon SES, which has not verified it yet, so this "

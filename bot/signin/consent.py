@@ -19,7 +19,7 @@ from bot.blocks.signin import TenantView, granted_blocks
 from bot.blocks.status import when
 from bot.signin import config, states
 from bot.signin.errors import FailureKind, SignInFailure, StateProblem
-from bot.signin.notices import dm, send_once
+from bot.signin.notices import config_fault, dm, send_once
 from providers import microsoft
 from storage.models import ConsentTenant, Health, Mailbox, Provider, utcnow
 
@@ -136,11 +136,16 @@ class Consent:
         )
         return microsoft.admin_consent_url(self.config, tenant=tenant, state=state.state)
 
+    def link_for(self, team_id: str, tenant: str, user_id: str) -> str:
+        """The approval link as /mail-consent shows it: to Mailroom admins only ("" for anyone
+        else). The person whose own sign-in needs approval gets one in their notice."""
+        return self.link(team_id, tenant, user_id) if self.ctx.roles.is_admin(user_id) else ""
+
     def overview(self, team_id: str, user_id: str) -> list[TenantView]:
         views = []
         for row in self.rows(team_id):
             waiting = self.waiting_mailboxes(row)
-            link = self.link(team_id, row.tenant, user_id) if row.status != GRANTED else ""
+            link = self.link_for(team_id, row.tenant, user_id) if row.status != GRANTED else ""
             views.append(
                 TenantView(
                     row_id=row.id,
@@ -204,7 +209,7 @@ class Consent:
             return Landing(False, "Link not valid", problem.message)
         row = self._row(state.team_id, state.tenant or "organizations")
         if params.get("error"):
-            failure = microsoft.classify(params)
+            failure = microsoft.redirect_failure(params)
             declined = (
                 failure.kind == FailureKind.CANCELLED
                 or failure.code == "AADSTS65004"
@@ -235,12 +240,18 @@ class Consent:
                 "Microsoft did not confirm the approval. Open the approval link again "
                 "from `/mail-consent` in Slack.",
             )
-        # The returned ``tenant`` is informative only: never trusted to authorise anything.
-        log.info(
-            "admin consent granted for %s (Microsoft reports tenant %s)",
-            row.tenant,
-            params.get("tenant"),
-        )
+        # Anyone can type ``admin_consent=True`` into this URL: ask Microsoft itself, with an
+        # app-only token request in the tenant (issued only once Mailroom is approved there).
+        confirmed = self._confirm(row, params.get("tenant", ""))
+        if not confirmed:
+            self._update(row.id, checked_at=utcnow())  # type: ignore[arg-type]
+            return Landing(
+                False,
+                "Not approved yet",
+                "Microsoft does not report Mailroom as approved for this organisation yet, so "
+                "nothing changed. If you just approved it, Mailroom notices by itself within "
+                "minutes; `/mail-consent` in Slack shows the status and has Check again.",
+            )
         self.granted(row.id)  # type: ignore[arg-type]
         return Landing(
             True,
@@ -248,6 +259,21 @@ class Consent:
             "Mailroom is approved for your organisation. Everyone who was waiting has "
             "been told in Slack to finish signing in. You can close this page.",
         )
+
+    def _confirm(self, row: ConsentTenant, reported: str) -> bool:
+        """Whether Microsoft issues Mailroom an app-only token in the row's tenant (or, for a
+        row without a known tenant, in the tenant the redirect names: Microsoft's answer,
+        not the redirect, decides)."""
+        tenant = row.tenant if row.tenant not in microsoft.GENERIC_TENANTS else reported
+        if not tenant or tenant in microsoft.GENERIC_TENANTS:
+            return False
+        try:
+            return bool(microsoft.probe_tenant(self.config, tenant))
+        except SignInFailure as failure:
+            if failure.kind == FailureKind.CONFIG:  # the token endpoint refused our secret
+                config_fault(self.ctx, config.MICROSOFT, failure.code, team_id=row.team_id)
+            log.warning("consent confirmation for %s failed: %s", tenant, failure.message)
+            return False
 
     # --- Checking -------------------------------------------------------------------------
 

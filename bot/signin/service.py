@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.blocks.signin import (
+    address_connected_text,
     connected_blocks,
     consent_needed_blocks,
     failure_blocks,
@@ -24,9 +25,11 @@ from bot.connect import (
     BACKFILL,
     ConnectForm,
     FormErrors,
+    check_channel,
     check_duplicates,
     join_channel,
     start_syncing,
+    tell_owner_of_reconnect,
 )
 from bot.errors import MailroomError, UserError
 from bot.signin import config, states
@@ -54,6 +57,7 @@ class Identity:
     refresh_token: str
     expires_at: datetime
     tenant_id: str | None = None
+    object_id: str | None = None
 
 
 @dataclass
@@ -113,23 +117,28 @@ class SignIn:
             buttons.append(sign_in_button(provider, url, row.state))
         return buttons
 
-    def record_choice(self, state: str, user_id: str, values: dict[str, str]) -> None:
+    def record_choice(self, state: str, user_id: str, values: dict[str, str]) -> str | None:
         """The modal's kind / channel / backfill at the moment the button was pressed.
 
-        The kind is stored as chosen; the callback enforces who may connect which kind."""
+        The kind is stored as chosen; the callback enforces who may connect which kind. A
+        channel the person may not use is not recorded; the sentence saying why is returned."""
         with self.ctx.db.session() as session:
             row = session.get(OAuthState, state)
         if row is None or row.user_id != user_id or row.used_at is not None:
-            return
+            return None
         fields: dict[str, object] = {}
+        refusal = None
         if row.mailbox_id is None and values.get("kind") in set(MailboxKind):
             fields["kind"] = values["kind"]
         if values.get("channel"):
-            fields["channel_id"] = values["channel"]
+            refusal = check_channel(self.ctx, user_id, values["channel"])
+            if refusal is None:
+                fields["channel_id"] = values["channel"]
         if values.get("backfill") in BACKFILL and row.mailbox_id is None:
             fields["backfill_days"] = int(values["backfill"])
         if fields:
             states.update_fields(self.ctx.db, state, **fields)
+        return refusal
 
     # --- /oauth/<provider>/start ----------------------------------------------------------
 
@@ -139,7 +148,8 @@ class SignIn:
                 f"{PROVIDER_NAMES[provider]} sign-in is not configured on this "
                 "Mailroom server. Ask a Mailroom admin, or connect by hand with IMAP and SMTP."
             )
-        row = states.peek(self.ctx.db, state, provider=provider, purpose=states.SIGNIN)
+        # Opened once: a link forwarded to (or replayed by) someone else no longer works.
+        row = states.open_once(self.ctx.db, state, provider=provider, purpose=states.SIGNIN)
         mailbox = self.ctx.mailboxes.get(row.mailbox_id) if row.mailbox_id else None
         hint = mailbox.address if mailbox else None
         if provider == config.GOOGLE:
@@ -162,6 +172,7 @@ class SignIn:
         row = states.consume(
             self.ctx.db, params.get("state", ""), provider=provider, purpose=states.SIGNIN
         )  # StateProblem → the route's error page
+        before = self.ctx.mailboxes.get(row.mailbox_id) if row.mailbox_id else None
         try:
             identity = self._redeem(provider, row, params)
             mailbox = self._save(provider, row, identity)
@@ -174,6 +185,9 @@ class SignIn:
             return Outcome(False, "Not connected", problem.message)
         if provider == config.MICROSOFT:
             self.consent.signed_in(row.team_id, identity.tenant_id, row.user_id)
+        self._tell_address_owner(row, mailbox, provider)
+        if before is not None:
+            tell_owner_of_reconnect(self.ctx, before, mailbox, row.user_id)
         if mailbox.channel_id:
             note = join_channel(self.ctx, mailbox.channel_id)
             start_syncing(self.ctx, mailbox)
@@ -194,10 +208,24 @@ class SignIn:
             "where its email should appear: Mailroom has sent you a message there.",
         )
 
+    def _tell_address_owner(self, row: OAuthState, mailbox: Mailbox, provider: str) -> None:
+        """Whoever in Slack owns the signed-in address hears that it was connected, and by
+        whom, unless they did it themselves (the starter is told separately)."""
+        from slack_sdk.errors import SlackApiError
+
+        try:
+            owner = self.ctx.slack.client.users_lookupByEmail(email=mailbox.address)["user"]["id"]
+        except SlackApiError:
+            return  # nobody in this workspace has that address (a shared mailbox, usually)
+        if owner == row.user_id:
+            return
+        text = address_connected_text(mailbox, provider, row.user_id)
+        dm(self.ctx, owner, text)
+
     def _redeem(self, provider: str, row: OAuthState, params: dict[str, str]) -> Identity:
         if provider == config.GOOGLE:
             if params.get("error"):
-                raise google.classify(params["error"])
+                raise google.redirect_failure(params["error"])
             if not params.get("code"):
                 raise SignInFailure(provider, FailureKind.CODE, code="no code")
             cfg = config.google_config(self.settings)
@@ -234,11 +262,14 @@ class SignIn:
             grant.refresh_token,
             grant.expires_at,
             grant.tenant_id,
+            grant.object_id,
         )
 
-    def _target(self, row: OAuthState, email: str) -> Mailbox | None:
+    def _target(self, row: OAuthState, who: Identity) -> Mailbox | None:
         """The mailbox this sign-in reconnects, or None for a new one; refuses what the
-        person may not do (shared/marketing for non-admins, a second personal mailbox...)."""
+        person may not do (shared/marketing for non-admins, a second personal mailbox, a
+        personal mailbox that is not theirs, another Microsoft account...)."""
+        email = who.email
         if row.kind not in (MailboxKind.PERSONAL, MailboxKind.SHARED, MailboxKind.MARKETING):
             raise UserError(
                 "This sign-in asked for an unknown kind of mailbox. Start again from `/mail-connect`."
@@ -264,7 +295,11 @@ class SignIn:
                     f"You signed in as {email}, but this reconnects {mailbox.address}. "
                     f"Press Reconnect again and sign in as {mailbox.address}."
                 )
+            # The address is the one already connected (by its owner, with a password or a
+            # sign-in): a forwarded reconnect link fails the check above.
+            self._check_same_account(mailbox, who)
             return mailbox
+        self._check_personal(row, row.kind, email)
         existing = self.ctx.mailboxes.find_existing(row.team_id, row.kind, row.user_id)
         same = existing if existing is not None and existing.address.lower() == email else None
         form = ConnectForm(
@@ -289,10 +324,58 @@ class SignIn:
             check_duplicates(self.ctx, form, row.user_id, row.team_id)
         except FormErrors as exc:
             raise UserError(next(iter(exc.errors.values()))) from None
+        if same is not None:
+            self._check_same_account(same, who)
         return same
 
+    def _check_personal(self, row: OAuthState, kind: str, email: str) -> None:
+        """A personal mailbox is the Slack user's own: the signed-in address must be the
+        (Slack-verified) email of their Slack profile. A link forwarded to a colleague thus
+        cannot connect the colleague's mailbox as the sender's."""
+        if kind != MailboxKind.PERSONAL:
+            return
+        profile = self._profile_email(row.user_id)
+        if profile is None:
+            raise UserError(
+                "Mailroom could not read the email of your Slack profile, so it cannot tell "
+                "this mailbox is yours. Nothing was saved: try again in a minute."
+            )
+        if profile != email:
+            raise UserError(
+                f"You signed in as {email}, but your Slack profile's email is {profile}. A "
+                f"personal mailbox must be your own, so nothing was saved: sign in as {profile}, "
+                "or connect the mailbox by hand with its password from `/mail-connect`."
+            )
+
+    def _profile_email(self, user_id: str) -> str | None:
+        """The email Slack verified for ``user_id``, read afresh (not a cached profile)."""
+        from slack_sdk.errors import SlackApiError
+
+        try:
+            info = self.ctx.slack.client.users_info(user=user_id)["user"]
+        except SlackApiError as exc:
+            log.warning("users.info %s failed: %s", user_id, exc.response.get("error"))
+            return None
+        if info.get("deleted") or info.get("is_bot") or info.get("is_email_confirmed") is False:
+            return None
+        email = str((info.get("profile") or {}).get("email") or "").strip().lower()
+        return email or None
+
+    @staticmethod
+    def _check_same_account(mailbox: Mailbox, who: Identity) -> None:
+        """A Microsoft mailbox stays with the account it was connected with (``tid`` +
+        ``oid``): another account presenting the same address is refused."""
+        if mailbox.provider != config.MICROSOFT or not mailbox.ms_object_id:
+            return
+        if (mailbox.ms_tenant, mailbox.ms_object_id) != (who.tenant_id, who.object_id):
+            raise UserError(
+                f"This Microsoft account is not the one {mailbox.address} was connected with, "
+                "so nothing was changed. Sign in with the original account, or ask a Mailroom "
+                "admin to remove the mailbox and connect it again."
+            )
+
     def _save(self, provider: str, row: OAuthState, who: Identity) -> Mailbox:
-        target = self._target(row, who.email)
+        target = self._target(row, who)
         secrets = self.ctx.mailboxes.seal(
             {"access_token": who.access_token, "refresh_token": who.refresh_token}
         )
@@ -318,6 +401,7 @@ class SignIn:
             mailbox.secrets = secrets
             mailbox.token_expires_at = who.expires_at
             mailbox.ms_tenant = who.tenant_id if provider == config.MICROSOFT else None
+            mailbox.ms_object_id = who.object_id if provider == config.MICROSOFT else None
             mailbox.health, mailbox.last_error, mailbox.consecutive_failures = Health.NEW, None, 0
             mailbox.updated_at = utcnow()
             session.add(mailbox)

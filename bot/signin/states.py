@@ -67,38 +67,41 @@ def _problem(row: OAuthState | None, provider: str, purpose: str) -> StateProble
         )
     if row.used_at is not None:
         return StateProblem(f"This link was already used, and each link works only once: {again}.")
-    return StateProblem(f"This link has expired: {again}.")
+    if row.expires_at <= utcnow():
+        return StateProblem(f"This link has expired: {again}.")
+    if purpose == SIGNIN and row.opened_at is not None:
+        return StateProblem(f"This link was already used, and each link works only once: {again}.")
+    return StateProblem(f"This sign-in did not start from its link: {again}.")
 
 
-def peek(db: Database, state: str, *, provider: str, purpose: str) -> OAuthState:
-    """The state row if it can still be used (without using it)."""
-    with db.session() as session:
-        row = session.get(OAuthState, state) if state else None
-    if (
-        row is None
-        or row.provider != provider
-        or row.purpose != purpose
-        or row.used_at is not None
-        or row.expires_at <= utcnow()
-    ):
-        raise _problem(row, provider, purpose)
-    return row
+def open_once(db: Database, state: str, *, provider: str, purpose: str) -> OAuthState:
+    """Open a sign-in link exactly once: the first browser to open it gets the sign-in, a
+    second opening (a forwarded or replayed link) is refused. The callback then needs a
+    link that was opened and not used yet."""
+    return _claim(db, state, provider, purpose, opened_at=utcnow())
 
 
 def consume(db: Database, state: str, *, provider: str, purpose: str) -> OAuthState:
     """Use the state exactly once: of two concurrent callbacks, one wins and one is refused."""
+    return _claim(db, state, provider, purpose, used_at=utcnow())
+
+
+def _claim(db: Database, state: str, provider: str, purpose: str, **stamp: object) -> OAuthState:
     now = utcnow()
+    conditions = [
+        col(OAuthState.state) == state,
+        col(OAuthState.provider) == provider,
+        col(OAuthState.purpose) == purpose,
+        col(OAuthState.used_at).is_(None),
+        col(OAuthState.expires_at) > now,
+    ]
+    if purpose == SIGNIN:
+        # A sign-in link is opened once (/start), then used once (the callback).
+        opened = col(OAuthState.opened_at)
+        conditions.append(opened.is_(None) if "opened_at" in stamp else opened.is_not(None))
     with db.session() as session:
         claimed = session.exec(  # type: ignore[call-overload]
-            update(OAuthState)
-            .where(
-                col(OAuthState.state) == state,
-                col(OAuthState.provider) == provider,
-                col(OAuthState.purpose) == purpose,
-                col(OAuthState.used_at).is_(None),
-                col(OAuthState.expires_at) > now,
-            )
-            .values(used_at=now)
+            update(OAuthState).where(*conditions).values(**stamp)
         ).rowcount
     with db.session() as session:
         row = session.get(OAuthState, state) if state else None

@@ -3,12 +3,16 @@ after a sign-in, "Finish signing in" after an approval, and /mail-consent's "Che
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from typing import Any
 
 from slack_bolt import Ack, App
+from slack_sdk.errors import SlackApiError
 
-from bot.blocks.connect import connect_modal
+from bot.blocks.common import channel_link
+from bot.blocks.connect import connect_modal, with_sign_in_buttons
 from bot.blocks.signin import (
     CHECK_ACTION,
     PICK_CHANNEL_ACTION,
@@ -17,25 +21,31 @@ from bot.blocks.signin import (
     check_result_text,
     connected_blocks,
 )
-from bot.connect import join_channel, start_syncing, view_values
+from bot.connect import check_channel, join_channel, start_syncing, view_values
 from bot.context import AppContext
 from bot.errors import UserError
 from bot.features import activation_refusal
 from handlers.commands.connect import allowed_kinds, sign_in_buttons
 from handlers.common import team_of, tell, user_facing, user_of
 
+log = logging.getLogger(__name__)
 START = re.compile(r"^signin_start_(google|microsoft)$")
 
 
 def register(app: App, ctx: AppContext) -> None:
     @app.action(START)
     @user_facing(ctx)
-    def sign_in_clicked(ack: Ack, body: dict[str, Any]) -> None:
+    def sign_in_clicked(ack: Ack, body: dict[str, Any], client: Any) -> None:
         # Slack opens the URL itself; the click tells us what the modal said at that moment.
         ack()
         state = body["actions"][0].get("value", "")
         values = view_values(((body.get("view") or {}).get("state") or {}).get("values") or {})
-        ctx.extras["signin"].record_choice(state, user_of(body), values)
+        refusal = ctx.extras["signin"].record_choice(state, user_of(body), values)
+        _renew_buttons(ctx, client, body)
+        if refusal:
+            raise UserError(
+                f"{refusal} Mailroom will ask you for a channel in a message after the sign-in."
+            )
 
     @app.action(PICK_CHANNEL_ACTION)
     @user_facing(ctx)
@@ -53,6 +63,9 @@ def register(app: App, ctx: AppContext) -> None:
         channel = action.get("selected_conversation") or ""
         if not channel:
             raise UserError("Choose a channel from the list.")
+        refusal = check_channel(ctx, user_of(body), channel)
+        if refusal:
+            raise UserError(refusal)
         mailbox = ctx.mailboxes.set_fields(mailbox.id, channel_id=channel)  # type: ignore[arg-type,assignment]
         note = join_channel(ctx, channel)
         refusal = activation_refusal(ctx, mailbox)
@@ -61,7 +74,7 @@ def register(app: App, ctx: AppContext) -> None:
             tell(
                 ctx,
                 body,
-                f"Saved <#{channel}> for {mailbox.address}, but it stays inactive: {refusal}",
+                f"Saved {channel_link(channel)} for {mailbox.address}, but it stays inactive: {refusal}",
             )
             return
         mailbox = ctx.mailboxes.set_fields(mailbox.id, active=True)  # type: ignore[arg-type,assignment]
@@ -95,3 +108,25 @@ def register(app: App, ctx: AppContext) -> None:
         status = consent.check(row.id)
         label = TenantView(row_id=row.id, tenant=row.tenant, status=status, consent_link="").label
         tell(ctx, body, check_result_text(label, status))
+
+
+def _renew_buttons(ctx: AppContext, client: Any, body: dict[str, Any]) -> None:
+    """The pressed link opens once: the modal gets fresh buttons, so pressing again (after
+    closing the browser tab, say) starts a new sign-in instead of a refused one."""
+    view = body.get("view") or {}
+    if not view.get("id") or not any(
+        b.get("block_id") == "sign_in" for b in view.get("blocks", [])
+    ):
+        return
+    try:
+        mailbox_id = json.loads(view.get("private_metadata") or "{}").get("mailbox_id")
+    except (ValueError, AttributeError):
+        return
+    buttons = sign_in_buttons(ctx, user_of(body), team_of(body), mailbox_id=mailbox_id)
+    try:
+        # With the view's hash: a newer version of the modal (a test result) is not overwritten.
+        client.views_update(
+            view_id=view["id"], hash=view.get("hash"), view=with_sign_in_buttons(view, buttons)
+        )
+    except SlackApiError as exc:
+        log.info("could not renew the sign-in buttons: %s", exc.response.get("error"))

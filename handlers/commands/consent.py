@@ -21,7 +21,9 @@ def register(app: App, ctx: AppContext) -> None:
         configured = ctx.settings.microsoft_configured
         tenants = signin.consent.overview(team, user) if configured else []
         general = (
-            signin.consent.link(team, "organizations", user) if configured and not tenants else None
+            signin.consent.link_for(team, "organizations", user)
+            if configured and not tenants
+            else None
         )
         text, blocks = consent_overview(tenants, configured=configured, general_link=general)
         tell(ctx, body, text, blocks=blocks)

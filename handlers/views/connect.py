@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -15,15 +16,23 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks.connect import CALLBACK, connect_modal, connected_view, testing_view
+from bot.blocks.common import channel_link
+from bot.blocks.connect import (
+    CALLBACK,
+    connect_modal,
+    connected_view,
+    ses_reset_note,
+    testing_view,
+)
 from bot.connect import (
     ConnectForm,
     FormErrors,
-    check_duplicates,
+    check_submission,
     join_channel,
     parse_connect_form,
     save_mailbox,
     start_syncing,
+    tell_owner_of_reconnect,
     test_connection,
     view_values,
 )
@@ -40,6 +49,7 @@ _pool = ThreadPoolExecutor(8, thread_name_prefix="connect-test")
 def register(app: App, ctx: AppContext) -> None:
     @app.view(CALLBACK)
     def submit_connect(ack: Ack, body: dict[str, Any], client: Any) -> None:
+        started = time.monotonic()
         user = body["user"]["id"]
         team = body.get("team", {}).get("id", "") or body["user"].get("team_id", "")
         view = body["view"]
@@ -60,17 +70,14 @@ def register(app: App, ctx: AppContext) -> None:
                 mailbox_id=mailbox_id,
                 has_saved_password=bool(existing and existing.secrets),
             )
-            check_duplicates(ctx, form, user, team)
+            check_submission(ctx, form, user, team, existing)
         except FormErrors as exc:
             ack(response_action="errors", errors=exc.errors)
             return
-        if existing is not None and not form.imap_password:
-            saved = ctx.mailboxes.secrets(existing)
-            form.imap_password = saved.get("imap_password", "")
-            form.smtp_password = form.smtp_password or saved.get("smtp_password", "")
         future = _pool.submit(test_connection, ctx, form)
         try:
-            errors = future.result(timeout=ACK_BUDGET)
+            # The checks above asked Slack too: the budget counts from the submission.
+            errors = future.result(timeout=max(0.2, ACK_BUDGET - (time.monotonic() - started)))
         except FutureTimeout:
             ack(response_action="update", view=testing_view(form.address))
             _finish_late(ctx, client, body, form, values, kinds, future.result(), user, team)
@@ -87,9 +94,14 @@ def register(app: App, ctx: AppContext) -> None:
 
 
 def _save(ctx: AppContext, form: ConnectForm, user: str, team: str) -> tuple[Any, str | None]:
+    before = ctx.mailboxes.get(form.mailbox_id) if form.mailbox_id else None
     mailbox = save_mailbox(ctx, form, user, team)
     note = join_channel(ctx, mailbox.channel_id or "")
     start_syncing(ctx, mailbox)
+    if before is not None:
+        tell_owner_of_reconnect(ctx, before, mailbox, user)
+        if before.send_via == "ses" and mailbox.send_via != "ses":
+            note = " ".join(filter(None, [note, ses_reset_note(mailbox)]))
     return mailbox, note
 
 
@@ -135,7 +147,7 @@ def _finish_late(
         connected_view(mailbox, note),
         user,
         f":white_check_mark: {escape(mailbox.address)} is connected: its email will "
-        f"appear in <#{mailbox.channel_id}>. {note or ''}".strip(),
+        f"appear in {channel_link(mailbox.channel_id)}. {note or ''}".strip(),
     )
 
 

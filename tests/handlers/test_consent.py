@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from sqlmodel import select
+
+from storage.models import OAuthState
 from tests.support.harness import Harness
 from tests.support.identity_fakes import MS_HOST, IdentityFakes
 from tests.support.wait import wait_until
@@ -15,7 +18,7 @@ def answer(h: Harness, user: str = "UALICE") -> dict:
 def test_nothing_waiting_offers_an_organizations_link_never_common(
     signin_harness: Harness, identity: IdentityFakes
 ) -> None:
-    shown = answer(signin_harness)
+    shown = answer(signin_harness, "UADMIN")
     assert "No Microsoft 365 organisation is waiting" in shown["text"]
     assert f"{MS_HOST}/organizations/v2.0/adminconsent?" in str(shown["blocks"])
     assert "/common/" not in str(shown["blocks"])
@@ -33,7 +36,7 @@ def test_a_waiting_tenant_shows_everything_it_needs(
     h = signin_harness
     consent = h.ctx.extras["signin"].consent
     row = consent.record_waiting("T1", "tid-fabrikam", user_id="UBOB", code="AADSTS90094")
-    shown = answer(h)
+    shown = answer(h, "UADMIN")
     text = str(shown["blocks"])
     assert "tid-fabrikam" in text and "approval needed" in text and "<@UBOB>" in text
     assert "AADSTS90094" in text
@@ -55,3 +58,21 @@ def test_check_again_refuses_another_workspaces_tenant(
     refused = wait_until(lambda: h.slack.ephemerals("UALICE"), message="answer")[-1]
     assert "no longer listed" in refused["text"]
     assert identity.microsoft.token_requests == []
+
+
+def test_the_approval_link_is_for_mailroom_admins_only(
+    signin_harness: Harness, identity: IdentityFakes
+) -> None:
+    h = signin_harness
+    shown = answer(h, "UALICE")
+    assert "No Microsoft 365 organisation is waiting" in shown["text"]
+    assert "adminconsent" not in str(shown["blocks"])
+    h.ctx.extras["signin"].consent.record_waiting("T1", "tid-fabrikam", user_id="UBOB")
+    h.slack.clear()
+    shown = answer(h, "UALICE")
+    text = str(shown["blocks"])
+    assert "tid-fabrikam" in text and "approval needed" in text
+    assert "adminconsent" not in text and "Only Mailroom admins get the approval link" in text
+    # No approval state was handed out to her either.
+    with h.ctx.db.session() as session:
+        assert not session.exec(select(OAuthState)).all()

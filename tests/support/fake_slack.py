@@ -163,7 +163,7 @@ class _Channel:
     is_member: bool = False
     is_im: bool = False
     user: str | None = None  # the other party of a DM
-    members: list[str] = field(default_factory=list)  # people in it (conversations.members)
+    members: set[str] = field(default_factory=set)  # people in it (conversations.members)
 
     def to_slack(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -436,6 +436,11 @@ class FakeSlack:
                 deleted=deleted,
             )
 
+    def set_email(self, user_id: str, email: str | None) -> None:
+        """Change a registered user's profile email (as after a confirmed change in Slack)."""
+        with self._lock:
+            self._users[user_id].email = email
+
     def add_channel(
         self,
         channel_id: str,
@@ -443,6 +448,7 @@ class FakeSlack:
         *,
         is_private: bool = False,
         is_member: bool = False,
+        members: list[str] | None = None,
     ) -> None:
         with self._lock:
             self._channels[channel_id] = _Channel(
@@ -450,6 +456,7 @@ class FakeSlack:
                 name=name or channel_id.lower(),
                 is_private=is_private,
                 is_member=is_member,
+                members=set(members or []),
             )
 
     def set_members(self, channel_id: str, *user_ids: str) -> None:
@@ -457,7 +464,7 @@ class FakeSlack:
         with self._lock:
             channel = self._channel(channel_id)
             assert channel is not None, channel_id
-            channel.members = list(user_ids)
+            channel.members = set(user_ids)
 
     def add_file(
         self,
@@ -1020,10 +1027,12 @@ class FakeSlack:
 
     def _api_conversations_members(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(str(params.get("channel") or ""))
-        # Slack hides private channels the bot is not in.
         if channel is None or (channel.is_private and not channel.is_member):
             return {"ok": False, "error": "channel_not_found"}
-        return _page(list(channel.members), params, key="members")
+        members = sorted(channel.members | ({BOT_USER_ID} if channel.is_member else set()))
+        if channel.is_im and channel.user:
+            members = sorted({channel.user, BOT_USER_ID})
+        return _page(members, params, key="members")
 
     def _api_conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("channel"):
@@ -1270,7 +1279,7 @@ def _window(messages: list[dict[str, Any]], params: dict[str, Any]) -> list[dict
     return copy.deepcopy(kept)
 
 
-def _page(items: list[dict[str, Any]], params: dict[str, Any], *, key: str) -> dict[str, Any]:
+def _page(items: list[Any], params: dict[str, Any], *, key: str) -> dict[str, Any]:
     # Cursor = offset: opaque to callers, as Slack's is, and enough to exercise pagination.
     start = int(params.get("cursor") or 0)
     limit = int(params.get("limit") or 100)

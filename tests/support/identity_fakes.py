@@ -104,6 +104,7 @@ class Person:
     email: str
     name: str = "Ana Example"
     tenant: str = ""  # Microsoft tenant id (GUID)
+    claims: dict[str, Any] = field(default_factory=dict)  # Microsoft: ID token claims to add
 
 
 @dataclass
@@ -524,6 +525,7 @@ class IdentityFakes:
             "iat": int(time.time()),
             "exp": int(time.time()) + 3600,
         }
+        claims |= person.claims
         if nonce:
             claims["nonce"] = nonce
         return {

@@ -53,8 +53,14 @@ def press_sign_in(
     channel: str | None = "C_SALES",
     backfill: str = "0",
     click: bool = True,
+    own: bool = True,
 ) -> SignInRun:
-    """Press the URL button in ``view`` (Slack sends the click, the browser opens the URL)."""
+    """Press the URL button in ``view`` (Slack sends the click, the browser opens the URL).
+
+    ``own``: the account that signs in is the Slack user's own, i.e. their Slack profile's
+    email is that account's address (a personal mailbox needs that)."""
+    if own:
+        h.slack.set_email(user, getattr(fakes, provider).person.email)
     button = find_button(view, provider)
     assert button is not None, f"no {provider} button in {view.get('blocks')}"
     if click:

@@ -188,19 +188,23 @@ def test_mail_consent_lists_waiting_mailboxes_and_a_declined_tenant(
     h = signin_harness
     _waiting_mailbox(h, identity)
     address = identity.microsoft.person.email
+    # Anyone sees the status; only Mailroom admins get the approval link.
     h.client.command("/mail-consent", "", "UALICE")
     shown = wait_until(lambda: h.slack.ephemerals("UALICE"), message="/mail-consent")[-1]
     text = str(shown["blocks"])
     assert "Microsoft 365 tenant tid-contoso" in text and "approval needed" in text
     assert f"Waiting: {address}" in text
-    assert f"{MS_HOST}/tid-contoso/v2.0/adminconsent?" in text
+    assert "adminconsent" not in text and "Only Mailroom admins get the approval link here" in text
+    h.client.command("/mail-consent", "", "UADMIN")
+    shown = wait_until(lambda: h.slack.ephemerals("UADMIN"), message="/mail-consent")[-1]
+    assert f"{MS_HOST}/tid-contoso/v2.0/adminconsent?" in str(shown["blocks"])
     # The tenant's admin refuses: /mail-consent then says so, and still offers the link.
     identity.microsoft.admin_decision = "decline"
-    page = Browser(h.client.client, identity).get(consent_link(h, "UALICE"))
+    page = Browser(h.client.client, identity).get(consent_link(h, "UADMIN"))
     assert page.status_code == 400
-    h.client.command("/mail-consent", "", "UALICE")
+    h.client.command("/mail-consent", "", "UADMIN")
     shown = wait_until(
-        lambda: [e for e in h.slack.ephemerals("UALICE") if "declined" in str(e["blocks"])],
+        lambda: [e for e in h.slack.ephemerals("UADMIN") if "declined" in str(e["blocks"])],
         message="/mail-consent after the refusal",
     )[-1]
     text = str(shown["blocks"])
