@@ -196,7 +196,7 @@ def test_post_shows_who_a_reply_goes_to() -> None:
 
 def test_reply_to_outside_the_senders_domain_is_warned_about() -> None:
     parsed = inbound(reply_to=["<!channel>@evilcustomer.test", "carla@customer.test"])
-    text, blocks = email_post_blocks(parsed, mailbox(), show_full_ref=None, root=True)
+    _text, blocks = email_post_blocks(parsed, mailbox(), show_full_ref=None, root=True)
     warning = next(t for t in section_texts(blocks) if ":warning:" in t)
     assert "&lt;!channel&gt;@evilcustomer.test" in warning and "customer.test" in warning
     assert "carla@customer.test" not in warning.split("not to")[0]
