@@ -6,6 +6,9 @@ from sqlmodel import Session, col, select
 
 from storage.models import Conversation, Message
 
+# The newest References ids looked up (the same bound as bot.formatting.inbound applies).
+MAX_REFERENCES = 50
+
 
 def find_conversation(
     session: Session, mailbox_id: int, in_reply_to: str | None, references: list[str]
@@ -13,10 +16,13 @@ def find_conversation(
     """The conversation of the newest known message this mail answers, if any.
 
     In-Reply-To is checked first (the direct parent), then References from the newest end,
-    so a mail quoting a long chain joins the thread of its closest known ancestor.
+    so a mail quoting a long chain joins the thread of its closest known ancestor. Only the
+    newest MAX_REFERENCES are used: one query's parameters are bounded (PostgreSQL refuses
+    more than 65,535, which once stalled a mailbox on one hostile header).
     """
     candidates = [in_reply_to] if in_reply_to else []
-    candidates += [ref for ref in reversed(references) if ref and ref != in_reply_to]
+    newest = [ref for ref in reversed(references[-MAX_REFERENCES:]) if ref and ref != in_reply_to]
+    candidates += newest
     if not candidates:
         return None
     rows = session.exec(
