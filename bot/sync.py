@@ -780,18 +780,16 @@ class SyncService:
         if mailbox is None:
             return "That mailbox no longer exists."
         if not self.ctx.roles.can_see(user_id, mailbox):
-            return (
-                f"Only an admin or someone who can see {mailbox.address} can retry its mail."
-            )
+            return f"Only an admin or someone who can see {mailbox.address} can retry its mail."
         # A mail that failed while being recorded has no conversation yet: record it again
         # (by folder + UID); one that failed while being posted is posted again.
-        state = MessageState.RECORD_RETRY if row.conversation_id is None else MessageState.PENDING_POST
+        state = (
+            MessageState.RECORD_RETRY if row.conversation_id is None else MessageState.PENDING_POST
+        )
         with self.ctx.db.session() as session:
             session.exec(  # type: ignore[call-overload]
                 update(Message)
-                .where(
-                    Message.id == message_row_id, Message.state == MessageState.INGEST_FAILED
-                )
+                .where(Message.id == message_row_id, Message.state == MessageState.INGEST_FAILED)
                 .values(state=state, failures=0, updated_at=utcnow())
             )
         self.sync_now(mailbox.id)  # type: ignore[arg-type]

@@ -26,12 +26,15 @@ def find_conversation(
     if not candidates:
         return None
     rows = session.exec(
-        select(Message).where(
+        select(Message)
+        .where(
             Message.mailbox_id == mailbox_id,
             col(Message.message_id).in_(candidates),
             col(Message.conversation_id).is_not(None),
         )
+        .order_by(col(Message.id))
     ).all()
+    # Ordered by id, so when mailers reused a Message-ID the newest mail with it wins.
     by_id = {row.message_id: row for row in rows}
     for candidate in candidates:
         row = by_id.get(candidate)

@@ -107,7 +107,9 @@ def not_uploaded_note(files: list[Any]) -> str:
     if len(files) > NOT_UPLOADED_LISTED:
         names += f" and {len(files) - NOT_UPLOADED_LISTED:,} more"
     count = f"{len(files):,} more file" + ("" if len(files) == 1 else "s")
-    return truncate(f":paperclip: {count} not uploaded here: {names}. Open them in the mailbox.", 2000)
+    return truncate(
+        f":paperclip: {count} not uploaded here: {names}. Open them in the mailbox.", 2000
+    )
 
 
 def plain_fallback_text(parsed: InboundEmail) -> str:

@@ -214,7 +214,12 @@ def content_hash(raw: bytes) -> str:
     head = email.message_from_bytes(bytes(raw[:end]), policy=email.policy.compat32)
     for name in _IDENTITY_HEADERS:
         for value in head.get_all(name) or []:
-            digest.update(name.encode() + b":" + " ".join(str(value).split()).encode("utf-8", "surrogateescape") + b"\n")
+            digest.update(
+                name.encode()
+                + b":"
+                + " ".join(str(value).split()).encode("utf-8", "surrogateescape")
+                + b"\n"
+            )
     digest.update(b"\n")
     view = memoryview(raw)[end + skip :]
     for start in range(0, len(view), _HASH_BLOCK):
@@ -427,7 +432,7 @@ def split_address_list(text: str, limit: int) -> tuple[list[str], int]:
             continue
         if len(entries) < limit:
             current.append(token)
-        if "@" in token and token[0] not in "\"(":
+        if "@" in token and token[0] not in '"(':
             has_at = True
     if has_at:
         if len(entries) < limit:

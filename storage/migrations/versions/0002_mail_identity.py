@@ -42,12 +42,8 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("content_hash", sqlmodel.sql.sqltypes.AutoString(), nullable=True)
         )
-        batch_op.add_column(
-            sa.Column("failures", sa.Integer(), nullable=False, server_default="0")
-        )
-        batch_op.create_index(
-            "ix_messages_mailbox_id_message_id", MESSAGE_ID_COLUMNS, unique=False
-        )
+        batch_op.add_column(sa.Column("failures", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.create_index("ix_messages_mailbox_id_message_id", MESSAGE_ID_COLUMNS, unique=False)
 
 
 def downgrade() -> None:
@@ -57,6 +53,4 @@ def downgrade() -> None:
         batch_op.drop_index("ix_messages_mailbox_id_message_id")
         batch_op.drop_column("failures")
         batch_op.drop_column("content_hash")
-        batch_op.create_unique_constraint(
-            "uq_messages_mailbox_id_message_id", MESSAGE_ID_COLUMNS
-        )
+        batch_op.create_unique_constraint("uq_messages_mailbox_id_message_id", MESSAGE_ID_COLUMNS)
