@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+from email.message import EmailMessage
 from typing import Any
 
 from sqlmodel import select
@@ -258,3 +259,65 @@ def test_a_mail_that_fails_to_record_is_retried_by_uid_then_set_aside(
     h.sync(mailbox.id)
     assert count_posts_with(h, "Unrecordable") == 1
     assert [r.subject for r in rows(h, mailbox.id)].count("Unrecordable") == 1
+
+
+# --- Hostile sizes ------------------------------------------------------------------------------
+
+
+def huge_references_mail(to: str, parent: str, ids: int) -> bytes:
+    """A reply whose References header lists ``ids`` ids, then its real parent (newest)."""
+    refs = [f"<old-{n}@ancient.test>" for n in range(ids)] + [parent]
+    folded = "\r\n ".join(" ".join(refs[i : i + 40]) for i in range(0, len(refs), 40))
+    head = (
+        f"From: Carla Cliente <carla@customer.test>\r\nTo: {to}\r\n"
+        f"Subject: Re: Long story\r\nMessage-ID: <long@customer.test>\r\n"
+        f"In-Reply-To: {parent}\r\nReferences: {folded}\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+    )
+    return head.encode() + b"The whole story, in one reply.\r\n"
+
+
+def test_a_references_header_with_70000_ids_neither_fails_nor_stalls_the_mailbox(
+    harness_with: HarnessFactory, database_url: str
+) -> None:
+    # PostgreSQL refuses more than 65,535 parameters in one statement (SQLite 32,766): the
+    # thread lookup must use a bounded number of ids.
+    h = harness_with(database_url=database_url)
+    account = h.new_account()
+    mailbox = h.connect(account)
+    parent = "<story@customer.test>"
+    h.deliver(account, make_email(to=account.address, subject="Long story", message_id=parent))
+    h.sync(mailbox.id)
+    h.deliver(account, huge_references_mail(account.address, parent, 70_000))
+    h.deliver(account, make_email(to=account.address, subject="Right after"))
+    result = h.sync(mailbox.id)
+    assert result.error is None, result.error
+    assert count_posts_with(h, "Right after") == 1
+    root = next(m for m in h.slack.top_level(CHANNEL) if "Long story" in json.dumps(m))
+    thread = h.slack.thread(CHANNEL, root["ts"])
+    assert any("The whole story, in one reply." in json.dumps(m) for m in thread)
+    stored = row_with_subject(h, mailbox.id, "Re: Long story")
+    assert len((stored.references or "").split()) == 50
+
+
+def test_files_per_mail_are_capped_and_the_rest_listed(harness: Harness) -> None:
+    h = harness
+    account = h.new_account()
+    mailbox = h.connect(account)
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "carla@customer.test", account.address, "Many files"
+    msg["Message-ID"] = "<many-files@customer.test>"
+    msg.set_content("Thirteen files attached.")
+    for n in range(13):
+        msg.add_attachment(
+            f"file {n}".encode(), maintype="text", subtype="plain", filename=f"part-{n:02}.txt"
+        )
+    h.deliver(account, msg.as_bytes())
+    h.sync(mailbox.id)
+    # Ten uploads at most (a mail with 3,000 files once made 9,007 Slack calls in one sync).
+    files = h.slack.uploaded_files()
+    assert [f["filename"] for f in files] == [f"part-{n:02}.txt" for n in range(10)]
+    root = next(m for m in h.slack.top_level(CHANNEL) if "Many files" in json.dumps(m))
+    shown = json.dumps(root["blocks"])
+    assert "3 more files not uploaded here" in shown
+    assert all(f"part-{n:02}.txt" in shown for n in (10, 11, 12))
