@@ -166,7 +166,7 @@ def mail_failure_admin_text(
     mailbox: Mailbox, row: Message, reason: str, channel: str | None
 ) -> str:
     # Only a well-formed id goes inside <#...>: anything else could carry markup.
-    shown = channel and re.fullmatch(r"[CG][A-Z0-9]{2,30}", channel)
+    shown = channel and re.fullmatch(r"[CG][A-Z0-9_]{2,30}", channel)
     where = f" The notice in <#{channel}> has a Retry button." if shown else ""
     sender = escape(row.from_name or row.from_address or "unknown sender")
     return truncate(
