@@ -138,7 +138,7 @@ def parse_email(raw: bytes, limits: ParseLimits = NO_LIMITS) -> InboundEmail:
 def _parse(raw: bytes, limits: ParseLimits) -> InboundEmail:
     problems: list[str] = []
     try:
-        msg = parse_tree(raw)
+        msg = parse_tree(omit_huge_parts(raw, limits.attachment_max_bytes))
     except Exception:
         # The parser is very lenient; reaching this means the input is not email at all.
         return _unreadable(raw)
@@ -253,6 +253,54 @@ def parse_tree(raw: bytes) -> Message:
     for start in range(0, len(view), _FEED_BLOCK):
         parser.feed(bytes(view[start : start + _FEED_BLOCK]))
     return parser.close()
+
+
+# Where a base64 part begins: its header. Cut out before parsing when too large to upload.
+_BASE64_CTE_RE = re.compile(
+    rb"^content-transfer-encoding:[ \t]*base64[ \t]*\r?$", re.IGNORECASE | re.MULTILINE
+)
+_OMITTED_MARK = "MAILROOM-OMITTED-BYTES:"
+
+
+def omit_huge_parts(raw: bytes, cap: int | None) -> bytes:
+    """``raw`` with each base64 body longer than ``cap`` (decoded) replaced by a one-line
+    note of its size, so the parser never holds what will only be listed by name and size.
+
+    A base64 body ends at the next boundary line ("\\n--": "-" is not base64) or at the
+    end of the mail. The mail's hash and ids are taken from the original bytes. Costs a
+    scan of the mail in C and, when something is cut, a copy of what remains.
+    """
+    if cap is None or len(raw) * 3 // 4 <= cap:
+        return raw
+    longest = cap * 4 // 3 + 1024
+    pieces: list[bytes] = []
+    position = 0
+    for match in _BASE64_CTE_RE.finditer(raw):
+        if match.start() < position:
+            continue
+        body = _body_start(raw, match.end())
+        if body < 0:
+            break
+        end = raw.find(b"\n--", body)
+        end = len(raw) if end < 0 else end
+        if end - body <= longest:
+            continue
+        breaks = raw.count(b"\n", body, end) + raw.count(b"\r", body, end)
+        decoded = (end - body - breaks) * 3 // 4
+        pieces += [raw[position:body], f"{_OMITTED_MARK} {decoded}\r\n".encode()]
+        position = end
+    if not pieces:
+        return raw
+    pieces.append(raw[position:])
+    return b"".join(pieces)
+
+
+def _body_start(raw: bytes, position: int) -> int:
+    """Where the body begins after the header line ending near ``position``, or -1."""
+    found = [
+        index + len(sep) for sep in (b"\n\r\n", b"\n\n") if (index := raw.find(sep, position)) >= 0
+    ]
+    return min(found) if found else -1
 
 
 def synthetic_message_id(raw: bytes) -> str:
@@ -709,6 +757,10 @@ def _has_plain(part: Message) -> bool:
 
 def decode_part_text(part: Message, number: int, problems: list[str]) -> str:
     """Decode one text part's payload with its declared charset, tolerating lies."""
+    encoded = _guard(part.get_payload, "")
+    if isinstance(encoded, str) and encoded.startswith(_OMITTED_MARK):
+        problems.append(f"Part {number} is too large to show here; open it in the mailbox.")
+        return ""
     payload = _guard(lambda: part.get_payload(decode=True), None)
     if payload is None:
         value = _guard(part.get_payload, "")
@@ -1021,6 +1073,9 @@ def _decoded_size(part: Message) -> int:
     encoded = _guard(part.get_payload, "")
     if not isinstance(encoded, str):
         return 0
+    if encoded.startswith(_OMITTED_MARK):
+        # Cut out before parsing by omit_huge_parts: its size was noted in its place.
+        return int(encoded[len(_OMITTED_MARK) :].split()[0])
     cte = str(_guard(lambda: part.get("Content-Transfer-Encoding", ""), "") or "").strip().lower()
     if cte == "base64":
         data = len(encoded) - encoded.count("\n") - encoded.count("\r") - encoded.count(" ")
