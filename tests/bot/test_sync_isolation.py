@@ -321,3 +321,49 @@ def test_files_per_mail_are_capped_and_the_rest_listed(harness: Harness) -> None
     shown = json.dumps(root["blocks"])
     assert "3 more files not uploaded here" in shown
     assert all(f"part-{n:02}.txt" in shown for n in (10, 11, 12))
+
+
+# --- What people see ----------------------------------------------------------------------------
+
+
+def test_phones_show_names_and_our_own_mail_says_sent_by(harness: Harness) -> None:
+    h = harness
+    account = h.new_account()
+    mailbox = h.connect(account)
+    root_id = "<hello@customer.test>"
+    h.deliver(account, make_email(to=account.address, subject="Hola", message_id=root_id))
+    h.sync(mailbox.id)
+    h.deliver(
+        account,
+        make_email(
+            sender=f"Ventas Acme <{account.address}>",
+            to="Carla Cliente <carla@customer.test>",
+            subject="Re: Hola",
+            in_reply_to=root_id,
+            references=root_id,
+        ),
+        folder="Sent",
+    )
+    h.sync(mailbox.id)
+    texts = [m["text"] for m in email_posts(h)]
+    assert texts == ["Email from Carla Cliente: Hola", "Sent by Ventas Acme: Re: Hola"]
+
+
+def test_an_attachment_name_is_kept_whole(harness: Harness) -> None:
+    h = harness
+    account = h.new_account()
+    mailbox = h.connect(account)
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "carla@customer.test", account.address, "Invoice"
+    msg["Message-ID"] = "<invoice@customer.test>"
+    msg.set_content("See attached.")
+    msg.add_attachment(
+        b"%PDF-1.4",
+        maintype="application",
+        subtype="pdf",
+        filename="<!channel> <https://evil.test|invoice>.pdf",
+    )
+    h.deliver(account, msg.as_bytes())
+    h.sync(mailbox.id)
+    [uploaded] = h.slack.uploaded_files()
+    assert uploaded["filename"] == "<!channel> <https:__evil.test|invoice>.pdf"
