@@ -6,7 +6,8 @@ IMAP fetch, parse, record, post, uploads. Cases:
 - a 40 MB attachment (over ATTACHMENT_MAX_BYTES: listed, not uploaded);
 - a 9 MiB attachment (under the cap: uploaded);
 - 3,000 small attachments (Slack calls made by the sync).
-And the parse alone of the 40 MB mail, for the share of the parser.
+And the parse alone of the 40 MB mail, for the share of the parser; and the parse of a
+mail whose To header lists 10,000 and 40,000 addresses (time and peak memory).
 
 Run: .venv/bin/python -m bench.bench_mail_memory
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 import tracemalloc
 import uuid
 from email.message import EmailMessage
@@ -77,6 +79,26 @@ def parse_only(raw: bytes) -> dict:
     return {"mail_mb": round(len(raw) / MB, 1), "peak_python_mb": round(peak / MB, 1)}
 
 
+def many_recipients(count: int) -> dict:
+    msg = EmailMessage()
+    msg["From"], msg["Subject"] = "carla@customer.test", "Big list"
+    msg["Message-ID"] = f"<{uuid.uuid4().hex}@bench.test>"
+    msg.set_content("Hello all.")
+    to = ",\r\n ".join(f"Person {n} <p{n}@customer.test>" for n in range(count))
+    raw = b"To: " + to.encode() + b"\r\n" + msg.as_bytes()
+    tracemalloc.start()
+    started = time.perf_counter()
+    parse_email(raw)
+    elapsed = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {
+        "header_mb": round(len(raw) / MB, 2),
+        "seconds": round(elapsed, 2),
+        "peak_python_mb": round(peak / MB, 1),
+    }
+
+
 def main() -> None:
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -86,6 +108,8 @@ def main() -> None:
         ctx = make_ctx(slack, Path(tmp))
         big = mail_with([("scan.bin", 40 * 1000 * 1000)])
         results = {
+            "to_10000_addresses": many_recipients(10_000),
+            "to_40000_addresses": many_recipients(40_000),
             "parse_40MB_attachment": parse_only(big),
             "sync_40MB_attachment": one_sync(ctx, dovecot, slack, big),
             "sync_9MiB_attachment": one_sync(

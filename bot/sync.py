@@ -271,12 +271,23 @@ class SyncService:
             if reset:
                 log.warning("UIDVALIDITY of %s/%s changed: rescanning", mailbox.id, folder)
                 state.last_uid = 0
+                # Placeholders point at void UIDs; the rescan reads those mails afresh.
+                session.exec(  # type: ignore[call-overload]
+                    update(Message)
+                    .where(
+                        Message.mailbox_id == mailbox.id,
+                        Message.folder == folder,
+                        Message.state == MessageState.RECORD_RETRY,
+                    )
+                    .values(state=MessageState.SKIPPED, error="Its UID was voided by the server.")
+                )
             session.add(state)
         if first_run:
             uids = imap.uids_since(folder, date.today() - timedelta(days=mailbox.backfill_days))
         elif reset:
             # Every saved UID is void. Re-read what arrived since the last good sync (with a
-            # margin); Message-IDs we already know are matched, not posted again.
+            # margin); mails we already know (same Message-ID and content) are matched and
+            # relocated, not posted again.
             since = (previous_sync or mailbox.created_at).date() - timedelta(days=2)
             uids = imap.uids_since(folder, since)
         else:

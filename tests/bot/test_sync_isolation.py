@@ -220,9 +220,9 @@ def test_a_mail_slack_refuses_is_set_aside_and_later_mail_still_arrives(
 
 
 def test_a_mail_that_fails_to_record_is_retried_by_uid_then_set_aside(
-    harness_with: HarnessFactory,
+    harness_with: HarnessFactory, database_url: str
 ) -> None:
-    h = harness_with(MAILROOM_ADMINS="UADMIN")
+    h = harness_with(database_url=database_url)
     account = h.new_account()
     mailbox = h.connect(account)
     broken = {"on": True}
