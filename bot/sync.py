@@ -39,7 +39,7 @@ from bot.blocks.email import (
 from bot.errors import MailroomError, ServiceError
 from bot.formatting.inbound import Attachment, InboundEmail, ParseLimits, parse_email
 from bot.threads import find_conversation
-from providers.imap import FetchedMessage, ImapSession
+from providers.imap import FetchedMessage, FolderStatus, ImapSession
 from storage.models import (
     Conversation,
     FolderState,
@@ -243,7 +243,7 @@ class SyncService:
         return new + added, posted + added_posted
 
     def _sync_new(
-        self, mailbox: Mailbox, imap: ImapSession, folder: str, role: str, status: Any
+        self, mailbox: Mailbox, imap: ImapSession, folder: str, role: str, status: FolderStatus
     ) -> tuple[int, int]:
         with self.ctx.db.session() as session:
             state = session.exec(
