@@ -473,9 +473,14 @@ def read_addresses(
 
 # One token of an address list: a quoted string, a (comment), an <angle-addr>, a
 # separator, or a run of anything else. Unterminated quotes/comments/angles run to the end.
+# Unrolled loops with possessive repeats: a megabyte-long quoted string costs neither
+# backtracking nor regex stack.
 _ADDRESS_TOKEN_RE = re.compile(
-    r'"(?:[^"\\]|\\.)*"?|\((?:[^()\\]|\\.)*\)?|<[^>]*>?|[,;:]|[^",;:<(]+'
+    r'"[^"\\]*+(?:\\.[^"\\]*+)*+"?|\([^()\\]*+(?:\\.[^()\\]*+)*+\)?|<[^>]*>?|[,;:]|[^",;:<(]++'
 )
+# An entry longer than a header line may be is not given to the (quadratic) header registry.
+_MAX_ENTRY_CHARS = 998
+_ANGLE_ADDRESS_RE = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
 
 
 def split_address_list(text: str, limit: int) -> tuple[list[str], int]:
@@ -509,6 +514,9 @@ def split_address_list(text: str, limit: int) -> tuple[list[str], int]:
 
 
 def _parse_address_entry(name: str, entry: str) -> list[tuple[str, str]]:
+    if len(entry) > _MAX_ENTRY_CHARS:
+        found = _ANGLE_ADDRESS_RE.findall(entry[-_MAX_ENTRY_CHARS:])
+        return [("", found[-1])] if found else []
     try:
         header = _POLICY.header_factory(name, entry)
         return [(a.display_name, a.addr_spec) for a in header.addresses]
@@ -1075,7 +1083,8 @@ def _decoded_size(part: Message) -> int:
         return 0
     if encoded.startswith(_OMITTED_MARK):
         # Cut out before parsing by omit_huge_parts: its size was noted in its place.
-        return int(encoded[len(_OMITTED_MARK) :].split()[0])
+        noted = encoded[len(_OMITTED_MARK) :].split()
+        return int(noted[0][:15]) if noted and noted[0].isdigit() else 0
     cte = str(_guard(lambda: part.get("Content-Transfer-Encoding", ""), "") or "").strip().lower()
     if cte == "base64":
         data = len(encoded) - encoded.count("\n") - encoded.count("\r") - encoded.count(" ")

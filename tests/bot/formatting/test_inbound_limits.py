@@ -176,3 +176,19 @@ def test_content_hash_ignores_trace_headers_and_line_endings_but_not_content() -
     assert content_hash(sent_copy) == content_hash(inbox_copy)
     other = sent_copy.replace(b"The body.", b"Another body.")
     assert content_hash(other) != content_hash(sent_copy)
+
+
+def test_hostile_address_headers_cost_little() -> None:
+    for hostile in (
+        '"' + "a" * 1_000_000,  # an unterminated quote
+        '"' + "\\a" * 500_000 + '" <x@y.test>',  # a megabyte of escapes in one name
+        "Name " * 200_000 + "<a@b.test>",  # one entry longer than any header line
+    ):
+        raw = b"From: x@y.test\r\nTo: " + hostile.encode() + b"\r\nSubject: s\r\n\r\nbody\r\n"
+        tracemalloc.start()
+        try:
+            parse_email(raw)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 20 * len(raw), (hostile[:20], peak / len(raw))
