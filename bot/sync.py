@@ -573,6 +573,7 @@ class SyncService:
         for row in rows:
             parsed = self._reload(row, imap)
             posted += self._post_isolated(mailbox, row, parsed)
+        self._announce_unannounced(mailbox)
         return posted
 
     def _reload(self, row: Message, imap: ImapSession | None) -> InboundEmail:
@@ -775,11 +776,26 @@ class SyncService:
         reason = row.error or "Mailroom could not show it."
         if channel:
             text, blocks = mail_failure_blocks(row, reason)
-            # Keyed by attempt: after a Retry that fails again, a new notice goes out.
-            self._notify(f"mail-failed:{row.id}:{row.attempts}", channel, text, blocks)
+            self._notify(_failure_notice_key(row), channel, text, blocks)
         text = mail_failure_admin_text(mailbox, row, reason, channel)
         for recipient in self.recipients_for(mailbox):
             self._notify(f"mail-failed-told:{row.id}:{recipient}", recipient, text)
+
+    def _announce_unannounced(self, mailbox: Mailbox) -> None:
+        """Set-aside mail of the last days whose notice did not go out (Slack failed, or the
+        process died in between): try the notice again."""
+        since = utcnow() - FAILURE_NOTICE_WINDOW
+        with self.ctx.db.session() as session:
+            rows = session.exec(
+                select(Message).where(
+                    Message.mailbox_id == mailbox.id,
+                    Message.state == MessageState.INGEST_FAILED,
+                    col(Message.updated_at) >= since,
+                )
+            ).all()
+        for row in rows:
+            if not self.ctx.notifier.was_sent(_failure_notice_key(row)):
+                self._announce_failure(mailbox, row)
 
     def retry_failed(self, message_row_id: int, user_id: str) -> str | None:
         """The Retry button of a set-aside mail. Returns a refusal, or None when queued."""
@@ -867,6 +883,15 @@ def _streak_key(mailbox: Mailbox) -> str:
 def _marker(key: str) -> Notification:
     """A sent-notification record with no message: remembers that a streak was reported."""
     return Notification(key=key, recipient="-", sent_at=utcnow())
+
+
+# How long a set-aside mail's notice is retried when it could not be posted.
+FAILURE_NOTICE_WINDOW = timedelta(days=2)
+
+
+def _failure_notice_key(row: Message) -> str:
+    # Keyed by attempt: after a Retry that fails again, a new notice goes out.
+    return f"mail-failed:{row.id}:{row.attempts}"
 
 
 def _advance_cursor(session: Session, mailbox: Mailbox, folder: str, uids: list[int]) -> None:

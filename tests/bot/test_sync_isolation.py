@@ -219,6 +219,26 @@ def test_a_mail_slack_refuses_is_set_aside_and_later_mail_still_arrives(
     assert row_with_subject(h, mailbox.id, "Poison").state == "posted"
 
 
+def test_a_notice_slack_refused_is_posted_on_a_later_sync(harness_with: HarnessFactory) -> None:
+    h = harness_with(MAIL_MAX_FAILURES="1")
+    account = h.new_account()
+    mailbox = h.connect(account)
+    h.slack.reject("chat.postMessage", is_email_post_about("Poison"), error="invalid_blocks")
+    h.slack.reject(
+        "chat.postMessage",
+        lambda params: "could not be shown" in str(params.get("text")),
+        error="internal_error",
+    )
+    h.deliver(account, make_email(to=account.address, subject="Poison"))
+    h.sync(mailbox.id)
+    assert row_with_subject(h, mailbox.id, "Poison").state == "ingest_failed"
+    assert failure_notices(h) == []
+    h.slack.stop_rejecting()
+    h.sync(mailbox.id)
+    h.sync(mailbox.id)
+    assert len(failure_notices(h)) == 1
+
+
 def test_a_mail_that_fails_to_record_is_retried_by_uid_then_set_aside(
     harness_with: HarnessFactory, database_url: str
 ) -> None:
