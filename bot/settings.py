@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     sync_interval_seconds: int = 60
     sync_failure_threshold: int = 3  # consecutive failures before anyone is notified
     attachment_max_bytes: int = 10 * 1024 * 1024  # larger attachments are listed, not uploaded
+    attachment_max_count: int = 10  # files uploaded per mail; the rest are listed by name
+    body_max_chars: int = 300_000  # text kept per mail (post, "Show full email", database)
+    mail_max_failures: int = 3  # failed tries before one mail is set aside (with Retry)
     imap_timeout_seconds: float = 20.0
     smtp_timeout_seconds: float = 20.0
 

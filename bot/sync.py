@@ -5,6 +5,14 @@ is LOGIN + SELECT-free STATUS per folder: a constant number of round trips howev
 mailbox. Each new mail is recorded (with the cursor moved past it) in one transaction before
 it is posted, and the post is reconciled against Slack after a crash, so a kill at any
 moment neither loses nor doubles a message.
+
+A mail is identified by where it lives (mailbox, folder, UIDVALIDITY, UID), never by its
+Message-ID alone: broken mailers reuse ids. The Message-ID threads mail, and with the content
+hash recognises the very same mail seen in two folders (INBOX and Sent / All Mail).
+
+One mail never stalls its mailbox: a mail that cannot be recorded or posted is tried again
+on the next syncs while the cursor moves on, and after ``mail_max_failures`` tries it is set
+aside with a notice (and a Retry button) in its channel.
 """
 
 from __future__ import annotations
@@ -22,16 +30,18 @@ from sqlmodel import Session, col, select
 
 from bot.blocks.email import (
     email_post_blocks,
+    mail_failure_admin_text,
+    mail_failure_blocks,
     plain_fallback_text,
     sync_failure_blocks,
     sync_recovered_text,
 )
 from bot.email_access import show_full_reference
 from bot.errors import MailroomError, ServiceError
-from bot.formatting.inbound import Attachment, InboundEmail, parse_email
+from bot.formatting.inbound import Attachment, InboundEmail, ParseLimits, parse_email
 from bot.replies import is_new_sender
 from bot.threads import find_conversation
-from providers.imap import FetchedMessage, ImapSession
+from providers.imap import FetchedMessage, FolderStatus, ImapSession
 from storage.models import (
     Conversation,
     FolderState,
@@ -59,8 +69,41 @@ MESSAGE_LEVEL_ERRORS = {
     "invalid_metadata_schema",
     "no_text",
 }
+# Slack errors about the channel, the token or Slack itself, not one mail: the mailbox's
+# sync fails (and is retried as a whole) instead of the mail being set aside.
+MAILBOX_LEVEL_ERRORS = {
+    "account_inactive",
+    "channel_not_found",
+    "ekm_access_denied",
+    "fatal_error",
+    "internal_error",
+    "invalid_auth",
+    "is_archived",
+    "missing_scope",
+    "no_permission",
+    "not_authed",
+    "not_in_channel",
+    "org_login_required",
+    "rate_limited",
+    "ratelimited",
+    "request_timeout",
+    "restricted_action",
+    "service_unavailable",
+    "team_access_not_granted",
+    "team_not_found",
+    "token_expired",
+    "token_revoked",
+}
 # Health states that need a person at once, not after a few tries.
 IMMEDIATE_HEALTH = {Health.RECONNECT_NEEDED, Health.ADMIN_APPROVAL_NEEDED}
+
+
+class MailFailure(Exception):
+    """One mail cannot be recorded or shown; the mailbox's other mail can."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass
@@ -168,7 +211,7 @@ class SyncService:
             # Finish what a previous run (or a crashed process) recorded but did not post.
             posted = self.post_pending(mailbox, imap)
             for folder, role in self._folders(mailbox, imap):
-                added, folder_posted = self._sync_folder(mailbox, imap, folder, role)
+                added, folder_posted = self.sync_folder(mailbox, imap, folder, role)
                 new += added
                 posted += folder_posted
         return new, posted
@@ -186,10 +229,24 @@ class SyncService:
             folders.append((sent, "sent"))
         return folders
 
-    def _sync_folder(
+    def sync_folder(
         self, mailbox: Mailbox, imap: ImapSession, folder: str, role: str
     ) -> tuple[int, int]:
+        """Bring one folder of a mailbox up to date over an open IMAP session.
+
+        ``role`` is "inbox" or "sent". Returns (mails recorded, mails posted). Raises
+        MailroomError for a mailbox-level failure (server, Slack channel); a single bad
+        mail is set aside instead (see the module docstring). The caller holds the
+        mailbox's sync lease (``run``) or otherwise makes sure one sync runs at a time.
+        """
         status = imap.status(folder)
+        new, posted = self._retry_unrecorded(mailbox, imap, folder, role, status.uidvalidity)
+        added, added_posted = self._sync_new(mailbox, imap, folder, role, status)
+        return new + added, posted + added_posted
+
+    def _sync_new(
+        self, mailbox: Mailbox, imap: ImapSession, folder: str, role: str, status: FolderStatus
+    ) -> tuple[int, int]:
         with self.ctx.db.session() as session:
             state = session.exec(
                 select(FolderState).where(
@@ -216,12 +273,23 @@ class SyncService:
             if reset:
                 log.warning("UIDVALIDITY of %s/%s changed: rescanning", mailbox.id, folder)
                 state.last_uid = 0
+                # Placeholders point at void UIDs; the rescan reads those mails afresh.
+                session.exec(  # type: ignore[call-overload]
+                    update(Message)
+                    .where(
+                        Message.mailbox_id == mailbox.id,
+                        Message.folder == folder,
+                        Message.state == MessageState.RECORD_RETRY,
+                    )
+                    .values(state=MessageState.SKIPPED, error="Its UID was voided by the server.")
+                )
             session.add(state)
         if first_run:
             uids = imap.uids_since(folder, date.today() - timedelta(days=mailbox.backfill_days))
         elif reset:
             # Every saved UID is void. Re-read what arrived since the last good sync (with a
-            # margin); Message-IDs we already know are matched, not posted again.
+            # margin); mails we already know (same Message-ID and content) are matched and
+            # relocated, not posted again.
             since = (previous_sync or mailbox.created_at).date() - timedelta(days=2)
             uids = imap.uids_since(folder, since)
         else:
@@ -231,8 +299,63 @@ class SyncService:
             for row, parsed in self._record(mailbox, folder, role, status.uidvalidity, chunk):
                 new += 1
                 if row.state == MessageState.PENDING_POST:
-                    posted += self._post(mailbox, row, parsed)
+                    posted += self._post_isolated(mailbox, row, parsed)
         return new, posted
+
+    def _retry_unrecorded(
+        self, mailbox: Mailbox, imap: ImapSession, folder: str, role: str, uidvalidity: int
+    ) -> tuple[int, int]:
+        """Try again, by folder + UID, the mails whose recording failed on an earlier run."""
+        with self.ctx.db.session() as session:
+            rows = session.exec(
+                select(Message).where(
+                    Message.mailbox_id == mailbox.id,
+                    Message.folder == folder,
+                    Message.uidvalidity == uidvalidity,
+                    Message.state == MessageState.RECORD_RETRY,
+                )
+            ).all()
+        if not rows:
+            return 0, 0
+        wanted = {row.uid for row in rows if row.uid is not None}
+        new = posted = 0
+        for fetched in imap.fetch(folder, sorted(wanted)):
+            wanted.discard(fetched.uid)
+            parsed = self.parse(fetched.raw)
+            row = self._record_alone(mailbox, folder, role, uidvalidity, fetched, parsed)
+            if row is None:
+                continue
+            self._run_ingest_hooks(mailbox, [(row, parsed)])
+            new += 1
+            if row.state == MessageState.PENDING_POST:
+                posted += self._post_isolated(mailbox, row, parsed)
+        if wanted:
+            # Deleted from the server before it could be recorded: nothing left to show.
+            with self.ctx.db.session() as session:
+                session.exec(  # type: ignore[call-overload]
+                    update(Message)
+                    .where(
+                        Message.mailbox_id == mailbox.id,
+                        Message.folder == folder,
+                        Message.uidvalidity == uidvalidity,
+                        col(Message.uid).in_(wanted),
+                        Message.state == MessageState.RECORD_RETRY,
+                    )
+                    .values(state=MessageState.SKIPPED, error="Gone from the mailbox.")
+                )
+        return new, posted
+
+    def parse(self, raw: bytes) -> InboundEmail:
+        """Parse one mail within this deployment's limits (files, sizes, text)."""
+        settings = self.ctx.settings
+        return parse_email(
+            raw,
+            ParseLimits(
+                attachment_max_bytes=settings.attachment_max_bytes,
+                max_files=settings.attachment_max_count,
+                body_max_chars=settings.body_max_chars,
+            ),
+        )
 
     # --- Recording intent ------------------------------------------------------------------
 
@@ -244,33 +367,126 @@ class SyncService:
         uidvalidity: int,
         chunk: list[FetchedMessage],
     ) -> list[tuple[Message, InboundEmail]]:
-        """Record a chunk of fetched mail and move the cursor past it, in one transaction.
+        """Record a chunk of fetched mail and move the cursor past it.
 
-        Parsing happens before the transaction opens; one commit per chunk instead of one
-        per mail is what keeps a large backfill from being bound by the database.
+        Parsing happens before any transaction opens. The chunk is first recorded in one
+        transaction (one commit per chunk instead of per mail keeps a large backfill from
+        being bound by the database); if that fails, each mail is recorded on its own, so
+        one bad mail is set aside (see ``_note_record_failure``) and the rest go through.
         """
-        parsed_chunk = [(fetched, parse_email(fetched.raw)) for fetched in chunk]
+        parsed_chunk = [(fetched, self.parse(fetched.raw)) for fetched in chunk]
+        try:
+            recorded = self._record_together(mailbox, folder, role, uidvalidity, parsed_chunk)
+        except Exception:
+            log.warning(
+                "recording %s mails of mailbox %s/%s together failed; one by one now",
+                len(parsed_chunk),
+                mailbox.id,
+                folder,
+                exc_info=True,
+            )
+            recorded = []
+            for fetched, parsed in parsed_chunk:
+                row = self._record_alone(mailbox, folder, role, uidvalidity, fetched, parsed)
+                if row is not None:
+                    recorded.append((row, parsed))
+        self._run_ingest_hooks(mailbox, recorded)
+        return recorded
+
+    def _record_together(
+        self,
+        mailbox: Mailbox,
+        folder: str,
+        role: str,
+        uidvalidity: int,
+        parsed_chunk: list[tuple[FetchedMessage, InboundEmail]],
+    ) -> list[tuple[Message, InboundEmail]]:
         recorded: list[tuple[Message, InboundEmail]] = []
         with self.ctx.db.session() as session:
-            state = session.exec(
-                select(FolderState).where(
-                    FolderState.mailbox_id == mailbox.id, FolderState.folder == folder
-                )
-            ).one()
-            state.last_uid = max(state.last_uid, *(fetched.uid for fetched in chunk))
-            state.updated_at = utcnow()
-            session.add(state)
+            _advance_cursor(session, mailbox, folder, [fetched.uid for fetched, _ in parsed_chunk])
             for fetched, parsed in parsed_chunk:
                 row = self._record_one(session, mailbox, folder, role, uidvalidity, fetched, parsed)
                 if row is not None:
                     recorded.append((row, parsed))
+        return recorded
+
+    def _record_alone(
+        self,
+        mailbox: Mailbox,
+        folder: str,
+        role: str,
+        uidvalidity: int,
+        fetched: FetchedMessage,
+        parsed: InboundEmail,
+    ) -> Message | None:
+        """Record one mail in its own transaction; a failure is noted, not raised."""
+        try:
+            with self.ctx.db.session() as session:
+                _advance_cursor(session, mailbox, folder, [fetched.uid])
+                return self._record_one(
+                    session, mailbox, folder, role, uidvalidity, fetched, parsed
+                )
+        except Exception as exc:
+            log.exception(
+                "recording uid %s of mailbox %s/%s failed", fetched.uid, mailbox.id, folder
+            )
+            reason = f"Mailroom could not record it ({type(exc).__name__})."
+            self._note_record_failure(mailbox, folder, uidvalidity, fetched, parsed, reason)
+            return None
+
+    def _note_record_failure(
+        self,
+        mailbox: Mailbox,
+        folder: str,
+        uidvalidity: int,
+        fetched: FetchedMessage,
+        parsed: InboundEmail,
+        reason: str,
+    ) -> None:
+        """Keep a placeholder for the mail (retried by folder + UID) and move the cursor past
+        it. If even this fails (the database is down), the sync fails as a whole and the
+        cursor stays: nothing is lost."""
+        with self.ctx.db.session() as session:
+            _advance_cursor(session, mailbox, folder, [fetched.uid])
+            row = _at_location(session, mailbox, folder, uidvalidity, fetched.uid)
+            if row is None:
+                row = Message(
+                    mailbox_id=mailbox.id,  # type: ignore[arg-type]
+                    message_id=parsed.message_id,
+                    direction="in",
+                    folder=folder,
+                    uidvalidity=uidvalidity,
+                    uid=fetched.uid,
+                    subject=parsed.subject,
+                    from_address=parsed.from_address,
+                    from_name=parsed.from_name,
+                    sent_at=_aware_utc(parsed.date),
+                    state=MessageState.RECORD_RETRY,
+                    content_hash=parsed.content_hash,
+                )
+            elif row.state != MessageState.RECORD_RETRY:
+                return
+            row.attempts += 1
+            row.failures += 1
+            row.error = reason
+            row.updated_at = utcnow()
+            failed = row.failures >= self.ctx.settings.mail_max_failures
+            if failed:
+                row.state = MessageState.INGEST_FAILED
+            session.add(row)
+            session.flush()
+        if failed:
+            self._announce_failure(mailbox, row)
+
+    def _run_ingest_hooks(
+        self, mailbox: Mailbox, recorded: list[tuple[Message, InboundEmail]]
+    ) -> None:
         for row, parsed in recorded:
             for hook in self.ingest_hooks:
                 try:
                     hook(mailbox, row, parsed)
                 except Exception:
                     log.exception("ingest hook failed for message %s", row.id)
-        return recorded
 
     def _record_one(
         self,
@@ -282,24 +498,39 @@ class SyncService:
         fetched: FetchedMessage,
         parsed: InboundEmail,
     ) -> Message | None:
-        """Record one mail inside the chunk's transaction; None when it is already known."""
-        known = session.exec(
-            select(Message).where(
-                Message.mailbox_id == mailbox.id, Message.message_id == parsed.message_id
-            )
-        ).first()
-        if known is not None:
-            # Our own reply appended to Sent, the same mail in two folders, or a rescan
-            # after a UIDVALIDITY change: remember where it lives, post nothing.
-            if known.folder in (None, folder):
-                known.folder, known.uidvalidity, known.uid = folder, uidvalidity, fetched.uid
-                session.add(known)
+        """Record one mail inside the caller's transaction; None when it is already known.
+
+        Known means: this very place (folder, UIDVALIDITY, UID) is recorded, or the very same
+        mail (same Message-ID and content) is recorded elsewhere. A different mail that
+        reuses a known Message-ID is a new mail.
+        """
+        here = _at_location(session, mailbox, folder, uidvalidity, fetched.uid)
+        if here is not None and here.state != MessageState.RECORD_RETRY:
+            return None
+        same = _same_mail(session, mailbox, folder, uidvalidity, fetched.uid, parsed)
+        if same is not None:
+            if same.folder is None or (same.folder == folder and same.uidvalidity != uidvalidity):
+                # Our own reply appended to Sent, or a rescan after a UIDVALIDITY change:
+                # remember where it lives now, post nothing.
+                if here is not None:
+                    session.delete(here)
+                    session.flush()
+                same.folder, same.uidvalidity, same.uid = folder, uidvalidity, fetched.uid
+                session.add(same)
+                return None
+            # The same mail in a second folder (INBOX and Sent / All Mail): known by this
+            # place too, so it is neither posted twice nor re-examined on every rescan.
+            row = here or Message(mailbox_id=mailbox.id, message_id=parsed.message_id)  # type: ignore[arg-type]
+            _describe(row, parsed, folder, uidvalidity, fetched.uid, role)
+            row.state, row.body_text = MessageState.SKIPPED, None
+            row.error = f"The same mail as message {same.id}."
+            session.add(row)
             return None
         conversation = find_conversation(
             session,
-            mailbox.id,
+            mailbox.id,  # type: ignore[arg-type]
             parsed.in_reply_to,
-            parsed.references,  # type: ignore[arg-type]
+            parsed.references,
         )
         wanted = all(accept(mailbox, parsed, role) for accept in self.post_filters)
         if conversation is None and role == "sent":
@@ -316,28 +547,17 @@ class SyncService:
             )
             session.add(conversation)
             session.flush()
-        row = Message(
-            mailbox_id=mailbox.id,  # type: ignore[arg-type]
-            conversation_id=conversation.id if conversation else None,
-            message_id=parsed.message_id,
-            direction="out" if role == "sent" else "in",
-            folder=folder,
-            uidvalidity=uidvalidity,
-            uid=fetched.uid,
-            in_reply_to=parsed.in_reply_to,
-            references=" ".join(parsed.references),
-            subject=parsed.subject,
-            from_address=parsed.from_address,
-            from_name=parsed.from_name,
-            to_addresses=", ".join(parsed.to),
-            reply_to=", ".join(parsed.reply_to),
-            sent_at=_aware_utc(parsed.date),
-            state=MessageState.PENDING_POST
-            if wanted and mailbox.channel_id
-            else MessageState.SKIPPED,
-            # Mail that is never posted keeps no body: nobody may read it from Slack.
-            body_text=parsed.text if wanted and mailbox.channel_id else None,
+        row = here or Message(mailbox_id=mailbox.id, message_id=parsed.message_id)  # type: ignore[arg-type]
+        _describe(row, parsed, folder, uidvalidity, fetched.uid, role)
+        row.conversation_id = conversation.id if conversation else None
+        row.state = (
+            MessageState.PENDING_POST if wanted and mailbox.channel_id else MessageState.SKIPPED
         )
+        row.failures, row.error = 0, None
+        # Mail that is never posted keeps no body: nobody may read it from Slack.
+        row.body_text = (
+            parsed.text if row.state == MessageState.PENDING_POST else None
+        )  # capped by ParseLimits.body_max_chars
         session.add(row)
         session.flush()
         if conversation is not None:
@@ -357,7 +577,8 @@ class SyncService:
         posted = 0
         for row in rows:
             parsed = self._reload(row, imap)
-            posted += self._post(mailbox, row, parsed)
+            posted += self._post_isolated(mailbox, row, parsed)
+        self._announce_unannounced(mailbox)
         return posted
 
     def _reload(self, row: Message, imap: ImapSession | None) -> InboundEmail:
@@ -366,11 +587,35 @@ class SyncService:
                 status = imap.status(row.folder)
                 if status.uidvalidity == row.uidvalidity:
                     for fetched in imap.fetch(row.folder, [row.uid]):
-                        return parse_email(fetched.raw)
+                        return self.parse(fetched.raw)
             except MailroomError:
                 log.info("could not re-fetch message %s; posting its stored text", row.id)
         # The mail is gone from the server: post what we recorded (without attachments).
-        return parse_email(_minimal_raw(row))
+        return self.parse(_minimal_raw(row))
+
+    def _post_isolated(self, mailbox: Mailbox, row: Message, parsed: InboundEmail) -> int:
+        """``_post``, where a failure of this one mail is counted instead of raised."""
+        try:
+            return self._post(mailbox, row, parsed)
+        except MailFailure as failure:
+            log.warning("message %s could not be posted: %s", row.id, failure.reason)
+            self._note_post_failure(mailbox, row.id, failure.reason)  # type: ignore[arg-type]
+            return 0
+
+    def _note_post_failure(self, mailbox: Mailbox, row_id: int, reason: str) -> None:
+        with self.ctx.db.session() as session:
+            row = session.get(Message, row_id)
+            if row is None or row.state != MessageState.PENDING_POST:
+                return
+            row.failures += 1
+            row.error = reason
+            row.updated_at = utcnow()
+            failed = row.failures >= self.ctx.settings.mail_max_failures
+            if failed:
+                row.state = MessageState.INGEST_FAILED
+            session.add(row)
+        if failed:
+            self._announce_failure(mailbox, row)
 
     def _post(self, mailbox: Mailbox, row: Message, parsed: InboundEmail) -> int:
         """Post one recorded mail into its thread; 1 when posted now, 0 otherwise."""
@@ -392,16 +637,22 @@ class SyncService:
         if ts is None and earlier_attempt:
             ts = self._find_earlier_post(channel, conversation.thread_ts, row)
         if ts is None:
-            text, blocks = email_post_blocks(
-                parsed,
-                mailbox,
-                show_full_ref=show_full_reference(self.ctx.settings, row.id),  # type: ignore[arg-type]
-                root=is_root,
-                sent_copy=row.direction == "out",
-                new_sender=is_new_sender(self.ctx.db, row),
-                # The same cap as _upload_attachments: what is not uploaded must be listed.
-                attachment_cap=self.ctx.settings.attachment_max_bytes,
-            )
+            try:
+                text, blocks = email_post_blocks(
+                    parsed,
+                    mailbox,
+                    show_full_ref=show_full_reference(self.ctx.settings, row.id),  # type: ignore[arg-type]
+                    root=is_root,
+                    sent_copy=row.direction == "out",
+                    new_sender=is_new_sender(self.ctx.db, row),
+                    # The same cap as _upload_attachments: what is not uploaded must be listed.
+                    attachment_cap=self.ctx.settings.attachment_max_bytes,
+                )
+            except Exception as exc:  # a bug meeting an odd mail: that mail only
+                log.exception("laying out message %s failed", row.id)
+                raise MailFailure(
+                    f"Mailroom could not lay it out for Slack ({type(exc).__name__})."
+                ) from None
             metadata = {
                 "event_type": SLACK_METADATA_EVENT,
                 "event_payload": {"message": row.id, "mailbox": mailbox.id},
@@ -432,10 +683,14 @@ class SyncService:
                         metadata=metadata,
                     )
             except SlackApiError as exc:
+                error = exc.response.get("error")
+                if error not in MAILBOX_LEVEL_ERRORS and exc.response.status_code < 500:
+                    # Refused for this mail's content, not for the channel: set it aside.
+                    raise MailFailure(f"Slack refused the post ({error}).") from None
                 raise ServiceError(
                     # Plain channel id: this sentence is escaped wherever it is shown.
                     f"Slack refused the post into channel {channel} "
-                    f"({exc.response.get('error')}). Check that Mailroom is still in that "
+                    f"({error}). Check that Mailroom is still in that "
                     "channel: invite it with /invite @Mailroom."
                 ) from None
             uploads = self._uploadable(parsed)
@@ -494,9 +749,11 @@ class SyncService:
         return None
 
     def _uploadable(self, parsed: InboundEmail) -> list[Attachment]:
-        """Attachments that go into the thread; larger ones are listed in the post instead."""
+        """Attachments that go into the thread; the others are listed in the post instead
+        (larger than attachment_max_bytes, or past attachment_max_count)."""
         cap = self.ctx.settings.attachment_max_bytes
-        return [a for a in parsed.attachments if a.payload and a.size <= cap]
+        files = [a for a in parsed.attachments if a.payload and not a.skipped and a.size <= cap]
+        return files[: self.ctx.settings.attachment_max_count]
 
     def _upload_attachments(self, channel: str, thread_ts: str, parsed: InboundEmail) -> None:
         for attachment in self._uploadable(parsed):
@@ -512,6 +769,64 @@ class SyncService:
                 log.warning(
                     "upload of %s failed: %s", attachment.filename, exc.response.get("error")
                 )
+
+    # --- Mail set aside after repeated failures ----------------------------------------------
+
+    def _announce_failure(self, mailbox: Mailbox, row: Message) -> None:
+        """A notice with a Retry button in the mail's channel; the admins are told once."""
+        with self.ctx.db.session() as session:
+            conversation = (
+                session.get(Conversation, row.conversation_id) if row.conversation_id else None
+            )
+        channel = (conversation.channel_id if conversation else None) or mailbox.channel_id
+        reason = row.error or "Mailroom could not show it."
+        if channel:
+            text, blocks = mail_failure_blocks(row, reason)
+            self._notify(_failure_notice_key(row), channel, text, blocks)
+        text = mail_failure_admin_text(mailbox, row, reason, channel)
+        for recipient in self.recipients_for(mailbox):
+            self._notify(f"mail-failed-told:{row.id}:{recipient}", recipient, text)
+
+    def _announce_unannounced(self, mailbox: Mailbox) -> None:
+        """Set-aside mail of the last days whose notice did not go out (Slack failed, or the
+        process died in between): try the notice again."""
+        since = utcnow() - FAILURE_NOTICE_WINDOW
+        with self.ctx.db.session() as session:
+            rows = session.exec(
+                select(Message).where(
+                    Message.mailbox_id == mailbox.id,
+                    Message.state == MessageState.INGEST_FAILED,
+                    col(Message.updated_at) >= since,
+                )
+            ).all()
+        for row in rows:
+            if not self.ctx.notifier.was_sent(_failure_notice_key(row)):
+                self._announce_failure(mailbox, row)
+
+    def retry_failed(self, message_row_id: int, user_id: str) -> str | None:
+        """The Retry button of a set-aside mail. Returns a refusal, or None when queued."""
+        with self.ctx.db.session() as session:
+            row = session.get(Message, message_row_id)
+            if row is None or row.direction != "in" or row.state != MessageState.INGEST_FAILED:
+                return "That email is not waiting to be retried any more."
+            mailbox = session.get(Mailbox, row.mailbox_id)
+        if mailbox is None:
+            return "That mailbox no longer exists."
+        if not self.ctx.roles.can_see(user_id, mailbox):
+            return f"Only an admin or someone who can see {mailbox.address} can retry its mail."
+        # A mail that failed while being recorded has no conversation yet: record it again
+        # (by folder + UID); one that failed while being posted is posted again.
+        state = (
+            MessageState.RECORD_RETRY if row.conversation_id is None else MessageState.PENDING_POST
+        )
+        with self.ctx.db.session() as session:
+            session.exec(  # type: ignore[call-overload]
+                update(Message)
+                .where(Message.id == message_row_id, Message.state == MessageState.INGEST_FAILED)
+                .values(state=state, failures=0, updated_at=utcnow())
+            )
+        self.sync_now(mailbox.id)  # type: ignore[arg-type]
+        return None
 
     # --- Health and notifications ---------------------------------------------------------
 
@@ -574,6 +889,93 @@ def _streak_key(mailbox: Mailbox) -> str:
 def _marker(key: str) -> Notification:
     """A sent-notification record with no message: remembers that a streak was reported."""
     return Notification(key=key, recipient="-", sent_at=utcnow())
+
+
+# How long a set-aside mail's notice is retried when it could not be posted.
+FAILURE_NOTICE_WINDOW = timedelta(days=2)
+
+
+def _failure_notice_key(row: Message) -> str:
+    # Keyed by attempt: after a Retry that fails again, a new notice goes out.
+    return f"mail-failed:{row.id}:{row.attempts}"
+
+
+def _advance_cursor(session: Session, mailbox: Mailbox, folder: str, uids: list[int]) -> None:
+    state = session.exec(
+        select(FolderState).where(
+            FolderState.mailbox_id == mailbox.id, FolderState.folder == folder
+        )
+    ).one()
+    state.last_uid = max(state.last_uid, *uids)
+    state.updated_at = utcnow()
+    session.add(state)
+
+
+def _at_location(
+    session: Session, mailbox: Mailbox, folder: str, uidvalidity: int, uid: int
+) -> Message | None:
+    """The mail recorded at this place of the mailbox: its identity."""
+    return session.exec(
+        select(Message).where(
+            Message.mailbox_id == mailbox.id,
+            Message.folder == folder,
+            Message.uidvalidity == uidvalidity,
+            Message.uid == uid,
+        )
+    ).first()
+
+
+def _same_mail(
+    session: Session,
+    mailbox: Mailbox,
+    folder: str,
+    uidvalidity: int,
+    uid: int,
+    parsed: InboundEmail,
+) -> Message | None:
+    """The very same mail recorded at another place, if any.
+
+    Same Message-ID and same content hash; or our own reply (we made its Message-ID, and it
+    has no place yet); or, for rows recorded before content hashes existed, the same
+    Message-ID in this folder under an older UIDVALIDITY (a rescan).
+    """
+    rows = session.exec(
+        select(Message)
+        .where(Message.mailbox_id == mailbox.id, Message.message_id == parsed.message_id)
+        .order_by(col(Message.id))
+    ).all()
+    for row in rows:
+        if (row.folder, row.uidvalidity, row.uid) == (folder, uidvalidity, uid):
+            continue
+        if row.state == MessageState.RECORD_RETRY:
+            continue
+        if row.folder is None and row.direction == "out":
+            return row
+        if row.content_hash:
+            if row.content_hash == parsed.content_hash:
+                return row
+        elif row.folder == folder and row.uidvalidity != uidvalidity:
+            return row
+    return None
+
+
+def _describe(
+    row: Message, parsed: InboundEmail, folder: str, uidvalidity: int, uid: int, role: str
+) -> None:
+    """Copy a parsed mail's headers and place onto its row."""
+    row.message_id = parsed.message_id
+    row.direction = "out" if role == "sent" else "in"
+    row.folder, row.uidvalidity, row.uid = folder, uidvalidity, uid
+    row.in_reply_to = parsed.in_reply_to
+    row.references = " ".join(parsed.references)
+    row.subject = parsed.subject
+    row.from_address = parsed.from_address
+    row.from_name = parsed.from_name
+    row.to_addresses = ", ".join(parsed.to)
+    row.reply_to = ", ".join(parsed.reply_to)
+    row.sent_at = _aware_utc(parsed.date)
+    row.content_hash = parsed.content_hash
+    row.updated_at = utcnow()
 
 
 def _aware_utc(value: datetime | None) -> datetime | None:

@@ -1,9 +1,9 @@
 """The database schema (SQLModel). Changes go through alembic (storage/migrations).
 
 Uniqueness constraints carry the exactly-once guarantees: a mail is known once per
-(mailbox, folder, uidvalidity, uid) and once per (mailbox, Message-ID); a Slack event once per
-event_id; a thread message from Slack once per (channel, ts) in the reply inbox, and an
-outgoing reply once per Slack message (channel, ts).
+(mailbox, folder, uidvalidity, uid) - its place on the server, not its Message-ID, which
+broken mailers reuse; a thread message from Slack once per (channel, ts) in the reply inbox,
+and an outgoing reply once per Slack message (channel, ts).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -52,7 +52,11 @@ class MessageState(StrEnum):
     PENDING_SEND = "pending_send"  # outbound: recorded, SMTP not started
     SENDING = "sending"  # outbound: SMTP started, outcome unknown until recorded
     SENT = "sent"
-    FAILED = "failed"
+    FAILED = "failed"  # outbound: the reply could not be sent
+    # inbound: recording this mail failed; retried by its folder + UID on the next syncs
+    RECORD_RETRY = "record_retry"
+    # inbound: could not be shown after several tries; the channel has a notice with Retry
+    INGEST_FAILED = "ingest_failed"
 
 
 class User(SQLModel, table=True):
@@ -140,7 +144,9 @@ class Message(SQLModel, table=True):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("mailbox_id", "folder", "uidvalidity", "uid"),
-        UniqueConstraint("mailbox_id", "message_id"),
+        # Not unique: a Message-ID is for threading and for spotting the same mail in two
+        # folders (with content_hash), never a mail's identity.
+        Index("ix_messages_mailbox_id_message_id", "mailbox_id", "message_id"),
         UniqueConstraint("source_channel", "source_ts"),
     )
     id: int | None = Field(default=None, primary_key=True)
@@ -165,11 +171,13 @@ class Message(SQLModel, table=True):
     author_id: str | None = None  # outbound: Slack user
     state: str = Field(index=True)
     attempts: int = 0
+    failures: int = 0  # inbound: failed tries since the last success or Retry
     error: str | None = Field(default=None, sa_column=Column(Text))
     body_text: str | None = Field(
         default=None, sa_column=Column(Text)
     )  # full text, for "Show full"
     files_json: str | None = Field(default=None, sa_column=Column(Text))  # outbound Slack files
+    content_hash: str | None = None  # inbound: see bot.formatting.inbound.content_hash
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.blocks.common import (
@@ -17,7 +18,7 @@ from bot.blocks.common import (
 from bot.formatting.inbound import InboundEmail
 from bot.formatting.outbound import MAX_REPLY_RECIPIENTS, foreign_reply_to
 from bot.formatting.slack_text import escape, split_escaped, truncate
-from storage.models import Mailbox
+from storage.models import Mailbox, Message
 
 AUTO_LABELS = {
     "auto-reply": ":robot_face: Automatic reply — replies in this thread are not sent automatically.",
@@ -60,6 +61,8 @@ def email_post_blocks(
     if sent_copy:
         who = f":outbox_tray: Sent from {escape(mailbox.address)} with a mail client"
         to = ", ".join(escape(a) for a in parsed.to) or "unknown recipient"
+        if parsed.to_more:
+            to += f" and {parsed.to_more:,} more"
         headline = f"{who} to {to}"
     else:
         headline = f":incoming_envelope: {sender_line(parsed)}"
@@ -76,11 +79,14 @@ def email_post_blocks(
     if parsed.auto_kind in AUTO_LABELS:
         notes.append(AUTO_LABELS[parsed.auto_kind])
     large = [a for a in parsed.attachments if a.size > attachment_cap]
-    for attachment in large:
+    for attachment in large[:3]:
         notes.append(
             f":paperclip: {escape(attachment.filename)} ({human_size(attachment.size)}) is too large "
             "to upload here; open it in the mailbox."
         )
+    unlisted = [a for a in parsed.attachments if a.skipped == "too_many"] + large[3:]
+    if unlisted:
+        notes.append(not_uploaded_note(unlisted))
     for problem in parsed.problems[:3]:
         notes.append(f":grey_question: {escape(problem)}")
     notes.append(f"{date} · {escape(mailbox.address)}")
@@ -91,8 +97,32 @@ def email_post_blocks(
     )
     if show_full_ref is not None and trimmed:
         blocks.append(actions(button("Show full email", "email_show_full", show_full_ref)))
-    fallback = f"Email from {escape(parsed.from_address or parsed.from_name)}: {subject}"
-    return truncate(fallback, 300), blocks
+    return truncate(notification_text(parsed, mailbox, sent_copy, subject), 300), blocks
+
+
+def notification_text(parsed: InboundEmail, mailbox: Mailbox, sent_copy: bool, subject: str) -> str:
+    """What phones show: the sender's name as the post shows it; our own mail "Sent by"."""
+    if sent_copy:
+        name = parsed.from_name or mailbox.sender_name or parsed.from_address or mailbox.address
+        return f"Sent by {escape(name)}: {subject}"
+    name = parsed.from_name or parsed.from_address or "unknown sender"
+    return f"Email from {escape(name)}: {subject}"
+
+
+NOT_UPLOADED_LISTED = 15
+
+
+def not_uploaded_note(files: list[Any]) -> str:
+    """One line naming the files that were not uploaded (past the per-mail cap or too big)."""
+    names = ", ".join(
+        f"{escape(a.filename)} ({human_size(a.size)})" for a in files[:NOT_UPLOADED_LISTED]
+    )
+    if len(files) > NOT_UPLOADED_LISTED:
+        names += f" and {len(files) - NOT_UPLOADED_LISTED:,} more"
+    count = f"{len(files):,} more file" + ("" if len(files) == 1 else "s")
+    return truncate(
+        f":paperclip: {count} not uploaded here: {names}. Open them in the mailbox.", 2000
+    )
 
 
 def recipients_text(addresses: list[str], shown: int = MAX_REPLY_RECIPIENTS) -> str:
@@ -166,6 +196,35 @@ def sync_failure_blocks(mailbox: Mailbox, reason: str) -> tuple[str, list[Block]
         section(text),
         actions(button("Retry now", "mailbox_sync_now", str(mailbox.id)), fix),
     ]
+
+
+def mail_failure_blocks(row: Message, reason: str) -> tuple[str, list[Block]]:
+    """The notice in a channel for one mail that could not be shown, with a Retry button."""
+    sender = escape(row.from_name or row.from_address or "unknown sender")
+    subject = escape(row.subject or "(no subject)")
+    text = truncate(
+        f":warning: An email from {sender} ({subject}) could not be shown here: "
+        f"{escape(reason)} It is still in the mailbox. Press Retry to try again.",
+        2900,
+    )
+    return text, [
+        section(text),
+        actions(button("Retry", "email_ingest_retry", str(row.id))),
+    ]
+
+
+def mail_failure_admin_text(
+    mailbox: Mailbox, row: Message, reason: str, channel: str | None
+) -> str:
+    # Only a well-formed id goes inside <#...>: anything else could carry markup.
+    shown = channel and re.fullmatch(r"[CG][A-Z0-9_]{2,30}", channel)
+    where = f" The notice in <#{channel}> has a Retry button." if shown else ""
+    sender = escape(row.from_name or row.from_address or "unknown sender")
+    return truncate(
+        f":warning: An email to {escape(mailbox.address)} from {sender} could not be shown in "
+        f"Slack after several tries: {escape(reason)} Later mail is not held up.{where}",
+        2900,
+    )
 
 
 def sync_recovered_text(mailbox: Mailbox) -> str:

@@ -330,6 +330,7 @@ class FakeSlack:
     def _reset_state(self) -> None:
         self.calls = []
         self._faults: dict[str, deque[_Fault]] = {}
+        self._rejections: list[tuple[str, Callable[[dict[str, Any]], bool], str]] = []
         self._stalls: dict[str, Stall] = {}
         self._counter = itertools.count(1)
         self._last_micros = 0
@@ -536,6 +537,16 @@ class FakeSlack:
             queue = self._faults.setdefault(method, deque())
             queue.extend(_Fault(status, retry_after, error) for _ in range(count))
 
+    def reject(self, method: str, matches: Callable[[dict[str, Any]], bool], *, error: str) -> None:
+        """Every call to ``method`` whose parameters ``matches`` is refused with ``error``
+        (HTTP 200, as Slack refuses content), until ``stop_rejecting``."""
+        with self._lock:
+            self._rejections.append((method, matches, error))
+
+    def stop_rejecting(self) -> None:
+        with self._lock:
+            self._rejections.clear()
+
     def stall(self, method: str) -> Stall:
         """Apply calls to ``method`` but hold their answers until the handle is set/released."""
         handle = Stall(method)
@@ -647,6 +658,10 @@ class FakeSlack:
                     {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
                 )
                 return fault.status, extra, call.response
+            for rejected_method, matches, error in self._rejections:
+                if rejected_method == method and matches(params):
+                    call.failed, call.response = True, {"ok": False, "error": error}
+                    return 200, {}, call.response
             auth_error = self._check_auth(headers, params, method)
             if auth_error:
                 call.response = {"ok": False, "error": auth_error}

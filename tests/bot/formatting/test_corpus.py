@@ -208,4 +208,4 @@ def test_attachments() -> None:
     ]
     assert [a.filename for a in parsed("inline_images_related").attachments] == ["photo.jpg"]
     names = [a.filename for a in parsed("encoded_and_path_attachment_filenames").attachments]
-    assert names == ["informe ñ.pdf", "passwd"]
+    assert names == ["informe ñ.pdf", "etc_passwd"]

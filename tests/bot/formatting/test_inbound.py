@@ -338,7 +338,8 @@ def test_inline_images_with_names_kept_layout_images_skipped() -> None:
 def test_attachment_names_cannot_be_paths() -> None:
     msg = build()
     msg.add_attachment(b"x", maintype="text", subtype="plain", filename="../../etc/passwd")
-    assert [a.filename for a in extract_attachments(msg)] == ["passwd"]
+    # Separators are replaced, not cut at (cutting let a name hide its beginning).
+    assert [a.filename for a in extract_attachments(msg)] == ["etc_passwd"]
 
 
 # --- auto replies ----------------------------------------------------------------------------
