@@ -12,27 +12,27 @@ from tests.bot.blocks.test_email_blocks import HOSTILE, inbound, mailbox
 
 def test_the_notification_text_names_the_sender_as_the_post_does() -> None:
     parsed = inbound(from_name="Carla Cliente", from_address="carla@customer.test")
-    text, _ = email_post_blocks(parsed, mailbox(), message_row_id=1, root=True)
+    text, _ = email_post_blocks(parsed, mailbox(), show_full_ref="1.x", root=True)
     assert text == "Email from Carla Cliente: Pricing"
 
 
 def test_the_notification_text_of_our_own_mail_says_sent_by() -> None:
     parsed = inbound(from_name="Ventas Acme", from_address="ventas@example.com", to=["c@x.test"])
-    text, _ = email_post_blocks(parsed, mailbox(), message_row_id=1, root=False, sent_copy=True)
+    text, _ = email_post_blocks(parsed, mailbox(), show_full_ref="1.x", root=False, sent_copy=True)
     assert text == "Sent by Ventas Acme: Pricing"
     assert "Email from" not in text
 
 
 def test_hostile_sender_names_in_the_notification_text_are_escaped() -> None:
     parsed = inbound(from_name="<!channel> <@U123>", subject="<#C1> hi")
-    text, _ = email_post_blocks(parsed, mailbox(), message_row_id=1, root=True)
+    text, _ = email_post_blocks(parsed, mailbox(), show_full_ref="1.x", root=True)
     for needle in HOSTILE:
         assert needle not in text
 
 
 def test_many_recipients_are_counted_not_listed() -> None:
     parsed = inbound(to=[f"p{n}@x.test" for n in range(50)], to_more=39_950)
-    _, blocks = email_post_blocks(parsed, mailbox(), message_row_id=1, root=True, sent_copy=True)
+    _, blocks = email_post_blocks(parsed, mailbox(), show_full_ref="1.x", root=True, sent_copy=True)
     assert "and 39,950 more" in json.dumps(blocks)
 
 
@@ -42,7 +42,7 @@ def test_files_not_uploaded_are_listed_by_name_and_size_escaped() -> None:
         for n in range(20)
     ]
     parsed = inbound(attachments=files)
-    _, blocks = email_post_blocks(parsed, mailbox(), message_row_id=1, root=True)
+    _, blocks = email_post_blocks(parsed, mailbox(), show_full_ref="1.x", root=True)
     shown = json.dumps(blocks)
     assert "20 more files not uploaded here: &lt;!here&gt;-0.pdf (2.0 KB)" in shown
     assert "and 5 more" in shown
