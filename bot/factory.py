@@ -100,4 +100,8 @@ def create_mailroom(settings: Settings) -> Mailroom:
     push.install(ctx)
     register_listeners(bolt, ctx)
     web = create_web_app(bolt, ctx)
-    return Mailroom(ctx=ctx, bolt=bolt, web=web)
+    mailroom = Mailroom(ctx=ctx, bolt=bolt, web=web)
+    # uvicorn re-raises SIGTERM once its own shutdown is done, so app.py's ``finally`` never
+    # runs then: stop (scheduler, push connections' DONE + LOGOUT) as the web app shuts down.
+    web.router.add_event_handler("shutdown", mailroom.stop)
+    return mailroom

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.push.engine import PushEngine
 from bot.push.status import health, sync_mode_line
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from bot.context import AppContext
     from storage.models import Mailbox, Message
 
-__all__ = ["PushEngine", "install", "engine_of", "health", "sync_mode_line"]
+__all__ = ["PushEngine", "engine_of", "health", "install", "sync_mode_line"]
 
 
 def install(ctx: AppContext) -> PushEngine | None:

@@ -14,6 +14,7 @@ PostgreSQL) can call them for the mailboxes it holds instead.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import resource
 import selectors
@@ -461,10 +462,9 @@ class PushEngine:
         self._wake()
 
     def _wake(self) -> None:
-        try:
+        # A full wake-up pipe means a wake-up is already pending; a closed one, shutdown.
+        with contextlib.suppress(BlockingIOError, OSError):
             self._wake_w.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass  # already pending, or closing
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -558,10 +558,8 @@ class PushEngine:
 
     def _unregister(self, watcher: Watcher) -> None:
         if watcher.sock is not None:
-            try:
+            with contextlib.suppress(KeyError, ValueError):
                 self._selector.unregister(watcher.sock)
-            except (KeyError, ValueError):
-                pass
 
     def _run_timers(self, now: float) -> None:
         with self._lock:
@@ -665,10 +663,8 @@ def close_session(session: ImapSession, idling: bool, tail: bytes) -> None:
 
 def abandon_session(session: ImapSession) -> None:
     """Drop a connection known to be broken, without another round trip."""
-    try:
+    with contextlib.suppress(Exception):
         session.socket().close()
-    except Exception:
-        pass
     session._client = None
 
 
@@ -689,10 +685,8 @@ def say_goodbye(sessions: list[tuple[ImapSession, bool]], deadline: float) -> No
     end = time.monotonic() + deadline
     with selectors.DefaultSelector() as selector:
         for sock in pending:
-            try:
+            with contextlib.suppress(ValueError, OSError):
                 selector.register(sock, selectors.EVENT_READ)
-            except (ValueError, OSError):
-                pass
         while selector.get_map() and time.monotonic() < end:
             for key, _ in selector.select(max(0.0, end - time.monotonic())):
                 _data, closed = read_available(key.fileobj)  # type: ignore[arg-type]

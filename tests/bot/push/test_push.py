@@ -7,48 +7,16 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
 from bot.push import engine_of
 from bot.push.backoff import Backoff
 from bot.push.watcher import State
+from tests.bot.push.dovecot_configs import NO_IDLE_DOVECOT, PUSH_DOVECOT
 from tests.support.harness import Harness, HarnessFactory, MailAccount, make_email
 from tests.support.mail_servers import DovecotServer, require_dovecot
 from tests.support.wait import wait_until
-
-# Dovecot for push tests: IDLE sessions are checked every second even when the kernel's
-# inotify instances (128 per uid, shared by every Dovecot on the machine) run out, and
-# enough imap processes for hundreds of sessions.
-PUSH_DOVECOT = """
-mailbox_idle_check_interval = 1 secs
-default_process_limit = 1200
-default_client_limit = 3000
-service imap {
-  process_limit = 1200
-}
-service imap-login {
-  service_count = 0
-  client_limit = 1200
-}
-"""
-# The capability Dovecot 2.3 announces after login, without IDLE: a server that cannot push.
-NO_IDLE_DOVECOT = PUSH_DOVECOT + (
-    "imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE SORT UNSELECT CHILDREN "
-    "NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE ESEARCH LIST-STATUS MOVE "
-    "LITERAL+ SPECIAL-USE\n"
-)
-
-
-@pytest.fixture(scope="module")
-def push_dovecot() -> Iterator[DovecotServer]:
-    require_dovecot()
-    server = DovecotServer(extra_config=PUSH_DOVECOT).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -365,3 +333,19 @@ def _insert_mailbox(h: Harness, account: MailAccount, channel: str) -> int:
         session.add(mailbox)
         session.flush()
         return mailbox.id  # type: ignore[return-value]
+
+
+def test_stop_says_done_and_logout_on_every_connection(push_app: Harness) -> None:
+    h = push_app
+    accounts = [connect_live(h, f"C_BYE{n}", user=USERS[n])[0] for n in range(3)]
+    started = time.monotonic()
+    h.mailroom.stop()
+    assert time.monotonic() - started < 5.0
+    for account in accounts:
+        wait_until(
+            lambda account=account: (
+                "Logged out" in _session_lines(h, account.address).splitlines()[-1]
+            ),
+            timeout=5,
+            message=f"{account.address} logged out:\n{_session_lines(h, account.address)}",
+        )
