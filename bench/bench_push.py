@@ -45,7 +45,8 @@ SECRET_KEY = "kV6x1a6mX7f2wWnq9Yc7dY1i6l7m9v0hQ2bE6sT3uJ8="
 
 
 def dovecot_config(sessions: int) -> str:
-    limit = sessions + 300
+    # The app's sessions, the burst's own client sessions, and room for the rest.
+    limit = 2 * sessions + 300
     return f"""
 mailbox_idle_check_interval = 1 secs
 default_process_limit = {limit}
@@ -146,7 +147,9 @@ class PostWatcher:
             for subject, channel in wanted.items():
                 if subject in self.seen:
                     continue
-                if any(subject in json.dumps(m.get("blocks")) for m in self.slack.messages(channel)):
+                if any(
+                    subject in json.dumps(m.get("blocks")) for m in self.slack.messages(channel)
+                ):
                     self.seen[subject] = time.monotonic()
             time.sleep(0.005)
 
@@ -160,6 +163,11 @@ class PostWatcher:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def progress(partial: dict) -> None:
+    """Figures as they come (stderr), so a failure later in the run loses none of them."""
+    print(json.dumps(partial, default=str), file=sys.stderr, flush=True)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -205,9 +213,11 @@ def measure(
 ) -> dict:
     n = len(addresses)
     health: dict = {}
+    http_s: float | None = None
     while time.monotonic() - started < args.start_timeout:
         try:
             health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()
+            http_s = http_s or time.monotonic() - started
             if health["sync_modes"]["live"] == n:
                 break
         except httpx.HTTPError:
@@ -222,6 +232,14 @@ def measure(
     cpu1, rss = proc_stats(proc.pid)
     idle_cpu = (cpu1 - cpu0) / args.idle_seconds * 100
 
+    progress(
+        {
+            "time_to_http_s": http_s,
+            "time_to_all_live_s": all_live_s,
+            "idle_cpu": idle_cpu,
+            "rss": rss,
+        }
+    )
     watcher = PostWatcher(slack)
     rng = random.Random(1)
     latencies = []
@@ -238,6 +256,7 @@ def measure(
         latencies.append(watcher.seen[subject] - sent)
         time.sleep(0.1)
 
+    progress({"latencies": sorted(latencies)})
     burst = {}
     if args.burst:
         chosen = rng.sample(range(n), min(args.burst, n))
@@ -274,6 +293,7 @@ def measure(
     return {
         "mailboxes": n,
         "workers": args.workers,
+        "time_to_http_s": round(http_s or 0, 1),  # process start until /healthz answers
         "time_to_all_live_s": round(all_live_s, 1),
         "idle": {"cpu_percent_of_one_core": round(idle_cpu, 2), "rss_mb": round(rss, 1)},
         "latency_s": {
