@@ -12,6 +12,7 @@ app's own migration, each posting into its own channel of the fake Slack. Then m
 - a burst: one mail in each of ``--burst`` mailboxes at once → time until all are posted.
 
 Run: .venv/bin/python -m bench.bench_push [--mailboxes 200] [--samples 60] [--burst 200]
+     [--rtt-ms 100] [--backstop 60]  (a delay proxy between Mailroom and Dovecot)
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 import httpx
 from imapclient import IMAPClient
 
+from bench.delay_proxy import DelayProxy
 from bot.factory import build_context
 from bot.settings import load_settings
 from storage.models import Health, Mailbox
@@ -80,7 +82,9 @@ def app_env(slack: FakeSlack, workdir: Path, workers: int) -> dict[str, str]:
     }
 
 
-def create_mailboxes(env: dict[str, str], dovecot: DovecotServer, count: int) -> list[str]:
+def create_mailboxes(
+    env: dict[str, str], dovecot: DovecotServer, count: int, imap_port: int
+) -> list[str]:
     """Users in Dovecot and mailbox rows through the app's own migration; returns addresses."""
     os.environ.update(env)
     ctx = build_context(load_settings(_env_file=None))
@@ -97,7 +101,7 @@ def create_mailboxes(env: dict[str, str], dovecot: DovecotServer, count: int) ->
                     owner_id="UBENCH",
                     address=address,
                     imap_host="127.0.0.1",
-                    imap_port=dovecot.port,
+                    imap_port=imap_port,
                     imap_security="none",
                     smtp_host="127.0.0.1",
                     smtp_port=1,
@@ -184,7 +188,9 @@ def run(args: argparse.Namespace) -> dict:
     ):
         workdir = Path(tmp)
         env = app_env(slack, workdir, args.workers)
-        addresses = create_mailboxes(env, dovecot, n)
+        proxy = DelayProxy(dovecot.port, args.rtt_ms / 1000).start() if args.rtt_ms else None
+        env["SYNC_PUSH_BACKSTOP_SECONDS"] = str(args.backstop)
+        addresses = create_mailboxes(env, dovecot, n, proxy.port if proxy else dovecot.port)
         port = free_port()
         log = (workdir / "app.log").open("wb")
         started = time.monotonic()
@@ -200,6 +206,8 @@ def run(args: argparse.Namespace) -> dict:
         finally:
             proc.terminate()
             proc.wait(20)
+            if proxy is not None:
+                proxy.stop()
 
 
 def measure(
@@ -290,6 +298,7 @@ def measure(
         }
     watcher.stop()
     _, rss_end = proc_stats(proc.pid)
+    push = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()["push"]
     return {
         "mailboxes": n,
         "workers": args.workers,
@@ -304,6 +313,10 @@ def measure(
         },
         "burst": burst,
         "rss_mb_at_end": round(rss_end, 1),
+        "rtt_ms": args.rtt_ms,
+        # Live mailboxes whose INBOX backstop (every --backstop s) ran over a minute late.
+        "backstop_overdue_at_end": push["backstop_overdue"],
+        "run_seconds_after_live": round(time.monotonic() - started - all_live_s, 1),
     }
 
 
@@ -315,6 +328,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument("--start-timeout", type=float, default=600.0)
+    parser.add_argument("--rtt-ms", type=float, default=0, help="added round trip (proxy)")
+    parser.add_argument("--backstop", type=int, default=300, help="SYNC_PUSH_BACKSTOP_SECONDS")
     print(json.dumps(run(parser.parse_args()), indent=2))
 
 

@@ -265,6 +265,8 @@ class ImapSession:
         # Tagged IMAP commands sent after the connection opened (login included).
         self.round_trips = 0
         self._selected: str | None = None
+        # The folder that IDLE kept up to date until the last DONE (push sessions).
+        self._idle_view: str | None = None
         self._client: IMAPClient | None = None
         try:
             self._client = self._connect()
@@ -346,9 +348,15 @@ class ImapSession:
         # Readonly so nothing we do (even a server quirk) can clear \Recent or set \Seen.
         # Fresh by default: a server shows mail that arrived while a folder stays selected
         # only after a later command, so a reused selection can miss the newest message.
+        if fresh and self._idle_view == folder == self._selected:
+            # Just out of IDLE on this folder: the server kept the view current (a mail that
+            # slipped in at DONE is announced again by the next IDLE), so skip a round trip.
+            self._idle_view = None
+            return
         if fresh or self._selected != folder:
             client.select_folder(folder, readonly=True)
             self._selected = folder
+        self._idle_view = None
 
     # -- queries --------------------------------------------------------------------------
 
@@ -415,8 +423,14 @@ class ImapSession:
         wanted = sorted(set(uids))
         if not wanted:
             return
-        sizes = self._sizes(folder, wanted)
-        for batch in plan_batches(sizes, max_batch_bytes, max_batch_count):
+        # One message goes alone whatever its size: no need to ask for it (one round trip
+        # less on the push path, where a new mail is usually a single uid).
+        batches = (
+            [wanted]
+            if len(wanted) == 1
+            else plan_batches(self._sizes(folder, wanted), max_batch_bytes, max_batch_count)
+        )
+        for batch in batches:
             with self._classified() as client:
                 # The caller may have selected another folder between two batches.
                 self._select_readonly(client, folder, fresh=False)
@@ -544,6 +558,7 @@ class ImapSession:
             if partial_line:
                 client._imap.file.readline()
             _text, responses = client.idle_done()
+            self._idle_view = self._selected
             return responses
 
     def noop(self) -> None:

@@ -242,6 +242,17 @@ class PushEngine:
             watcher = self._watchers.get(mailbox_id)
             return (watcher.state, watcher) if watcher is not None else None
 
+    def backstop_overdue(self, grace: float = 60.0) -> int:
+        """Live mailboxes whose INBOX backstop check is more than ``grace`` seconds late
+        (a starved mailbox: the pool cannot keep up)."""
+        now = time.monotonic()
+        with self._lock:
+            return sum(
+                1
+                for w in self._watchers.values()
+                if w.state == State.LIVE and now - w.next_backstop > grace
+            )
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             states = [w.state for w in self._watchers.values()]
@@ -256,6 +267,7 @@ class PushEngine:
             "workers": self.workers,
             "queued": pool.queued() if pool else 0,
             "busy": pool.busy() if pool else 0,
+            "backstop_overdue": self.backstop_overdue(),
             "open_files": self.fd_limit.as_dict() if self.fd_limit else None,
         }
 
@@ -376,8 +388,7 @@ class PushEngine:
             sync._release(watcher.mailbox_id)
         if INBOX in wants:
             watcher.next_backstop = time.monotonic() + self.backstop
-        if watcher.state != State.LIVE or new or mailbox.consecutive_failures:
-            sync._on_success(mailbox, new)
+        sync._on_success(mailbox, new)  # health, last sync time, "recovered" notice
         watcher.set_state(State.LIVE)
         watcher.backoff.reset()
         watcher.last_error = None
@@ -580,9 +591,11 @@ class PushEngine:
 
     def _armed_timers(self, watcher: Watcher, now: float) -> None:
         with self._lock:
-            if watcher.retry_at is not None and now >= watcher.retry_at:
-                watcher.retry_at = None
-                due = bool(watcher.wants)
+            if watcher.retry_at is not None:
+                # A sync waits for a lease held elsewhere: nothing else until it is due.
+                due = now >= watcher.retry_at and bool(watcher.wants)
+                if now >= watcher.retry_at:
+                    watcher.retry_at = None
             elif now >= watcher.next_backstop:
                 watcher.wants.add(INBOX)  # one STATUS when nothing is new
                 due = True
