@@ -530,17 +530,18 @@ class PushEngine:
             watcher.owner = Owner.TASK
             self._dropped(watcher)
             return
+        # Decide and register under the lock: a request() in between either sees ARMED (and
+        # queues a wake-up) or adds its wants before this check.
         with self._lock:
             if changed:
                 watcher.wants.add(INBOX)
-            busy = bool(watcher.wants) and watcher.retry_at is None
-        if busy:
+            if not watcher.wants or watcher.retry_at is not None:
+                assert watcher.sock is not None
+                self._selector.register(watcher.sock, selectors.EVENT_READ, watcher)
+                watcher.owner = Owner.ARMED
+                return
             watcher.owner = Owner.TASK
-            self._submit(watcher, Priority.LIVE, self._cycle)
-            return
-        assert watcher.sock is not None
-        self._selector.register(watcher.sock, selectors.EVENT_READ, watcher)
-        watcher.owner = Owner.ARMED
+        self._submit(watcher, Priority.LIVE, self._cycle)
 
     def _readable(self, watcher: Watcher) -> None:
         if watcher.owner != Owner.ARMED or watcher.sock is None:

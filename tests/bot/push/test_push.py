@@ -12,7 +12,7 @@ import pytest
 
 from bot.push import engine_of
 from bot.push.backoff import Backoff
-from bot.push.watcher import State
+from bot.push.watcher import State, Watcher
 from tests.bot.push.dovecot_configs import NO_IDLE_DOVECOT, PUSH_DOVECOT
 from tests.support.harness import Harness, HarnessFactory, MailAccount, make_email
 from tests.support.mail_servers import DovecotServer, require_dovecot
@@ -349,3 +349,12 @@ def test_stop_says_done_and_logout_on_every_connection(push_app: Harness) -> Non
             timeout=5,
             message=f"{account.address} logged out:\n{_session_lines(h, account.address)}",
         )
+
+
+def test_idle_lines_cut_by_the_network_are_joined_before_they_are_read() -> None:
+    """imapclient issue #519: a non-blocking read may end in the middle of a line."""
+    watcher = Watcher(1, Backoff())
+    assert watcher.feed(b"* OK Still here\r\n* 4 EXI") == (False, False)
+    assert watcher.feed(b"STS\r\n") == (True, False)
+    assert watcher.feed(b"* 3 EXPUNGE\r\n* BYE shutting down\r\n") == (True, True)
+    assert watcher.feed(b"x" * (70 * 1024)) == (False, True)  # no line end in sight: broken
