@@ -139,9 +139,9 @@ def test_reconnects_back_off_while_the_server_is_down(harness_with: HarnessFacto
         assert engine is not None
         # Failed attempts pile up with growing waits, and count into the mailbox's health.
         found = wait_until(
-            lambda: (s := engine.state_of(mailbox_id)) and s[1].backoff.failures >= 3 and s,
-            timeout=30,
-            message="three failed reconnects",
+            lambda: (s := engine.state_of(mailbox_id)) and s[1].backoff.failures >= 4 and s,
+            timeout=40,
+            message="four failed reconnects",
         )
         assert found[0] == State.RECONNECTING
         mailbox = h.ctx.mailboxes.get(mailbox_id)
@@ -153,9 +153,35 @@ def test_reconnects_back_off_while_the_server_is_down(harness_with: HarnessFacto
         wait_until(lambda: posts_with(h, "C_DOWN", "Back again"), timeout=40)
         wait_live(h, mailbox_id, timeout=10)
         assert h.ctx.mailboxes.get(mailbox_id).consecutive_failures == 0  # type: ignore[union-attr]
+        # The owner heard once that it failed (SYNC_FAILURE_THRESHOLD=3), once that it is back.
+        dms = [m["text"] for m in h.slack.messages("UALICE")]
+        assert sum("Mailroom cannot sync" in t for t in dms) == 1, dms
+        wait_until(
+            lambda: sum("is syncing again" in m["text"] for m in h.slack.messages("UALICE")) == 1,
+            message="one recovery notice",
+        )
         h.mailroom.stop()
     finally:
         server.stop()
+
+
+def test_push_waits_for_a_sync_lease_held_elsewhere_then_catches_up(push_app: Harness) -> None:
+    """The poll path (another process, or a poll in flight) and push never sync at once."""
+    h = push_app
+    account, mailbox_id = connect_live(h, "C_LEASE")
+    assert h.ctx.sync._acquire(mailbox_id)  # as a poll of this mailbox would hold it
+    h.deliver(account, make_email(to=account.address, subject="Behind the lease"))
+    engine = engine_of(h.ctx)
+    assert engine is not None
+    wait_until(
+        lambda: (s := engine.state_of(mailbox_id)) and s[1].retry_at is not None,
+        timeout=5,
+        message="push found the lease taken",
+    )
+    assert not posts_with(h, "C_LEASE", "Behind the lease")
+    h.ctx.sync._release(mailbox_id)
+    wait_until(lambda: posts_with(h, "C_LEASE", "Behind the lease"), timeout=5)
+    assert len(posts_with(h, "C_LEASE", "Behind the lease")) == 1
 
 
 def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
