@@ -315,6 +315,7 @@ class PushEngine:
         watcher.next_backstop = time.monotonic() + self.backstop
         if _needs_backfill(self.ctx, mailbox) and self.pool is not None:
             # A first sync that brings in existing mail waits behind live work.
+            watcher.backfilling = True
             self._submit(watcher, Priority.BACKFILL, self._cycle)
             return
         self._cycle(watcher)
@@ -386,6 +387,7 @@ class PushEngine:
             )
         finally:
             sync._release(watcher.mailbox_id)
+        watcher.backfilling = False
         if INBOX in wants:
             watcher.next_backstop = time.monotonic() + self.backstop
         sync._on_success(mailbox, new)  # health, last sync time, "recovered" notice

@@ -42,7 +42,26 @@ def sync_mode(ctx: AppContext, mailbox: Mailbox) -> tuple[str, str]:
             f"backing off after {tries} failed attempt(s); next try in {wait} s. "
             "Mail that arrives meanwhile is caught up on reconnect",
         )
+    if watcher.backfilling:
+        return "connecting", (
+            f"the first sync is bringing in existing mail ({_recorded(ctx, mailbox)} so far); "
+            "new mail goes first"
+        )
     return "connecting", "opening the live connection"
+
+
+def _recorded(ctx: AppContext, mailbox: Mailbox) -> int:
+    """Mails recorded for this mailbox so far: the progress of its backfill."""
+    from sqlmodel import func, select
+
+    from storage.models import Message
+
+    with ctx.db.session() as session:
+        return int(
+            session.exec(
+                select(func.count()).select_from(Message).where(Message.mailbox_id == mailbox.id)
+            ).one()
+        )
 
 
 _ICONS = {

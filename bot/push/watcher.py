@@ -62,6 +62,7 @@ class Watcher:
     next_backstop: float = 0.0
     token_refresh_at: float | None = None
     last_error: str | None = None
+    backfilling: bool = False  # the first sync is bringing in existing mail
     stopping: bool = False
     since: float = field(default_factory=time.monotonic)
 

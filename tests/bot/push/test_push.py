@@ -309,6 +309,9 @@ def test_long_sync_on_one_mailbox_never_delays_another_mailboxs_push(
     h.deliver(account, make_email(to=account.address, subject="Not behind the backfill"))
     assert seconds_until_posted(h, "C_FAST", "Not behind the backfill", timeout=3) < 3
     assert backfilling() >= 1, "the backfills were still running meanwhile"
+    # A backfilling mailbox shows its progress.
+    statuses = [status_text(h, user) for user in USERS[1:]]
+    assert any("bringing in existing mail" in text and "so far" in text for text in statuses)
 
 
 @pytest.mark.slow

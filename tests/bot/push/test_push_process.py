@@ -4,6 +4,9 @@ sync loses and doubles nothing; SIGTERM says DONE + LOGOUT on every connection i
 from __future__ import annotations
 
 import json
+import resource
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +16,7 @@ import pytest
 
 from tests.support.fake_slack import FakeSlack
 from tests.support.harness import (
+    ROOT,
     AppProcess,
     MailAccount,
     app_env,
@@ -143,3 +147,44 @@ def test_sigterm_says_done_and_logout_on_every_push_connection_within_5_seconds(
             timeout=5,
             message=f"{account.address} logged out:\n{push_dovecot.log_text()[-3000:]}",
         )
+
+
+def start_with_file_limit(env: dict[str, str], cwd: Path, soft: int, hard: int) -> AppProcess:
+    """``python app.py`` started under RLIMIT_NOFILE (soft, hard), as a service manager sets."""
+    app = AppProcess(env, cwd)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    app.proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py")],
+        cwd=cwd,
+        env=app.env,
+        stdout=app.log.open("ab"),
+        stderr=subprocess.STDOUT,
+        preexec_fn=limit,
+    )
+    wait_until(app._healthy, timeout=30, message=f"app answers /healthz (log {app.log})")
+    return app
+
+
+def test_open_file_limit_is_raised_and_a_too_low_hard_limit_is_reported(
+    slack_fake: FakeSlack, tmp_path: Path, processes: list[AppProcess]
+) -> None:
+    env = push_env(slack_fake, tmp_path)
+    # No mailbox yet: the engine needs 256 descriptors for itself.
+    raised = start_with_file_limit(env, tmp_path, soft=200, hard=4096)
+    processes.append(raised)
+    files = httpx.get(raised.url + "/healthz", timeout=5).json()["push"]["open_files"]
+    assert files == {"soft": 256, "hard": 4096, "needed": 256, "ok": True}
+    raised.stop()
+
+    low = start_with_file_limit(env, tmp_path, soft=150, hard=200)
+    processes.append(low)
+    push = httpx.get(low.url + "/healthz", timeout=5).json()["push"]
+    assert push["open_files"]["ok"] is False and push["open_files"]["soft"] == 200
+    assert any("open-file limit" in problem for problem in push["problems"])
+    wait_until(
+        lambda: "open-file limit (200, hard 200) is too low" in low.log.read_text(),
+        message="the log says the limit is too low",
+    )
