@@ -14,6 +14,7 @@ from bot.push import engine_of
 from bot.push.backoff import Backoff
 from bot.push.watcher import State, Watcher
 from tests.bot.push.dovecot_configs import NO_IDLE_DOVECOT, PUSH_DOVECOT
+from tests.bot.push.mute_proxy import MuteProxy
 from tests.support.harness import Harness, HarnessFactory, MailAccount, make_email
 from tests.support.mail_servers import DovecotServer, require_dovecot
 from tests.support.wait import wait_until
@@ -182,6 +183,31 @@ def test_push_waits_for_a_sync_lease_held_elsewhere_then_catches_up(push_app: Ha
     h.ctx.sync._release(mailbox_id)
     wait_until(lambda: posts_with(h, "C_LEASE", "Behind the lease"), timeout=5)
     assert len(posts_with(h, "C_LEASE", "Behind the lease")) == 1
+
+
+def test_backstop_check_catches_a_mail_the_server_never_pushed(
+    harness_with: HarnessFactory, push_dovecot: DovecotServer
+) -> None:
+    proxy = MuteProxy(push_dovecot.port)
+    try:
+        h = harness_with(
+            dovecot=push_dovecot,
+            SYNC_PUSH="on",
+            SYNC_INTERVAL_SECONDS="3600",
+            SYNC_PUSH_BACKSTOP_SECONDS="10",
+        )
+        account = h.new_account()
+        mailbox = h.connect(account, channel="C_MISS", imap_port=str(proxy.port))
+        wait_live(h, mailbox.id)  # type: ignore[arg-type]
+        proxy.mute = True
+        h.deliver(account, make_email(to=account.address, subject="Never pushed"))
+        wait_until(lambda: proxy.dropped, timeout=5, message="the push was swallowed")
+        started = time.monotonic()
+        wait_until(lambda: posts_with(h, "C_MISS", "Never pushed"), timeout=15)
+        assert time.monotonic() - started > 1.0  # it did not come by push
+        assert len(posts_with(h, "C_MISS", "Never pushed")) == 1
+    finally:
+        proxy.close()
 
 
 def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
