@@ -211,8 +211,21 @@ class PushEngine:
             return True
         if watcher.state == State.POLLING:
             return False
+        self._retry_now_if_changed(watcher)
         self.request(mailbox_id, {INBOX, SENT, PENDING})
         return True
+
+    def _retry_now_if_changed(self, watcher: Watcher) -> None:
+        """A mailbox backing off whose settings changed since it failed (Reconnect with a
+        new password, say) is tried at once instead of after the rest of its wait."""
+        if watcher.owner != Owner.TIMER or watcher.failed_at is None:
+            return
+        mailbox = self.ctx.mailboxes.get(watcher.mailbox_id)
+        if mailbox is None or _as_utc(mailbox.updated_at) <= watcher.failed_at:
+            return
+        with self._lock:
+            if watcher.owner == Owner.TIMER and watcher.retry_at is not None:
+                watcher.retry_at = time.monotonic()
 
     def request(self, mailbox_id: int, wants: set[str]) -> None:
         """Ask for a sync of some folders of a watched mailbox (e.g. Sent after a reply)."""
@@ -234,6 +247,10 @@ class PushEngine:
             self.unwatch(mailbox_id)
         elif self.running:
             self.watch(mailbox_id)
+            with self._lock:
+                watcher = self._watchers.get(mailbox_id)
+            if watcher is not None:
+                self._retry_now_if_changed(watcher)
 
     # --- What people see -------------------------------------------------------------------
 
@@ -419,6 +436,7 @@ class PushEngine:
         if session is not None:
             abandon_session(session)
         delay = watcher.backoff.next_delay()
+        watcher.failed_at = datetime.now(UTC)
         with self._lock:
             watcher.wants |= CATCH_UP  # whatever arrived meanwhile is caught up on return
             if watcher.stopping:
@@ -629,6 +647,10 @@ class PushEngine:
 def _fds_needed(mailboxes: int) -> int:
     # At most two connections per mailbox: the push session and a reply's SMTP or a poll.
     return 2 * mailboxes + FD_MARGIN
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _due(moment: float | None) -> bool:

@@ -14,6 +14,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from bot.push.backoff import Backoff
@@ -62,6 +63,7 @@ class Watcher:
     next_backstop: float = 0.0
     token_refresh_at: float | None = None
     last_error: str | None = None
+    failed_at: datetime | None = None  # wall clock of the last failure (UTC)
     backfilling: bool = False  # the first sync is bringing in existing mail
     stopping: bool = False
     since: float = field(default_factory=time.monotonic)

@@ -52,6 +52,9 @@ class MuteProxy:
                     sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
-        self._server.close()
-        for sock in self._sockets:
+        """Stop listening (connection refused from now on) and cut every relayed session."""
+        # shutdown, not just close: a thread blocked in accept/recv keeps a socket open.
+        for sock in [self._server, *self._sockets]:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
             sock.close()

@@ -210,6 +210,37 @@ def test_backstop_check_catches_a_mail_the_server_never_pushed(
         proxy.close()
 
 
+def test_reconnect_with_new_settings_is_tried_at_once_not_after_the_backoff(
+    push_app: Harness,
+) -> None:
+    h = push_app
+    old_server = MuteProxy(h.dovecot.port)  # the address the mailbox was set up with
+    account = h.new_account()
+    mailbox = h.connect(account, channel="C_MOVED", imap_port=str(old_server.port))
+    mailbox_id: int = mailbox.id  # type: ignore[assignment]
+    wait_live(h, mailbox_id)
+    engine = engine_of(h.ctx)
+    assert engine is not None
+    old_server.close()  # that address stops answering: connection refused from now on
+
+    def waiting_long() -> bool:
+        found = engine.state_of(mailbox_id)
+        if found is None or found[0] != State.RECONNECTING or found[1].retry_at is None:
+            return False
+        return found[1].retry_at - time.monotonic() > 5
+
+    wait_until(waiting_long, timeout=90, message="a reconnect wait longer than 5 s")
+    # The owner presses Reconnect and enters the server's new address.
+    answer = h.client.submit_view(
+        "mail_connect",
+        h.connect_values(account, channel="C_MOVED"),
+        "UALICE",
+        private_metadata=json.dumps({"mailbox_id": mailbox_id}),
+    )
+    assert answer.status_code == 200 and answer.json()["response_action"] == "update"
+    wait_live(h, mailbox_id, timeout=4)
+
+
 def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
     backoff = Backoff(base=1.0, cap=300.0, rng=random.Random(7))
     ceilings = []
