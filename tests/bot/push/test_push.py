@@ -89,9 +89,14 @@ def _logins(h: Harness, account: MailAccount) -> int:
 
 
 def test_server_drops_the_connection_reconnect_catches_up_exactly_once(
-    push_app: Harness,
+    harness_with: HarnessFactory, push_dovecot: DovecotServer, database_url: str
 ) -> None:
-    h = push_app
+    h = harness_with(
+        database_url=database_url,
+        dovecot=push_dovecot,
+        SYNC_PUSH="on",
+        SYNC_INTERVAL_SECONDS="3600",
+    )
     account, mailbox_id = connect_live(h, "C_DROP")
     h.deliver(account, make_email(to=account.address, subject="Before the drop"))
     wait_until(lambda: posts_with(h, "C_DROP", "Before the drop"), timeout=3)
