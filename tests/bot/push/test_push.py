@@ -449,3 +449,30 @@ def test_idle_lines_cut_by_the_network_are_joined_before_they_are_read() -> None
     assert watcher.feed(b"STS\r\n") == (True, False)
     assert watcher.feed(b"* 3 EXPUNGE\r\n* BYE shutting down\r\n") == (True, True)
     assert watcher.feed(b"x" * (70 * 1024)) == (False, True)  # no line end in sight: broken
+
+
+def test_sent_folder_is_checked_right_after_a_reply_goes_out(push_app: Harness) -> None:
+    from sqlmodel import select
+
+    from storage.models import FolderState
+
+    h = push_app
+    account, mailbox_id = connect_live(h, "C_REPLY")
+    h.deliver(account, make_email(to=account.address, subject="Please reply"))
+    root = wait_until(lambda: posts_with(h, "C_REPLY", "Please reply"), timeout=3)[0]
+
+    def sent_cursor() -> int:
+        with h.ctx.db.session() as session:
+            state = session.exec(
+                select(FolderState).where(
+                    FolderState.mailbox_id == mailbox_id, FolderState.role == "sent"
+                )
+            ).first()
+            return state.last_uid if state else -1
+
+    before = sent_cursor()
+    assert h.reply("C_REPLY", root["ts"], "Here is the answer.").status_code == 200
+    h.smtp.wait_for_messages(1, timeout=10)
+    # The copy Mailroom appends to Sent is seen over the live connection at once, not at the
+    # next interval (an hour here).
+    wait_until(lambda: sent_cursor() > max(before, 0), timeout=5, message="Sent synced")
