@@ -227,8 +227,11 @@ class PushEngine:
             if watcher.owner == Owner.TIMER and watcher.retry_at is not None:
                 watcher.retry_at = time.monotonic()
 
-    def request(self, mailbox_id: int, wants: set[str]) -> None:
-        """Ask for a sync of some folders of a watched mailbox (e.g. Sent after a reply)."""
+    def request(
+        self, mailbox_id: int, wants: set[str], priority: Priority = Priority.ROUTINE
+    ) -> None:
+        """Ask for a sync of some folders of a watched mailbox (e.g. Sent after a reply, a
+        scheduled poll). Routine priority: pushed INBOX mail of any mailbox goes first."""
         with self._lock:
             watcher = self._watchers.get(mailbox_id)
             if watcher is None or watcher.state == State.POLLING:
@@ -236,6 +239,7 @@ class PushEngine:
             watcher.wants |= wants
             armed = watcher.owner == Owner.ARMED
             if armed:
+                watcher.wake_priority = min(watcher.wake_priority, priority)
                 self._ops.append(("wake", watcher, b""))
         if armed:
             self._wake()
@@ -534,7 +538,8 @@ class PushEngine:
             if op == "arm":
                 self._on_armed(watcher, leftover)
             elif op == "wake" and watcher.owner == Owner.ARMED:
-                self._disarm_and_run(watcher, Priority.LIVE)
+                priority, watcher.wake_priority = watcher.wake_priority, Priority.BACKFILL
+                self._disarm_and_run(watcher, priority)
             elif op == "close" and watcher.owner == Owner.ARMED:
                 self._unregister(watcher)
                 watcher.owner = Owner.TASK
@@ -561,7 +566,9 @@ class PushEngine:
                 watcher.owner = Owner.ARMED
                 return
             watcher.owner = Owner.TASK
-        self._submit(watcher, Priority.LIVE, self._cycle)
+        # New INBOX mail announced at IDLE start is live; requests that came in meanwhile
+        # (a poll, Sent after a reply) are routine.
+        self._submit(watcher, Priority.LIVE if changed else Priority.ROUTINE, self._cycle)
 
     def _readable(self, watcher: Watcher) -> None:
         if watcher.owner != Owner.ARMED or watcher.sock is None:

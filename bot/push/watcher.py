@@ -18,6 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.push.backoff import Backoff
+from bot.push.pool import Priority
 from providers.imap import ImapSession
 
 # Untagged answers during IDLE that mean INBOX changed (RFC 3501 7.3, 7.4).
@@ -63,6 +64,7 @@ class Watcher:
     next_backstop: float = 0.0
     token_refresh_at: float | None = None
     last_error: str | None = None
+    wake_priority: Priority = Priority.BACKFILL  # the most urgent pending request's
     failed_at: datetime | None = None  # wall clock of the last failure (UTC)
     backfilling: bool = False  # the first sync is bringing in existing mail
     stopping: bool = False
