@@ -339,6 +339,8 @@ class ImapSession:
         # Tagged IMAP commands sent after the connection opened (login included).
         self.round_trips = 0
         self._selected: str | None = None
+        # The folder that IDLE kept up to date until the last DONE (push sessions).
+        self._idle_view: str | None = None
         self._client: IMAPClient | None = None
         # Until the login is sent, whatever the host says is not shown (see classify).
         self._login_sent = False
@@ -424,9 +426,15 @@ class ImapSession:
         # Readonly so nothing we do (even a server quirk) can clear \Recent or set \Seen.
         # Fresh by default: a server shows mail that arrived while a folder stays selected
         # only after a later command, so a reused selection can miss the newest message.
+        if fresh and self._idle_view == folder == self._selected:
+            # Just out of IDLE on this folder: the server kept the view current (a mail that
+            # slipped in at DONE is announced again by the next IDLE), so skip a round trip.
+            self._idle_view = None
+            return
         if fresh or self._selected != folder:
             client.select_folder(folder, readonly=True)
             self._selected = folder
+        self._idle_view = None
 
     # -- queries --------------------------------------------------------------------------
 
@@ -493,8 +501,14 @@ class ImapSession:
         wanted = sorted(set(uids))
         if not wanted:
             return
-        sizes = self._sizes(folder, wanted)
-        for batch in plan_batches(sizes, max_batch_bytes, max_batch_count):
+        # One message goes alone whatever its size: no need to ask for it (one round trip
+        # less on the push path, where a new mail is usually a single uid).
+        batches = (
+            [wanted]
+            if len(wanted) == 1
+            else plan_batches(self._sizes(folder, wanted), max_batch_bytes, max_batch_count)
+        )
+        for batch in batches:
             with self._classified() as client:
                 # The caller may have selected another folder between two batches.
                 self._select_readonly(client, folder, fresh=False)
@@ -570,6 +584,65 @@ class ImapSession:
         tb: TracebackType | None,
     ) -> None:
         self._close_quietly()
+
+    # -- push (IDLE, RFC 2177) -------------------------------------------------------------
+    # The push engine keeps this session open for hours: it puts INBOX in IDLE, watches the
+    # socket from its selector thread (reading raw bytes, never imaplib's buffered file),
+    # and takes the session back with ``idle_done`` before running ordinary commands.
+
+    def has_idle(self) -> bool:
+        return "IDLE" in self.capabilities()
+
+    def socket(self) -> socket.socket:
+        """The connected socket (TLS-wrapped when secure): for a selector, and raw reads
+        while the server is in IDLE."""
+        return self._require_client().socket()  # type: ignore[no-any-return]
+
+    def select_readonly(self, folder: str) -> None:
+        """Make ``folder`` the selected one (readonly) unless it already is."""
+        with self._classified() as client:
+            self._select_readonly(client, folder, fresh=False)
+
+    def idle_start(self) -> bytes:
+        """Send IDLE and wait for the server's go-ahead; return bytes the server already
+        sent after it (read ahead by imaplib's buffer), for the caller's line parser.
+
+        Leaves the socket non-blocking: from here on the caller reads it raw."""
+        with self._classified() as client:
+            client.idle()
+            sock = client.socket()
+            sock.setblocking(False)
+            leftover = bytearray()
+            reader = client._imap.file
+            while True:
+                try:
+                    chunk = reader.read1(65536)
+                except (BlockingIOError, ssl.SSLWantReadError):
+                    break
+                if not chunk:
+                    break
+                leftover += chunk
+            return bytes(leftover)
+
+    def idle_done(self, partial_line: bytes = b"") -> list[Any]:
+        """Leave IDLE (DONE) and wait, at most the session timeout, for the server's OK.
+
+        ``partial_line`` is the start of a line the caller read raw without its end; the
+        rest is read first so imaplib's parser starts on a line boundary (imapclient
+        issue #519). Returns the untagged responses that came before the OK."""
+        with self._classified() as client:
+            client._set_read_timeout()
+            responses: list[Any] = []
+            if partial_line:
+                client._imap.file.readline()
+            _text, responses = client.idle_done()
+            self._idle_view = self._selected
+            return responses
+
+    def noop(self) -> None:
+        """A round trip that proves the connection is alive."""
+        with self._classified() as client:
+            client.noop()
 
 
 def plan_batches(
