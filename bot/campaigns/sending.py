@@ -1,0 +1,846 @@
+"""Sending campaigns: preparing, starting, the background worker, pause/resume/cancel.
+
+The worker runs as a scheduler job (never in a Slack listener, never in a sync job). Each
+tick takes the campaigns in state ``sending`` and, for each, claims ledger rows one at a
+time, sends one message per recipient over a reused SMTP connection (or SES) and records
+the server's answer (see ``ledger`` for the exactly-once rules). It honours the mailbox's
+limits (per second, per minute, per day) and re-reads the campaign's state twice a second,
+so Pause and Cancel take effect after at most the message in flight.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import smtplib
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from bot.blocks.campaigns import progress_message
+from bot.campaigns import ledger, templates
+from bot.campaigns.unsubscribe import make_token, suppress, unsubscribe_url
+from bot.domain_checks import DKIM, DMARC, SES_DKIM, SPF
+from bot.errors import MailroomError, UserError
+from bot.formatting.outbound import OUTBOUND_POLICY
+from providers.smtp import flatten, mail_options, open_smtp
+from storage.models import (
+    Audience,
+    Campaign,
+    CampaignLimit,
+    CampaignState,
+    CampaignTemplate,
+    Health,
+    Mailbox,
+    MailboxKind,
+    Provider,
+    RecipientState,
+    Role,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from bot.context import AppContext
+
+log = logging.getLogger(__name__)
+
+JOB_ID = "campaigns"
+TICK_SECONDS = 1.0
+BATCH_SECONDS = 10.0
+PROGRESS_EVERY_SECONDS = 3.0
+MAX_ATTEMPTS = 3
+HARD_BOUNCE_CODES = (550, 551, 553)
+
+
+class CampaignSettings(BaseSettings):
+    """Campaign defaults, read from the environment like the other settings."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # Limits for hand-configured (IMAP/SMTP) mailboxes without their own; 0 = no limit.
+    mailroom_campaign_per_second: float = Field(default=0.0, ge=0)
+    mailroom_campaign_per_minute: int = Field(default=60, ge=0)
+    mailroom_campaign_per_day: int = Field(default=5000, ge=0)
+
+
+# Published provider limits: Google Workspace about 2,000 messages a day; Exchange Online
+# 30 messages a minute and 10,000 recipients a day.
+PROVIDER_LIMITS = {
+    Provider.GOOGLE: (0.0, 60, 2000),
+    Provider.MICROSOFT: (0.0, 30, 10000),
+}
+
+
+@dataclass
+class Limits:
+    per_second: float
+    per_minute: int
+    per_day: int
+    source: str
+
+    def describe(self) -> str:
+        parts = []
+        if self.per_second:
+            parts.append(f"{self.per_second:g}/second")
+        if self.per_minute:
+            parts.append(f"{self.per_minute}/minute")
+        if self.per_day:
+            parts.append(f"{self.per_day:,}/day")
+        return (", ".join(parts) or "no limit") + f" ({self.source})"
+
+    def seconds_for(self, count: int) -> float:
+        rates = [r for r in (self.per_second, self.per_minute / 60.0) if r]
+        return count / min(rates) if rates else 0.0
+
+
+def limits_for(ctx: AppContext, mailbox: Mailbox) -> Limits:
+    with ctx.db.session() as session:
+        row = session.get(CampaignLimit, mailbox.id)
+    if row is not None:
+        return Limits(row.per_second, row.per_minute, row.per_day, "set for this mailbox")
+    if mailbox.send_via == "ses":
+        quota = ses_quota(ctx)
+        if quota is not None:
+            return quota
+    if mailbox.provider in PROVIDER_LIMITS:
+        per_second, per_minute, per_day = PROVIDER_LIMITS[Provider(mailbox.provider)]
+        return Limits(per_second, per_minute, per_day, f"{mailbox.provider} default")
+    settings = CampaignSettings()
+    return Limits(
+        settings.mailroom_campaign_per_second,
+        settings.mailroom_campaign_per_minute,
+        settings.mailroom_campaign_per_day,
+        "default",
+    )
+
+
+def ses_quota(ctx: AppContext) -> Limits | None:
+    """SES's own limits: MaxSendRate per second and the 24-hour quota (GetAccount)."""
+    senders = ctx.extras.get("senders")
+    if senders is None:
+        return None
+    try:
+        quota = senders.verifications.provider().call("get_account").get("SendQuota") or {}
+    except Exception as exc:
+        log.warning("could not read the SES sending quota: %s", type(exc).__name__)
+        return None
+    remaining = int(quota.get("Max24HourSend", 0) - quota.get("SentLast24Hours", 0))
+    return Limits(float(quota.get("MaxSendRate") or 1.0), 0, max(remaining, 0), "Amazon SES quota")
+
+
+def set_limits(
+    ctx: AppContext, mailbox_id: int, per_second: float, per_minute: int, per_day: int, user: str
+) -> None:
+    with ctx.db.session() as session:
+        row = session.get(CampaignLimit, mailbox_id) or CampaignLimit(mailbox_id=mailbox_id)
+        row.per_second, row.per_minute, row.per_day = per_second, per_minute, per_day
+        row.updated_by, row.updated_at = user, utcnow()
+        session.add(row)
+
+
+class Throttle:
+    """Spacing for one mailbox: at most ``per_second`` and ``per_minute`` sends."""
+
+    def __init__(self) -> None:
+        self.recent: deque[float] = deque()
+        self.last = 0.0
+        self.lock = threading.Lock()
+
+    def delay(self, limits: Limits, now: float) -> float:
+        with self.lock:
+            wait = 0.0
+            if limits.per_second:
+                wait = max(wait, self.last + 1.0 / limits.per_second - now)
+            if limits.per_minute:
+                while self.recent and self.recent[0] <= now - 60.0:
+                    self.recent.popleft()
+                if len(self.recent) >= limits.per_minute:
+                    wait = max(wait, self.recent[0] + 60.0 - now)
+            return max(wait, 0.0)
+
+    def record(self, now: float) -> None:
+        with self.lock:
+            self.last = now
+            self.recent.append(now)
+            while len(self.recent) > 100_000:
+                self.recent.popleft()
+
+
+# --- Preparing and starting ------------------------------------------------------------------
+
+
+def campaign_mailboxes(ctx: AppContext, user_id: str, team_id: str) -> list[Mailbox]:
+    """Active, working, visible marketing mailboxes this person may send from."""
+    return [
+        m
+        for m in ctx.mailboxes.all(team_id)
+        if m.kind == MailboxKind.MARKETING
+        and m.active
+        and m.visible
+        and m.health in (Health.OK, Health.NEW)
+        and ctx.roles.can_see(user_id, m)
+    ]
+
+
+@dataclass
+class Preparation:
+    campaign: Campaign
+    recipients: int
+    suppressed: int
+    limits: Limits
+    domain_lines: list[str]
+
+
+def domain_verdict(
+    ctx: AppContext, team_id: str, user_id: str, domain: str
+) -> tuple[str, list[str]]:
+    """SPF/DKIM/DMARC verdict from /dkim-check's service: (worst status, one line per check)."""
+    senders = ctx.extras.get("senders")
+    if senders is None:
+        return "unknown", ["Domain checks are not available."]
+    report = senders.domains.check(team_id, user_id, domain).report
+    lines = [line for line in report.lines if line.check in (SPF, DKIM, SES_DKIM, DMARC)]
+    statuses = {line.status for line in lines}
+    verdict = next((s for s in ("fail", "unknown", "warn") if s in statuses), "pass")
+    return verdict, [f"{line.check}: {line.status}" for line in lines]
+
+
+def prepare(
+    ctx: AppContext, team_id: str, user_id: str, mailbox_id: int, audience_id: int, template_id: int
+) -> Preparation:
+    """Create a draft campaign, with the real recipient count and the domain's verdict."""
+    ctx.roles.require_campaigns(user_id)
+    mailbox = next(
+        (m for m in campaign_mailboxes(ctx, user_id, team_id) if m.id == mailbox_id), None
+    )
+    if mailbox is None:
+        raise UserError(
+            "That mailbox cannot send campaigns now: choose an active, working marketing "
+            "mailbox you can see (`/mail-status` shows why one is not)."
+        )
+    with ctx.db.session() as session:
+        audience = session.get(Audience, audience_id)
+        template = session.get(CampaignTemplate, template_id)
+    if audience is None or audience.team_id != team_id:
+        raise UserError("That audience no longer exists. Run `/mail-audience list`.")
+    if template is None or template.team_id != team_id:
+        raise UserError("That template no longer exists. Run `/mail-template list`.")
+    recipients, suppressed = ledger.count_sendable(ctx, team_id, audience_id)
+    domain = mailbox.address.rpartition("@")[2].lower()
+    verdict, lines = domain_verdict(ctx, team_id, user_id, domain)
+    campaign = Campaign(
+        team_id=team_id,
+        mailbox_id=mailbox_id,
+        audience_id=audience_id,
+        template_id=template_id,
+        name=f"{template.name} → {audience.name}",
+        created_by=user_id,
+        subject=template.subject,
+        body=template.body,
+        channel_id=mailbox.channel_id,
+        total=recipients,
+        domain=domain,
+        domain_verdict=verdict,
+    )
+    with ctx.db.session() as session:
+        session.add(campaign)
+        session.flush()
+    return Preparation(campaign, recipients, suppressed, limits_for(ctx, mailbox), lines)
+
+
+def needs_admin(campaign: Campaign) -> bool:
+    return campaign.domain_verdict in ("fail", "unknown") and not campaign.domain_confirmed_by
+
+
+def load(ctx: AppContext, campaign_id: int, team_id: str | None = None) -> Campaign:
+    with ctx.db.session() as session:
+        campaign = session.get(Campaign, campaign_id)
+    if campaign is None or (team_id is not None and campaign.team_id != team_id):
+        raise UserError("That campaign no longer exists. Run `/mail-campaign list`.")
+    return campaign
+
+
+def check_control(ctx: AppContext, campaign: Campaign, user_id: str) -> Mailbox:
+    """The person may act on this campaign: admin, or marketing and able to see the mailbox."""
+    ctx.roles.require_campaigns(user_id)
+    mailbox = ctx.mailboxes.get(campaign.mailbox_id)
+    if mailbox is None or not ctx.roles.can_see(user_id, mailbox):
+        raise UserError("You cannot manage campaigns of that mailbox.")
+    return mailbox
+
+
+def confirm_domain(ctx: AppContext, campaign_id: int, team_id: str, user_id: str) -> Campaign:
+    campaign = load(ctx, campaign_id, team_id)
+    check_control(ctx, campaign, user_id)
+    ctx.roles.require_admin(user_id, "confirm sending from a domain that fails its checks")
+    with ctx.db.session() as session:
+        row = session.get(Campaign, campaign_id)
+        assert row is not None
+        row.domain_confirmed_by = user_id
+        session.add(row)
+    return load(ctx, campaign_id)
+
+
+def start(ctx: AppContext, campaign_id: int, team_id: str, user_id: str) -> Campaign:
+    """Queue the ledger and hand the campaign to the worker; posts the progress message."""
+    campaign = load(ctx, campaign_id, team_id)
+    mailbox = check_control(ctx, campaign, user_id)
+    if campaign.state != CampaignState.DRAFT:
+        raise UserError(f"That campaign was already started (it is {campaign.state}).")
+    if needs_admin(campaign):
+        raise UserError(
+            f"{campaign.domain} does not pass its SPF, DKIM and DMARC checks, so this campaign "
+            "waits until a Mailroom admin confirms sending anyway. Fix the records "
+            f"(`/dkim-check {campaign.domain}`) or ask an admin to press Send anyway."
+        )
+    if not mailbox.active or mailbox.kind != MailboxKind.MARKETING:
+        raise UserError(f"{mailbox.address} is not an active marketing mailbox any more.")
+    if not ctx.settings.public_url:
+        raise UserError(
+            "Campaigns need PUBLIC_URL (the https address of this Mailroom) for their "
+            "unsubscribe links. Ask whoever runs Mailroom to set it."
+        )
+    total = ledger.snapshot_audience(ctx, campaign, mailbox.address)
+    with ctx.db.engine.begin() as conn:
+        table = Campaign.__table__  # type: ignore[attr-defined]
+        moved = conn.execute(
+            update(table)
+            .where(table.c.id == campaign_id, table.c.state == CampaignState.DRAFT.value)
+            .values(state=CampaignState.SENDING.value, started_at=utcnow(), total=total)
+        ).rowcount
+    if moved != 1:
+        raise UserError("That campaign was already started.")
+    campaign = load(ctx, campaign_id)
+    engine: CampaignEngine = ctx.extras["campaigns"]
+    engine.publish_progress(campaign, force=True)
+    return campaign
+
+
+def set_state(
+    ctx: AppContext, campaign_id: int, team_id: str, user_id: str, action: str
+) -> Campaign:
+    """Pause, resume or cancel, checked against who asks and the campaign's current state."""
+    campaign = load(ctx, campaign_id, team_id)
+    check_control(ctx, campaign, user_id)
+    moves = {
+        "pause": ((CampaignState.SENDING,), CampaignState.PAUSED),
+        "resume": ((CampaignState.PAUSED,), CampaignState.SENDING),
+        "cancel": ((CampaignState.SENDING, CampaignState.PAUSED), CampaignState.CANCELLED),
+    }
+    sources, target = moves[action]
+    table = Campaign.__table__  # type: ignore[attr-defined]
+    with ctx.db.engine.begin() as conn:
+        moved = conn.execute(
+            update(table)
+            .where(table.c.id == campaign_id, table.c.state.in_([s.value for s in sources]))
+            .values(state=target.value, note="")
+        ).rowcount
+    if moved != 1:
+        raise UserError(f"That campaign is {campaign.state}, so it cannot {action} now.")
+    if target == CampaignState.CANCELLED:
+        ledger.cancel_queued(ctx, campaign_id)
+        _finish_time(ctx, campaign_id)
+    campaign = load(ctx, campaign_id)
+    ctx.extras["campaigns"].publish_progress(campaign, force=True)
+    return campaign
+
+
+def _finish_time(ctx: AppContext, campaign_id: int) -> None:
+    with ctx.db.session() as session:
+        row = session.get(Campaign, campaign_id)
+        if row is not None:
+            row.finished_at = utcnow()
+            session.add(row)
+
+
+def list_campaigns(ctx: AppContext, team_id: str, limit: int = 20) -> list[Campaign]:
+    with ctx.db.session() as session:
+        return list(
+            session.exec(
+                select(Campaign)
+                .where(Campaign.team_id == team_id, Campaign.state != CampaignState.DRAFT)
+                .order_by(col(Campaign.id).desc())
+                .limit(limit)
+            )
+        )
+
+
+def may_run_campaigns(ctx: AppContext, user_id: str) -> bool:
+    return ctx.roles.role_of(user_id) in (Role.ADMIN, Role.MARKETING)
+
+
+# --- Composing ----------------------------------------------------------------------------
+
+
+def compose(
+    ctx: AppContext,
+    campaign: Campaign,
+    mailbox: Mailbox,
+    row: Any,
+    compiled: templates.Compiled,
+    footer: tuple[str, str],
+) -> EmailMessage:
+    token = make_token(ctx, campaign.id, row.id, row.address)  # type: ignore[arg-type]
+    link = unsubscribe_url(ctx, token)
+    values = ledger.fields_of(row)
+    rendered = templates.render(
+        compiled,
+        values,
+        unsubscribe_url=link,
+        footer_text=footer[0],
+        footer_html=footer[1],
+        language=values.get("language") or values.get("lang") or "",
+    )
+    msg = EmailMessage(policy=OUTBOUND_POLICY)
+    msg["From"] = Address(display_name=mailbox.sender_name or "", addr_spec=mailbox.address)
+    msg["To"] = Address(addr_spec=row.address)
+    msg["Subject"] = rendered.subject
+    msg["Date"] = datetime.now(UTC)
+    msg["Message-ID"] = row.message_id
+    mailto = f"mailto:{mailbox.address}?subject={quote('unsubscribe ' + token)}"
+    msg["List-Unsubscribe"] = f"<{link}>, <{mailto}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    domain = mailbox.address.rpartition("@")[2].lower()
+    msg["List-Id"] = f"audience-{campaign.audience_id}.{domain}"
+    msg["Precedence"] = "bulk"
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
+    for part in msg.walk():
+        if part is not msg:
+            del part["MIME-Version"]
+    return msg
+
+
+def campaign_footer(ctx: AppContext, mailbox: Mailbox, author_id: str) -> tuple[str, str]:
+    from bot.preferences.footers import FooterForm, effective_footer, render_footer, tag_values
+
+    row = effective_footer(ctx, mailbox)
+    if row is None:
+        return "", ""
+    rendered = render_footer(FooterForm.from_row(row), tag_values(ctx, mailbox, author_id))
+    return rendered.text, rendered.html
+
+
+# --- Transports -----------------------------------------------------------------------------
+
+
+class Outcome:
+    SENT = "sent"
+    FAILED = "failed"  # refused for good
+    RETRY = "retry"  # certainly not accepted; try again later
+    UNCERTAIN = "uncertain"  # may have been accepted
+
+
+@dataclass
+class Result:
+    outcome: str
+    detail: str = ""
+    hard_bounce: bool = False
+    stop: bool = False  # the connection or the sender is the problem: stop this batch
+
+
+class SmtpTransport:
+    """One SMTP connection reused for a batch; each phase's failure is classified exactly."""
+
+    def __init__(self, ctx: AppContext, mailbox: Mailbox) -> None:
+        self.settings = ctx.mailboxes.smtp_settings(mailbox)
+        self.stack: contextlib.ExitStack | None = None
+        self.smtp: smtplib.SMTP | None = None
+
+    def _open(self) -> smtplib.SMTP:
+        if self.smtp is None:
+            self.stack = contextlib.ExitStack()
+            self.smtp = self.stack.enter_context(open_smtp(self.settings))
+        return self.smtp
+
+    def close(self) -> None:
+        if self.stack is not None:
+            with contextlib.suppress(Exception):
+                self.stack.close()
+        self.stack, self.smtp = None, None
+
+    def send(self, msg: EmailMessage, sender: str, recipient: str) -> Result:
+        try:
+            smtp = self._open()
+        except MailroomError as exc:
+            self.close()
+            return Result(Outcome.RETRY, exc.message, stop=True)
+        international = not (sender.isascii() and recipient.isascii())
+        raw = flatten(msg, international=international)
+        try:
+            code, text = smtp.mail(sender, mail_options(smtp, raw, international))
+            if code != 250:
+                self._reset(smtp)
+                return Result(Outcome.RETRY, f"{code} {text.decode(errors='replace')}", stop=True)
+            code, text = smtp.rcpt(recipient)
+            words = f"{code} {text.decode(errors='replace')}"
+            if code not in (250, 251):
+                self._reset(smtp)
+                if code >= 500:
+                    return Result(Outcome.FAILED, words, hard_bounce=code in HARD_BOUNCE_CODES)
+                return Result(Outcome.RETRY, words)
+        except (smtplib.SMTPException, OSError) as exc:
+            # Nothing was handed over yet: the message certainly was not accepted.
+            self.close()
+            return Result(Outcome.RETRY, f"{type(exc).__name__}: {exc}", stop=True)
+        try:
+            code, text = smtp.data(raw)
+        except smtplib.SMTPDataError as exc:
+            # Refused before the message itself was sent (no 354).
+            self._reset(smtp)
+            words = f"{exc.smtp_code} {exc.smtp_error!r}"
+            return Result(Outcome.FAILED if exc.smtp_code >= 500 else Outcome.RETRY, words)
+        except (smtplib.SMTPException, OSError) as exc:
+            # The message may have reached the server: never resend it automatically.
+            self.close()
+            return Result(Outcome.UNCERTAIN, f"{type(exc).__name__}: {exc}", stop=True)
+        words = f"{code} {text.decode(errors='replace')}"
+        if code == 250:
+            return Result(Outcome.SENT, words)
+        self._reset(smtp)
+        return Result(Outcome.FAILED if code >= 500 else Outcome.RETRY, words)
+
+    @staticmethod
+    def _reset(smtp: smtplib.SMTP) -> None:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            smtp.rset()
+
+
+class SesTransport:
+    """Raw MIME through SES SendEmail (the mailbox's address is a verified identity)."""
+
+    def __init__(self, ctx: AppContext, mailbox: Mailbox) -> None:
+        self.provider = ctx.extras["senders"].verifications.provider()
+
+    def close(self) -> None:
+        return None
+
+    def send(self, msg: EmailMessage, sender: str, recipient: str) -> Result:
+        from botocore.exceptions import (
+            ClientError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+        )
+
+        try:
+            self.provider.call(
+                "send_email",
+                FromEmailAddress=sender,
+                Destination={"ToAddresses": [recipient]},
+                Content={"Raw": {"Data": flatten(msg)}},
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("Throttling", "TooManyRequestsException", "LimitExceededException"):
+                return Result(Outcome.RETRY, code, stop=True)
+            return Result(Outcome.FAILED, code, stop=code in ("SendingPausedException",))
+        except (EndpointConnectionError, ConnectTimeoutError) as exc:
+            return Result(Outcome.RETRY, type(exc).__name__, stop=True)
+        except Exception as exc:
+            return Result(Outcome.UNCERTAIN, type(exc).__name__, stop=True)
+        return Result(Outcome.SENT, "accepted by SES")
+
+
+# --- The worker -------------------------------------------------------------------------------
+
+
+class CampaignEngine:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.throttles: dict[int, Throttle] = {}
+        self.last_progress: dict[int, float] = {}
+        self.compiled: dict[int, templates.Compiled] = {}
+        self.batch_seconds = BATCH_SECONDS
+
+    def start_jobs(self, ctx: AppContext) -> None:
+        # Embedded mode: this process is the only worker, so any row left "sending" belongs
+        # to a killed predecessor. With a shared database only old claims are taken.
+        ledger.recover_stale(ctx, None if ctx.settings.is_sqlite else self._cutoff())
+        ctx.scheduler.every(JOB_ID, TICK_SECONDS, self.tick, first_in=0.2)
+
+    def _cutoff(self) -> datetime:
+        return ledger.stale_cutoff(self.ctx.settings.smtp_timeout_seconds)
+
+    def tick(self) -> None:
+        ledger.recover_stale(self.ctx, self._cutoff())
+        with self.ctx.db.session() as session:
+            ids = session.exec(
+                select(Campaign.id).where(Campaign.state == CampaignState.SENDING)
+            ).all()
+        for campaign_id in ids:
+            try:
+                self.run(campaign_id)  # type: ignore[arg-type]
+            except Exception:
+                log.exception("campaign %s: sending batch failed", campaign_id)
+
+    def run(self, campaign_id: int, *, budget: float | None = None) -> None:
+        """Send for up to ``budget`` seconds, then record progress; finish when done."""
+        ctx = self.ctx
+        campaign = load(ctx, campaign_id)
+        mailbox = ctx.mailboxes.get(campaign.mailbox_id)
+        if mailbox is None or not mailbox.active:
+            self._pause(campaign, "Paused: the mailbox was removed or made inactive.")
+            return
+        compiled = self.compiled.get(campaign_id)
+        if compiled is None:
+            compiled = self.compiled[campaign_id] = templates.compile_template(
+                campaign.subject, campaign.body
+            )
+        footer = campaign_footer(ctx, mailbox, campaign.created_by)
+        limits = limits_for(ctx, mailbox)
+        throttle = self.throttles.setdefault(mailbox.id, Throttle())  # type: ignore[arg-type]
+        deadline = time.monotonic() + (budget or self.batch_seconds)
+        day_start = utcnow() - timedelta(days=1)
+        sent_today = ledger.sent_since(ctx, mailbox.id, day_start) if limits.per_day else 0  # type: ignore[arg-type]
+        transport: SmtpTransport | SesTransport = (
+            SesTransport(ctx, mailbox) if mailbox.send_via == "ses" else SmtpTransport(ctx, mailbox)
+        )
+        next_state_check = 0.0
+        try:
+            while time.monotonic() < deadline:
+                rows = ledger.next_queued(ctx, campaign_id, 50)
+                if not rows:
+                    break
+                for row in rows:
+                    now = time.monotonic()
+                    if now >= deadline:
+                        break
+                    if now >= next_state_check:
+                        if load(ctx, campaign_id).state != CampaignState.SENDING:
+                            return
+                        next_state_check = now + 0.5
+                    if limits.per_day and sent_today >= limits.per_day:
+                        self._note(
+                            campaign,
+                            f"Daily limit of {limits.per_day:,} reached; sending continues as "
+                            "the 24-hour window moves.",
+                        )
+                        return
+                    wait = throttle.delay(limits, now)
+                    if wait > 0:
+                        if now + wait >= deadline:
+                            deadline = now  # come back next tick
+                            break
+                        time.sleep(wait)
+                    if not ledger.claim(ctx, row, self.worker):
+                        continue
+                    throttle.record(time.monotonic())
+                    result = self._send_one(transport, campaign, mailbox, row, compiled, footer)
+                    if result.outcome == Outcome.SENT:
+                        sent_today += 1
+                    self._maybe_progress(campaign)
+                    if result.stop:
+                        self._note(campaign, f"Waiting to retry: {result.detail}"[:500])
+                        return
+        finally:
+            transport.close()
+            self._finish_if_done(campaign_id)
+
+    def _send_one(
+        self,
+        transport: SmtpTransport | SesTransport,
+        campaign: Campaign,
+        mailbox: Mailbox,
+        row: Any,
+        compiled: templates.Compiled,
+        footer: tuple[str, str],
+    ) -> Result:
+        ctx = self.ctx
+        try:
+            msg = compose(ctx, campaign, mailbox, row, compiled, footer)
+        except Exception as exc:
+            ledger.mark_failed(ctx, row.id, f"Could not build the message: {type(exc).__name__}")
+            return Result(Outcome.FAILED, str(exc))
+        result = transport.send(msg, mailbox.address, row.address)
+        if result.outcome == Outcome.SENT:
+            ledger.mark_sent(ctx, row.id)
+        elif result.outcome == Outcome.UNCERTAIN:
+            ledger.mark_uncertain(ctx, row.id, result.detail)
+        elif result.outcome == Outcome.FAILED or row.attempts + 1 >= MAX_ATTEMPTS:
+            ledger.mark_failed(ctx, row.id, result.detail)
+            if result.hard_bounce:
+                suppress(
+                    ctx, campaign.team_id, row.address, "hard_bounce", campaign.id, result.detail
+                )
+        else:
+            ledger.release(ctx, row.id, result.detail)
+        return result
+
+    def _note(self, campaign: Campaign, note: str) -> None:
+        with self.ctx.db.session() as session:
+            row = session.get(Campaign, campaign.id)
+            if row is not None and row.note != note:
+                row.note = note
+                session.add(row)
+
+    def _pause(self, campaign: Campaign, note: str) -> None:
+        table = Campaign.__table__  # type: ignore[attr-defined]
+        with self.ctx.db.engine.begin() as conn:
+            conn.execute(
+                update(table)
+                .where(table.c.id == campaign.id, table.c.state == CampaignState.SENDING.value)
+                .values(state=CampaignState.PAUSED.value, note=note)
+            )
+        self.publish_progress(load(self.ctx, campaign.id), force=True)
+
+    def _finish_if_done(self, campaign_id: int) -> None:
+        counts = ledger.counts(self.ctx, campaign_id)
+        if counts.get(RecipientState.QUEUED, 0) or counts.get(RecipientState.SENDING, 0):
+            self.publish_progress(load(self.ctx, campaign_id))
+            return
+        table = Campaign.__table__  # type: ignore[attr-defined]
+        with self.ctx.db.engine.begin() as conn:
+            moved = conn.execute(
+                update(table)
+                .where(table.c.id == campaign_id, table.c.state == CampaignState.SENDING.value)
+                .values(state=CampaignState.DONE.value, finished_at=utcnow(), note="")
+            ).rowcount
+        if moved:
+            self.compiled.pop(campaign_id, None)
+            self.publish_progress(load(self.ctx, campaign_id), force=True)
+
+    def _maybe_progress(self, campaign: Campaign) -> None:
+        self.publish_progress(campaign)
+
+    def publish_progress(self, campaign: Campaign, *, force: bool = False) -> None:
+        """Post or update the campaign's message in the mailbox's channel (at most every 3 s)."""
+        now = time.monotonic()
+        if not force and now - self.last_progress.get(campaign.id, 0.0) < PROGRESS_EVERY_SECONDS:  # type: ignore[arg-type]
+            return
+        self.last_progress[campaign.id] = now  # type: ignore[index]
+        ctx = self.ctx
+        campaign = load(ctx, campaign.id)  # type: ignore[arg-type]
+        if not campaign.channel_id:
+            return
+        mailbox = ctx.mailboxes.get(campaign.mailbox_id)
+        counts = ledger.counts(ctx, campaign.id)  # type: ignore[arg-type]
+        uncertain = ledger.rows_in(ctx, campaign.id, RecipientState.UNCERTAIN)  # type: ignore[arg-type]
+        failed = ledger.rows_in(ctx, campaign.id, RecipientState.FAILED, limit=20)  # type: ignore[arg-type]
+        limits = limits_for(ctx, mailbox) if mailbox else None
+        remaining = counts.get(RecipientState.QUEUED, 0)
+        eta = limits.seconds_for(remaining) if limits else 0.0
+        text, blocks = progress_message(
+            campaign,
+            mailbox.address if mailbox else "",
+            counts,
+            ledger.unsubscribed_count(ctx, campaign.id),  # type: ignore[arg-type]
+            eta_seconds=eta,
+            uncertain=[r.address for r in uncertain],
+            failed=[(r.address, r.error or "") for r in failed],
+        )
+        try:
+            if campaign.progress_ts:
+                ctx.slack.client.chat_update(
+                    channel=campaign.channel_id, ts=campaign.progress_ts, text=text, blocks=blocks
+                )
+            else:
+                ts = ctx.slack.post(campaign.channel_id, text, blocks=blocks)
+                with ctx.db.session() as session:
+                    row = session.get(Campaign, campaign.id)
+                    if row is not None:
+                        row.progress_ts = ts
+                        session.add(row)
+        except SlackApiError as exc:
+            log.warning(
+                "campaign %s: progress update failed: %s", campaign.id, exc.response.get("error")
+            )
+
+
+# --- Preview and test -----------------------------------------------------------------------
+
+
+def sample_recipient(ctx: AppContext, team_id: str, wanted: list[str]) -> dict[str, str]:
+    """A real audience member's values, preferring one that has the fields the template uses."""
+    from bot.campaigns.audiences import list_audiences, members
+
+    best: dict[str, str] | None = None
+    for audience, size in list_audiences(ctx, team_id):
+        if not size:
+            continue
+        for member in members(ctx, audience.id, limit=50):  # type: ignore[arg-type]
+            values = {**json_fields(member.fields_json), "email": member.address}
+            if all(values.get(f) for f in wanted):
+                return values
+            best = best or values
+    return best or {}
+
+
+def json_fields(raw: str | None) -> dict[str, str]:
+    import json
+
+    return {str(k): str(v) for k, v in json.loads(raw or "{}").items()}
+
+
+def preview(
+    ctx: AppContext, team_id: str, user_id: str, subject: str, body: str, mailbox: Mailbox | None
+) -> tuple[templates.Rendered, dict[str, str]]:
+    from bot.campaigns.audiences import known_fields
+
+    ctx.roles.require_campaigns(user_id)
+    templates.validate_template("preview", subject, body, known_fields(ctx, team_id))
+    values = sample_recipient(ctx, team_id, templates.fields_used(subject + "\n" + body))
+    footer = campaign_footer(ctx, mailbox, user_id) if mailbox else ("", "")
+    rendered = templates.render(
+        templates.compile_template(subject, body),
+        values,
+        unsubscribe_url=f"{ctx.settings.public_url.rstrip('/')}/unsubscribe/preview",
+        footer_text=footer[0],
+        footer_html=footer[1],
+        language=values.get("language", ""),
+    )
+    return rendered, values
+
+
+def send_test(ctx: AppContext, team_id: str, user_id: str, subject: str, body: str) -> str:
+    """Mail the template, filled with a real recipient's values, to the person; returns where."""
+    person = ctx.roles.user(user_id, team_id)
+    if not person.email:
+        raise UserError(
+            "Your Slack profile has no email address, so Mailroom cannot send you a test. "
+            "Add one to your profile, then try again."
+        )
+    mailbox = next(iter(campaign_mailboxes(ctx, user_id, team_id)), None)
+    if mailbox is None:
+        raise UserError(
+            "There is no active marketing mailbox you can send from. Connect one with "
+            "`/mail-connect` (kind: marketing) or ask an admin."
+        )
+    rendered, _ = preview(ctx, team_id, user_id, subject, body, mailbox)
+    msg = EmailMessage(policy=OUTBOUND_POLICY)
+    msg["From"] = Address(display_name=mailbox.sender_name or "", addr_spec=mailbox.address)
+    msg["To"] = Address(addr_spec=person.email)
+    msg["Subject"] = f"[Test] {rendered.subject}"
+    msg["Date"] = datetime.now(UTC)
+    from bot.formatting.outbound import make_message_id
+
+    msg["Message-ID"] = make_message_id(mailbox.address)
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
+    transport = (
+        SesTransport(ctx, mailbox) if mailbox.send_via == "ses" else SmtpTransport(ctx, mailbox)
+    )
+    try:
+        result = transport.send(msg, mailbox.address, person.email)
+    finally:
+        transport.close()
+    if result.outcome != Outcome.SENT:
+        raise UserError(
+            f"The test to {person.email} was not sent: {result.detail}. Check the mailbox with "
+            "`/mail-status` and try again."
+        )
+    return person.email

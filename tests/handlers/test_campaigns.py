@@ -1,0 +1,344 @@
+"""Campaigns end to end: the marketing role, audiences, templates, sending, unsubscribe, control.
+
+Real Dovecot and aiosmtpd, the loopback DNS server for the domain verdict, fake Slack over
+HTTP; every step goes through Slack's signed requests like a person's clicks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from bot.campaigns import audiences as audience_service
+from bot.campaigns import templates as template_service
+from storage.models import Campaign, CampaignRecipient, Suppression
+from tests.support.campaigns import (
+    CHANNEL,
+    button_value,
+    click,
+    dms,
+    grant,
+    marketing_account,
+    prepare_campaign,
+    save_template,
+    wait_for_dm,
+)
+from tests.support.dns_server import TestDnsServer
+from tests.support.harness import Harness, HarnessFactory
+from tests.support.wait import wait_until
+
+
+@pytest.fixture
+def app(harness_with: HarnessFactory, dns_server: TestDnsServer) -> Harness:
+    return harness_with(DNS_NAMESERVERS=dns_server.address, PUBLIC_URL="http://testserver")
+
+
+@pytest.fixture
+def app_any_db(
+    harness_with: HarnessFactory, dns_server: TestDnsServer, database_url: str
+) -> Harness:
+    return harness_with(
+        database_url=database_url, DNS_NAMESERVERS=dns_server.address, PUBLIC_URL="http://testserver"
+    )
+
+
+def answer(h: Harness, command: str, text: str, user: str = "UALICE") -> str:
+    before = len(h.slack.ephemerals(user))
+    h.client.command(command, text, user)
+    got = wait_until(lambda: h.slack.ephemerals(user)[before:], message=f"answer to {command}")[0]
+    return got["text"] + json.dumps(got.get("blocks") or [])
+
+
+def setup(h: Harness, addresses: list[str], domain: str = "good.test") -> tuple[int, int, int]:
+    """A marketing mailbox, an audience with ``addresses`` and a template; returns their ids."""
+    account = marketing_account(h, domain)
+    mailbox = h.connect(account, user="UADMIN", kind="marketing", channel=CHANNEL)
+    grant(h.client, "UALICE", "marketing")
+    assert "created" in answer(h, "/mail-audience", "create news")
+    assert "Added" in answer(h, "/mail-audience", "add news " + " ".join(addresses))
+    save_template(
+        h.client, "welcome", "Hello {first_name|there}", "Hi *{first_name|there}*, news from us."
+    )
+    audience = audience_service.find_audience(h.ctx, "T1", "news") or _only_audience(h)
+    template = template_service.list_templates(h.ctx, audience.team_id)[0]
+    return mailbox.id, audience.id, template.id  # type: ignore[return-value]
+
+
+def _only_audience(h: Harness):  # type: ignore[no-untyped-def]
+    with h.ctx.db.session() as session:
+        from storage.models import Audience
+
+        return session.exec(select(Audience)).one()
+
+
+def start_campaign(h: Harness, mailbox_id: int, audience_id: int, template_id: int) -> int:
+    confirmation = prepare_campaign(h, mailbox_id, audience_id, template_id)
+    value = button_value(confirmation, "campaign_send")
+    assert value, confirmation
+    click(h, "campaign_send", value, "UALICE", confirmation)
+    return int(value)
+
+
+def campaign_row(h: Harness, campaign_id: int) -> Campaign:
+    with h.ctx.db.session() as session:
+        row = session.get(Campaign, campaign_id)
+    assert row is not None
+    return row
+
+
+# --- Roles -----------------------------------------------------------------------------------
+
+
+def test_campaign_commands_refuse_people_without_the_marketing_role(app: Harness) -> None:
+    h = app
+    for command in ("/mail-campaign", "/mail-audience", "/mail-template"):
+        assert "marketing role" in answer(h, command, "list", user="UBOB")
+    assert "now has the marketing role" in answer(h, "/mail-role", "<@UBOB> marketing", "UADMIN")
+    assert "No audiences yet" in answer(h, "/mail-audience", "list", user="UBOB")
+    # Granting is for admins only.
+    assert "Only Mailroom admins" in answer(h, "/mail-role", "<@UALICE> marketing", "UBOB")
+
+
+# --- Sending ---------------------------------------------------------------------------------
+
+
+def test_a_campaign_sends_one_mail_per_recipient_with_unsubscribe_headers(app_any_db: Harness) -> None:
+    h = app_any_db
+    recipients = ["ana@customer.test", "ben@customer.test", "cid@customer.test", "gone@customer.test"]
+    mailbox_id, audience_id, template_id = setup(h, recipients)
+    with h.ctx.db.session() as session:
+        session.add(Suppression(team_id="T1", address="gone@customer.test", reason="unsubscribed"))
+    confirmation = prepare_campaign(h, mailbox_id, audience_id, template_id)
+    text = confirmation["text"] + json.dumps(confirmation["blocks"])
+    assert "*3* recipients after suppression (1 suppressed)" in text
+    assert "good.test: *pass*" in text
+    value = button_value(confirmation, "campaign_send")
+    assert value is not None
+    click(h, "campaign_send", value, "UALICE", confirmation)
+
+    mails = h.smtp.wait_for_messages(3, timeout=30)
+    wait_until(lambda: campaign_row(h, int(value)).state == "done", timeout=20, message="done")
+    assert sorted(r for m in mails for r in m.recipients) == recipients[:3]
+    assert Counter(m.message["Message-ID"] for m in mails).most_common(1)[0][1] == 1
+    for mail in mails:
+        msg = mail.message
+        assert len(mail.recipients) == 1 and msg["To"] == mail.recipients[0]
+        assert msg["Bcc"] is None
+        unsub = msg["List-Unsubscribe"]
+        assert unsub.startswith("<http://testserver/unsubscribe/") and "<mailto:" in unsub
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert msg["List-Id"] == f"audience-{audience_id}.good.test"
+        assert msg["Subject"] == "Hello there"
+        html = msg.get_body(("html",)).get_content()
+        plain = msg.get_body(("plain",)).get_content()
+        assert "<strong>there</strong>" in html and "Unsubscribe" in html
+        assert "Hi *there*, news from us." in plain
+    with h.ctx.db.session() as session:
+        rows = session.exec(select(CampaignRecipient)).all()
+    assert {r.address: r.state for r in rows} == dict.fromkeys(recipients[:3], "sent")
+    assert {r.message_id for r in rows} == {m.message["Message-ID"] for m in mails}
+    # The progress message in the mailbox's channel ends as the final report.
+    report = h.slack.top_level(CHANNEL)[-1]
+    assert "Finished" in report["text"] and "3 sent" in report["text"]
+
+
+def test_one_click_post_unsubscribes_and_the_get_page_only_asks(app: Harness) -> None:
+    h = app
+    mailbox_id, audience_id, template_id = setup(h, ["ana@customer.test", "ben@customer.test"])
+    campaign_id = start_campaign(h, mailbox_id, audience_id, template_id)
+    mails = h.smtp.wait_for_messages(2, timeout=30)
+    ana = next(m for m in mails if m.recipients == ["ana@customer.test"])
+    url = ana.message["List-Unsubscribe"].split(">")[0].lstrip("<")
+    path = url.removeprefix("http://testserver")
+    web = h.client.client  # the TestClient on the app
+
+    page = web.get(path)
+    assert page.status_code == 200
+    assert "ana@customer.test" in page.text and "<form method=\"post\"" in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["cache-control"] == "no-store"
+    assert not _suppressed(h)  # a link scanner's GET changes nothing
+
+    tampered = path[:-1] + ("0" if path[-1] != "0" else "1")
+    assert web.post(tampered, content="List-Unsubscribe=One-Click").status_code == 404
+    assert not _suppressed(h)
+
+    done = web.post(
+        path,
+        content="List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert done.status_code == 200 and "is unsubscribed" in done.text
+    assert _suppressed(h) == {"ana@customer.test": "unsubscribed"}
+    with h.ctx.db.session() as session:
+        assert session.exec(select(Suppression)).one().campaign_id == campaign_id
+
+    # The next campaign to the same audience skips her.
+    before = len(h.smtp.messages)
+    second = start_campaign(h, mailbox_id, audience_id, template_id)
+    wait_until(lambda: campaign_row(h, second).state == "done", timeout=30, message="second done")
+    assert [m.recipients for m in h.smtp.messages[before:]] == [["ben@customer.test"]]
+
+
+def _suppressed(h: Harness) -> dict[str, str]:
+    with h.ctx.db.session() as session:
+        return {s.address: s.reason for s in session.exec(select(Suppression))}
+
+
+def test_pause_resume_and_cancel_are_checked_against_who_clicks(app: Harness) -> None:
+    h = app
+    recipients = [f"r{n:02d}@customer.test" for n in range(30)]
+    mailbox_id, audience_id, template_id = setup(h, recipients)
+    mailbox = h.ctx.mailboxes.get(mailbox_id)
+    assert "2/second" in answer(h, "/mail-campaign", f"limits {mailbox.address} 2 0 0", "UADMIN")
+    campaign_id = start_campaign(h, mailbox_id, audience_id, template_id)
+    h.smtp.wait_for_messages(2, timeout=30)
+
+    # Someone without the role cannot pause it.
+    click(h, "campaign_pause", str(campaign_id), "UBOB", channel=CHANNEL)
+    wait_until(lambda: any("marketing role" in e["text"] for e in h.slack.ephemerals("UBOB")), message="refusal")
+    assert campaign_row(h, campaign_id).state == "sending"
+
+    click(h, "campaign_pause", str(campaign_id), "UALICE", channel=CHANNEL)
+    wait_until(lambda: campaign_row(h, campaign_id).state == "paused", message="paused")
+    settled = wait_until(lambda: _stable_count(h), timeout=10, message="sending stopped")
+    assert settled < len(recipients)
+
+    click(h, "campaign_resume", str(campaign_id), "UALICE", channel=CHANNEL)
+    wait_until(lambda: len(h.smtp.messages) >= settled + 2, timeout=20, message="resumed")
+    click(h, "campaign_cancel", str(campaign_id), "UALICE", channel=CHANNEL)
+    wait_until(lambda: campaign_row(h, campaign_id).state == "cancelled", message="cancelled")
+    final = wait_until(lambda: _stable_count(h), timeout=10, message="sending stopped")
+    assert final < len(recipients)
+    with h.ctx.db.session() as session:
+        states = Counter(r.state for r in session.exec(select(CampaignRecipient)))
+    assert states["sent"] == final and states["cancelled"] == len(recipients) - final
+    # Nobody got two mails.
+    assert len({m.recipients[0] for m in h.smtp.messages}) == len(h.smtp.messages)
+
+
+_last_counts: dict[int, tuple[int, float]] = {}
+
+
+def _stable_count(h: Harness) -> int | None:
+    """The sink's count once it stayed the same for 1.5 s (polled, never slept)."""
+    import time
+
+    count, now = len(h.smtp.messages), time.monotonic()
+    last = _last_counts.get(id(h))
+    if last is None or last[0] != count:
+        _last_counts[id(h)] = (count, now)
+        return None
+    return count if now - last[1] >= 1.5 else None
+
+
+def test_a_domain_failing_its_checks_waits_for_an_admin(app: Harness) -> None:
+    h = app
+    mailbox_id, audience_id, template_id = setup(h, ["ana@customer.test"], domain="nodmarc.test")
+    confirmation = prepare_campaign(h, mailbox_id, audience_id, template_id)
+    text = json.dumps(confirmation["blocks"])
+    assert "nodmarc.test: *fail*" in text and "only a Mailroom admin can send anyway" in text
+    assert button_value(confirmation, "campaign_send") is None
+    value = button_value(confirmation, "campaign_confirm_domain")
+    assert value
+    # A marketing user cannot confirm, and sending directly is refused too.
+    click(h, "campaign_confirm_domain", value, "UALICE", confirmation)
+    click(h, "campaign_send", value, "UALICE", confirmation)
+    wait_until(
+        lambda: sum("admin" in e["text"] for e in h.slack.ephemerals("UALICE")) >= 2,
+        message="two refusals",
+    )
+    assert campaign_row(h, int(value)).state == "draft" and not h.smtp.messages
+    click(h, "campaign_confirm_domain", value, "UADMIN", confirmation)
+    h.smtp.wait_for_messages(1, timeout=30)
+    assert campaign_row(h, int(value)).domain_confirmed_by == "UADMIN"
+
+
+# --- Audiences and templates -----------------------------------------------------------------
+
+
+def test_a_shared_csv_imports_with_a_report_of_every_skipped_row(app: Harness) -> None:
+    h = app
+    grant(h.client, "UALICE", "marketing")
+    with h.ctx.db.session() as session:
+        session.add(Suppression(team_id="T1", address="old@customer.test", reason="hard_bounce"))
+    data = (
+        "First Name;Company;E-mail\n"
+        "Ana;Acme;ana@customer.test\n"
+        "Ben;Beta;not-an-address\n"
+        "Ana again;Acme;ANA@customer.test\n"
+        "Old;Gone;old@customer.test\n"
+        "Cid;;cid@customer.test\n"
+    ).encode()
+    file = h.slack.add_file("list.csv", data)
+    before = len(dms(h, "UALICE"))
+    h.client.event(
+        {
+            "type": "message",
+            "subtype": "file_share",
+            "channel": "DUALICE",
+            "channel_type": "im",
+            "user": "UALICE",
+            "text": "import audience spring",
+            "ts": "1800000001.000100",
+            "files": [file],
+        }
+    )
+    report = wait_for_dm(h, "UALICE", "added 2", before)["text"]
+    assert "Merge fields: `{first_name}`, `{company}`" in report
+    assert "line 3: invalid address not-an-address" in report
+    assert "line 4: duplicate ana@customer.test" in report
+    assert "line 5: suppressed old@customer.test" in report
+    audience = audience_service.find_audience(h.ctx, "T1", "spring")
+    assert audience is not None
+    members = {m.address: json.loads(m.fields_json) for m in audience_service.members(h.ctx, audience.id)}
+    assert members == {
+        "ana@customer.test": {"first_name": "Ana", "company": "Acme"},
+        "cid@customer.test": {"first_name": "Cid"},
+    }
+    # No contacts were imported by the contacts listener from the same file.
+    assert not h.slack.ephemerals("UALICE") or all("contact" not in e["text"] for e in h.slack.ephemerals("UALICE"))
+
+    # A file that is not UTF-8 is refused with what to do.
+    bad = h.slack.add_file("latin.csv", "email,name\nana@customer.test,Jos\xe9\n".encode("latin-1"))
+    before = len(dms(h, "UALICE"))
+    h.client.event(
+        {
+            "type": "message",
+            "channel": "DUALICE",
+            "channel_type": "im",
+            "user": "UALICE",
+            "text": "import audience spring",
+            "ts": "1800000002.000100",
+            "files": [bad],
+        }
+    )
+    assert "CSV UTF-8" in wait_for_dm(h, "UALICE", "not UTF-8", before)["text"]
+
+
+def test_a_template_with_an_unknown_field_is_refused_and_preview_uses_a_real_recipient(
+    app: Harness,
+) -> None:
+    h = app
+    grant(h.client, "UALICE", "marketing")
+    answer(h, "/mail-audience", "create vip")
+    answer(h, "/mail-audience", "add vip zoe@customer.test")
+    refused = save_template(h.client, "t1", "Hi {frist_name}", "Body")
+    assert refused["response_action"] == "errors"
+    assert "Unknown field {frist_name}" in refused["errors"]["subject"]
+    assert template_service.list_templates(h.ctx, "T1") == []
+
+    view = {"id": "VTPL", "callback_id": "campaign_template", "blocks": []}
+    state = {
+        "subject": {"value": {"type": "plain_text_input", "value": "For {email}"}},
+        "body": {"value": {"type": "plain_text_input", "value": "Hello {first_name|friend}"}},
+    }
+    h.client.action("campaign_template_preview", None, "UALICE", view=view, state_values=state)
+    pushed = wait_until(lambda: h.slack.calls_to("views.push"), message="preview pushed")[0]
+    shown = json.dumps(pushed.params)
+    assert "zoe@customer.test" in shown and "Hello friend" in shown
