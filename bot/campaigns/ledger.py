@@ -11,6 +11,7 @@ processes can share one campaign and a row is claimed by exactly one of them.
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     from bot.context import AppContext
 
 TABLE = CampaignRecipient.__table__  # type: ignore[attr-defined]
+_STOPPED = (
+    "Mailroom stopped while this message was being sent; the server may have accepted it, "
+    "so it is not sent again automatically."
+)
 
 
 def snapshot_audience(ctx: AppContext, campaign: Campaign, sender_address: str) -> int:
@@ -164,11 +169,50 @@ def recover_stale(ctx: AppContext, older_than: datetime | None) -> int:
         result = conn.execute(
             query.values(
                 state=RecipientState.UNCERTAIN.value,
-                error="Mailroom stopped while this message was being sent; the server may "
-                "have accepted it, so it is not sent again automatically.",
+                error=_STOPPED,
             )
         )
     return result.rowcount
+
+
+def recover_dead_local_workers(ctx: AppContext, host: str) -> int:
+    """Rows claimed by a process of this machine that no longer exists become ``uncertain``
+    at once (a shared database cannot wait for the stale-claim cutoff after every restart)."""
+    with ctx.db.session() as session:
+        workers = session.exec(
+            select(CampaignRecipient.claimed_by)
+            .where(
+                CampaignRecipient.state == RecipientState.SENDING,
+                col(CampaignRecipient.claimed_by).startswith(f"{host}:"),
+            )
+            .distinct()
+        ).all()
+    recovered = 0
+    for worker in workers:
+        pid = (worker or "").split(":")[1] if (worker or "").count(":") >= 2 else ""
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        with ctx.db.engine.begin() as conn:
+            recovered += conn.execute(
+                update(TABLE)
+                .where(
+                    TABLE.c.state == RecipientState.SENDING.value, TABLE.c.claimed_by == worker
+                )
+                .values(state=RecipientState.UNCERTAIN.value, error=_STOPPED)
+            ).rowcount
+    return recovered
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def cancel_queued(ctx: AppContext, campaign_id: int) -> int:

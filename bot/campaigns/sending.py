@@ -561,7 +561,8 @@ class SesTransport:
 class CampaignEngine:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.host = socket.gethostname()
+        self.worker = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.throttles: dict[int, Throttle] = {}
         self.last_progress: dict[int, float] = {}
         self.compiled: dict[int, templates.Compiled] = {}
@@ -571,6 +572,7 @@ class CampaignEngine:
         # Embedded mode: this process is the only worker, so any row left "sending" belongs
         # to a killed predecessor. With a shared database only old claims are taken.
         ledger.recover_stale(ctx, None if ctx.settings.is_sqlite else self._cutoff())
+        ledger.recover_dead_local_workers(ctx, self.host)
         ctx.scheduler.every(JOB_ID, TICK_SECONDS, self.tick, first_in=0.2)
 
     def _cutoff(self) -> datetime:
@@ -578,6 +580,7 @@ class CampaignEngine:
 
     def tick(self) -> None:
         ledger.recover_stale(self.ctx, self._cutoff())
+        ledger.recover_dead_local_workers(self.ctx, self.host)
         with self.ctx.db.session() as session:
             ids = session.exec(
                 select(Campaign.id).where(Campaign.state == CampaignState.SENDING)
