@@ -84,12 +84,17 @@ class CsvResult:
     empty_lines: int = 0
 
 
+def too_large(max_bytes: int) -> UserError:
+    size = f"{max_bytes // (1024 * 1024)} MB" if max_bytes >= 1024 * 1024 else f"{max_bytes:,} bytes"
+    return UserError(
+        f"That file is larger than {size}. Split it into smaller CSV files and import them "
+        "one at a time into the same audience."
+    )
+
+
 def decode_csv(data: bytes) -> str:
     if len(data) > MAX_CSV_BYTES:
-        raise UserError(
-            f"That file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB. Split it into "
-            "smaller CSV files and import them one at a time into the same audience."
-        )
+        raise too_large(MAX_CSV_BYTES)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -203,7 +208,7 @@ def download_slack_file(ctx: AppContext, file: dict, *, max_bytes: int = MAX_CSV
             "itself (not a link to it) and try again."
         )
     if int(file.get("size") or 0) > max_bytes:
-        decode_csv(b"\0" * (max_bytes + 1))  # raises the "too large" sentence
+        raise too_large(max_bytes)
     try:
         with requests.get(
             url,
@@ -222,7 +227,7 @@ def download_slack_file(ctx: AppContext, file: dict, *, max_bytes: int = MAX_CSV
             for chunk in response.iter_content(64 * 1024):
                 size += len(chunk)
                 if size > max_bytes:
-                    decode_csv(b"\0" * (max_bytes + 1))
+                    raise too_large(max_bytes)
                 chunks.append(chunk)
     except requests.RequestException as exc:
         raise ServiceError(
