@@ -18,8 +18,8 @@ from sqlmodel import select
 
 from storage.db import Database
 from storage.models import Audience, AudienceMember, Campaign, CampaignRecipient, Mailbox
-from tests.support.fake_slack import FakeSlack
 from tests.support.dns_server import TestDnsServer
+from tests.support.fake_slack import FakeSlack
 from tests.support.harness import AppProcess, MailAccount, app_env, connect_values
 from tests.support.mail_servers import DovecotServer, SmtpServer
 from tests.support.slack_requests import plain_input, static_select

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import Connection, bindparam, func, insert, update
 from sqlmodel import col, select
 
 from bot.formatting.outbound import make_message_id
@@ -119,21 +121,63 @@ def _move(ctx: AppContext, row_id: int, from_state: str, **values: object) -> bo
     return result.rowcount == 1
 
 
-def claim(ctx: AppContext, row: CampaignRecipient, worker: str) -> bool:
-    """Take a queued row for sending; False when another worker (or a cancel) got it first."""
-    return _move(
-        ctx,
-        row.id,  # type: ignore[arg-type]
-        RecipientState.QUEUED,
+# Built once: a campaign runs these two statements once per recipient.
+_CLAIM = (
+    update(TABLE)
+    .where(TABLE.c.id == bindparam("row_id"), TABLE.c.state == RecipientState.QUEUED.value)
+    .values(
         state=RecipientState.SENDING.value,
-        claimed_by=worker,
-        claimed_at=utcnow(),
-        attempts=row.attempts + 1,
+        claimed_by=bindparam("worker"),
+        claimed_at=bindparam("now"),
+        attempts=bindparam("attempts"),
     )
+)
+_SENT = (
+    update(TABLE)
+    .where(TABLE.c.id == bindparam("row_id"), TABLE.c.state == RecipientState.SENDING.value)
+    .values(state=RecipientState.SENT.value, sent_at=bindparam("now"))
+)
 
 
-def mark_sent(ctx: AppContext, row_id: int) -> None:
-    _move(ctx, row_id, RecipientState.SENDING, state=RecipientState.SENT.value, sent_at=utcnow())
+def claim(
+    ctx: AppContext,
+    row: CampaignRecipient,
+    worker: str,
+    *,
+    accepted: int | None = None,
+    conn: Connection | None = None,
+) -> bool:
+    """Take a queued row for sending; False when another worker (or a cancel) got it first.
+
+    ``accepted``: a row the server has just accepted, recorded as sent in the same commit
+    (one commit per message instead of two; the order of the two records is unchanged).
+    """
+    now = utcnow()
+    with _transaction(ctx, conn) as tx:
+        if accepted is not None:
+            tx.execute(_SENT, {"row_id": accepted, "now": now})
+        result = tx.execute(
+            _CLAIM,
+            {"row_id": row.id, "worker": worker, "now": now, "attempts": row.attempts + 1},
+        )
+    return result.rowcount == 1
+
+
+@contextmanager
+def _transaction(ctx: AppContext, conn: Connection | None) -> Iterator[Connection]:
+    """A transaction on the worker's own connection (no pool checkout per message), or a
+    fresh one from the pool."""
+    if conn is None:
+        with ctx.db.engine.begin() as fresh:
+            yield fresh
+        return
+    with conn.begin():
+        yield conn
+
+
+def mark_sent(ctx: AppContext, row_id: int, conn: Connection | None = None) -> None:
+    with _transaction(ctx, conn) as tx:
+        tx.execute(_SENT, {"row_id": row_id, "now": utcnow()})
 
 
 def mark_failed(ctx: AppContext, row_id: int, error: str) -> None:

@@ -121,23 +121,45 @@ def _split(text: str, marker: re.Pattern[str], tags: list[tuple[str, str]]) -> l
     return pieces
 
 
-def compile_template(subject: str, body: str) -> Compiled:
+UNSUBSCRIBE_URL = "__unsubscribe_url"
+UNSUBSCRIBE_LABEL = "__unsubscribe_label"
+
+
+def compile_template(
+    subject: str, body: str, *, footer_text: str = "", footer_html: str = ""
+) -> Compiled:
+    """Compile once per campaign: the whole HTML document (footer and unsubscribe link
+    included) is CSS-inlined here, so each recipient costs only the three Jinja renders."""
     tags: list[tuple[str, str]] = []
     nonce = secrets.token_hex(4)
 
     def hold(match: re.Match[str]) -> str:
-        tags.append((match.group(1), (match.group(2) or "").strip()))
+        return hold_tag(match.group(1), (match.group(2) or "").strip())
+
+    def hold_tag(name: str, default: str) -> str:
+        tags.append((name, default))
         return f"MRF{nonce}X{len(tags) - 1}X"
 
+    marker = re.compile(rf"MRF{nonce}X(\d+)X")
     # Fields are swapped for plain placeholders before the mrkdwn conversion, so the
     # underscores in first_name are never read as italics; values are filled in after it.
     held = FIELD_RE.sub(hold, body)
-    marker = re.compile(rf"MRF{nonce}X(\d+)X")
+    url, label = hold_tag(UNSUBSCRIBE_URL, ""), hold_tag(UNSUBSCRIBE_LABEL, "Unsubscribe")
+    document = (
+        '<!DOCTYPE html>\n<html>\n<head><meta charset="utf-8">'
+        f"<style>{BASE_STYLE}</style></head>\n<body>\n"
+        f"<div>{slack_to_html(held, _no_names)}</div>\n{footer_html}\n"
+        f'<p class="unsubscribe"><a href="{url}">{label}</a></p>\n</body>\n</html>\n'
+    )
     html_pieces = [
         (Markup(lit), name, html.unescape(default))
-        for lit, name, default in _split(slack_to_html(held, _no_names), marker, tags)
+        for lit, name, default in _split(_INLINER.inline(document), marker, tags)
     ]
-    text_pieces = _split(slack_to_plain(held, _no_names), marker, tags)
+    text = slack_to_plain(held, _no_names).rstrip() + "\n\n-- \n"
+    if footer_text.strip():
+        text += footer_text.strip() + "\n\n"
+    text += f"{label}: {url}\n"
+    text_pieces = _split(text, marker, tags)
     subject_tags: list[tuple[str, str]] = []
 
     def hold_subject(match: re.Match[str]) -> str:
@@ -170,30 +192,18 @@ class Rendered:
 
 
 def render(
-    compiled: Compiled,
-    values: dict[str, str],
-    *,
-    unsubscribe_url: str,
-    footer_text: str = "",
-    footer_html: str = "",
-    language: str = "",
+    compiled: Compiled, values: dict[str, str], *, unsubscribe_url: str, language: str = ""
 ) -> Rendered:
-    subject = compiled.subject.render(F=values, **compiled.subject_data)
-    text = compiled.text.render(F=values, **compiled.text_data).rstrip()
-    fragment = compiled.html.render(F=values, **compiled.html_data)
-    label = unsubscribe_label(language)
-    text += f"\n\n-- \n{footer_text.strip()}\n\n" if footer_text.strip() else "\n\n-- \n"
-    text += f"{label}: {unsubscribe_url}\n"
-    link = html.escape(unsubscribe_url, quote=True)
-    document = (
-        '<!DOCTYPE html>\n<html>\n<head><meta charset="utf-8">'
-        f"<style>{BASE_STYLE}</style></head>\n<body>\n<div>{fragment}</div>\n{footer_html}\n"
-        f'<p class="unsubscribe"><a href="{link}">{label}</a></p>\n</body>\n</html>\n'
-    )
+    fields = {
+        **values,
+        UNSUBSCRIBE_URL: unsubscribe_url,
+        UNSUBSCRIBE_LABEL: unsubscribe_label(language),
+    }
+    subject = compiled.subject.render(F=fields, **compiled.subject_data)
     return Rendered(
-        subject=re.sub(r"\s+", " ", subject).strip(),
-        text=text,
-        html=_INLINER.inline(document),
+        subject=" ".join(subject.split()),
+        text=compiled.text.render(F=fields, **compiled.text_data),
+        html=compiled.html.render(F=fields, **compiled.html_data),
     )
 
 

@@ -44,8 +44,14 @@ SECURITY_HEADERS = {
 
 
 def _key(ctx: AppContext) -> bytes:
-    secret = ensure_secret_key(ctx.settings)[0]
-    return hashlib.sha256(b"mailroom-unsubscribe\0" + secret.encode()).digest()
+    # Derived once per process (a campaign signs one link per recipient).
+    key = ctx.extras.get("unsubscribe_key")
+    if key is None:
+        secret = ensure_secret_key(ctx.settings)[0]
+        key = ctx.extras["unsubscribe_key"] = hashlib.sha256(
+            b"mailroom-unsubscribe\0" + secret.encode()
+        ).digest()
+    return key
 
 
 def _signature(ctx: AppContext, campaign_id: int, row_id: int, address: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-import httpx
 import pytest
 from sqlmodel import select
 
@@ -57,7 +56,7 @@ def setup(h: Harness, addresses: list[str], domain: str = "good.test") -> tuple[
     """A marketing mailbox, an audience with ``addresses`` and a template; returns their ids."""
     account = marketing_account(h, domain)
     mailbox = h.connect(account, user="UADMIN", kind="marketing", channel=CHANNEL)
-    grant(h.client, "UALICE", "marketing")
+    grant(h, "UALICE", "marketing")
     assert "created" in answer(h, "/mail-audience", "create news")
     assert "Added" in answer(h, "/mail-audience", "add news " + " ".join(addresses))
     save_template(
@@ -132,7 +131,7 @@ def test_a_campaign_sends_one_mail_per_recipient_with_unsubscribe_headers(app_an
         unsub = " ".join(str(msg["List-Unsubscribe"]).split())
         assert unsub.startswith("<http://testserver/unsubscribe/") and ">, <mailto:" in unsub
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-        assert msg["List-Id"] == f"audience-{audience_id}.good.test"
+        assert msg["List-Id"] == f"<audience-{audience_id}.good.test>"  # RFC 2919 form
         assert msg["Subject"] == "Hello there"
         html = msg.get_body(("html",)).get_content()
         plain = msg.get_body(("plain",)).get_content()
@@ -269,17 +268,17 @@ def test_a_domain_failing_its_checks_waits_for_an_admin(app: Harness) -> None:
 
 def test_a_shared_csv_imports_with_a_report_of_every_skipped_row(app: Harness) -> None:
     h = app
-    grant(h.client, "UALICE", "marketing")
+    grant(h, "UALICE", "marketing")
     with h.ctx.db.session() as session:
         session.add(Suppression(team_id="T1", address="old@customer.example.com", reason="hard_bounce"))
     data = (
-        "First Name;Company;E-mail\n"
-        "Ana;Acme;ana@customer.example.com\n"
-        "Ben;Beta;not-an-address\n"
-        "Ana again;Acme;ANA@customer.example.com\n"
-        "Old;Gone;old@customer.example.com\n"
-        "Cid;;cid@customer.example.com\n"
-    ).encode()
+        b"First Name;Company;E-mail\n"
+        b"Ana;Acme;ana@customer.example.com\n"
+        b"Ben;Beta;not-an-address\n"
+        b"Ana again;Acme;ANA@customer.example.com\n"
+        b"Old;Gone;old@customer.example.com\n"
+        b"Cid;;cid@customer.example.com\n"
+    )
     file = h.slack.add_file("list.csv", data)
     before = len(dms(h, "UALICE"))
     h.client.event(
@@ -330,7 +329,7 @@ def test_a_template_with_an_unknown_field_is_refused_and_preview_uses_a_real_rec
     app: Harness,
 ) -> None:
     h = app
-    grant(h.client, "UALICE", "marketing")
+    grant(h, "UALICE", "marketing")
     answer(h, "/mail-audience", "create vip")
     answer(h, "/mail-audience", "add vip zoe@customer.example.com")
     refused = save_template(h.client, "t1", "Hi {frist_name}", "Body")

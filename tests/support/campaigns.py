@@ -20,8 +20,14 @@ def marketing_account(h: Harness, domain: str = "good.test") -> MailAccount:
     return account
 
 
-def grant(client: SlackClientForTests, user: str, role: str) -> None:
-    assert client.command("/mail-role", f"<@{user}> {role}", "UADMIN").status_code == 200
+def grant(h: Harness, user: str, role: str) -> None:
+    """Grant a role and wait for the confirmation (commands are answered asynchronously)."""
+    before = len(h.slack.ephemerals("UADMIN"))
+    assert h.client.command("/mail-role", f"<@{user}> {role}", "UADMIN").status_code == 200
+    wait_until(
+        lambda: any(f"now has the {role} role" in e["text"] for e in h.slack.ephemerals("UADMIN")[before:]),
+        message=f"{user} granted {role}",
+    )
 
 
 def save_template(

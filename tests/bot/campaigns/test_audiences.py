@@ -16,7 +16,7 @@ from tests.support.fake_slack import FakeSlack
 
 def test_the_address_column_is_found_by_header_and_other_columns_become_fields() -> None:
     result = parse_audience_csv(
-        "Name,Correo,First Name,Company\nAna P,ana@customer.example.com,Ana,Acme\n".encode()
+        b"Name,Correo,First Name,Company\nAna P,ana@customer.example.com,Ana,Acme\n"
     )
     assert [(r.address, r.fields) for r in result.rows] == [
         ("ana@customer.example.com", {"name": "Ana P", "first_name": "Ana", "company": "Acme"})

@@ -35,13 +35,15 @@ def test_defaults_fill_missing_or_empty_fields_and_underscores_are_not_italics()
 
 def test_css_is_inlined_and_the_spanish_label_is_used_for_spanish_recipients() -> None:
     out = render(
-        compile_template("x", "Hola"),
+        compile_template("x", "Hola", footer_html="<table><tr><td>Acme</td></tr></table>"),
         {},
-        unsubscribe_url="https://u.example.com/x",
+        unsubscribe_url="https://u.example.com/x?a=1&b=2",
         language="es-ES",
     )
+    assert "<td>Acme</td>" in out.html
+    assert 'href="https://u.example.com/x?a=1&amp;b=2"' in out.html
     assert "<style>" not in out.html and 'style="font-family' in out.html
-    assert "Darse de baja" in out.html and "Darse de baja: https://u.example.com/x" in out.text
+    assert "Darse de baja" in out.html and "Darse de baja: https://u.example.com/x?a=1&b=2" in out.text
 
 
 def test_unknown_fields_are_refused_when_saving() -> None:
