@@ -48,7 +48,12 @@ BODY = (
 )
 
 
-def run_sink(port: int, count: multiprocessing.Value, ready: multiprocessing.Event, stop: multiprocessing.Event) -> None:  # type: ignore[valid-type]
+def run_sink(
+    port: int,
+    count: multiprocessing.Value,
+    ready: multiprocessing.Event,
+    stop: multiprocessing.Event,
+) -> None:  # type: ignore[valid-type]
     from aiosmtpd.controller import Controller
 
     class Counting:
@@ -124,7 +129,9 @@ def setup_campaign(ctx, port: int, recipients: int) -> tuple[int, Mailbox]:  # t
             secrets=ctx.mailboxes.seal({}),
         )
         audience = Audience(team_id="T1", name="bench")
-        template = CampaignTemplate(team_id="T1", name="bench", subject="Spring for {first_name|you}", body=BODY)
+        template = CampaignTemplate(
+            team_id="T1", name="bench", subject="Spring for {first_name|you}", body=BODY
+        )
         session.add_all([mailbox, audience, template])
         session.flush()
         session.add(CampaignLimit(mailbox_id=mailbox.id))  # unthrottled: 0 = no limit
@@ -185,7 +192,9 @@ def bench_engine(ctx, campaign_id: int, recipients: int) -> dict:  # type: ignor
 
 def bench_raw(ctx, campaign_id: int, mailbox: Mailbox, port: int, recipients: int) -> dict:  # type: ignore[no-untyped-def]
     campaign = ctx_campaign(ctx, campaign_id)
-    row = ledger.next_queued(ctx, campaign_id, 1) or ledger.rows_in(ctx, campaign_id, RecipientState.SENT, 1)
+    row = ledger.next_queued(ctx, campaign_id, 1) or ledger.rows_in(
+        ctx, campaign_id, RecipientState.SENT, 1
+    )
     compiled = compiled_for(campaign, ("", ""))
     raw = compose(ctx, campaign, sender_of(mailbox, campaign), row[0], compiled)
     start = time.perf_counter()

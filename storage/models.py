@@ -426,6 +426,7 @@ class CampaignRecipient(SQLModel, table=True):
     claimed_by: str | None = None
     claimed_at: datetime | None = None
     sent_at: datetime | None = None
+    bounce: str = ""  # "" | soft | hard (from a delivery status notification)
 
 
 class CampaignLimit(SQLModel, table=True):

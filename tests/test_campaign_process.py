@@ -82,7 +82,9 @@ def test_kill_9_mid_campaign_sends_each_recipient_at_most_once_and_skips_nobody(
     audience = wait_until(lambda: _one(db, Audience), message="the audience")
     addresses = [f"person{n:04d}@customers.example.com" for n in range(RECIPIENTS)]
     for start in range(0, RECIPIENTS, 100):
-        client.command("/mail-audience", "add big " + " ".join(addresses[start : start + 100]), "UADMIN")
+        client.command(
+            "/mail-audience", "add big " + " ".join(addresses[start : start + 100]), "UADMIN"
+        )
     wait_until(lambda: _count(db, AudienceMember) == RECIPIENTS, timeout=30, message="members")
     client.command("/mail-campaign", f"limits {account.address} 100 0 0", "UADMIN")
     saved = client.submit_view(
@@ -108,7 +110,10 @@ def test_kill_9_mid_campaign_sends_each_recipient_at_most_once_and_skips_nobody(
     )
     campaign = wait_until(lambda: _one(db, Campaign), timeout=20, message="the draft campaign")
     wait_until(
-        lambda: any("Ready to send?" in m.get("text", "") + json.dumps(m.get("blocks")) for m in slack_fake.messages("UADMIN")),
+        lambda: any(
+            "Ready to send?" in m.get("text", "") + json.dumps(m.get("blocks"))
+            for m in slack_fake.messages("UADMIN")
+        ),
         timeout=20,
         message="the confirmation",
     )
@@ -117,11 +122,19 @@ def test_kill_9_mid_campaign_sends_each_recipient_at_most_once_and_skips_nobody(
     # Three kills at random moments while mail is flowing.
     marks = sorted(rng.sample(range(20, RECIPIENTS - 40), KILLS))
     for mark in marks:
-        wait_until(lambda m=mark: len(smtp_server.messages) >= m, timeout=60, message=f"{mark} mails (seed {seed})")
+        wait_until(
+            lambda m=mark: len(smtp_server.messages) >= m,
+            timeout=60,
+            message=f"{mark} mails (seed {seed})",
+        )
         app.kill()
         app = launch(processes, env, tmp_path)
 
-    wait_until(lambda: _state(db, campaign.id) == "done", timeout=90, message=f"the campaign done (seed {seed})")
+    wait_until(
+        lambda: _state(db, campaign.id) == "done",
+        timeout=90,
+        message=f"the campaign done (seed {seed})",
+    )
     received = Counter(r for m in smtp_server.messages for r in m.recipients)
     by_id = Counter(m.message["Message-ID"] for m in smtp_server.messages)
     with db.session() as session:

@@ -152,6 +152,7 @@ def progress_message(
     eta_seconds: float,
     uncertain: list[str],
     failed: list[tuple[str, str]],
+    bounced: int = 0,
 ) -> tuple[str, list[Block]]:
     sent = counts.get(RecipientState.SENT, 0)
     failed_n = counts.get(RecipientState.FAILED, 0)
@@ -168,13 +169,13 @@ def progress_message(
     text = (
         f"{state}: campaign {escape(campaign.name)} from {escape(mailbox_address)} — "
         f"{sent:,} sent, {remaining:,} remaining, {failed_n:,} failed, {unsure:,} uncertain, "
-        f"{unsubscribed:,} unsubscribed"
+        f"{bounced:,} bounced, {unsubscribed:,} unsubscribed"
     )
     lines = [
         f"*{state}* · campaign *{escape(campaign.name)}* from {escape(mailbox_address)}",
         f"`{progress_bar(sent + failed_n + unsure, total - counts.get(RecipientState.CANCELLED, 0))}`",
         f"Sent *{sent:,}* · remaining *{remaining:,}* · failed *{failed_n:,}* · uncertain "
-        f"*{unsure:,}* · unsubscribed *{unsubscribed:,}*"
+        f"*{unsure:,}* · bounced *{bounced:,}* · unsubscribed *{unsubscribed:,}*"
         + (f" · about {_duration(eta_seconds)} left" if remaining and not finished else ""),
     ]
     if campaign.note and not finished:

@@ -2,11 +2,13 @@
 
 ``install`` puts the ``CampaignEngine`` in ``ctx.extras["campaigns"]``, schedules its worker
 at start (after turning rows a killed worker left ``sending`` into ``uncertain``) and adds
-the unsubscribe routes to the web app.
+the unsubscribe routes to the web app, and reads delivery status notifications that reach
+a marketing mailbox's INBOX (``bounces``).
 """
 
 from __future__ import annotations
 
+from bot.campaigns import bounces
 from bot.campaigns.sending import CampaignEngine
 from bot.campaigns.unsubscribe import install_routes
 from bot.context import AppContext
@@ -17,3 +19,4 @@ def install(ctx: AppContext) -> None:
     ctx.extras["campaigns"] = engine
     ctx.extras["on_start"].append(engine.start_jobs)
     ctx.extras["routes"].append(install_routes)
+    ctx.sync.ingest_hooks.append(bounces.ingest_hook(ctx))

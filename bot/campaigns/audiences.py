@@ -85,7 +85,9 @@ class CsvResult:
 
 
 def too_large(max_bytes: int) -> UserError:
-    size = f"{max_bytes // (1024 * 1024)} MB" if max_bytes >= 1024 * 1024 else f"{max_bytes:,} bytes"
+    size = (
+        f"{max_bytes // (1024 * 1024)} MB" if max_bytes >= 1024 * 1024 else f"{max_bytes:,} bytes"
+    )
     return UserError(
         f"That file is larger than {size}. Split it into smaller CSV files and import them "
         "one at a time into the same audience."

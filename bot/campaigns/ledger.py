@@ -71,6 +71,7 @@ def snapshot_audience(ctx: AppContext, campaign: Campaign, sender_address: str) 
                 "state": RecipientState.QUEUED.value,
                 "message_id": make_message_id(sender_address),
                 "attempts": 0,
+                "bounce": "",
             }
             for address, fields in members
             if address not in blocked and address not in existing
@@ -239,9 +240,7 @@ def recover_dead_local_workers(ctx: AppContext, host: str) -> int:
         with ctx.db.engine.begin() as conn:
             recovered += conn.execute(
                 update(TABLE)
-                .where(
-                    TABLE.c.state == RecipientState.SENDING.value, TABLE.c.claimed_by == worker
-                )
+                .where(TABLE.c.state == RecipientState.SENDING.value, TABLE.c.claimed_by == worker)
                 .values(state=RecipientState.UNCERTAIN.value, error=_STOPPED)
             ).rowcount
     return recovered
@@ -280,6 +279,15 @@ def counts(ctx: AppContext, campaign_id: int) -> dict[str, int]:
             .group_by(CampaignRecipient.state)
         ).all()
     return {state: n for state, n in rows}
+
+
+def bounce_count(ctx: AppContext, campaign_id: int) -> int:
+    with ctx.db.session() as session:
+        return session.exec(
+            select(func.count()).where(
+                CampaignRecipient.campaign_id == campaign_id, CampaignRecipient.bounce != ""
+            )
+        ).one()
 
 
 def unsubscribed_count(ctx: AppContext, campaign_id: int) -> int:

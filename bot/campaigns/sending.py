@@ -812,6 +812,7 @@ class CampaignEngine:
             eta_seconds=eta,
             uncertain=[r.address for r in uncertain],
             failed=[(r.address, r.error or "") for r in failed],
+            bounced=ledger.bounce_count(ctx, campaign.id),  # type: ignore[arg-type]
         )
         try:
             if campaign.progress_ts:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -27,7 +28,7 @@ from tests.support.campaigns import (
     wait_for_dm,
 )
 from tests.support.dns_server import TestDnsServer
-from tests.support.harness import Harness, HarnessFactory
+from tests.support.harness import Harness, HarnessFactory, make_email
 from tests.support.wait import wait_until
 
 
@@ -41,7 +42,9 @@ def app_any_db(
     harness_with: HarnessFactory, dns_server: TestDnsServer, database_url: str
 ) -> Harness:
     return harness_with(
-        database_url=database_url, DNS_NAMESERVERS=dns_server.address, PUBLIC_URL="http://testserver"
+        database_url=database_url,
+        DNS_NAMESERVERS=dns_server.address,
+        PUBLIC_URL="http://testserver",
     )
 
 
@@ -105,12 +108,21 @@ def test_campaign_commands_refuse_people_without_the_marketing_role(app: Harness
 # --- Sending ---------------------------------------------------------------------------------
 
 
-def test_a_campaign_sends_one_mail_per_recipient_with_unsubscribe_headers(app_any_db: Harness) -> None:
+def test_a_campaign_sends_one_mail_per_recipient_with_unsubscribe_headers(
+    app_any_db: Harness,
+) -> None:
     h = app_any_db
-    recipients = ["ana@customer.example.com", "ben@customer.example.com", "cid@customer.example.com", "gone@customer.example.com"]
+    recipients = [
+        "ana@customer.example.com",
+        "ben@customer.example.com",
+        "cid@customer.example.com",
+        "gone@customer.example.com",
+    ]
     mailbox_id, audience_id, template_id = setup(h, recipients)
     with h.ctx.db.session() as session:
-        session.add(Suppression(team_id="T1", address="gone@customer.example.com", reason="unsubscribed"))
+        session.add(
+            Suppression(team_id="T1", address="gone@customer.example.com", reason="unsubscribed")
+        )
     confirmation = prepare_campaign(h, mailbox_id, audience_id, template_id)
     text = confirmation["text"] + json.dumps(confirmation["blocks"])
     assert "*3* recipients after suppression (1 suppressed)" in text
@@ -152,7 +164,9 @@ def test_a_campaign_sends_one_mail_per_recipient_with_unsubscribe_headers(app_an
 
 def test_one_click_post_unsubscribes_and_the_get_page_only_asks(app: Harness) -> None:
     h = app
-    mailbox_id, audience_id, template_id = setup(h, ["ana@customer.example.com", "ben@customer.example.com"])
+    mailbox_id, audience_id, template_id = setup(
+        h, ["ana@customer.example.com", "ben@customer.example.com"]
+    )
     campaign_id = start_campaign(h, mailbox_id, audience_id, template_id)
     mails = h.smtp.wait_for_messages(2, timeout=30)
     ana = next(m for m in mails if m.recipients == ["ana@customer.example.com"])
@@ -162,7 +176,7 @@ def test_one_click_post_unsubscribes_and_the_get_page_only_asks(app: Harness) ->
 
     page = web.get(path)
     assert page.status_code == 200
-    assert "ana@customer.example.com" in page.text and "<form method=\"post\"" in page.text
+    assert "ana@customer.example.com" in page.text and '<form method="post"' in page.text
     assert "default-src 'none'" in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["cache-control"] == "no-store"
@@ -205,7 +219,10 @@ def test_pause_resume_and_cancel_are_checked_against_who_clicks(app: Harness) ->
 
     # Someone without the role cannot pause it.
     click(h, "campaign_pause", str(campaign_id), "UBOB", channel=CHANNEL)
-    wait_until(lambda: any("marketing role" in e["text"] for e in h.slack.ephemerals("UBOB")), message="refusal")
+    wait_until(
+        lambda: any("marketing role" in e["text"] for e in h.slack.ephemerals("UBOB")),
+        message="refusal",
+    )
     assert campaign_row(h, campaign_id).state == "sending"
 
     click(h, "campaign_pause", str(campaign_id), "UALICE", channel=CHANNEL)
@@ -243,7 +260,9 @@ def _stable_count(h: Harness) -> int | None:
 
 def test_a_domain_failing_its_checks_waits_for_an_admin(app: Harness) -> None:
     h = app
-    mailbox_id, audience_id, template_id = setup(h, ["ana@customer.example.com"], domain="nodmarc.test")
+    mailbox_id, audience_id, template_id = setup(
+        h, ["ana@customer.example.com"], domain="nodmarc.test"
+    )
     confirmation = prepare_campaign(h, mailbox_id, audience_id, template_id)
     text = json.dumps(confirmation["blocks"])
     assert "nodmarc.test: *fail*" in text and "only a Mailroom admin can send anyway" in text
@@ -263,6 +282,65 @@ def test_a_domain_failing_its_checks_waits_for_an_admin(app: Harness) -> None:
     assert campaign_row(h, int(value)).domain_confirmed_by == "UADMIN"
 
 
+def test_refused_recipients_and_bounces_in_the_inbox_suppress_the_address(app: Harness) -> None:
+    h = app
+    recipients = [
+        "ana@customer.example.com",
+        "ben@customer.example.com",
+        "cid@customer.example.com",
+    ]
+    h.smtp.refuse_recipient("cid@customer.example.com")
+    mailbox_id, audience_id, template_id = setup(h, recipients)
+    campaign_id = start_campaign(h, mailbox_id, audience_id, template_id)
+    wait_until(lambda: campaign_row(h, campaign_id).state == "done", timeout=30, message="done")
+    assert _suppressed(h) == {"cid@customer.example.com": "hard_bounce"}
+    with h.ctx.db.session() as session:
+        rows = {r.address: r for r in session.exec(select(CampaignRecipient))}
+    assert rows["cid@customer.example.com"].state == "failed"
+    assert "5.1.1" in (rows["cid@customer.example.com"].error or "")
+
+    # A DSN for ana (Postfix's format) reaches the marketing mailbox's INBOX.
+    mailbox = h.ctx.mailboxes.get(mailbox_id)
+    dsn = (Path(__file__).parents[1] / "bot/campaigns/dsn/postfix.eml").read_text()
+    for key, value in {
+        "sender": mailbox.address,
+        "recipient": "ana@customer.example.com",
+        "message_id": rows["ana@customer.example.com"].message_id,
+    }.items():
+        dsn = dsn.replace("{" + key + "}", value)
+    h.dovecot.append(mailbox.address, dsn.encode())
+    # An out-of-office answer from ben is not a bounce.
+    h.dovecot.append(
+        mailbox.address,
+        make_email(
+            sender="ben@customer.example.com",
+            to=mailbox.address,
+            subject="Automatic reply: Hello there",
+            extra_headers={"Auto-Submitted": "auto-replied"},
+        ),
+    )
+    h.sync(mailbox_id)
+    wait_until(lambda: "ana@customer.example.com" in _suppressed(h), timeout=20, message="bounce")
+    assert _suppressed(h) == {
+        "cid@customer.example.com": "hard_bounce",
+        "ana@customer.example.com": "hard_bounce",
+    }
+    with h.ctx.db.session() as session:
+        ana = session.exec(
+            select(CampaignRecipient).where(CampaignRecipient.address == "ana@customer.example.com")
+        ).one()
+    assert ana.bounce == "hard" and ana.state == "sent"
+
+
+def test_campaign_list_shows_past_campaigns(app: Harness) -> None:
+    h = app
+    mailbox_id, audience_id, template_id = setup(h, ["ana@customer.example.com"])
+    campaign_id = start_campaign(h, mailbox_id, audience_id, template_id)
+    wait_until(lambda: campaign_row(h, campaign_id).state == "done", timeout=30, message="done")
+    listing = answer(h, "/mail-campaign", "list")
+    assert f"#{campaign_id} *welcome → news* — done, 1/1 sent" in listing
+
+
 # --- Audiences and templates -----------------------------------------------------------------
 
 
@@ -270,7 +348,9 @@ def test_a_shared_csv_imports_with_a_report_of_every_skipped_row(app: Harness) -
     h = app
     grant(h, "UALICE", "marketing")
     with h.ctx.db.session() as session:
-        session.add(Suppression(team_id="T1", address="old@customer.example.com", reason="hard_bounce"))
+        session.add(
+            Suppression(team_id="T1", address="old@customer.example.com", reason="hard_bounce")
+        )
     data = (
         b"First Name;Company;E-mail\n"
         b"Ana;Acme;ana@customer.example.com\n"
@@ -300,16 +380,22 @@ def test_a_shared_csv_imports_with_a_report_of_every_skipped_row(app: Harness) -
     assert "line 5: suppressed old@customer.example.com" in report
     audience = audience_service.find_audience(h.ctx, "T1", "spring")
     assert audience is not None
-    members = {m.address: json.loads(m.fields_json) for m in audience_service.members(h.ctx, audience.id)}
+    members = {
+        m.address: json.loads(m.fields_json) for m in audience_service.members(h.ctx, audience.id)
+    }
     assert members == {
         "ana@customer.example.com": {"first_name": "Ana", "company": "Acme"},
         "cid@customer.example.com": {"first_name": "Cid"},
     }
     # No contacts were imported by the contacts listener from the same file.
-    assert not h.slack.ephemerals("UALICE") or all("contact" not in e["text"] for e in h.slack.ephemerals("UALICE"))
+    assert not h.slack.ephemerals("UALICE") or all(
+        "contact" not in e["text"] for e in h.slack.ephemerals("UALICE")
+    )
 
     # A file that is not UTF-8 is refused with what to do.
-    bad = h.slack.add_file("latin.csv", "email,name\nana@customer.example.com,Jos\xe9\n".encode("latin-1"))
+    bad = h.slack.add_file(
+        "latin.csv", "email,name\nana@customer.example.com,Jos\xe9\n".encode("latin-1")
+    )
     before = len(dms(h, "UALICE"))
     h.client.event(
         {

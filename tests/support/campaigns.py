@@ -25,7 +25,9 @@ def grant(h: Harness, user: str, role: str) -> None:
     before = len(h.slack.ephemerals("UADMIN"))
     assert h.client.command("/mail-role", f"<@{user}> {role}", "UADMIN").status_code == 200
     wait_until(
-        lambda: any(f"now has the {role} role" in e["text"] for e in h.slack.ephemerals("UADMIN")[before:]),
+        lambda: any(
+            f"now has the {role} role" in e["text"] for e in h.slack.ephemerals("UADMIN")[before:]
+        ),
         message=f"{user} granted {role}",
     )
 
@@ -87,7 +89,14 @@ def prepare_campaign(
     return wait_for_dm(h, user, "Ready to send?", before)
 
 
-def click(h: Harness, action_id: str, value: str, user: str, message: dict[str, Any] | None = None, channel: str | None = None) -> None:
+def click(
+    h: Harness,
+    action_id: str,
+    value: str,
+    user: str,
+    message: dict[str, Any] | None = None,
+    channel: str | None = None,
+) -> None:
     response = h.client.action(
         action_id,
         value,

@@ -26,7 +26,10 @@ def test_the_address_column_is_found_by_header_and_other_columns_become_fields()
 
 def test_without_a_header_the_column_holding_addresses_is_used() -> None:
     result = parse_audience_csv(b"Ana;ana@customer.example.com\nBen;ben@customer.example.com\n")
-    assert [r.address for r in result.rows] == ["ana@customer.example.com", "ben@customer.example.com"]
+    assert [r.address for r in result.rows] == [
+        "ana@customer.example.com",
+        "ben@customer.example.com",
+    ]
     assert result.fields == []
 
 
@@ -41,7 +44,10 @@ def test_invalid_and_duplicate_rows_are_reported_with_their_line_and_reason() ->
         "ben@customer.example.com,Ben\n"
     ).encode()
     result = parse_audience_csv(data)
-    assert [r.address for r in result.rows] == ["ana@customer.example.com", "ben@customer.example.com"]
+    assert [r.address for r in result.rows] == [
+        "ana@customer.example.com",
+        "ben@customer.example.com",
+    ]
     assert [(line, value) for line, value, _ in result.invalid] == [
         (3, "ana@@customer.example.com"),
         (5, ""),
@@ -52,7 +58,9 @@ def test_invalid_and_duplicate_rows_are_reported_with_their_line_and_reason() ->
 
 
 def test_a_file_that_is_not_utf8_is_refused_naming_the_line() -> None:
-    data = "email,name\nana@customer.example.com,Ana\nben@customer.example.com,Jos\xe9\n".encode("latin-1")
+    data = "email,name\nana@customer.example.com,Ana\nben@customer.example.com,Jos\xe9\n".encode(
+        "latin-1"
+    )
     with pytest.raises(UserError) as caught:
         parse_audience_csv(data)
     assert "not UTF-8" in caught.value.message and "line 3" in caught.value.message

@@ -43,7 +43,9 @@ def test_css_is_inlined_and_the_spanish_label_is_used_for_spanish_recipients() -
     assert "<td>Acme</td>" in out.html
     assert 'href="https://u.example.com/x?a=1&amp;b=2"' in out.html
     assert "<style>" not in out.html and 'style="font-family' in out.html
-    assert "Darse de baja" in out.html and "Darse de baja: https://u.example.com/x?a=1&b=2" in out.text
+    assert (
+        "Darse de baja" in out.html and "Darse de baja: https://u.example.com/x?a=1&b=2" in out.text
+    )
 
 
 def test_unknown_fields_are_refused_when_saving() -> None:

@@ -63,7 +63,9 @@ def test_the_get_page_renders_in_chromium_and_unsubscribes_nobody(
         )
         session.add(campaign)
         session.flush()
-        row = CampaignRecipient(campaign_id=campaign.id, address="o'hara+<b>x</b>@customer.example.com")
+        row = CampaignRecipient(
+            campaign_id=campaign.id, address="o'hara+<b>x</b>@customer.example.com"
+        )
         session.add(row)
         session.flush()
         token = make_token(h.ctx, campaign.id, row.id, row.address)
