@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bot.campaigns import bounces
 from bot.campaigns.sending import CampaignEngine
-from bot.campaigns.unsubscribe import install_routes
+from bot.campaigns.unsubscribe import install_routes, mailto_hook
 from bot.context import AppContext
 
 
@@ -20,3 +20,4 @@ def install(ctx: AppContext) -> None:
     ctx.extras["on_start"].append(engine.start_jobs)
     ctx.extras["routes"].append(install_routes)
     ctx.sync.ingest_hooks.append(bounces.ingest_hook(ctx))
+    ctx.sync.ingest_hooks.append(mailto_hook(ctx))

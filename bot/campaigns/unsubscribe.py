@@ -14,6 +14,7 @@ import hmac
 import html
 import json
 import logging
+import re
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
@@ -22,7 +23,8 @@ from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from bot.settings import ensure_secret_key
-from storage.models import Campaign, CampaignRecipient, Mailbox, Suppression
+from bot.formatting.inbound import InboundEmail
+from storage.models import Campaign, CampaignRecipient, Mailbox, MailboxKind, Suppression
 
 if TYPE_CHECKING:
     from bot.context import AppContext
@@ -187,6 +189,27 @@ def install_routes(api: FastAPI, ctx: AppContext) -> None:
         texts = TEXTS["es" if _language(row).lower().startswith("es") else "en"]
         message = texts["done"].format(address=html.escape(address), sender=html.escape(sender))
         return _page(texts["title"], f"<p>{message}</p>")
+
+
+MAILTO_SUBJECT_RE = re.compile(r"\bunsubscribe\s+(\d{1,18}\.[0-9a-f]{32})\b", re.IGNORECASE)
+
+
+def mailto_hook(ctx: AppContext):  # type: ignore[no-untyped-def]
+    """``ctx.sync.ingest_hooks`` entry: the ``mailto:`` of List-Unsubscribe sends a mail with
+    the subject ``unsubscribe <token>`` to the marketing mailbox; the signed token decides."""
+
+    def hook(mailbox: Mailbox, row: object, parsed: InboundEmail) -> None:
+        if mailbox.kind != MailboxKind.MARKETING or parsed.auto_kind:
+            return
+        match = MAILTO_SUBJECT_RE.search(parsed.subject or "")
+        if match is None:
+            return
+        found = check_token(ctx, match.group(1).lower())
+        if found is None or found[1].mailbox_id != mailbox.id:
+            return
+        unsubscribe(ctx, match.group(1).lower())
+
+    return hook
 
 
 def list_suppressions(ctx: AppContext, team_id: str, limit: int = 50) -> list[Suppression]:

@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from bot.campaigns import audiences as audience_service
 from bot.campaigns import templates as template_service
-from storage.models import Campaign, CampaignRecipient, Suppression
+from storage.models import AudienceMember, Campaign, CampaignRecipient, Suppression
 from tests.support.campaigns import (
     CHANNEL,
     button_value,
@@ -201,6 +201,43 @@ def test_one_click_post_unsubscribes_and_the_get_page_only_asks(app: Harness) ->
     second = start_campaign(h, mailbox_id, audience_id, template_id)
     wait_until(lambda: campaign_row(h, second).state == "done", timeout=30, message="second done")
     assert [m.recipients for m in h.smtp.messages[before:]] == [["ben@customer.example.com"]]
+
+
+def test_the_mailto_unsubscribe_works_and_admins_can_list_and_remove_entries(app: Harness) -> None:
+    h = app
+    mailbox_id, audience_id, template_id = setup(h, ["ana@customer.example.com"])
+    start_campaign(h, mailbox_id, audience_id, template_id)
+    [mail] = h.smtp.wait_for_messages(1, timeout=30)
+    header = " ".join(str(mail.message["List-Unsubscribe"]).split())
+    mailto = header.split("<mailto:", 1)[1].rstrip(">")
+    address, _, query = mailto.partition("?subject=")
+    subject = query.replace("%20", " ")
+    assert subject.startswith("unsubscribe ")
+    h.dovecot.append(
+        address, make_email(sender="ana@customer.example.com", to=address, subject=subject)
+    )
+    # A forged token in the same form changes nothing.
+    h.dovecot.append(
+        address,
+        make_email(
+            sender="eve@customer.example.com", to=address, subject="unsubscribe 1." + "0" * 32
+        ),
+    )
+    h.sync(mailbox_id)
+    wait_until(lambda: _suppressed(h), message="the mailto unsubscribe")
+    assert _suppressed(h) == {"ana@customer.example.com": "unsubscribed"}
+
+    assert "marketing role" not in answer(h, "/mail-campaign", "suppressions", "UADMIN")
+    assert "ana@customer.example.com — unsubscribed" in answer(
+        h, "/mail-campaign", "suppressions", "UADMIN"
+    )
+    assert "Only Mailroom admins" in answer(
+        h, "/mail-campaign", "unsuppress ana@customer.example.com", "UALICE"
+    )
+    assert "was removed" in answer(
+        h, "/mail-campaign", "unsuppress <mailto:ana@customer.example.com|ana@customer.example.com>", "UADMIN"
+    )
+    assert _suppressed(h) == {}
 
 
 def _suppressed(h: Harness) -> dict[str, str]:
@@ -432,3 +469,25 @@ def test_a_template_with_an_unknown_field_is_refused_and_preview_uses_a_real_rec
     pushed = wait_until(lambda: h.slack.calls_to("views.push"), message="preview pushed")[0]
     shown = json.dumps(pushed.params)
     assert "zoe@customer.example.com" in shown and "Hello friend" in shown, shown
+
+
+def test_send_me_a_test_mails_the_filled_template_to_the_person(app: Harness) -> None:
+    h = app
+    setup(h, ["zoe@customer.example.com"])
+    with h.ctx.db.session() as session:
+        member = session.exec(select(AudienceMember)).one()
+        member.fields_json = json.dumps({"first_name": "Zoë <b>"})
+        session.add(member)
+    view = {"id": "VTPL", "callback_id": "campaign_template", "blocks": []}
+    state = {
+        "subject": {"value": {"type": "plain_text_input", "value": "Hi {first_name|there}"}},
+        "body": {"value": {"type": "plain_text_input", "value": "Hello *{first_name}*"}},
+    }
+    h.client.action("campaign_template_test", None, "UALICE", view=view, state_values=state)
+    [mail] = h.smtp.wait_for_messages(1, timeout=20)
+    assert mail.recipients == ["ualice@example.com"]
+    assert mail.message["Subject"] == "[Test] Hi Zoë <b>"
+    html = mail.message.get_body(("html",)).get_content()
+    assert "<strong>Zoë &lt;b&gt;</strong>" in html
+    # Clicked in a modal: the answer comes as a direct message.
+    wait_for_dm(h, "UALICE", "Test sent to ualice@example.com")
