@@ -30,6 +30,7 @@ from email.utils import format_datetime, formataddr
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import botocore.session
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from slack_sdk.errors import SlackApiError
@@ -95,6 +96,7 @@ class Limits:
     per_minute: int
     per_day: int
     source: str
+    waiting: str = ""  # why nothing may be sent now (an exhausted SES quota)
 
     def describe(self) -> str:
         parts = []
@@ -119,7 +121,9 @@ def limits_for(ctx: AppContext, mailbox: Mailbox) -> Limits:
     if mailbox.send_via == "ses":
         quota = ses_quota(ctx)
         if quota is not None:
-            return quota
+            mine = ledger.sent_since(ctx, mailbox.id, utcnow() - timedelta(days=1))  # type: ignore[arg-type]
+            waiting = "" if quota.per_day else "The Amazon SES 24-hour sending quota is used up."
+            return Limits(quota.per_second, 0, mine + quota.per_day, quota.source, waiting)
     if mailbox.provider in PROVIDER_LIMITS:
         per_second, per_minute, per_day = PROVIDER_LIMITS[Provider(mailbox.provider)]
         return Limits(per_second, per_minute, per_day, f"{mailbox.provider} default")
@@ -132,18 +136,45 @@ def limits_for(ctx: AppContext, mailbox: Mailbox) -> Limits:
     )
 
 
+_SES_QUOTA_CACHE: dict[tuple[str, str], tuple[float, Limits]] = {}
+SES_QUOTA_TTL = 60.0
+
+
 def ses_quota(ctx: AppContext) -> Limits | None:
-    """SES's own limits: MaxSendRate per second and the 24-hour quota (GetAccount)."""
-    senders = ctx.extras.get("senders")
-    if senders is None:
+    """SES's own limits (GetSendQuota): MaxSendRate per second and what is left of the
+    24-hour quota; asked at most once a minute."""
+    settings = ctx.settings
+    if not settings.mailroom_ses_enabled:
         return None
+    key = (settings.aws_region, settings.aws_endpoint_url)
+    cached = _SES_QUOTA_CACHE.get(key)
+    if cached is not None and time.monotonic() - cached[0] < SES_QUOTA_TTL:
+        return cached[1]
     try:
-        quota = senders.verifications.provider().call("get_account").get("SendQuota") or {}
+        from botocore.config import Config
+
+        from providers.ses import SHARED_LOADER
+
+        session = botocore.session.get_session()
+        session.register_component("data_loader", SHARED_LOADER)
+        client = session.create_client(
+            "ses",
+            region_name=settings.aws_region,
+            endpoint_url=settings.aws_endpoint_url or None,
+            config=Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 3}),
+        )
+        quota = client.get_send_quota()
     except Exception as exc:
         log.warning("could not read the SES sending quota: %s", type(exc).__name__)
         return None
-    remaining = int(quota.get("Max24HourSend", 0) - quota.get("SentLast24Hours", 0))
-    return Limits(float(quota.get("MaxSendRate") or 1.0), 0, max(remaining, 0), "Amazon SES quota")
+    # per_day here is what is left of the account's 24-hour quota; limits_for adds back
+    # what this mailbox sent in that window, since the worker counts from its own ledger.
+    remaining = int(float(quota.get("Max24HourSend", 0)) - float(quota.get("SentLast24Hours", 0)))
+    limits = Limits(
+        float(quota.get("MaxSendRate") or 1.0), 0, max(remaining, 0), "Amazon SES quota"
+    )
+    _SES_QUOTA_CACHE[key] = (time.monotonic(), limits)
+    return limits
 
 
 def set_limits(
@@ -662,6 +693,9 @@ class CampaignEngine:
         transport: SmtpTransport | SesTransport = (
             SesTransport(ctx, mailbox) if mailbox.send_via == "ses" else SmtpTransport(ctx, mailbox)
         )
+        if limits.waiting:
+            self._note(campaign, limits.waiting + " Sending continues when SES allows it.")
+            return
         next_state_check = 0.0
         # The row the server accepted last: recorded as sent in the same transaction that
         # claims the next one (one commit per message), or on its own before any wait/exit.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from tests.support.campaigns import (
 )
 from tests.support.dns_server import TestDnsServer
 from tests.support.harness import Harness, HarnessFactory, make_email
+from tests.support.ses_server import MotoSes
 from tests.support.wait import wait_until
 
 
@@ -235,7 +237,10 @@ def test_the_mailto_unsubscribe_works_and_admins_can_list_and_remove_entries(app
         h, "/mail-campaign", "unsuppress ana@customer.example.com", "UALICE"
     )
     assert "was removed" in answer(
-        h, "/mail-campaign", "unsuppress <mailto:ana@customer.example.com|ana@customer.example.com>", "UADMIN"
+        h,
+        "/mail-campaign",
+        "unsuppress <mailto:ana@customer.example.com|ana@customer.example.com>",
+        "UADMIN",
     )
     assert _suppressed(h) == {}
 
@@ -491,3 +496,35 @@ def test_send_me_a_test_mails_the_filled_template_to_the_person(app: Harness) ->
     assert "<strong>Zoë &lt;b&gt;</strong>" in html
     # Clicked in a modal: the answer comes as a direct message.
     wait_for_dm(h, "UALICE", "Test sent to ualice@example.com")
+
+
+def test_a_mailbox_that_sends_through_ses_sends_raw_mime_within_the_ses_quota(
+    senders_app: Callable[..., Harness], ses_endpoint: MotoSes
+) -> None:
+    h = senders_app(PUBLIC_URL="http://testserver")
+    recipients = ["ana@customer.example.com", "ben@customer.example.com"]
+    mailbox_id, audience_id, template_id = setup(h, recipients)
+    mailbox = h.ctx.mailboxes.get(mailbox_id)
+    ses_endpoint.add_identity(mailbox.address, "SUCCESS")
+    h.ctx.mailboxes.set_fields(mailbox_id, send_via="ses")
+    confirmation = prepare_campaign(h, mailbox_id, audience_id, template_id)
+    assert "Amazon SES quota" in json.dumps(confirmation["blocks"])
+    value = button_value(confirmation, "campaign_send") or button_value(
+        confirmation, "campaign_confirm_domain"
+    )
+    assert value
+    action = (
+        "campaign_send"
+        if button_value(confirmation, "campaign_send")
+        else "campaign_confirm_domain"
+    )
+    click(h, action, value, "UADMIN" if action.endswith("domain") else "UALICE", confirmation)
+    wait_until(lambda: campaign_row(h, int(value)).state == "done", timeout=30, message="done")
+    raws = [m.raw_data for m in ses_endpoint.backend.sent_messages]
+    assert not h.smtp.messages  # nothing went through SMTP
+    assert sorted(line for raw in raws for line in raw.splitlines() if line.startswith("To: ")) == [
+        "To: ana@customer.example.com",
+        "To: ben@customer.example.com",
+    ]
+    for raw in raws:
+        assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw
