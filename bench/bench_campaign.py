@@ -9,7 +9,11 @@ only, so its memory is not ours):
 2. raw ``smtplib``: one connection, the same rendered message bytes sent to each recipient,
    nothing recorded: the transport's ceiling on this machine.
 
+3. optionally (``--throttle-rate 10``): a campaign limited to 10 messages/s, run in the
+   scheduler's 10-second batches for ``--throttle-seconds`` (60): the measured rate.
+
 Run: .venv/bin/python -m bench.bench_campaign [--recipients 10000] [--database-url URL]
+     [--throttle-rate 10 --throttle-seconds 60]
 """
 
 from __future__ import annotations
@@ -115,22 +119,22 @@ def make_ctx(workdir: Path, database_url: str | None):  # type: ignore[no-untype
     return build_context(load_settings(_env_file=None))
 
 
-def setup_campaign(ctx, port: int, recipients: int) -> tuple[int, Mailbox]:  # type: ignore[no-untyped-def]
+def setup_campaign(ctx, port: int, recipients: int, name: str = "bench") -> tuple[int, Mailbox]:  # type: ignore[no-untyped-def]
     with ctx.db.session() as session:
         mailbox = Mailbox(
             team_id="T1",
             kind="marketing",
             owner_id="UBENCH",
-            address="news@shop.example.com",
+            address=f"{name}@shop.example.com",
             sender_name="Shop News",
             smtp_host="127.0.0.1",
             smtp_port=port,
             smtp_security="none",
             secrets=ctx.mailboxes.seal({}),
         )
-        audience = Audience(team_id="T1", name="bench")
+        audience = Audience(team_id="T1", name=name)
         template = CampaignTemplate(
-            team_id="T1", name="bench", subject="Spring for {first_name|you}", body=BODY
+            team_id="T1", name=name, subject="Spring for {first_name|you}", body=BODY
         )
         session.add_all([mailbox, audience, template])
         session.flush()
@@ -210,10 +214,42 @@ def bench_raw(ctx, campaign_id: int, mailbox: Mailbox, port: int, recipients: in
     }
 
 
+def bench_throttle(ctx, port: int, rate: float, seconds: float) -> dict:  # type: ignore[no-untyped-def]
+    """A campaign limited to ``rate`` messages/s, run as the scheduler runs it (10 s
+    batches, one tick a second), measured over ``seconds``."""
+    campaign_id, mailbox = setup_campaign(ctx, port, int(rate * seconds * 1.5), name="throttle")
+    with ctx.db.session() as session:
+        limit = session.get(CampaignLimit, mailbox.id)
+        limit.per_second = rate
+        session.add(limit)
+    engine = CampaignEngine(ctx)
+    ctx.extras["campaigns"] = engine
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        engine.run(campaign_id, budget=min(10.0, seconds - (time.monotonic() - start)))
+    elapsed = time.monotonic() - start
+    sent = ledger.counts(ctx, campaign_id).get(RecipientState.SENT, 0)
+    measured = sent / elapsed
+    return {
+        "target_per_s": rate,
+        "seconds": round(elapsed, 1),
+        "sent": sent,
+        "measured_per_s": round(measured, 3),
+        "error_pct": round(100 * (measured - rate) / rate, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--throttle-rate",
+        type=float,
+        default=0.0,
+        help="also measure a throttled campaign (msgs/s)",
+    )
+    parser.add_argument("--throttle-seconds", type=float, default=60.0)
     args = parser.parse_args()
     port = free_port()
     count = multiprocessing.Value("l", 0)
@@ -228,6 +264,11 @@ def main() -> None:
             engine = bench_engine(ctx, campaign_id, args.recipients)
             received_by_engine = count.value
             raw = bench_raw(ctx, campaign_id, mailbox, port, args.recipients)
+            throttle = (
+                bench_throttle(ctx, port, args.throttle_rate, args.throttle_seconds)
+                if args.throttle_rate
+                else None
+            )
             ctx.db.dispose()
     finally:
         stop.set()
@@ -239,6 +280,8 @@ def main() -> None:
         "ratio": round(engine["msgs_per_s"] / raw["msgs_per_s"], 2),
         "sink_received": {"mailroom": received_by_engine, "total": count.value},
     }
+    if throttle:
+        result["throttle"] = throttle
     print(json.dumps(result, indent=2))
 
 

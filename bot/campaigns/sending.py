@@ -864,6 +864,9 @@ class CampaignEngine:
             log.warning(
                 "campaign %s: progress update failed: %s", campaign.id, exc.response.get("error")
             )
+        except Exception as exc:
+            # Slack being unreachable must never stop the sending (the ledger is the truth).
+            log.warning("campaign %s: progress update failed: %s", campaign.id, type(exc).__name__)
 
 
 # --- Preview and test -----------------------------------------------------------------------
