@@ -370,6 +370,7 @@ class CampaignTemplate(SQLModel, table=True):
 
 class CampaignState(StrEnum):
     DRAFT = "draft"  # confirmation shown, not started
+    SCHEDULED = "scheduled"  # starts at scheduled_at
     SENDING = "sending"
     PAUSED = "paused"
     CANCELLED = "cancelled"
@@ -397,6 +398,7 @@ class Campaign(SQLModel, table=True):
     domain_confirmed_by: str | None = None  # the admin who accepted a failing domain
     note: str = Field(default="", sa_column=Column(Text))  # why it waits (daily cap...)
     created_at: datetime = Field(default_factory=utcnow)
+    scheduled_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
 

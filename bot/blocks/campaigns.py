@@ -31,6 +31,8 @@ PAUSE = "campaign_pause"
 RESUME = "campaign_resume"
 CANCEL = "campaign_cancel"
 DISCARD = "campaign_discard"
+SCHEDULE = "campaign_schedule"
+SCHEDULE_AT = "campaign_schedule_at"
 PREVIEW = "campaign_template_preview"
 TEST = "campaign_template_test"
 BAR_WIDTH = 20
@@ -124,10 +126,21 @@ def confirmation(
     else:
         blocks.append(
             actions(
-                button("Send now", SEND, value, style="primary"), button("Discard", DISCARD, value)
+                button("Send now", SEND, value, style="primary"),
+                # Shown in the person's own Slack time zone; Slack sends back a Unix time.
+                {"type": "datetimepicker", "action_id": SCHEDULE_AT},
+                button("Schedule", SCHEDULE, value),
+                button("Discard", DISCARD, value),
+                block_id="campaign_confirm",
             )
         )
     return text, blocks
+
+
+def when_text(moment: Any) -> str:
+    """A time Slack shows in each reader's own time zone."""
+    ts = int(moment.timestamp())
+    return f"<!date^{ts}^{{date_short_pretty}} at {{time}}|{moment:%Y-%m-%d %H:%M} UTC>"
 
 
 def progress_bar(done: int, total: int) -> str:
@@ -165,6 +178,7 @@ def progress_message(
         CampaignState.PAUSED: ":double_vertical_bar: Paused",
         CampaignState.CANCELLED: ":no_entry_sign: Cancelled",
         CampaignState.DONE: ":white_check_mark: Finished",
+        CampaignState.SCHEDULED: ":calendar: Scheduled",
     }.get(CampaignState(campaign.state), campaign.state)
     text = (
         f"{state}: campaign {escape(campaign.name)} from {escape(mailbox_address)} — "
@@ -219,6 +233,8 @@ def campaign_list(rows: list[tuple[Campaign, dict[str, int]]]) -> tuple[str, lis
         started = (
             f" (started {campaign.started_at:%Y-%m-%d %H:%M} UTC)" if campaign.started_at else ""
         )
+        if campaign.state == CampaignState.SCHEDULED and campaign.scheduled_at:
+            started = f" (starts {when_text(campaign.scheduled_at)})"
         lines.append(
             f"• #{campaign.id} *{escape(campaign.name)}* — {campaign.state}, "
             f"{counts.get(RecipientState.SENT, 0):,}/{campaign.total:,} sent"

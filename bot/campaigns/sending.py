@@ -330,9 +330,11 @@ def confirm_domain(ctx: AppContext, campaign_id: int, team_id: str, user_id: str
     return load(ctx, campaign_id)
 
 
-def start(ctx: AppContext, campaign_id: int, team_id: str, user_id: str) -> Campaign:
-    """Queue the ledger and hand the campaign to the worker; posts the progress message."""
-    campaign = load(ctx, campaign_id, team_id)
+MAX_SCHEDULE_AHEAD = timedelta(days=60)
+
+
+def check_startable(ctx: AppContext, campaign: Campaign, user_id: str) -> Mailbox:
+    """Everything that must hold before a campaign is sent or scheduled."""
     mailbox = check_control(ctx, campaign, user_id)
     if campaign.state != CampaignState.DRAFT:
         raise UserError(f"That campaign was already started (it is {campaign.state}).")
@@ -349,20 +351,89 @@ def start(ctx: AppContext, campaign_id: int, team_id: str, user_id: str) -> Camp
             "Campaigns need PUBLIC_URL (the https address of this Mailroom) for their "
             "unsubscribe links. Ask whoever runs Mailroom to set it."
         )
+    return mailbox
+
+
+def start(ctx: AppContext, campaign_id: int, team_id: str, user_id: str) -> Campaign:
+    """Queue the ledger and hand the campaign to the worker; posts the progress message."""
+    campaign = load(ctx, campaign_id, team_id)
+    check_startable(ctx, campaign, user_id)
+    return launch(ctx, campaign, CampaignState.DRAFT)
+
+
+def schedule(
+    ctx: AppContext, campaign_id: int, team_id: str, user_id: str, when: datetime
+) -> Campaign:
+    """Send later: the recipients are taken (minus suppression) when the time comes."""
+    campaign = load(ctx, campaign_id, team_id)
+    check_startable(ctx, campaign, user_id)
+    now = utcnow()
+    if when <= now + timedelta(seconds=1):
+        raise UserError("Pick a time in the future, or press Send now.")
+    if when > now + MAX_SCHEDULE_AHEAD:
+        raise UserError("Campaigns can be scheduled up to 60 days ahead.")
+    table = Campaign.__table__  # type: ignore[attr-defined]
+    with ctx.db.engine.begin() as conn:
+        moved = conn.execute(
+            update(table)
+            .where(table.c.id == campaign_id, table.c.state == CampaignState.DRAFT.value)
+            .values(state=CampaignState.SCHEDULED.value, scheduled_at=when)
+        ).rowcount
+    if moved != 1:
+        raise UserError("That campaign was already started or scheduled.")
+    return load(ctx, campaign_id)
+
+
+def launch(ctx: AppContext, campaign: Campaign, from_state: CampaignState) -> Campaign:
+    mailbox = ctx.mailboxes.get(campaign.mailbox_id)
+    if mailbox is None:
+        raise UserError("That campaign's mailbox no longer exists.")
     total = ledger.snapshot_audience(ctx, campaign, mailbox.address)
     with ctx.db.engine.begin() as conn:
         table = Campaign.__table__  # type: ignore[attr-defined]
         moved = conn.execute(
             update(table)
-            .where(table.c.id == campaign_id, table.c.state == CampaignState.DRAFT.value)
+            .where(table.c.id == campaign.id, table.c.state == from_state.value)
             .values(state=CampaignState.SENDING.value, started_at=utcnow(), total=total)
         ).rowcount
     if moved != 1:
         raise UserError("That campaign was already started.")
-    campaign = load(ctx, campaign_id)
+    campaign = load(ctx, campaign.id)  # type: ignore[arg-type]
     engine: CampaignEngine = ctx.extras["campaigns"]
     engine.publish_progress(campaign, force=True)
     return campaign
+
+
+def launch_due(ctx: AppContext) -> list[int]:
+    """Start the scheduled campaigns whose time has come (any worker may; one wins)."""
+    with ctx.db.session() as session:
+        due = session.exec(
+            select(Campaign).where(
+                Campaign.state == CampaignState.SCHEDULED,
+                col(Campaign.scheduled_at) <= utcnow(),
+            )
+        ).all()
+    started = []
+    for campaign in due:
+        mailbox = ctx.mailboxes.get(campaign.mailbox_id)
+        if mailbox is None or not mailbox.active:
+            table = Campaign.__table__  # type: ignore[attr-defined]
+            with ctx.db.engine.begin() as conn:
+                conn.execute(
+                    update(table)
+                    .where(table.c.id == campaign.id, table.c.state == "scheduled")
+                    .values(
+                        state=CampaignState.PAUSED.value,
+                        note="Paused: its mailbox was inactive at the scheduled time.",
+                    )
+                )
+            continue
+        try:
+            launch(ctx, campaign, CampaignState.SCHEDULED)
+            started.append(campaign.id)
+        except UserError:
+            continue  # another worker launched it first
+    return started  # type: ignore[return-value]
 
 
 def set_state(
@@ -374,7 +445,10 @@ def set_state(
     moves = {
         "pause": ((CampaignState.SENDING,), CampaignState.PAUSED),
         "resume": ((CampaignState.PAUSED,), CampaignState.SENDING),
-        "cancel": ((CampaignState.SENDING, CampaignState.PAUSED), CampaignState.CANCELLED),
+        "cancel": (
+            (CampaignState.SENDING, CampaignState.PAUSED, CampaignState.SCHEDULED),
+            CampaignState.CANCELLED,
+        ),
     }
     sources, target = moves[action]
     table = Campaign.__table__  # type: ignore[attr-defined]
@@ -660,6 +734,7 @@ class CampaignEngine:
         return ledger.stale_cutoff(self.ctx.settings.smtp_timeout_seconds)
 
     def tick(self) -> None:
+        launch_due(self.ctx)
         ledger.recover_stale(self.ctx, self._cutoff())
         ledger.recover_dead_local_workers(self.ctx, self.host)
         with self.ctx.db.session() as session:

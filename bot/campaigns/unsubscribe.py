@@ -22,8 +22,8 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
-from bot.settings import ensure_secret_key
 from bot.formatting.inbound import InboundEmail
+from bot.settings import ensure_secret_key
 from storage.models import Campaign, CampaignRecipient, Mailbox, MailboxKind, Suppression
 
 if TYPE_CHECKING:

@@ -6,6 +6,7 @@ Every button carries a campaign id from Slack: it is checked against the clickin
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -60,6 +61,24 @@ def register(app: App, ctx: AppContext) -> None:
             ctx,
             body,
             f"<@{user}> confirmed sending from {escape(campaign.domain)} although it fails its checks. Campaign *{escape(campaign.name)}* started: {campaign.total:,} recipients.",
+        )
+
+    @app.action(blocks.SCHEDULE_AT)
+    def pick_time(ack: Ack) -> None:
+        ack()  # the chosen time is read from the message's state when Schedule is pressed
+
+    @app.action(blocks.SCHEDULE)
+    @user_facing(ctx)
+    def schedule(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        when = _picked_time(body)
+        campaign = sending.schedule(ctx, _campaign_id(body), team_of(body), user_of(body), when)
+        _replace_message(
+            ctx,
+            body,
+            f"Campaign *{escape(campaign.name)}* is scheduled for {blocks.when_text(when)}. "
+            "Recipients are counted (without unsubscribed addresses) when it starts; "
+            "`/mail-campaign list` shows it, and `/mail-campaign cancel <number>` cancels it.",
         )
 
     @app.action(blocks.DISCARD)
@@ -132,6 +151,15 @@ def register(app: App, ctx: AppContext) -> None:
         except sending.templates.TemplateErrors as exc:
             raise UserError("Fix the template first: " + " ".join(exc.errors.values())) from None
         tell(ctx, body, f"Test sent to {escape(address)}.")
+
+
+def _picked_time(body: dict[str, Any]) -> datetime:
+    for block in ((body.get("state") or {}).get("values") or {}).values():
+        element = block.get(blocks.SCHEDULE_AT) or {}
+        value = element.get("selected_date_time")
+        if isinstance(value, int | float) and value > 0:
+            return datetime.fromtimestamp(value, UTC)
+    raise UserError("Pick a date and time next to Schedule first, then press Schedule.")
 
 
 def _control(ctx: AppContext, verb: str) -> Any:

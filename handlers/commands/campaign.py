@@ -21,7 +21,7 @@ from handlers.common import tell, user_facing
 log = logging.getLogger(__name__)
 
 CAMPAIGN_USAGE = (
-    "Use `/mail-campaign` to start one, `/mail-campaign list`, "
+    "Use `/mail-campaign` to start one, `/mail-campaign list`, `/mail-campaign cancel <number>`, "
     "`/mail-campaign limits <mailbox address> <per second> <per minute> <per day>` (admins; 0 = "
     "no limit), `/mail-campaign suppressions` or `/mail-campaign unsuppress <address>` (admins)."
 )
@@ -73,6 +73,9 @@ def register(app: App, ctx: AppContext) -> None:
             tell(ctx, body, text, blocks=blocks)
         elif action == "limits":
             tell(ctx, body, _set_limits(ctx, user, team, words[1:]))
+        elif action == "cancel" and len(words) == 2 and words[1].lstrip("#").isdigit():
+            campaign = sending.set_state(ctx, int(words[1].lstrip("#")), team, user, "cancel")
+            tell(ctx, body, f"Campaign #{campaign.id} *{escape(campaign.name)}* cancelled.")
         elif action == "suppressions":
             ctx.roles.require_admin(user, "see the suppression list")
             rows = unsubscribe.list_suppressions(ctx, team)

@@ -528,3 +528,56 @@ def test_a_mailbox_that_sends_through_ses_sends_raw_mime_within_the_ses_quota(
     ]
     for raw in raws:
         assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw
+
+
+def test_a_scheduled_campaign_starts_at_its_time_and_can_be_cancelled(app: Harness) -> None:
+    import time as clock
+
+    h = app
+    mailbox_id, audience_id, template_id = setup(h, ["ana@customer.example.com"])
+
+    def schedule(at: float, confirmation: dict) -> None:
+        value = button_value(confirmation, "campaign_schedule")
+        assert value
+        response = h.client.action(
+            "campaign_schedule",
+            value,
+            "UALICE",
+            channel_id="DUALICE",
+            message_ts=confirmation["ts"],
+            state_values={
+                "campaign_confirm": {
+                    "campaign_schedule_at": {
+                        "type": "datetimepicker",
+                        "selected_date_time": int(at),
+                    }
+                }
+            },
+        )
+        assert response.status_code == 200
+
+    first = prepare_campaign(h, mailbox_id, audience_id, template_id)
+    first_id = int(button_value(first, "campaign_send") or 0)
+    before = len(h.slack.ephemerals("UALICE"))
+    schedule(clock.time() - 60, first)
+    wait_until(
+        lambda: any("in the future" in e["text"] for e in h.slack.ephemerals("UALICE")[before:]),
+        message="a past time refused",
+    )
+    assert campaign_row(h, first_id).state == "draft"
+    schedule(clock.time() + 3600, first)
+    wait_until(lambda: campaign_row(h, first_id).state == "scheduled", message="scheduled")
+    assert "starts <!date^" in answer(h, "/mail-campaign", "list")
+    assert "cancelled" in answer(h, "/mail-campaign", f"cancel {first_id}")
+
+    second = prepare_campaign(h, mailbox_id, audience_id, template_id)
+    second_id = int(button_value(second, "campaign_send") or 0)
+    schedule(clock.time() + 3, second)
+    wait_until(lambda: campaign_row(h, second_id).state == "scheduled", message="scheduled")
+    assert not h.smtp.messages
+    [mail] = h.smtp.wait_for_messages(1, timeout=30)
+    assert mail.recipients == ["ana@customer.example.com"]
+    assert campaign_row(h, first_id).state == "cancelled"
+    row = campaign_row(h, second_id)
+    assert row.started_at is not None and row.scheduled_at is not None
+    assert row.started_at >= row.scheduled_at

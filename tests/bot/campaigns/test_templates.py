@@ -54,3 +54,13 @@ def test_unknown_fields_are_refused_when_saving() -> None:
     assert set(caught.value.errors) == {"subject"}
     assert "Unknown field {frist_name}" in caught.value.errors["subject"]
     validate_template("t", "Hi {first_name|there}", "Body {company} {plan}", {"plan"})
+
+
+def test_a_merge_value_cannot_add_a_header_through_the_subject() -> None:
+    out = render(
+        compile_template("Hi {first_name}", "Body"),
+        {"first_name": "Ana\r\nBcc: eve@attacker.example.com\r\n"},
+        unsubscribe_url="https://u.example.com/x",
+    )
+    assert out.subject == "Hi Ana Bcc: eve@attacker.example.com"
+    assert "\r" not in out.subject and "\n" not in out.subject
