@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from storage.models import Audience, AudienceMember, Suppression
 
 if TYPE_CHECKING:
     from bot.context import AppContext
+
+log = logging.getLogger(__name__)
 
 MAX_CSV_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
@@ -403,6 +406,50 @@ def add_members(
         )
         (changes.done if added else changes.unchanged).append(address)
     return changes
+
+
+def add_mailbox_contacts(
+    ctx: AppContext, audience: Audience, mailbox_address: str | None, user_id: str, channel_id: str
+) -> tuple[MemberChanges, int]:
+    """Add the contacts (addresses, not @domains) of a mailbox the person can see; returns the
+    changes and how many domain contacts were left out."""
+    from bot.preferences.contacts import list_contacts
+    from bot.preferences.panel import choose_mailbox
+
+    mailbox = choose_mailbox(
+        ctx, user_id, audience.team_id, address=mailbox_address, channel_id=channel_id
+    )
+    patterns = [c.pattern for c in list_contacts(ctx, mailbox.id)]  # type: ignore[arg-type]
+    addresses = [p for p in patterns if not p.startswith("@")]
+    return add_members(ctx, audience, addresses, user_id), len(patterns) - len(addresses)
+
+
+def import_files(
+    ctx: AppContext, user_id: str, audience_id: int, team_id: str, files: list[dict]
+) -> None:
+    """Background job: download, parse and store each shared CSV; DM what happened."""
+    from bot.blocks.campaigns import import_report_text
+    from bot.formatting.slack_text import escape
+
+    with ctx.db.session() as session:
+        audience = session.get(Audience, audience_id)
+    if audience is None or audience.team_id != team_id:
+        return
+    for file in files:
+        name = escape(str(file.get("name") or "the file"))
+        try:
+            parsed = parse_audience_csv(download_slack_file(ctx, file))
+            report = import_rows(ctx, audience, parsed, user_id)
+            ctx.slack.dm(user_id, f"{name}: " + import_report_text(report))
+        except (UserError, ServiceError) as exc:
+            ctx.slack.dm(user_id, f"{name}: {escape(exc.message)}")
+        except Exception:
+            log.exception("audience import failed")
+            ctx.slack.dm(
+                user_id,
+                f"{name}: Mailroom could not import that file because of an error on its side; "
+                "nothing was added. Try again in a minute.",
+            )
 
 
 def remove_members(ctx: AppContext, audience: Audience, values: Iterable[str]) -> MemberChanges:

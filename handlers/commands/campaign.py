@@ -11,7 +11,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.blocks.campaigns import campaign_list, campaign_modal, import_report_text, template_modal
+from bot.blocks.campaigns import campaign_list, campaign_modal, template_modal
 from bot.campaigns import audiences, ledger, sending, templates, unsubscribe
 from bot.context import AppContext
 from bot.errors import MailroomError, UserError
@@ -27,8 +27,8 @@ CAMPAIGN_USAGE = (
 )
 AUDIENCE_USAGE = (
     "Use `/mail-audience create <name>`, `/mail-audience add <name> a@b.com ...`, "
-    "`/mail-audience remove <name> a@b.com ...`, `/mail-audience list` or "
-    "`/mail-audience import <name>`."
+    "`/mail-audience remove <name> a@b.com ...`, `/mail-audience add-contacts <name> "
+    "[mailbox:<address>]`, `/mail-audience list` or `/mail-audience import <name>`."
 )
 IMPORT_HOW = (
     "To import a CSV file into an audience, post the file (as a new message, not in a thread) "
@@ -124,6 +124,24 @@ def register(app: App, ctx: AppContext) -> None:
             tell(ctx, body, f"Audience *{escape(audience.name)}* created. {IMPORT_HOW}")
         elif action == "import":
             tell(ctx, body, IMPORT_HOW)
+        elif action == "add-contacts" and len(words) > 1:
+            audience = audiences.require_audience(ctx, team, words[1])
+            mailbox = next(
+                (w.split(":", 1)[1] for w in words[2:] if w.startswith("mailbox:")), None
+            )
+            changes, domains = audiences.add_mailbox_contacts(
+                ctx,
+                audience,
+                _values([mailbox])[0] if mailbox else None,
+                user,
+                body.get("channel_id", ""),
+            )
+            note = (
+                f" {domains} @domain contact(s) cannot be mailed and were left out."
+                if domains
+                else ""
+            )
+            tell(ctx, body, _changes_text("add", audience.name, changes) + note)
         elif action in ("add", "remove") and len(words) > 2:
             audience = audiences.require_audience(ctx, team, words[1])
             values = _values(words[2:])
@@ -181,7 +199,7 @@ def register(app: App, ctx: AppContext) -> None:
             # Big files are parsed and stored in the background; the report comes as a DM.
             ctx.scheduler.once(
                 f"audience-import:{event.get('ts')}",
-                _run_import,
+                audiences.import_files,
                 ctx,
                 user,
                 audience.id,
@@ -203,31 +221,6 @@ def _is_csv(file: dict[str, Any]) -> bool:
         or file.get("filetype") == "csv"
         or (file.get("mimetype") or "").startswith("text/csv")
     )
-
-
-def _run_import(
-    ctx: AppContext, user: str, audience_id: int, team: str, files: list[dict[str, Any]]
-) -> None:
-    from storage.models import Audience
-
-    with ctx.db.session() as session:
-        audience = session.get(Audience, audience_id)
-    if audience is None or audience.team_id != team:
-        return
-    for file in files:
-        name = escape(str(file.get("name") or "the file"))
-        try:
-            parsed = audiences.parse_audience_csv(audiences.download_slack_file(ctx, file))
-            report = audiences.import_rows(ctx, audience, parsed, user)
-            ctx.slack.dm(user, f"{name}: " + import_report_text(report))
-        except MailroomError as exc:
-            ctx.slack.dm(user, f"{name}: {escape(exc.message)}")
-        except Exception:
-            log.exception("audience import failed")
-            ctx.slack.dm(
-                user,
-                f"{name}: Mailroom could not import that file because of an error on its side; nothing was added. Try again in a minute.",
-            )
 
 
 def _changes_text(action: str, name: str, changes: audiences.MemberChanges) -> str:

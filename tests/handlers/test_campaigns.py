@@ -581,3 +581,22 @@ def test_a_scheduled_campaign_starts_at_its_time_and_can_be_cancelled(app: Harne
     row = campaign_row(h, second_id)
     assert row.started_at is not None and row.scheduled_at is not None
     assert row.started_at >= row.scheduled_at
+
+
+def test_a_mailbox_s_contacts_can_be_added_to_an_audience(app: Harness) -> None:
+    h = app
+    shared = h.connect(h.new_account(), user="UADMIN", kind="shared", channel="C_SALES")
+    before = len(h.slack.ephemerals("UADMIN"))
+    h.client.command(
+        "/mail-contacts",
+        f"add pat@partner.example.com @partner.example.com mailbox:{shared.address}",
+        "UADMIN",
+    )
+    wait_until(lambda: h.slack.ephemerals("UADMIN")[before:], message="contacts added")
+    assert "created" in answer(h, "/mail-audience", "create partners", "UADMIN")
+    added = answer(h, "/mail-audience", f"add-contacts partners mailbox:{shared.address}", "UADMIN")
+    assert "Added 1 address(es)" in added and "1 @domain contact(s)" in added
+    audience = audience_service.find_audience(h.ctx, "T1", "partners")
+    assert [m.address for m in audience_service.members(h.ctx, audience.id)] == [
+        "pat@partner.example.com"
+    ]
