@@ -397,6 +397,8 @@ class Campaign(SQLModel, table=True):
     domain_verdict: str = ""  # pass | warn | fail | unknown (SPF, DKIM, DMARC lines)
     domain_confirmed_by: str | None = None  # the admin who accepted a failing domain
     note: str = Field(default="", sa_column=Column(Text))  # why it waits (daily cap...)
+    track_clicks: bool = False  # opt-in: links go through Mailroom's signed redirect
+    parent_id: int | None = None  # a follow-up step's campaign: the campaign it follows
     created_at: datetime = Field(default_factory=utcnow)
     scheduled_at: datetime | None = None
     started_at: datetime | None = None
@@ -429,6 +431,7 @@ class CampaignRecipient(SQLModel, table=True):
     claimed_at: datetime | None = None
     sent_at: datetime | None = None
     bounce: str = ""  # "" | soft | hard (from a delivery status notification)
+    clicked_at: datetime | None = None  # first click on a tracked link
 
 
 class CampaignLimit(SQLModel, table=True):
@@ -441,3 +444,17 @@ class CampaignLimit(SQLModel, table=True):
     per_day: int = 0
     updated_by: str = ""
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CampaignStep(SQLModel, table=True):
+    """A follow-up: N days after its campaign finished, send a template to some recipients."""
+
+    __tablename__ = "campaign_steps"
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaigns.id", index=True)
+    delay_days: float
+    template_id: int = Field(foreign_key="campaign_templates.id")
+    condition: str  # all | no_reply | no_click | clicked
+    created_by: str = ""
+    child_campaign_id: int | None = None  # set once, when the step is launched
+    created_at: datetime = Field(default_factory=utcnow)

@@ -47,6 +47,27 @@ def campaign_modal(
         select_input("mailbox", "Send from (marketing mailbox)", mailboxes),
         select_input("audience", "To (audience)", audiences),
         select_input("template", "Template", templates),
+        {
+            "type": "input",
+            "block_id": "tracking",
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Tracking"},
+            "element": {
+                "type": "checkboxes",
+                "action_id": "value",
+                "options": [
+                    {
+                        "text": {"type": "plain_text", "text": "Track clicks"},
+                        "description": {
+                            "type": "plain_text",
+                            "text": "Links go through Mailroom, so follow-up steps can target "
+                            "who clicked. Opens are not tracked (unreliable).",
+                        },
+                        "value": "clicks",
+                    }
+                ],
+            },
+        },
         context(
             "Nothing is sent yet: the next step shows the recipient count and the domain check."
         ),

@@ -255,7 +255,14 @@ def domain_verdict(
 
 
 def prepare(
-    ctx: AppContext, team_id: str, user_id: str, mailbox_id: int, audience_id: int, template_id: int
+    ctx: AppContext,
+    team_id: str,
+    user_id: str,
+    mailbox_id: int,
+    audience_id: int,
+    template_id: int,
+    *,
+    track_clicks: bool = False,
 ) -> Preparation:
     """Create a draft campaign, with the real recipient count and the domain's verdict."""
     ctx.roles.require_campaigns(user_id)
@@ -290,6 +297,7 @@ def prepare(
         total=recipients,
         domain=domain,
         domain_verdict=verdict,
+        track_clicks=track_clicks,
     )
     with ctx.db.session() as session:
         session.add(campaign)
@@ -514,9 +522,22 @@ def sender_of(mailbox: Mailbox, campaign: Campaign) -> Sender:
     )
 
 
-def compiled_for(campaign: Campaign, footer: tuple[str, str]) -> templates.Compiled:
+def compiled_for(
+    campaign: Campaign, footer: tuple[str, str], ctx: AppContext | None = None
+) -> templates.Compiled:
+    suffix = None
+    if campaign.track_clicks and ctx is not None:
+        from bot.campaigns.tracking import link_suffix
+
+        def suffix(url: str) -> str:
+            return link_suffix(ctx, campaign.id, url)  # type: ignore[arg-type]
+
     return templates.compile_template(
-        campaign.subject, campaign.body, footer_text=footer[0], footer_html=footer[1]
+        campaign.subject,
+        campaign.body,
+        footer_text=footer[0],
+        footer_html=footer[1],
+        link_suffix=suffix,
     )
 
 
@@ -537,11 +558,17 @@ def compose(
     token = make_token(ctx, campaign.id, row.id, row.address)  # type: ignore[arg-type]
     link = unsubscribe_url(ctx, token)
     values = ledger.fields_of(row)
+    click = ""
+    if campaign.track_clicks:
+        from bot.campaigns.tracking import click_base
+
+        click = click_base(ctx, campaign.id, row.id, row.address)  # type: ignore[arg-type]
     rendered = templates.render(
         compiled,
         values,
         unsubscribe_url=link,
         language=values.get("language") or values.get("lang") or "",
+        click_base=click,
     )
     mailto = f"mailto:{sender.address}?subject={quote('unsubscribe ' + token)}"
     boundary = f"=_mr_{secrets.token_hex(12)}"
@@ -735,6 +762,9 @@ class CampaignEngine:
 
     def tick(self) -> None:
         launch_due(self.ctx)
+        from bot.campaigns.steps import launch_due_steps
+
+        launch_due_steps(self.ctx)
         ledger.recover_stale(self.ctx, self._cutoff())
         ledger.recover_dead_local_workers(self.ctx, self.host)
         with self.ctx.db.session() as session:
@@ -758,7 +788,7 @@ class CampaignEngine:
         compiled = self.compiled.get(campaign_id)
         if compiled is None:
             footer = campaign_footer(ctx, mailbox, campaign.created_by)
-            compiled = self.compiled[campaign_id] = compiled_for(campaign, footer)
+            compiled = self.compiled[campaign_id] = compiled_for(campaign, footer, ctx)
         sender = sender_of(mailbox, campaign)
         limits = limits_for(ctx, mailbox)
         throttle = self.throttles.setdefault(mailbox.id, Throttle())  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ from storage.models import CampaignTemplate, utcnow
 if TYPE_CHECKING:
     from bot.context import AppContext
 
+HREF_RE = re.compile(r'href="(https?://[^"]+)"')
 FIELD_RE = re.compile(r"\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|([^{}\n]*))?\}")
 BUILTIN_FIELDS = ("email", "first_name", "last_name", "name", "company")
 MAX_SUBJECT = 200
@@ -125,8 +127,16 @@ UNSUBSCRIBE_URL = "__unsubscribe_url"
 UNSUBSCRIBE_LABEL = "__unsubscribe_label"
 
 
+CLICK_BASE = "__click_base"
+
+
 def compile_template(
-    subject: str, body: str, *, footer_text: str = "", footer_html: str = ""
+    subject: str,
+    body: str,
+    *,
+    footer_text: str = "",
+    footer_html: str = "",
+    link_suffix: Callable[[str], str] | None = None,
 ) -> Compiled:
     """Compile once per campaign: the whole HTML document (footer and unsubscribe link
     included) is CSS-inlined here, so each recipient costs only the three Jinja renders."""
@@ -151,9 +161,20 @@ def compile_template(
         f"<div>{slack_to_html(held, _no_names)}</div>\n{footer_html}\n"
         f'<p class="unsubscribe"><a href="{url}">{label}</a></p>\n</body>\n</html>\n'
     )
+    inlined = _INLINER.inline(document)
+    if link_suffix is not None:
+        # Click tracking: every http(s) link of the HTML part goes through the recipient's
+        # signed redirect base (a per-recipient field) plus the link's signed suffix.
+        base = hold_tag(CLICK_BASE, "")
+
+        def track(match: re.Match[str]) -> str:
+            target = html.unescape(match.group(1))
+            return f'href="{base}/{link_suffix(target)}"'
+
+        inlined = HREF_RE.sub(track, inlined)
     html_pieces = [
         (Markup(lit), name, html.unescape(default))
-        for lit, name, default in _split(_INLINER.inline(document), marker, tags)
+        for lit, name, default in _split(inlined, marker, tags)
     ]
     text = slack_to_plain(held, _no_names).rstrip() + "\n\n-- \n"
     if footer_text.strip():
@@ -192,12 +213,18 @@ class Rendered:
 
 
 def render(
-    compiled: Compiled, values: dict[str, str], *, unsubscribe_url: str, language: str = ""
+    compiled: Compiled,
+    values: dict[str, str],
+    *,
+    unsubscribe_url: str,
+    language: str = "",
+    click_base: str = "",
 ) -> Rendered:
     fields = {
         **values,
         UNSUBSCRIBE_URL: unsubscribe_url,
         UNSUBSCRIBE_LABEL: unsubscribe_label(language),
+        CLICK_BASE: click_base,
     }
     subject = compiled.subject.render(F=fields, **compiled.subject_data)
     return Rendered(

@@ -12,7 +12,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.blocks.campaigns import campaign_list, campaign_modal, template_modal
-from bot.campaigns import audiences, ledger, sending, templates, unsubscribe
+from bot.campaigns import audiences, ledger, sending, steps, templates, unsubscribe
 from bot.context import AppContext
 from bot.errors import MailroomError, UserError
 from bot.formatting.slack_text import escape
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 CAMPAIGN_USAGE = (
     "Use `/mail-campaign` to start one, `/mail-campaign list`, `/mail-campaign cancel <number>`, "
+    "`/mail-campaign followup <number> <days> <template> <all|no-reply|no-click|clicked>`, "
     "`/mail-campaign limits <mailbox address> <per second> <per minute> <per day>` (admins; 0 = "
     "no limit), `/mail-campaign suppressions` or `/mail-campaign unsuppress <address>` (admins)."
 )
@@ -76,6 +77,8 @@ def register(app: App, ctx: AppContext) -> None:
         elif action == "cancel" and len(words) == 2 and words[1].lstrip("#").isdigit():
             campaign = sending.set_state(ctx, int(words[1].lstrip("#")), team, user, "cancel")
             tell(ctx, body, f"Campaign #{campaign.id} *{escape(campaign.name)}* cancelled.")
+        elif action == "followup":
+            tell(ctx, body, _add_followup(ctx, user, team, words[1:]))
         elif action == "suppressions":
             ctx.roles.require_admin(user, "see the suppression list")
             rows = unsubscribe.list_suppressions(ctx, team)
@@ -247,6 +250,27 @@ def _changes_text(action: str, name: str, changes: audiences.MemberChanges) -> s
             + "."
         )
     return " ".join(parts)
+
+
+def _add_followup(ctx: AppContext, user: str, team: str, words: list[str]) -> str:
+    usage = (
+        "Use `/mail-campaign followup <campaign number> <days> <template name> "
+        "<all|no-reply|no-click|clicked>`, e.g. `/mail-campaign followup 12 3 reminder no-reply`."
+    )
+    if len(words) < 4 or not words[0].lstrip("#").isdigit():
+        raise UserError(usage)
+    try:
+        days = float(words[1])
+    except ValueError:
+        raise UserError(usage) from None
+    step = steps.add_step(
+        ctx, team, user, int(words[0].lstrip("#")), days, " ".join(words[2:-1]), words[-1].lower()
+    )
+    return (
+        f"Follow-up added: {days:g} day(s) after campaign #{step.campaign_id} finishes, "
+        f"{steps.CONDITIONS[step.condition]} get the template {escape(' '.join(words[2:-1]))}. "
+        "Unsubscribed and bounced addresses are always left out."
+    )
 
 
 def _set_limits(ctx: AppContext, user: str, team: str, words: list[str]) -> str:

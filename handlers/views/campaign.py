@@ -68,6 +68,7 @@ def register(app: App, ctx: AppContext) -> None:
                 _int(values.get("mailbox", "")),
                 _int(values.get("audience", "")),
                 _int(values.get("template", "")),
+                track_clicks="clicks" in values.get("tracking", "").split(","),
             )
             mailbox = ctx.mailboxes.get(prepared.campaign.mailbox_id)
             warning = ""

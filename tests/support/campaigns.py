@@ -7,7 +7,12 @@ import uuid
 from typing import Any
 
 from tests.support.harness import Harness, MailAccount
-from tests.support.slack_requests import SlackClientForTests, plain_input, static_select
+from tests.support.slack_requests import (
+    SlackClientForTests,
+    checkboxes,
+    plain_input,
+    static_select,
+)
 from tests.support.wait import wait_until
 
 CHANNEL = "C_NEWS"
@@ -72,19 +77,24 @@ def button_value(message: dict[str, Any], action_id: str) -> str | None:
 
 
 def prepare_campaign(
-    h: Harness, mailbox_id: int, audience_id: int, template_id: int, user: str = "UALICE"
+    h: Harness,
+    mailbox_id: int,
+    audience_id: int,
+    template_id: int,
+    user: str = "UALICE",
+    *,
+    track_clicks: bool = False,
 ) -> dict[str, Any]:
     """Submit the New campaign modal; returns the confirmation DM."""
     before = len(dms(h, user))
-    response = h.client.submit_view(
-        "campaign_new",
-        {
-            "mailbox": {"value": static_select(str(mailbox_id))},
-            "audience": {"value": static_select(str(audience_id))},
-            "template": {"value": static_select(str(template_id))},
-        },
-        user,
-    )
+    values = {
+        "mailbox": {"value": static_select(str(mailbox_id))},
+        "audience": {"value": static_select(str(audience_id))},
+        "template": {"value": static_select(str(template_id))},
+    }
+    if track_clicks:
+        values["tracking"] = {"value": checkboxes(["clicks"])}
+    response = h.client.submit_view("campaign_new", values, user)
     assert response.status_code == 200, response.text
     return wait_for_dm(h, user, "Ready to send?", before)
 
