@@ -215,8 +215,10 @@ def ingest_hook(ctx: AppContext):  # type: ignore[no-untyped-def]
             return
         if row.direction != "in" or row.uid is None or not row.folder:
             return
-        ctx.scheduler.once(
-            f"campaign-bounce:{row.id}", read_bounce, ctx, mailbox.id, row.folder, row.uid
+        from bot.campaigns.sending import in_background
+
+        in_background(
+            ctx, f"campaign-bounce:{row.id}", read_bounce, ctx, mailbox.id, row.folder, row.uid
         )
 
     return hook

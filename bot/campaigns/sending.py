@@ -974,6 +974,22 @@ class CampaignEngine:
             log.warning("campaign %s: progress update failed: %s", campaign.id, type(exc).__name__)
 
 
+def in_background(ctx: AppContext, job_id: str, func: Any, *args: Any) -> None:
+    """Run ``func`` off the listener's thread: as a scheduler job, or in a thread of its own
+    in a web-only process (MAILROOM_SCHEDULER=off), where jobs would never run."""
+    if ctx.scheduler.running:
+        ctx.scheduler.once(job_id, func, *args)
+        return
+
+    def run() -> None:
+        try:
+            func(*args)
+        except Exception:
+            log.exception("background job %s failed", job_id)
+
+    threading.Thread(target=run, name=job_id, daemon=True).start()
+
+
 # --- Preview and test -----------------------------------------------------------------------
 
 

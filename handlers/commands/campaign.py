@@ -192,15 +192,16 @@ def register(app: App, ctx: AppContext) -> None:
         user, team = event["user"], body.get("team_id", "")
         try:
             ctx.roles.require_campaigns(user)
-            name = (event.get("text") or "").strip()[len(IMPORT_WORD) :].strip()
-            audience = audiences.find_audience(ctx, team, name) if name else None
-            if audience is None:
-                audience = audiences.create_audience(ctx, team, name or "imported", user)
             files = [f for f in event.get("files") or [] if _is_csv(f)]
             if not files:
                 raise UserError("That message has no CSV file. Share a .csv file with it.")
+            name = (event.get("text") or "").strip()[len(IMPORT_WORD) :].strip() or "imported"
+            audience = audiences.find_audience(ctx, team, name)
+            if audience is None:
+                audience = audiences.create_audience(ctx, team, name, user)
             # Big files are parsed and stored in the background; the report comes as a DM.
-            ctx.scheduler.once(
+            sending.in_background(
+                ctx,
                 f"audience-import:{event.get('ts')}",
                 audiences.import_files,
                 ctx,
