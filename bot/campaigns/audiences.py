@@ -12,17 +12,18 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import insert
 from sqlmodel import col, func, select
 
 from bot.errors import ServiceError, UserError
-from storage.models import Audience, AudienceMember, Suppression
+from storage.models import Audience, AudienceMember, Suppression, utcnow
 
 if TYPE_CHECKING:
     from bot.context import AppContext
@@ -334,10 +335,19 @@ class ImportReport:
     empty_lines: int = 0
 
 
+IMPORT_CHUNK = 5000
+
+
 def import_rows(
-    ctx: AppContext, audience: Audience, parsed: CsvResult, user_id: str
+    ctx: AppContext,
+    audience: Audience,
+    parsed: CsvResult,
+    user_id: str,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
-    """Add the parsed rows (updating the merge fields of addresses already there)."""
+    """Add the parsed rows (updating the merge fields of addresses already there), committed
+    in chunks; ``progress(done, total)`` after each chunk. Importing the same file again
+    after an interruption adds nothing twice."""
     report = ImportReport(
         audience=audience.name,
         fields=parsed.fields,
@@ -353,29 +363,41 @@ def import_rows(
         else:
             wanted.append(row)
     with ctx.db.session() as session:
-        existing = {
-            m.address: m
-            for m in session.exec(
-                select(AudienceMember).where(AudienceMember.audience_id == audience.id)
-            )
-        }
-        for row in wanted:
-            member = existing.get(row.address)
-            if member is None:
-                session.add(
-                    AudienceMember(
-                        audience_id=audience.id,  # type: ignore[arg-type]
-                        address=row.address,
-                        fields_json=json.dumps(row.fields, ensure_ascii=False),
-                        added_by=user_id,
-                    )
+        existing = dict(
+            session.exec(
+                select(AudienceMember.address, AudienceMember.id).where(
+                    AudienceMember.audience_id == audience.id
                 )
-                report.added += 1
-            else:
-                merged = {**json.loads(member.fields_json or "{}"), **row.fields}
-                member.fields_json = json.dumps(merged, ensure_ascii=False)
-                session.add(member)
-                report.updated += 1
+            ).all()
+        )
+    for start in range(0, len(wanted), IMPORT_CHUNK):
+        chunk = wanted[start : start + IMPORT_CHUNK]
+        new_rows = [
+            {
+                "audience_id": audience.id,
+                "address": row.address,
+                "fields_json": json.dumps(row.fields, ensure_ascii=False),
+                "added_by": user_id,
+                "created_at": utcnow(),
+            }
+            for row in chunk
+            if row.address not in existing
+        ]
+        with ctx.db.session() as session:
+            if new_rows:
+                session.execute(insert(AudienceMember.__table__), new_rows)  # type: ignore[attr-defined]
+            for row in chunk:
+                if row.address not in existing:
+                    continue
+                member = session.get(AudienceMember, existing[row.address])
+                if member is not None and row.fields:
+                    merged = {**json.loads(member.fields_json or "{}"), **row.fields}
+                    member.fields_json = json.dumps(merged, ensure_ascii=False)
+                    session.add(member)
+        report.added += len(new_rows)
+        report.updated += len(chunk) - len(new_rows)
+        if progress is not None:
+            progress(min(start + IMPORT_CHUNK, len(wanted)), len(wanted))
     return report
 
 
@@ -439,7 +461,13 @@ def import_files(
         name = escape(str(file.get("name") or "the file"))
         try:
             parsed = parse_audience_csv(download_slack_file(ctx, file))
-            report = import_rows(ctx, audience, parsed, user_id)
+            report = import_rows(
+                ctx,
+                audience,
+                parsed,
+                user_id,
+                progress=_progress_dm(ctx, user_id, name, len(parsed.rows)),
+            )
             ctx.slack.dm(user_id, f"{name}: " + import_report_text(report))
         except (UserError, ServiceError) as exc:
             ctx.slack.dm(user_id, f"{name}: {escape(exc.message)}")
@@ -450,6 +478,29 @@ def import_files(
                 f"{name}: Mailroom could not import that file because of an error on its side; "
                 "nothing was added. Try again in a minute.",
             )
+
+
+def _progress_dm(
+    ctx: AppContext, user_id: str, name: str, total: int
+) -> Callable[[int, int], None] | None:
+    """For big files, one DM updated as chunks are stored ("40,000 of 100,000 rows")."""
+    if total <= IMPORT_CHUNK:
+        return None
+    posted: dict[str, str] = {}
+
+    def report(done: int, wanted: int) -> None:
+        text = f"{name}: stored {done:,} of {wanted:,} addresses…"
+        try:
+            if "ts" not in posted:
+                channel = ctx.slack.client.conversations_open(users=user_id)["channel"]["id"]
+                posted["channel"] = channel
+                posted["ts"] = ctx.slack.post(channel, text)
+            else:
+                ctx.slack.client.chat_update(channel=posted["channel"], ts=posted["ts"], text=text)
+        except Exception as exc:  # progress is a courtesy; the import goes on
+            log.info("import progress message failed: %s", type(exc).__name__)
+
+    return report
 
 
 def remove_members(ctx: AppContext, audience: Audience, values: Iterable[str]) -> MemberChanges:

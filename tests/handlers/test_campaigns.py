@@ -673,3 +673,30 @@ def test_tracked_clicks_and_replies_choose_who_gets_a_follow_up(app: Harness) ->
     with h.ctx.db.session() as session:
         children = session.exec(select(Campaign).where(Campaign.parent_id == int(value))).all()
     assert len(children) == 2
+
+
+def test_a_big_csv_imports_in_the_background_with_progress(app: Harness) -> None:
+    h = app
+    grant(h, "UALICE", "marketing")
+    rows = "".join(f"p{n:05d}@customers.example.com,Name{n}\n" for n in range(12_000))
+    file = h.slack.add_file("big.csv", ("email,first_name\n" + rows).encode())
+    before = len(dms(h, "UALICE"))
+    response = h.client.event(
+        {
+            "type": "message",
+            "channel": "DUALICE",
+            "channel_type": "im",
+            "user": "UALICE",
+            "text": "import audience big",
+            "ts": "1800000003.000100",
+            "files": [file],
+        }
+    )
+    assert response.status_code == 200
+    report = wait_for_dm(h, "UALICE", "added 12,000", before)
+    assert "Skipped" not in report["text"]
+    progress = [m for m in dms(h, "UALICE")[before:] if "stored" in m["text"]]
+    assert len(progress) == 1 and "stored 12,000 of 12,000 addresses" in progress[0]["text"]
+    assert len(h.slack.calls_to("chat.update")) >= 2  # 5,000 → 10,000 → 12,000
+    audience = audience_service.find_audience(h.ctx, "T1", "big")
+    assert len(audience_service.members(h.ctx, audience.id)) == 12_000
