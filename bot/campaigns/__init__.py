@@ -8,7 +8,7 @@ a marketing mailbox's INBOX (``bounces``).
 
 from __future__ import annotations
 
-from bot.campaigns import bounces, tracking
+from bot.campaigns import bounces, sns, tracking
 from bot.campaigns.sending import CampaignEngine
 from bot.campaigns.unsubscribe import install_routes, mailto_hook
 from bot.context import AppContext
@@ -20,5 +20,6 @@ def install(ctx: AppContext) -> None:
     ctx.extras["on_start"].append(engine.start_jobs)
     ctx.extras["routes"].append(install_routes)
     ctx.extras["routes"].append(tracking.install_routes)
+    ctx.extras["routes"].append(sns.install_routes)
     ctx.sync.ingest_hooks.append(bounces.ingest_hook(ctx))
     ctx.sync.ingest_hooks.append(mailto_hook(ctx))
