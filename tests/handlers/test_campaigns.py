@@ -700,3 +700,21 @@ def test_a_big_csv_imports_in_the_background_with_progress(app: Harness) -> None
     assert len(h.slack.calls_to("chat.update")) >= 2  # 5,000 → 10,000 → 12,000
     audience = audience_service.find_audience(h.ctx, "T1", "big")
     assert len(audience_service.members(h.ctx, audience.id)) == 12_000
+
+
+def test_the_confirmation_warns_when_the_limits_cannot_finish_within_a_day(app: Harness) -> None:
+    h = app
+    mailbox_id, audience_id, template_id = setup(
+        h, ["ana@customer.example.com", "ben@customer.example.com"]
+    )
+    mailbox = h.ctx.mailboxes.get(mailbox_id)
+    assert "1/day" in answer(h, "/mail-campaign", f"limits {mailbox.address} 0 0 1", "UADMIN")
+    confirmation = prepare_campaign(h, mailbox_id, audience_id, template_id)
+    assert "cannot finish within a day" in json.dumps(confirmation["blocks"])
+    value = button_value(confirmation, "campaign_send")
+    click(h, "campaign_send", value, "UALICE", confirmation)
+    h.smtp.wait_for_messages(1, timeout=20)
+    wait_until(
+        lambda: "Daily limit of 1 reached" in campaign_row(h, int(value)).note, message="cap"
+    )
+    assert len(h.smtp.messages) == 1 and campaign_row(h, int(value)).state == "sending"
