@@ -35,7 +35,10 @@ SCHEDULE = "campaign_schedule"
 SCHEDULE_AT = "campaign_schedule_at"
 PREVIEW = "campaign_template_preview"
 TEST = "campaign_template_test"
+HOME_NEW = "campaign_home_new"
+HOME_TEMPLATE = "campaign_home_template"
 BAR_WIDTH = 20
+HOME_BLOCK_BUDGET = 12
 
 
 def campaign_modal(
@@ -291,3 +294,28 @@ def import_report_text(report: Any) -> str:
     if len(report.suppressed) > 20:
         parts.append(f"• … and {len(report.suppressed) - 20:,} more suppressed addresses")
     return "\n".join(parts)
+
+
+def home_section(rows: list[tuple[Campaign, dict[str, int]]]) -> list[Block]:
+    """The Campaigns part of App Home: recent campaigns and the two starting buttons."""
+    blocks: list[Block] = [
+        header("Campaigns"),
+        actions(
+            button("New campaign", HOME_NEW, style="primary"),
+            button("New template", HOME_TEMPLATE),
+            block_id="campaign_home",
+        ),
+    ]
+    for campaign, counts in rows[:5]:
+        sent = counts.get(RecipientState.SENT, 0)
+        blocks.append(
+            context(
+                f"#{campaign.id} *{escape(campaign.name)}* — {campaign.state}, "
+                f"{sent:,}/{campaign.total:,} sent"
+            )
+        )
+    if not rows:
+        blocks.append(
+            context("No campaigns yet. Audiences: `/mail-audience`; templates: `/mail-template`.")
+        )
+    return blocks[:HOME_BLOCK_BUDGET]

@@ -63,6 +63,24 @@ def register(app: App, ctx: AppContext) -> None:
             f"<@{user}> confirmed sending from {escape(campaign.domain)} although it fails its checks. Campaign *{escape(campaign.name)}* started: {campaign.total:,} recipients.",
         )
 
+    @app.action(blocks.HOME_NEW)
+    @user_facing(ctx)
+    def home_new(ack: Ack, body: dict[str, Any], client: Any) -> None:
+        ack()
+        from handlers.commands.campaign import open_campaign_modal
+
+        ctx.roles.require_campaigns(user_of(body))
+        open_campaign_modal(ctx, client, body, user_of(body), team_of(body))
+
+    @app.action(blocks.HOME_TEMPLATE)
+    @user_facing(ctx)
+    def home_template(ack: Ack, body: dict[str, Any], client: Any) -> None:
+        ack()
+        from handlers.commands.campaign import open_template_modal
+
+        ctx.roles.require_campaigns(user_of(body))
+        open_template_modal(ctx, client, body, team_of(body), None)
+
     @app.action(blocks.SCHEDULE_AT)
     def pick_time(ack: Ack) -> None:
         ack()  # the chosen time is read from the message's state when Schedule is pressed

@@ -67,7 +67,7 @@ def register(app: App, ctx: AppContext) -> None:
         words = (body.get("text") or "").split()
         action = words[0].lower() if words else "new"
         if action == "new":
-            _open_campaign_modal(ctx, client, body, user, team)
+            open_campaign_modal(ctx, client, body, user, team)
         elif action == "list":
             rows = [(c, ledger.counts(ctx, c.id)) for c in sending.list_campaigns(ctx, team)]  # type: ignore[arg-type]
             text, blocks = campaign_list(rows)
@@ -166,7 +166,7 @@ def register(app: App, ctx: AppContext) -> None:
         action = words[0].lower() if words else "new"
         fields = sorted(set(templates.BUILTIN_FIELDS) | audiences.known_fields(ctx, team))
         if action == "new":
-            client.views_open(trigger_id=body["trigger_id"], view=template_modal(None, fields))
+            open_template_modal(ctx, client, body, team, None)
         elif action == "edit" and len(words) > 1:
             row = templates.find_template(ctx, team, " ".join(words[1:]))
             if row is None:
@@ -300,7 +300,14 @@ def _set_limits(ctx: AppContext, user: str, team: str, words: list[str]) -> str:
     return f"{escape(mailbox.address)} now sends campaigns at {limits.describe()}."
 
 
-def _open_campaign_modal(
+def open_template_modal(
+    ctx: AppContext, client: Any, body: dict[str, Any], team: str, row: Any
+) -> None:
+    fields = sorted(set(templates.BUILTIN_FIELDS) | audiences.known_fields(ctx, team))
+    client.views_open(trigger_id=body["trigger_id"], view=template_modal(row, fields))
+
+
+def open_campaign_modal(
     ctx: AppContext, client: Any, body: dict[str, Any], user: str, team: str
 ) -> None:
     mailboxes = [(m.address, str(m.id)) for m in sending.campaign_mailboxes(ctx, user, team)]

@@ -718,3 +718,33 @@ def test_the_confirmation_warns_when_the_limits_cannot_finish_within_a_day(app: 
         lambda: "Daily limit of 1 reached" in campaign_row(h, int(value)).note, message="cap"
     )
     assert len(h.smtp.messages) == 1 and campaign_row(h, int(value)).state == "sending"
+
+
+def test_app_home_shows_campaigns_to_the_marketing_role_only(app: Harness) -> None:
+    from tests.support.slack_requests import app_home_opened
+
+    h = app
+    mailbox_id, _, _ = setup(h, ["ana@customer.example.com"])
+    for user in ("UALICE", "UBOB"):
+        h.client.event(app_home_opened(user))
+    home = wait_until(lambda: h.slack.home_view("UALICE"), message="Alice's home")
+    assert "campaign_home_new" in json.dumps(home)
+    bob = wait_until(lambda: h.slack.home_view("UBOB"), message="Bob's home")
+    assert "campaign_home_new" not in json.dumps(bob)
+
+    h.client.action("campaign_home_new", None, "UALICE", view=home)
+    opened = wait_until(
+        lambda: [
+            c for c in h.slack.calls_to("views.open") if "campaign_new" in json.dumps(c.params)
+        ],
+        message="the New campaign modal",
+    )
+    assert str(mailbox_id) in json.dumps(opened[0].params)
+    h.client.action("campaign_home_new", None, "UBOB", view=bob)
+    wait_until(
+        lambda: (
+            any("marketing role" in m.get("text", "") for m in dms(h, "UBOB"))
+            or any("marketing role" in e["text"] for e in h.slack.ephemerals("UBOB"))
+        ),
+        message="Bob refused",
+    )
