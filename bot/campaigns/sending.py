@@ -35,6 +35,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from bot.blocks.campaigns import progress_message
@@ -439,8 +440,8 @@ def launch_due(ctx: AppContext) -> list[int]:
         try:
             launch(ctx, campaign, CampaignState.SCHEDULED)
             started.append(campaign.id)
-        except UserError:
-            continue  # another worker launched it first
+        except (UserError, IntegrityError):
+            continue  # another worker is launching it (or did first)
     return started  # type: ignore[return-value]
 
 
