@@ -31,7 +31,8 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from bot.campaigns import ledger
-from bot.campaigns.sending import CampaignEngine, compiled_for, compose, sender_of
+from bot.campaigns.compose import compiled_for, compose, sender_of
+from bot.campaigns.sending import CampaignEngine
 from bot.factory import build_context
 from bot.settings import load_settings
 from storage.models import (

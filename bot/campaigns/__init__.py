@@ -1,9 +1,16 @@
 """Marketing campaigns (issue 14): audiences, templates, exactly-once sending, unsubscribe.
 
+Modules: ``audiences`` (lists, CSV import), ``templates`` (merge fields through Jinja's
+sandbox), ``compose`` (one message per recipient), ``transport`` (SMTP or SES, failures
+classified), ``limits`` (provider limits, throttle), ``ledger`` (one row per recipient, the
+exactly-once record), ``sending`` (prepare, start, schedule, the worker, pause/resume/cancel),
+``unsubscribe`` (RFC 8058 routes, suppression list), ``bounces`` (RFC 3464 DSNs from the
+INBOX), ``sns`` (SES notifications), ``tracking`` (opt-in click redirects), ``steps``
+(follow-ups).
+
 ``install`` puts the ``CampaignEngine`` in ``ctx.extras["campaigns"]``, schedules its worker
-at start (after turning rows a killed worker left ``sending`` into ``uncertain``) and adds
-the unsubscribe routes to the web app, and reads delivery status notifications that reach
-a marketing mailbox's INBOX (``bounces``).
+at start (after turning rows a killed worker left ``sending`` into ``uncertain``), adds the
+web routes, hooks the sync (bounces, unsubscribe mails) and adds a Campaigns part to App Home.
 """
 
 from __future__ import annotations

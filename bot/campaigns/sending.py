@@ -10,29 +10,18 @@ so Pause and Cancel take effect after at most the message in flight.
 
 from __future__ import annotations
 
-import binascii
-import contextlib
 import logging
 import os
-import secrets
-import smtplib
 import socket
 import threading
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
-import botocore.session
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -40,21 +29,22 @@ from sqlmodel import col, select
 
 from bot.blocks.campaigns import progress_message
 from bot.campaigns import ledger, templates
-from bot.campaigns.unsubscribe import make_token, suppress, unsubscribe_url
+from bot.campaigns.compose import Sender, campaign_footer, compiled_for, compose, sender_of
+from bot.campaigns.limits import Limits, Throttle, limits_for
+from bot.campaigns.transport import Outcome, Result, SesTransport, SmtpTransport
+from bot.campaigns.unsubscribe import suppress
 from bot.domain_checks import DKIM, DMARC, SES_DKIM, SPF
-from bot.errors import MailroomError, UserError
+from bot.errors import UserError
 from bot.formatting.outbound import OUTBOUND_POLICY, make_message_id
-from providers.smtp import flatten, mail_options, open_smtp
+from providers.smtp import flatten
 from storage.models import (
     Audience,
     Campaign,
-    CampaignLimit,
     CampaignState,
     CampaignTemplate,
     Health,
     Mailbox,
     MailboxKind,
-    Provider,
     RecipientState,
     Role,
     utcnow,
@@ -70,150 +60,6 @@ TICK_SECONDS = 1.0
 BATCH_SECONDS = 10.0
 PROGRESS_EVERY_SECONDS = 3.0
 MAX_ATTEMPTS = 3
-HARD_BOUNCE_CODES = (550, 551, 553)
-
-
-class CampaignSettings(BaseSettings):
-    """Campaign defaults, read from the environment like the other settings."""
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
-    # Limits for hand-configured (IMAP/SMTP) mailboxes without their own; 0 = no limit.
-    mailroom_campaign_per_second: float = Field(default=0.0, ge=0)
-    mailroom_campaign_per_minute: int = Field(default=60, ge=0)
-    mailroom_campaign_per_day: int = Field(default=5000, ge=0)
-
-
-# Published provider limits: Google Workspace about 2,000 messages a day; Exchange Online
-# 30 messages a minute and 10,000 recipients a day.
-PROVIDER_LIMITS = {
-    Provider.GOOGLE: (0.0, 60, 2000),
-    Provider.MICROSOFT: (0.0, 30, 10000),
-}
-
-
-@dataclass
-class Limits:
-    per_second: float
-    per_minute: int
-    per_day: int
-    source: str
-    waiting: str = ""  # why nothing may be sent now (an exhausted SES quota)
-
-    def describe(self) -> str:
-        parts = []
-        if self.per_second:
-            parts.append(f"{self.per_second:g}/second")
-        if self.per_minute:
-            parts.append(f"{self.per_minute}/minute")
-        if self.per_day:
-            parts.append(f"{self.per_day:,}/day")
-        return (", ".join(parts) or "no limit") + f" ({self.source})"
-
-    def seconds_for(self, count: int) -> float:
-        rates = [r for r in (self.per_second, self.per_minute / 60.0) if r]
-        return count / min(rates) if rates else 0.0
-
-
-def limits_for(ctx: AppContext, mailbox: Mailbox) -> Limits:
-    with ctx.db.session() as session:
-        row = session.get(CampaignLimit, mailbox.id)
-    if row is not None:
-        return Limits(row.per_second, row.per_minute, row.per_day, "set for this mailbox")
-    if mailbox.send_via == "ses":
-        quota = ses_quota(ctx)
-        if quota is not None:
-            mine = ledger.sent_since(ctx, mailbox.id, utcnow() - timedelta(days=1))  # type: ignore[arg-type]
-            waiting = "" if quota.per_day else "The Amazon SES 24-hour sending quota is used up."
-            return Limits(quota.per_second, 0, mine + quota.per_day, quota.source, waiting)
-    if mailbox.provider in PROVIDER_LIMITS:
-        per_second, per_minute, per_day = PROVIDER_LIMITS[Provider(mailbox.provider)]
-        return Limits(per_second, per_minute, per_day, f"{mailbox.provider} default")
-    settings = CampaignSettings()
-    return Limits(
-        settings.mailroom_campaign_per_second,
-        settings.mailroom_campaign_per_minute,
-        settings.mailroom_campaign_per_day,
-        "default",
-    )
-
-
-_SES_QUOTA_CACHE: dict[tuple[str, str], tuple[float, Limits]] = {}
-SES_QUOTA_TTL = 60.0
-
-
-def ses_quota(ctx: AppContext) -> Limits | None:
-    """SES's own limits (GetSendQuota): MaxSendRate per second and what is left of the
-    24-hour quota; asked at most once a minute."""
-    settings = ctx.settings
-    if not settings.mailroom_ses_enabled:
-        return None
-    key = (settings.aws_region, settings.aws_endpoint_url)
-    cached = _SES_QUOTA_CACHE.get(key)
-    if cached is not None and time.monotonic() - cached[0] < SES_QUOTA_TTL:
-        return cached[1]
-    try:
-        from botocore.config import Config
-
-        from providers.ses import SHARED_LOADER
-
-        session = botocore.session.get_session()
-        session.register_component("data_loader", SHARED_LOADER)
-        client = session.create_client(
-            "ses",
-            region_name=settings.aws_region,
-            endpoint_url=settings.aws_endpoint_url or None,
-            config=Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 3}),
-        )
-        quota = client.get_send_quota()
-    except Exception as exc:
-        log.warning("could not read the SES sending quota: %s", type(exc).__name__)
-        return None
-    # per_day here is what is left of the account's 24-hour quota; limits_for adds back
-    # what this mailbox sent in that window, since the worker counts from its own ledger.
-    remaining = int(float(quota.get("Max24HourSend", 0)) - float(quota.get("SentLast24Hours", 0)))
-    limits = Limits(
-        float(quota.get("MaxSendRate") or 1.0), 0, max(remaining, 0), "Amazon SES quota"
-    )
-    _SES_QUOTA_CACHE[key] = (time.monotonic(), limits)
-    return limits
-
-
-def set_limits(
-    ctx: AppContext, mailbox_id: int, per_second: float, per_minute: int, per_day: int, user: str
-) -> None:
-    with ctx.db.session() as session:
-        row = session.get(CampaignLimit, mailbox_id) or CampaignLimit(mailbox_id=mailbox_id)
-        row.per_second, row.per_minute, row.per_day = per_second, per_minute, per_day
-        row.updated_by, row.updated_at = user, utcnow()
-        session.add(row)
-
-
-class Throttle:
-    """Spacing for one mailbox: at most ``per_second`` and ``per_minute`` sends."""
-
-    def __init__(self) -> None:
-        self.recent: deque[float] = deque()
-        self.last = 0.0
-        self.lock = threading.Lock()
-
-    def delay(self, limits: Limits, now: float) -> float:
-        with self.lock:
-            wait = 0.0
-            if limits.per_second:
-                wait = max(wait, self.last + 1.0 / limits.per_second - now)
-            if limits.per_minute:
-                while self.recent and self.recent[0] <= now - 60.0:
-                    self.recent.popleft()
-                if len(self.recent) >= limits.per_minute:
-                    wait = max(wait, self.recent[0] + 60.0 - now)
-            return max(wait, 0.0)
-
-    def record(self, now: float) -> None:
-        with self.lock:
-            self.last = now
-            self.recent.append(now)
-            while len(self.recent) > 100_000:
-                self.recent.popleft()
 
 
 # --- Preparing and starting ------------------------------------------------------------------
@@ -502,241 +348,6 @@ def may_run_campaigns(ctx: AppContext, user_id: str) -> bool:
 
 
 # --- Composing ----------------------------------------------------------------------------
-
-
-@dataclass
-class Sender:
-    """What every message of one campaign shares, computed once."""
-
-    address: str
-    from_header: str
-    list_id: str
-
-
-def sender_of(mailbox: Mailbox, campaign: Campaign) -> Sender:
-    domain = mailbox.address.rpartition("@")[2].lower()
-    name = " ".join((mailbox.sender_name or "").split())
-    return Sender(
-        address=mailbox.address,
-        from_header=formataddr((name, mailbox.address), charset="utf-8"),
-        list_id=f"<audience-{campaign.audience_id}.{domain}>",
-    )
-
-
-def compiled_for(
-    campaign: Campaign, footer: tuple[str, str], ctx: AppContext | None = None
-) -> templates.Compiled:
-    suffix = None
-    if campaign.track_clicks and ctx is not None:
-        from bot.campaigns.tracking import link_suffix
-
-        def suffix(url: str) -> str:
-            return link_suffix(ctx, campaign.id, url)  # type: ignore[arg-type]
-
-    return templates.compile_template(
-        campaign.subject,
-        campaign.body,
-        footer_text=footer[0],
-        footer_html=footer[1],
-        link_suffix=suffix,
-    )
-
-
-def compose(
-    ctx: AppContext,
-    campaign: Campaign,
-    sender: Sender,
-    row: Any,
-    compiled: templates.Compiled,
-) -> bytes:
-    """The message for one recipient, as the bytes to send (CRLF, 7-bit clean).
-
-    Written out directly rather than through ``email.message``: the stdlib's header folding
-    is most of the cost of a bulk send, and it RFC 2047-encodes a long List-Unsubscribe,
-    which mail providers then cannot read. Every value here is ours or validated: the
-    address passed email-validator, the subject is one line, ids and URLs are built here.
-    """
-    token = make_token(ctx, campaign.id, row.id, row.address)  # type: ignore[arg-type]
-    link = unsubscribe_url(ctx, token)
-    values = ledger.fields_of(row)
-    click = ""
-    if campaign.track_clicks:
-        from bot.campaigns.tracking import click_base
-
-        click = click_base(ctx, campaign.id, row.id, row.address)  # type: ignore[arg-type]
-    rendered = templates.render(
-        compiled,
-        values,
-        unsubscribe_url=link,
-        language=values.get("language") or values.get("lang") or "",
-        click_base=click,
-    )
-    mailto = f"mailto:{sender.address}?subject={quote('unsubscribe ' + token)}"
-    boundary = f"=_mr_{secrets.token_hex(12)}"
-    headers = [
-        f"From: {sender.from_header}",
-        f"To: {row.address}",
-        f"Subject: {_header_text(rendered.subject)}",
-        f"Date: {format_datetime(datetime.now(UTC))}",
-        f"Message-ID: {row.message_id}",
-        f"List-Unsubscribe: <{link}>,\r\n <{mailto}>",
-        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
-        f"List-Id: {sender.list_id}",
-        "Precedence: bulk",
-        "MIME-Version: 1.0",
-        f'Content-Type: multipart/alternative; boundary="{boundary}"',
-    ]
-    parts = [
-        _part("text/plain", rendered.text, boundary),
-        _part("text/html", rendered.html, boundary),
-    ]
-    text = "\r\n".join(headers) + "\r\n\r\n" + "".join(parts) + f"--{boundary}--\r\n"
-    return text.encode("utf-8")
-
-
-def _header_text(value: str) -> str:
-    if value.isascii() and len(value) < 900:
-        return value
-    return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
-
-
-def _part(content_type: str, body: str, boundary: str) -> str:
-    encoded = binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii")
-    encoded = encoded.replace("\r\n", "\n").replace("\n", "\r\n")
-    return (
-        f"--{boundary}\r\nContent-Type: {content_type}; charset=utf-8\r\n"
-        f"Content-Transfer-Encoding: quoted-printable\r\n\r\n{encoded}\r\n"
-    )
-
-
-def campaign_footer(ctx: AppContext, mailbox: Mailbox, author_id: str) -> tuple[str, str]:
-    from bot.preferences.footers import FooterForm, effective_footer, render_footer, tag_values
-
-    row = effective_footer(ctx, mailbox)
-    if row is None:
-        return "", ""
-    rendered = render_footer(FooterForm.from_row(row), tag_values(ctx, mailbox, author_id))
-    return rendered.text, rendered.html
-
-
-# --- Transports -----------------------------------------------------------------------------
-
-
-class Outcome:
-    SENT = "sent"
-    FAILED = "failed"  # refused for good
-    RETRY = "retry"  # certainly not accepted; try again later
-    UNCERTAIN = "uncertain"  # may have been accepted
-
-
-@dataclass
-class Result:
-    outcome: str
-    detail: str = ""
-    hard_bounce: bool = False
-    stop: bool = False  # the connection or the sender is the problem: stop this batch
-
-
-class SmtpTransport:
-    """One SMTP connection reused for a batch; each phase's failure is classified exactly."""
-
-    def __init__(self, ctx: AppContext, mailbox: Mailbox) -> None:
-        self.settings = ctx.mailboxes.smtp_settings(mailbox)
-        self.stack: contextlib.ExitStack | None = None
-        self.smtp: smtplib.SMTP | None = None
-
-    def _open(self) -> smtplib.SMTP:
-        if self.smtp is None:
-            self.stack = contextlib.ExitStack()
-            self.smtp = self.stack.enter_context(open_smtp(self.settings))
-        return self.smtp
-
-    def close(self) -> None:
-        if self.stack is not None:
-            with contextlib.suppress(Exception):
-                self.stack.close()
-        self.stack, self.smtp = None, None
-
-    def send(self, raw: bytes, sender: str, recipient: str) -> Result:
-        try:
-            smtp = self._open()
-        except MailroomError as exc:
-            self.close()
-            return Result(Outcome.RETRY, exc.message, stop=True)
-        international = not (sender.isascii() and recipient.isascii())
-        try:
-            code, text = smtp.mail(sender, mail_options(smtp, raw, international))
-            if code != 250:
-                self._reset(smtp)
-                return Result(Outcome.RETRY, f"{code} {text.decode(errors='replace')}", stop=True)
-            code, text = smtp.rcpt(recipient)
-            words = f"{code} {text.decode(errors='replace')}"
-            if code not in (250, 251):
-                self._reset(smtp)
-                if code >= 500:
-                    return Result(Outcome.FAILED, words, hard_bounce=code in HARD_BOUNCE_CODES)
-                return Result(Outcome.RETRY, words)
-        except (smtplib.SMTPException, OSError) as exc:
-            # Nothing was handed over yet: the message certainly was not accepted.
-            self.close()
-            return Result(Outcome.RETRY, f"{type(exc).__name__}: {exc}", stop=True)
-        try:
-            code, text = smtp.data(raw)
-        except smtplib.SMTPDataError as exc:
-            # Refused before the message itself was sent (no 354).
-            self._reset(smtp)
-            words = f"{exc.smtp_code} {exc.smtp_error!r}"
-            return Result(Outcome.FAILED if exc.smtp_code >= 500 else Outcome.RETRY, words)
-        except (smtplib.SMTPException, OSError) as exc:
-            # The message may have reached the server: never resend it automatically.
-            self.close()
-            return Result(Outcome.UNCERTAIN, f"{type(exc).__name__}: {exc}", stop=True)
-        words = f"{code} {text.decode(errors='replace')}"
-        if code == 250:
-            return Result(Outcome.SENT, words)
-        self._reset(smtp)
-        return Result(Outcome.FAILED if code >= 500 else Outcome.RETRY, words)
-
-    @staticmethod
-    def _reset(smtp: smtplib.SMTP) -> None:
-        with contextlib.suppress(smtplib.SMTPException, OSError):
-            smtp.rset()
-
-
-class SesTransport:
-    """Raw MIME through SES SendEmail (the mailbox's address is a verified identity)."""
-
-    def __init__(self, ctx: AppContext, mailbox: Mailbox) -> None:
-        self.provider = ctx.extras["senders"].verifications.provider()
-
-    def close(self) -> None:
-        return None
-
-    def send(self, raw: bytes, sender: str, recipient: str) -> Result:
-        from botocore.exceptions import (
-            ClientError,
-            ConnectTimeoutError,
-            EndpointConnectionError,
-        )
-
-        try:
-            self.provider.call(
-                "send_email",
-                FromEmailAddress=sender,
-                Destination={"ToAddresses": [recipient]},
-                Content={"Raw": {"Data": raw}},
-            )
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("Throttling", "TooManyRequestsException", "LimitExceededException"):
-                return Result(Outcome.RETRY, code, stop=True)
-            return Result(Outcome.FAILED, code, stop=code in ("SendingPausedException",))
-        except (EndpointConnectionError, ConnectTimeoutError) as exc:
-            return Result(Outcome.RETRY, type(exc).__name__, stop=True)
-        except Exception as exc:
-            return Result(Outcome.UNCERTAIN, type(exc).__name__, stop=True)
-        return Result(Outcome.SENT, "accepted by SES")
-
 
 # --- The worker -------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from slack_bolt import Ack, App
 
 from bot.blocks.campaigns import campaign_list, campaign_modal, template_modal
 from bot.campaigns import audiences, ledger, sending, steps, templates, unsubscribe
+from bot.campaigns import limits as limits_module
 from bot.context import AppContext
 from bot.errors import MailroomError, UserError
 from bot.formatting.slack_text import escape
@@ -295,8 +296,8 @@ def _set_limits(ctx: AppContext, user: str, team: str, words: list[str]) -> str:
         raise UserError(CAMPAIGN_USAGE) from None
     if min(per_second, per_minute, per_day) < 0:
         raise UserError("Limits cannot be negative (0 means no limit).")
-    sending.set_limits(ctx, mailbox.id, per_second, per_minute, per_day, user)  # type: ignore[arg-type]
-    limits = sending.limits_for(ctx, mailbox)
+    limits_module.set_limits(ctx, mailbox.id, per_second, per_minute, per_day, user)  # type: ignore[arg-type]
+    limits = limits_module.limits_for(ctx, mailbox)
     return f"{escape(mailbox.address)} now sends campaigns at {limits.describe()}."
 
 
