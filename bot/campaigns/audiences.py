@@ -60,7 +60,8 @@ def normalise_address(value: str) -> str:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from None
-    return result.normalized.lower()
+    # The ASCII form (punycode domain) when there is one: no SMTPUTF8 needed to send to it.
+    return (result.ascii_email or result.normalized).lower()
 
 
 def field_name(header: str) -> str:

@@ -24,6 +24,14 @@ def test_the_address_column_is_found_by_header_and_other_columns_become_fields()
     assert result.fields == ["name", "first_name", "company"]
 
 
+def test_international_domains_are_stored_in_their_ascii_form() -> None:
+    result = parse_audience_csv("email\nJosé@Müller.example.com\nana@müller.example.com\n".encode())
+    assert [r.address for r in result.rows] == [
+        "josé@müller.example.com",
+        "ana@xn--mller-kva.example.com",
+    ]
+
+
 def test_without_a_header_the_column_holding_addresses_is_used() -> None:
     result = parse_audience_csv(b"Ana;ana@customer.example.com\nBen;ben@customer.example.com\n")
     assert [r.address for r in result.rows] == [
