@@ -185,16 +185,20 @@ def mark_failed(ctx: AppContext, row_id: int, error: str) -> None:
     _move(ctx, row_id, RecipientState.SENDING, state=RecipientState.FAILED.value, error=error)
 
 
-def release(ctx: AppContext, row_id: int, error: str) -> None:
-    """The server certainly did not take the message (refused before DATA): queue it again."""
-    _move(
-        ctx,
-        row_id,
-        RecipientState.SENDING,
-        state=RecipientState.QUEUED.value,
-        error=error,
-        claimed_by=None,
-    )
+def release(ctx: AppContext, row_id: int, error: str, *, refund: bool = False) -> None:
+    """The server certainly did not take the message (refused before DATA): queue it again.
+
+    ``refund``: the failure was the server's or the connection's, not this recipient's, so
+    the attempt does not count towards MAX_ATTEMPTS.
+    """
+    values: dict[str, object] = {
+        "state": RecipientState.QUEUED.value,
+        "error": error,
+        "claimed_by": None,
+    }
+    if refund:
+        values["attempts"] = TABLE.c.attempts - 1
+    _move(ctx, row_id, RecipientState.SENDING, **values)
 
 
 def mark_uncertain(ctx: AppContext, row_id: int, error: str) -> None:

@@ -60,6 +60,8 @@ TICK_SECONDS = 1.0
 BATCH_SECONDS = 10.0
 PROGRESS_EVERY_SECONDS = 3.0
 MAX_ATTEMPTS = 3
+BACKOFF_FIRST = 1.0
+BACKOFF_MAX = 300.0
 
 
 # --- Preparing and starting ------------------------------------------------------------------
@@ -361,6 +363,8 @@ class CampaignEngine:
         self.last_progress: dict[int, float] = {}
         self.compiled: dict[int, templates.Compiled] = {}
         self.batch_seconds = BATCH_SECONDS
+        # campaign id -> (monotonic time before which it is not tried, last delay)
+        self.backoff: dict[int, tuple[float, float]] = {}
 
     def start_jobs(self, ctx: AppContext) -> None:
         # Embedded mode: this process is the only worker, so any row left "sending" belongs
@@ -384,6 +388,8 @@ class CampaignEngine:
                 select(Campaign.id).where(Campaign.state == CampaignState.SENDING)
             ).all()
         for campaign_id in ids:
+            if self.backoff.get(campaign_id, (0.0, 0.0))[0] > time.monotonic():
+                continue
             try:
                 self.run(campaign_id)  # type: ignore[arg-type]
             except Exception:
@@ -456,8 +462,14 @@ class CampaignEngine:
                     if result.outcome == Outcome.SENT:
                         sent_today += 1
                     self._maybe_progress(campaign)
+                    if result.outcome == Outcome.SENT:
+                        self.backoff.pop(campaign_id, None)
                     if result.stop:
-                        self._note(campaign, f"Waiting to retry: {result.detail}"[:500])
+                        delay = self._back_off(campaign_id)
+                        self._note(
+                            campaign,
+                            f"Waiting {delay:.0f} s to retry: {result.detail}"[:500],
+                        )
                         return
         finally:
             try:
@@ -492,6 +504,10 @@ class CampaignEngine:
             self.accepted = row.id
         elif result.outcome == Outcome.UNCERTAIN:
             ledger.mark_uncertain(ctx, row.id, result.detail)
+        elif result.outcome == Outcome.RETRY and result.stop:
+            # The server or the connection is the problem, not this recipient: the attempt
+            # is not counted (an outage must not fail the whole list) and the worker backs off.
+            ledger.release(ctx, row.id, result.detail, refund=True)
         elif result.outcome == Outcome.FAILED or row.attempts + 1 >= MAX_ATTEMPTS:
             ledger.mark_failed(ctx, row.id, result.detail)
             if result.hard_bounce:
@@ -501,6 +517,13 @@ class CampaignEngine:
         else:
             ledger.release(ctx, row.id, result.detail)
         return result
+
+    def _back_off(self, campaign_id: int) -> float:
+        """Seconds until this process tries the campaign again (doubling, up to 5 minutes)."""
+        _, last = self.backoff.get(campaign_id, (0.0, 0.0))
+        delay = min(max(last * 2, BACKOFF_FIRST), BACKOFF_MAX)
+        self.backoff[campaign_id] = (time.monotonic() + delay, delay)
+        return delay
 
     def _note(self, campaign: Campaign, note: str) -> None:
         with self.ctx.db.session() as session:

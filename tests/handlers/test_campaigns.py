@@ -748,3 +748,25 @@ def test_app_home_shows_campaigns_to_the_marketing_role_only(app: Harness) -> No
         ),
         message="Bob refused",
     )
+
+
+def test_an_smtp_outage_fails_nobody_and_the_campaign_finishes_after_it(app: Harness) -> None:
+    from tests.support.mail_servers import free_port
+
+    h = app
+    recipients = [f"r{n}@customer.example.com" for n in range(5)]
+    mailbox_id, audience_id, template_id = setup(h, recipients)
+    port = h.ctx.mailboxes.get(mailbox_id).smtp_port
+    h.ctx.mailboxes.set_fields(mailbox_id, smtp_port=free_port())  # nothing listens there
+    campaign_id = start_campaign(h, mailbox_id, audience_id, template_id)
+    wait_until(lambda: "Waiting" in campaign_row(h, campaign_id).note, message="the outage seen")
+    # Several retries later nobody has failed or used up attempts.
+    wait_until(
+        lambda: "Waiting 4 s" in campaign_row(h, campaign_id).note, timeout=20, message="backoff"
+    )
+    with h.ctx.db.session() as session:
+        rows = session.exec(select(CampaignRecipient)).all()
+    assert {r.state for r in rows} == {"queued"} and {r.attempts for r in rows} == {0}
+    h.ctx.mailboxes.set_fields(mailbox_id, smtp_port=port)
+    wait_until(lambda: campaign_row(h, campaign_id).state == "done", timeout=40, message="done")
+    assert sorted(m.recipients[0] for m in h.smtp.messages) == recipients
