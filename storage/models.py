@@ -432,6 +432,7 @@ class CampaignRecipient(SQLModel, table=True):
     sent_at: datetime | None = None
     bounce: str = ""  # "" | soft | hard (from a delivery status notification)
     clicked_at: datetime | None = None  # first click on a tracked link
+    retry_at: datetime | None = None  # queued again after a temporary refusal: not before
 
 
 class CampaignLimit(SQLModel, table=True):

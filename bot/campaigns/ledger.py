@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, bindparam, func, insert, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, update
 from sqlmodel import col, select
 
 from bot.formatting.outbound import make_message_id
@@ -107,6 +107,10 @@ def next_queued(ctx: AppContext, campaign_id: int, limit: int) -> list[CampaignR
                 .where(
                     CampaignRecipient.campaign_id == campaign_id,
                     CampaignRecipient.state == RecipientState.QUEUED,
+                    or_(
+                        col(CampaignRecipient.retry_at).is_(None),
+                        col(CampaignRecipient.retry_at) <= utcnow(),
+                    ),
                 )
                 .order_by(col(CampaignRecipient.id))
                 .limit(limit)
@@ -185,7 +189,14 @@ def mark_failed(ctx: AppContext, row_id: int, error: str) -> None:
     _move(ctx, row_id, RecipientState.SENDING, state=RecipientState.FAILED.value, error=error)
 
 
-def release(ctx: AppContext, row_id: int, error: str, *, refund: bool = False) -> None:
+def release(
+    ctx: AppContext,
+    row_id: int,
+    error: str,
+    *,
+    refund: bool = False,
+    retry_after: float = 0.0,
+) -> None:
     """The server certainly did not take the message (refused before DATA): queue it again.
 
     ``refund``: the failure was the server's or the connection's, not this recipient's, so
@@ -198,6 +209,9 @@ def release(ctx: AppContext, row_id: int, error: str, *, refund: bool = False) -
     }
     if refund:
         values["attempts"] = TABLE.c.attempts - 1
+    if retry_after:
+        # A temporary refusal (greylisting, a full mailbox) is not retried at once.
+        values["retry_at"] = utcnow() + timedelta(seconds=retry_after)
     _move(ctx, row_id, RecipientState.SENDING, **values)
 
 

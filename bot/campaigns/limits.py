@@ -35,6 +35,8 @@ class CampaignSettings(BaseSettings):
     mailroom_campaign_per_second: float = Field(default=0.0, ge=0)
     mailroom_campaign_per_minute: int = Field(default=60, ge=0)
     mailroom_campaign_per_day: int = Field(default=5000, ge=0)
+    # A recipient refused temporarily (4xx) is tried again after this many seconds (x attempt).
+    mailroom_campaign_retry_seconds: float = Field(default=300.0, ge=0)
 
 
 # Published provider limits: Google Workspace about 2,000 messages a day; Exchange Online

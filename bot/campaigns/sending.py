@@ -30,7 +30,7 @@ from sqlmodel import col, select
 from bot.blocks.campaigns import progress_message
 from bot.campaigns import ledger, templates
 from bot.campaigns.compose import Sender, campaign_footer, compiled_for, compose, sender_of
-from bot.campaigns.limits import Limits, Throttle, limits_for
+from bot.campaigns.limits import CampaignSettings, Limits, Throttle, limits_for
 from bot.campaigns.transport import Outcome, Result, SesTransport, SmtpTransport
 from bot.campaigns.unsubscribe import suppress
 from bot.domain_checks import DKIM, DMARC, SES_DKIM, SPF
@@ -515,7 +515,8 @@ class CampaignEngine:
                     ctx, campaign.team_id, row.address, "hard_bounce", campaign.id, result.detail
                 )
         else:
-            ledger.release(ctx, row.id, result.detail)
+            delay = CampaignSettings().mailroom_campaign_retry_seconds * (row.attempts + 1)
+            ledger.release(ctx, row.id, result.detail, retry_after=delay)
         return result
 
     def _back_off(self, campaign_id: int) -> float:

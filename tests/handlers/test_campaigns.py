@@ -770,3 +770,30 @@ def test_an_smtp_outage_fails_nobody_and_the_campaign_finishes_after_it(app: Har
     h.ctx.mailboxes.set_fields(mailbox_id, smtp_port=port)
     wait_until(lambda: campaign_row(h, campaign_id).state == "done", timeout=40, message="done")
     assert sorted(m.recipients[0] for m in h.smtp.messages) == recipients
+
+
+def test_a_temporary_refusal_is_retried_later_not_at_once(
+    harness_with: HarnessFactory, dns_server: TestDnsServer
+) -> None:
+    h = harness_with(
+        DNS_NAMESERVERS=dns_server.address,
+        PUBLIC_URL="http://testserver",
+        MAILROOM_CAMPAIGN_RETRY_SECONDS="3",
+    )
+    mailbox_id, audience_id, template_id = setup(h, ["ana@customer.example.com"])
+    h.smtp.fail_next(451, "4.7.1 Greylisted, try again later")
+    campaign_id = start_campaign(h, mailbox_id, audience_id, template_id)
+
+    def ana() -> CampaignRecipient:
+        with h.ctx.db.session() as session:
+            return session.exec(select(CampaignRecipient)).one()
+
+    waiting = wait_until(lambda: (r := ana()).retry_at and r, message="the retry planned")
+    assert waiting.state == "queued" and waiting.attempts == 1 and "451" in (waiting.error or "")
+    assert not h.smtp.messages
+    [mail] = h.smtp.wait_for_messages(1, timeout=20)
+    assert mail.recipients == ["ana@customer.example.com"]
+    wait_until(lambda: campaign_row(h, campaign_id).state == "done", message="done")
+    sent = ana()
+    assert sent.state == "sent" and sent.attempts == 2
+    assert sent.sent_at >= waiting.retry_at

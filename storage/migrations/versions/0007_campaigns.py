@@ -156,6 +156,7 @@ def upgrade() -> None:
         sa.Column("claimed_by", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("claimed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("sent_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("retry_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("clicked_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("bounce", sqlmodel.sql.sqltypes.AutoString(), nullable=False, server_default=""),
         sa.ForeignKeyConstraint(
