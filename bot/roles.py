@@ -89,6 +89,14 @@ class Roles:
                 "in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."
             )
 
+    def require_campaigns(self, user_id: str) -> None:
+        """Campaigns, audiences and templates are for admins and the marketing role."""
+        if self.role_of(user_id) not in (Role.ADMIN, Role.MARKETING):
+            raise UserError(
+                "Campaigns, audiences and templates are for Mailroom admins and people with "
+                "the marketing role. Ask an admin to run `/mail-role @you marketing`."
+            )
+
     def grant(self, user_id: str, role: Role, team_id: str = "") -> User:
         user = self.user(user_id, team_id)
         with self.db.session() as session:
@@ -107,6 +115,8 @@ class Roles:
             return mailbox.owner_id == user_id
         if not mailbox.visible:
             return False
+        if mailbox.kind == MailboxKind.MARKETING:
+            return self.role_of(user_id) == Role.MARKETING
         return mailbox.kind == MailboxKind.SHARED and self.role_of(user_id) == Role.SALES
 
     def can_manage(self, user_id: str, mailbox: Mailbox) -> bool:

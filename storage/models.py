@@ -23,6 +23,7 @@ class Role(StrEnum):
     NONE = "none"
     SALES = "sales"
     ADMIN = "admin"
+    MARKETING = "marketing"  # runs campaigns from visible marketing mailboxes
 
 
 class MailboxKind(StrEnum):
@@ -349,3 +350,148 @@ class ConsentTenant(SQLModel, table=True):
     waiting_users: str = ""  # comma separated Slack user ids
     checked_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+# --- Marketing campaigns (issue 14) ----------------------------------------------------------
+
+
+class Audience(SQLModel, table=True):
+    """A named list of recipients, one per workspace and name."""
+
+    __tablename__ = "audiences"
+    __table_args__ = (UniqueConstraint("team_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(index=True)
+    name: str
+    created_by: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AudienceMember(SQLModel, table=True):
+    __tablename__ = "audience_members"
+    __table_args__ = (UniqueConstraint("audience_id", "address"),)
+    id: int | None = Field(default=None, primary_key=True)
+    audience_id: int = Field(foreign_key="audiences.id", index=True)
+    address: str  # normalised (lower-case domain) by email-validator
+    fields_json: str = Field(default="{}", sa_column=Column(Text))  # merge fields
+    added_by: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Suppression(SQLModel, table=True):
+    """Addresses no campaign of the workspace may ever mail again."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("team_id", "address"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(index=True)
+    address: str  # lower-case
+    reason: str  # unsubscribed | hard_bounce | complaint | manual
+    campaign_id: int | None = None
+    detail: str = Field(default="", sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CampaignTemplate(SQLModel, table=True):
+    __tablename__ = "campaign_templates"
+    __table_args__ = (UniqueConstraint("team_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(index=True)
+    name: str
+    subject: str = ""
+    body: str = Field(default="", sa_column=Column(Text))  # Slack mrkdwn with {field|default}
+    updated_by: str = ""
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CampaignState(StrEnum):
+    DRAFT = "draft"  # confirmation shown, not started
+    SCHEDULED = "scheduled"  # starts at scheduled_at
+    SENDING = "sending"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    DONE = "done"
+
+
+class Campaign(SQLModel, table=True):
+    __tablename__ = "campaigns"
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(index=True)
+    mailbox_id: int = Field(foreign_key="mailboxes.id", index=True)
+    audience_id: int = Field(foreign_key="audiences.id")
+    template_id: int = Field(foreign_key="campaign_templates.id")
+    name: str = ""
+    created_by: str = ""
+    state: str = Field(default=CampaignState.DRAFT, index=True)
+    # The template as it was when the campaign started: later edits never change a send.
+    subject: str = ""
+    body: str = Field(default="", sa_column=Column(Text))
+    channel_id: str | None = None
+    progress_ts: str | None = None
+    total: int = 0
+    domain: str = ""
+    domain_verdict: str = ""  # pass | warn | fail | unknown (SPF, DKIM, DMARC lines)
+    domain_confirmed_by: str | None = None  # the admin who accepted a failing domain
+    note: str = Field(default="", sa_column=Column(Text))  # why it waits (daily cap...)
+    track_clicks: bool = False  # opt-in: links go through Mailroom's signed redirect
+    parent_id: int | None = None  # a follow-up step's campaign: the campaign it follows
+    created_at: datetime = Field(default_factory=utcnow)
+    scheduled_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class RecipientState(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"  # claimed; the server's answer is not recorded yet
+    SENT = "sent"  # the server accepted it
+    FAILED = "failed"  # the server refused it (recorded with its words)
+    UNCERTAIN = "uncertain"  # a crash between sending and recording: never resent
+    CANCELLED = "cancelled"
+
+
+class CampaignRecipient(SQLModel, table=True):
+    """The ledger: one row per (campaign, recipient); it alone decides who gets a mail."""
+
+    __tablename__ = "campaign_recipients"
+    __table_args__ = (UniqueConstraint("campaign_id", "address"),)
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaigns.id", index=True)
+    address: str
+    fields_json: str = Field(default="{}", sa_column=Column(Text))
+    state: str = Field(default=RecipientState.QUEUED, index=True)
+    message_id: str = ""  # chosen before sending, so an uncertain row still names its mail
+    attempts: int = 0
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    claimed_by: str | None = None
+    claimed_at: datetime | None = None
+    sent_at: datetime | None = None
+    bounce: str = ""  # "" | soft | hard (from a delivery status notification)
+    clicked_at: datetime | None = None  # first click on a tracked link
+    retry_at: datetime | None = None  # queued again after a temporary refusal: not before
+
+
+class CampaignLimit(SQLModel, table=True):
+    """A marketing mailbox's sending limits (defaults come from its provider)."""
+
+    __tablename__ = "campaign_limits"
+    mailbox_id: int = Field(foreign_key="mailboxes.id", primary_key=True)
+    per_second: float = 0.0  # 0 = no limit
+    per_minute: int = 0
+    per_day: int = 0
+    updated_by: str = ""
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CampaignStep(SQLModel, table=True):
+    """A follow-up: N days after its campaign finished, send a template to some recipients."""
+
+    __tablename__ = "campaign_steps"
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaigns.id", index=True)
+    delay_days: float
+    template_id: int = Field(foreign_key="campaign_templates.id")
+    condition: str  # all | no_reply | no_click | clicked
+    created_by: str = ""
+    child_campaign_id: int | None = None  # set once, when the step is launched
+    created_at: datetime = Field(default_factory=utcnow)

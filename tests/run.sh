@@ -18,6 +18,13 @@ if ! command -v dovecot >/dev/null && [ ! -x /usr/sbin/dovecot ]; then
     || echo "could not install dovecot-imapd: the IMAP tests will fail under CI=true, skip otherwise" >&2
 fi
 
+# Chromium renders and clicks the campaign unsubscribe page (tests/bot/campaigns).
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  echo "Installing Chromium with apt..."
+  as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null \
+    || echo "could not install chromium: the browser tests will fail under CI=true, skip otherwise" >&2
+fi
+
 # PostgreSQL: used when MAILROOM_TEST_DATABASE_URL is set (.ci/run sets it). Start the local
 # cluster if it is installed but stopped.
 if [ -n "${MAILROOM_TEST_DATABASE_URL:-}" ] && command -v pg_isready >/dev/null; then

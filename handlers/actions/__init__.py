@@ -5,9 +5,9 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.context import AppContext
-from handlers.actions import email, mail_retry, mailbox, preferences, senders, signin
+from handlers.actions import campaign, email, mail_retry, mailbox, preferences, senders, signin
 
-MODULES: tuple = (mailbox, email, mail_retry, senders, signin, preferences)
+MODULES: tuple = (mailbox, email, mail_retry, senders, signin, preferences, campaign)
 
 
 def register(app: App, ctx: AppContext) -> None:

@@ -6,6 +6,7 @@ from slack_bolt import App
 
 from bot.context import AppContext
 from handlers.commands import (
+    campaign,
     connect,
     consent,
     contact,
@@ -17,7 +18,8 @@ from handlers.commands import (
     verify,
 )
 
-MODULES = (connect, status, role, verify, dkim, consent, footer, contacts, contact)
+# campaign before contacts: its "import audience" file listener must see those files first.
+MODULES = (connect, status, role, verify, dkim, consent, footer, campaign, contacts, contact)
 
 
 def register(app: App, ctx: AppContext) -> None:

@@ -1,4 +1,4 @@
-"""/mail-role @user sales|admin|none (admins only)."""
+"""/mail-role @user sales|marketing|admin|none (admins only)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from bot.errors import UserError
 from handlers.common import tell, user_facing
 from storage.models import Role
 
-USAGE = "Use `/mail-role @person sales`, `/mail-role @person admin` or `/mail-role @person none`."
+USAGE = (
+    "Use `/mail-role @person sales`, `/mail-role @person marketing`, `/mail-role @person admin` "
+    "or `/mail-role @person none`."
+)
 MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 
 

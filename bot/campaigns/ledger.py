@@ -1,0 +1,358 @@
+"""The campaign ledger: one row per (campaign, recipient), the only truth about who got mail.
+
+A row moves queued → sending (claimed, committed *before* the SMTP transaction starts) →
+sent (committed only after the server accepted the message). A worker killed between the
+server's acceptance and that last commit leaves the row ``sending``; recovery turns such rows
+into ``uncertain``, which are never sent again automatically and are listed in the report.
+Claims are conditional updates (``WHERE state = 'queued'``), so any number of worker
+processes can share one campaign and a row is claimed by exactly one of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, bindparam, func, insert, or_, update
+from sqlmodel import col, select
+
+from bot.formatting.outbound import make_message_id
+from storage.models import (
+    AudienceMember,
+    Campaign,
+    CampaignRecipient,
+    RecipientState,
+    Suppression,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from bot.context import AppContext
+
+TABLE = CampaignRecipient.__table__  # type: ignore[attr-defined]
+_STOPPED = (
+    "Mailroom stopped while this message was being sent; the server may have accepted it, "
+    "so it is not sent again automatically."
+)
+
+
+def snapshot_audience(ctx: AppContext, campaign: Campaign, sender_address: str) -> int:
+    """Queue one row per audience member not suppressed; returns how many were queued.
+
+    Idempotent: rows already there (a retried start) are left as they are.
+    """
+    with ctx.db.session() as session:
+        blocked = set(
+            session.exec(
+                select(Suppression.address).where(Suppression.team_id == campaign.team_id)
+            ).all()
+        )
+        existing = set(
+            session.exec(
+                select(CampaignRecipient.address).where(
+                    CampaignRecipient.campaign_id == campaign.id
+                )
+            ).all()
+        )
+        members = session.exec(
+            select(AudienceMember.address, AudienceMember.fields_json)
+            .where(AudienceMember.audience_id == campaign.audience_id)
+            .order_by(col(AudienceMember.id))
+        ).all()
+        rows = [
+            {
+                "campaign_id": campaign.id,
+                "address": address,
+                "fields_json": fields or "{}",
+                "state": RecipientState.QUEUED.value,
+                "message_id": make_message_id(sender_address),
+                "attempts": 0,
+                "bounce": "",
+            }
+            for address, fields in members
+            if address not in blocked and address not in existing
+        ]
+        for start in range(0, len(rows), 1000):
+            session.execute(insert(TABLE), rows[start : start + 1000])
+        return len(rows) + len(existing)
+
+
+def count_sendable(ctx: AppContext, team_id: str, audience_id: int) -> tuple[int, int]:
+    """(recipients after suppression, suppressed members) for a confirmation."""
+    with ctx.db.session() as session:
+        total = session.exec(
+            select(func.count()).where(AudienceMember.audience_id == audience_id)
+        ).one()
+        suppressed = session.exec(
+            select(func.count())
+            .select_from(AudienceMember)
+            .join(
+                Suppression,
+                (Suppression.address == AudienceMember.address) & (Suppression.team_id == team_id),
+            )
+            .where(AudienceMember.audience_id == audience_id)
+        ).one()
+    return total - suppressed, suppressed
+
+
+def next_queued(ctx: AppContext, campaign_id: int, limit: int) -> list[CampaignRecipient]:
+    with ctx.db.session() as session:
+        return list(
+            session.exec(
+                select(CampaignRecipient)
+                .where(
+                    CampaignRecipient.campaign_id == campaign_id,
+                    CampaignRecipient.state == RecipientState.QUEUED,
+                    or_(
+                        col(CampaignRecipient.retry_at).is_(None),
+                        col(CampaignRecipient.retry_at) <= utcnow(),
+                    ),
+                )
+                .order_by(col(CampaignRecipient.id))
+                .limit(limit)
+            )
+        )
+
+
+def _move(ctx: AppContext, row_id: int, from_state: str, **values: object) -> bool:
+    with ctx.db.engine.begin() as conn:
+        result = conn.execute(
+            update(TABLE).where(TABLE.c.id == row_id, TABLE.c.state == from_state).values(**values)
+        )
+    return result.rowcount == 1
+
+
+# Built once: a campaign runs these two statements once per recipient.
+_CLAIM = (
+    update(TABLE)
+    .where(TABLE.c.id == bindparam("row_id"), TABLE.c.state == RecipientState.QUEUED.value)
+    .values(
+        state=RecipientState.SENDING.value,
+        claimed_by=bindparam("worker"),
+        claimed_at=bindparam("now"),
+        attempts=bindparam("attempts"),
+    )
+)
+_SENT = (
+    update(TABLE)
+    .where(TABLE.c.id == bindparam("row_id"), TABLE.c.state == RecipientState.SENDING.value)
+    .values(state=RecipientState.SENT.value, sent_at=bindparam("now"))
+)
+
+
+def claim(
+    ctx: AppContext,
+    row: CampaignRecipient,
+    worker: str,
+    *,
+    accepted: int | None = None,
+    conn: Connection | None = None,
+) -> bool:
+    """Take a queued row for sending; False when another worker (or a cancel) got it first.
+
+    ``accepted``: a row the server has just accepted, recorded as sent in the same commit
+    (one commit per message instead of two; the order of the two records is unchanged).
+    """
+    now = utcnow()
+    with _transaction(ctx, conn) as tx:
+        if accepted is not None:
+            tx.execute(_SENT, {"row_id": accepted, "now": now})
+        result = tx.execute(
+            _CLAIM,
+            {"row_id": row.id, "worker": worker, "now": now, "attempts": row.attempts + 1},
+        )
+    return result.rowcount == 1
+
+
+@contextmanager
+def _transaction(ctx: AppContext, conn: Connection | None) -> Iterator[Connection]:
+    """A transaction on the worker's own connection (no pool checkout per message), or a
+    fresh one from the pool."""
+    if conn is None:
+        with ctx.db.engine.begin() as fresh:
+            yield fresh
+        return
+    with conn.begin():
+        yield conn
+
+
+def mark_sent(ctx: AppContext, row_id: int, conn: Connection | None = None) -> None:
+    with _transaction(ctx, conn) as tx:
+        tx.execute(_SENT, {"row_id": row_id, "now": utcnow()})
+
+
+def mark_failed(ctx: AppContext, row_id: int, error: str) -> None:
+    _move(ctx, row_id, RecipientState.SENDING, state=RecipientState.FAILED.value, error=error)
+
+
+def release(
+    ctx: AppContext,
+    row_id: int,
+    error: str,
+    *,
+    refund: bool = False,
+    retry_after: float = 0.0,
+) -> None:
+    """The server certainly did not take the message (refused before DATA): queue it again.
+
+    ``refund``: the failure was the server's or the connection's, not this recipient's, so
+    the attempt does not count towards MAX_ATTEMPTS.
+    """
+    values: dict[str, object] = {
+        "state": RecipientState.QUEUED.value,
+        "error": error,
+        "claimed_by": None,
+    }
+    if refund:
+        values["attempts"] = TABLE.c.attempts - 1
+    if retry_after:
+        # A temporary refusal (greylisting, a full mailbox) is not retried at once.
+        values["retry_at"] = utcnow() + timedelta(seconds=retry_after)
+    _move(ctx, row_id, RecipientState.SENDING, **values)
+
+
+def mark_uncertain(ctx: AppContext, row_id: int, error: str) -> None:
+    _move(ctx, row_id, RecipientState.SENDING, state=RecipientState.UNCERTAIN.value, error=error)
+
+
+def recover_stale(ctx: AppContext, older_than: datetime | None) -> int:
+    """Rows left ``sending`` by a dead worker become ``uncertain`` (never resent).
+
+    ``older_than=None`` takes every ``sending`` row: right at start in embedded (SQLite)
+    mode, where this process is the only worker.
+    """
+    query = update(TABLE).where(TABLE.c.state == RecipientState.SENDING.value)
+    if older_than is not None:
+        query = query.where(TABLE.c.claimed_at < older_than)
+    with ctx.db.engine.begin() as conn:
+        result = conn.execute(
+            query.values(
+                state=RecipientState.UNCERTAIN.value,
+                error=_STOPPED,
+            )
+        )
+    return result.rowcount
+
+
+def recover_dead_local_workers(ctx: AppContext, host: str) -> int:
+    """Rows claimed by a process of this machine that no longer exists become ``uncertain``
+    at once (a shared database cannot wait for the stale-claim cutoff after every restart)."""
+    with ctx.db.session() as session:
+        workers = session.exec(
+            select(CampaignRecipient.claimed_by)
+            .where(
+                CampaignRecipient.state == RecipientState.SENDING,
+                col(CampaignRecipient.claimed_by).startswith(f"{host}:"),
+            )
+            .distinct()
+        ).all()
+    recovered = 0
+    for worker in workers:
+        pid = (worker or "").split(":")[1] if (worker or "").count(":") >= 2 else ""
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        with ctx.db.engine.begin() as conn:
+            recovered += conn.execute(
+                update(TABLE)
+                .where(TABLE.c.state == RecipientState.SENDING.value, TABLE.c.claimed_by == worker)
+                .values(state=RecipientState.UNCERTAIN.value, error=_STOPPED)
+            ).rowcount
+    return recovered
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def cancel_queued(ctx: AppContext, campaign_id: int) -> int:
+    with ctx.db.engine.begin() as conn:
+        result = conn.execute(
+            update(TABLE)
+            .where(
+                TABLE.c.campaign_id == campaign_id,
+                TABLE.c.state == RecipientState.QUEUED.value,
+            )
+            .values(state=RecipientState.CANCELLED.value)
+        )
+    return result.rowcount
+
+
+def counts(ctx: AppContext, campaign_id: int) -> dict[str, int]:
+    with ctx.db.session() as session:
+        rows = session.exec(
+            select(CampaignRecipient.state, func.count())
+            .where(CampaignRecipient.campaign_id == campaign_id)
+            .group_by(CampaignRecipient.state)
+        ).all()
+    return {state: n for state, n in rows}
+
+
+def bounce_count(ctx: AppContext, campaign_id: int) -> int:
+    with ctx.db.session() as session:
+        return session.exec(
+            select(func.count()).where(
+                CampaignRecipient.campaign_id == campaign_id, CampaignRecipient.bounce != ""
+            )
+        ).one()
+
+
+def unsubscribed_count(ctx: AppContext, campaign_id: int) -> int:
+    with ctx.db.session() as session:
+        return session.exec(
+            select(func.count()).where(
+                Suppression.campaign_id == campaign_id, Suppression.reason == "unsubscribed"
+            )
+        ).one()
+
+
+def rows_in(
+    ctx: AppContext, campaign_id: int, state: str, limit: int = 50
+) -> list[CampaignRecipient]:
+    with ctx.db.session() as session:
+        return list(
+            session.exec(
+                select(CampaignRecipient)
+                .where(
+                    CampaignRecipient.campaign_id == campaign_id, CampaignRecipient.state == state
+                )
+                .order_by(col(CampaignRecipient.id))
+                .limit(limit)
+            )
+        )
+
+
+def sent_since(ctx: AppContext, mailbox_id: int, since: datetime) -> int:
+    """Messages a mailbox's campaigns had accepted since ``since`` (for the daily cap)."""
+    with ctx.db.session() as session:
+        return session.exec(
+            select(func.count())
+            .select_from(CampaignRecipient)
+            .join(Campaign, col(Campaign.id) == CampaignRecipient.campaign_id)
+            .where(
+                Campaign.mailbox_id == mailbox_id,
+                CampaignRecipient.state == RecipientState.SENT,
+                col(CampaignRecipient.sent_at) >= since,
+            )
+        ).one()
+
+
+def fields_of(row: CampaignRecipient) -> dict[str, str]:
+    fields = json.loads(row.fields_json or "{}")
+    return {str(k): str(v) for k, v in fields.items()} | {"email": row.address}
+
+
+def stale_cutoff(smtp_timeout: float) -> datetime:
+    # A live worker finishes a claimed row within a few SMTP timeouts; older claims are dead.
+    return utcnow() - timedelta(seconds=max(120.0, 6 * smtp_timeout))

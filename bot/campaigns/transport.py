@@ -1,0 +1,134 @@
+"""Sending one message: over a reused SMTP connection, or through SES, with every failure
+classified as refused, retryable (certainly not accepted) or uncertain (maybe accepted)."""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.errors import MailroomError
+from providers.smtp import mail_options, open_smtp
+from storage.models import Mailbox
+
+if TYPE_CHECKING:
+    from bot.context import AppContext
+
+HARD_BOUNCE_CODES = (550, 551, 553)
+
+
+class Outcome:
+    SENT = "sent"
+    FAILED = "failed"  # refused for good
+    RETRY = "retry"  # certainly not accepted; try again later
+    UNCERTAIN = "uncertain"  # may have been accepted
+
+
+@dataclass
+class Result:
+    outcome: str
+    detail: str = ""
+    hard_bounce: bool = False
+    stop: bool = False  # the connection or the sender is the problem: stop this batch
+
+
+class SmtpTransport:
+    """One SMTP connection reused for a batch; each phase's failure is classified exactly."""
+
+    def __init__(self, ctx: AppContext, mailbox: Mailbox) -> None:
+        self.settings = ctx.mailboxes.smtp_settings(mailbox)
+        self.stack: contextlib.ExitStack | None = None
+        self.smtp: smtplib.SMTP | None = None
+
+    def _open(self) -> smtplib.SMTP:
+        if self.smtp is None:
+            self.stack = contextlib.ExitStack()
+            self.smtp = self.stack.enter_context(open_smtp(self.settings))
+        return self.smtp
+
+    def close(self) -> None:
+        if self.stack is not None:
+            with contextlib.suppress(Exception):
+                self.stack.close()
+        self.stack, self.smtp = None, None
+
+    def send(self, raw: bytes, sender: str, recipient: str) -> Result:
+        try:
+            smtp = self._open()
+        except MailroomError as exc:
+            self.close()
+            return Result(Outcome.RETRY, exc.message, stop=True)
+        international = not (sender.isascii() and recipient.isascii())
+        try:
+            code, text = smtp.mail(sender, mail_options(smtp, raw, international))
+            if code != 250:
+                self._reset(smtp)
+                return Result(Outcome.RETRY, f"{code} {text.decode(errors='replace')}", stop=True)
+            code, text = smtp.rcpt(recipient)
+            words = f"{code} {text.decode(errors='replace')}"
+            if code not in (250, 251):
+                self._reset(smtp)
+                if code >= 500:
+                    return Result(Outcome.FAILED, words, hard_bounce=code in HARD_BOUNCE_CODES)
+                return Result(Outcome.RETRY, words)
+        except (smtplib.SMTPException, OSError) as exc:
+            # Nothing was handed over yet: the message certainly was not accepted.
+            self.close()
+            return Result(Outcome.RETRY, f"{type(exc).__name__}: {exc}", stop=True)
+        try:
+            code, text = smtp.data(raw)
+        except smtplib.SMTPDataError as exc:
+            # Refused before the message itself was sent (no 354).
+            self._reset(smtp)
+            words = f"{exc.smtp_code} {exc.smtp_error!r}"
+            return Result(Outcome.FAILED if exc.smtp_code >= 500 else Outcome.RETRY, words)
+        except (smtplib.SMTPException, OSError) as exc:
+            # The message may have reached the server: never resend it automatically.
+            self.close()
+            return Result(Outcome.UNCERTAIN, f"{type(exc).__name__}: {exc}", stop=True)
+        words = f"{code} {text.decode(errors='replace')}"
+        if code == 250:
+            return Result(Outcome.SENT, words)
+        self._reset(smtp)
+        return Result(Outcome.FAILED if code >= 500 else Outcome.RETRY, words)
+
+    @staticmethod
+    def _reset(smtp: smtplib.SMTP) -> None:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            smtp.rset()
+
+
+class SesTransport:
+    """Raw MIME through SES SendEmail (the mailbox's address is a verified identity)."""
+
+    def __init__(self, ctx: AppContext, mailbox: Mailbox) -> None:
+        self.provider = ctx.extras["senders"].verifications.provider()
+
+    def close(self) -> None:
+        return None
+
+    def send(self, raw: bytes, sender: str, recipient: str) -> Result:
+        from botocore.exceptions import (
+            ClientError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+        )
+
+        try:
+            self.provider.call(
+                "send_email",
+                FromEmailAddress=sender,
+                Destination={"ToAddresses": [recipient]},
+                Content={"Raw": {"Data": raw}},
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("Throttling", "TooManyRequestsException", "LimitExceededException"):
+                return Result(Outcome.RETRY, code, stop=True)
+            return Result(Outcome.FAILED, code, stop=code in ("SendingPausedException",))
+        except (EndpointConnectionError, ConnectTimeoutError) as exc:
+            return Result(Outcome.RETRY, type(exc).__name__, stop=True)
+        except Exception as exc:
+            return Result(Outcome.UNCERTAIN, type(exc).__name__, stop=True)
+        return Result(Outcome.SENT, "accepted by SES")

@@ -1,0 +1,191 @@
+"""Campaign buttons: send, admin confirmation, discard, pause/resume/cancel, template tools.
+
+Every button carries a campaign id from Slack: it is checked against the clicking person
+(role, the mailbox they may see, the workspace) before anything happens.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.blocks import campaigns as blocks
+from bot.blocks.common import modal, section
+from bot.campaigns import sending
+from bot.connect import view_values
+from bot.context import AppContext
+from bot.errors import UserError
+from bot.formatting.slack_text import escape, quote_block, truncate
+from handlers.common import team_of, tell, user_facing, user_of
+from storage.models import Campaign, CampaignState
+
+
+def _campaign_id(body: dict[str, Any]) -> int:
+    value = (body.get("actions") or [{}])[0].get("value", "")
+    if not value.isdigit():
+        raise UserError("That button is no longer valid. Run `/mail-campaign list`.")
+    return int(value)
+
+
+def _replace_message(ctx: AppContext, body: dict[str, Any], text: str) -> None:
+    channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get(
+        "id"
+    )
+    ts = (body.get("container") or {}).get("message_ts")
+    if channel and ts:
+        ctx.slack.client.chat_update(channel=channel, ts=ts, text=text, blocks=[section(text)])
+
+
+def register(app: App, ctx: AppContext) -> None:
+    @app.action(blocks.SEND)
+    @user_facing(ctx)
+    def send_now(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        campaign = sending.start(ctx, _campaign_id(body), team_of(body), user_of(body))
+        _replace_message(
+            ctx,
+            body,
+            f"Campaign *{escape(campaign.name)}* started: {campaign.total:,} recipients. Progress is posted in <#{campaign.channel_id}>.",
+        )
+
+    @app.action(blocks.CONFIRM_DOMAIN)
+    @user_facing(ctx)
+    def confirm_domain(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        user = user_of(body)
+        campaign = sending.confirm_domain(ctx, _campaign_id(body), team_of(body), user)
+        campaign = sending.start(ctx, campaign.id, team_of(body), user)  # type: ignore[arg-type]
+        _replace_message(
+            ctx,
+            body,
+            f"<@{user}> confirmed sending from {escape(campaign.domain)} although it fails its checks. Campaign *{escape(campaign.name)}* started: {campaign.total:,} recipients.",
+        )
+
+    @app.action(blocks.HOME_NEW)
+    @user_facing(ctx)
+    def home_new(ack: Ack, body: dict[str, Any], client: Any) -> None:
+        ack()
+        from handlers.commands.campaign import open_campaign_modal
+
+        ctx.roles.require_campaigns(user_of(body))
+        open_campaign_modal(ctx, client, body, user_of(body), team_of(body))
+
+    @app.action(blocks.HOME_TEMPLATE)
+    @user_facing(ctx)
+    def home_template(ack: Ack, body: dict[str, Any], client: Any) -> None:
+        ack()
+        from handlers.commands.campaign import open_template_modal
+
+        ctx.roles.require_campaigns(user_of(body))
+        open_template_modal(ctx, client, body, team_of(body), None)
+
+    @app.action(blocks.SCHEDULE_AT)
+    def pick_time(ack: Ack) -> None:
+        ack()  # the chosen time is read from the message's state when Schedule is pressed
+
+    @app.action(blocks.SCHEDULE)
+    @user_facing(ctx)
+    def schedule(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        when = _picked_time(body)
+        campaign = sending.schedule(ctx, _campaign_id(body), team_of(body), user_of(body), when)
+        _replace_message(
+            ctx,
+            body,
+            f"Campaign *{escape(campaign.name)}* is scheduled for {blocks.when_text(when)}. "
+            "Recipients are counted (without unsubscribed addresses) when it starts; "
+            "`/mail-campaign list` shows it, and `/mail-campaign cancel <number>` cancels it.",
+        )
+
+    @app.action(blocks.DISCARD)
+    @user_facing(ctx)
+    def discard(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        campaign = sending.load(ctx, _campaign_id(body), team_of(body))
+        sending.check_control(ctx, campaign, user_of(body))
+        if campaign.state != CampaignState.DRAFT:
+            raise UserError(
+                "That campaign was already started; use Cancel on its progress message."
+            )
+        with ctx.db.session() as session:
+            row = session.get(Campaign, campaign.id)
+            if row is not None:
+                row.state = CampaignState.CANCELLED
+                session.add(row)
+        _replace_message(ctx, body, "Campaign discarded; nothing was sent.")
+
+    for action_id, verb in (
+        (blocks.PAUSE, "pause"),
+        (blocks.RESUME, "resume"),
+        (blocks.CANCEL, "cancel"),
+    ):
+        app.action(action_id)(user_facing(ctx)(_control(ctx, verb)))
+
+    @app.action(blocks.PREVIEW)
+    @user_facing(ctx)
+    def preview(ack: Ack, body: dict[str, Any], client: Any) -> None:
+        ack()
+        user, team = user_of(body), team_of(body)
+        values = view_values(body["view"]["state"]["values"])
+        mailbox = next(iter(sending.campaign_mailboxes(ctx, user, team)), None)
+        try:
+            rendered, sample = sending.preview(
+                ctx, team, user, values.get("subject", ""), values.get("body", ""), mailbox
+            )
+        except sending.templates.TemplateErrors as exc:
+            text = "Fix the template first: " + " ".join(exc.errors.values())
+            client.views_push(
+                trigger_id=body["trigger_id"],
+                view=modal(
+                    "Preview",
+                    [section(escape(text))],
+                    callback_id="campaign_preview",
+                    submit=None,
+                    close="Back",
+                ),
+            )
+            return
+        who = escape(sample.get("email", "")) or "no recipient yet (defaults shown)"
+        parts = [
+            section(f"*To:* {who}\n*Subject:* {escape(rendered.subject)}"),
+            section(quote_block(escape(truncate(rendered.text, 2800)))),
+        ]
+        client.views_push(
+            trigger_id=body["trigger_id"],
+            view=modal("Preview", parts, callback_id="campaign_preview", submit=None, close="Back"),
+        )
+
+    @app.action(blocks.TEST)
+    @user_facing(ctx)
+    def send_test(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        values = view_values(body["view"]["state"]["values"])
+        try:
+            address = sending.send_test(
+                ctx, team_of(body), user_of(body), values.get("subject", ""), values.get("body", "")
+            )
+        except sending.templates.TemplateErrors as exc:
+            raise UserError("Fix the template first: " + " ".join(exc.errors.values())) from None
+        tell(ctx, body, f"Test sent to {escape(address)}.")
+
+
+def _picked_time(body: dict[str, Any]) -> datetime:
+    for block in ((body.get("state") or {}).get("values") or {}).values():
+        element = block.get(blocks.SCHEDULE_AT) or {}
+        value = element.get("selected_date_time")
+        if isinstance(value, int | float) and value > 0:
+            return datetime.fromtimestamp(value, UTC)
+    raise UserError("Pick a date and time next to Schedule first, then press Schedule.")
+
+
+def _control(ctx: AppContext, verb: str) -> Any:
+    def control(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        campaign = sending.set_state(ctx, _campaign_id(body), team_of(body), user_of(body), verb)
+        past = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[verb]
+        tell(ctx, body, f"Campaign *{escape(campaign.name)}* {past}.")
+
+    control.__name__ = f"campaign_{verb}"
+    return control
