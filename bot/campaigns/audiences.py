@@ -15,14 +15,13 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-import requests
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import insert
 from sqlmodel import col, func, select
 
 from bot.errors import ServiceError, UserError
+from bot.slack_files import download_slack_file, file_url, is_remote_file
 from storage.models import Audience, AudienceMember, Suppression, utcnow
 
 if TYPE_CHECKING:
@@ -194,54 +193,25 @@ def _looks_like_address(value: str) -> bool:
 # --- Slack file download -------------------------------------------------------------------
 
 
-def allowed_file_origins(ctx: AppContext) -> set[tuple[str, str, int | None]]:
-    """Where a shared file may be downloaded from: Slack's file host, and the host of
-    SLACK_API_URL (the same server in tests). The bot token is sent nowhere else."""
-    api = urlsplit(ctx.settings.slack_api_url)
-    origins = {("https", "files.slack.com", None)}
-    if api.hostname:
-        origins.add((api.scheme, api.hostname.lower(), api.port))
-    return origins
-
-
-def download_slack_file(ctx: AppContext, file: dict, *, max_bytes: int = MAX_CSV_BYTES) -> bytes:
+def download_csv(ctx: AppContext, file: dict, *, max_bytes: int = MAX_CSV_BYTES) -> bytes:
+    """A CSV shared in Slack, through the one token-safe download (``bot.slack_files``)."""
     name = str(file.get("name") or "the file")
-    url = str(file.get("url_private_download") or file.get("url_private") or "")
-    parts = urlsplit(url)
-    origin = (parts.scheme, (parts.hostname or "").lower(), parts.port)
-    if not url or origin not in allowed_file_origins(ctx):
+    url = file_url(file)
+    if url is None or is_remote_file(file):
         raise UserError(
             f"Slack did not share {name} as a file Mailroom can read. Upload the CSV file "
             "itself (not a link to it) and try again."
         )
     if int(file.get("size") or 0) > max_bytes:
         raise too_large(max_bytes)
-    try:
-        with requests.get(
-            url,
-            headers={"Authorization": f"Bearer {ctx.settings.slack_bot_token}"},
-            timeout=30,
-            stream=True,
-            # A redirect could carry the token elsewhere; Slack serves files directly.
-            allow_redirects=False,
-        ) as response:
-            if response.status_code != 200:
-                raise ServiceError(
-                    f"Slack did not let Mailroom download {name} (HTTP {response.status_code}). "
-                    "Check that the app has the files:read scope, then share the file again."
-                )
-            chunks, size = [], 0
-            for chunk in response.iter_content(64 * 1024):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise too_large(max_bytes)
-                chunks.append(chunk)
-    except requests.RequestException as exc:
-        raise ServiceError(
-            f"Mailroom could not download {name} from Slack ({type(exc).__name__}). "
-            "Try again in a minute."
-        ) from None
-    return b"".join(chunks)
+    return download_slack_file(
+        ctx.settings,
+        url,
+        name=name,
+        max_bytes=max_bytes,
+        too_large_hint="Split it into smaller CSV files and import them one at a time into "
+        "the same audience.",
+    )
 
 
 # --- Storage -------------------------------------------------------------------------------
@@ -461,7 +431,7 @@ def import_files(
     for file in files:
         name = escape(str(file.get("name") or "the file"))
         try:
-            parsed = parse_audience_csv(download_slack_file(ctx, file))
+            parsed = parse_audience_csv(download_csv(ctx, file))
             report = import_rows(
                 ctx,
                 audience,

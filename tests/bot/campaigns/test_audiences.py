@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot.campaigns.audiences import download_slack_file, parse_audience_csv
+from bot.campaigns.audiences import download_csv, parse_audience_csv
 from bot.errors import UserError
 from tests.support.fake_slack import FakeSlack
 
@@ -90,7 +90,7 @@ def _ctx(fake: FakeSlack) -> SimpleNamespace:
 
 def test_download_uses_the_token_only_on_slack_hosts(slack_fake: FakeSlack) -> None:
     file = slack_fake.add_file("list.csv", b"email\nana@customer.example.com\n")
-    assert download_slack_file(_ctx(slack_fake), file) == b"email\nana@customer.example.com\n"
+    assert download_csv(_ctx(slack_fake), file) == b"email\nana@customer.example.com\n"
 
     seen: list[str | None] = []
 
@@ -109,8 +109,8 @@ def test_download_uses_the_token_only_on_slack_hosts(slack_fake: FakeSlack) -> N
     try:
         elsewhere = dict(file, url_private_download=f"http://127.0.0.1:{server.server_port}/f.csv")
         with pytest.raises(UserError) as caught:
-            download_slack_file(_ctx(slack_fake), elsewhere)
-        assert "Upload the CSV file itself" in caught.value.message
+            download_csv(_ctx(slack_fake), elsewhere)
+        assert "is not stored in Slack" in caught.value.message
         assert seen == []  # the other host was never even asked
     finally:
         server.shutdown()
@@ -119,5 +119,5 @@ def test_download_uses_the_token_only_on_slack_hosts(slack_fake: FakeSlack) -> N
 def test_download_refuses_a_file_over_the_size_cap(slack_fake: FakeSlack) -> None:
     file = slack_fake.add_file("big.csv", b"email\n" + b"a@customer.example.com\n" * 100)
     with pytest.raises(UserError) as caught:
-        download_slack_file(_ctx(slack_fake), dict(file, size=0), max_bytes=1000)
+        download_csv(_ctx(slack_fake), dict(file, size=0), max_bytes=1000)
     assert "larger than" in caught.value.message
