@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import socket
 import ssl
 from collections.abc import Iterator
@@ -10,10 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from bot.errors import UserError
 from providers.imap import ImapSettings
@@ -22,7 +17,7 @@ from providers.netguard import check_host_allowed
 from providers.smtp import SmtpSettings
 from providers.smtp import check_login as smtp_check_login
 from tests.support.dns_server import TestDnsServer
-from tests.support.mail_servers import DovecotServer, MailUser, SmtpServer
+from tests.support.mail_servers import DovecotServer, MailUser, SmtpServer, write_self_signed
 
 PUBLIC = "93.184.216.34"
 
@@ -136,35 +131,6 @@ def test_nat64_of_a_public_address_is_allowed() -> None:
 # --- Resolve once, connect to the checked address, TLS on the name ------------------------------
 
 
-def certificate_for(name: str, directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate naming ``name`` only (no IP address), and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 class NamedTlsSmtpServer(SmtpServer):
     """aiosmtpd over implicit TLS presenting a certificate for a host name."""
 
@@ -181,7 +147,7 @@ class NamedTlsSmtpServer(SmtpServer):
 def named_tls_smtp(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[NamedTlsSmtpServer, TestDnsServer]]:
-    cert, key = certificate_for("smtp.rebind.test", tmp_path)
+    cert, key = write_self_signed(tmp_path, "smtp.rebind.test")
     # Trust that certificate the way an operator would: OpenSSL's SSL_CERT_FILE.
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

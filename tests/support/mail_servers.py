@@ -612,27 +612,29 @@ class _Handler:
         return AuthResult(success=False, handled=False)
 
 
-def self_signed_context(host: str) -> ssl.SSLContext:
-    """A server TLS context with a fresh self-signed certificate for ``host``."""
+def write_self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    """A fresh self-signed CA certificate for ``name`` (an IP address or a host name, put in
+    its subjectAltName) and its key, written as PEM files into ``directory``."""
+    try:
+        alt_name: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        alt_name = x509.DNSName(name)
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
+        .subject_name(subject)
+        .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
-            critical=False,
-        )
+        .add_extension(x509.SubjectAlternativeName([alt_name]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    directory = Path(tempfile.mkdtemp(prefix="tls", dir="/tmp"))
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(
@@ -641,8 +643,14 @@ def self_signed_context(host: str) -> ssl.SSLContext:
             serialization.NoEncryption(),
         )
     )
+    return cert_path, key_path
+
+
+def self_signed_context(host: str) -> ssl.SSLContext:
+    """A server TLS context with a fresh self-signed certificate for ``host``."""
+    directory = Path(tempfile.mkdtemp(prefix="tls", dir="/tmp"))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_path, key_path)
+    context.load_cert_chain(*write_self_signed(directory, host))
     shutil.rmtree(directory, ignore_errors=True)
     return context
 

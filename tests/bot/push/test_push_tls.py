@@ -4,63 +4,31 @@ announced in one TLS record must still be synced, and the next push must still w
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from bot.push import engine_of
 from bot.push.watcher import State
 from tests.bot.push.dovecot_configs import PUSH_DOVECOT
 from tests.support.harness import Harness, HarnessFactory, make_email
-from tests.support.mail_servers import HOST, DovecotServer, free_port, require_dovecot
+from tests.support.mail_servers import (
+    HOST,
+    DovecotServer,
+    free_port,
+    require_dovecot,
+    write_self_signed,
+)
 from tests.support.wait import wait_until
-
-
-def write_certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (the tests' CA bundle is this certificate)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 @pytest.fixture
 def tls_dovecot(tmp_path: Path) -> Iterator[tuple[DovecotServer, int, Path]]:
     require_dovecot()
-    cert, key = write_certificate(tmp_path)
+    cert, key = write_self_signed(tmp_path, HOST)
     tmp_path.chmod(0o755)
     imaps_port = free_port()
     extra = (
