@@ -80,6 +80,7 @@ class CommandCounter:
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.commands: list[bytes] = []
+        self.open_connections = 0
         self._lock = threading.Lock()
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -92,6 +93,8 @@ class CommandCounter:
             except OSError:
                 return
             server = socket.create_connection(("127.0.0.1", self.upstream_port))
+            with self._lock:
+                self.open_connections += 1
             threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
 
@@ -111,8 +114,17 @@ class CommandCounter:
             for s in (source, sink):
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
+            if count:
+                with self._lock:
+                    self.open_connections -= 1
 
     def take(self) -> list[bytes]:
+        """The commands seen so far, once every client connection has closed.
+
+        A client's last command (LOGOUT) can reach the relay after the sync call returned,
+        so reading without waiting for the hang-up would count it in the next round.
+        """
+        wait_until(lambda: self.open_connections == 0, message="IMAP connections closed")
         with self._lock:
             taken, self.commands = self.commands, []
         return taken
