@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from slack_bolt import App
 
-from bot import features
+from bot import features, push
 from bot.context import AppContext
 from bot.mailboxes import Mailboxes
 from bot.notify import Notifier
@@ -43,6 +43,8 @@ class Mailroom:
             ctx.sync.clear_stale_leases()
         ctx.scheduler.start()
         ctx.scheduler.once("recover", ctx.replies.recover)
+        # Push first: the scheduled polls below then find live mailboxes already watched.
+        push.start(ctx)
         for mailbox_id in ctx.mailboxes.active_ids():
             ctx.scheduler.schedule_sync(mailbox_id, ctx.sync.run)
         for start in ctx.extras.get("on_start", []):
@@ -50,6 +52,8 @@ class Mailroom:
 
     def stop(self) -> None:
         self.ctx.scheduler.shutdown()
+        # DONE + LOGOUT on every push connection, within 5 seconds in all.
+        push.stop(self.ctx)
 
 
 def build_context(settings: Settings) -> AppContext:
@@ -94,6 +98,11 @@ def create_mailroom(settings: Settings) -> Mailroom:
         ignoring_self_events_enabled=False,
     )
     features.install(ctx)
+    push.install(ctx)
     register_listeners(bolt, ctx)
     web = create_web_app(bolt, ctx)
-    return Mailroom(ctx=ctx, bolt=bolt, web=web)
+    mailroom = Mailroom(ctx=ctx, bolt=bolt, web=web)
+    # uvicorn re-raises SIGTERM once its own shutdown is done, so app.py's ``finally`` never
+    # runs then: stop (scheduler, push connections' DONE + LOGOUT) as the web app shuts down.
+    web.router.add_event_handler("shutdown", mailroom.stop)
+    return mailroom

@@ -79,6 +79,20 @@ class Settings(BaseSettings):
     attachment_max_bytes: int = 10 * 1024 * 1024  # larger attachments are listed, not uploaded
     imap_timeout_seconds: float = 20.0
     smtp_timeout_seconds: float = 20.0
+    # Push (IMAP IDLE): a persistent connection per mailbox whose server supports it.
+    sync_push: bool = True
+    sync_push_reidle_seconds: int = Field(
+        default=540, ge=10
+    )  # re-issue IDLE before NAT boxes forget the flow
+    sync_push_backstop_seconds: int = Field(
+        default=300, ge=10
+    )  # STATUS check of INBOX in case a push was missed
+    sync_push_workers: int = Field(
+        default=8, ge=2, le=256
+    )  # fetch/parse/post threads shared by every live mailbox
+    sync_push_backoff_cap_seconds: float = Field(
+        default=300.0, ge=1
+    )  # longest wait between reconnect attempts
 
     # --- Serving -----------------------------------------------------------------------
     host: str = "0.0.0.0"

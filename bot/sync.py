@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -90,12 +90,17 @@ class SyncService:
         self.failure_notifiers: list[FailureNotifier] = []
         self._local = threading.Lock()
         self._running: set[int] = set()
+        # The push engine (bot.push) takes over mailboxes it keeps live: given a mailbox id,
+        # it returns True when it will sync that mailbox over its persistent connection.
+        self.delegate: Callable[[int], bool] | None = None
 
     # --- Entry points ---------------------------------------------------------------------
 
     def run(self, mailbox_id: int) -> SyncResult:
         """One sync of one mailbox; never raises (the scheduler's job body)."""
         result = SyncResult(mailbox_id)
+        if self.delegate is not None and self.delegate(mailbox_id):
+            return result
         if not self._acquire(mailbox_id):
             return result
         try:
@@ -168,6 +173,27 @@ class SyncService:
             # Finish what a previous run (or a crashed process) recorded but did not post.
             posted = self.post_pending(mailbox, imap)
             for folder, role in self._folders(mailbox, imap):
+                added, folder_posted = self._sync_folder(mailbox, imap, folder, role)
+                new += added
+                posted += folder_posted
+        return new, posted
+
+    def sync_folders(
+        self,
+        mailbox: Mailbox,
+        imap: ImapSession,
+        roles: Collection[str] = ("inbox", "sent"),
+        *,
+        finish_pending: bool = False,
+    ) -> tuple[int, int]:
+        """Sync the folders of ``mailbox`` with these roles over an already-open session
+        (the push engine's persistent connection); returns (new, posted).
+
+        The caller holds the mailbox's lease (``_acquire``) and reports the outcome."""
+        posted = self.post_pending(mailbox, imap) if finish_pending else 0
+        new = 0
+        for folder, role in self._folders(mailbox, imap):
+            if role in roles:
                 added, folder_posted = self._sync_folder(mailbox, imap, folder, role)
                 new += added
                 posted += folder_posted

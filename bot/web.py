@@ -68,15 +68,16 @@ def create_web_app(bolt: App, ctx: AppContext) -> FastAPI:
         counts = await run_in_threadpool(ctx.mailboxes.counts_by_health) if database else {}
         scheduler = ctx.scheduler.running or ctx.settings.mailroom_scheduler == "off"
         ok = database and scheduler
-        return JSONResponse(
-            {
-                "ok": ok,
-                "database": database,
-                "scheduler": ctx.scheduler.running,
-                "mailboxes": counts,
-            },
-            status_code=200 if ok else 503,
-        )
+        body = {
+            "ok": ok,
+            "database": database,
+            "scheduler": ctx.scheduler.running,
+            "mailboxes": counts,
+        }
+        # Features add sections (e.g. push: live / polling / reconnecting counts).
+        for section in ctx.extras.get("health", []) if database else []:
+            body.update(await run_in_threadpool(section, ctx))
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     for install in ctx.extras.get("routes", []):
         install(api, ctx)

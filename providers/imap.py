@@ -571,6 +571,64 @@ class ImapSession:
     ) -> None:
         self._close_quietly()
 
+    # -- push (IDLE, RFC 2177) -------------------------------------------------------------
+    # The push engine keeps this session open for hours: it puts INBOX in IDLE, watches the
+    # socket from its selector thread (reading raw bytes, never imaplib's buffered file),
+    # and takes the session back with ``idle_done`` before running ordinary commands.
+
+    def has_idle(self) -> bool:
+        return "IDLE" in self.capabilities()
+
+    def socket(self) -> socket.socket:
+        """The connected socket (TLS-wrapped when secure): for a selector, and raw reads
+        while the server is in IDLE."""
+        return self._require_client().socket()  # type: ignore[no-any-return]
+
+    def select_readonly(self, folder: str) -> None:
+        """Make ``folder`` the selected one (readonly) unless it already is."""
+        with self._classified() as client:
+            self._select_readonly(client, folder, fresh=False)
+
+    def idle_start(self) -> bytes:
+        """Send IDLE and wait for the server's go-ahead; return bytes the server already
+        sent after it (read ahead by imaplib's buffer), for the caller's line parser.
+
+        Leaves the socket non-blocking: from here on the caller reads it raw."""
+        with self._classified() as client:
+            client.idle()
+            sock = client.socket()
+            sock.setblocking(False)
+            leftover = bytearray()
+            reader = client._imap.file
+            while True:
+                try:
+                    chunk = reader.read1(65536)
+                except (BlockingIOError, ssl.SSLWantReadError):
+                    break
+                if not chunk:
+                    break
+                leftover += chunk
+            return bytes(leftover)
+
+    def idle_done(self, partial_line: bytes = b"") -> list[Any]:
+        """Leave IDLE (DONE) and wait, at most the session timeout, for the server's OK.
+
+        ``partial_line`` is the start of a line the caller read raw without its end; the
+        rest is read first so imaplib's parser starts on a line boundary (imapclient
+        issue #519). Returns the untagged responses that came before the OK."""
+        with self._classified() as client:
+            client._set_read_timeout()
+            responses: list[Any] = []
+            if partial_line:
+                client._imap.file.readline()
+            _text, responses = client.idle_done()
+            return responses
+
+    def noop(self) -> None:
+        """A round trip that proves the connection is alive."""
+        with self._classified() as client:
+            client.noop()
+
 
 def plan_batches(
     sizes: Iterable[tuple[int, int]], max_batch_bytes: int, max_batch_count: int

@@ -39,6 +39,8 @@ def mailbox_blocks(panel: MailboxPanel) -> list[Block]:
         f"Sync: {sync} ({plural(panel.contacts, 'contact', 'contacts')}) · Last sync: {when(m.last_sync_at)}"
         + (f" · Channel: <#{m.channel_id}>" if m.channel_id else ""),
     ]
+    if panel.sync_line:
+        lines.append(panel.sync_line)
     if panel.problems:
         lines.append(":warning: *Not functional:* " + " ".join(escape(p) for p in panel.problems))
     else:

@@ -48,6 +48,7 @@ class MailboxPanel:
     pending: list[str] = field(default_factory=list)  # verification / consent in progress
     footer_set: bool = False
     contacts: int = 0
+    sync_line: str = ""  # live (push) / polling and why / reconnecting
 
 
 @dataclass
@@ -181,12 +182,18 @@ def home_panel(ctx: AppContext, user_id: str, team_id: str) -> HomePanel:
             pending=pending_of(ctx, mailbox),
             footer_set=load_footer(ctx, mailbox.team_id, mailbox.id) is not None,
             contacts=len(patterns_of(ctx, mailbox.id)),  # type: ignore[arg-type]
+            sync_line=_sync_line(ctx, mailbox),
         )
         (own if mailbox.kind == MailboxKind.PERSONAL else workspace).append(panel)
     verdicts = latest_verdicts(ctx, team_id) if is_admin else []
     return HomePanel(
         user_id=user_id, is_admin=is_admin, own=own, workspace=workspace, verdicts=verdicts
     )
+
+
+def _sync_line(ctx: AppContext, mailbox: Mailbox) -> str:
+    describe = ctx.extras.get("sync_mode_line")
+    return describe(ctx, mailbox) if describe else ""
 
 
 def home_view(ctx: AppContext, user_id: str, team_id: str) -> dict[str, Any]:

@@ -169,7 +169,13 @@ force_introspection = yes
 class DovecotServer:
     """A throwaway Dovecot IMAP server on a free loopback port (plain TCP, no TLS)."""
 
-    def __init__(self, *, introspection_url: str | None = None, binary: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        introspection_url: str | None = None,
+        binary: str | None = None,
+        extra_config: str = "",
+    ) -> None:
         found = binary or find_dovecot()
         if found is None:
             raise RuntimeError("dovecot is not installed (apt-get install -y dovecot-imapd)")
@@ -177,6 +183,9 @@ class DovecotServer:
         self.host = HOST
         self.port = free_port()
         self.introspection_url = introspection_url
+        # Appended to the generated dovecot.conf (later settings override earlier ones):
+        # e.g. a capability list without IDLE, or process limits for many sessions.
+        self.extra_config = extra_config
         # Short path on purpose: Dovecot's Unix sockets live under it.
         self.root = Path(tempfile.mkdtemp(prefix="dv", dir="/tmp"))
         self.config_path = self.root / "dovecot.conf"
@@ -199,6 +208,40 @@ class DovecotServer:
             message=f"dovecot listening on {self.host}:{self.port} (log: {self.log_path})",
         )
         return self
+
+    def restart(self) -> None:
+        """Stop the server (every client connection drops) and start it again on the same
+        port with the same users and mail, as after a server restart or crash."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
+        if process is not None and process.stderr is not None:
+            process.stderr.close()
+        wait_until(
+            lambda: not port_accepts(self.host, self.port), timeout=10, message="dovecot down"
+        )
+        self._process = subprocess.Popen(
+            [self.binary, "-F", "-c", str(self.config_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        wait_until(self._ready, timeout=15, message="dovecot back after restart")
+
+    def kick(self, address: str) -> None:
+        """Disconnect every session of ``address`` at the server (doveadm kick)."""
+        subprocess.run(
+            [self._doveadm(), "-c", str(self.config_path), "kick", address],
+            check=False,  # exit code 68: nobody was connected
+            capture_output=True,
+            timeout=30,
+        )
+
+    def _doveadm(self) -> str:
+        doveadm = str(Path(self.binary).with_name("doveadm"))
+        if not os.access(doveadm, os.X_OK):
+            doveadm = shutil.which("doveadm") or "/usr/bin/doveadm"
+        return doveadm
 
     def stop(self) -> None:
         process, self._process = self._process, None
@@ -260,6 +303,7 @@ class DovecotServer:
                 mechanisms=mechanisms,
                 oauth_passdb=oauth_passdb,
             )
+            + self.extra_config
         )
         self._write_users()
 

@@ -1,0 +1,90 @@
+"""What people and operators see about push: one line per mailbox, counts for /healthz."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from bot.push.watcher import State
+
+if TYPE_CHECKING:
+    from bot.context import AppContext
+    from bot.push.engine import PushEngine
+    from storage.models import Mailbox
+
+
+def _engine(ctx: AppContext) -> PushEngine | None:
+    from bot.push.engine import PushEngine
+
+    engine = ctx.extras.get("push")
+    return engine if isinstance(engine, PushEngine) else None
+
+
+def sync_mode(ctx: AppContext, mailbox: Mailbox) -> tuple[str, str]:
+    """(mode, why) for an active mailbox: live, connecting, reconnecting or polling."""
+    engine = _engine(ctx)
+    interval = ctx.settings.sync_interval_seconds
+    if engine is None:
+        return "polling", f"every {interval} s (push is off: SYNC_PUSH=off)"
+    found = engine.state_of(mailbox.id)  # type: ignore[arg-type]
+    if found is None:
+        return "connecting", "opening the live connection"
+    state, watcher = found
+    if state == State.LIVE:
+        return "live", "new mail arrives within seconds (IMAP IDLE push)"
+    if state == State.POLLING:
+        return "polling", f"every {interval} s: the server does not offer IMAP IDLE (push)"
+    if state == State.RECONNECTING:
+        wait = max(0, round((watcher.retry_at or time.monotonic()) - time.monotonic()))
+        tries = watcher.backoff.failures
+        return (
+            "reconnecting",
+            f"backing off after {tries} failed attempt(s); next try in {wait} s. "
+            "Mail that arrives meanwhile is caught up on reconnect",
+        )
+    return "connecting", "opening the live connection"
+
+
+_ICONS = {
+    "live": ":zap:",
+    "polling": ":repeat:",
+    "reconnecting": ":arrows_counterclockwise:",
+    "connecting": ":hourglass_flowing_sand:",
+}
+
+
+def sync_mode_line(ctx: AppContext, mailbox: Mailbox) -> str:
+    """The line /mail-status and App Home show; empty for a paused mailbox."""
+    if not mailbox.active:
+        return ""
+    mode, why = sync_mode(ctx, mailbox)
+    return f"{_ICONS[mode]} Sync: *{mode}*: {why}."
+
+
+def health(ctx: AppContext) -> dict[str, Any]:
+    """``/healthz`` section: push on/off and how many mailboxes are in each mode."""
+    engine = _engine(ctx)
+    if engine is None:
+        active = len(ctx.mailboxes.active_ids())
+        return {
+            "push": {"enabled": False},
+            "sync_modes": {"live": 0, "polling": active, "reconnecting": 0, "connecting": 0},
+        }
+    info = engine.health()
+    counts = info["mailboxes"]
+    problems = []
+    fds = info.get("open_files")
+    if fds and not fds["ok"]:
+        problems.append(
+            f"open-file limit {fds['soft']} is below the {fds['needed']} needed for the live "
+            "mailboxes: raise it (ulimit -n / LimitNOFILE)"
+        )
+    return {
+        "push": {**info, "problems": problems},
+        "sync_modes": {
+            "live": counts.get(State.LIVE.value, 0),
+            "polling": counts.get(State.POLLING.value, 0),
+            "reconnecting": counts.get(State.RECONNECTING.value, 0),
+            "connecting": counts.get(State.CONNECTING.value, 0),
+        },
+    }

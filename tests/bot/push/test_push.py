@@ -1,0 +1,351 @@
+"""Push sync through IMAP IDLE against a real Dovecot: latency, reconnects, fallback to
+polling, isolation between mailboxes, visibility, and a clean goodbye at shutdown."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+
+import pytest
+
+from bot.push import engine_of
+from bot.push.backoff import Backoff
+from bot.push.watcher import State
+from tests.bot.push.dovecot_configs import NO_IDLE_DOVECOT, PUSH_DOVECOT
+from tests.support.harness import Harness, HarnessFactory, MailAccount, make_email
+from tests.support.mail_servers import DovecotServer, require_dovecot
+from tests.support.wait import wait_until
+
+
+@pytest.fixture
+def push_app(harness_with: HarnessFactory, push_dovecot: DovecotServer) -> Harness:
+    return harness_with(dovecot=push_dovecot, SYNC_PUSH="on", SYNC_INTERVAL_SECONDS="3600")
+
+
+def email_posts(h: Harness, channel: str) -> list[dict]:
+    return [
+        m
+        for m in h.slack.messages(channel)
+        if (m.get("metadata") or {}).get("event_type") == "mailroom_email"
+    ]
+
+
+def posts_with(h: Harness, channel: str, words: str) -> list[dict]:
+    return [m for m in email_posts(h, channel) if words in json.dumps(m)]
+
+
+def wait_live(h: Harness, mailbox_id: int, timeout: float = 15.0) -> None:
+    engine = engine_of(h.ctx)
+    assert engine is not None
+    wait_until(
+        lambda: (found := engine.state_of(mailbox_id)) is not None and found[0] == State.LIVE,
+        timeout=timeout,
+        message=f"mailbox {mailbox_id} live",
+    )
+
+
+USERS = ("UALICE", "UBOB", "USALES", "UADMIN")  # one personal mailbox each
+
+
+def connect_live(
+    h: Harness, channel: str, *, user: str = "UALICE", **kwargs: str
+) -> tuple[MailAccount, int]:
+    account = h.new_account()
+    mailbox = h.connect(account, channel=channel, user=user, **kwargs)
+    wait_live(h, mailbox.id)  # type: ignore[arg-type]
+    return account, mailbox.id  # type: ignore[return-value]
+
+
+def seconds_until_posted(h: Harness, channel: str, subject: str, timeout: float) -> float:
+    started = time.monotonic()
+    wait_until(lambda: posts_with(h, channel, subject), timeout=timeout, message=subject)
+    return time.monotonic() - started
+
+
+# --- Push -------------------------------------------------------------------------------------
+
+
+def test_mail_appended_to_an_idle_mailbox_is_in_slack_within_two_seconds(
+    push_app: Harness,
+) -> None:
+    h = push_app
+    account, _ = connect_live(h, "C_PUSH")
+    subject = f"Pushed {uuid.uuid4().hex[:6]}"
+    logins_before = _logins(h, account)
+    started = time.monotonic()
+    h.deliver(account, make_email(to=account.address, subject=subject))
+    wait_until(lambda: posts_with(h, "C_PUSH", subject), timeout=2.0, message="pushed mail")
+    assert time.monotonic() - started < 2.0
+    # One persistent connection did it: no new login for the mail (SYNC_INTERVAL is an hour).
+    # (The one new login is the test's own APPEND.)
+    assert _logins(h, account) == logins_before + 1
+
+
+def _logins(h: Harness, account: MailAccount) -> int:
+    return h.dovecot.log_text().count(f"Login: user=<{account.address}>")
+
+
+def test_server_drops_the_connection_reconnect_catches_up_exactly_once(
+    push_app: Harness,
+) -> None:
+    h = push_app
+    account, mailbox_id = connect_live(h, "C_DROP")
+    h.deliver(account, make_email(to=account.address, subject="Before the drop"))
+    wait_until(lambda: posts_with(h, "C_DROP", "Before the drop"), timeout=3)
+    h.dovecot.kick(account.address)
+    for n in range(3):
+        h.deliver(account, make_email(to=account.address, subject=f"While away {n}"))
+    for n in range(3):
+        wait_until(lambda n=n: posts_with(h, "C_DROP", f"While away {n}"), timeout=15)
+    wait_live(h, mailbox_id)
+    h.deliver(account, make_email(to=account.address, subject="After the return"))
+    seconds_until_posted(h, "C_DROP", "After the return", timeout=3)
+    for subject in ("Before the drop", "While away 0", "While away 1", "While away 2"):
+        assert len(posts_with(h, "C_DROP", subject)) == 1, subject
+    assert h.dovecot.log_text().count(f"Login: user=<{account.address}>") >= 2
+
+
+def test_server_restart_every_mailbox_reconnects_and_nothing_is_doubled(
+    harness_with: HarnessFactory,
+) -> None:
+    require_dovecot()
+    with DovecotServer(extra_config=PUSH_DOVECOT) as server:
+        h = harness_with(dovecot=server, SYNC_PUSH="on", SYNC_INTERVAL_SECONDS="3600")
+        boxes = [connect_live(h, f"C_RS{n}", user=USERS[n]) for n in range(3)]
+        server.restart()
+        for n, (account, _) in enumerate(boxes):
+            h.deliver(account, make_email(to=account.address, subject=f"After restart {n}"))
+        for n, (_, mailbox_id) in enumerate(boxes):
+            wait_until(lambda n=n: posts_with(h, f"C_RS{n}", f"After restart {n}"), timeout=20)
+            wait_live(h, mailbox_id)
+        for n in range(3):
+            assert len(posts_with(h, f"C_RS{n}", f"After restart {n}")) == 1
+        h.mailroom.stop()
+
+
+def test_reconnects_back_off_while_the_server_is_down(harness_with: HarnessFactory) -> None:
+    require_dovecot()
+    server = DovecotServer(extra_config=PUSH_DOVECOT).start()
+    try:
+        h = harness_with(dovecot=server, SYNC_PUSH="on", SYNC_INTERVAL_SECONDS="3600")
+        account, mailbox_id = connect_live(h, "C_DOWN")
+        process = server._process
+        assert process is not None
+        process.terminate()
+        process.wait(10)
+        engine = engine_of(h.ctx)
+        assert engine is not None
+        # Failed attempts pile up with growing waits, and count into the mailbox's health.
+        found = wait_until(
+            lambda: (s := engine.state_of(mailbox_id)) and s[1].backoff.failures >= 3 and s,
+            timeout=30,
+            message="three failed reconnects",
+        )
+        assert found[0] == State.RECONNECTING
+        mailbox = h.ctx.mailboxes.get(mailbox_id)
+        assert mailbox is not None and mailbox.consecutive_failures >= 2
+        status = status_text(h)
+        assert "reconnecting" in status and "backing off" in status
+        server.restart()
+        h.deliver(account, make_email(to=account.address, subject="Back again"))
+        wait_until(lambda: posts_with(h, "C_DOWN", "Back again"), timeout=40)
+        wait_live(h, mailbox_id, timeout=10)
+        assert h.ctx.mailboxes.get(mailbox_id).consecutive_failures == 0  # type: ignore[union-attr]
+        h.mailroom.stop()
+    finally:
+        server.stop()
+
+
+def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
+    backoff = Backoff(base=1.0, cap=300.0, rng=random.Random(7))
+    ceilings = []
+    for _ in range(12):
+        delay = backoff.next_delay()
+        ceilings.append(backoff.ceiling())
+        assert 0 <= delay <= backoff.ceiling()
+    assert ceilings[:5] == [1, 2, 4, 8, 16]
+    assert ceilings[-1] == 300
+    backoff.reset()
+    assert backoff.next_delay() <= 1
+
+
+# --- Polling where push is impossible --------------------------------------------------------
+
+
+def status_text(h: Harness, user: str = "UALICE") -> str:
+    before = len(h.slack.ephemerals(user))
+    assert h.client.command("/mail-status", "", user).status_code == 200
+    answer = wait_until(lambda: h.slack.ephemerals(user)[before:], message="status")[0]
+    return json.dumps(answer)
+
+
+def test_server_without_idle_is_polled_and_status_says_why(
+    harness_with: HarnessFactory,
+) -> None:
+    require_dovecot()
+    with DovecotServer(extra_config=NO_IDLE_DOVECOT) as server:
+        h = harness_with(dovecot=server, SYNC_PUSH="on", SYNC_INTERVAL_SECONDS="2")
+        account = h.new_account()
+        mailbox = h.connect(account, channel="C_POLL")
+        engine = engine_of(h.ctx)
+        assert engine is not None
+        wait_until(
+            lambda: (s := engine.state_of(mailbox.id)) and s[0] == State.POLLING,  # type: ignore[arg-type]
+            timeout=10,
+            message="polling",
+        )
+        h.deliver(account, make_email(to=account.address, subject="Polled mail"))
+        wait_until(lambda: posts_with(h, "C_POLL", "Polled mail"), timeout=10)
+        text = status_text(h)
+        assert "polling" in text and "does not offer IMAP IDLE" in text
+        health = h.client.client.get("/healthz").json()
+        assert health["sync_modes"]["polling"] == 1 and health["sync_modes"]["live"] == 0
+        h.mailroom.stop()
+
+
+def test_status_home_and_healthz_say_live(push_app: Harness) -> None:
+    h = push_app
+    connect_live(h, "C_SEE")
+    assert "Sync: *live*" in status_text(h)
+    health = h.client.client.get("/healthz").json()
+    assert health["sync_modes"]["live"] == 1
+    assert health["push"]["enabled"] is True and health["push"]["open_files"]["ok"] is True
+    h.client.event({"type": "app_home_opened", "user": "UALICE", "tab": "home"})
+    wait_until(
+        lambda: "Sync: *live*" in json.dumps(h.slack.home_view("UALICE") or {}),
+        timeout=10,
+        message="App Home says live",
+    )
+
+
+def test_pausing_a_mailbox_closes_its_push_connection(push_app: Harness) -> None:
+    h = push_app
+    account, mailbox_id = connect_live(h, "C_PAUSE")
+    engine = engine_of(h.ctx)
+    assert engine is not None
+    h.ctx.mailboxes.set_fields(mailbox_id, active=False)
+    engine.mailbox_changed(h.ctx, mailbox_id)
+    wait_until(
+        lambda: (
+            f"imap({account.address})" in h.dovecot.log_text()
+            and "Logged out" in _session_lines(h, account.address)
+        ),
+        timeout=10,
+        message="the push session logged out",
+    )
+    h.deliver(account, make_email(to=account.address, subject="While paused"))
+    assert engine.state_of(mailbox_id) is None
+    assert not posts_with(h, "C_PAUSE", "While paused")
+
+
+def _session_lines(h: Harness, address: str) -> str:
+    return "\n".join(
+        line for line in h.dovecot.log_text().splitlines() if f"imap({address})" in line
+    )
+
+
+# --- Isolation and scale ---------------------------------------------------------------------
+
+
+def test_long_sync_on_one_mailbox_never_delays_another_mailboxs_push(
+    harness_with: HarnessFactory, push_dovecot: DovecotServer
+) -> None:
+    h = harness_with(
+        dovecot=push_dovecot,
+        SYNC_PUSH="on",
+        SYNC_INTERVAL_SECONDS="3600",
+        SYNC_PUSH_WORKERS="4",
+    )
+    # Three mailboxes with a backfill each: posts into one channel are paced to about one a
+    # second, so each first sync holds a worker for ~40 s (and backfill may use only half
+    # of the workers).
+    for n in range(3):
+        account = h.new_account()
+        push_dovecot.append_many(
+            account.address,
+            [make_email(to=account.address, subject=f"Old {n}-{i}") for i in range(40)],
+        )
+        answer = h.client.submit_view(
+            "mail_connect",
+            h.connect_values(account, channel=f"C_BACK{n}", backfill="1"),
+            USERS[n + 1],
+            private_metadata='{"mailbox_id": null}',
+        )
+        assert answer.status_code == 200
+
+    def backfilling() -> int:
+        return sum(0 < len(posts_with(h, f"C_BACK{n}", "Old")) < 40 for n in range(3))
+
+    wait_until(lambda: backfilling() >= 2, timeout=20, message="two backfills running")
+    account, _ = connect_live(h, "C_FAST")
+    h.deliver(account, make_email(to=account.address, subject="Not behind the backfill"))
+    assert seconds_until_posted(h, "C_FAST", "Not behind the backfill", timeout=3) < 3
+    assert backfilling() >= 1, "the backfills were still running meanwhile"
+
+
+@pytest.mark.slow
+def test_200_live_mailboxes_mail_on_20_random_ones_arrives_within_3_seconds(
+    harness_with: HarnessFactory, push_dovecot: DovecotServer
+) -> None:
+    h2 = harness_with(dovecot=push_dovecot, SYNC_PUSH="on", SYNC_INTERVAL_SECONDS="3600")
+    accounts = [h2.new_account() for _ in range(200)]
+    ids = [_insert_mailbox(h2, account, f"C_M{n}") for n, account in enumerate(accounts)]
+    engine = engine_of(h2.ctx)
+    assert engine is not None
+    for mailbox_id in ids:
+        engine.watch(mailbox_id)  # what start-up (or an ownership layer) does
+    wait_until(lambda: engine.counts()["live"] == 200, timeout=90, message="200 mailboxes live")
+    chosen = random.Random(3).sample(range(200), 20)
+    started = time.monotonic()
+    for n in chosen:
+        h2.deliver(accounts[n], make_email(to=accounts[n].address, subject=f"Scale {n}"))
+    for n in chosen:
+        wait_until(
+            lambda n=n: posts_with(h2, f"C_M{n}", f"Scale {n}"),
+            timeout=max(0.1, 3.0 - (time.monotonic() - started)) + 0.5,
+            message=f"mail on mailbox {ids[n]}",
+        )
+    assert time.monotonic() - started < 3.5
+
+
+def _insert_mailbox(h: Harness, account: MailAccount, channel: str) -> int:
+    """A mailbox row as the connect modal saves it (faster than 200 modal submissions)."""
+    from storage.models import Health, Mailbox
+
+    mailbox = Mailbox(
+        team_id="T1",
+        kind="personal",
+        owner_id=f"U{uuid.uuid4().hex[:8]}",
+        address=account.address,
+        imap_host="127.0.0.1",
+        imap_port=h.dovecot.port,
+        imap_security="none",
+        smtp_host="127.0.0.1",
+        smtp_port=h.smtp.port,
+        smtp_security="none",
+        secrets=h.ctx.mailboxes.seal({"imap_password": account.password}),
+        channel_id=channel,
+        health=Health.NEW,
+    )
+    with h.ctx.db.session() as session:
+        session.add(mailbox)
+        session.flush()
+        return mailbox.id  # type: ignore[return-value]
+
+
+def test_stop_says_done_and_logout_on_every_connection(push_app: Harness) -> None:
+    h = push_app
+    accounts = [connect_live(h, f"C_BYE{n}", user=USERS[n])[0] for n in range(3)]
+    started = time.monotonic()
+    h.mailroom.stop()
+    assert time.monotonic() - started < 5.0
+    for account in accounts:
+        wait_until(
+            lambda account=account: (
+                "Logged out" in _session_lines(h, account.address).splitlines()[-1]
+            ),
+            timeout=5,
+            message=f"{account.address} logged out:\n{_session_lines(h, account.address)}",
+        )
