@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import or_, update
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bot.blocks.email import (
@@ -29,6 +29,8 @@ from bot.blocks.email import (
 from bot.email_access import show_full_reference
 from bot.errors import MailroomError, ServiceError
 from bot.formatting.inbound import Attachment, InboundEmail, parse_email
+from bot.metrics import observe_post
+from bot.ownership import LeaseLost
 from bot.replies import is_new_sender
 from bot.threads import find_conversation
 from providers.imap import FetchedMessage, ImapSession
@@ -84,7 +86,6 @@ FailureNotifier = Callable[[Mailbox, MailroomError], bool]
 class SyncService:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self.lease = timedelta(seconds=max(120, ctx.settings.sync_interval_seconds * 4))
         self.post_filters: list[PostFilter] = []
         self.ingest_hooks: list[IngestHook] = []
         self.failure_notifiers: list[FailureNotifier] = []
@@ -110,6 +111,15 @@ class SyncService:
             result.ran = True
             try:
                 result.new, result.posted = self._sync(mailbox)
+            except LeaseLost:
+                # Another worker holds this mailbox now (we were frozen or cut off): it
+                # syncs it; nothing of ours was written.
+                log.warning(
+                    "mailbox %s: lease lost during a sync; left to its new owner", mailbox_id
+                )
+                self.ctx.ownership.lost(mailbox_id)
+                result.ran = False
+                return result
             except MailroomError as exc:
                 result.error = exc.message
                 self._on_failure(mailbox, exc)
@@ -125,44 +135,39 @@ class SyncService:
             self._release(mailbox_id)
 
     def sync_now(self, mailbox_id: int) -> None:
+        """Sync soon, wherever the mailbox is owned (bot.jobs routes it to that worker)."""
+        self.ctx.jobs.sync_now(mailbox_id)
+
+    def sync_here(self, mailbox_id: int) -> None:
         self.ctx.scheduler.once(f"syncnow:{mailbox_id}", self.run, mailbox_id)
 
     def clear_stale_leases(self) -> None:
         """Embedded mode: one process owns the SQLite file, so earlier leases are void."""
         with self.ctx.db.session() as session:
-            session.exec(update(Mailbox).values(sync_lease_until=None))  # type: ignore[call-overload]
+            session.exec(update(Mailbox).values(sync_lease_until=None, lease_owner=None))  # type: ignore[call-overload]
 
     # --- One run at a time per mailbox (threads and processes) -----------------------------
 
     def _acquire(self, mailbox_id: int) -> bool:
+        """Only the worker holding the mailbox's lease (bot.ownership) syncs it, one run at a
+        time; a mailbox nobody holds yet (just connected) is claimed here when our share
+        allows. Every write of the run is fenced on the lease's epoch (``_fence``)."""
+        ownership = self.ctx.ownership
+        if not ownership.holds(mailbox_id) and not ownership.try_claim(mailbox_id):
+            return False
         with self._local:
             if mailbox_id in self._running:
                 return False
             self._running.add(mailbox_id)
-        now = utcnow()
-        with self.ctx.db.session() as session:
-            claimed = session.exec(  # type: ignore[call-overload]
-                update(Mailbox)
-                .where(
-                    Mailbox.id == mailbox_id,
-                    or_(
-                        col(Mailbox.sync_lease_until).is_(None), col(Mailbox.sync_lease_until) < now
-                    ),
-                )
-                .values(sync_lease_until=now + self.lease)
-            ).rowcount
-        if not claimed:
-            with self._local:
-                self._running.discard(mailbox_id)
-        return bool(claimed)
+        return True
 
     def _release(self, mailbox_id: int) -> None:
-        with self.ctx.db.session() as session:
-            session.exec(  # type: ignore[call-overload]
-                update(Mailbox).where(Mailbox.id == mailbox_id).values(sync_lease_until=None)
-            )
         with self._local:
             self._running.discard(mailbox_id)
+
+    def _fence(self, session: Session, mailbox_id: int | None) -> None:
+        """Inside a write's transaction: raise LeaseLost unless we still hold the lease."""
+        self.ctx.ownership.fence(session, mailbox_id)  # type: ignore[arg-type]
 
     # --- The sync itself ------------------------------------------------------------------
 
@@ -217,6 +222,7 @@ class SyncService:
     ) -> tuple[int, int]:
         status = imap.status(folder)
         with self.ctx.db.session() as session:
+            self._fence(session, mailbox.id)
             state = session.exec(
                 select(FolderState).where(
                     FolderState.mailbox_id == mailbox.id, FolderState.folder == folder
@@ -278,6 +284,7 @@ class SyncService:
         parsed_chunk = [(fetched, parse_email(fetched.raw)) for fetched in chunk]
         recorded: list[tuple[Message, InboundEmail]] = []
         with self.ctx.db.session() as session:
+            self._fence(session, mailbox.id)
             state = session.exec(
                 select(FolderState).where(
                     FolderState.mailbox_id == mailbox.id, FolderState.folder == folder
@@ -401,6 +408,8 @@ class SyncService:
     def _post(self, mailbox: Mailbox, row: Message, parsed: InboundEmail) -> int:
         """Post one recorded mail into its thread; 1 when posted now, 0 otherwise."""
         with self.ctx.db.session() as session:
+            # Checked right before the post: a worker that lost the lease posts nothing.
+            self._fence(session, mailbox.id)
             row = session.get(Message, row.id)  # type: ignore[assignment]
             if row is None or row.state != MessageState.PENDING_POST:
                 return 0
@@ -478,6 +487,7 @@ class SyncService:
                     assert conv is not None
                     conv.thread_ts = ts
                     session.add(conv)
+            observe_post(self.ctx, row)
             if not uploads:
                 return 1
         thread_ts = conversation.thread_ts or ts

@@ -98,7 +98,11 @@ class Mailbox(SQLModel, table=True):
     backfill_days: int = 0
     sync_mode: str = "full"  # full | partial (only known contacts)
     send_via: str = "smtp"  # smtp | ses
-    sync_lease_until: datetime | None = None  # one sync at a time, across processes
+    # Ownership lease (bot.ownership): which worker process syncs this mailbox, until when,
+    # and the epoch bumped at every claim that fences a previous owner's late writes.
+    sync_lease_until: datetime | None = None
+    lease_owner: str | None = Field(default=None, index=True)
+    lease_epoch: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -334,3 +338,15 @@ class ConsentTenant(SQLModel, table=True):
     waiting_users: str = ""  # comma separated Slack user ids
     checked_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Worker(SQLModel, table=True):
+    """A live worker process (role worker or all): its heartbeat says it still holds leases."""
+
+    __tablename__ = "workers"
+    id: str = Field(primary_key=True)  # host:pid:random, new at every start
+    role: str = "all"
+    host: str = ""
+    pid: int = 0
+    started_at: datetime = Field(default_factory=utcnow)
+    heartbeat_at: datetime = Field(default_factory=utcnow, index=True)
