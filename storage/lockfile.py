@@ -10,6 +10,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from storage.files import make_private_dir
+
 
 class AlreadyRunning(Exception):
     """Another process holds the database's lock."""
@@ -23,7 +25,7 @@ def lock_sqlite(url: str) -> Path | None:
     if not url.startswith("sqlite:///") or ":memory:" in url:
         return None
     database = Path(url.removeprefix("sqlite:///")).resolve()
-    database.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(database.parent)
     path = database.with_name(database.name + ".lock")
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:

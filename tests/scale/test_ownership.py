@@ -1,0 +1,103 @@
+"""Leases in one process against PostgreSQL: fair shares, and the fence that keeps a worker
+that lost its lease (frozen, cut off) from recording or posting anything."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from sqlmodel import select
+
+from bot.ownership import Ownership, fair_share
+from storage.models import Mailbox, Message
+from tests.support.harness import (
+    Harness,
+    HarnessFactory,
+    fresh_postgres_database,
+    make_email,
+    postgres_url,
+)
+from tests.support.wait import wait_until
+
+CHANNEL = "C_FENCE"
+
+
+def test_fair_shares_add_up_and_differ_by_at_most_one() -> None:
+    for active in (0, 1, 59, 60, 61, 3000):
+        for count in (1, 2, 3, 7):
+            workers = [f"w{n}" for n in range(count)]
+            shares = [fair_share(active, workers, me) for me in workers]
+            assert sum(shares) == active
+            assert max(shares) - min(shares) <= 1
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    base = postgres_url()
+    if not base:
+        pytest.skip("PostgreSQL tests need MAILROOM_TEST_DATABASE_URL")
+    yield from fresh_postgres_database(base)
+
+
+@pytest.fixture
+def app(harness_with: HarnessFactory, pg_url: str) -> Harness:
+    # Scheduler off: no background tick renews the lease, so the test decides when it ends.
+    return harness_with(
+        database_url=pg_url,
+        MAILROOM_SCHEDULER="off",
+        MAILROOM_LEASE_SECONDS="2",
+        MAILROOM_HEARTBEAT_SECONDS="1",
+    )
+
+
+def posts(h: Harness, subject: str) -> list[dict]:
+    return [m for m in h.slack.messages(CHANNEL) if subject in json.dumps(m.get("blocks"))]
+
+
+def recorded(h: Harness, mailbox_id: int) -> list[Message]:
+    with h.ctx.db.session() as session:
+        return list(session.exec(select(Message).where(Message.mailbox_id == mailbox_id)))
+
+
+def test_a_worker_whose_lease_was_taken_records_and_posts_nothing(app: Harness) -> None:
+    h = app
+    account = h.new_account()
+    mailbox = h.connect(account, channel=CHANNEL)
+    h.sync(mailbox.id)  # claims the lease (epoch 1) and starts from now
+    assert h.ctx.ownership.holds(mailbox.id)
+    h.deliver(account, make_email(to=account.address, subject="While frozen"))
+
+    # This process "freezes": it stops renewing; the lease runs out and another worker
+    # claims the mailbox (a new epoch).
+    other = Ownership(h.ctx, worker_id="other-worker")
+    wait_until(
+        lambda: (other.tick(), other.holds(mailbox.id))[1],
+        timeout=10,
+        message="the other worker claims the expired lease",
+    )
+    with h.ctx.db.session() as session:
+        row = session.get(Mailbox, mailbox.id)
+        assert row is not None and row.lease_owner == "other-worker" and row.lease_epoch == 2
+
+    # It wakes up still believing it holds the mailbox: its run is fenced off.
+    assert h.ctx.ownership.holds(mailbox.id)
+    result = h.ctx.sync.run(mailbox.id)
+    assert not result.ran and result.error is None
+    assert recorded(h, mailbox.id) == []
+    assert posts(h, "While frozen") == []
+    wait_until(lambda: not h.ctx.ownership.holds(mailbox.id), message="the lost lease is dropped")
+    stored = h.ctx.mailboxes.get(mailbox.id)
+    assert stored is not None and stored.consecutive_failures == 0  # not a sync failure
+
+
+def test_the_lease_holder_syncs_and_a_fresh_claim_waits_for_expiry(app: Harness) -> None:
+    h = app
+    account = h.new_account()
+    mailbox = h.connect(account, channel=CHANNEL)
+    h.sync(mailbox.id)
+    other = Ownership(h.ctx, worker_id="other-worker")
+    assert not other.try_claim(mailbox.id)  # held and not expired: not claimable
+    h.deliver(account, make_email(to=account.address, subject="Still ours"))
+    assert h.sync(mailbox.id).posted == 1
+    assert len(posts(h, "Still ours")) == 1
