@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Seconds from the date a mail carries to its post in Slack.
 LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300, 900, 3600)
-SYNC_STATES = ("live", "polling", "reconnecting", "failing")
+SYNC_STATES = ("live", "polling", "reconnecting", "connecting", "failing")
 
 
 class Metrics:
@@ -81,6 +81,12 @@ def observe_post(ctx: AppContext, row: Message) -> None:
     if arrived.tzinfo is None:
         arrived = arrived.replace(tzinfo=UTC)
     metrics.post_latency.observe(max(0.0, (datetime.now(UTC) - arrived).total_seconds()))
+
+
+def observe_sync(ctx: AppContext, seconds: float) -> None:
+    metrics = of(ctx)
+    if metrics is not None:
+        metrics.sync_duration.observe(seconds)
 
 
 def count_reply(ctx: AppContext, outcome: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -29,7 +30,7 @@ from bot.blocks.email import (
 from bot.email_access import show_full_reference
 from bot.errors import MailroomError, ServiceError
 from bot.formatting.inbound import Attachment, InboundEmail, parse_email
-from bot.metrics import observe_post
+from bot.metrics import observe_post, observe_sync
 from bot.ownership import LeaseLost
 from bot.replies import is_new_sender
 from bot.threads import find_conversation
@@ -109,8 +110,10 @@ class SyncService:
             if mailbox is None or not mailbox.active:
                 return result
             result.ran = True
+            started = time.monotonic()
             try:
                 result.new, result.posted = self._sync(mailbox)
+                observe_sync(self.ctx, time.monotonic() - started)
             except LeaseLost:
                 # Another worker holds this mailbox now (we were frozen or cut off): it
                 # syncs it; nothing of ours was written.
