@@ -138,10 +138,9 @@ def run(args: argparse.Namespace) -> dict:
         )
         try:
             addresses = create_mailboxes(env, dovecot, n)
-            started = time.monotonic()
             workers = [Worker(env, workdir, k) for k in range(args.workers)]
             took = wait_for(lambda: sum(w.live() for w in workers) == n, timeout=600, step=1)
-            results["all_live_seconds"] = took
+            results["all_live_seconds"] = round(took, 1) if took is not None else None
             wait_for(
                 lambda: max(w.owned() for w in workers) - min(w.owned() for w in workers) <= 1,
                 timeout=120,
@@ -174,6 +173,7 @@ def run(args: argparse.Namespace) -> dict:
                     time.sleep(args.seconds / args.mails)
 
             sender = threading.Thread(target=arrive)
+            arrivals = time.monotonic()
             sender.start()
             time.sleep(args.seconds / 3)
             victim.proc.send_signal(signal.SIGKILL)
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> dict:
             killed = time.monotonic()
             survivors = [w for w in workers if w is not victim]
             back = wait_for(lambda: sum(w.live() for w in survivors) == n, timeout=300)
-            results["failover_live_seconds"] = back
+            results["failover_live_seconds"] = round(back, 1) if back is not None else None
             sender.join()
             watcher.wait(list(appended), timeout=120)
             watcher.stop()
@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> dict:
             results["doubled"] = sum(1 for s in appended if counts[s] > 1)
             results["latency_p50"] = round(percentile(latencies, 0.5), 2) if latencies else None
             results["latency_max"] = round(max(latencies), 2) if latencies else None
-            results["kill_at_seconds_into_arrivals"] = round(killed - started, 1)
+            results["kill_at_seconds_into_arrivals"] = round(killed - arrivals, 1)
             progress(results)
         finally:
             for worker in workers:

@@ -88,6 +88,7 @@ class Ownership:
         self.live_workers = 1
         self.active = 0
         self.last_tick: float | None = None
+        self._next_wait = self.heartbeat
 
     # --- Life cycle ---------------------------------------------------------------------
 
@@ -136,7 +137,7 @@ class Ownership:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            self._wake.wait(self.heartbeat)
+            self._wake.wait(self._next_wait)
             self._wake.clear()
             if self._stopping.is_set():
                 return
@@ -242,6 +243,7 @@ class Ownership:
                 active = session.exec(
                     select(func.count()).select_from(Mailbox).where(col(Mailbox.active).is_(True))
                 ).one()
+                self._next_wait = self._until_next_expiry(session, now)
             lost = [m for m in self._owned if m not in renewed]
             for mailbox_id in lost:
                 del self._owned[mailbox_id]
@@ -302,6 +304,23 @@ class Ownership:
                 .values(lease_owner=None, sync_lease_until=None)
             )
         return renewed
+
+    def _until_next_expiry(self, session: Session, now: Any) -> float:
+        """Seconds until the next tick: the heartbeat, or sooner when another worker's
+        lease runs out before then (a live worker renews long before that; a dead one's
+        leases are claimed the moment they expire, not up to a heartbeat later)."""
+        soonest = session.exec(
+            select(func.min(Mailbox.sync_lease_until)).where(
+                col(Mailbox.lease_owner).is_not(None),
+                col(Mailbox.lease_owner) != self.id,
+                col(Mailbox.sync_lease_until) > now,
+            )
+        ).one()
+        if soonest is None:
+            return self.heartbeat
+        if soonest.tzinfo is None:
+            soonest = soonest.replace(tzinfo=now.tzinfo)
+        return max(0.05, min(self.heartbeat, (soonest - now).total_seconds() + 0.05))
 
     def _live_workers(self, session: Session, now: Any) -> list[str]:
         if self.exclusive:
