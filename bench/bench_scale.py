@@ -8,7 +8,9 @@ processes with the default lease (30 s) and heartbeat (10 s) unless told otherwi
 - RSS and CPU of each worker while idle;
 - kill -9 of one worker while ``--mails`` mails arrive over ``--seconds`` on random mailboxes:
   time until its mailboxes are live in the others, mails lost, mails doubled, and the
-  append → ``chat.postMessage`` latency (p50, max) of those mails.
+  append → ``chat.postMessage`` latency (p50, max) of those mails;
+- a rolling restart (each worker stopped with SIGTERM and replaced, one at a time) while
+  ``--mails`` more arrive: lost, doubled, latency.
 
 Needs PostgreSQL: ``MAILROOM_TEST_DATABASE_URL`` (or ``--database-url``) pointing at a
 server where a database may be created, e.g. ``postgresql://postgres@127.0.0.1:5432/test``.
@@ -163,16 +165,16 @@ def run(args: argparse.Namespace) -> dict:
             rng = random.Random(7)
             victim = workers[1]
 
-            def arrive() -> None:
+            def arrive(prefix: str) -> None:
                 for k in range(args.mails):
                     i = rng.randrange(n)
-                    subject = f"Bench scale {k:05d}"  # no subject is a prefix of another
+                    subject = f"{prefix} {k:05d}"  # no subject is a prefix of another
                     watcher.expect(subject, f"CB{i}")
                     dovecot.append(addresses[i], make_email(to=addresses[i], subject=subject))
                     appended[subject] = time.monotonic()
                     time.sleep(args.seconds / args.mails)
 
-            sender = threading.Thread(target=arrive)
+            sender = threading.Thread(target=arrive, args=("Bench kill",))
             arrivals = time.monotonic()
             sender.start()
             time.sleep(args.seconds / 3)
@@ -183,28 +185,50 @@ def run(args: argparse.Namespace) -> dict:
             back = wait_for(lambda: sum(w.live() for w in survivors) == n, timeout=300)
             results["failover_live_seconds"] = round(back, 1) if back is not None else None
             sender.join()
-            watcher.wait(list(appended), timeout=120)
+            results["kill"] = tally(slack, watcher, appended, n)
+            results["kill"]["kill_at_seconds_into_arrivals"] = round(killed - arrivals, 1)
+            progress(results)
+
+            # Rolling restart: a fresh worker replaces the killed one, then each worker in
+            # turn is stopped (SIGTERM) and replaced, while mail keeps arriving.
+            workers[1] = Worker(env, workdir, args.workers)
+            appended.clear()
+            sender = threading.Thread(target=arrive, args=("Bench rolling",))
+            sender.start()
+            for k in range(args.workers):
+                workers[k].stop()
+                workers[k] = Worker(env, workdir, args.workers + 1 + k)
+                wait_for(lambda: sum(w.live() for w in workers) == n, timeout=300)
+            sender.join()
+            results["rolling_restart"] = tally(slack, watcher, appended, n)
+            results["owned_after_rolling"] = [w.owned() for w in workers]
             watcher.stop()
-            counts: Counter[str] = Counter()
-            for i in range(n):
-                for message in slack.messages(f"CB{i}"):
-                    blob = json.dumps(message.get("blocks"))
-                    for subject in appended:
-                        if subject in blob:
-                            counts[subject] += 1
-            latencies = [watcher.seen[s] - appended[s] for s in appended if s in watcher.seen]
-            results["mails"] = len(appended)
-            results["lost"] = sum(1 for s in appended if counts[s] == 0)
-            results["doubled"] = sum(1 for s in appended if counts[s] > 1)
-            results["latency_p50"] = round(percentile(latencies, 0.5), 2) if latencies else None
-            results["latency_max"] = round(max(latencies), 2) if latencies else None
-            results["kill_at_seconds_into_arrivals"] = round(killed - arrivals, 1)
             progress(results)
         finally:
             for worker in workers:
                 worker.stop()
             drop_database(base, name)
     return results
+
+
+def tally(slack: FakeSlack, watcher: PostWatcher, appended: dict[str, float], n: int) -> dict:
+    """Lost, doubled and append → post latency of the mails in ``appended``."""
+    watcher.wait(list(appended), timeout=120)
+    counts: Counter[str] = Counter()
+    for i in range(n):
+        for message in slack.messages(f"CB{i}"):
+            blob = json.dumps(message.get("blocks"))
+            for subject in appended:
+                if subject in blob:
+                    counts[subject] += 1
+    latencies = [watcher.seen[s] - appended[s] for s in appended if s in watcher.seen]
+    return {
+        "mails": len(appended),
+        "lost": sum(1 for s in appended if counts[s] == 0),
+        "doubled": sum(1 for s in appended if counts[s] > 1),
+        "latency_p50": round(percentile(latencies, 0.5), 2) if latencies else None,
+        "latency_max": round(max(latencies), 2) if latencies else None,
+    }
 
 
 def main() -> None:
