@@ -54,6 +54,11 @@ class Mailroom:
         push.start(ctx)
         ctx.ownership.on_gain.append(lambda mailbox_id: start_mailbox(ctx, mailbox_id))
         ctx.ownership.on_loss.append(lambda mailbox_id: stop_mailbox(ctx, mailbox_id))
+        published: dict[int, str] = {}  # sync states this worker last stored
+        ctx.ownership.on_loss.append(lambda mailbox_id: published.pop(mailbox_id, None))
+        ctx.ownership.on_tick.append(
+            lambda: push.publish_sync_states(ctx, ctx.ownership.owned(), published)
+        )
         ctx.ownership.start()
         if ctx.jobs.coordinating:
             ctx.scheduler.once("recover", ctx.jobs.pickup)

@@ -79,6 +79,8 @@ class Ownership:
         self.exclusive = settings.is_sqlite
         self.on_gain: list[MailboxCallback] = []
         self.on_loss: list[MailboxCallback] = []
+        # Run after every tick (outside the lock), e.g. to publish sync states.
+        self.on_tick: list[Callable[[], None]] = []
         self._owned: dict[int, int] = {}  # mailbox id -> epoch of our claim
         self._lock = threading.RLock()  # one tick (or claim) at a time
         self._wake = threading.Event()
@@ -263,6 +265,11 @@ class Ownership:
             self._gained(mailbox_id)
         if released:
             notify_others(self.ctx, "rebalance")
+        for callback in self.on_tick:
+            try:
+                callback()
+            except Exception:
+                log.exception("after-tick callback failed")
 
     def _beat(self, session: Session, now: Any) -> None:
         worker = session.get(Worker, self.id)

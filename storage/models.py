@@ -103,6 +103,9 @@ class Mailbox(SQLModel, table=True):
     sync_lease_until: datetime | None = None
     lease_owner: str | None = Field(default=None, index=True)
     lease_epoch: int = 0
+    # live / polling / reconnecting / connecting, as the worker holding the mailbox last
+    # saw it (for /mail-status in the other processes).
+    sync_state: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -345,6 +345,18 @@ def test_a_thread_reply_received_by_a_web_process_is_sent_by_a_worker_within_2_s
     )
     assert health(web)["sync_modes"]["live"] == 0  # the web process holds no connection
 
+    def status_via_web() -> str:
+        before = len(slack_fake.ephemerals("UALICE"))
+        assert web.client().command("/mail-status", "", "UALICE").status_code == 200
+        return json.dumps(wait_until(lambda: slack_fake.ephemerals("UALICE")[before:]))
+
+    # /mail-status is answered by the web process with what the worker published.
+    wait_until(
+        lambda: "Sync: *live*" in status_via_web(),
+        timeout=15,
+        message="/mail-status from the web process says live",
+    )
+
     push_dovecot.append(account.address, make_email(to=account.address, subject="Need a quote"))
     root = wait_until(
         lambda: next(iter(posts_about(slack_fake, "C_WEB", "Need a quote")), None),

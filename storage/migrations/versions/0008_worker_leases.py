@@ -36,6 +36,9 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("lease_epoch", sa.Integer(), nullable=False, server_default="0")
         )
+        batch_op.add_column(
+            sa.Column("sync_state", sqlmodel.sql.sqltypes.AutoString(), nullable=True)
+        )
         batch_op.create_index(batch_op.f("ix_mailboxes_lease_owner"), ["lease_owner"])
     # The old per-run leases mean nothing to the new owners.
     op.execute("UPDATE mailboxes SET sync_lease_until = NULL")
@@ -44,6 +47,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("mailboxes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_mailboxes_lease_owner"))
+        batch_op.drop_column("sync_state")
         batch_op.drop_column("lease_epoch")
         batch_op.drop_column("lease_owner")
     with op.batch_alter_table("workers", schema=None) as batch_op:
