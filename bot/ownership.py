@@ -259,8 +259,6 @@ class Ownership:
         for mailbox_id in lost:
             log.warning("mailbox %s: lease lost to another worker; stopping its sync", mailbox_id)
             self._lost(mailbox_id)
-        for mailbox_id in released:
-            self._lost(mailbox_id)
         for mailbox_id in gained:
             self._gained(mailbox_id)
         if released:
@@ -343,14 +341,16 @@ class Ownership:
             return []
         # The newest mailboxes go: the oldest stay where their connections already are.
         release = sorted(self._owned)[-surplus:]
+        for mailbox_id in release:
+            del self._owned[mailbox_id]
+            # Close the watch first (LOGOUT starts now), then let the lease go.
+            self._lost(mailbox_id)
         with self.ctx.db.session() as session:
             session.exec(  # type: ignore[call-overload]
                 update(Mailbox)
                 .where(col(Mailbox.id).in_(release), col(Mailbox.lease_owner) == self.id)
                 .values(lease_owner=None, sync_lease_until=None)
             )
-        for mailbox_id in release:
-            del self._owned[mailbox_id]
         log.info("released %s mailboxes to other workers (share %s)", len(release), self.share)
         return release
 
