@@ -91,6 +91,7 @@ class Ownership:
         self.active = 0
         self.last_tick: float | None = None
         self._next_wait = self.heartbeat
+        self._renewed_at: float | None = None  # monotonic time our last renewal started
 
     # --- Life cycle ---------------------------------------------------------------------
 
@@ -146,9 +147,31 @@ class Ownership:
             try:
                 self.tick()
             except Exception:
-                # The database is unreachable: our leases run out by themselves and every
-                # write is fenced, so nothing is done twice; keep trying.
+                # The database is unreachable: every write is fenced, so nothing is done
+                # twice; keep trying. Once our leases must have run out, let every mailbox
+                # go here too, so its connection closes before another worker opens one.
                 log.exception("ownership tick failed")
+                self._next_wait = self.heartbeat
+                self._drop_all_if_expired()
+
+    def _drop_all_if_expired(self) -> None:
+        """After a failed tick: the next try is a heartbeat away, so once the last renewal
+        is more than a lease minus a heartbeat old, our leases may expire before it."""
+        if self._renewed_at is None:
+            return
+        if time.monotonic() - self._renewed_at < self.lease.total_seconds() - self.heartbeat:
+            return
+        with self._lock:
+            owned = list(self._owned)
+            self._owned.clear()
+        if owned:
+            log.warning(
+                "no lease renewal for %.0f s (database unreachable): stopping %s mailboxes",
+                time.monotonic() - self._renewed_at,
+                len(owned),
+            )
+        for mailbox_id in owned:
+            self._lost(mailbox_id)
 
     # --- What this process holds ------------------------------------------------------------
 
@@ -237,7 +260,7 @@ class Ownership:
         with self._lock:
             if self._stopping.is_set():
                 return
-            now = utcnow()
+            now, started = utcnow(), time.monotonic()
             with self.ctx.db.session() as session:
                 self._beat(session, now)
                 renewed = self._renew(session, now)
@@ -256,6 +279,7 @@ class Ownership:
             released = self._release_surplus(now)
             gained = self._claim_share(now)
             self.last_tick = time.monotonic()
+            self._renewed_at = started
         for mailbox_id in lost:
             log.warning("mailbox %s: lease lost to another worker; stopping its sync", mailbox_id)
             self._lost(mailbox_id)
