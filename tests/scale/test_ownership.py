@@ -4,6 +4,7 @@ that lost its lease (frozen, cut off) from recording or posting anything."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +19,7 @@ from tests.support.harness import (
     make_email,
     postgres_url,
 )
+from tests.support.tcp_proxy import CuttableProxy
 from tests.support.wait import wait_until
 
 CHANNEL = "C_FENCE"
@@ -101,3 +103,41 @@ def test_the_lease_holder_syncs_and_a_fresh_claim_waits_for_expiry(app: Harness)
     h.deliver(account, make_email(to=account.address, subject="Still ours"))
     assert h.sync(mailbox.id).posted == 1
     assert len(posts(h, "Still ours")) == 1
+
+
+def test_a_worker_cut_off_from_the_database_stops_its_mailboxes_before_its_lease_ends(
+    harness_with: HarnessFactory, pg_url: str
+) -> None:
+    """Another worker may claim the mailbox once the lease ends: by then this one has let
+    go of it here too (no sync, no connection), even though it never heard so."""
+    host_port = pg_url.split("@", 1)[1].split("/", 1)[0]
+    host, port = host_port.split(":") if ":" in host_port else (host_port, "5432")
+    proxy = CuttableProxy(host, int(port))
+    try:
+        url = pg_url.replace(host_port, f"127.0.0.1:{proxy.port}", 1)
+        h = harness_with(
+            database_url=url, MAILROOM_LEASE_SECONDS="3", MAILROOM_HEARTBEAT_SECONDS="1"
+        )
+        mailbox = h.connect(h.new_account(), channel=CHANNEL)
+        wait_until(lambda: h.ctx.ownership.holds(mailbox.id), message="the lease claimed")
+        assert h.ctx.scheduler.has(f"sync:{mailbox.id}")
+        proxy.cut()
+        cut_at = time.monotonic()
+        wait_until(
+            lambda: not h.ctx.ownership.holds(mailbox.id),
+            timeout=10,
+            message="the mailbox let go while the database is unreachable",
+        )
+        assert time.monotonic() - cut_at < 3.0  # before the 3 s lease could end
+        assert not h.ctx.scheduler.has(f"sync:{mailbox.id}")
+        proxy.restore()
+        wait_until(
+            lambda: h.ctx.ownership.holds(mailbox.id),
+            timeout=15,
+            message="the mailbox claimed again once the database is back",
+        )
+    finally:
+        proxy.restore()
+        # (the harness factory stops the app; then the proxy goes)
+        harness_with.close()
+        proxy.close()
