@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
 from bot.ownership import Ownership, fair_share
+from bot.settings import SettingsError, load_settings
 from storage.models import Mailbox, Message
 from tests.support.harness import (
     Harness,
@@ -141,3 +143,28 @@ def test_a_worker_cut_off_from_the_database_stops_its_mailboxes_before_its_lease
         # (the harness factory stops the app; then the proxy goes)
         harness_with.close()
         proxy.close()
+
+
+@pytest.mark.parametrize("role", ["web", "worker"])
+def test_split_roles_on_sqlite_are_refused_with_a_sentence(role: str, tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(
+            _env_file=None,
+            slack_bot_token="xoxb-1",
+            slack_signing_secret="s",
+            database_url=f"sqlite:///{tmp_path / 'x.db'}",
+            mailroom_role=role,
+        )
+    assert any(f"MAILROOM_ROLE={role} needs PostgreSQL" in line for line in refused.value.problems)
+
+
+def test_a_heartbeat_longer_than_half_the_lease_is_refused() -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(
+            _env_file=None,
+            slack_bot_token="xoxb-1",
+            slack_signing_secret="s",
+            mailroom_lease_seconds=10,
+            mailroom_heartbeat_seconds=6,
+        )
+    assert any("MAILROOM_HEARTBEAT_SECONDS" in line for line in refused.value.problems)
