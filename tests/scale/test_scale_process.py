@@ -63,16 +63,13 @@ def processes() -> Iterator[list[AppProcess]]:
 
 
 def scale_env(slack: FakeSlack, url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
-    return app_env(
-        slack,
-        url,
-        tmp_path / "data",
-        SYNC_PUSH="on",
-        SYNC_INTERVAL_SECONDS="3600",
-        MAILROOM_LEASE_SECONDS="4",
-        MAILROOM_HEARTBEAT_SECONDS="1",
-        **extra,
-    )
+    settings = {
+        "SYNC_PUSH": "on",
+        "SYNC_INTERVAL_SECONDS": "3600",
+        "MAILROOM_LEASE_SECONDS": "4",
+        "MAILROOM_HEARTBEAT_SECONDS": "1",
+    }
+    return app_env(slack, url, tmp_path / "data", **{**settings, **extra})
 
 
 def launch(processes: list[AppProcess], env: dict[str, str], cwd: Path, **extra: str) -> AppProcess:
@@ -405,3 +402,54 @@ def test_a_second_process_on_one_sqlite_file_refuses_to_start(
     output = second.log.read_text().strip().splitlines()
     refusal = [line for line in output if "cannot start" in line]
     assert len(refusal) == 1 and "PostgreSQL" in refusal[0] and "one.db" in refusal[0]
+
+
+def test_sync_now_clicked_in_a_web_process_runs_in_the_worker_within_a_second(
+    slack_fake: FakeSlack,
+    dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+    pg_url: str,
+    tmp_path: Path,
+    processes: list[AppProcess],
+) -> None:
+    # Push off and an hour between polls: only the click can bring the mail in.
+    env = scale_env(slack_fake, pg_url, tmp_path, SYNC_PUSH="off")
+    web = launch(processes, env, tmp_path, MAILROOM_ROLE="web")
+    worker = launch(processes, env, tmp_path, MAILROOM_ROLE="worker")
+    account = new_mail_account(dovecot, smtp_server)
+    answer = web.client().submit_view(
+        "mail_connect",
+        connect_values(account, dovecot, smtp_server, channel="C_NOW"),
+        "UALICE",
+        private_metadata='{"mailbox_id": null}',
+    )
+    assert answer.status_code == 200, answer.text
+    wait_until(lambda: health(worker)["ownership"]["owned"] == 1, message="the worker holds it")
+    mailbox_id = next(iter(owners(pg_url)))
+    # The worker's first poll (from now: no backfill) is done once the cursor exists.
+    wait_until(lambda: _has_cursor(pg_url, mailbox_id), timeout=20, message="first poll done")
+
+    dovecot.append(account.address, make_email(to=account.address, subject="Click to see me"))
+    started = time.monotonic()
+    assert web.client().action("mailbox_sync_now", str(mailbox_id), "UALICE").status_code == 200
+    wait_until(
+        lambda: posts_about(slack_fake, "C_NOW", "Click to see me"),
+        timeout=5,
+        message="the mail posted after Sync now",
+    )
+    assert time.monotonic() - started < 2.0
+
+
+def _has_cursor(url: str, mailbox_id: int) -> bool:
+    engine = create_engine("postgresql+psycopg://" + url.split("://", 1)[1])
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                text(
+                    "SELECT 1 FROM folder_states WHERE mailbox_id = :m AND uidvalidity IS NOT NULL"
+                ),
+                {"m": mailbox_id},
+            ).first()
+        return found is not None
+    finally:
+        engine.dispose()
