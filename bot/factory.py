@@ -61,10 +61,9 @@ class Mailroom:
         )
         ctx.ownership.start()
         if ctx.jobs.coordinating:
-            ctx.scheduler.once("recover", ctx.jobs.pickup)
+            ctx.jobs.start()  # picks up waiting replies now, then at wake-ups and heartbeats
         else:
             ctx.scheduler.once("recover", ctx.replies.recover)
-        ctx.jobs.start()
         for start in ctx.extras.get("on_start", []):
             start(ctx)
 

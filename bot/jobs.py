@@ -53,6 +53,7 @@ class Jobs:
         )
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._wanted = threading.Event()  # a pickup is wanted now (wake-ups coalesce)
 
     @property
     def works_here(self) -> bool:
@@ -66,12 +67,12 @@ class Jobs:
             return
         self._thread = threading.Thread(target=self._listen, name="jobs-listen", daemon=True)
         self._thread.start()
-        self.ctx.scheduler.every(
-            "pickup", self.ctx.settings.mailroom_heartbeat_seconds, self.pickup, first_in=1.0
-        )
+        self._wanted.set()  # the first pickup at once: what earlier processes left waiting
+        threading.Thread(target=self._pick_up, name="jobs-pickup", daemon=True).start()
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wanted.set()
 
     # --- Entry points (any role) -------------------------------------------------------------
 
@@ -127,6 +128,19 @@ class Jobs:
                 mine=self.ctx.ownership.holds, sending_stale=self.sending_stale
             )
 
+    def _pick_up(self) -> None:
+        """One pickup at a time: at every wake-up (several during a run become one more
+        run) and at least every heartbeat."""
+        while not self._stopping.is_set():
+            self._wanted.wait(self.ctx.settings.mailroom_heartbeat_seconds)
+            self._wanted.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                self.pickup()
+            except Exception:
+                log.exception("picking up waiting replies failed")
+
     def _here(self, mailbox_id: int) -> bool:
         if not self.coordinating:
             return True  # SQLite, or a process with the scheduler off: all work is local
@@ -173,8 +187,7 @@ class Jobs:
         if payload == "rebalance":
             self.ctx.ownership.nudge()
         elif payload == "replies":
-            # One run at a time; a wake-up during a run owes one more (Scheduler).
-            self.ctx.scheduler.once("pickup-now", self.pickup)
+            self._wanted.set()
         elif payload.startswith("sync:") and payload[5:].isdigit():
             mailbox_id = int(payload[5:])
             if self.ctx.ownership.holds(mailbox_id):
