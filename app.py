@@ -1,7 +1,7 @@
 """Mailroom entry point: `python app.py` runs the web app, Slack listeners and scheduler.
 
 Everything runs in one process on SQLite by default; point DATABASE_URL at PostgreSQL to run
-several processes against one database.
+several processes against one database, and MAILROOM_ROLE (web / worker) to split them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.factory import Mailroom, create_mailroom
 from bot.logs import configure_logging
 from bot.settings import SettingsError, load_settings
+from storage.lockfile import AlreadyRunning, lock_sqlite
 
 log = logging.getLogger("mailroom")
 
@@ -38,6 +39,16 @@ def main() -> int:
         return 2
     configure_logging(settings.log_level)
     try:
+        lock_sqlite(settings.resolved_database_url)
+    except AlreadyRunning as exc:
+        print(
+            f"Mailroom cannot start: another Mailroom process already uses the SQLite database "
+            f"{exc}; SQLite is for one process only, so to run several processes set "
+            "DATABASE_URL to a PostgreSQL database.",
+            file=sys.stderr,
+        )
+        return 4
+    try:
         mailroom: Mailroom = create_mailroom(settings)
     except SQLAlchemyError as exc:
         where = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
@@ -49,10 +60,15 @@ def main() -> int:
         )
         return 3
     mailroom.start_background()
-    socket_mode = (
-        start_socket_mode(mailroom, settings.slack_app_token) if settings.socket_mode else None
+    # A worker-role process takes no Slack requests (the web processes do).
+    slack_side = settings.socket_mode and settings.mailroom_role != "worker"
+    socket_mode = start_socket_mode(mailroom, settings.slack_app_token) if slack_side else None
+    log.info(
+        "Mailroom (role %s) listening on %s:%s",
+        settings.mailroom_role,
+        settings.host,
+        settings.port,
     )
-    log.info("Mailroom listening on %s:%s", settings.host, settings.port)
     try:
         uvicorn.run(
             mailroom.web,

@@ -14,6 +14,8 @@ from bot.slack_client import Slack
 from storage.db import Database
 
 if TYPE_CHECKING:
+    from bot.jobs import Jobs
+    from bot.ownership import Ownership
     from bot.replies import ReplyService
     from bot.sync import SyncService
 
@@ -29,5 +31,8 @@ class AppContext:
     scheduler: Scheduler
     sync: SyncService = field(init=False)
     replies: ReplyService = field(init=False)
+    # Which mailboxes this process syncs (leases), and work routed to their workers.
+    ownership: Ownership = field(init=False)
+    jobs: Jobs = field(init=False)
     # Capabilities added by later features register themselves here (e.g. "oauth", "ses").
     extras: dict[str, Any] = field(default_factory=dict)

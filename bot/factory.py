@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from slack_bolt import App
 
-from bot import features, push
+from bot import features, metrics, push
 from bot.context import AppContext
+from bot.jobs import Jobs
 from bot.mailboxes import Mailboxes
 from bot.notify import Notifier
+from bot.ownership import Ownership
 from bot.replies import ReplyService
 from bot.roles import Roles
 from bot.scheduler import Scheduler
@@ -33,27 +35,59 @@ class Mailroom:
     web: FastAPI
 
     def start_background(self) -> None:
-        """Recover unfinished work, then start the scheduler (sync jobs, follow-ups)."""
+        """Worker side (roles all and worker): claim this process's share of the mailboxes
+        (bot.ownership), sync and watch those, recover unfinished work, start follow-ups.
+        A web-role process starts none of it: it holds no mailbox."""
         ctx = self.ctx
-        if ctx.settings.mailroom_scheduler == "off":
+        if ctx.settings.mailroom_scheduler == "off" or ctx.settings.mailroom_role == "web":
             return
         if ctx.settings.is_sqlite:
             # Embedded mode: this process alone owns the SQLite file, so a lease left by a
             # killed predecessor is void; without this a restart would wait the lease out.
             ctx.sync.clear_stale_leases()
         ctx.scheduler.start()
-        ctx.scheduler.once("recover", ctx.replies.recover)
-        # Push first: the scheduled polls below then find live mailboxes already watched.
+        engine = push.engine_of(ctx)
+        if engine is not None:
+            engine.mine = ctx.ownership.holds
+        # Push first (it watches only what we hold, nothing yet); each claim then starts
+        # the mailbox's watch and poll, each loss stops them.
         push.start(ctx)
-        for mailbox_id in ctx.mailboxes.active_ids():
-            ctx.scheduler.schedule_sync(mailbox_id, ctx.sync.run)
+        ctx.ownership.on_gain.append(lambda mailbox_id: start_mailbox(ctx, mailbox_id))
+        ctx.ownership.on_loss.append(lambda mailbox_id: stop_mailbox(ctx, mailbox_id))
+        published: dict[int, str] = {}  # sync states this worker last stored
+        ctx.ownership.on_loss.append(lambda mailbox_id: published.pop(mailbox_id, None))
+        ctx.ownership.on_tick.append(
+            lambda: push.publish_sync_states(ctx, ctx.ownership.owned(), published)
+        )
+        ctx.ownership.start()
+        if ctx.jobs.coordinating:
+            ctx.jobs.start()  # picks up waiting replies now, then at wake-ups and heartbeats
+        else:
+            ctx.scheduler.once("recover", ctx.replies.recover)
         for start in ctx.extras.get("on_start", []):
             start(ctx)
 
     def stop(self) -> None:
+        self.ctx.jobs.stop()
         self.ctx.scheduler.shutdown()
-        # DONE + LOGOUT on every push connection, within 5 seconds in all.
+        # DONE + LOGOUT on every push connection, within 5 seconds in all; only then are
+        # the leases handed over, so two processes never hold one mailbox's connection.
         push.stop(self.ctx)
+        self.ctx.ownership.stop()
+
+
+def start_mailbox(ctx: AppContext, mailbox_id: int) -> None:
+    engine = push.engine_of(ctx)
+    if engine is not None and engine.running:
+        engine.watch(mailbox_id)
+    ctx.scheduler.schedule_sync(mailbox_id, ctx.sync.run)
+
+
+def stop_mailbox(ctx: AppContext, mailbox_id: int) -> None:
+    ctx.scheduler.unschedule_sync(mailbox_id)
+    engine = push.engine_of(ctx)
+    if engine is not None:
+        engine.unwatch(mailbox_id)
 
 
 def build_context(settings: Settings) -> AppContext:
@@ -81,6 +115,9 @@ def build_context(settings: Settings) -> AppContext:
     )
     ctx.sync = SyncService(ctx)
     ctx.replies = ReplyService(ctx)
+    ctx.ownership = Ownership(ctx)
+    ctx.jobs = Jobs(ctx)
+    metrics.install(ctx)
     return ctx
 
 

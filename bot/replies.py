@@ -17,7 +17,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
@@ -37,6 +37,7 @@ from bot.formatting.outbound import (
     split_addresses,
 )
 from bot.formatting.slack_text import slack_to_html, slack_to_plain
+from bot.metrics import count_reply
 from bot.slack_files import download_slack_file, file_url, is_remote_file, size_limit_text
 from bot.threads import latest_message
 from providers import smtp
@@ -96,6 +97,7 @@ class ReplyService:
         # Inbox rows being handled by this process (the listener and recover() may meet).
         self._claiming = threading.Lock()
         self._claimed: set[int] = set()
+        self._sending: set[int] = set()  # replies this process is handing to SMTP now
 
     # --- From Slack -----------------------------------------------------------------------
 
@@ -263,19 +265,37 @@ class ReplyService:
     # --- Sending ----------------------------------------------------------------------------
 
     def send(self, message_row_id: int) -> bool:
-        """Send one recorded reply. True when it went out now."""
+        """Send one recorded reply. True when it went out now.
+
+        With several workers, only the one holding the mailbox's lease sends (others wake
+        it up), and its claim of the reply is fenced on that lease in one transaction."""
         with self.ctx.db.session() as session:
-            claimed = session.exec(  # type: ignore[call-overload]
-                update(Message)
-                .where(Message.id == message_row_id, Message.state == MessageState.PENDING_SEND)
-                .values(
-                    state=MessageState.SENDING, attempts=Message.attempts + 1, updated_at=utcnow()
-                )
-            ).rowcount
-            row = session.get(Message, message_row_id)
-        if not claimed or row is None:
+            pending = session.get(Message, message_row_id)
+            mailbox_id = pending.mailbox_id if pending is not None else None
+        if mailbox_id is None or not self.ctx.jobs.sends_here(mailbox_id):
             return False
-        return self._deliver(row)
+        with self._claiming:
+            self._sending.add(message_row_id)
+        try:
+            with self.ctx.db.session() as session:
+                if not self.ctx.jobs.fence_send(session, mailbox_id):
+                    return False
+                claimed = session.exec(  # type: ignore[call-overload]
+                    update(Message)
+                    .where(Message.id == message_row_id, Message.state == MessageState.PENDING_SEND)
+                    .values(
+                        state=MessageState.SENDING,
+                        attempts=Message.attempts + 1,
+                        updated_at=utcnow(),
+                    )
+                ).rowcount
+                row = session.get(Message, message_row_id)
+            if not claimed or row is None:
+                return False
+            return self._deliver(row)
+        finally:
+            with self._claiming:
+                self._sending.discard(message_row_id)
 
     def _deliver(self, row: Message) -> bool:
         mailbox = self.ctx.mailboxes.get(row.mailbox_id)
@@ -291,9 +311,11 @@ class ReplyService:
                 smtp.send_message(settings, email, sender=mailbox.address, recipients=recipients)
         except MailroomError as exc:
             self._mark(row.id, MessageState.FAILED, exc.message)  # type: ignore[arg-type]
+            count_reply(self.ctx, "failed")
             self._tell_failure(row, exc)
             return False
         except Exception as exc:
+            count_reply(self.ctx, "failed")
             log.exception("sending reply %s failed", row.id)
             error = ServiceError(
                 f"Mailroom hit an unexpected error while sending ({type(exc).__name__})."
@@ -302,6 +324,7 @@ class ReplyService:
             self._tell_failure(row, error)
             return False
         self._mark(row.id, MessageState.SENT, None)  # type: ignore[arg-type]
+        count_reply(self.ctx, "sent")
         self._react(row.source_channel, row.source_ts, SENT_REACTION)
         self._confirm(row, [str(a) for a in email["To"].addresses])
         self._append_to_sent(mailbox, email.as_bytes())
@@ -465,18 +488,34 @@ class ReplyService:
 
     # --- After a restart ------------------------------------------------------------------
 
-    def recover(self) -> None:
+    def recover(
+        self,
+        mine: Callable[[int], bool] | None = None,
+        sending_stale: timedelta | None = None,
+    ) -> None:
         """Finish what a previous process accepted from Slack but did not finish: the thread
         messages stored at ack time and not yet handled, and the replies recorded but not
-        (known to be) sent."""
+        (known to be) sent.
+
+        With several workers (bot.jobs) this is also each worker's pickup: ``mine`` limits it
+        to the mailboxes the worker holds, and a reply SENDING for less than
+        ``sending_stale`` may still be in another worker's hands, so it is left alone."""
         # The unfinished replies are listed first, so that the list holds only the previous
         # process's: a reply this process records meanwhile is being sent by its own worker.
-        unfinished = self._unfinished_replies()
+        unfinished = [
+            row
+            for row in self._unfinished_replies()
+            if (mine is None or mine(row.mailbox_id)) and not self._in_flight(row, sending_stale)
+        ]
         with self.ctx.db.session() as session:
             waiting = session.exec(
-                select(ReplyInbox.id).where(ReplyInbox.done == False).order_by(col(ReplyInbox.id))  # noqa: E712
+                select(ReplyInbox.id, ReplyInbox.channel_id, ReplyInbox.event_json)
+                .where(ReplyInbox.done == False)  # noqa: E712
+                .order_by(col(ReplyInbox.id))
             ).all()
-        for inbox_id in waiting:
+            if mine is not None:
+                waiting = [row for row in waiting if _inbox_is_mine(session, row[1], row[2], mine)]
+        for inbox_id, _channel, _event in waiting:
             try:
                 self.handle_thread_message(inbox_id)  # type: ignore[arg-type]
             except Exception:
@@ -496,6 +535,19 @@ class ReplyService:
                         .values(state=MessageState.PENDING_SEND)
                     )
             self.send(row.id)  # type: ignore[arg-type]
+
+    def _in_flight(self, row: Message, sending_stale: timedelta | None) -> bool:
+        """A SENDING reply this process is sending now, or (with several workers) one
+        another worker may still be sending."""
+        if row.state != MessageState.SENDING:
+            return False
+        with self._claiming:
+            if row.id in self._sending:
+                return True
+        if sending_stale is None or row.updated_at is None:
+            return False
+        updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
+        return utcnow() - updated < sending_stale
 
     def _unfinished_replies(self) -> list[Message]:
         with self.ctx.db.session() as session:
@@ -530,6 +582,20 @@ class ReplyService:
                 return bool(folder and imap.find_by_message_id(folder, row.message_id))
         except MailroomError:
             return False
+
+
+def _inbox_is_mine(
+    session: Session, channel: str, event_json: str, mine: Callable[[int], bool]
+) -> bool:
+    """Whether a waiting thread message belongs to a mailbox this worker holds (one with
+    no conversation any more is closed by whoever finds it)."""
+    thread_ts = json.loads(event_json).get("thread_ts")
+    mailbox_id = session.exec(
+        select(Conversation.mailbox_id).where(
+            Conversation.channel_id == channel, Conversation.thread_ts == thread_ts
+        )
+    ).first()
+    return mailbox_id is None or mine(mailbox_id)
 
 
 def reply_files(event: dict[str, Any]) -> list[dict[str, Any]]:

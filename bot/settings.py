@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     public_url: str = ""  # https://mailroom.example.com: OAuth redirects land here
     log_level: str = "INFO"
     mailroom_scheduler: Literal["on", "off"] = "on"
+    # Scale-out (several processes on one PostgreSQL): all = web + worker in one process
+    # (the default); web = Slack and HTTP only, holds no mailbox; worker = sync and send only.
+    mailroom_role: Literal["all", "web", "worker"] = "all"
+    # Mailbox leases: a worker that stops renewing (killed, frozen) loses its mailboxes
+    # after this long; renewed (with the worker's heartbeat) every MAILROOM_HEARTBEAT_SECONDS.
+    mailroom_lease_seconds: float = Field(default=30.0, ge=2)
+    mailroom_heartbeat_seconds: float = Field(default=10.0, gt=0)
     # Request bodies above these sizes are refused with 413 before they are read: Slack's
     # requests (events, commands, interactivity) and everything else (OAuth callbacks).
     mailroom_max_slack_body_bytes: int = 1024 * 1024
@@ -225,6 +232,17 @@ class Settings(BaseSettings):
                 "MAILROOM_SECRET_KEY is required with an external DATABASE_URL (or a shared "
                 "MAILROOM_SECRET_KEY_FILE): every app process must share the same key (see "
                 "README, 'Settings')."
+            )
+        if self.mailroom_role != "all" and self.is_sqlite:
+            problems.append(
+                f"MAILROOM_ROLE={self.mailroom_role} needs PostgreSQL: SQLite is for one process "
+                "running everything. Set DATABASE_URL to a PostgreSQL database, or unset "
+                "MAILROOM_ROLE."
+            )
+        if self.mailroom_heartbeat_seconds * 2 > self.mailroom_lease_seconds:
+            problems.append(
+                "MAILROOM_HEARTBEAT_SECONDS must be at most half of MAILROOM_LEASE_SECONDS, so a "
+                "lease is renewed at least twice before it expires."
             )
         if self.sync_interval_seconds < 1:
             problems.append("SYNC_INTERVAL_SECONDS must be at least 1.")

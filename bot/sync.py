@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import or_, update
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bot.blocks.email import (
@@ -39,6 +40,8 @@ from bot.blocks.email import (
 from bot.email_access import show_full_reference
 from bot.errors import MailroomError, ServiceError
 from bot.formatting.inbound import Attachment, InboundEmail, ParseLimits, parse_email
+from bot.metrics import observe_post, observe_sync
+from bot.ownership import LeaseLost
 from bot.replies import is_new_sender
 from bot.threads import find_conversation
 from providers.imap import FetchedMessage, FolderStatus, ImapSession
@@ -127,7 +130,6 @@ FailureNotifier = Callable[[Mailbox, MailroomError], bool]
 class SyncService:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self.lease = timedelta(seconds=max(120, ctx.settings.sync_interval_seconds * 4))
         self.post_filters: list[PostFilter] = []
         self.ingest_hooks: list[IngestHook] = []
         self.failure_notifiers: list[FailureNotifier] = []
@@ -151,8 +153,19 @@ class SyncService:
             if mailbox is None or not mailbox.active:
                 return result
             result.ran = True
+            started = time.monotonic()
             try:
                 result.new, result.posted = self._sync(mailbox)
+                observe_sync(self.ctx, time.monotonic() - started)
+            except LeaseLost:
+                # Another worker holds this mailbox now (we were frozen or cut off): it
+                # syncs it; nothing of ours was written.
+                log.warning(
+                    "mailbox %s: lease lost during a sync; left to its new owner", mailbox_id
+                )
+                self.ctx.ownership.lost(mailbox_id)
+                result.ran = False
+                return result
             except MailroomError as exc:
                 result.error = exc.message
                 self._on_failure(mailbox, exc)
@@ -168,44 +181,39 @@ class SyncService:
             self._release(mailbox_id)
 
     def sync_now(self, mailbox_id: int) -> None:
+        """Sync soon, wherever the mailbox is owned (bot.jobs routes it to that worker)."""
+        self.ctx.jobs.sync_now(mailbox_id)
+
+    def sync_here(self, mailbox_id: int) -> None:
         self.ctx.scheduler.once(f"syncnow:{mailbox_id}", self.run, mailbox_id)
 
     def clear_stale_leases(self) -> None:
         """Embedded mode: one process owns the SQLite file, so earlier leases are void."""
         with self.ctx.db.session() as session:
-            session.exec(update(Mailbox).values(sync_lease_until=None))  # type: ignore[call-overload]
+            session.exec(update(Mailbox).values(sync_lease_until=None, lease_owner=None))  # type: ignore[call-overload]
 
     # --- One run at a time per mailbox (threads and processes) -----------------------------
 
     def _acquire(self, mailbox_id: int) -> bool:
+        """Only the worker holding the mailbox's lease (bot.ownership) syncs it, one run at a
+        time; a mailbox nobody holds yet (just connected) is claimed here when our share
+        allows. Every write of the run is fenced on the lease's epoch (``_fence``)."""
+        ownership = self.ctx.ownership
+        if not ownership.holds(mailbox_id) and not ownership.try_claim(mailbox_id):
+            return False
         with self._local:
             if mailbox_id in self._running:
                 return False
             self._running.add(mailbox_id)
-        now = utcnow()
-        with self.ctx.db.session() as session:
-            claimed = session.exec(  # type: ignore[call-overload]
-                update(Mailbox)
-                .where(
-                    Mailbox.id == mailbox_id,
-                    or_(
-                        col(Mailbox.sync_lease_until).is_(None), col(Mailbox.sync_lease_until) < now
-                    ),
-                )
-                .values(sync_lease_until=now + self.lease)
-            ).rowcount
-        if not claimed:
-            with self._local:
-                self._running.discard(mailbox_id)
-        return bool(claimed)
+        return True
 
     def _release(self, mailbox_id: int) -> None:
-        with self.ctx.db.session() as session:
-            session.exec(  # type: ignore[call-overload]
-                update(Mailbox).where(Mailbox.id == mailbox_id).values(sync_lease_until=None)
-            )
         with self._local:
             self._running.discard(mailbox_id)
+
+    def _fence(self, session: Session, mailbox_id: int | None) -> None:
+        """Inside a write's transaction: raise LeaseLost unless we still hold the lease."""
+        self.ctx.ownership.fence(session, mailbox_id)  # type: ignore[arg-type]
 
     # --- The sync itself ------------------------------------------------------------------
 
@@ -268,6 +276,7 @@ class SyncService:
         self, mailbox: Mailbox, imap: ImapSession, folder: str, role: str, status: FolderStatus
     ) -> tuple[int, int]:
         with self.ctx.db.session() as session:
+            self._fence(session, mailbox.id)
             state = session.exec(
                 select(FolderState).where(
                     FolderState.mailbox_id == mailbox.id, FolderState.folder == folder
@@ -397,6 +406,8 @@ class SyncService:
         parsed_chunk = [(fetched, self.parse(fetched.raw)) for fetched in chunk]
         try:
             recorded = self._record_together(mailbox, folder, role, uidvalidity, parsed_chunk)
+        except LeaseLost:
+            raise  # another worker holds the mailbox now: record nothing, one by one neither
         except Exception:
             log.warning(
                 "recording %s mails of mailbox %s/%s together failed; one by one now",
@@ -423,6 +434,7 @@ class SyncService:
     ) -> list[tuple[Message, InboundEmail]]:
         recorded: list[tuple[Message, InboundEmail]] = []
         with self.ctx.db.session() as session:
+            self._fence(session, mailbox.id)
             _advance_cursor(session, mailbox, folder, [fetched.uid for fetched, _ in parsed_chunk])
             for fetched, parsed in parsed_chunk:
                 row = self._record_one(session, mailbox, folder, role, uidvalidity, fetched, parsed)
@@ -442,10 +454,13 @@ class SyncService:
         """Record one mail in its own transaction; a failure is noted, not raised."""
         try:
             with self.ctx.db.session() as session:
+                self._fence(session, mailbox.id)
                 _advance_cursor(session, mailbox, folder, [fetched.uid])
                 return self._record_one(
                     session, mailbox, folder, role, uidvalidity, fetched, parsed
                 )
+        except LeaseLost:
+            raise
         except Exception as exc:
             log.exception(
                 "recording uid %s of mailbox %s/%s failed", fetched.uid, mailbox.id, folder
@@ -467,6 +482,7 @@ class SyncService:
         it. If even this fails (the database is down), the sync fails as a whole and the
         cursor stays: nothing is lost."""
         with self.ctx.db.session() as session:
+            self._fence(session, mailbox.id)
             _advance_cursor(session, mailbox, folder, [fetched.uid])
             row = _at_location(session, mailbox, folder, uidvalidity, fetched.uid)
             if row is None:
@@ -640,6 +656,8 @@ class SyncService:
     def _post(self, mailbox: Mailbox, row: Message, parsed: InboundEmail) -> int:
         """Post one recorded mail into its thread; 1 when posted now, 0 otherwise."""
         with self.ctx.db.session() as session:
+            # Checked right before the post: a worker that lost the lease posts nothing.
+            self._fence(session, mailbox.id)
             row = session.get(Message, row.id)  # type: ignore[assignment]
             if row is None or row.state != MessageState.PENDING_POST:
                 return 0
@@ -727,6 +745,7 @@ class SyncService:
                     assert conv is not None
                     conv.thread_ts = ts
                     session.add(conv)
+            observe_post(self.ctx, row)
             if not uploads:
                 return 1
         thread_ts = conversation.thread_ts or ts

@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 from slack_bolt import App, BoltRequest
 from starlette.concurrency import run_in_threadpool
 
+from bot.metrics import CONTENT_TYPE
+from bot.metrics import of as metrics_of
 from bot.webguard import BodyLimitMiddleware, SecurityHeadersMiddleware
 
 if TYPE_CHECKING:
@@ -32,7 +34,6 @@ def create_web_app(bolt: App, ctx: AppContext) -> FastAPI:
     api.add_middleware(SecurityHeadersMiddleware)
     api.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
 
-    @api.post("/slack/events")
     async def slack_events(request: Request) -> Response:
         # Malformed requests get a plain 400 here instead of a traceback from Bolt's
         # int(timestamp) or a UTF-8 decode error (a 500).
@@ -62,22 +63,39 @@ def create_web_app(bolt: App, ctx: AppContext) -> FastAPI:
             headers={k: v[0] for k, v in bolt_response.headers.items() if v},
         )
 
+    # A worker-role process takes no requests from Slack: only health and metrics.
+    if settings.mailroom_role != "worker":
+        api.post("/slack/events")(slack_events)
+
     @api.get("/healthz")
     async def healthz() -> Response:
         database = await run_in_threadpool(ctx.db.ping)
         counts = await run_in_threadpool(ctx.mailboxes.counts_by_health) if database else {}
-        scheduler = ctx.scheduler.running or ctx.settings.mailroom_scheduler == "off"
+        web_only = settings.mailroom_role == "web"
+        scheduler = ctx.scheduler.running or settings.mailroom_scheduler == "off" or web_only
         ok = database and scheduler
         body = {
             "ok": ok,
+            "role": settings.mailroom_role,
             "database": database,
             "scheduler": ctx.scheduler.running,
             "mailboxes": counts,
         }
+        if ctx.ownership.running:
+            # Whether this worker holds its fair share of the mailboxes (and how many).
+            body["ownership"] = ctx.ownership.status()
         # Features add sections (e.g. push: live / polling / reconnecting counts).
         for section in ctx.extras.get("health", []) if database else []:
             body.update(await run_in_threadpool(section, ctx))
         return JSONResponse(body, status_code=200 if ok else 503)
+
+    @api.get("/metrics")
+    async def metrics() -> Response:
+        registry = metrics_of(ctx)
+        if registry is None:
+            return Response(status_code=404)
+        content = await run_in_threadpool(registry.render)
+        return Response(content=content, media_type=CONTENT_TYPE)
 
     for install in ctx.extras.get("routes", []):
         install(api, ctx)

@@ -49,9 +49,26 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+# Key of the PostgreSQL advisory lock that lets one process at a time migrate.
+MIGRATION_LOCK = 7_204_113_001
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent; safe at every start)."""
-    command.upgrade(alembic_config(engine), "head")
+    """Bring the schema to the newest revision (idempotent; safe at every start).
+
+    On PostgreSQL several processes may start at once (a web and two workers): they take
+    turns under an advisory lock, so only the first one migrates and the others find the
+    schema up to date."""
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), "head")
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        try:
+            command.upgrade(alembic_config(engine), "head")
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            conn.commit()
 
 
 class Database:

@@ -109,7 +109,14 @@ class Mailbox(SQLModel, table=True):
     # The address an admin allowed to send through SES on its domain's verification alone;
     # any other address (a changed one too) needs its own SES verification.
     ses_pinned_address: str | None = None
-    sync_lease_until: datetime | None = None  # one sync at a time, across processes
+    # Ownership lease (bot.ownership): which worker process syncs this mailbox, until when,
+    # and the epoch bumped at every claim that fences a previous owner's late writes.
+    sync_lease_until: datetime | None = None
+    lease_owner: str | None = Field(default=None, index=True)
+    lease_epoch: int = 0
+    # live / polling / reconnecting / connecting, as the worker holding the mailbox last
+    # saw it (for /mail-status in the other processes).
+    sync_state: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -495,3 +502,15 @@ class CampaignStep(SQLModel, table=True):
     created_by: str = ""
     child_campaign_id: int | None = None  # set once, when the step is launched
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Worker(SQLModel, table=True):
+    """A live worker process (role worker or all): its heartbeat says it still holds leases."""
+
+    __tablename__ = "workers"
+    id: str = Field(primary_key=True)  # host:pid:random, new at every start
+    role: str = "all"
+    host: str = ""
+    pid: int = 0
+    started_at: datetime = Field(default_factory=utcnow)
+    heartbeat_at: datetime = Field(default_factory=utcnow, index=True)

@@ -12,14 +12,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.push.engine import PushEngine
-from bot.push.status import health, sync_mode_line
+from bot.push.status import health, publish_sync_states, sync_mode_line
 from bot.push.watcher import SENT
 
 if TYPE_CHECKING:
     from bot.context import AppContext
     from storage.models import Mailbox, Message
 
-__all__ = ["PushEngine", "engine_of", "health", "install", "sync_mode_line"]
+__all__ = [
+    "PushEngine",
+    "engine_of",
+    "health",
+    "install",
+    "publish_sync_states",
+    "sync_mode_line",
+]
 
 
 def install(ctx: AppContext) -> PushEngine | None:

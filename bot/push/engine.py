@@ -22,11 +22,13 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.errors import MailroomError, ServiceError
+from bot.ownership import LeaseLost
 from bot.push.backoff import Backoff
 from bot.push.pool import Priority, PriorityPool
 from bot.push.watcher import (
@@ -115,6 +117,9 @@ class PushEngine:
         self._thread: threading.Thread | None = None
         self._next_timers = 0.0
         self._next_reconcile = 0.0
+        # Which mailboxes this process may watch (bot.ownership: the ones it holds a lease
+        # on); every process in embedded mode.
+        self.mine: Callable[[int], bool] = lambda _mailbox_id: True
 
     # --- Life cycle -------------------------------------------------------------------------
 
@@ -163,6 +168,8 @@ class PushEngine:
 
     def watch(self, mailbox_id: int) -> None:
         """Keep ``mailbox_id`` live from now on (connect in the pool)."""
+        if not self.mine(mailbox_id):
+            return
         with self._lock:
             if self._stopping.is_set() or mailbox_id in self._watchers:
                 return
@@ -205,7 +212,7 @@ class PushEngine:
             watcher = self._watchers.get(mailbox_id)
         if watcher is None:
             mailbox = self.ctx.mailboxes.get(mailbox_id)
-            if mailbox is None or not mailbox.active:
+            if mailbox is None or not mailbox.active or not self.mine(mailbox_id):
                 return False
             self.watch(mailbox_id)
             return True
@@ -406,6 +413,13 @@ class PushEngine:
             new, _posted = sync.sync_folders(
                 mailbox, session, roles, finish_pending=PENDING in wants
             )
+        except LeaseLost:
+            # Another worker holds the mailbox now (we were frozen or cut off): nothing of
+            # ours was written; stop watching (the cycle ends on ``stopping``).
+            log.warning("mailbox %s: lease lost; its push connection closes", watcher.mailbox_id)
+            self.ctx.ownership.lost(watcher.mailbox_id)
+            self.unwatch(watcher.mailbox_id)
+            return True
         finally:
             sync._release(watcher.mailbox_id)
         watcher.backfilling = False
@@ -481,8 +495,9 @@ class PushEngine:
         watcher.idling = False
 
     def _reconcile(self, _watcher: Watcher | None = None) -> None:
-        """Watch active mailboxes nobody watches yet; drop paused or deleted ones."""
-        active = set(self.ctx.mailboxes.active_ids())
+        """Watch active mailboxes nobody watches yet; drop paused or deleted ones (and, with
+        several workers, the ones this process no longer holds)."""
+        active = {m for m in self.ctx.mailboxes.active_ids() if self.mine(m)}
         for mailbox_id in set(self.watched()) - active:
             self.unwatch(mailbox_id)
         for mailbox_id in active - set(self.watched()):

@@ -28,6 +28,10 @@ def sync_mode(ctx: AppContext, mailbox: Mailbox) -> tuple[str, str]:
         return "polling", f"every {interval} s (push is off: SYNC_PUSH=off)"
     found = engine.state_of(mailbox.id)  # type: ignore[arg-type]
     if found is None:
+        # Held by another process (a web process holds none): what its worker published.
+        shared = _SHARED_WHY.get(mailbox.sync_state or "")
+        if shared is not None:
+            return mailbox.sync_state, shared.format(interval=interval)  # type: ignore[return-value]
         return "connecting", "opening the live connection"
     state, watcher = found
     if state == State.LIVE:
@@ -62,6 +66,43 @@ def _recorded(ctx: AppContext, mailbox: Mailbox) -> int:
                 select(func.count()).select_from(Message).where(Message.mailbox_id == mailbox.id)
             ).one()
         )
+
+
+_SHARED_WHY = {
+    "live": "new mail arrives within seconds (IMAP IDLE push)",
+    "polling": "every {interval} s: the server does not offer IMAP IDLE (push)",
+    "reconnecting": "the live connection dropped and is being re-opened with backoff. "
+    "Mail that arrives meanwhile is caught up on reconnect",
+}
+
+
+def publish_sync_states(ctx: AppContext, mailbox_ids: list[int], published: dict[int, str]) -> None:
+    """Store the sync state of the mailboxes this worker holds where it changed since the
+    last call (``published`` remembers what was written), so every process can show it."""
+    engine = _engine(ctx)
+    if engine is None:
+        return
+    changed: dict[str, list[int]] = {}
+    for mailbox_id in mailbox_ids:
+        found = engine.state_of(mailbox_id)
+        state = found[0].value if found is not None else "connecting"
+        if published.get(mailbox_id) != state:
+            changed.setdefault(state, []).append(mailbox_id)
+    if not changed:
+        return
+    from sqlalchemy import update
+    from sqlmodel import col
+
+    from storage.models import Mailbox
+
+    with ctx.db.session() as session:
+        for state, ids in changed.items():
+            session.exec(  # type: ignore[call-overload]
+                update(Mailbox).where(col(Mailbox.id).in_(ids)).values(sync_state=state)
+            )
+    for state, ids in changed.items():
+        for mailbox_id in ids:
+            published[mailbox_id] = state
 
 
 _ICONS = {

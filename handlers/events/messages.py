@@ -38,6 +38,7 @@ def register(app: App, ctx: AppContext) -> None:
     @app.event("message", middleware=[store_before_ack])
     def on_message(context: BoltContext) -> None:
         # After the ack, in Bolt's worker thread: the slow part (SMTP) never delays Slack.
+        # Handled here, or by the worker that holds the mailbox (bot.jobs).
         inbox_id = context.get(INBOX_KEY)
         if inbox_id is not None:
-            ctx.replies.handle_thread_message(inbox_id)
+            ctx.jobs.reply_received(inbox_id)

@@ -1,0 +1,194 @@
+"""Work a click or a thread reply starts, taken to the worker that owns the mailbox.
+
+The work items are rows we already keep durably (a thread message in ``reply_inbox``, a
+reply in ``messages`` with state PENDING_SEND/SENDING); what travels between processes is
+only a wake-up: PostgreSQL ``NOTIFY mailroom_jobs`` after the row is committed. Each worker
+LISTENs on a connection of its own and, on a wake-up (and every heartbeat, for a wake-up
+lost while it was reconnecting), picks up the rows of the mailboxes it holds. Exactly once
+comes from the rows, not from the wake-up: a thread message is recorded as a reply in the
+same transaction that closes its inbox row (conditional update), a reply is claimed
+PENDING_SEND -> SENDING with a conditional update fenced on the mailbox's lease.
+
+"Sync now" is not durable (a lost one is replaced by the next poll or push): the wake-up
+``sync:<id>`` reaches every worker and the owner runs it.
+
+On SQLite (one process) and in a process with the scheduler off, everything runs here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlmodel import select
+
+from bot.ownership import NOTIFY_CHANNEL, LeaseLost, notify_others
+from storage.models import Conversation, ReplyInbox
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from bot.context import AppContext
+
+log = logging.getLogger(__name__)
+
+LISTEN_RETRY_SECONDS = 1.0
+
+
+class Jobs:
+    def __init__(self, ctx: AppContext) -> None:
+        settings = ctx.settings
+        self.ctx = ctx
+        self.role = settings.mailroom_role
+        # Several processes share the work only on PostgreSQL, with the scheduler on.
+        self.coordinating = not settings.is_sqlite and settings.mailroom_scheduler == "on"
+        # A reply left SENDING by another worker is re-checked only after it surely stopped:
+        # its lease ran out and any SMTP conversation it had would have timed out.
+        self.sending_stale = timedelta(
+            seconds=settings.mailroom_lease_seconds + 3 * settings.smtp_timeout_seconds
+        )
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._wanted = threading.Event()  # a pickup is wanted now (wake-ups coalesce)
+
+    @property
+    def works_here(self) -> bool:
+        return self.role != "web"
+
+    # --- Life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Worker side: listen for wake-ups and pick up waiting work every heartbeat."""
+        if not self.coordinating or not self.works_here or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._listen, name="jobs-listen", daemon=True)
+        self._thread.start()
+        self._wanted.set()  # the first pickup at once: what earlier processes left waiting
+        threading.Thread(target=self._pick_up, name="jobs-pickup", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wanted.set()
+
+    # --- Entry points (any role) -------------------------------------------------------------
+
+    def sync_now(self, mailbox_id: int) -> None:
+        if self._here(mailbox_id):
+            self.ctx.sync.sync_here(mailbox_id)
+        else:
+            self.notify(f"sync:{mailbox_id}")
+
+    def reply_received(self, inbox_id: int) -> None:
+        """A thread message was stored (before Slack's ack): handle it here or wake its
+        mailbox's worker."""
+        mailbox_id = self._inbox_mailbox(inbox_id)
+        if mailbox_id is None or self._here(mailbox_id):
+            self.ctx.replies.handle_thread_message(inbox_id)
+        else:
+            self.notify("replies")
+
+    def sends_here(self, mailbox_id: int) -> bool:
+        """Whether this process sends the mailbox's replies now; if not, its worker is
+        woken up to do it."""
+        if self._here(mailbox_id):
+            return True
+        self.notify("replies")
+        return False
+
+    def fence_send(self, session: Session, mailbox_id: int) -> bool:
+        """Inside the PENDING_SEND -> SENDING claim: False when another worker holds the
+        mailbox now (its pickup sends the reply)."""
+        if not self.coordinating:
+            return True
+        try:
+            self.ctx.ownership.fence(session, mailbox_id)
+        except LeaseLost:
+            return False
+        return True
+
+    def notify(self, payload: str) -> None:
+        try:
+            notify_others(self.ctx, payload)
+        except Exception:
+            # The rows are durable: the owner's next heartbeat pickup finds them anyway.
+            log.warning(
+                "could not wake the workers (%s); they pick it up within a heartbeat", payload
+            )
+
+    # --- Worker side ------------------------------------------------------------------------
+
+    def pickup(self) -> None:
+        """Handle the waiting thread messages and replies of the mailboxes held here."""
+        if self.works_here:
+            self.ctx.replies.recover(
+                mine=self.ctx.ownership.holds, sending_stale=self.sending_stale
+            )
+
+    def _pick_up(self) -> None:
+        """One pickup at a time: at every wake-up (several during a run become one more
+        run) and at least every heartbeat."""
+        while not self._stopping.is_set():
+            self._wanted.wait(self.ctx.settings.mailroom_heartbeat_seconds)
+            self._wanted.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                self.pickup()
+            except Exception:
+                log.exception("picking up waiting replies failed")
+
+    def _here(self, mailbox_id: int) -> bool:
+        if not self.coordinating:
+            return True  # SQLite, or a process with the scheduler off: all work is local
+        if not self.works_here:
+            return False
+        ownership = self.ctx.ownership
+        return ownership.holds(mailbox_id) or ownership.try_claim(mailbox_id)
+
+    def _inbox_mailbox(self, inbox_id: int) -> int | None:
+        with self.ctx.db.session() as session:
+            inbox = session.get(ReplyInbox, inbox_id)
+            if inbox is None:
+                return None
+            thread_ts = json.loads(inbox.event_json).get("thread_ts")
+            return session.exec(
+                select(Conversation.mailbox_id).where(
+                    Conversation.channel_id == inbox.channel_id,
+                    Conversation.thread_ts == thread_ts,
+                )
+            ).first()
+
+    def _listen(self) -> None:
+        import psycopg
+
+        url = self.ctx.settings.resolved_database_url.replace(
+            "postgresql+psycopg://", "postgresql://"
+        )
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    log.info("listening for work on PostgreSQL channel %s", NOTIFY_CHANNEL)
+                    self._on_notify("replies")  # whatever was announced while we were away
+                    while not self._stopping.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            self._on_notify(note.payload)
+            except Exception as exc:
+                log.warning(
+                    "jobs listener lost its connection (%s); reconnecting", type(exc).__name__
+                )
+                time.sleep(LISTEN_RETRY_SECONDS)
+
+    def _on_notify(self, payload: str) -> None:
+        if payload == "rebalance":
+            self.ctx.ownership.nudge()
+        elif payload == "replies":
+            self._wanted.set()
+        elif payload.startswith("sync:") and payload[5:].isdigit():
+            mailbox_id = int(payload[5:])
+            if self.ctx.ownership.holds(mailbox_id):
+                self.ctx.sync.sync_here(mailbox_id)
