@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     attachment_max_bytes: int = 10 * 1024 * 1024  # larger attachments are listed, not uploaded
     imap_timeout_seconds: float = 20.0
     smtp_timeout_seconds: float = 20.0
+    # A thread reply waits this long with an Undo button before it leaves (0: at once).
+    reply_undo_seconds: int = Field(default=10, ge=0, le=600)
 
     # --- Serving -----------------------------------------------------------------------
     host: str = "0.0.0.0"

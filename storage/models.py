@@ -53,6 +53,14 @@ class MessageState(StrEnum):
     SENDING = "sending"  # outbound: SMTP started, outcome unknown until recorded
     SENT = "sent"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # outbound: undone by its author before it left
+
+
+class ThreadStatus(StrEnum):
+    OPEN = "open"  # the customer wrote last
+    WAITING = "waiting"  # we answered; waiting for the customer
+    DONE = "done"
+    SNOOZED = "snoozed"  # reopens at snoozed_until, or when the customer writes
 
 
 class User(SQLModel, table=True):
@@ -128,6 +136,10 @@ class Conversation(SQLModel, table=True):
     customer_name: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     last_message_at: datetime = Field(default_factory=utcnow)
+    # Team inbox: who handles the thread and where it stands (see bot.inbox).
+    assignee_id: str | None = Field(default=None, index=True)
+    status: str = Field(default=ThreadStatus.OPEN, index=True)
+    snoozed_until: datetime | None = None
 
 
 class Message(SQLModel, table=True):
@@ -164,6 +176,9 @@ class Message(SQLModel, table=True):
         default=None, sa_column=Column(Text)
     )  # full text, for "Show full"
     files_json: str | None = Field(default=None, sa_column=Column(Text))  # outbound Slack files
+    # Outbound: not sent before this time (undo window, "Send later"); None: at once.
+    send_after: datetime | None = None
+    notice_ts: str | None = None  # outbound: the thread notice with Undo / Send later
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

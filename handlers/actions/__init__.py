@@ -5,9 +5,9 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.context import AppContext
-from handlers.actions import email, mailbox, preferences, senders, signin
+from handlers.actions import email, inbox, mailbox, preferences, senders, signin
 
-MODULES: tuple = (mailbox, email, senders, signin, preferences)
+MODULES: tuple = (mailbox, email, senders, signin, preferences, inbox)
 
 
 def register(app: App, ctx: AppContext) -> None:

@@ -324,6 +324,8 @@ def app_env(slack: FakeSlack, database_url: str, data_dir: Path, **extra: str) -
         "SYNC_INTERVAL_SECONDS": "3600",
         "IMAP_TIMEOUT_SECONDS": "5",
         "SMTP_TIMEOUT_SECONDS": "5",
+        # Replies leave at once unless a test opens the undo window itself.
+        "REPLY_UNDO_SECONDS": "0",
     }
     if not database_url.startswith("sqlite"):
         env["MAILROOM_SECRET_KEY"] = "kV6x1a6mX7f2wWnq9Yc7dY1i6l7m9v0hQ2bE6sT3uJ8="

@@ -1,0 +1,1 @@
+"""The team inbox in Slack threads: who has a thread, where it stands, held replies."""

@@ -1,0 +1,42 @@
+"""Modal submissions of the team inbox: Send later."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.context import AppContext
+from bot.errors import MailroomError
+from bot.inbox.timezones import local_to_utc, user_timezone
+
+
+def _picked(values: dict[str, Any], block: str, key: str) -> str:
+    return str((values.get(block, {}).get("value") or {}).get(key) or "")
+
+
+def register(app: App, ctx: AppContext) -> None:
+    @app.view("reply_send_later")
+    def send_later(ack: Ack, body: dict[str, Any]) -> None:
+        user = body["user"]["id"]
+        view = body["view"]
+        metadata = str(view.get("private_metadata") or "")
+        values = view["state"]["values"]
+        if not metadata.isdigit():
+            ack(response_action="errors", errors={"day": "That reply is no longer available."})
+            return
+        try:
+            when = local_to_utc(
+                _picked(values, "day", "selected_date"),
+                _picked(values, "time", "selected_time"),
+                user_timezone(ctx, user),
+            )
+        except MailroomError as exc:
+            ack(response_action="errors", errors={"time": exc.message})
+            return
+        # The row id is untrusted: send_later() moves only the author's own held reply.
+        refusal = ctx.replies.send_later(int(metadata), user, when)
+        if refusal:
+            ack(response_action="errors", errors={"time": refusal})
+            return
+        ack()

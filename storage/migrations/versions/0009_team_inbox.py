@@ -1,0 +1,57 @@
+"""team inbox: thread assignee and status, replies held for an undo window or sent later
+
+Revision ID: 0009
+Revises: 0005
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision = "0009"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("assignee_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True)
+        )
+        batch_op.add_column(
+            sa.Column(
+                "status",
+                sqlmodel.sql.sqltypes.AutoString(),
+                nullable=False,
+                server_default="open",
+            )
+        )
+        batch_op.add_column(
+            sa.Column("snoozed_until", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
+        )
+        batch_op.create_index(
+            batch_op.f("ix_conversations_assignee_id"), ["assignee_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_conversations_status"), ["status"], unique=False)
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("send_after", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
+        )
+        batch_op.add_column(
+            sa.Column("notice_ts", sqlmodel.sql.sqltypes.AutoString(), nullable=True)
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_column("notice_ts")
+        batch_op.drop_column("send_after")
+    with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_conversations_status"))
+        batch_op.drop_index(batch_op.f("ix_conversations_assignee_id"))
+        batch_op.drop_column("snoozed_until")
+        batch_op.drop_column("status")
+        batch_op.drop_column("assignee_id")
