@@ -17,11 +17,11 @@ Each feature's ``install(ctx)`` may add:
 
 from __future__ import annotations
 
-from bot import preferences, senders, signin
+from bot import inbox, preferences, senders, signin
 from bot.context import AppContext
 from storage.models import Mailbox
 
-FEATURES = (senders, signin, preferences)
+FEATURES = (senders, signin, preferences, inbox)
 
 
 def install(ctx: AppContext) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from bot.blocks.common import Block, actions, button, context, input_block, modal, section
+from bot.blocks.common import Block, actions, button, context, section
 from bot.blocks.email import recipients_text
+from bot.blocks.inbox import slack_time, when_modal
 from bot.formatting.slack_text import escape, truncate
 from storage.models import Message
 
@@ -40,16 +40,10 @@ def sent_confirmation_blocks(recipients: list[str], left_out: list[str]) -> tupl
     return text, [context(text, *notes)]
 
 
-def _slack_time(when: datetime) -> str:
-    """A time each reader sees in their own time zone."""
-    stamp = int(when.replace(tzinfo=when.tzinfo or UTC).timestamp())
-    return f"<!date^{stamp}^{{date_short_pretty}} at {{time}}|{when:%Y-%m-%d %H:%M} UTC>"
-
-
 def held_reply_blocks(row: Message, *, scheduled: bool) -> tuple[str, list[Block]]:
     """The thread notice while a reply waits: its undo window, or the time chosen for it."""
     who = f"<@{row.author_id}>" if row.author_id else "This"
-    when = _slack_time(row.send_after) if row.send_after else "in a moment"
+    when = slack_time(row.send_after) if row.send_after else "in a moment"
     to = escape(row.to_addresses) or "the customer"
     if scheduled:
         text = f":clock3: {who}'s reply to {to} is scheduled for {when}."
@@ -79,23 +73,6 @@ def held_reply_done_blocks(row: Message, outcome: str) -> tuple[str, list[Block]
 
 def send_later_modal(message_row_id: int, tz_name: str) -> dict[str, Any]:
     """Pick a day and a time (in the person's own Slack time zone) for a held reply."""
-    today = datetime.now(UTC).date().isoformat()
-    return modal(
-        "Send later",
-        [
-            input_block(
-                "day",
-                "Day",
-                {"type": "datepicker", "action_id": "value", "initial_date": today},
-            ),
-            input_block(
-                "time",
-                "Time",
-                {"type": "timepicker", "action_id": "value", "initial_time": "09:00"},
-                hint=f"In your time zone ({tz_name}).",
-            ),
-        ],
-        callback_id="reply_send_later",
-        submit="Schedule",
-        private_metadata=str(message_row_id),
+    return when_modal(
+        "reply_send_later", "Send later", str(message_row_id), tz_name, submit="Schedule"
     )

@@ -1,4 +1,5 @@
-"""Buttons of the team inbox: Undo and Send later on a held reply."""
+"""Buttons of the team inbox: Undo and Send later on a held reply; Assign, Done, Reopen
+and Snooze on a thread's root post."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from bot.blocks.inbox import assign_modal, when_modal
 from bot.blocks.replies import send_later_modal
 from bot.context import AppContext
 from bot.errors import UserError
+from bot.inbox import triage
 from bot.inbox.timezones import user_timezone
-from handlers.common import tell, user_facing, user_of
+from handlers.common import channel_of, tell, user_facing, user_of
+from storage.models import ThreadStatus
 
 
 def _row_id(body: dict[str, Any]) -> int:
@@ -37,3 +41,61 @@ def register(app: App, ctx: AppContext) -> None:
         row_id = _row_id(body)
         zone = user_timezone(ctx, user_of(body))
         client.views_open(trigger_id=body["trigger_id"], view=send_later_modal(row_id, zone.key))
+
+    register_triage(app, ctx)
+
+
+def _clicked_conversation(ctx: AppContext, body: dict[str, Any]) -> int:
+    """The thread whose root post was clicked (found by channel + message ts)."""
+    container = body.get("container") or {}
+    channel = container.get("channel_id") or channel_of(body)
+    conversation = triage.conversation_for_post(ctx, channel, container.get("message_ts", ""))
+    return conversation.id  # type: ignore[return-value]
+
+
+def register_triage(app: App, ctx: AppContext) -> None:
+    @app.action("triage_assign_me")
+    @user_facing(ctx)
+    def assign_me(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        user = user_of(body)
+        triage.assign(ctx, _clicked_conversation(ctx, body), user, user)
+
+    @app.action("triage_assign")
+    @user_facing(ctx)
+    def assign_someone(ack: Ack, body: dict[str, Any], client: Any) -> None:
+        ack()
+        conversation = triage.checked_conversation(
+            ctx, _clicked_conversation(ctx, body), user_of(body)
+        )
+        mailbox = ctx.mailboxes.get(conversation.mailbox_id)
+        assert mailbox is not None
+        people = triage.eligible_assignees(ctx, mailbox)
+        client.views_open(
+            trigger_id=body["trigger_id"],
+            view=assign_modal(conversation.id, people),  # type: ignore[arg-type]
+        )
+
+    @app.action("triage_done")
+    @user_facing(ctx)
+    def done(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        triage.set_status(ctx, _clicked_conversation(ctx, body), user_of(body), ThreadStatus.DONE)
+
+    @app.action("triage_reopen")
+    @user_facing(ctx)
+    def reopen(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        triage.set_status(ctx, _clicked_conversation(ctx, body), user_of(body), ThreadStatus.OPEN)
+
+    @app.action("triage_snooze")
+    @user_facing(ctx)
+    def snooze(ack: Ack, body: dict[str, Any], client: Any) -> None:
+        ack()
+        user = user_of(body)
+        conversation = triage.checked_conversation(ctx, _clicked_conversation(ctx, body), user)
+        zone = user_timezone(ctx, user)
+        view = when_modal(
+            "triage_snooze", "Snooze until", str(conversation.id), zone.key, submit="Snooze"
+        )
+        client.views_open(trigger_id=body["trigger_id"], view=view)

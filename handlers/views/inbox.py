@@ -1,4 +1,4 @@
-"""Modal submissions of the team inbox: Send later."""
+"""Modal submissions of the team inbox: Send later, Assign, Snooze."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from slack_bolt import Ack, App
 
 from bot.context import AppContext
 from bot.errors import MailroomError
+from bot.inbox import triage
 from bot.inbox.timezones import local_to_utc, user_timezone
+from storage.models import ThreadStatus
 
 
 def _picked(values: dict[str, Any], block: str, key: str) -> str:
@@ -38,5 +40,44 @@ def register(app: App, ctx: AppContext) -> None:
         refusal = ctx.replies.send_later(int(metadata), user, when)
         if refusal:
             ack(response_action="errors", errors={"time": refusal})
+            return
+        ack()
+
+    @app.view("triage_assign")
+    def assign(ack: Ack, body: dict[str, Any]) -> None:
+        user, view = body["user"]["id"], body["view"]
+        metadata = str(view.get("private_metadata") or "")
+        selected = (view["state"]["values"].get("assignee", {}).get("value") or {}).get(
+            "selected_option"
+        )
+        chosen = str((selected or {}).get("value") or "")
+        if not metadata.isdigit() or not chosen:
+            ack(response_action="errors", errors={"assignee": "Pick someone to assign."})
+            return
+        # Both ids are untrusted: assign() checks the person submitting and the one chosen.
+        try:
+            triage.assign(ctx, int(metadata), user, chosen)
+        except MailroomError as exc:
+            ack(response_action="errors", errors={"assignee": exc.message})
+            return
+        ack()
+
+    @app.view("triage_snooze")
+    def snooze(ack: Ack, body: dict[str, Any]) -> None:
+        user, view = body["user"]["id"], body["view"]
+        metadata = str(view.get("private_metadata") or "")
+        values = view["state"]["values"]
+        if not metadata.isdigit():
+            ack(response_action="errors", errors={"day": "That conversation no longer exists."})
+            return
+        try:
+            when = local_to_utc(
+                _picked(values, "day", "selected_date"),
+                _picked(values, "time", "selected_time"),
+                user_timezone(ctx, user),
+            )
+            triage.set_status(ctx, int(metadata), user, ThreadStatus.SNOOZED, when)
+        except MailroomError as exc:
+            ack(response_action="errors", errors={"time": exc.message})
             return
         ack()
