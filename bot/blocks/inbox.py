@@ -107,3 +107,51 @@ def status_note(actor: str | None, status: str, snoozed_until: datetime | None =
 
 def new_mail_mention(assignee: str) -> str:
     return f":incoming_envelope: <@{assignee}>, the customer wrote again in your conversation."
+
+
+def waiting_list_blocks(items: list[Any], user_id: str) -> tuple[str, list[Block]]:
+    """/mail-inbox: the open threads for ``user_id``, the longest waiting first.
+
+    ``items`` are ``bot.inbox.waiting.WaitingThread``; subjects and addresses are email
+    text, escaped here.
+    """
+    from bot.blocks.common import section
+    from bot.formatting.slack_text import escape, truncate
+
+    mine = sum(1 for i in items if i.conversation.assignee_id == user_id)
+    unassigned = len(items) - mine
+    if not items:
+        text = ":tada: Nothing is waiting: no open conversation is assigned to you or unassigned."
+        return text, [section(text)]
+    text = f":inbox_tray: {mine} assigned to you, {unassigned} unassigned — oldest first."
+    lines = []
+    for item in items[:20]:
+        subject = escape(item.conversation.subject or "(no subject)")
+        who = escape(item.conversation.customer_address or "unknown")
+        title = f"<{item.link}|{subject}>" if item.link else subject
+        owner = "you" if item.conversation.assignee_id else "unassigned"
+        lines.append(
+            truncate(
+                f"• {title} — {who} · {escape(item.mailbox.address)} · {owner} · "
+                f"waiting since {slack_time(item.since)}",
+                500,
+            )
+        )
+    blocks: list[Block] = [section(text)]
+    for start in range(0, len(lines), 5):
+        blocks.append(section("\n".join(lines[start : start + 5])))
+    if len(items) > 20:
+        blocks.append(context(f"…and {len(items) - 20} more."))
+    return text, blocks
+
+
+def home_counts_blocks(mine: int, unassigned: int) -> list[Block]:
+    from bot.blocks.common import section
+
+    return [
+        section(
+            f":inbox_tray: *Waiting for an answer:* {mine} assigned to you, "
+            f"{unassigned} unassigned. Type `/mail-inbox` for the list."
+        ),
+        {"type": "divider"},
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.context import AppContext
 
 
@@ -13,3 +15,22 @@ def install(ctx: AppContext) -> None:
     )
     ctx.replies.sent_hooks.append(lambda mailbox, row: triage.on_reply_sent(ctx, mailbox, row))
     ctx.extras.setdefault("on_start", []).append(triage.resume_snoozes)
+    _add_home_counts(ctx)
+
+
+def _add_home_counts(ctx: AppContext) -> None:
+    """App Home starts with the same counts as /mail-inbox, above the existing panel."""
+    from bot.blocks.inbox import home_counts_blocks
+    from bot.inbox.waiting import counts
+
+    previous = ctx.extras.get("home_view")
+    if previous is None:
+        return  # no App Home panel to add to (the preferences feature builds it)
+
+    def home_view(ctx: AppContext, user_id: str, team_id: str) -> dict[str, Any]:
+        view = previous(ctx, user_id, team_id)
+        mine, unassigned = counts(ctx, user_id, team_id)
+        view["blocks"] = (home_counts_blocks(mine, unassigned) + view["blocks"])[:100]
+        return view
+
+    ctx.extras["home_view"] = home_view

@@ -12,12 +12,13 @@ from handlers.commands import (
     contacts,
     dkim,
     footer,
+    inbox,
     role,
     status,
     verify,
 )
 
-MODULES = (connect, status, role, verify, dkim, consent, footer, contacts, contact)
+MODULES = (connect, status, role, verify, dkim, consent, footer, contacts, contact, inbox)
 
 
 def register(app: App, ctx: AppContext) -> None:
