@@ -64,11 +64,32 @@ log = logging.getLogger(__name__)
 
 # Thread messages starting with one of these stay internal: they are never emailed.
 NOTE_PREFIXES = ("note:", "internal:")
+# A reply starting with this also goes to the customer mail's other To/Cc addresses.
+REPLY_ALL_PREFIX = "all:"
 SENT_REACTION = "white_check_mark"
 NOTE_REACTION = "lock"
 # Handled thread messages are kept this long: far beyond Slack's retries (minutes), so a
 # late redelivery of the same message is still recognised.
 INBOX_KEEP = timedelta(days=7)
+
+
+def is_reply_all(text: str) -> bool:
+    return text.strip().lower().startswith(REPLY_ALL_PREFIX)
+
+
+def reply_all_copies(customer_mail: Message | None, own_address: str, to: list[str]) -> list[str]:
+    """The customer mail's To and Cc, without the mailbox itself and the reply's own To."""
+    if customer_mail is None:
+        return []
+    skip = {own_address.lower(), *(a.lower() for a in to)}
+    copies: list[str] = []
+    for address in split_addresses(customer_mail.to_addresses) + split_addresses(
+        customer_mail.cc_addresses
+    ):
+        if address.lower() not in skip:
+            skip.add(address.lower())
+            copies.append(address)
+    return copies
 
 
 def is_internal_note(text: str) -> bool:
@@ -235,6 +256,12 @@ class ReplyService:
         """Record the reply PENDING_SEND and close its inbox row, in one transaction."""
         parent_refs = (parent.references or "").split() if parent else []
         to = _reply_targets(customer_mail, conversation)
+        text = event.get("text") or ""
+        copied: list[str] = []
+        if is_reply_all(text):
+            # `all:` also answers everyone the customer's mail went to, minus ourselves.
+            copied = reply_all_copies(customer_mail, mailbox.address, to)
+            text = text.strip()[len(REPLY_ALL_PREFIX) :].lstrip()
         files = reply_files(event)
         row = Message(
             mailbox_id=mailbox.id,  # type: ignore[arg-type]
@@ -249,11 +276,12 @@ class ReplyService:
             from_address=mailbox.address,
             from_name=mailbox.sender_name,
             to_addresses=", ".join(to),
+            cc_addresses=", ".join(copied),
             source_channel=event["channel"],
             source_ts=event["ts"],
             author_id=event["user"],
             state=MessageState.PENDING_SEND,
-            body_text=event.get("text") or "",
+            body_text=text,
             files_json=json.dumps(files) if files else None,
             send_after=self._undo_deadline(),
         )
@@ -425,7 +453,9 @@ class ReplyService:
         self._mark(row.id, MessageState.SENT, None)  # type: ignore[arg-type]
         self._react(row.source_channel, row.source_ts, SENT_REACTION)
         self._update_notice(row, *held_reply_done_blocks(row, "sent"))
-        self._confirm(row, [str(a) for a in email["To"].addresses])
+        self._confirm(
+            row, [str(a) for a in email["To"].addresses] + split_addresses(row.cc_addresses)
+        )
         self._append_to_sent(mailbox, email.as_bytes())
         for hook in self.sent_hooks:
             try:
@@ -441,6 +471,7 @@ class ReplyService:
             sender_name=mailbox.sender_name or mailbox.address,
             sender_address=mailbox.address,
             to=split_addresses(row.to_addresses),
+            cc=split_addresses(row.cc_addresses),
             to_names=self._recipient_names(row),
             subject=row.subject,
             in_reply_to=row.in_reply_to,
@@ -681,7 +712,7 @@ def _stored_files(row: Message) -> list[dict[str, Any]]:
 
 def _checked_recipients(row: Message) -> list[str]:
     """The reply's recipients, refused when there are none or too many to be genuine."""
-    recipients = split_addresses(row.to_addresses)
+    recipients = split_addresses(row.to_addresses) + split_addresses(row.cc_addresses)
     if not recipients:
         raise UserError("This conversation has no customer address to reply to.")
     if len(recipients) > MAX_REPLY_RECIPIENTS:

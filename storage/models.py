@@ -163,6 +163,7 @@ class Message(SQLModel, table=True):
     from_address: str = ""
     from_name: str = ""
     to_addresses: str = ""  # comma separated
+    cc_addresses: str = ""  # comma separated; inbound: the mail's Cc; outbound: `all:` copies
     reply_to: str = ""  # comma separated; where answers to this mail go (Reply-To)
     sent_at: datetime | None = None
     slack_ts: str | None = None

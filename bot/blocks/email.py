@@ -69,7 +69,8 @@ def email_post_blocks(
         section(summary),
     ]
     if not sent_copy:
-        blocks.append(context(reply_target_line(parsed)))
+        copied = copied_line(parsed, mailbox)
+        blocks.append(context(reply_target_line(parsed), *([copied] if copied else [])))
         warnings = reply_warnings(parsed, new_sender=new_sender)
         if warnings:
             blocks.append(section("\n".join(warnings)))
@@ -109,6 +110,26 @@ def recipients_text(addresses: list[str], shown: int = MAX_REPLY_RECIPIENTS) -> 
 def reply_target_line(parsed: InboundEmail) -> str:
     """Where a reply in the thread goes while this is the newest mail from outside."""
     line = f":leftwards_arrow_with_hook: Replies in this thread go to {recipients_text(parsed.reply_addresses)}"
+    return truncate(line, NOTE_LIMIT)
+
+
+def copied_line(parsed: InboundEmail, mailbox: Mailbox) -> str:
+    """Who else the mail went to (To/Cc, minus the mailbox): an `all:` reply copies them."""
+    own = mailbox.address.lower()
+    answered = {a.lower() for a in parsed.reply_addresses}
+    seen: set[str] = set()
+    copied = []
+    for address in [*parsed.to, *parsed.cc]:
+        key = address.lower()
+        if key != own and key not in answered and key not in seen:
+            seen.add(key)
+            copied.append(address)
+    if not copied:
+        return ""
+    line = (
+        f":busts_in_silhouette: Copied: {recipients_text(copied)}. Start a reply with "
+        "`all:` to answer them too."
+    )
     return truncate(line, NOTE_LIMIT)
 
 

@@ -10,6 +10,7 @@ from bot.context import AppContext
 def install(ctx: AppContext) -> None:
     from bot.inbox import triage
 
+    ctx.sync.ingest_hooks.append(lambda mailbox, row, parsed: triage.remember_cc(ctx, row, parsed))
     ctx.sync.ingest_hooks.append(
         lambda mailbox, row, parsed: triage.on_mail_recorded(ctx, mailbox, row, parsed)
     )

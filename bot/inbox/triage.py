@@ -167,6 +167,17 @@ def on_mail_recorded(ctx: AppContext, mailbox: Mailbox, row: Message, parsed: In
         _mention_once(ctx, conversation, row)
 
 
+def remember_cc(ctx: AppContext, row: Message, parsed: InboundEmail) -> None:
+    """Keep a mail's Cc: an `all:` reply copies them."""
+    if row.direction == "in" and parsed.cc:
+        with ctx.db.session() as session:
+            session.exec(  # type: ignore[call-overload]
+                update(Message)
+                .where(Message.id == row.id)
+                .values(cc_addresses=", ".join(parsed.cc)[:4000])
+            )
+
+
 def on_reply_sent(ctx: AppContext, mailbox: Mailbox, row: Message) -> None:
     if row.conversation_id is not None:
         _move(ctx, row.conversation_id, ThreadStatus.WAITING)

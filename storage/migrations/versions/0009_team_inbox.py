@@ -1,4 +1,4 @@
-"""team inbox: thread assignee and status, replies held for an undo window or sent later
+"""team inbox: thread assignee and status, held replies (undo, send later), Cc for `all:`
 
 Revision ID: 0009
 Revises: 0005
@@ -43,10 +43,19 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("notice_ts", sqlmodel.sql.sqltypes.AutoString(), nullable=True)
         )
+        batch_op.add_column(
+            sa.Column(
+                "cc_addresses",
+                sqlmodel.sql.sqltypes.AutoString(),
+                nullable=False,
+                server_default="",
+            )
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_column("cc_addresses")
         batch_op.drop_column("notice_ts")
         batch_op.drop_column("send_after")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
