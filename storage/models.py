@@ -184,6 +184,19 @@ class Message(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class InboxSetting(SQLModel, table=True):
+    """Per mailbox: remind when a customer mail is unanswered after N working hours."""
+
+    __tablename__ = "inbox_settings"
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox_id: int = Field(foreign_key="mailboxes.id", unique=True)
+    reminder_hours: float = 0.0  # 0: no reminder
+    timezone: str = "UTC"
+    working_days: str = "0,1,2,3,4"  # Monday = 0
+    updated_by: str = ""
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class ProcessedEvent(SQLModel, table=True):
     __tablename__ = "processed_events"
     event_id: str = Field(primary_key=True)

@@ -16,6 +16,7 @@ def install(ctx: AppContext) -> None:
     )
     ctx.replies.sent_hooks.append(lambda mailbox, row: triage.on_reply_sent(ctx, mailbox, row))
     ctx.extras.setdefault("on_start", []).append(triage.resume_snoozes)
+    ctx.extras["on_start"].append(_schedule_reminders)
     _add_home_counts(ctx)
 
 
@@ -35,3 +36,11 @@ def _add_home_counts(ctx: AppContext) -> None:
         return view
 
     ctx.extras["home_view"] = home_view
+
+
+def _schedule_reminders(ctx: AppContext) -> None:
+    from bot.inbox.reminders import check_reminders
+
+    ctx.scheduler.every(
+        "inbox-reminders", ctx.settings.inbox_reminder_check_seconds, check_reminders, ctx
+    )

@@ -17,6 +17,19 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "inbox_settings",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("mailbox_id", sa.Integer(), nullable=False),
+        sa.Column("reminder_hours", sa.Float(), nullable=False),
+        sa.Column("timezone", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("working_days", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("updated_by", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["mailbox_id"], ["mailboxes.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("mailbox_id"),
+    )
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("assignee_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True)
@@ -54,6 +67,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("inbox_settings")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_column("cc_addresses")
         batch_op.drop_column("notice_ts")
