@@ -228,6 +228,10 @@ class ReplyService:
         with self.ctx.db.session() as own:
             return bool(own.exec(statement).rowcount)  # type: ignore[call-overload]
 
+    def refusal(self, user: str, mailbox: Mailbox) -> str | None:
+        """Why ``user`` may not send from ``mailbox`` now (roles, inactive, guards), or None."""
+        return self._refusal(user, mailbox)
+
     def _refusal(self, user: str, mailbox: Mailbox) -> str | None:
         if not mailbox.active:
             return (
@@ -588,8 +592,8 @@ class ReplyService:
             return conversation.thread_ts if conversation else None
 
     def _react(self, channel: str | None, ts: str | None, name: str) -> None:
-        if not channel or not ts:
-            return
+        if not channel or not ts or ts.startswith("compose:"):
+            return  # a mail written in the compose modal has no Slack message to mark
         try:
             self.ctx.slack.react(channel, ts, name)
         except SlackApiError as exc:

@@ -155,3 +155,56 @@ def home_counts_blocks(mine: int, unassigned: int) -> list[Block]:
         ),
         {"type": "divider"},
     ]
+
+
+def composed_root_blocks(
+    author: str,
+    mailbox_address: str,
+    to: list[str],
+    cc: list[str],
+    subject: str,
+    body: str,
+    assignee: str,
+) -> tuple[str, list[Block]]:
+    """The root post of a conversation started from Slack (the person's own text, escaped
+    like any address so nothing in it pings a channel)."""
+    from bot.blocks.common import section
+    from bot.formatting.slack_text import escape, truncate
+
+    recipients = ", ".join(escape(a) for a in to)
+    copies = f" (Cc {', '.join(escape(a) for a in cc)})" if cc else ""
+    headline = (
+        f":outbox_tray: <@{author}> wrote from {escape(mailbox_address)} to "
+        f"{recipients}{copies}\n*{escape(subject)}*"
+    )
+    text = truncate(f"New email to {recipients}: {escape(subject)}", 300)
+    return text, [
+        section(truncate(headline, 2900)),
+        section(truncate(escape(body), 2800)),
+        context("The customer's answer will arrive in this thread; reply here to answer."),
+        *triage_blocks(ThreadStatus.WAITING, assignee),
+    ]
+
+
+def compose_modal(mailboxes: list[tuple[str, str]]) -> dict[str, Any]:
+    """/mail-send: From (only mailboxes the person may send from), To, Cc, subject, body."""
+    from bot.blocks.common import select_input, text_input
+
+    return modal(
+        "New email",
+        [
+            select_input("from", "From", mailboxes, initial=mailboxes[0][1] if mailboxes else None),
+            text_input("to", "To", placeholder="ana@customer.com, bob@customer.com"),
+            text_input("cc", "Cc", optional=True),
+            text_input("subject", "Subject"),
+            text_input(
+                "body",
+                "Message",
+                multiline=True,
+                hint="Slack formatting (*bold*, _italic_, links) becomes formatted email; "
+                "your footer is added.",
+            ),
+        ],
+        callback_id="mail_compose",
+        submit="Send",
+    )

@@ -14,11 +14,12 @@ from handlers.commands import (
     footer,
     inbox,
     role,
+    send,
     status,
     verify,
 )
 
-MODULES = (connect, status, role, verify, dkim, consent, footer, contacts, contact, inbox)
+MODULES = (connect, status, role, verify, dkim, consent, footer, contacts, contact, inbox, send)
 
 
 def register(app: App, ctx: AppContext) -> None:

@@ -1,4 +1,4 @@
-"""Modal submissions of the team inbox: Send later, Assign, Snooze."""
+"""Modal submissions of the team inbox: Send later, Assign, Snooze, New email."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from bot.connect import view_values
 from bot.context import AppContext
 from bot.errors import MailroomError
-from bot.inbox import triage
+from bot.inbox import compose, triage
 from bot.inbox.timezones import local_to_utc, user_timezone
 from storage.models import ThreadStatus
 
@@ -81,3 +82,14 @@ def register(app: App, ctx: AppContext) -> None:
             ack(response_action="errors", errors={"time": exc.message})
             return
         ack()
+
+    @app.view("mail_compose")
+    def send_new_email(ack: Ack, body: dict[str, Any]) -> None:
+        user, view = body["user"]["id"], body["view"]
+        # Every field is checked again here: the From choice is untrusted.
+        draft, errors = compose.check_draft(ctx, user, view_values(view["state"]["values"]))
+        if draft is None:
+            ack(response_action="errors", errors=errors)
+            return
+        ack()
+        compose.start(ctx, draft, user, str(view.get("id") or ""))
