@@ -197,6 +197,20 @@ class InboxSetting(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class ReplyTemplate(SQLModel, table=True):
+    """A saved reply: for one mailbox, or for the whole workspace (mailbox_id None)."""
+
+    __tablename__ = "reply_templates"
+    __table_args__ = (UniqueConstraint("team_id", "mailbox_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(index=True)
+    mailbox_id: int | None = Field(default=None, foreign_key="mailboxes.id")
+    name: str
+    body: str = Field(default="", sa_column=Column(Text))
+    updated_by: str = ""
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class ProcessedEvent(SQLModel, table=True):
     __tablename__ = "processed_events"
     event_id: str = Field(primary_key=True)

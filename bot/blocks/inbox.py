@@ -38,6 +38,7 @@ def triage_blocks(
     else:
         buttons.append(button("Done", "triage_done", style="primary"))
     buttons.append(button("Snooze until…", "triage_snooze"))
+    buttons.append(button("Reply with template", "template_reply_open"))
     return [
         {**context(f"{label} · {who}"), "block_id": f"{TRIAGE_PREFIX}state"},
         actions(*buttons, block_id=f"{TRIAGE_PREFIX}actions"),
@@ -208,3 +209,96 @@ def compose_modal(mailboxes: list[tuple[str, str]]) -> dict[str, Any]:
         callback_id="mail_compose",
         submit="Send",
     )
+
+
+def template_reply_post(user_id: str, text: str) -> tuple[str, list[Block]]:
+    """How a template reply shows in the thread: who sends it, and the exact text."""
+    from bot.blocks.common import section
+    from bot.formatting.slack_text import escape, truncate
+
+    headline = f":memo: <@{user_id}> replied with a saved reply:"
+    return truncate(f"{headline} {escape(text)}", 2900), [
+        context(headline),
+        section(truncate(escape(text), 2900)),
+    ]
+
+
+def template_reply_modal(
+    conversation_id: int,
+    templates: list[tuple[str, str]],
+    chosen: str,
+    text: str,
+) -> dict[str, Any]:
+    """Pick a saved reply (the text below refills), edit it, send it in the thread."""
+    import json
+
+    from bot.blocks.common import text_input
+
+    picker: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": "template_pick",
+        "options": [option(name, value) for name, value in templates[:100]],
+    }
+    for name, value in templates:
+        if value == chosen:
+            picker["initial_option"] = option(name, value)
+    return modal(
+        "Reply with template",
+        [
+            actions(picker, block_id="template_choice"),
+            # A new block id per template: Slack keeps typed text in a block it already knows.
+            text_input(f"body_{chosen}", "Reply", initial=text, multiline=True),
+            context("Sent to the customer like a reply in the thread (with the undo window)."),
+        ],
+        callback_id="template_reply",
+        submit="Send",
+        private_metadata=json.dumps({"conversation": conversation_id, "template": chosen}),
+    )
+
+
+def template_edit_modal(
+    reference: str, name: str, body: str, scope: str, tags_hint: str
+) -> dict[str, Any]:
+    from bot.blocks.common import text_input
+
+    return modal(
+        "Saved reply",
+        [
+            context(f"For {scope}."),
+            text_input("name", "Name", initial=name),
+            text_input("body", "Text", initial=body, multiline=True, hint=tags_hint[:150]),
+        ],
+        callback_id="template_save",
+        private_metadata=reference,
+    )
+
+
+def template_list_blocks(rows: list[Any], scopes: dict[int | None, str]) -> tuple[str, list[Block]]:
+    from bot.blocks.common import section
+    from bot.formatting.slack_text import escape, truncate
+
+    if not rows:
+        text = (
+            "No saved replies yet. Add one with `/mail-template add` (workspace) or "
+            "`/mail-template add mailbox:<address>`."
+        )
+        return text, [section(text)]
+    lines = [
+        truncate(
+            f"• *{escape(r.name)}* ({escape(scopes.get(r.mailbox_id, 'workspace'))}): "
+            f"{escape((r.body or '').splitlines()[0] if r.body else '')}",
+            300,
+        )
+        for r in rows[:40]
+    ]
+    text = f":memo: {len(rows)} saved replies."
+    blocks: list[Block] = [section(text)]
+    for start in range(0, len(lines), 10):
+        blocks.append(section("\n".join(lines[start : start + 10])))
+    blocks.append(
+        context(
+            "`/mail-template edit <name> [mailbox:<address>]`, "
+            "`/mail-template remove <name> [mailbox:<address>]`"
+        )
+    )
+    return text, blocks

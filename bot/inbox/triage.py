@@ -72,7 +72,7 @@ def checked_conversation(ctx: AppContext, conversation_id: int, user_id: str) ->
         raise UserError("That conversation no longer exists.")
     refusal = ctx.roles.reply_refusal(user_id, mailbox)
     if refusal:
-        raise UserError(f"You cannot assign or change this conversation: {refusal}")
+        raise UserError(f"You cannot handle this conversation: {refusal}")
     return conversation
 
 

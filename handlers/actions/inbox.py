@@ -3,15 +3,16 @@ and Snooze on a thread's root post."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.blocks.inbox import assign_modal, when_modal
+from bot.blocks.inbox import assign_modal, template_reply_modal, when_modal
 from bot.blocks.replies import send_later_modal
 from bot.context import AppContext
 from bot.errors import UserError
-from bot.inbox import triage
+from bot.inbox import templates, triage
 from bot.inbox.timezones import user_timezone
 from handlers.common import channel_of, tell, user_facing, user_of
 from storage.models import ThreadStatus
@@ -43,6 +44,7 @@ def register(app: App, ctx: AppContext) -> None:
         client.views_open(trigger_id=body["trigger_id"], view=send_later_modal(row_id, zone.key))
 
     register_triage(app, ctx)
+    register_templates(app, ctx)
 
 
 def _clicked_conversation(ctx: AppContext, body: dict[str, Any]) -> int:
@@ -99,3 +101,52 @@ def register_triage(app: App, ctx: AppContext) -> None:
             "triage_snooze", "Snooze until", str(conversation.id), zone.key, submit="Snooze"
         )
         client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def _template_choices(ctx: AppContext, conversation: Any) -> list[Any]:
+    mailbox = ctx.mailboxes.get(conversation.mailbox_id)
+    assert mailbox is not None
+    rows = templates.templates_for(ctx, mailbox.team_id, mailbox.id)
+    if not rows:
+        raise UserError(
+            "There are no saved replies for this mailbox yet. Its managers can add some with "
+            "`/mail-template add`."
+        )
+    return rows
+
+
+def _template_view(ctx: AppContext, conversation: Any, user: str, chosen_id: str) -> dict:
+    mailbox = ctx.mailboxes.get(conversation.mailbox_id)
+    assert mailbox is not None
+    rows = _template_choices(ctx, conversation)
+    chosen = next((r for r in rows if str(r.id) == chosen_id), rows[0])
+    text = templates.fill(ctx, chosen, mailbox, conversation, user)
+    options = [(r.name if r.mailbox_id else f"{r.name} (workspace)", str(r.id)) for r in rows]
+    return template_reply_modal(conversation.id, options, str(chosen.id), text)
+
+
+def register_templates(app: App, ctx: AppContext) -> None:
+    @app.action("template_reply_open")
+    @user_facing(ctx)
+    def open_template_reply(ack: Ack, body: dict[str, Any], client: Any) -> None:
+        ack()
+        user = user_of(body)
+        conversation = triage.checked_conversation(ctx, _clicked_conversation(ctx, body), user)
+        view = _template_view(ctx, conversation, user, "")
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    @app.action("template_pick")
+    @user_facing(ctx)
+    def pick_template(ack: Ack, body: dict[str, Any], client: Any) -> None:
+        ack()
+        user = user_of(body)
+        view = body["view"]
+        metadata = json.loads(view.get("private_metadata") or "{}")
+        # The conversation id comes back from Slack: checked against the person again.
+        conversation = triage.checked_conversation(ctx, int(metadata.get("conversation", 0)), user)
+        chosen = (body["actions"][0].get("selected_option") or {}).get("value", "")
+        client.views_update(
+            view_id=view["id"],
+            hash=view.get("hash"),
+            view=_template_view(ctx, conversation, user, chosen),
+        )

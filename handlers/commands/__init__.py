@@ -16,10 +16,24 @@ from handlers.commands import (
     role,
     send,
     status,
+    template,
     verify,
 )
 
-MODULES = (connect, status, role, verify, dkim, consent, footer, contacts, contact, inbox, send)
+MODULES = (
+    connect,
+    status,
+    role,
+    verify,
+    dkim,
+    consent,
+    footer,
+    contacts,
+    contact,
+    inbox,
+    send,
+    template,
+)
 
 
 def register(app: App, ctx: AppContext) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -9,8 +10,9 @@ from slack_bolt import Ack, App
 from bot.connect import view_values
 from bot.context import AppContext
 from bot.errors import MailroomError
-from bot.inbox import compose, triage
+from bot.inbox import compose, templates, triage
 from bot.inbox.timezones import local_to_utc, user_timezone
+from handlers.common import team_of
 from storage.models import ThreadStatus
 
 
@@ -93,3 +95,54 @@ def register(app: App, ctx: AppContext) -> None:
             return
         ack()
         compose.start(ctx, draft, user, str(view.get("id") or ""))
+
+    @app.view("template_reply")
+    def send_template_reply(ack: Ack, body: dict[str, Any]) -> None:
+        user, view = body["user"]["id"], body["view"]
+        metadata = json.loads(view.get("private_metadata") or "{}")
+        values = view["state"]["values"]
+        block = next((b for b in values if b.startswith("body_")), "")
+        text = str((values.get(block, {}).get("value") or {}).get("value") or "").strip()
+        if not text:
+            ack(response_action="errors", errors={block or "body_": "Write the reply."})
+            return
+        try:
+            # The conversation id is untrusted: the person must be able to answer from it.
+            conversation = triage.checked_conversation(
+                ctx, int(metadata.get("conversation") or 0), user
+            )
+            inbox_id = templates.reply_with(ctx, conversation, user, text)
+        except MailroomError as exc:
+            ack(response_action="errors", errors={block: exc.message})
+            return
+        ack()
+        if inbox_id is not None:
+            # Stored before the ack: a crash from here on is finished by recover().
+            ctx.replies.handle_thread_message(inbox_id)
+
+    @app.view("template_save")
+    def save_template(ack: Ack, body: dict[str, Any]) -> None:
+        user, view = body["user"]["id"], body["view"]
+        metadata = json.loads(view.get("private_metadata") or "{}")
+        form = view_values(view["state"]["values"])
+        errors = templates.check_template(form.get("name", ""), form.get("body", ""))
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        mailbox_id = metadata.get("mailbox")
+        mailbox = ctx.mailboxes.get(int(mailbox_id)) if mailbox_id else None
+        try:
+            # Rights are checked again here: the metadata came back from Slack.
+            templates.save(
+                ctx,
+                user,
+                mailbox.team_id if mailbox else team_of(body),
+                mailbox,
+                metadata.get("id"),
+                form.get("name", ""),
+                form.get("body", ""),
+            )
+        except MailroomError as exc:
+            ack(response_action="errors", errors={"name": exc.message})
+            return
+        ack()

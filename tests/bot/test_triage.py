@@ -75,11 +75,17 @@ def test_root_post_shows_open_unassigned_and_assign_to_me_is_checked(harness: Ha
         if b.get("block_id") == "triage_actions"
         for e in b["elements"]
     ]
-    assert ids == ["triage_assign_me", "triage_assign", "triage_done", "triage_snooze"]
+    assert ids == [
+        "triage_assign_me",
+        "triage_assign",
+        "triage_done",
+        "triage_snooze",
+        "template_reply_open",
+    ]
 
     # Bob may not answer from Alice's personal mailbox, so he cannot take it.
     click(h, "triage_assign_me", "UBOB", ts)
-    ephemeral_to(h, "UBOB", "cannot assign")
+    ephemeral_to(h, "UBOB", "cannot handle")
     assert conversation(h, ts).assignee_id is None
 
     click(h, "triage_assign_me", "UALICE", ts)
@@ -114,7 +120,7 @@ def test_assign_to_someone_lists_only_people_who_may_answer_and_checks_the_choic
 
     # A forged choice of someone without the right is refused, and so is a clicker without it.
     assert "cannot answer from" in submit("USALES", "UBOB")["errors"]["assignee"]
-    assert "cannot assign" in submit("UBOB", "UBOB")["errors"]["assignee"]
+    assert "cannot handle" in submit("UBOB", "UBOB")["errors"]["assignee"]
     assert submit("UADMIN", "USALES") == {}
     shows(h, ts, "Assigned to <@USALES>")
     wait_until(

@@ -1,4 +1,4 @@
-"""team inbox: thread assignee and status, held replies (undo, send later), Cc for `all:`
+"""team inbox: thread assignee and status, held replies (undo, send later), Cc for `all:`, reminders, saved replies
 
 Revision ID: 0009
 Revises: 0005
@@ -17,6 +17,21 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "reply_templates",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("team_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("mailbox_id", sa.Integer(), nullable=True),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=True),
+        sa.Column("updated_by", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["mailbox_id"], ["mailboxes.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("team_id", "mailbox_id", "name"),
+    )
+    with op.batch_alter_table("reply_templates", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_reply_templates_team_id"), ["team_id"], unique=False)
     op.create_table(
         "inbox_settings",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -67,6 +82,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("reply_templates")
     op.drop_table("inbox_settings")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_column("cc_addresses")
