@@ -80,7 +80,8 @@ def test_a_template_is_filled_edited_and_sent_like_a_thread_reply(harness: Harne
         "UALICE",
         view=view,
     )
-    assert answer.status_code == 200 and not answer.content or answer.json() == {}
+    assert answer.status_code == 200
+    assert not answer.content or answer.json() == {}
 
     mail = h.smtp.wait_for_messages(1)[0]
     assert edited in mail.message.get_body(("plain",)).get_content()
