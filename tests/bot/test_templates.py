@@ -50,7 +50,10 @@ def test_a_template_is_filled_edited_and_sent_like_a_thread_reply(harness: Harne
     assert "Pricing" in json.dumps(listing["blocks"]) and "Thanks" in json.dumps(listing["blocks"])
 
     click(h, "template_reply_open", "UALICE", ts)
-    view = wait_until(h.slack.last_view, message="the template reply modal")
+    view = wait_until(
+        lambda: (v := h.slack.last_view()) and v.get("callback_id") == "template_reply" and v,
+        message="the template reply modal",
+    )
     body_block = next(b for b in view["blocks"] if b.get("block_id", "").startswith("body_"))
     filled = body_block["element"]["initial_value"]
     assert filled.startswith("Hi Carla Cliente,")
