@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from sqlmodel import select
 
-from storage.models import Message
+from storage.models import Conversation, Mailbox, Message
 from tests.support.harness import Harness, make_email
 from tests.support.slack_requests import TEAM_ID, plain_input, static_select
 from tests.support.wait import wait_until
@@ -162,3 +162,24 @@ def test_the_global_shortcut_opens_the_same_modal(harness: Harness) -> None:
     view = wait_until(h.slack.last_view, message="the compose modal")
     assert view["callback_id"] == "mail_compose"
     assert from_options(view) == [mailbox.address]
+
+
+def test_a_personal_mailbox_without_a_channel_starts_the_thread_in_the_dm(
+    harness: Harness,
+) -> None:
+    h = harness
+    mailbox = h.connect(user="UALICE", kind="personal", channel=CHANNEL)
+    with h.ctx.db.session() as session:
+        stored = session.get(Mailbox, mailbox.id)
+        stored.channel_id = None  # e.g. connected by sign-in before a channel was chosen
+        session.add(stored)
+    view = open_compose(h, "UALICE")
+    assert submit(h, view, "UALICE", compose_values(mailbox.id, "carla@customer.example.com")) == {}
+    h.smtp.wait_for_messages(1)
+    dm = h.slack.calls_to("conversations.open")[-1]
+    assert dm.params["users"] == "UALICE"
+    with h.ctx.db.session() as session:
+        conversation = session.exec(select(Conversation)).one()
+    assert conversation.channel_id.startswith("D") and conversation.thread_ts
+    root = h.slack.message(conversation.channel_id, conversation.thread_ts)
+    assert root is not None and "Our offer" in json.dumps(root["blocks"])
