@@ -32,8 +32,10 @@ def the_row(h: Harness, mailbox_id: int) -> Message:
     return rows[0]
 
 
-def test_a_reply_waits_out_the_window_then_leaves_once(harness_with: HarnessFactory) -> None:
-    h = harness_with(REPLY_UNDO_SECONDS="3")
+def test_a_reply_waits_out_the_window_then_leaves_once(
+    harness_with: HarnessFactory, database_url: str
+) -> None:
+    h = harness_with(database_url=database_url, REPLY_UNDO_SECONDS="3")
     _, mailbox_id, ts = open_thread(h)
     h.reply(CHANNEL, ts, "Held a moment, then sent.")
     notice = held_notice(h, ts)
@@ -55,9 +57,9 @@ def test_a_reply_waits_out_the_window_then_leaves_once(harness_with: HarnessFact
 
 
 def test_undo_within_the_window_sends_nothing_and_only_the_author_can(
-    harness_with: HarnessFactory,
+    harness_with: HarnessFactory, database_url: str
 ) -> None:
-    h = harness_with(REPLY_UNDO_SECONDS="60")
+    h = harness_with(database_url=database_url, REPLY_UNDO_SECONDS="60")
     _, mailbox_id, ts = open_thread(h)
     h.reply(CHANNEL, ts, "Oops, wrong customer.", user="UALICE")
     notice = held_notice(h, ts)
