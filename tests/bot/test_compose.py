@@ -20,17 +20,16 @@ CHANNEL = "C_SALES"
 
 
 def open_compose(h: Harness, user: str) -> dict | None:
-    before = len(h.slack.calls_to("views.open"))
+    """The compose modal /mail-send opened, or None when the person was told why not."""
+    opened, told = len(h.slack.calls_to("views.open")), len(h.slack.ephemerals(user))
     h.client.command("/mail-send", "", user, channel_id=CHANNEL)
     wait_until(
         lambda: (
-            len(h.slack.calls_to("views.open")) > before
-            or h.slack.ephemerals(user)
-            or h.slack.messages(user)
+            len(h.slack.calls_to("views.open")) > opened or len(h.slack.ephemerals(user)) > told
         ),
         message="the compose modal or an answer",
     )
-    if len(h.slack.calls_to("views.open")) > before:
+    if len(h.slack.calls_to("views.open")) > opened:
         return h.slack.last_view()
     return None
 
