@@ -18,7 +18,7 @@ from bot.blocks.inbox import triage_blocks
 from bot.formatting.inbound import InboundEmail
 from bot.formatting.outbound import MAX_REPLY_RECIPIENTS, foreign_reply_to
 from bot.formatting.slack_text import escape, split_escaped, truncate
-from storage.models import Mailbox, ThreadStatus
+from storage.models import Mailbox, MailboxKind, ThreadStatus
 
 AUTO_LABELS = {
     "auto-reply": ":robot_face: Automatic reply — replies in this thread are not sent automatically.",
@@ -93,8 +93,9 @@ def email_post_blocks(
     )
     if show_full_ref is not None and trimmed:
         blocks.append(actions(button("Show full email", "email_show_full", show_full_ref)))
-    if root:
-        # A new thread: who has it and where it stands, kept current by bot.inbox.
+    if root and mailbox.kind != MailboxKind.MARKETING:
+        # A new thread: who has it and where it stands, kept current by bot.inbox (not for
+        # marketing mailboxes, which never answer from Slack).
         blocks += triage_blocks(ThreadStatus.WAITING if sent_copy else ThreadStatus.OPEN, None)
     fallback = f"Email from {escape(parsed.from_address or parsed.from_name)}: {subject}"
     return truncate(fallback, 300), blocks

@@ -64,6 +64,12 @@ def upgrade() -> None:
             batch_op.f("ix_conversations_assignee_id"), ["assignee_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_conversations_status"), ["status"], unique=False)
+    # Threads from before the team inbox: the ones we answered last are Waiting, not Open.
+    op.execute(
+        "UPDATE conversations SET status = 'waiting' WHERE ("
+        "SELECT m.direction FROM messages m WHERE m.conversation_id = conversations.id "
+        "ORDER BY m.id DESC LIMIT 1) = 'out'"
+    )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("send_after", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
