@@ -327,6 +327,24 @@ class ReplyService:
             return False
         return self.send(message_row_id)
 
+    def send_due(self) -> int:
+        """Sweep (every few seconds): send held replies whose time has come but whose job is
+        missing here - recorded by a process without a scheduler, or a job lost. The claim in
+        send() keeps it to one send whoever gets there first. Returns how many went out."""
+        with self.ctx.db.session() as session:
+            due = session.exec(
+                select(Message.id)
+                .where(
+                    Message.direction == "out",
+                    Message.state == MessageState.PENDING_SEND,
+                    col(Message.send_after).is_not(None),
+                    col(Message.send_after) <= utcnow(),
+                )
+                .order_by(col(Message.id))
+                .limit(100)
+            ).all()
+        return sum(1 for row_id in due if self.send(row_id))  # type: ignore[arg-type]
+
     def undo(self, message_row_id: int, user_id: str) -> str | None:
         """Cancel a held reply: only its author, only while it has not started to leave.
         Returns a refusal sentence or None."""

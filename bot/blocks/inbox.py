@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.blocks.common import Block, actions, button, context, input_block, modal, option
 from storage.models import ThreadStatus
@@ -69,7 +70,10 @@ def when_modal(
     callback_id: str, title: str, reference: str, tz_name: str, *, submit: str
 ) -> dict[str, Any]:
     """A day and a time in the person's own Slack time zone (Snooze, Send later)."""
-    today = datetime.now(UTC).date().isoformat()
+    try:
+        today = datetime.now(ZoneInfo(tz_name)).date().isoformat()
+    except (ZoneInfoNotFoundError, ValueError):
+        today = datetime.now(UTC).date().isoformat()
     return modal(
         title,
         [

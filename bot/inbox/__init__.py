@@ -17,6 +17,7 @@ def install(ctx: AppContext) -> None:
     ctx.replies.sent_hooks.append(lambda mailbox, row: triage.on_reply_sent(ctx, mailbox, row))
     ctx.extras.setdefault("on_start", []).append(triage.resume_snoozes)
     ctx.extras["on_start"].append(_schedule_reminders)
+    ctx.extras["on_start"].append(_schedule_held_reply_sweep)
     _add_home_counts(ctx)
 
 
@@ -44,3 +45,11 @@ def _schedule_reminders(ctx: AppContext) -> None:
     ctx.scheduler.every(
         "inbox-reminders", ctx.settings.inbox_reminder_check_seconds, check_reminders, ctx
     )
+
+
+def _schedule_held_reply_sweep(ctx: AppContext) -> None:
+    ctx.scheduler.every("held-replies", HELD_REPLY_SWEEP_SECONDS, ctx.replies.send_due)
+
+
+# How often held replies past their time are looked for (their own jobs normally send them).
+HELD_REPLY_SWEEP_SECONDS = 5

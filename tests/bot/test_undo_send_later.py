@@ -174,3 +174,21 @@ def test_a_held_reply_is_rescheduled_not_sent_by_recover(harness_with: HarnessFa
         assert session.exec(select(Message.state).where(Message.id == row.id)).one() == (
             "pending_send"
         )
+
+
+def test_a_due_held_reply_without_a_job_is_swept_up_once(harness_with: HarnessFactory) -> None:
+    """A reply recorded by a process without a scheduler (web-only) has no job anywhere: the
+    periodic sweep of a scheduling process sends it once its time has come."""
+    h = harness_with(REPLY_UNDO_SECONDS="2")
+    _, mailbox_id, ts = open_thread(h)
+    h.reply(CHANNEL, ts, "Nobody scheduled me.")
+    held_notice(h, ts)
+    row = the_row(h, mailbox_id)
+    h.ctx.scheduler.remove(f"reply:{row.id}")
+    assert h.ctx.scheduler.has("held-replies")
+    mail = h.smtp.wait_for_messages(1, timeout=20)[0]
+    assert datetime.now(UTC) >= row.send_after.replace(tzinfo=UTC)
+    assert "Nobody scheduled me." in mail.message.get_body(("plain",)).get_content()
+    wait_until(lambda: the_row(h, mailbox_id).state == "sent", message="marked sent")
+    assert h.ctx.replies.send_due() == 0
+    assert len(h.smtp.messages) == 1
