@@ -79,7 +79,7 @@ def checked_conversation(ctx: AppContext, conversation_id: int, user_id: str) ->
 def eligible_assignees(ctx: AppContext, mailbox: Mailbox) -> list[tuple[str, str]]:
     """(user id, name) of the people who may answer from ``mailbox``."""
     with ctx.db.session() as session:
-        users = session.exec(select(User)).all()
+        users = session.exec(select(User).where(col(User.team_id).in_([mailbox.team_id, ""]))).all()
     ids = {u.id for u in users} | set(ctx.roles.extra_admins)
     if mailbox.kind == "personal":
         ids = {mailbox.owner_id}
