@@ -17,11 +17,11 @@ Each feature's ``install(ctx)`` may add:
 
 from __future__ import annotations
 
-from bot import campaigns, preferences, senders, signin
+from bot import campaigns, inbox, preferences, senders, signin
 from bot.context import AppContext
 from storage.models import Mailbox
 
-FEATURES = (senders, signin, preferences, campaigns)
+FEATURES = (senders, signin, preferences, campaigns, inbox)
 
 
 def install(ctx: AppContext) -> None:

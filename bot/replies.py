@@ -17,15 +17,20 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import delete, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.blocks.replies import send_failed_blocks, sent_confirmation_blocks
+from bot.blocks.replies import (
+    held_reply_blocks,
+    held_reply_done_blocks,
+    send_failed_blocks,
+    sent_confirmation_blocks,
+)
 from bot.errors import MailroomError, ServiceError, UserError
 from bot.formatting.outbound import (
     MAX_REPLY_RECIPIENTS,
@@ -60,11 +65,32 @@ log = logging.getLogger(__name__)
 
 # Thread messages starting with one of these stay internal: they are never emailed.
 NOTE_PREFIXES = ("note:", "internal:")
+# A reply starting with this also goes to the customer mail's other To/Cc addresses.
+REPLY_ALL_PREFIX = "all:"
 SENT_REACTION = "white_check_mark"
 NOTE_REACTION = "lock"
 # Handled thread messages are kept this long: far beyond Slack's retries (minutes), so a
 # late redelivery of the same message is still recognised.
 INBOX_KEEP = timedelta(days=7)
+
+
+def is_reply_all(text: str) -> bool:
+    return text.strip().lower().startswith(REPLY_ALL_PREFIX)
+
+
+def reply_all_copies(customer_mail: Message | None, own_address: str, to: list[str]) -> list[str]:
+    """The customer mail's To and Cc, without the mailbox itself and the reply's own To."""
+    if customer_mail is None:
+        return []
+    skip = {own_address.lower(), *(a.lower() for a in to)}
+    copies: list[str] = []
+    for address in split_addresses(customer_mail.to_addresses) + split_addresses(
+        customer_mail.cc_addresses
+    ):
+        if address.lower() not in skip:
+            skip.add(address.lower())
+            copies.append(address)
+    return copies
 
 
 def is_internal_note(text: str) -> bool:
@@ -186,7 +212,11 @@ class ReplyService:
         row = self._record(mailbox, conversation, parent, customer_mail, event, inbox_id)
         if row is not None:
             _pause_for_tests("after_record")
-            self.send(row.id)  # type: ignore[arg-type]
+            if row.send_after is None:
+                self.send(row.id)  # type: ignore[arg-type]
+            else:
+                self._announce_hold(row, conversation.thread_ts)
+                self.schedule(row.id, row.send_after)  # type: ignore[arg-type]
 
     def _mark_inbox_done(self, inbox_id: int, session: Session | None = None) -> bool:
         """Mark the inbox row done (inside ``session`` when given); False if already done."""
@@ -199,6 +229,10 @@ class ReplyService:
             return bool(session.exec(statement).rowcount)  # type: ignore[call-overload]
         with self.ctx.db.session() as own:
             return bool(own.exec(statement).rowcount)  # type: ignore[call-overload]
+
+    def refusal(self, user: str, mailbox: Mailbox) -> str | None:
+        """Why ``user`` may not send from ``mailbox`` now (roles, inactive, guards), or None."""
+        return self._refusal(user, mailbox)
 
     def _refusal(self, user: str, mailbox: Mailbox) -> str | None:
         if not mailbox.active:
@@ -228,6 +262,12 @@ class ReplyService:
         """Record the reply PENDING_SEND and close its inbox row, in one transaction."""
         parent_refs = (parent.references or "").split() if parent else []
         to = _reply_targets(customer_mail, conversation)
+        text = event.get("text") or ""
+        copied: list[str] = []
+        if is_reply_all(text):
+            # `all:` also answers everyone the customer's mail went to, minus ourselves.
+            copied = reply_all_copies(customer_mail, mailbox.address, to)
+            text = text.strip()[len(REPLY_ALL_PREFIX) :].lstrip()
         files = reply_files(event)
         row = Message(
             mailbox_id=mailbox.id,  # type: ignore[arg-type]
@@ -242,12 +282,14 @@ class ReplyService:
             from_address=mailbox.address,
             from_name=mailbox.sender_name,
             to_addresses=", ".join(to),
+            cc_addresses=", ".join(copied),
             source_channel=event["channel"],
             source_ts=event["ts"],
             author_id=event["user"],
             state=MessageState.PENDING_SEND,
-            body_text=event.get("text") or "",
+            body_text=text,
             files_json=json.dumps(files) if files else None,
+            send_after=self._undo_deadline(),
         )
         try:
             with self.ctx.db.session() as session:
@@ -262,13 +304,133 @@ class ReplyService:
             self._mark_inbox_done(inbox_id)
             return None
 
+    def _undo_deadline(self) -> datetime | None:
+        """When a reply recorded now may leave: after the undo window, or None (at once)."""
+        seconds = self.ctx.settings.reply_undo_seconds
+        return utcnow() + timedelta(seconds=seconds) if seconds > 0 else None
+
+    # --- Undo window and send later ----------------------------------------------------------
+
+    def schedule(self, message_row_id: int, when: datetime) -> None:
+        """Send the reply at ``when`` (a job; recover() reschedules it after a restart)."""
+        delay = max(0.0, (_aware(when) - utcnow()).total_seconds())
+        self.ctx.scheduler.once(
+            f"reply:{message_row_id}", self.send_when_due, message_row_id, delay=delay
+        )
+
+    def send_when_due(self, message_row_id: int) -> bool:
+        """The scheduled job: send now if due, or wait again if the time was moved later."""
+        with self.ctx.db.session() as session:
+            row = session.get(Message, message_row_id)
+        if row is None or row.state != MessageState.PENDING_SEND:
+            return False
+        if row.send_after is not None and _aware(row.send_after) > utcnow():
+            self.schedule(message_row_id, row.send_after)
+            return False
+        return self.send(message_row_id)
+
+    def send_due(self) -> int:
+        """Sweep (every few seconds): send held replies whose time has come but whose job is
+        missing here - recorded by a process without a scheduler, or a job lost. The claim in
+        send() keeps it to one send whoever gets there first. Returns how many went out."""
+        with self.ctx.db.session() as session:
+            due = session.exec(
+                select(Message.id)
+                .where(
+                    Message.direction == "out",
+                    Message.state == MessageState.PENDING_SEND,
+                    col(Message.send_after).is_not(None),
+                    col(Message.send_after) <= utcnow(),
+                )
+                .order_by(col(Message.id))
+                .limit(100)
+            ).all()
+        return sum(1 for row_id in due if self.send(row_id))  # type: ignore[arg-type]
+
+    def undo(self, message_row_id: int, user_id: str) -> str | None:
+        """Cancel a held reply: only its author, only while it has not started to leave.
+        Returns a refusal sentence or None."""
+        with self.ctx.db.session() as session:
+            cancelled = session.exec(  # type: ignore[call-overload]
+                update(Message)
+                .where(
+                    Message.id == message_row_id,
+                    Message.state == MessageState.PENDING_SEND,
+                    Message.author_id == user_id,
+                )
+                .values(state=MessageState.CANCELLED, updated_at=utcnow())
+            ).rowcount
+            row = session.get(Message, message_row_id)
+        if row is None or row.direction != "out":
+            return "That reply is no longer available."
+        if not cancelled:
+            return _undo_refusal(row, user_id)
+        self.ctx.scheduler.remove(f"reply:{message_row_id}")
+        # The Slack message stays in the thread, never emailed: marked like a note.
+        self._react(row.source_channel, row.source_ts, NOTE_REACTION)
+        self._update_notice(row, *held_reply_done_blocks(row, "cancelled"))
+        return None
+
+    def send_later(self, message_row_id: int, user_id: str, when: datetime) -> str | None:
+        """Move a held reply to ``when`` (author only, while still held)."""
+        if _aware(when) <= utcnow():
+            return "That time has already passed. Pick a time in the future."
+        with self.ctx.db.session() as session:
+            moved = session.exec(  # type: ignore[call-overload]
+                update(Message)
+                .where(
+                    Message.id == message_row_id,
+                    Message.state == MessageState.PENDING_SEND,
+                    Message.author_id == user_id,
+                )
+                .values(send_after=when, updated_at=utcnow())
+            ).rowcount
+            row = session.get(Message, message_row_id)
+        if row is None or row.direction != "out":
+            return "That reply is no longer available."
+        if not moved:
+            return _undo_refusal(row, user_id)
+        self.schedule(message_row_id, when)
+        self._update_notice(row, *held_reply_blocks(row, scheduled=True))
+        return None
+
+    def _announce_hold(self, row: Message, thread_ts: str | None) -> None:
+        """The thread notice with Undo and Send later; its ts is kept to update it."""
+        text, blocks = held_reply_blocks(row, scheduled=False)
+        try:
+            ts = self.ctx.slack.post(
+                row.source_channel or "", text, blocks=blocks, thread_ts=thread_ts
+            )
+        except SlackApiError as exc:
+            # The reply still leaves when its window ends; only the Undo button is missing.
+            log.warning("could not post the undo notice: %s", exc.response.get("error"))
+            return
+        with self.ctx.db.session() as session:
+            session.exec(  # type: ignore[call-overload]
+                update(Message).where(Message.id == row.id).values(notice_ts=ts)
+            )
+        row.notice_ts = ts
+
+    def _update_notice(self, row: Message, text: str, blocks: list[dict[str, Any]]) -> None:
+        if not row.notice_ts or not row.source_channel:
+            return
+        try:
+            self.ctx.slack.client.chat_update(
+                channel=row.source_channel, ts=row.notice_ts, text=text, blocks=blocks
+            )
+        except SlackApiError as exc:
+            log.info("could not update the reply notice: %s", exc.response.get("error"))
+
     # --- Sending ----------------------------------------------------------------------------
 
     def send(self, message_row_id: int) -> bool:
-        """Send one recorded reply. True when it went out now.
+        """Send one recorded reply once it is due. True when it went out now.
 
-        With several workers, only the one holding the mailbox's lease sends (others wake
-        it up), and its claim of the reply is fenced on that lease in one transaction."""
+        The claim is one conditional update (PENDING_SEND and due → SENDING), so the
+        scheduled job, recover() and a retry can never send the same reply twice, and an
+        undone reply (CANCELLED) never leaves. With several workers, only the one holding
+        the mailbox's lease sends (others wake it up), and its claim is fenced on that
+        lease in the same transaction."""
         with self.ctx.db.session() as session:
             pending = session.get(Message, message_row_id)
             mailbox_id = pending.mailbox_id if pending is not None else None
@@ -282,7 +444,14 @@ class ReplyService:
                     return False
                 claimed = session.exec(  # type: ignore[call-overload]
                     update(Message)
-                    .where(Message.id == message_row_id, Message.state == MessageState.PENDING_SEND)
+                    .where(
+                        Message.id == message_row_id,
+                        Message.state == MessageState.PENDING_SEND,
+                        or_(
+                            col(Message.send_after).is_(None),
+                            col(Message.send_after) <= utcnow(),
+                        ),
+                    )
                     .values(
                         state=MessageState.SENDING,
                         attempts=Message.attempts + 1,
@@ -326,7 +495,10 @@ class ReplyService:
         self._mark(row.id, MessageState.SENT, None)  # type: ignore[arg-type]
         count_reply(self.ctx, "sent")
         self._react(row.source_channel, row.source_ts, SENT_REACTION)
-        self._confirm(row, [str(a) for a in email["To"].addresses])
+        self._update_notice(row, *held_reply_done_blocks(row, "sent"))
+        self._confirm(
+            row, [str(a) for a in email["To"].addresses] + split_addresses(row.cc_addresses)
+        )
         self._append_to_sent(mailbox, email.as_bytes())
         for hook in self.sent_hooks:
             try:
@@ -342,6 +514,7 @@ class ReplyService:
             sender_name=mailbox.sender_name or mailbox.address,
             sender_address=mailbox.address,
             to=split_addresses(row.to_addresses),
+            cc=split_addresses(row.cc_addresses),
             to_names=self._recipient_names(row),
             subject=row.subject,
             in_reply_to=row.in_reply_to,
@@ -458,8 +631,8 @@ class ReplyService:
             return conversation.thread_ts if conversation else None
 
     def _react(self, channel: str | None, ts: str | None, name: str) -> None:
-        if not channel or not ts:
-            return
+        if not channel or not ts or ts.startswith("compose:"):
+            return  # a mail written in the compose modal has no Slack message to mark
         try:
             self.ctx.slack.react(channel, ts, name)
         except SlackApiError as exc:
@@ -534,6 +707,11 @@ class ReplyService:
                         .where(Message.id == row.id)
                         .values(state=MessageState.PENDING_SEND)
                     )
+            if row.send_after is not None and _aware(row.send_after) > utcnow():
+                # Still in its undo window or scheduled for later: wait for its time.
+                self.schedule(row.id, row.send_after)  # type: ignore[arg-type]
+                continue
+            # Due (its window passed while Mailroom was down): sent now, once.
             self.send(row.id)  # type: ignore[arg-type]
 
     def _in_flight(self, row: Message, sending_stale: timedelta | None) -> bool:
@@ -620,7 +798,7 @@ def _stored_files(row: Message) -> list[dict[str, Any]]:
 
 def _checked_recipients(row: Message) -> list[str]:
     """The reply's recipients, refused when there are none or too many to be genuine."""
-    recipients = split_addresses(row.to_addresses)
+    recipients = split_addresses(row.to_addresses) + split_addresses(row.cc_addresses)
     if not recipients:
         raise UserError("This conversation has no customer address to reply to.")
     if len(recipients) > MAX_REPLY_RECIPIENTS:
@@ -655,6 +833,19 @@ def is_new_sender(db: Database, row: Message) -> bool:
         known.add(sender.lower())
         known.update(a.lower() for a in split_addresses(to) + split_addresses(reply_to))
     return row.from_address.lower() not in known
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands datetimes back without a zone; every stored time is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _undo_refusal(row: Message, user_id: str) -> str:
+    if row.author_id != user_id:
+        return "Only the person who wrote this reply can undo or reschedule it."
+    if row.state == MessageState.CANCELLED:
+        return "This reply was already undone; nothing was sent."
+    return "Too late: this reply has already been sent (or is being sent right now)."
 
 
 def _pause_for_tests(point: str) -> None:

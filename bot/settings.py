@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     sync_push_backoff_cap_seconds: float = Field(
         default=300.0, ge=1
     )  # longest wait between reconnect attempts
+    # A thread reply waits this long with an Undo button before it leaves (0: at once).
+    reply_undo_seconds: int = Field(default=10, ge=0, le=600)
+    # How often unanswered customer mail is checked against each mailbox's reminder.
+    inbox_reminder_check_seconds: int = Field(default=300, ge=1)
 
     # --- Serving -----------------------------------------------------------------------
     host: str = "0.0.0.0"

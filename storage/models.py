@@ -58,6 +58,14 @@ class MessageState(StrEnum):
     RECORD_RETRY = "record_retry"
     # inbound: could not be shown after several tries; the channel has a notice with Retry
     INGEST_FAILED = "ingest_failed"
+    CANCELLED = "cancelled"  # outbound: undone by its author before it left
+
+
+class ThreadStatus(StrEnum):
+    OPEN = "open"  # the customer wrote last
+    WAITING = "waiting"  # we answered; waiting for the customer
+    DONE = "done"
+    SNOOZED = "snoozed"  # reopens at snoozed_until, or when the customer writes
 
 
 class User(SQLModel, table=True):
@@ -146,6 +154,10 @@ class Conversation(SQLModel, table=True):
     customer_name: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     last_message_at: datetime = Field(default_factory=utcnow)
+    # Team inbox: who handles the thread and where it stands (see bot.inbox).
+    assignee_id: str | None = Field(default=None, index=True)
+    status: str = Field(default=ThreadStatus.OPEN, index=True)
+    snoozed_until: datetime | None = None
 
 
 class Message(SQLModel, table=True):
@@ -171,6 +183,7 @@ class Message(SQLModel, table=True):
     from_address: str = ""
     from_name: str = ""
     to_addresses: str = ""  # comma separated
+    cc_addresses: str = ""  # comma separated; inbound: the mail's Cc; outbound: `all:` copies
     reply_to: str = ""  # comma separated; where answers to this mail go (Reply-To)
     sent_at: datetime | None = None
     slack_ts: str | None = None
@@ -186,7 +199,37 @@ class Message(SQLModel, table=True):
     )  # full text, for "Show full"
     files_json: str | None = Field(default=None, sa_column=Column(Text))  # outbound Slack files
     content_hash: str | None = None  # inbound: see bot.formatting.inbound.content_hash
+    # Outbound: not sent before this time (undo window, "Send later"); None: at once.
+    send_after: datetime | None = None
+    notice_ts: str | None = None  # outbound: the thread notice with Undo / Send later
     created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class InboxSetting(SQLModel, table=True):
+    """Per mailbox: remind when a customer mail is unanswered after N working hours."""
+
+    __tablename__ = "inbox_settings"
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox_id: int = Field(foreign_key="mailboxes.id", unique=True)
+    reminder_hours: float = 0.0  # 0: no reminder
+    timezone: str = "UTC"
+    working_days: str = "0,1,2,3,4"  # Monday = 0
+    updated_by: str = ""
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ReplyTemplate(SQLModel, table=True):
+    """A saved reply: for one mailbox, or for the whole workspace (mailbox_id None)."""
+
+    __tablename__ = "reply_templates"
+    __table_args__ = (UniqueConstraint("team_id", "mailbox_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(index=True)
+    mailbox_id: int | None = Field(default=None, foreign_key="mailboxes.id")
+    name: str
+    body: str = Field(default="", sa_column=Column(Text))
+    updated_by: str = ""
     updated_at: datetime = Field(default_factory=utcnow)
 
 

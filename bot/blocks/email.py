@@ -15,10 +15,11 @@ from bot.blocks.common import (
     modal,
     section,
 )
+from bot.blocks.inbox import triage_blocks
 from bot.formatting.inbound import InboundEmail
 from bot.formatting.outbound import MAX_REPLY_RECIPIENTS, foreign_reply_to
 from bot.formatting.slack_text import escape, split_escaped, truncate
-from storage.models import Mailbox, Message
+from storage.models import Mailbox, MailboxKind, Message, ThreadStatus
 
 AUTO_LABELS = {
     "auto-reply": ":robot_face: Automatic reply — replies in this thread are not sent automatically.",
@@ -71,7 +72,8 @@ def email_post_blocks(
         section(summary),
     ]
     if not sent_copy:
-        blocks.append(context(reply_target_line(parsed)))
+        copied = copied_line(parsed, mailbox)
+        blocks.append(context(reply_target_line(parsed), *([copied] if copied else [])))
         warnings = reply_warnings(parsed, new_sender=new_sender)
         if warnings:
             blocks.append(section("\n".join(warnings)))
@@ -97,6 +99,10 @@ def email_post_blocks(
     )
     if show_full_ref is not None and trimmed:
         blocks.append(actions(button("Show full email", "email_show_full", show_full_ref)))
+    if root and mailbox.kind != MailboxKind.MARKETING:
+        # A new thread: who has it and where it stands, kept current by bot.inbox (not for
+        # marketing mailboxes, which never answer from Slack).
+        blocks += triage_blocks(ThreadStatus.WAITING if sent_copy else ThreadStatus.OPEN, None)
     return truncate(notification_text(parsed, mailbox, sent_copy, subject), 300), blocks
 
 
@@ -135,6 +141,26 @@ def recipients_text(addresses: list[str], shown: int = MAX_REPLY_RECIPIENTS) -> 
 def reply_target_line(parsed: InboundEmail) -> str:
     """Where a reply in the thread goes while this is the newest mail from outside."""
     line = f":leftwards_arrow_with_hook: Replies in this thread go to {recipients_text(parsed.reply_addresses)}"
+    return truncate(line, NOTE_LIMIT)
+
+
+def copied_line(parsed: InboundEmail, mailbox: Mailbox) -> str:
+    """Who else the mail went to (To/Cc, minus the mailbox): an `all:` reply copies them."""
+    own = mailbox.address.lower()
+    answered = {a.lower() for a in parsed.reply_addresses}
+    seen: set[str] = set()
+    copied = []
+    for address in [*parsed.to, *parsed.cc]:
+        key = address.lower()
+        if key != own and key not in answered and key not in seen:
+            seen.add(key)
+            copied.append(address)
+    if not copied:
+        return ""
+    line = (
+        f":busts_in_silhouette: Copied: {recipients_text(copied)}. Start a reply with "
+        "`all:` to answer them too."
+    )
     return truncate(line, NOTE_LIMIT)
 
 

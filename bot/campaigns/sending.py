@@ -129,7 +129,7 @@ def prepare(
     if audience is None or audience.team_id != team_id:
         raise UserError("That audience no longer exists. Run `/mail-audience list`.")
     if template is None or template.team_id != team_id:
-        raise UserError("That template no longer exists. Run `/mail-template list`.")
+        raise UserError("That template no longer exists. Run `/mail-campaign-template list`.")
     recipients, suppressed = ledger.count_sendable(ctx, team_id, audience_id)
     domain = mailbox.address.rpartition("@")[2].lower()
     verdict, lines = domain_verdict(ctx, team_id, user_id, domain)

@@ -69,7 +69,7 @@ def add_step(
     template = find_template(ctx, team_id, template_name)
     if template is None:
         raise UserError(
-            f"There is no template called {template_name!r}. See `/mail-template list`."
+            f"There is no template called {template_name!r}. See `/mail-campaign-template list`."
         )
     step = CampaignStep(
         campaign_id=campaign_id,

@@ -5,9 +5,18 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.context import AppContext
-from handlers.actions import campaign, email, mail_retry, mailbox, preferences, senders, signin
+from handlers.actions import (
+    campaign,
+    email,
+    inbox,
+    mail_retry,
+    mailbox,
+    preferences,
+    senders,
+    signin,
+)
 
-MODULES: tuple = (mailbox, email, mail_retry, senders, signin, preferences, campaign)
+MODULES: tuple = (mailbox, email, mail_retry, senders, signin, preferences, campaign, inbox)
 
 
 def register(app: App, ctx: AppContext) -> None:

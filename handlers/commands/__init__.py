@@ -13,13 +13,30 @@ from handlers.commands import (
     contacts,
     dkim,
     footer,
+    inbox,
     role,
+    send,
     status,
+    template,
     verify,
 )
 
 # campaign before contacts: its "import audience" file listener must see those files first.
-MODULES = (connect, status, role, verify, dkim, consent, footer, campaign, contacts, contact)
+MODULES = (
+    connect,
+    status,
+    role,
+    verify,
+    dkim,
+    consent,
+    footer,
+    campaign,
+    contacts,
+    contact,
+    inbox,
+    send,
+    template,
+)
 
 
 def register(app: App, ctx: AppContext) -> None:

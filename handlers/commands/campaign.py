@@ -1,4 +1,4 @@
-"""/mail-campaign, /mail-audience, /mail-template, and CSV files shared to import an audience.
+"""/mail-campaign, /mail-audience, /mail-campaign-template, and CSV files shared to import an audience.
 
 The CSV listener is registered before the contacts import listener, so a file posted with
 ``import audience <name>`` goes to the audience and never into a mailbox's contacts.
@@ -157,7 +157,7 @@ def register(app: App, ctx: AppContext) -> None:
         else:
             raise UserError(f"I could not read that. {AUDIENCE_USAGE}")
 
-    @app.command("/mail-template")
+    @app.command("/mail-campaign-template")
     @user_facing(ctx)
     def mail_template(ack: Ack, body: dict[str, Any], client: Any) -> None:
         ack()
@@ -171,7 +171,7 @@ def register(app: App, ctx: AppContext) -> None:
         elif action == "edit" and len(words) > 1:
             row = templates.find_template(ctx, team, " ".join(words[1:]))
             if row is None:
-                raise UserError("There is no template with that name. See `/mail-template list`.")
+                raise UserError("There is no template with that name. See `/mail-campaign-template list`.")
             client.views_open(trigger_id=body["trigger_id"], view=template_modal(row, fields))
         elif action == "list":
             rows = templates.list_templates(ctx, team)
@@ -181,11 +181,11 @@ def register(app: App, ctx: AppContext) -> None:
                 body,
                 "Templates:\n" + "\n".join(lines)
                 if lines
-                else "No templates yet: `/mail-template new`.",
+                else "No templates yet: `/mail-campaign-template new`.",
             )
         else:
             raise UserError(
-                "Use `/mail-template new`, `/mail-template edit <name>` or `/mail-template list`."
+                "Use `/mail-campaign-template new`, `/mail-campaign-template edit <name>` or `/mail-campaign-template list`."
             )
 
     @app.event("message", matchers=[lambda event: is_audience_import(event)])
@@ -322,5 +322,5 @@ def open_campaign_modal(
         raise UserError("There are no audiences yet. " + AUDIENCE_USAGE)
     rows = [(t.name, str(t.id)) for t in templates.list_templates(ctx, team)]
     if not rows:
-        raise UserError("There are no templates yet. Write one with `/mail-template new`.")
+        raise UserError("There are no templates yet. Write one with `/mail-campaign-template new`.")
     client.views_open(trigger_id=body["trigger_id"], view=campaign_modal(mailboxes, lists, rows))

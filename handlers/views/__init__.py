@@ -5,9 +5,9 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.context import AppContext
-from handlers.views import campaign, connect, preferences, senders, signin
+from handlers.views import campaign, connect, inbox, preferences, senders, signin
 
-MODULES: tuple = (connect, senders, signin, preferences, campaign)
+MODULES: tuple = (connect, senders, signin, preferences, campaign, inbox)
 
 
 def register(app: App, ctx: AppContext) -> None:

@@ -99,7 +99,7 @@ def campaign_row(h: Harness, campaign_id: int) -> Campaign:
 
 def test_campaign_commands_refuse_people_without_the_marketing_role(app: Harness) -> None:
     h = app
-    for command in ("/mail-campaign", "/mail-audience", "/mail-template"):
+    for command in ("/mail-campaign", "/mail-audience", "/mail-campaign-template"):
         assert "marketing role" in answer(h, command, "list", user="UBOB")
     assert "now has the marketing role" in answer(h, "/mail-role", "<@UBOB> marketing", "UADMIN")
     assert "No audiences yet" in answer(h, "/mail-audience", "list", user="UBOB")

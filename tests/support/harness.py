@@ -327,6 +327,8 @@ def app_env(slack: FakeSlack, database_url: str, data_dir: Path, **extra: str) -
         # Most tests drive syncs themselves (h.sync) and count what each run found: push
         # would sync first. Push tests turn it on (tests/bot/push).
         "SYNC_PUSH": "off",
+        # Replies leave at once unless a test opens the undo window itself.
+        "REPLY_UNDO_SECONDS": "0",
     }
     if not database_url.startswith("sqlite"):
         env["MAILROOM_SECRET_KEY"] = "kV6x1a6mX7f2wWnq9Yc7dY1i6l7m9v0hQ2bE6sT3uJ8="

@@ -1,0 +1,55 @@
+"""The team inbox in Slack threads: who has a thread, where it stands, held replies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.context import AppContext
+
+
+def install(ctx: AppContext) -> None:
+    from bot.inbox import triage
+
+    ctx.sync.ingest_hooks.append(lambda mailbox, row, parsed: triage.remember_cc(ctx, row, parsed))
+    ctx.sync.ingest_hooks.append(
+        lambda mailbox, row, parsed: triage.on_mail_recorded(ctx, mailbox, row, parsed)
+    )
+    ctx.replies.sent_hooks.append(lambda mailbox, row: triage.on_reply_sent(ctx, mailbox, row))
+    ctx.extras.setdefault("on_start", []).append(triage.resume_snoozes)
+    ctx.extras["on_start"].append(_schedule_reminders)
+    ctx.extras["on_start"].append(_schedule_held_reply_sweep)
+    _add_home_counts(ctx)
+
+
+def _add_home_counts(ctx: AppContext) -> None:
+    """App Home starts with the same counts as /mail-inbox, above the existing panel."""
+    from bot.blocks.inbox import home_counts_blocks
+    from bot.inbox.waiting import counts
+
+    previous = ctx.extras.get("home_view")
+    if previous is None:
+        return  # no App Home panel to add to (the preferences feature builds it)
+
+    def home_view(ctx: AppContext, user_id: str, team_id: str) -> dict[str, Any]:
+        view = previous(ctx, user_id, team_id)
+        mine, unassigned = counts(ctx, user_id, team_id)
+        view["blocks"] = (home_counts_blocks(mine, unassigned) + view["blocks"])[:100]
+        return view
+
+    ctx.extras["home_view"] = home_view
+
+
+def _schedule_reminders(ctx: AppContext) -> None:
+    from bot.inbox.reminders import check_reminders
+
+    ctx.scheduler.every(
+        "inbox-reminders", ctx.settings.inbox_reminder_check_seconds, check_reminders, ctx
+    )
+
+
+def _schedule_held_reply_sweep(ctx: AppContext) -> None:
+    ctx.scheduler.every("held-replies", HELD_REPLY_SWEEP_SECONDS, ctx.replies.send_due)
+
+
+# How often held replies past their time are looked for (their own jobs normally send them).
+HELD_REPLY_SWEEP_SECONDS = 5
