@@ -112,8 +112,10 @@ class Settings(BaseSettings):
     mailroom_role: Literal["all", "web", "worker"] = "all"
     # Mailbox leases: a worker that stops renewing (killed, frozen) loses its mailboxes
     # after this long; renewed (with the worker's heartbeat) every MAILROOM_HEARTBEAT_SECONDS.
-    mailroom_lease_seconds: float = Field(default=30.0, ge=2)
-    mailroom_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    # A dead worker's mailboxes must be live elsewhere within 30 s of its death: the lease
+    # that runs out plus the reconnects (seconds for hundreds of mailboxes) must fit in that.
+    mailroom_lease_seconds: float = Field(default=20.0, ge=2)
+    mailroom_heartbeat_seconds: float = Field(default=5.0, gt=0)
     # Request bodies above these sizes are refused with 413 before they are read: Slack's
     # requests (events, commands, interactivity) and everything else (OAuth callbacks).
     mailroom_max_slack_body_bytes: int = 1024 * 1024
