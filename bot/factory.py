@@ -80,9 +80,9 @@ def start_mailbox(ctx: AppContext, mailbox_id: int) -> None:
     engine = push.engine_of(ctx)
     if engine is not None and engine.running:
         engine.watch(mailbox_id)
-    # A claim made from inside a sync (a new mailbox's first run) finds its poll already
-    # scheduled: rescheduling would run a second "first" sync right behind the first.
-    if not ctx.scheduler.has(f"sync:{mailbox_id}"):
+    # A claim made from inside a run (a new mailbox's first sync) finds its poll already
+    # scheduled: rescheduling would start a second "first" sync right behind this one.
+    if not (ctx.sync.claiming_in_run(mailbox_id) and ctx.scheduler.has(f"sync:{mailbox_id}")):
         ctx.scheduler.schedule_sync(mailbox_id, ctx.sync.run)
 
 

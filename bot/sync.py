@@ -135,6 +135,8 @@ class SyncService:
         self.failure_notifiers: list[FailureNotifier] = []
         self._local = threading.Lock()
         self._running: set[int] = set()
+        # Which mailbox this thread is claiming from inside a run (see claiming_in_run).
+        self._claiming_in_run = threading.local()
         # The push engine (bot.push) takes over mailboxes it keeps live: given a mailbox id,
         # it returns True when it will sync that mailbox over its persistent connection.
         self.delegate: Callable[[int], bool] | None = None
@@ -199,13 +201,22 @@ class SyncService:
         time; a mailbox nobody holds yet (just connected) is claimed here when our share
         allows. Every write of the run is fenced on the lease's epoch (``_fence``)."""
         ownership = self.ctx.ownership
-        if not ownership.holds(mailbox_id) and not ownership.try_claim(mailbox_id):
-            return False
+        if not ownership.holds(mailbox_id):
+            self._claiming_in_run.mailbox_id = mailbox_id
+            try:
+                if not ownership.try_claim(mailbox_id):
+                    return False
+            finally:
+                self._claiming_in_run.mailbox_id = None
         with self._local:
             if mailbox_id in self._running:
                 return False
             self._running.add(mailbox_id)
         return True
+
+    def claiming_in_run(self, mailbox_id: int) -> bool:
+        """True while this thread's run is claiming the mailbox (its poll is already due)."""
+        return getattr(self._claiming_in_run, "mailbox_id", None) == mailbox_id
 
     def _release(self, mailbox_id: int) -> None:
         with self._local:
