@@ -34,7 +34,10 @@ if [ -n "${MAILROOM_TEST_DATABASE_URL:-}" ] && command -v pg_isready >/dev/null;
   fi
 fi
 
-.venv/bin/python -m pytest "$@"
+# The tests mostly wait on real servers, so they run in parallel (pytest-xdist; each test
+# has its own servers, ports, directories and database). MAILROOM_TEST_WORKERS=0 runs them
+# in this one process.
+.venv/bin/python -m pytest -n "${MAILROOM_TEST_WORKERS:-4}" "$@"
 status=$?
 if [ "$status" -eq 5 ]; then
   echo "pytest collected no tests: that is a failure, not a pass." >&2
