@@ -2,7 +2,7 @@
 
 Sets up a loopback Dovecot sized for N sessions, N mailboxes (inserted through the app's own
 migration into a fresh PostgreSQL database) and ``--workers`` real ``python app.py`` worker
-processes with the default lease (30 s) and heartbeat (10 s) unless told otherwise. Measures:
+processes with the default lease (20 s) and heartbeat (5 s) unless told otherwise. Measures:
 
 - time until all N mailboxes are live, and how many each worker holds;
 - RSS and CPU of each worker while idle;
