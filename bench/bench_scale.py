@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> dict:
             LOG_LEVEL="WARNING",
         )
         try:
-            addresses = create_mailboxes(env, dovecot, n)
+            addresses = create_mailboxes(env, dovecot, n, dovecot.port)
             workers = [Worker(env, workdir, k) for k in range(args.workers)]
             took = wait_for(lambda: sum(w.live() for w in workers) == n, timeout=600, step=1)
             results["all_live_seconds"] = round(took, 1) if took is not None else None
