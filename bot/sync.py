@@ -240,17 +240,20 @@ class SyncService:
         roles: Collection[str] = ("inbox", "sent"),
         *,
         finish_pending: bool = False,
+        pushed: bool = False,
     ) -> tuple[int, int]:
         """Sync the folders of ``mailbox`` with these roles over an already-open session
         (a poll's own session, or the push engine's persistent connection); returns
-        (new, posted).
+        (new, posted). ``pushed``: the server just announced new INBOX mail during IDLE.
 
         The caller holds the mailbox's lease (``_acquire``) and reports the outcome."""
         posted = self.post_pending(mailbox, imap) if finish_pending else 0
         new = 0
         for folder, role in self._folders(mailbox, imap):
             if role in roles:
-                added, folder_posted = self.sync_folder(mailbox, imap, folder, role)
+                added, folder_posted = self.sync_folder(
+                    mailbox, imap, folder, role, pushed=pushed and role == "inbox"
+                )
                 new += added
                 posted += folder_posted
         return new, posted
@@ -269,7 +272,7 @@ class SyncService:
         return folders
 
     def sync_folder(
-        self, mailbox: Mailbox, imap: ImapSession, folder: str, role: str
+        self, mailbox: Mailbox, imap: ImapSession, folder: str, role: str, *, pushed: bool = False
     ) -> tuple[int, int]:
         """Bring one folder of a mailbox up to date over an open IMAP session.
 
@@ -278,9 +281,36 @@ class SyncService:
         mail is set aside instead (see the module docstring). The caller holds the
         mailbox's sync lease (``run``) or otherwise makes sure one sync runs at a time.
         """
+        if pushed:
+            done = self._sync_pushed(mailbox, imap, folder, role)
+            if done is not None:
+                return done
         status = imap.status(folder)
         new, posted = self._retry_unrecorded(mailbox, imap, folder, role, status.uidvalidity)
         added, added_posted = self._sync_new(mailbox, imap, folder, role, status)
+        return new + added, posted + added_posted
+
+    def _sync_pushed(
+        self, mailbox: Mailbox, imap: ImapSession, folder: str, role: str
+    ) -> tuple[int, int] | None:
+        """New mail announced during IDLE on ``folder``: the view IDLE kept is current and
+        the EXISTS already said there is news, so skip STATUS and search after the cursor.
+        None when that shortcut does not apply (no cursor yet, UIDVALIDITY changed, the
+        folder not just out of IDLE): the caller takes the ordinary path."""
+        uidvalidity = imap.idle_view_uidvalidity(folder)
+        if uidvalidity is None:
+            return None
+        with self.ctx.db.session() as session:
+            state = session.exec(
+                select(FolderState).where(
+                    FolderState.mailbox_id == mailbox.id, FolderState.folder == folder
+                )
+            ).first()
+        if state is None or state.uidvalidity != uidvalidity:
+            return None
+        new, posted = self._retry_unrecorded(mailbox, imap, folder, role, uidvalidity)
+        uids = imap.uids_after(folder, state.last_uid)
+        added, added_posted = self._fetch_new(mailbox, imap, folder, role, uidvalidity, uids)
         return new + added, posted + added_posted
 
     def _sync_new(
@@ -334,9 +364,21 @@ class SyncService:
             uids = imap.uids_since(folder, since)
         else:
             uids = imap.uids_after(folder, state.last_uid)
+        return self._fetch_new(mailbox, imap, folder, role, status.uidvalidity, uids)
+
+    def _fetch_new(
+        self,
+        mailbox: Mailbox,
+        imap: ImapSession,
+        folder: str,
+        role: str,
+        uidvalidity: int,
+        uids: list[int],
+    ) -> tuple[int, int]:
+        """Fetch, record (moving the cursor) and post these mails; (recorded, posted)."""
         new = posted = 0
         for chunk in _chunks(imap.fetch(folder, uids)):
-            for row, parsed in self._record(mailbox, folder, role, status.uidvalidity, chunk):
+            for row, parsed in self._record(mailbox, folder, role, uidvalidity, chunk):
                 new += 1
                 if row.state == MessageState.PENDING_POST:
                     posted += self._post_isolated(mailbox, row, parsed)

@@ -339,6 +339,7 @@ class ImapSession:
         # Tagged IMAP commands sent after the connection opened (login included).
         self.round_trips = 0
         self._selected: str | None = None
+        self._selected_uidvalidity: int | None = None  # from the SELECT answer
         # The folder that IDLE kept up to date until the last DONE (push sessions).
         self._idle_view: str | None = None
         self._client: IMAPClient | None = None
@@ -432,8 +433,10 @@ class ImapSession:
             self._idle_view = None
             return
         if fresh or self._selected != folder:
-            client.select_folder(folder, readonly=True)
+            answer = client.select_folder(folder, readonly=True)
             self._selected = folder
+            uidvalidity = answer.get(b"UIDVALIDITY")
+            self._selected_uidvalidity = int(uidvalidity) if uidvalidity is not None else None
         self._idle_view = None
 
     # -- queries --------------------------------------------------------------------------
@@ -602,6 +605,14 @@ class ImapSession:
         """Make ``folder`` the selected one (readonly) unless it already is."""
         with self._classified() as client:
             self._select_readonly(client, folder, fresh=False)
+
+    def idle_view_uidvalidity(self, folder: str) -> int | None:
+        """The UIDVALIDITY of ``folder`` when we have just left IDLE on it (its view is
+        current, see ``_select_readonly``), else None. Lets a pushed sync skip STATUS: one
+        round trip less between the server's EXISTS and the post."""
+        if self._idle_view == folder == self._selected:
+            return self._selected_uidvalidity
+        return None
 
     def idle_start(self) -> bytes:
         """Send IDLE and wait for the server's go-ahead; return bytes the server already

@@ -36,6 +36,7 @@ from bot.push.watcher import (
     INBOX,
     KEEPALIVE,
     PENDING,
+    PUSHED,
     SENT,
     Owner,
     State,
@@ -411,7 +412,7 @@ class PushEngine:
         try:
             roles = [role for role in (INBOX, SENT) if role in wants]
             new, _posted = sync.sync_folders(
-                mailbox, session, roles, finish_pending=PENDING in wants
+                mailbox, session, roles, finish_pending=PENDING in wants, pushed=PUSHED in wants
             )
         except LeaseLost:
             # Another worker holds the mailbox now (we were frozen or cut off): nothing of
@@ -574,7 +575,7 @@ class PushEngine:
         # queues a wake-up) or adds its wants before this check.
         with self._lock:
             if changed:
-                watcher.wants.add(INBOX)
+                watcher.wants |= {INBOX, PUSHED}
             if not watcher.wants or watcher.retry_at is not None:
                 assert watcher.sock is not None
                 self._selector.register(watcher.sock, selectors.EVENT_READ, watcher)
@@ -596,7 +597,7 @@ class PushEngine:
             self._dropped(watcher)
         elif changed:
             with self._lock:
-                watcher.wants.add(INBOX)
+                watcher.wants |= {INBOX, PUSHED}
             self._disarm_and_run(watcher, Priority.LIVE)
 
     def _dropped(self, watcher: Watcher) -> None:

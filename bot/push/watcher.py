@@ -30,6 +30,9 @@ MAX_PARTIAL_LINE = 64 * 1024
 # What a pool task is asked to do: sync INBOX, sync Sent, post recorded-but-unposted
 # mail, or only prove the connection alive (DONE, then IDLE again).
 INBOX, SENT, PENDING, KEEPALIVE = "inbox", "sent", "pending", "keepalive"
+# The server announced new INBOX mail while we idled (not a backstop or a poll): the sync
+# may trust the IDLE view and skip STATUS.
+PUSHED = "pushed"
 CATCH_UP = frozenset({INBOX, SENT, PENDING})
 
 

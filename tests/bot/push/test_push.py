@@ -16,6 +16,7 @@ from bot.push.watcher import State, Watcher
 from tests.bot.push.dovecot_configs import NO_IDLE_DOVECOT, PUSH_DOVECOT
 from tests.bot.push.mute_proxy import MuteProxy
 from tests.support.harness import Harness, HarnessFactory, MailAccount, make_email
+from tests.support.imap_counter import CommandCounter
 from tests.support.mail_servers import DovecotServer, require_dovecot
 from tests.support.wait import wait_until
 
@@ -82,6 +83,28 @@ def test_mail_appended_to_an_idle_mailbox_is_in_slack_within_two_seconds(
     # One persistent connection did it: no new login for the mail (SYNC_INTERVAL is an hour).
     # (The one new login is the test's own APPEND.)
     assert _logins(h, account) == logins_before + 1
+
+
+def test_a_pushed_mail_costs_done_search_fetch_and_no_status(push_app: Harness) -> None:
+    """Between the server's EXISTS and the post: DONE, UID SEARCH, UID FETCH. No STATUS
+    (the IDLE view is current) and no SELECT: each round trip is latency on a far server."""
+    h = push_app
+    counter = CommandCounter(h.dovecot.port)
+    try:
+        account, _ = connect_live(h, "C_PUSH", imap_port=str(counter.port))
+        wait_until(
+            lambda: any(b" IDLE" in line.upper() for line in counter.commands),
+            message="the connection idles",
+        )
+        counter.take(settle=False)
+        subject = f"Counted {uuid.uuid4().hex[:6]}"
+        h.deliver(account, make_email(to=account.address, subject=subject))
+        wait_until(lambda: posts_with(h, "C_PUSH", subject), message="pushed mail")
+        verbs = [line.split(b" ", 2)[1].upper() for line in counter.take(settle=False)]
+        until_post = verbs[: verbs.index(b"IDLE")] if b"IDLE" in verbs else verbs
+        assert until_post == [b"UID", b"UID"], verbs  # UID SEARCH, UID FETCH
+    finally:
+        counter.close()
 
 
 def _logins(h: Harness, account: MailAccount) -> int:
