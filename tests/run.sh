@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README, "Run the tests"): creates .venv, installs Mailroom with its test
-# extras, makes sure the real servers the tests drive are present, then runs pytest.
+# extras, makes sure the real servers the tests drive are present, runs the static checks
+# (ruff check, ruff format --check), then runs pytest.
 # Extra arguments go to pytest (e.g. `bash tests/run.sh -k sync -x`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,18 @@ if [ -n "${MAILROOM_TEST_DATABASE_URL:-}" ] && command -v pg_isready >/dev/null;
     as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start 2>/dev/null || true
     for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
   fi
+fi
+
+# Static checks first: each one that fails stops the run with one line naming it (its own
+# output above says what is wrong). MAILROOM_SKIP_CHECKS=1 skips them (e.g. while iterating
+# on one test). mypy is not among them yet: it still reports errors (see CONTRIBUTING.md).
+run_check() {
+  local name=$1; shift
+  "$@" || { echo "FAILED: $name ($*): fix it before the tests run." >&2; exit 1; }
+}
+if [ -z "${MAILROOM_SKIP_CHECKS:-}" ]; then
+  run_check "ruff check" .venv/bin/ruff check -q .
+  run_check "ruff format" .venv/bin/ruff format --check -q .
 fi
 
 # The tests mostly wait on real servers, so they run in parallel (pytest-xdist; each test

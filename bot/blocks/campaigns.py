@@ -316,6 +316,8 @@ def home_section(rows: list[tuple[Campaign, dict[str, int]]]) -> list[Block]:
         )
     if not rows:
         blocks.append(
-            context("No campaigns yet. Audiences: `/mail-audience`; templates: `/mail-campaign-template`.")
+            context(
+                "No campaigns yet. Audiences: `/mail-audience`; templates: `/mail-campaign-template`."
+            )
         )
     return blocks[:HOME_BLOCK_BUDGET]

@@ -171,7 +171,9 @@ def register(app: App, ctx: AppContext) -> None:
         elif action == "edit" and len(words) > 1:
             row = templates.find_template(ctx, team, " ".join(words[1:]))
             if row is None:
-                raise UserError("There is no template with that name. See `/mail-campaign-template list`.")
+                raise UserError(
+                    "There is no template with that name. See `/mail-campaign-template list`."
+                )
             client.views_open(trigger_id=body["trigger_id"], view=template_modal(row, fields))
         elif action == "list":
             rows = templates.list_templates(ctx, team)
