@@ -172,7 +172,9 @@ class Mailboxes:
 
     def record_success(self, mailbox_id: int, new_messages: int) -> tuple[Mailbox, bool]:
         """Mark a sync as good; returns (mailbox, whether it had been failing)."""
-        with self.db.session() as session:
+        # Not durable: every sync rewrites it, and a connect storm (a failover bringing
+        # a thousand mailboxes live) must not wait on a disk flush for each.
+        with self.db.session(durable=False) as session:
             mailbox = session.get(Mailbox, mailbox_id)
             assert mailbox is not None
             was_failing = mailbox.consecutive_failures > 0 and mailbox.health != Health.OK

@@ -16,10 +16,22 @@ the lease row (owner and epoch unchanged) in the same transaction, so a worker t
 frozen or cut off while another took its mailbox cannot record or post anything when it
 wakes: its epoch is stale. On SQLite there is one process (app.py refuses a second one), so
 the same code runs with a single worker that owns everything and may take any lease.
+
+A killed worker is noticed sooner than its leases run out: each worker holds a session
+advisory lock on a PostgreSQL connection of its own for as long as it lives
+(``LivenessLock``). When its process dies (kill -9, a crash, a lost machine) the server
+closes that session and the lock goes with it; the others see that within a second
+(``pg_locks``), count the worker as dead and claim its mailboxes at once, without waiting
+for the lease. A frozen worker (SIGSTOP, a long pause) keeps its session, so it is still
+found by its heartbeat and leases, as before. The lock only speeds failover up; fencing
+keeps it correct even if the lock is wrongly missing (the worker then loses its leases at
+its next renewal and claims its share again).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import os
 import socket
@@ -30,7 +42,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import Connection, Engine, create_engine, delete, or_, text, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session, col, func, select
 
 from storage.models import Mailbox, Worker, utcnow
@@ -53,6 +67,85 @@ class LeaseLost(Exception):
     def __init__(self, mailbox_id: int) -> None:
         super().__init__(f"the lease on mailbox {mailbox_id} is held by another worker")
         self.mailbox_id = mailbox_id
+
+
+# The advisory-lock namespace of liveness locks (two-key form: namespace, key of the worker).
+LIVENESS_NAMESPACE = 0x4D52  # "MR"
+# How often, between ticks, a worker looks for workers whose liveness lock went away.
+DEATH_CHECK_SECONDS = 1.0
+
+
+def liveness_key(worker_id: str) -> int:
+    """The worker's key in the liveness namespace: 31 bits of a hash of its id (a collision
+    only makes a dead worker look alive until its leases expire, as without the lock)."""
+    return int.from_bytes(hashlib.sha256(worker_id.encode()).digest()[:4], "big") & 0x7FFFFFFF
+
+
+HELD_LIVENESS_KEYS = text(
+    "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    " AND classid = :namespace AND objsubid = 2"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
+class LivenessLock:
+    """A session advisory lock that lives exactly as long as this worker's connection.
+
+    On a connection of its own (outside the pool, which recycles connections). Behind a
+    pooler in transaction mode (PgBouncer) session locks do not follow the client, so
+    MAILROOM_FAST_FAILOVER=false turns this off there and failover waits for the leases."""
+
+    def __init__(self, url: Any, worker_id: str) -> None:
+        self.key = liveness_key(worker_id)
+        self._engine: Engine = create_engine(url, poolclass=NullPool)
+        self._conn: Connection | None = None
+
+    def hold(self) -> bool:
+        """Make sure the lock is held (reconnecting after a lost connection); True if it is."""
+        if self._conn is not None:
+            try:
+                self._conn.execute(text("SELECT 1"))
+                return True
+            except SQLAlchemyError:
+                log.warning("the liveness connection was lost; taking the lock again")
+                self._drop()
+        try:
+            conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            taken = conn.execute(
+                text("SELECT pg_try_advisory_lock(:namespace, :key)"),
+                {"namespace": LIVENESS_NAMESPACE, "key": self.key},
+            ).scalar()
+        except SQLAlchemyError:
+            log.warning("could not take the liveness lock; failover falls back to leases")
+            return False
+        if not taken:  # the old session is still closing on the server: try next time
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def held_keys(self) -> set[int] | None:
+        """Keys of every worker holding its liveness lock in this database; None when this
+        connection cannot tell (then nobody is judged dead by it)."""
+        if self._conn is None:
+            return None
+        try:
+            rows = self._conn.execute(HELD_LIVENESS_KEYS, {"namespace": LIVENESS_NAMESPACE})
+            return {int(row[0]) for row in rows}
+        except SQLAlchemyError:
+            self._drop()
+            return None
+
+    def close(self) -> None:
+        self._drop()
+        self._engine.dispose()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            # Already gone is fine: the server released the lock with the session.
+            with contextlib.suppress(SQLAlchemyError):
+                self._conn.close()
+            self._conn = None
 
 
 def new_worker_id() -> str:
@@ -92,6 +185,15 @@ class Ownership:
         self.last_tick: float | None = None
         self._next_wait = self.heartbeat
         self._renewed_at: float | None = None  # monotonic time our last renewal started
+        # PostgreSQL: a worker whose liveness lock is gone is dead, whatever its heartbeat.
+        self.liveness: LivenessLock | None = None
+        if not self.exclusive and settings.mailroom_fast_failover:
+            self.liveness = LivenessLock(ctx.db.engine.url, self.id)
+        self._live: list[str] = [self.id]  # live workers as of the last tick
+        # Workers with a fresh heartbeat but no liveness lock: dead, their leases claimable.
+        # (Only these: a worker that joined since our last look is not in ``_live`` yet,
+        # and its leases must not look free.)
+        self._dead: list[str] = []
 
     # --- Life cycle ---------------------------------------------------------------------
 
@@ -103,6 +205,8 @@ class Ownership:
         """Register, take a first share now, then tick every heartbeat in the background."""
         if self._thread is not None:
             return
+        if self.liveness is not None:
+            self.liveness.hold()  # before our row exists, so nobody sees us without it
         self.tick()
         self._thread = threading.Thread(target=self._loop, name="ownership", daemon=True)
         self._thread.start()
@@ -133,6 +237,8 @@ class Ownership:
             notify_others(self.ctx, "rebalance")
         except Exception:
             log.exception("could not release this worker's leases; they expire by themselves")
+        if self.liveness is not None:
+            self.liveness.close()
 
     def nudge(self) -> None:
         """Tick now (another worker joined or left)."""
@@ -140,7 +246,7 @@ class Ownership:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            self._wake.wait(self._next_wait)
+            self._wait_for_tick()
             self._wake.clear()
             if self._stopping.is_set():
                 return
@@ -153,6 +259,27 @@ class Ownership:
                 log.exception("ownership tick failed")
                 self._next_wait = self.heartbeat
                 self._drop_all_if_expired()
+
+    def _wait_for_tick(self) -> None:
+        """Until the next tick is due, a nudge, or (with liveness locks) a worker's death."""
+        deadline = time.monotonic() + self._next_wait
+        while not self._stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if self._wake.wait(min(left, DEATH_CHECK_SECONDS)):
+                return
+            if self._someone_died():
+                log.info("a worker's liveness lock is gone: claiming its mailboxes now")
+                return
+
+    def _someone_died(self) -> bool:
+        if self.liveness is None:
+            return False
+        held = self.liveness.held_keys()
+        if held is None:
+            return False
+        return any(liveness_key(w) not in held for w in self._live if w != self.id)
 
     def _drop_all_if_expired(self) -> None:
         """After a failed tick: the next try is a heartbeat away, so once the last renewal
@@ -246,7 +373,7 @@ class Ownership:
                     col(Mailbox.id) == mailbox_id, col(Mailbox.active).is_(True)
                 )
                 if not self.exclusive:
-                    free = free.where(_claimable(now))
+                    free = free.where(_claimable(now, self._dead))
                 if session.exec(free.with_for_update(skip_locked=True)).first() is None:
                     return False
                 claimed = self._claim_rows(session, [mailbox_id], now)
@@ -273,6 +400,7 @@ class Ownership:
             for mailbox_id in lost:
                 del self._owned[mailbox_id]
             self.active, self.live_workers = int(active), len(workers)
+            self._live = workers
             self.share = (
                 int(active) if self.exclusive else fair_share(int(active), workers, self.id)
             )
@@ -357,7 +485,12 @@ class Ownership:
         rows = session.exec(
             select(Worker.id).where(col(Worker.heartbeat_at) > now - self.lease)
         ).all()
-        return sorted(set(rows) | {self.id})
+        self._dead = []
+        if self.liveness is not None and self.liveness.hold():
+            held = self.liveness.held_keys()
+            if held is not None:
+                self._dead = [w for w in rows if liveness_key(w) not in held and w != self.id]
+        return sorted((set(rows) - set(self._dead)) | {self.id})
 
     def _release_surplus(self, now: Any) -> list[int]:
         surplus = len(self._owned) - self.share
@@ -389,7 +522,7 @@ class Ownership:
                     or_(col(Mailbox.lease_owner).is_(None), col(Mailbox.lease_owner) != self.id)
                 )
             else:
-                query = query.where(_claimable(now))
+                query = query.where(_claimable(now, self._dead))
             ids = session.exec(
                 query.order_by(col(Mailbox.id)).limit(wanted).with_for_update(skip_locked=True)
             ).all()
@@ -434,12 +567,13 @@ class Ownership:
                 log.exception("stopping mailbox %s after losing it failed", mailbox_id)
 
 
-def _claimable(now: Any) -> Any:
-    """A lease nobody holds, or one its holder let expire."""
+def _claimable(now: Any, dead: list[str]) -> Any:
+    """A lease nobody holds, one its holder let expire, or one held by a dead worker."""
     return or_(
         col(Mailbox.lease_owner).is_(None),
         col(Mailbox.sync_lease_until).is_(None),
         col(Mailbox.sync_lease_until) < now,
+        col(Mailbox.lease_owner).in_(dead),
     )
 
 

@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     # that runs out plus the reconnects (seconds for hundreds of mailboxes) must fit in that.
     mailroom_lease_seconds: float = Field(default=20.0, ge=2)
     mailroom_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    # PostgreSQL: a killed worker is noticed by its session's advisory lock going away (about
+    # a second) instead of its leases expiring. Off behind a transaction-mode pooler.
+    mailroom_fast_failover: bool = True
     # Request bodies above these sizes are refused with 413 before they are read: Slack's
     # requests (events, commands, interactivity) and everything else (OAuth callbacks).
     mailroom_max_slack_body_bytes: int = 1024 * 1024

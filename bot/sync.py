@@ -317,7 +317,6 @@ class SyncService:
         self, mailbox: Mailbox, imap: ImapSession, folder: str, role: str, status: FolderStatus
     ) -> tuple[int, int]:
         with self.ctx.db.session() as session:
-            self._fence(session, mailbox.id)
             state = session.exec(
                 select(FolderState).where(
                     FolderState.mailbox_id == mailbox.id, FolderState.folder == folder
@@ -329,9 +328,16 @@ class SyncService:
             reset = not first_run and state.uidvalidity != status.uidvalidity
             if not first_run and not reset and status.uidnext - 1 <= state.last_uid:
                 if status.highestmodseq is not None and state.highestmodseq != status.highestmodseq:
+                    self._fence(session, mailbox.id)
                     state.highestmodseq = status.highestmodseq
                     session.add(state)
-                return 0, 0  # nothing new: the common, constant-cost case
+                # Nothing new: the common, constant-cost case. It writes nothing, so it takes
+                # no fence: on PostgreSQL the fence is a row write, and a read-only
+                # transaction commits without waiting for the disk (every connect and
+                # backstop of thousands of mailboxes comes here).
+                return 0, 0
+            # Everything below writes the cursor: only while we hold the lease.
+            self._fence(session, mailbox.id)
             previous_sync = mailbox.last_success_at
             state.uidvalidity = status.uidvalidity
             state.highestmodseq = status.highestmodseq

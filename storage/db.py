@@ -80,10 +80,17 @@ class Database:
         migrate(self.engine)
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A unit of work: committed when the block ends, rolled back on error."""
+    def session(self, *, durable: bool = True) -> Iterator[Session]:
+        """A unit of work: committed when the block ends, rolled back on error.
+
+        ``durable=False``, for bookkeeping that the next run rewrites anyway (a mailbox's
+        health and last sync time): on PostgreSQL the commit does not wait for the WAL to
+        reach the disk, so a server crash may lose it (never corrupt it); on SQLite it is
+        the same as a durable one."""
         with Session(self.engine, expire_on_commit=False) as session:
             try:
+                if not durable and self.engine.dialect.name == "postgresql":
+                    session.exec(text("SET LOCAL synchronous_commit TO off"))  # type: ignore[call-overload]
                 yield session
                 session.commit()
             except BaseException:

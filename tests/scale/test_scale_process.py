@@ -453,3 +453,42 @@ def _has_cursor(url: str, mailbox_id: int) -> bool:
         return found is not None
     finally:
         engine.dispose()
+
+
+def test_a_killed_worker_is_noticed_by_its_lost_session_long_before_its_leases_expire(
+    slack_fake: FakeSlack,
+    push_dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+    pg_url: str,
+    tmp_path: Path,
+    processes: list[AppProcess],
+) -> None:
+    """With a 60 s lease the old way needs 50 to 60 s; the liveness lock goes with the process."""
+    lease = 60.0
+    env = scale_env(
+        slack_fake,
+        pg_url,
+        tmp_path,
+        MAILROOM_LEASE_SECONDS=str(lease),
+        MAILROOM_HEARTBEAT_SECONDS="10",
+    )
+    accounts = [new_mail_account(push_dovecot, smtp_server) for _ in range(10)]
+    insert_mailboxes(pg_url, env, accounts, push_dovecot, smtp_server)
+    workers = [launch(processes, env, tmp_path, MAILROOM_ROLE="worker") for _ in range(2)]
+    wait_until(
+        lambda: settled(workers, push_dovecot, accounts),
+        timeout=60,
+        message="10 mailboxes live, 5 in each worker",
+    )
+    victim, survivor = workers
+    victim.kill()
+    started = time.monotonic()
+    wait_until(
+        lambda: settled([survivor], push_dovecot, accounts),
+        timeout=lease,
+        message="the killed worker's mailboxes live in the survivor",
+    )
+    took = time.monotonic() - started
+    # Dead-worker checks run every second; the rest is claiming and five reconnects.
+    assert took < 10, f"failover took {took:.1f} s, as if waiting for the {lease:.0f} s lease"
+    assert health(survivor)["ownership"]["live_workers"] == 1
