@@ -492,3 +492,65 @@ def test_a_killed_worker_is_noticed_by_its_lost_session_long_before_its_leases_e
     # Dead-worker checks run every second; the rest is claiming and five reconnects.
     assert took < 10, f"failover took {took:.1f} s, as if waiting for the {lease:.0f} s lease"
     assert health(survivor)["ownership"]["live_workers"] == 1
+
+
+COMPOSE = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def compose_services() -> dict[str, dict]:
+    """deploy/compose.yaml as Docker Compose reads it (YAML merge keys resolved)."""
+    import yaml
+
+    return yaml.safe_load((COMPOSE / "compose.yaml").read_text())["services"]
+
+
+def test_the_compose_file_names_real_settings_and_the_roles_the_app_knows() -> None:
+    from bot.settings import Settings
+
+    services = compose_services()
+    assert set(services) == {"postgres", "web", "worker"}
+    known = {name.upper() for name in Settings.model_fields}
+    example = (COMPOSE / "mailroom.env.example").read_text().splitlines()
+    keys = [line.split("=", 1)[0] for line in example if "=" in line and line[0] != "#"]
+    assert keys and set(keys) <= known, set(keys) - known
+    for name in ("web", "worker"):
+        service = services[name]
+        assert set(service["environment"]) <= known
+        assert service["env_file"] == "mailroom.env"
+        assert "/healthz" in " ".join(service["healthcheck"]["test"])
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["web"]["environment"]["MAILROOM_ROLE"] == "web"
+    assert services["worker"]["environment"]["MAILROOM_ROLE"] == "worker"
+    assert services["worker"]["deploy"]["replicas"] == 2
+    assert "CMD" in (COMPOSE / "Dockerfile").read_text()
+
+
+def test_the_compose_topology_web_and_two_workers_runs_and_shares_the_mailboxes(
+    slack_fake: FakeSlack,
+    push_dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+    pg_url: str,
+    tmp_path: Path,
+    processes: list[AppProcess],
+) -> None:
+    """No Docker daemon here: the compose file's processes are started as plain processes
+    with its environment (its DATABASE_URL names the compose network, so ours replaces it)."""
+    services = compose_services()
+    env = scale_env(slack_fake, pg_url, tmp_path)
+    accounts = [new_mail_account(push_dovecot, smtp_server) for _ in range(6)]
+    insert_mailboxes(pg_url, env, accounts, push_dovecot, smtp_server)
+
+    def service_env(name: str) -> dict[str, str]:
+        extra = {k: str(v) for k, v in services[name]["environment"].items()}
+        extra.pop("DATABASE_URL")
+        return extra
+
+    web = launch(processes, env, tmp_path, **service_env("web"))
+    replicas = services["worker"]["deploy"]["replicas"]
+    workers = [launch(processes, env, tmp_path, **service_env("worker")) for _ in range(replicas)]
+    wait_until(
+        lambda: settled(workers, push_dovecot, accounts),
+        timeout=60,
+        message="6 mailboxes live, 3 in each of the compose file's two workers",
+    )
+    assert health(web)["role"] == "web" and "ownership" not in health(web)
