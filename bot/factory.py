@@ -64,8 +64,7 @@ class Mailroom:
             ctx.jobs.start()  # picks up waiting replies now, then at wake-ups and heartbeats
         else:
             ctx.scheduler.once("recover", ctx.replies.recover)
-        for start in ctx.extras.get("on_start", []):
-            start(ctx)
+        ctx.events.started.emit(ctx)
 
     def stop(self) -> None:
         self.ctx.jobs.stop()

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def _engine(ctx: AppContext) -> PushEngine | None:
     from bot.push.engine import PushEngine
 
-    engine = ctx.extras.get("push")
+    engine = ctx.push
     return engine if isinstance(engine, PushEngine) else None
 
 

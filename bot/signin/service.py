@@ -82,7 +82,7 @@ class SignIn:
     def configured(self) -> list[str]:
         return [p for p in config.PROVIDERS if config.is_configured(self.settings, p)]
 
-    # --- Buttons (ctx.extras["sign_in_buttons"]) --------------------------------------------
+    # --- Buttons (ctx.sign_in_buttons) --------------------------------------------
 
     def sign_in_buttons(
         self,

@@ -64,8 +64,7 @@ def register(app: App, ctx: AppContext) -> None:
                 body,
                 f"{mailbox.address} is paused: it neither syncs nor sends until activated.",
             )
-        for changed in ctx.extras.get("on_mailbox_changed", []):
-            changed(ctx, mailbox.id)
+        ctx.events.mailbox_changed.emit(ctx, mailbox.id)  # type: ignore[arg-type]
 
     @app.action("mailbox_reconnect")
     @user_facing(ctx)

@@ -40,7 +40,7 @@ def register(app: App, ctx: AppContext) -> None:
         ack()
         state = body["actions"][0].get("value", "")
         values = view_values(((body.get("view") or {}).get("state") or {}).get("values") or {})
-        refusal = ctx.extras["signin"].record_choice(state, user_of(body), values)
+        refusal = ctx.signin.record_choice(state, user_of(body), values)
         _renew_buttons(ctx, client, body)
         if refusal:
             raise UserError(
@@ -79,8 +79,7 @@ def register(app: App, ctx: AppContext) -> None:
             return
         mailbox = ctx.mailboxes.set_fields(mailbox.id, active=True)  # type: ignore[arg-type,assignment]
         start_syncing(ctx, mailbox)
-        for changed in ctx.extras.get("on_mailbox_changed", []):
-            changed(ctx, mailbox.id)
+        ctx.events.mailbox_changed.emit(ctx, mailbox.id)  # type: ignore[arg-type]
         text, blocks = connected_blocks(mailbox, mailbox.provider, note)
         tell(ctx, body, text, blocks=blocks)
 
@@ -101,7 +100,7 @@ def register(app: App, ctx: AppContext) -> None:
     def check_again(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         value = body["actions"][0].get("value", "")
-        consent = ctx.extras["signin"].consent
+        consent = ctx.signin.consent
         row = consent.get(int(value)) if value.isdigit() else None
         if row is None or row.team_id != team_of(body):
             raise UserError("That organisation is no longer listed. Run `/mail-consent` again.")
