@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from bot.campaigns.sending import CampaignEngine
     from bot.jobs import Jobs
+    from bot.lifecycle import MailboxLifecycle
     from bot.metrics import Metrics
     from bot.ownership import Ownership
     from bot.preferences.panel import HealthWatcher
@@ -42,6 +43,8 @@ class AppContext:
     scheduler: Scheduler
     sync: SyncService = field(init=False)
     replies: ReplyService = field(init=False)
+    # Activate / pause / choose a channel: guards, scheduling, mailbox_changed (bot/lifecycle.py).
+    lifecycle: MailboxLifecycle = field(init=False)
     # Which mailboxes this process syncs (leases), and work routed to their workers.
     ownership: Ownership = field(init=False)
     jobs: Jobs = field(init=False)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from bot import campaigns, inbox, preferences, senders, signin
 from bot.context import AppContext
-from storage.models import Mailbox
 
 FEATURES = (senders, signin, preferences, campaigns, inbox)
 
@@ -24,12 +23,3 @@ FEATURES = (senders, signin, preferences, campaigns, inbox)
 def install(ctx: AppContext) -> None:
     for feature in FEATURES:
         feature.install(ctx)
-
-
-def activation_refusal(ctx: AppContext, mailbox: Mailbox) -> str | None:
-    """Why ``mailbox`` may not be made active now (sender unverified, no channel...), or None."""
-    for guard in ctx.activation_guards:
-        refusal = guard(ctx, mailbox)
-        if refusal:
-            return refusal
-    return None

@@ -28,7 +28,6 @@ from bot.connect import (
     check_channel,
     check_duplicates,
     join_channel,
-    start_syncing,
     tell_owner_of_reconnect,
 )
 from bot.errors import MailroomError, UserError
@@ -190,7 +189,7 @@ class SignIn:
             tell_owner_of_reconnect(self.ctx, before, mailbox, row.user_id)
         if mailbox.channel_id:
             note = join_channel(self.ctx, mailbox.channel_id)
-            start_syncing(self.ctx, mailbox)
+            self.ctx.lifecycle.start_syncing(mailbox)
             text, blocks = connected_blocks(mailbox, provider, note)
             dm(self.ctx, row.user_id, text, blocks)
             return Outcome(

@@ -21,10 +21,9 @@ from bot.blocks.signin import (
     check_result_text,
     connected_blocks,
 )
-from bot.connect import check_channel, join_channel, start_syncing, view_values
+from bot.connect import check_channel, join_channel, view_values
 from bot.context import AppContext
 from bot.errors import UserError
-from bot.features import activation_refusal
 from handlers.commands.connect import allowed_kinds, sign_in_buttons
 from handlers.common import team_of, tell, user_facing, user_of
 
@@ -66,9 +65,8 @@ def register(app: App, ctx: AppContext) -> None:
         refusal = check_channel(ctx, user_of(body), channel)
         if refusal:
             raise UserError(refusal)
-        mailbox = ctx.mailboxes.set_fields(mailbox.id, channel_id=channel)  # type: ignore[arg-type,assignment]
         note = join_channel(ctx, channel)
-        refusal = activation_refusal(ctx, mailbox)
+        mailbox, refusal = ctx.lifecycle.activate_in_channel(mailbox, channel)
         if refusal:
             # The channel is kept; the mailbox stays inactive until what blocks it is fixed.
             tell(
@@ -77,9 +75,6 @@ def register(app: App, ctx: AppContext) -> None:
                 f"Saved {channel_link(channel)} for {mailbox.address}, but it stays inactive: {refusal}",
             )
             return
-        mailbox = ctx.mailboxes.set_fields(mailbox.id, active=True)  # type: ignore[arg-type,assignment]
-        start_syncing(ctx, mailbox)
-        ctx.events.mailbox_changed.emit(ctx, mailbox.id)  # type: ignore[arg-type]
         text, blocks = connected_blocks(mailbox, mailbox.provider, note)
         tell(ctx, body, text, blocks=blocks)
 
