@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.events import Events
 from bot.mailboxes import Mailboxes
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from bot.signin.service import SignIn
     from bot.sync import SyncService
     from storage.models import Mailbox
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -69,6 +71,22 @@ class AppContext:
     sign_in_note: SignInNote | None = None
     # Secret for unsubscribe links, derived once (bot/campaigns/unsubscribe.py).
     unsubscribe_key: bytes | None = None
+
+    # For code that only runs when its feature is installed (its listeners, its commands).
+    def need_senders(self) -> Senders:
+        return _installed(self.senders, "senders")
+
+    def need_signin(self) -> SignIn:
+        return _installed(self.signin, "signin")
+
+    def need_campaigns(self) -> CampaignEngine:
+        return _installed(self.campaigns, "campaigns")
+
+
+def _installed(service: T | None, feature: str) -> T:
+    if service is None:
+        raise RuntimeError(f"the {feature} feature is not installed (bot/features.py)")
+    return service
 
 
 # Web routes a feature adds to the FastAPI app.

@@ -68,8 +68,7 @@ class Metrics:
 
 
 def of(ctx: AppContext) -> Metrics | None:
-    metrics = ctx.metrics
-    return metrics if isinstance(metrics, Metrics) else None
+    return ctx.metrics
 
 
 def observe_post(ctx: AppContext, row: Message) -> None:

@@ -256,7 +256,7 @@ def launch(ctx: AppContext, campaign: Campaign, from_state: CampaignState) -> Ca
     if moved != 1:
         raise UserError("That campaign was already started.")
     campaign = load(ctx, campaign.id)  # type: ignore[arg-type]
-    engine: CampaignEngine = ctx.campaigns
+    engine: CampaignEngine = ctx.need_campaigns()
     engine.publish_progress(campaign, force=True)
     return campaign
 
@@ -321,7 +321,7 @@ def set_state(
         ledger.cancel_queued(ctx, campaign_id)
         _finish_time(ctx, campaign_id)
     campaign = load(ctx, campaign_id)
-    ctx.campaigns.publish_progress(campaign, force=True)
+    ctx.need_campaigns().publish_progress(campaign, force=True)
     return campaign
 
 

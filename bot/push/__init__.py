@@ -48,8 +48,7 @@ def install(ctx: AppContext) -> PushEngine | None:
 
 
 def engine_of(ctx: AppContext) -> PushEngine | None:
-    engine = ctx.push
-    return engine if isinstance(engine, PushEngine) else None
+    return ctx.push
 
 
 def _status_lines(ctx: AppContext, mailbox: Mailbox) -> list[str]:

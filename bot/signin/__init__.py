@@ -36,7 +36,7 @@ def install(ctx: AppContext) -> None:
 def _schedule(ctx: AppContext) -> None:
     from bot.signin import states
 
-    signin = ctx.signin
+    signin = ctx.need_signin()
     ctx.scheduler.every(
         "oauth-states-purge", STATE_PURGE_SECONDS, states.purge_expired, ctx.db, first_in=60
     )
@@ -59,7 +59,7 @@ def _status_footer(ctx: AppContext, team_id: str) -> list[str]:
     if missing:
         names = sorted({n for p in missing for n in config.missing_settings(ctx.settings, p)})
         lines.append(sign_in_setup_note([PROVIDER_NAMES[p] for p in missing], names))
-    waiting = [r for r in ctx.signin.consent.rows(team_id) if r.status != "granted"]
+    waiting = [r for r in ctx.need_signin().consent.rows(team_id) if r.status != "granted"]
     if waiting:
         lines.append(
             f"{plural(len(waiting), 'Microsoft 365 organisation', 'Microsoft 365 organisations')} "

@@ -39,7 +39,7 @@ def register(app: App, ctx: AppContext) -> None:
         ack()
         state = body["actions"][0].get("value", "")
         values = view_values(((body.get("view") or {}).get("state") or {}).get("values") or {})
-        refusal = ctx.signin.record_choice(state, user_of(body), values)
+        refusal = ctx.need_signin().record_choice(state, user_of(body), values)
         _renew_buttons(ctx, client, body)
         if refusal:
             raise UserError(
@@ -95,9 +95,9 @@ def register(app: App, ctx: AppContext) -> None:
     def check_again(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         value = body["actions"][0].get("value", "")
-        consent = ctx.signin.consent
+        consent = ctx.need_signin().consent
         row = consent.get(int(value)) if value.isdigit() else None
-        if row is None or row.team_id != team_of(body):
+        if row is None or row.id is None or row.team_id != team_of(body):
             raise UserError("That organisation is no longer listed. Run `/mail-consent` again.")
         status = consent.check(row.id)
         label = TenantView(row_id=row.id, tenant=row.tenant, status=status, consent_link="").label

@@ -20,13 +20,13 @@ def build_status(ctx: AppContext, user_id: str, team_id: str) -> tuple[str, list
         if not ctx.roles.can_see(user_id, mailbox):
             continue
         extra: list[str] = []
-        for lines in ctx.status_lines:
-            extra += lines(ctx, mailbox)
+        for mailbox_lines in ctx.status_lines:
+            extra += mailbox_lines(ctx, mailbox)
         rows.append((mailbox, ctx.roles.can_manage(user_id, mailbox), extra))
     footer: list[str] = []
     if ctx.roles.is_admin(user_id):
-        for lines in ctx.status_footer:
-            footer += lines(ctx, team_id)
+        for footer_lines in ctx.status_footer:
+            footer += footer_lines(ctx, team_id)
     return status_message(rows, footer)
 
 
