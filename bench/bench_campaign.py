@@ -174,7 +174,7 @@ def ctx_campaign(ctx, campaign_id: int) -> Campaign:  # type: ignore[no-untyped-
 
 def bench_engine(ctx, campaign_id: int, recipients: int) -> dict:  # type: ignore[no-untyped-def]
     engine = CampaignEngine(ctx)
-    ctx.extras["campaigns"] = engine
+    ctx.campaigns = engine
     idle = rss_mb()
     start = time.perf_counter()
     with RssSampler() as sampler:
@@ -224,7 +224,7 @@ def bench_throttle(ctx, port: int, rate: float, seconds: float) -> dict:  # type
         limit.per_second = rate
         session.add(limit)
     engine = CampaignEngine(ctx)
-    ctx.extras["campaigns"] = engine
+    ctx.campaigns = engine
     start = time.monotonic()
     while time.monotonic() - start < seconds:
         engine.run(campaign_id, budget=min(10.0, seconds - (time.monotonic() - start)))

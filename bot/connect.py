@@ -453,8 +453,3 @@ def tell_owner_of_reconnect(ctx: AppContext, before: Mailbox, after: Mailbox, ac
         log.warning(
             "could not tell %s of a reconnect: %s", before.owner_id, exc.response.get("error")
         )
-
-
-def start_syncing(ctx: AppContext, mailbox: Mailbox) -> None:
-    if mailbox.active:
-        ctx.scheduler.schedule_sync(mailbox.id, ctx.sync.run, first_in=0.2)  # type: ignore[arg-type]

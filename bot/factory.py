@@ -11,6 +11,7 @@ from slack_bolt import App
 from bot import features, metrics, push
 from bot.context import AppContext
 from bot.jobs import Jobs
+from bot.lifecycle import MailboxLifecycle
 from bot.mailboxes import Mailboxes
 from bot.notify import Notifier
 from bot.ownership import Ownership
@@ -64,8 +65,7 @@ class Mailroom:
             ctx.jobs.start()  # picks up waiting replies now, then at wake-ups and heartbeats
         else:
             ctx.scheduler.once("recover", ctx.replies.recover)
-        for start in ctx.extras.get("on_start", []):
-            start(ctx)
+        ctx.events.started.emit(ctx)
 
     def stop(self) -> None:
         self.ctx.jobs.stop()
@@ -118,6 +118,15 @@ def build_context(settings: Settings) -> AppContext:
     )
     ctx.sync = SyncService(ctx)
     ctx.replies = ReplyService(ctx)
+    ctx.lifecycle = MailboxLifecycle(
+        ctx,
+        mailboxes,
+        ctx.roles,
+        ctx.scheduler,
+        ctx.sync.run,
+        ctx.activation_guards,
+        ctx.events.mailbox_changed,
+    )
     ctx.ownership = Ownership(ctx)
     ctx.jobs = Jobs(ctx)
     metrics.install(ctx)

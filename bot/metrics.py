@@ -68,8 +68,7 @@ class Metrics:
 
 
 def of(ctx: AppContext) -> Metrics | None:
-    metrics = ctx.extras.get("metrics")
-    return metrics if isinstance(metrics, Metrics) else None
+    return ctx.metrics
 
 
 def observe_post(ctx: AppContext, row: Message) -> None:
@@ -142,7 +141,7 @@ def _sync_states(ctx: AppContext) -> dict[str, int]:
     if ownership is None or not ownership.running:
         return counts
     owned = set(ownership.owned())
-    engine = ctx.extras.get("push")
+    engine = ctx.push
     watched: set[int] = set()
     if engine is not None:
         for mailbox_id in owned:
@@ -195,7 +194,7 @@ class RateLimitCounter(RetryHandler):
 
 def install(ctx: AppContext) -> Metrics:
     metrics = Metrics(ctx)
-    ctx.extras["metrics"] = metrics
+    ctx.metrics = metrics
     # First in line: every 429 is seen before a retry handler takes it.
     ctx.slack.client.retry_handlers.insert(0, RateLimitCounter(metrics.slack_rate_limited))
     return metrics

@@ -85,7 +85,7 @@ def create_web_app(bolt: App, ctx: AppContext) -> FastAPI:
             # Whether this worker holds its fair share of the mailboxes (and how many).
             body["ownership"] = ctx.ownership.status()
         # Features add sections (e.g. push: live / polling / reconnecting counts).
-        for section in ctx.extras.get("health", []) if database else []:
+        for section in ctx.health if database else []:
             body.update(await run_in_threadpool(section, ctx))
         return JSONResponse(body, status_code=200 if ok else 503)
 
@@ -97,7 +97,7 @@ def create_web_app(bolt: App, ctx: AppContext) -> FastAPI:
         content = await run_in_threadpool(registry.render)
         return Response(content=content, media_type=CONTENT_TYPE)
 
-    for install in ctx.extras.get("routes", []):
+    for install in ctx.routes:
         install(api, ctx)
     return api
 

@@ -8,7 +8,7 @@ exactly-once record), ``sending`` (prepare, start, schedule, the worker, pause/r
 INBOX), ``sns`` (SES notifications), ``tracking`` (opt-in click redirects), ``steps``
 (follow-ups).
 
-``install`` puts the ``CampaignEngine`` in ``ctx.extras["campaigns"]``, schedules its worker
+``install`` puts the ``CampaignEngine`` in ``ctx.campaigns``, schedules its worker
 at start (after turning rows a killed worker left ``sending`` into ``uncertain``), adds the
 web routes, hooks the sync (bounces, unsubscribe mails) and adds a Campaigns part to App Home.
 """
@@ -26,15 +26,15 @@ from bot.context import AppContext
 
 def install(ctx: AppContext) -> None:
     engine = CampaignEngine(ctx)
-    ctx.extras["campaigns"] = engine
-    ctx.extras["on_start"].append(engine.start_jobs)
-    ctx.extras["routes"].append(install_routes)
-    ctx.extras["routes"].append(tracking.install_routes)
-    ctx.extras["routes"].append(sns.install_routes)
+    ctx.campaigns = engine
+    ctx.events.started.connect(engine.start_jobs)
+    ctx.routes.append(install_routes)
+    ctx.routes.append(tracking.install_routes)
+    ctx.routes.append(sns.install_routes)
     ctx.sync.ingest_hooks.append(bounces.ingest_hook(ctx))
-    base_home = ctx.extras.get("home_view")
+    base_home = ctx.home_view
     if base_home is not None:
-        ctx.extras["home_view"] = with_campaigns(base_home)
+        ctx.home_view = with_campaigns(base_home)
     ctx.sync.ingest_hooks.append(mailto_hook(ctx))
 
 

@@ -198,7 +198,7 @@ def pause_if_bouncing(ctx: AppContext, campaign_id: int) -> None:
             row = session.get(Campaign, campaign_id)
         if row is not None:
             ctx.slack.dm(row.created_by, note)
-            engine = ctx.extras.get("campaigns")
+            engine = ctx.campaigns
             if engine is not None:
                 engine.publish_progress(row, force=True)
 

@@ -93,7 +93,7 @@ def domain_verdict(
     ctx: AppContext, team_id: str, user_id: str, domain: str
 ) -> tuple[str, list[str]]:
     """SPF/DKIM/DMARC verdict from /dkim-check's service: (worst status, one line per check)."""
-    senders = ctx.extras.get("senders")
+    senders = ctx.senders
     if senders is None:
         return "unknown", ["Domain checks are not available."]
     report = senders.domains.check(team_id, user_id, domain).report
@@ -256,7 +256,7 @@ def launch(ctx: AppContext, campaign: Campaign, from_state: CampaignState) -> Ca
     if moved != 1:
         raise UserError("That campaign was already started.")
     campaign = load(ctx, campaign.id)  # type: ignore[arg-type]
-    engine: CampaignEngine = ctx.extras["campaigns"]
+    engine: CampaignEngine = ctx.need_campaigns()
     engine.publish_progress(campaign, force=True)
     return campaign
 
@@ -321,7 +321,7 @@ def set_state(
         ledger.cancel_queued(ctx, campaign_id)
         _finish_time(ctx, campaign_id)
     campaign = load(ctx, campaign_id)
-    ctx.extras["campaigns"].publish_progress(campaign, force=True)
+    ctx.need_campaigns().publish_progress(campaign, force=True)
     return campaign
 
 

@@ -161,7 +161,7 @@ def _launch(ctx: AppContext, step: CampaignStep, parent: Campaign) -> int | None
         for start in range(0, len(rows), 1000):
             session.execute(insert(ledger.TABLE), rows[start : start + 1000])
         child_id = child.id
-    engine: CampaignEngine | None = ctx.extras.get("campaigns")
+    engine: CampaignEngine | None = ctx.campaigns
     if engine is not None:
         with ctx.db.session() as session:
             row = session.get(Campaign, child_id)

@@ -103,7 +103,7 @@ class SesTransport:
     """Raw MIME through SES SendEmail (the mailbox's address is a verified identity)."""
 
     def __init__(self, ctx: AppContext, mailbox: Mailbox) -> None:
-        self.provider = ctx.extras["senders"].verifications.provider()
+        self.provider = ctx.need_senders().verifications.provider()
 
     def close(self) -> None:
         return None

@@ -47,10 +47,10 @@ SECURITY_HEADERS = {
 
 def _key(ctx: AppContext) -> bytes:
     # Derived once per process (a campaign signs one link per recipient).
-    key = ctx.extras.get("unsubscribe_key")
+    key = ctx.unsubscribe_key
     if key is None:
         secret = ensure_secret_key(ctx.settings)[0]
-        key = ctx.extras["unsubscribe_key"] = hashlib.sha256(
+        key = ctx.unsubscribe_key = hashlib.sha256(
             b"mailroom-unsubscribe\0" + secret.encode()
         ).digest()
     return key

@@ -15,9 +15,9 @@ def install(ctx: AppContext) -> None:
         lambda mailbox, row, parsed: triage.on_mail_recorded(ctx, mailbox, row, parsed)
     )
     ctx.replies.sent_hooks.append(lambda mailbox, row: triage.on_reply_sent(ctx, mailbox, row))
-    ctx.extras.setdefault("on_start", []).append(triage.resume_snoozes)
-    ctx.extras["on_start"].append(_schedule_reminders)
-    ctx.extras["on_start"].append(_schedule_held_reply_sweep)
+    ctx.events.started.connect(triage.resume_snoozes)
+    ctx.events.started.connect(_schedule_reminders)
+    ctx.events.started.connect(_schedule_held_reply_sweep)
     _add_home_counts(ctx)
 
 
@@ -26,7 +26,7 @@ def _add_home_counts(ctx: AppContext) -> None:
     from bot.blocks.inbox import home_counts_blocks
     from bot.inbox.waiting import counts
 
-    previous = ctx.extras.get("home_view")
+    previous = ctx.home_view
     if previous is None:
         return  # no App Home panel to add to (the preferences feature builds it)
 
@@ -36,7 +36,7 @@ def _add_home_counts(ctx: AppContext) -> None:
         view["blocks"] = (home_counts_blocks(mine, unassigned) + view["blocks"])[:100]
         return view
 
-    ctx.extras["home_view"] = home_view
+    ctx.home_view = home_view
 
 
 def _schedule_reminders(ctx: AppContext) -> None:

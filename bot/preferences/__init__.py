@@ -12,9 +12,9 @@ def install(ctx: AppContext) -> None:
     ctx.replies.sent_hooks.append(contacts.sent_hook(ctx))
     ctx.sync.post_filters.append(contacts.post_filter(ctx))
     ctx.sync.ingest_hooks.append(contacts.ingest_hook(ctx))
-    ctx.extras["home_view"] = panel.home_view
-    ctx.extras["on_mailbox_changed"].append(panel.schedule_refresh)
-    ctx.extras.setdefault("on_domain_checked", []).append(panel.schedule_admin_refresh)
+    ctx.home_view = panel.home_view
+    ctx.events.mailbox_changed.connect(panel.schedule_refresh)
+    ctx.events.domain_checked.connect(panel.schedule_admin_refresh)
     watcher = panel.HealthWatcher(ctx)
-    ctx.extras["home_watcher"] = watcher
-    ctx.extras["on_start"].append(watcher.start)
+    ctx.home_watcher = watcher
+    ctx.events.started.connect(watcher.start)

@@ -78,12 +78,8 @@ def set_visibility(ctx: AppContext, user_id: str, mailbox_id: int, visible: bool
 
 
 def mailbox_changed(ctx: AppContext, mailbox_id: int) -> None:
-    """Run every ``on_mailbox_changed`` hook (App Home refresh and any other feature's)."""
-    for changed in ctx.extras.get("on_mailbox_changed", []):
-        try:
-            changed(ctx, mailbox_id)
-        except Exception:
-            log.exception("on_mailbox_changed hook failed for mailbox %s", mailbox_id)
+    """Run every ``ctx.events.mailbox_changed`` listener (App Home refresh and any other feature's)."""
+    ctx.events.mailbox_changed.emit(ctx, mailbox_id)
 
 
 def problems_of(ctx: AppContext, mailbox: Mailbox) -> list[str]:
@@ -192,12 +188,12 @@ def home_panel(ctx: AppContext, user_id: str, team_id: str) -> HomePanel:
 
 
 def _sync_line(ctx: AppContext, mailbox: Mailbox) -> str:
-    describe = ctx.extras.get("sync_mode_line")
+    describe = ctx.sync_mode_line
     return describe(ctx, mailbox) if describe else ""
 
 
 def home_view(ctx: AppContext, user_id: str, team_id: str) -> dict[str, Any]:
-    """``ctx.extras["home_view"]``: the App Home tab of one person."""
+    """``ctx.home_view``: the App Home tab of one person."""
     from bot.blocks.home import home_view as build
 
     return build(home_panel(ctx, user_id, team_id))
@@ -236,7 +232,7 @@ def refresh_homes(ctx: AppContext, mailbox_id: int) -> int:
 
 
 def schedule_refresh(ctx: AppContext, mailbox_id: int) -> None:
-    """``on_mailbox_changed`` hook: refresh in the background, so the click that changed
+    """``ctx.events.mailbox_changed`` listener: refresh in the background, so the click that changed
     something is answered at once; a burst of changes to one mailbox coalesces."""
     if not ctx.scheduler.running:
         refresh_homes(ctx, mailbox_id)
@@ -271,7 +267,7 @@ def refresh_admin_homes(ctx: AppContext, team_id: str) -> int:
 
 
 def schedule_admin_refresh(ctx: AppContext, team_id: str, domain: str) -> None:
-    """``on_domain_checked`` hook: a new DNS report was stored (by /dkim-check, its buttons
+    """``ctx.events.domain_checked`` listener: a new DNS report was stored (by /dkim-check, its buttons
     or a watch); admins' homes show it, refreshed in the background and coalesced."""
     if not ctx.scheduler.running:
         refresh_admin_homes(ctx, team_id)

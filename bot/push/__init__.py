@@ -2,7 +2,7 @@
 
 - ``ctx.sync.delegate``: scheduled polls and "Sync now" of a live mailbox run over its
   persistent connection instead of a new login;
-- ``on_mailbox_changed``: pausing stops the watch, activating starts it;
+- ``ctx.events.mailbox_changed``: pausing stops the watch, activating starts it;
 - after a reply is sent, the Sent folder is checked at once over the live connection;
 - ``/mail-status`` lines, App Home's sync line and ``/healthz`` say live / polling / reconnecting.
 """
@@ -30,15 +30,15 @@ __all__ = [
 
 
 def install(ctx: AppContext) -> PushEngine | None:
-    ctx.extras.setdefault("status_lines", []).append(_status_lines)
-    ctx.extras["sync_mode_line"] = sync_mode_line
-    ctx.extras.setdefault("health", []).append(health)
+    ctx.status_lines.append(_status_lines)
+    ctx.sync_mode_line = sync_mode_line
+    ctx.health.append(health)
     if not ctx.settings.sync_push or ctx.settings.mailroom_scheduler == "off":
         return None
     engine = PushEngine(ctx)
-    ctx.extras["push"] = engine
+    ctx.push = engine
     ctx.sync.delegate = engine.take_over
-    ctx.extras.setdefault("on_mailbox_changed", []).append(engine.mailbox_changed)
+    ctx.events.mailbox_changed.connect(engine.mailbox_changed)
 
     def check_sent(mailbox: Mailbox, _row: Message) -> None:
         engine.request(mailbox.id, {SENT})  # type: ignore[arg-type]
@@ -48,8 +48,7 @@ def install(ctx: AppContext) -> PushEngine | None:
 
 
 def engine_of(ctx: AppContext) -> PushEngine | None:
-    engine = ctx.extras.get("push")
-    return engine if isinstance(engine, PushEngine) else None
+    return ctx.push
 
 
 def _status_lines(ctx: AppContext, mailbox: Mailbox) -> list[str]:

@@ -253,7 +253,7 @@ class PushEngine:
             self._wake()
 
     def mailbox_changed(self, ctx: AppContext, mailbox_id: int) -> None:
-        """``on_mailbox_changed`` hook: a pause stops the watch, an activation starts it."""
+        """``ctx.events.mailbox_changed`` listener: a pause stops the watch, an activation starts it."""
         mailbox = self.ctx.mailboxes.get(mailbox_id)
         if mailbox is None or not mailbox.active:
             self.unwatch(mailbox_id)

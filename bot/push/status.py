@@ -14,10 +14,7 @@ if TYPE_CHECKING:
 
 
 def _engine(ctx: AppContext) -> PushEngine | None:
-    from bot.push.engine import PushEngine
-
-    engine = ctx.extras.get("push")
-    return engine if isinstance(engine, PushEngine) else None
+    return ctx.push
 
 
 def sync_mode(ctx: AppContext, mailbox: Mailbox) -> tuple[str, str]:

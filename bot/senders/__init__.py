@@ -1,6 +1,6 @@
 """Sender verification with AWS SES (/mail-verify) and domain checks (/dkim-check).
 
-``install`` puts a ``Senders`` service in ``ctx.extras["senders"]`` and hooks it into the
+``install`` puts a ``Senders`` service in ``ctx.senders`` and hooks it into the
 app: the activation and reply guards for mailboxes that send through SES, the /mail-status
 lines, and two scheduled jobs (following pending verifications, re-checking watched domains)
 whose work is also callable directly with an explicit ``now``, so tests drive time.
@@ -30,7 +30,7 @@ class Senders:
         return self.domains.run_due_watches(now)
 
     def start_jobs(self, ctx: AppContext) -> None:
-        """``on_start``: the follow-up ticks every minute (each row keeps its own next check)."""
+        """``ctx.events.started``: the follow-up ticks every minute (each row keeps its own next check)."""
         ctx.scheduler.every(FOLLOW_JOB, FOLLOW_TICK_SECONDS, self.verifications.follow_job)
         ctx.scheduler.every(WATCH_JOB, WATCH_TICK_SECONDS, self.domains.run_due_watches)
 
@@ -38,10 +38,10 @@ class Senders:
 def install(ctx: AppContext) -> None:
     """Register services, hooks, routes and scheduled jobs on ``ctx`` (see bot.features)."""
     senders = Senders(ctx)
-    ctx.extras["senders"] = senders
-    ctx.extras["activation_guards"].append(senders.verifications.activation_guard)
+    ctx.senders = senders
+    ctx.activation_guards.append(senders.verifications.activation_guard)
     ctx.replies.send_guards.append(senders.verifications.send_guard)
     ctx.replies.transports["ses"] = senders.verifications.send_through_ses
-    ctx.extras["status_lines"].append(senders.verifications.status_lines)
-    ctx.extras["status_footer"].append(senders.domains.status_footer)
-    ctx.extras["on_start"].append(senders.start_jobs)
+    ctx.status_lines.append(senders.verifications.status_lines)
+    ctx.status_footer.append(senders.domains.status_footer)
+    ctx.events.started.connect(senders.start_jobs)

@@ -141,11 +141,7 @@ class DomainService:
         with self.ctx.db.session() as session:
             session.add(row)
         # Admins' App Home lists each domain's latest verdict: tell it there is a new one.
-        for checked in self.ctx.extras.get("on_domain_checked", []):
-            try:
-                checked(self.ctx, team_id, row.domain)
-            except Exception:
-                log.exception("on_domain_checked hook failed for %s", row.domain)
+        self.ctx.events.domain_checked.emit(self.ctx, team_id, row.domain)
         return row.id
 
     def setup_ses(self, team_id: str, user_id: str, domain: str) -> DomainCheck:

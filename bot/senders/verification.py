@@ -409,11 +409,7 @@ class SenderVerifications:
         return mailbox
 
     def changed(self, mailbox_id: int) -> None:
-        for hook in self.ctx.extras.get("on_mailbox_changed", []):
-            try:
-                hook(self.ctx, mailbox_id)
-            except Exception:
-                log.exception("on_mailbox_changed hook failed for mailbox %s", mailbox_id)
+        self.ctx.events.mailbox_changed.emit(self.ctx, mailbox_id)
 
     def set_send_via(self, user_id: str, mailbox_id: int, via: str) -> Mailbox:
         """Switch a mailbox between its own SMTP server and Amazon SES (admins only)."""

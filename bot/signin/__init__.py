@@ -21,22 +21,22 @@ def install(ctx: AppContext) -> None:
     from bot.signin.web import install_routes
 
     signin = SignIn(ctx)
-    ctx.extras["signin"] = signin
+    ctx.signin = signin
     ctx.mailboxes.tokens = signin.tokens
-    ctx.extras["sign_in_buttons"] = signin.sign_in_buttons
-    ctx.extras["sign_in_note"] = _sign_in_note
-    ctx.extras["routes"].append(install_routes)
-    ctx.extras["on_start"].append(_schedule)
-    ctx.extras["status_footer"].append(_status_footer)
-    ctx.extras["status_lines"].append(_status_lines)
-    ctx.extras["activation_guards"].append(_needs_channel)
+    ctx.sign_in_buttons = signin.sign_in_buttons
+    ctx.sign_in_note = _sign_in_note
+    ctx.routes.append(install_routes)
+    ctx.events.started.connect(_schedule)
+    ctx.status_footer.append(_status_footer)
+    ctx.status_lines.append(_status_lines)
+    ctx.activation_guards.append(_needs_channel)
     ctx.sync.failure_notifiers.append(signin.on_sync_failure)
 
 
 def _schedule(ctx: AppContext) -> None:
     from bot.signin import states
 
-    signin = ctx.extras["signin"]
+    signin = ctx.need_signin()
     ctx.scheduler.every(
         "oauth-states-purge", STATE_PURGE_SECONDS, states.purge_expired, ctx.db, first_in=60
     )
@@ -59,7 +59,7 @@ def _status_footer(ctx: AppContext, team_id: str) -> list[str]:
     if missing:
         names = sorted({n for p in missing for n in config.missing_settings(ctx.settings, p)})
         lines.append(sign_in_setup_note([PROVIDER_NAMES[p] for p in missing], names))
-    waiting = [r for r in ctx.extras["signin"].consent.rows(team_id) if r.status != "granted"]
+    waiting = [r for r in ctx.need_signin().consent.rows(team_id) if r.status != "granted"]
     if waiting:
         lines.append(
             f"{plural(len(waiting), 'Microsoft 365 organisation', 'Microsoft 365 organisations')} "

@@ -28,7 +28,6 @@ from bot.connect import (
     check_channel,
     check_duplicates,
     join_channel,
-    start_syncing,
     tell_owner_of_reconnect,
 )
 from bot.errors import MailroomError, UserError
@@ -82,7 +81,7 @@ class SignIn:
     def configured(self) -> list[str]:
         return [p for p in config.PROVIDERS if config.is_configured(self.settings, p)]
 
-    # --- Buttons (ctx.extras["sign_in_buttons"]) --------------------------------------------
+    # --- Buttons (ctx.sign_in_buttons) --------------------------------------------
 
     def sign_in_buttons(
         self,
@@ -190,7 +189,7 @@ class SignIn:
             tell_owner_of_reconnect(self.ctx, before, mailbox, row.user_id)
         if mailbox.channel_id:
             note = join_channel(self.ctx, mailbox.channel_id)
-            start_syncing(self.ctx, mailbox)
+            self.ctx.lifecycle.start_syncing(mailbox)
             text, blocks = connected_blocks(mailbox, provider, note)
             dm(self.ctx, row.user_id, text, blocks)
             return Outcome(

@@ -46,7 +46,7 @@ def page(title: str, message: str, *, ok: bool, status: int | None = None) -> HT
 
 
 def install_routes(api: FastAPI, ctx: AppContext) -> None:
-    signin: SignIn = ctx.extras["signin"]
+    signin: SignIn = ctx.need_signin()
 
     @api.get("/oauth/microsoft/adminconsent")
     async def admin_consent(request: Request) -> Response:

@@ -9,7 +9,6 @@ from slack_bolt import Ack, App
 from bot.blocks.connect import connect_modal, form_values_from_mailbox
 from bot.context import AppContext
 from bot.errors import UserError
-from bot.features import activation_refusal
 from handlers.commands.connect import allowed_kinds, sign_in_buttons
 from handlers.common import tell, user_facing, user_of
 from storage.models import Mailbox, Provider
@@ -43,29 +42,16 @@ def register(app: App, ctx: AppContext) -> None:
     def toggle_active(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         mailbox = _mailbox(ctx, body)
-        user = user_of(body)
-        if not ctx.roles.can_manage(user, mailbox):
-            raise UserError(
-                "Only an admin (or the owner of a personal mailbox) can pause or activate it."
-            )
         activate = not mailbox.active
+        ctx.lifecycle.set_active(user_of(body), mailbox, activate)
         if activate:
-            refusal = activation_refusal(ctx, mailbox)
-            if refusal:
-                raise UserError(refusal)
-        ctx.mailboxes.set_fields(mailbox.id, active=activate)  # type: ignore[arg-type]
-        if activate:
-            ctx.scheduler.schedule_sync(mailbox.id, ctx.sync.run)  # type: ignore[arg-type]
             tell(ctx, body, f"{mailbox.address} is active again: it syncs and sends replies.")
         else:
-            ctx.scheduler.unschedule_sync(mailbox.id)  # type: ignore[arg-type]
             tell(
                 ctx,
                 body,
                 f"{mailbox.address} is paused: it neither syncs nor sends until activated.",
             )
-        for changed in ctx.extras.get("on_mailbox_changed", []):
-            changed(ctx, mailbox.id)
 
     @app.action("mailbox_reconnect")
     @user_facing(ctx)

@@ -40,7 +40,7 @@ def check_request(value: str) -> DkimRequest:
 
 
 def register(app: App, ctx: AppContext) -> None:
-    senders: Senders = ctx.extras["senders"]
+    senders: Senders = ctx.need_senders()
 
     # "Check again" on a report and "Check DKIM" on App Home do the same thing.
     @app.action(CHECK_AGAIN)

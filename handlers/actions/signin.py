@@ -21,10 +21,9 @@ from bot.blocks.signin import (
     check_result_text,
     connected_blocks,
 )
-from bot.connect import check_channel, join_channel, start_syncing, view_values
+from bot.connect import check_channel, join_channel, view_values
 from bot.context import AppContext
 from bot.errors import UserError
-from bot.features import activation_refusal
 from handlers.commands.connect import allowed_kinds, sign_in_buttons
 from handlers.common import team_of, tell, user_facing, user_of
 
@@ -40,7 +39,7 @@ def register(app: App, ctx: AppContext) -> None:
         ack()
         state = body["actions"][0].get("value", "")
         values = view_values(((body.get("view") or {}).get("state") or {}).get("values") or {})
-        refusal = ctx.extras["signin"].record_choice(state, user_of(body), values)
+        refusal = ctx.need_signin().record_choice(state, user_of(body), values)
         _renew_buttons(ctx, client, body)
         if refusal:
             raise UserError(
@@ -66,9 +65,8 @@ def register(app: App, ctx: AppContext) -> None:
         refusal = check_channel(ctx, user_of(body), channel)
         if refusal:
             raise UserError(refusal)
-        mailbox = ctx.mailboxes.set_fields(mailbox.id, channel_id=channel)  # type: ignore[arg-type,assignment]
         note = join_channel(ctx, channel)
-        refusal = activation_refusal(ctx, mailbox)
+        mailbox, refusal = ctx.lifecycle.activate_in_channel(mailbox, channel)
         if refusal:
             # The channel is kept; the mailbox stays inactive until what blocks it is fixed.
             tell(
@@ -77,10 +75,6 @@ def register(app: App, ctx: AppContext) -> None:
                 f"Saved {channel_link(channel)} for {mailbox.address}, but it stays inactive: {refusal}",
             )
             return
-        mailbox = ctx.mailboxes.set_fields(mailbox.id, active=True)  # type: ignore[arg-type,assignment]
-        start_syncing(ctx, mailbox)
-        for changed in ctx.extras.get("on_mailbox_changed", []):
-            changed(ctx, mailbox.id)
         text, blocks = connected_blocks(mailbox, mailbox.provider, note)
         tell(ctx, body, text, blocks=blocks)
 
@@ -101,9 +95,9 @@ def register(app: App, ctx: AppContext) -> None:
     def check_again(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         value = body["actions"][0].get("value", "")
-        consent = ctx.extras["signin"].consent
+        consent = ctx.need_signin().consent
         row = consent.get(int(value)) if value.isdigit() else None
-        if row is None or row.team_id != team_of(body):
+        if row is None or row.id is None or row.team_id != team_of(body):
             raise UserError("That organisation is no longer listed. Run `/mail-consent` again.")
         status = consent.check(row.id)
         label = TenantView(row_id=row.id, tenant=row.tenant, status=status, consent_link="").label

@@ -25,13 +25,13 @@ def sign_in_buttons(
     kind: str = MailboxKind.PERSONAL,
     mailbox_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    make = ctx.extras.get("sign_in_buttons")
+    make = ctx.sign_in_buttons
     return make(ctx, user_id, team_id, kind, mailbox_id) if make else []
 
 
 def sign_in_note(ctx: AppContext) -> str:
     """Which sign-in providers this server lacks settings for (empty when all are set)."""
-    make = ctx.extras.get("sign_in_note")
+    make = ctx.sign_in_note
     return make(ctx) if make else ""
 
 

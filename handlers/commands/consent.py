@@ -17,7 +17,7 @@ def register(app: App, ctx: AppContext) -> None:
     def show_consent(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         user, team = user_of(body), team_of(body)
-        signin = ctx.extras["signin"]
+        signin = ctx.need_signin()
         configured = ctx.settings.microsoft_configured
         tenants = signin.consent.overview(team, user) if configured else []
         general = (

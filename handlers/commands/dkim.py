@@ -18,7 +18,7 @@ from handlers.common import team_of, tell, user_facing, user_of
 
 
 def register(app: App, ctx: AppContext) -> None:
-    senders: Senders = ctx.extras["senders"]
+    senders: Senders = ctx.need_senders()
 
     @app.command("/dkim-check")
     @user_facing(ctx)

@@ -11,7 +11,7 @@ from bot.context import AppContext
 from handlers.common import tell, user_facing
 
 # Features add lines about a mailbox (verification state, consent...) and about the
-# workspace (domain verdicts) through ctx.extras["status_lines"] / ["status_footer"].
+# workspace (domain verdicts) through ctx.status_lines / ["status_footer"].
 
 
 def build_status(ctx: AppContext, user_id: str, team_id: str) -> tuple[str, list[dict[str, Any]]]:
@@ -20,13 +20,13 @@ def build_status(ctx: AppContext, user_id: str, team_id: str) -> tuple[str, list
         if not ctx.roles.can_see(user_id, mailbox):
             continue
         extra: list[str] = []
-        for lines in ctx.extras.get("status_lines", []):
-            extra += lines(ctx, mailbox)
+        for mailbox_lines in ctx.status_lines:
+            extra += mailbox_lines(ctx, mailbox)
         rows.append((mailbox, ctx.roles.can_manage(user_id, mailbox), extra))
     footer: list[str] = []
     if ctx.roles.is_admin(user_id):
-        for lines in ctx.extras.get("status_footer", []):
-            footer += lines(ctx, team_id)
+        for footer_lines in ctx.status_footer:
+            footer += footer_lines(ctx, team_id)
     return status_message(rows, footer)
 
 

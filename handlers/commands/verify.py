@@ -20,7 +20,7 @@ from handlers.common import channel_of, team_of, tell, user_facing, user_of
 
 
 def register(app: App, ctx: AppContext) -> None:
-    senders: Senders = ctx.extras["senders"]
+    senders: Senders = ctx.need_senders()
 
     @app.command("/mail-verify")
     @user_facing(ctx)

@@ -11,7 +11,7 @@ from handlers.commands.status import build_status
 
 
 def publish_home(ctx: AppContext, user_id: str, team_id: str) -> None:
-    builder = ctx.extras.get("home_view")
+    builder = ctx.home_view
     if builder is not None:
         view = builder(ctx, user_id, team_id)
     else:

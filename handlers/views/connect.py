@@ -31,7 +31,6 @@ from bot.connect import (
     join_channel,
     parse_connect_form,
     save_mailbox,
-    start_syncing,
     tell_owner_of_reconnect,
     test_connection,
     view_values,
@@ -97,7 +96,7 @@ def _save(ctx: AppContext, form: ConnectForm, user: str, team: str) -> tuple[Any
     before = ctx.mailboxes.get(form.mailbox_id) if form.mailbox_id else None
     mailbox = save_mailbox(ctx, form, user, team)
     note = join_channel(ctx, mailbox.channel_id or "")
-    start_syncing(ctx, mailbox)
+    ctx.lifecycle.start_syncing(mailbox)
     if before is not None:
         tell_owner_of_reconnect(ctx, before, mailbox, user)
         if before.send_via == "ses" and mailbox.send_via != "ses":

@@ -42,7 +42,7 @@ def chosen_address(ctx: AppContext, values: dict[str, str], team: str) -> tuple[
 
 
 def register(app: App, ctx: AppContext) -> None:
-    senders: Senders = ctx.extras["senders"]
+    senders: Senders = ctx.need_senders()
 
     @app.view(VERIFY_CALLBACK)
     def submit_verify(ack: Ack, body: dict[str, Any]) -> None:

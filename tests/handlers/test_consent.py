@@ -34,7 +34,7 @@ def test_a_waiting_tenant_shows_everything_it_needs(
     signin_harness: Harness, identity: IdentityFakes
 ) -> None:
     h = signin_harness
-    consent = h.ctx.extras["signin"].consent
+    consent = h.ctx.signin.consent
     row = consent.record_waiting("T1", "tid-fabrikam", user_id="UBOB", code="AADSTS90094")
     shown = answer(h, "UADMIN")
     text = str(shown["blocks"])
@@ -53,7 +53,7 @@ def test_check_again_refuses_another_workspaces_tenant(
     signin_harness: Harness, identity: IdentityFakes
 ) -> None:
     h = signin_harness
-    row = h.ctx.extras["signin"].consent.record_waiting("T_OTHER", "tid-x", user_id="UBOB")
+    row = h.ctx.signin.consent.record_waiting("T_OTHER", "tid-x", user_id="UBOB")
     h.client.action("consent_check", str(row.id), "UALICE")
     refused = wait_until(lambda: h.slack.ephemerals("UALICE"), message="answer")[-1]
     assert "no longer listed" in refused["text"]
@@ -67,7 +67,7 @@ def test_the_approval_link_is_for_mailroom_admins_only(
     shown = answer(h, "UALICE")
     assert "No Microsoft 365 organisation is waiting" in shown["text"]
     assert "adminconsent" not in str(shown["blocks"])
-    h.ctx.extras["signin"].consent.record_waiting("T1", "tid-fabrikam", user_id="UBOB")
+    h.ctx.signin.consent.record_waiting("T1", "tid-fabrikam", user_id="UBOB")
     h.client.command("/mail-consent", "", "UALICE")
     # Wait for the answer that lists the organisation (on a loaded machine the first
     # answer may still be arriving).

@@ -452,7 +452,7 @@ def test_set_up_dkim_with_ses_creates_the_domain_identity(
         assert f"```{token}._domainkey.nodkim.test. CNAME {token}.dkim.amazonses.com.```" in line
     assert "Set up DKIM with SES" not in buttons(answer)
     # The domain identity is followed like an address until SES verifies it.
-    row = h.ctx.extras["senders"].verifications.row("T1", "nodkim.test")
+    row = h.ctx.senders.verifications.row("T1", "nodkim.test")
     assert row is not None and row.status == "PENDING"
 
 

@@ -184,7 +184,7 @@ def test_home_refreshes_when_a_domain_is_checked_and_a_verification_moves(
     h.client.command("/mail-verify", shared.address, "UADMIN")
     home_containing(h, "UADMIN", f"Sender verification pending for {shared.address}", timeout=15)
     # ...and disappears when SES reports the link clicked.
-    senders: Senders = h.ctx.extras["senders"]
+    senders: Senders = h.ctx.senders
     started = aware(senders.verifications.row("T1", shared.address).started_at)
     ses_endpoint.set_identity_status(shared.address, "SUCCESS")
     senders.follow_due_verifications(now=started + timedelta(minutes=1))

@@ -75,7 +75,7 @@ def test_new_address_gets_the_mail_and_plain_next_steps(
     assert "*Ana from Acme* &lt;sales@good.test&gt;" in text
     assert buttons(answer)["Send again"] == "sales@good.test"
     assert ses_endpoint.identity("sales@good.test").verification_status == "PENDING"
-    row = h.ctx.extras["senders"].verifications.row("T1", "sales@good.test")
+    row = h.ctx.senders.verifications.row("T1", "sales@good.test")
     assert (row.status, row.sender_name, row.requested_by) == ("PENDING", "Ana from Acme", "UADMIN")
 
 
@@ -84,7 +84,7 @@ def test_already_verified_says_so(senders_harness: Harness, ses_endpoint: MotoSe
     answer = verify(senders_harness, "sales@good.test")
     assert "sales@good.test is already verified in Amazon SES" in answer["text"]
     assert "Send again" not in buttons(answer)
-    row = senders_harness.ctx.extras["senders"].verifications.row("T1", "sales@good.test")
+    row = senders_harness.ctx.senders.verifications.row("T1", "sales@good.test")
     assert row.status == "SUCCESS"
 
 
@@ -307,14 +307,14 @@ def test_ses_mailbox_cannot_be_activated_until_verified(
     assert "is active again" in toggle_active(h, mailbox.id)["text"]
     assert h.ctx.mailboxes.get(mailbox.id).active is True
     # Learnt while activating: recorded, and announced once.
-    assert h.ctx.extras["senders"].verifications.row("T1", mailbox.address).status == "SUCCESS"
+    assert h.ctx.senders.verifications.row("T1", mailbox.address).status == "SUCCESS"
     wait_until(
         lambda: [m for m in h.slack.messages("UADMIN") if "is verified in Amazon SES" in m["text"]]
     )
     # Pausing and activating again, and the follow-up job, announce nothing more.
     assert "is paused" in toggle_active(h, mailbox.id)["text"]
     assert "is active again" in toggle_active(h, mailbox.id)["text"]
-    h.ctx.extras["senders"].follow_due_verifications(now=utcnow() + timedelta(days=2))
+    h.ctx.senders.follow_due_verifications(now=utcnow() + timedelta(days=2))
     for channel in ("UADMIN", ADMIN_CHANNEL):
         verified = [
             m for m in h.slack.messages(channel) if "is verified in Amazon SES" in m["text"]

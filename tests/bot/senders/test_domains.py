@@ -48,7 +48,7 @@ def test_watch_tells_once_when_passing_and_once_when_broken(
     assert started["text"].startswith(
         f":eyes: Watching {DOMAIN}: Mailroom checks it again every hour."
     )
-    senders: Senders = h.ctx.extras["senders"]
+    senders: Senders = h.ctx.senders
     watch = senders.domains.watch_row("T1", DOMAIN)
     assert watch is not None and watch.last_verdict == "fail"
 
@@ -81,7 +81,7 @@ def test_watch_tells_once_when_passing_and_once_when_broken(
 
 def test_dns_trouble_does_not_count_as_broken(senders_harness: Harness) -> None:
     h = senders_harness
-    senders: Senders = h.ctx.extras["senders"]
+    senders: Senders = h.ctx.senders
     # A passing domain whose DNS then stops answering: "could not check", not "broken".
     with h.ctx.db.session() as session:
         session.add(
@@ -104,9 +104,7 @@ def test_watch_job_runs_due_watches_on_its_own(
     senders_harness: Harness, dns_server: TestDnsServer
 ) -> None:
     h = senders_harness
-    h.ctx.scheduler.every(
-        "dkim-watch", 0.2, h.ctx.extras["senders"].run_due_watches
-    )  # speed up the tick
+    h.ctx.scheduler.every("dkim-watch", 0.2, h.ctx.senders.run_due_watches)  # speed up the tick
     Zone("tick.test").publish(dns_server)
     with h.ctx.db.session() as session:
         session.add(

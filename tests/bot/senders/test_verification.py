@@ -20,7 +20,7 @@ ADDRESS = "sales@good.test"
 def start(h: Harness, address: str = ADDRESS) -> tuple[Senders, datetime]:
     h.client.command("/mail-verify", f"{address} Ana", "UADMIN")
     wait_until(lambda: h.slack.ephemerals("UADMIN"), timeout=15)
-    senders: Senders = h.ctx.extras["senders"]
+    senders: Senders = h.ctx.senders
     return senders, aware(senders.verifications.row("T1", address).started_at)
 
 

@@ -170,7 +170,7 @@ def test_app_only_probe_decides_for_a_tenant_without_mailboxes(
     signin_harness: Harness, identity: IdentityFakes
 ) -> None:
     h = signin_harness
-    consent = h.ctx.extras["signin"].consent
+    consent = h.ctx.signin.consent
     row = consent.record_waiting("T_TEST", "tid-fabrikam", user_id="UBOB", code="AADSTS90094")
     identity.microsoft.tenants["tid-fabrikam"] = TenantPolicy(consented=False)
     assert consent.check(row.id) == "needed"

@@ -202,7 +202,7 @@ def test_a_forged_admin_consent_redirect_is_not_taken_as_approval(
 ) -> None:
     h = signin_harness
     _blocked(h, identity)
-    consent = h.ctx.extras["signin"].consent
+    consent = h.ctx.signin.consent
     row = _tenant_row(h)  # the failed sign-in did not name its tenant: "organizations"
     link = consent.link(row.team_id, row.tenant, "UALICE")
     state = link.split("state=", 1)[1].split("&", 1)[0]

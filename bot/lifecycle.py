@@ -1,0 +1,91 @@
+"""One place that changes whether a mailbox runs: activate, pause, choose its channel.
+
+Each change checks who may make it and what blocks it (``ctx.activation_guards``: SES
+verification, Microsoft consent, a channel), applies the scheduling consequence (sync
+scheduled or unscheduled), and announces ``ctx.events.mailbox_changed`` (App Home, push)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from bot.errors import UserError
+from bot.events import Signal
+from bot.mailboxes import Mailboxes
+from bot.roles import Roles
+from bot.scheduler import Scheduler
+from storage.models import Mailbox
+
+if TYPE_CHECKING:
+    from bot.context import ActivationGuard, AppContext
+
+NOT_MANAGER = "Only an admin (or the owner of a personal mailbox) can pause or activate it."
+
+
+class MailboxLifecycle:
+    def __init__(
+        self,
+        ctx: AppContext,
+        mailboxes: Mailboxes,
+        roles: Roles,
+        scheduler: Scheduler,
+        sync_run: Callable[[int], object],
+        guards: Sequence[ActivationGuard],
+        changed: Signal[[AppContext, int]],
+    ) -> None:
+        # ctx only as the argument the guards and listeners are called with.
+        self.ctx = ctx
+        self.mailboxes = mailboxes
+        self.roles = roles
+        self.scheduler = scheduler
+        self.sync_run = sync_run
+        self.guards = guards
+        self.changed = changed
+
+    def activation_refusal(self, mailbox: Mailbox) -> str | None:
+        """Why ``mailbox`` may not be made active now (sender unverified, no channel...)."""
+        for guard in self.guards:
+            refusal = guard(self.ctx, mailbox)
+            if refusal:
+                return refusal
+        return None
+
+    def set_active(self, user_id: str, mailbox: Mailbox, active: bool) -> Mailbox:
+        """Activate (sync from now on) or pause (stop syncing); raises UserError if refused."""
+        if not self.roles.can_manage(user_id, mailbox):
+            raise UserError(NOT_MANAGER)
+        if active:
+            refusal = self.activation_refusal(mailbox)
+            if refusal:
+                raise UserError(refusal)
+        updated = self.mailboxes.set_fields(mailbox_id_of(mailbox), active=active)
+        if active:
+            self.scheduler.schedule_sync(mailbox_id_of(mailbox), self.sync_run)
+        else:
+            self.scheduler.unschedule_sync(mailbox_id_of(mailbox))
+        self.changed.emit(self.ctx, mailbox_id_of(mailbox))
+        return updated if updated is not None else mailbox
+
+    def activate_in_channel(self, mailbox: Mailbox, channel_id: str) -> tuple[Mailbox, str | None]:
+        """Save the chosen channel, then activate unless a guard refuses (the channel stays)."""
+        saved = self.mailboxes.set_fields(mailbox_id_of(mailbox), channel_id=channel_id)
+        mailbox = saved if saved is not None else mailbox
+        refusal = self.activation_refusal(mailbox)
+        if refusal:
+            return mailbox, refusal
+        activated = self.mailboxes.set_fields(mailbox_id_of(mailbox), active=True)
+        mailbox = activated if activated is not None else mailbox
+        self.start_syncing(mailbox)
+        self.changed.emit(self.ctx, mailbox_id_of(mailbox))
+        return mailbox, None
+
+    def start_syncing(self, mailbox: Mailbox) -> None:
+        """A connected (or reconnected) active mailbox: its first sync right away."""
+        if mailbox.active:
+            self.scheduler.schedule_sync(mailbox_id_of(mailbox), self.sync_run, first_in=0.2)
+
+
+def mailbox_id_of(mailbox: Mailbox) -> int:
+    if mailbox.id is None:
+        raise ValueError("mailbox is not saved yet")
+    return mailbox.id

@@ -1,0 +1,115 @@
+"""MailboxLifecycle on a real SQLite database, a real (not started) scheduler and the fake
+Slack (roles ask it who is an admin)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.context import AppContext
+from bot.errors import UserError
+from bot.events import Signal
+from bot.lifecycle import MailboxLifecycle
+from bot.mailboxes import Mailboxes
+from bot.roles import Roles
+from bot.scheduler import Scheduler
+from bot.slack_client import Slack, make_web_client
+from storage.crypto import SecretBox
+from storage.db import Database
+from storage.models import Mailbox
+from tests.support.fake_slack import FakeSlack
+from tests.support.harness import BOT_TOKEN
+
+CTX = cast(AppContext, object())  # what guards and listeners receive; these ignore it
+
+
+class World:
+    def __init__(self, tmp_path: Path, slack: FakeSlack) -> None:
+        self.db = Database(f"sqlite:///{tmp_path / 'lifecycle.db'}")
+        self.db.migrate()
+        self.mailboxes = Mailboxes(self.db, SecretBox([Fernet.generate_key().decode()]))
+        self.scheduler = Scheduler(300)
+        self.guards: list[Any] = []
+        self.changed: Signal[[AppContext, int]] = Signal("mailbox_changed")
+        self.heard: list[int] = []
+        self.changed.connect(lambda _ctx, mailbox_id: self.heard.append(mailbox_id))
+        slack_client = Slack(make_web_client(BOT_TOKEN, slack.base_url))
+        roles = Roles(self.db, slack_client, [])
+        self.lifecycle = MailboxLifecycle(
+            CTX, self.mailboxes, roles, self.scheduler, lambda _id: None, self.guards, self.changed
+        )
+
+    def mailbox(self, **fields: Any) -> Mailbox:
+        row = Mailbox(
+            team_id="T1", kind="personal", owner_id="UOWNER", address="ana@acme.test", **fields
+        )
+        with self.db.session() as session:
+            session.add(row)
+            session.flush()
+            mailbox_id = row.id
+        found = self.mailboxes.get(cast(int, mailbox_id))
+        assert found is not None
+        return found
+
+
+@pytest.fixture
+def world(tmp_path: Path, slack_fake: FakeSlack) -> Iterator[World]:
+    w = World(tmp_path, slack_fake)
+    yield w
+    w.db.engine.dispose()
+
+
+def test_pause_unschedules_and_announces(world: World) -> None:
+    mailbox = world.mailbox(active=True, channel_id="C1")
+    world.lifecycle.start_syncing(mailbox)
+    assert world.scheduler.has(f"sync:{mailbox.id}")
+    paused = world.lifecycle.set_active("UOWNER", mailbox, False)
+    assert paused.active is False
+    assert world.mailboxes.get(cast(int, mailbox.id)).active is False  # type: ignore[union-attr]
+    assert not world.scheduler.has(f"sync:{mailbox.id}")
+    assert world.heard == [mailbox.id]
+
+
+def test_activate_schedules_and_announces(world: World) -> None:
+    mailbox = world.mailbox(active=False, channel_id="C1")
+    world.lifecycle.set_active("UOWNER", mailbox, True)
+    assert world.scheduler.has(f"sync:{mailbox.id}")
+    assert world.heard == [mailbox.id]
+
+
+def test_a_guard_refuses_activation_and_nothing_changes(world: World) -> None:
+    world.guards.append(lambda _ctx, m: f"{m.address} is not verified")
+    mailbox = world.mailbox(active=False, channel_id="C1")
+    with pytest.raises(UserError, match="not verified"):
+        world.lifecycle.set_active("UOWNER", mailbox, True)
+    assert world.mailboxes.get(cast(int, mailbox.id)).active is False  # type: ignore[union-attr]
+    assert not world.scheduler.has(f"sync:{mailbox.id}")
+    assert world.heard == []
+
+
+def test_someone_else_cannot_pause_a_personal_mailbox(world: World) -> None:
+    mailbox = world.mailbox(active=True, channel_id="C1")
+    with pytest.raises(UserError, match="Only an admin"):
+        world.lifecycle.set_active("UBOB", mailbox, False)
+    assert world.heard == []
+    world.lifecycle.set_active("UADMIN", mailbox, False)
+    assert world.heard == [mailbox.id]
+
+
+def test_channel_choice_is_kept_when_refused_and_activates_otherwise(world: World) -> None:
+    refusing = ["SES not verified"]
+    world.guards.append(lambda _ctx, _m: refusing[0] if refusing else None)
+    mailbox = world.mailbox(active=False)
+    saved, refusal = world.lifecycle.activate_in_channel(mailbox, "C9")
+    assert refusal == "SES not verified"
+    assert saved.channel_id == "C9" and saved.active is False
+    assert world.heard == []
+    refusing.clear()
+    saved, refusal = world.lifecycle.activate_in_channel(saved, "C9")
+    assert refusal is None and saved.active is True
+    assert world.scheduler.has(f"sync:{mailbox.id}")
+    assert world.heard == [mailbox.id]
