@@ -101,14 +101,10 @@ class LivenessLock:
         self._conn: Connection | None = None
 
     def hold(self) -> bool:
-        """Make sure the lock is held (reconnecting after a lost connection); True if it is."""
+        """Take the lock on a connection of its own unless we have it; True if held. A lost
+        connection is found (and dropped) by ``held_keys``, which then calls this again."""
         if self._conn is not None:
-            try:
-                self._conn.execute(text("SELECT 1"))
-                return True
-            except SQLAlchemyError:
-                log.warning("the liveness connection was lost; taking the lock again")
-                self._drop()
+            return True
         try:
             conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             taken = conn.execute(
@@ -125,16 +121,20 @@ class LivenessLock:
         return True
 
     def held_keys(self) -> set[int] | None:
-        """Keys of every worker holding its liveness lock in this database; None when this
-        connection cannot tell (then nobody is judged dead by it)."""
-        if self._conn is None:
-            return None
-        try:
-            rows = self._conn.execute(HELD_LIVENESS_KEYS, {"namespace": LIVENESS_NAMESPACE})
-            return {int(row[0]) for row in rows}
-        except SQLAlchemyError:
-            self._drop()
-            return None
+        """Keys of every worker holding its liveness lock in this database, our own lock
+        taken again first if its connection was lost; None when that cannot be done (then
+        nobody is judged dead by it)."""
+        for _attempt in range(2):  # the second after reconnecting a lost connection
+            if not self.hold():
+                return None
+            assert self._conn is not None
+            try:
+                rows = self._conn.execute(HELD_LIVENESS_KEYS, {"namespace": LIVENESS_NAMESPACE})
+                return {int(row[0]) for row in rows}
+            except SQLAlchemyError:
+                log.warning("the liveness connection was lost; taking the lock again")
+                self._drop()
+        return None
 
     def close(self) -> None:
         self._drop()
@@ -180,7 +180,6 @@ class Ownership:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.share = 0
-        self.live_workers = 1
         self.active = 0
         self.last_tick: float | None = None
         self._next_wait = self.heartbeat
@@ -322,7 +321,7 @@ class Ownership:
             "owned": owned,
             "share": self.share,
             "holds_share": owned >= self.share,
-            "live_workers": self.live_workers,
+            "live_workers": len(self._live),
             "active_mailboxes": self.active,
         }
 
@@ -399,8 +398,7 @@ class Ownership:
             lost = [m for m in self._owned if m not in renewed]
             for mailbox_id in lost:
                 del self._owned[mailbox_id]
-            self.active, self.live_workers = int(active), len(workers)
-            self._live = workers
+            self.active, self._live = int(active), workers
             self.share = (
                 int(active) if self.exclusive else fair_share(int(active), workers, self.id)
             )
@@ -486,10 +484,9 @@ class Ownership:
             select(Worker.id).where(col(Worker.heartbeat_at) > now - self.lease)
         ).all()
         self._dead = []
-        if self.liveness is not None and self.liveness.hold():
-            held = self.liveness.held_keys()
-            if held is not None:
-                self._dead = [w for w in rows if liveness_key(w) not in held and w != self.id]
+        held = self.liveness.held_keys() if self.liveness is not None else None
+        if held is not None:
+            self._dead = [w for w in rows if liveness_key(w) not in held and w != self.id]
         return sorted((set(rows) - set(self._dead)) | {self.id})
 
     def _release_surplus(self, now: Any) -> list[int]:
