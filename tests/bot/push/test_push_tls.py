@@ -5,7 +5,6 @@ announced in one TLS record must still be synced, and the next push must still w
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,9 +77,8 @@ def test_push_over_tls_sees_every_mail_of_a_burst_and_the_next_push(
     )
     for n in range(8):
         wait_until(lambda n=n: posts_with(h, "C_TLS", f"Burst {n}"), timeout=5)
-    started = time.monotonic()
+    # The poll interval is an hour: only the push (the next IDLE) can post this one.
     server.append(account.address, make_email(to=account.address, subject="Right after"))
-    wait_until(lambda: posts_with(h, "C_TLS", "Right after"), timeout=2)
-    assert time.monotonic() - started < 2
+    wait_until(lambda: posts_with(h, "C_TLS", "Right after"), timeout=15)
     for n in range(8):
         assert len(posts_with(h, "C_TLS", f"Burst {n}")) == 1

@@ -188,7 +188,7 @@ def test_without_a_channel_the_mailbox_waits_for_one_then_syncs(
         lambda: (m := h.ctx.mailboxes.get(mailbox.id)) and m.active and m, message="active"
     )
     assert done.channel_id == "C_SUPPORT"
-    assert h.ctx.scheduler.has(f"sync:{mailbox.id}")
+    wait_until(lambda: h.ctx.scheduler.has(f"sync:{mailbox.id}"), message="sync scheduled")
     assert h.sync(mailbox.id).error is None
 
 
