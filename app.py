@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.factory import Mailroom, create_mailroom
 from bot.logs import configure_logging
 from bot.settings import SettingsError, load_settings
+from handlers import register_listeners
 from storage.lockfile import AlreadyRunning, lock_sqlite
 
 log = logging.getLogger("mailroom")
@@ -49,7 +50,7 @@ def main() -> int:
         )
         return 4
     try:
-        mailroom: Mailroom = create_mailroom(settings)
+        mailroom: Mailroom = create_mailroom(settings, register_listeners)
     except SQLAlchemyError as exc:
         where = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
         reason = type(getattr(exc, "orig", None) or exc).__name__

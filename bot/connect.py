@@ -13,8 +13,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from bot.blocks.common import CHANNEL_ID_RE, channel_link
-from bot.errors import MailroomError, UserError
+from bot.blocks.connect import BACKFILL, SECURITY, reconnected_by_other
 from providers import imap, smtp
+from providers.errors import MailroomError, UserError
 from providers.netguard import check_host_allowed
 from storage.models import Health, Mailbox, MailboxKind, Provider, utcnow
 
@@ -27,18 +28,11 @@ ADDRESS_RE = re.compile(
     r"^[^@\s<>\"']+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
 )
 HOST_RE = re.compile(r"^[A-Za-z0-9.-]+$|^\[?[0-9A-Fa-f:.]+\]?$")
-SECURITY = {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": "None (plain text)"}
 MEMBER_PAGES = 20  # conversations.members pages read at most (1,000 members each)
 REUSE_REFUSED = (
     "Type the password again: Mailroom reuses the saved password only when the server, port, "
     "security and username are all unchanged."
 )
-BACKFILL = {
-    "0": "None: only new mail",
-    "1": "The last day",
-    "7": "The last 7 days",
-    "30": "The last 30 days",
-}
 
 
 class FormErrors(Exception):
@@ -442,8 +436,6 @@ def join_channel(ctx: AppContext, channel_id: str) -> str | None:
 def tell_owner_of_reconnect(ctx: AppContext, before: Mailbox, after: Mailbox, actor: str) -> None:
     """The owner hears when someone else (an admin) reconnects their mailbox."""
     from slack_sdk.errors import SlackApiError
-
-    from bot.blocks.connect import reconnected_by_other
 
     if not before.owner_id or before.owner_id == actor:
         return

@@ -29,8 +29,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from bot.errors import UserError
 from providers.dns import Lookup, lookup
+from providers.errors import UserError
 
 Status = Literal["pass", "warn", "fail", "unknown"]
 

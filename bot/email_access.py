@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from slack_sdk.errors import SlackApiError
 
-from bot.errors import UserError
 from bot.settings import Settings, ensure_secret_key
+from providers.errors import UserError
 from storage.models import Conversation, Mailbox, Message
 
 if TYPE_CHECKING:

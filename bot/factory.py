@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -22,7 +23,6 @@ from bot.settings import Settings, ensure_secret_key
 from bot.slack_client import Slack, make_web_client
 from bot.sync import SyncService
 from bot.web import create_web_app
-from handlers import register_listeners
 from storage.crypto import SecretBox
 from storage.db import Database
 
@@ -56,7 +56,7 @@ class Mailroom:
         ctx.ownership.on_gain.append(lambda mailbox_id: start_mailbox(ctx, mailbox_id))
         ctx.ownership.on_loss.append(lambda mailbox_id: stop_mailbox(ctx, mailbox_id))
         published: dict[int, str] = {}  # sync states this worker last stored
-        ctx.ownership.on_loss.append(lambda mailbox_id: published.pop(mailbox_id, None))
+        ctx.ownership.on_loss.append(lambda mailbox_id: _forget(published, mailbox_id))
         ctx.ownership.on_tick.append(
             lambda: push.publish_sync_states(ctx, ctx.ownership.owned(), published)
         )
@@ -133,7 +133,11 @@ def build_context(settings: Settings) -> AppContext:
     return ctx
 
 
-def create_mailroom(settings: Settings) -> Mailroom:
+def create_mailroom(
+    settings: Settings, register_listeners: Callable[[App, AppContext], None]
+) -> Mailroom:
+    """The whole app; ``register_listeners`` (``handlers.register_listeners``, passed in by
+    the composition root, app.py) adds the Slack listeners, so bot/ never imports handlers/."""
     ctx = build_context(settings)
     bolt = App(
         token=settings.slack_bot_token,
@@ -155,3 +159,7 @@ def create_mailroom(settings: Settings) -> Mailroom:
     # runs then: stop (scheduler, push connections' DONE + LOGOUT) as the web app shuts down.
     web.router.add_event_handler("shutdown", mailroom.stop)
     return mailroom
+
+
+def _forget(published: dict[int, str], mailbox_id: int) -> None:
+    published.pop(mailbox_id, None)

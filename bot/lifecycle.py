@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from bot.errors import UserError
 from bot.events import Signal
 from bot.mailboxes import Mailboxes
 from bot.roles import Roles
 from bot.scheduler import Scheduler
-from storage.models import Mailbox
+from providers.errors import UserError
+from storage.models import Mailbox, saved_id
 
 if TYPE_CHECKING:
     from bot.context import ActivationGuard, AppContext
@@ -58,34 +58,28 @@ class MailboxLifecycle:
             refusal = self.activation_refusal(mailbox)
             if refusal:
                 raise UserError(refusal)
-        updated = self.mailboxes.set_fields(mailbox_id_of(mailbox), active=active)
+        updated = self.mailboxes.set_fields(saved_id(mailbox), active=active)
         if active:
-            self.scheduler.schedule_sync(mailbox_id_of(mailbox), self.sync_run)
+            self.scheduler.schedule_sync(saved_id(mailbox), self.sync_run)
         else:
-            self.scheduler.unschedule_sync(mailbox_id_of(mailbox))
-        self.changed.emit(self.ctx, mailbox_id_of(mailbox))
+            self.scheduler.unschedule_sync(saved_id(mailbox))
+        self.changed.emit(self.ctx, saved_id(mailbox))
         return updated if updated is not None else mailbox
 
     def activate_in_channel(self, mailbox: Mailbox, channel_id: str) -> tuple[Mailbox, str | None]:
         """Save the chosen channel, then activate unless a guard refuses (the channel stays)."""
-        saved = self.mailboxes.set_fields(mailbox_id_of(mailbox), channel_id=channel_id)
+        saved = self.mailboxes.set_fields(saved_id(mailbox), channel_id=channel_id)
         mailbox = saved if saved is not None else mailbox
         refusal = self.activation_refusal(mailbox)
         if refusal:
             return mailbox, refusal
-        activated = self.mailboxes.set_fields(mailbox_id_of(mailbox), active=True)
+        activated = self.mailboxes.set_fields(saved_id(mailbox), active=True)
         mailbox = activated if activated is not None else mailbox
         self.start_syncing(mailbox)
-        self.changed.emit(self.ctx, mailbox_id_of(mailbox))
+        self.changed.emit(self.ctx, saved_id(mailbox))
         return mailbox, None
 
     def start_syncing(self, mailbox: Mailbox) -> None:
         """A connected (or reconnected) active mailbox: its first sync right away."""
         if mailbox.active:
-            self.scheduler.schedule_sync(mailbox_id_of(mailbox), self.sync_run, first_in=0.2)
-
-
-def mailbox_id_of(mailbox: Mailbox) -> int:
-    if mailbox.id is None:
-        raise ValueError("mailbox is not saved yet")
-    return mailbox.id
+            self.scheduler.schedule_sync(saved_id(mailbox), self.sync_run, first_in=0.2)

@@ -11,9 +11,10 @@ from typing import Any, Protocol
 
 from sqlmodel import col, func, select
 
-from bot.errors import ServiceError
+from providers.errors import MailroomError, ServiceError
 from providers.imap import ImapSettings
 from providers.netguard import check_host_allowed
+from providers.signin_errors import FailureKind, SignInFailure
 from providers.smtp import SmtpSettings
 from storage.crypto import SecretBox
 from storage.db import Database
@@ -69,7 +70,8 @@ class Mailboxes:
 
     def active_ids(self) -> list[int]:
         with self.db.session() as session:
-            return [m.id for m in session.exec(select(Mailbox).where(Mailbox.active == True))]  # noqa: E712
+            query = select(Mailbox.id).where(col(Mailbox.active).is_(True))
+            return [row_id for row_id in session.exec(query) if row_id is not None]
 
     def by_channel(self, channel_id: str) -> list[Mailbox]:
         with self.db.session() as session:
@@ -215,3 +217,13 @@ class Mailboxes:
         with self.db.session() as session:
             rows = session.exec(select(Mailbox.health, func.count()).group_by(Mailbox.health))
             return {health: count for health, count in rows}
+
+
+def health_after(error: MailroomError) -> str:
+    """The health a failed sync leaves a mailbox in: a sign-in failure says who must act."""
+    if isinstance(error, SignInFailure):
+        if error.kind == FailureKind.RECONNECT:
+            return Health.RECONNECT_NEEDED
+        if error.kind == FailureKind.CONSENT:
+            return Health.ADMIN_APPROVAL_NEEDED
+    return Health.NEEDS_ATTENTION

@@ -38,7 +38,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -227,12 +227,12 @@ class Ownership:
             self._lost(mailbox_id)
         try:
             with self.ctx.db.session() as session:
-                session.exec(  # type: ignore[call-overload]
+                session.exec(
                     update(Mailbox)
                     .where(col(Mailbox.lease_owner) == self.id)
                     .values(lease_owner=None, sync_lease_until=None)
                 )
-                session.exec(delete(Worker).where(col(Worker.id) == self.id))  # type: ignore[call-overload]
+                session.exec(delete(Worker).where(col(Worker.id) == self.id))
             notify_others(self.ctx, "rebalance")
         except Exception:
             log.exception("could not release this worker's leases; they expire by themselves")
@@ -334,7 +334,7 @@ class Ownership:
             epoch = self._owned.get(mailbox_id)
         if epoch is None:
             raise LeaseLost(mailbox_id)
-        still_ours = session.exec(  # type: ignore[call-overload]
+        still_ours = session.exec(
             update(Mailbox)
             .where(
                 col(Mailbox.id) == mailbox_id,
@@ -430,30 +430,32 @@ class Ownership:
             notify_others(self.ctx, "rebalance", session)
         worker.heartbeat_at = now
         session.add(worker)
-        session.exec(  # type: ignore[call-overload]
+        session.exec(
             delete(Worker).where(col(Worker.heartbeat_at) < now - self.lease * FORGET_AFTER_LEASES)
         )
 
     def _renew(self, session: Session, now: Any) -> set[int]:
         """Extend our leases where we are still the owner; the ids renewed."""
         # A paused or deleted mailbox is let go.
-        session.exec(  # type: ignore[call-overload]
+        session.exec(
             update(Mailbox)
             .where(col(Mailbox.lease_owner) == self.id, col(Mailbox.active).is_(False))
             .values(lease_owner=None, sync_lease_until=None)
         )
-        rows = session.exec(  # type: ignore[call-overload]
-            update(Mailbox)
-            .where(col(Mailbox.lease_owner) == self.id)
-            .values(sync_lease_until=now + self.lease)
-            .returning(Mailbox.id, Mailbox.lease_epoch)
-        ).all()
+        rows = _id_epoch_rows(
+            session.exec(
+                update(Mailbox)
+                .where(col(Mailbox.lease_owner) == self.id)
+                .values(sync_lease_until=now + self.lease)
+                .returning(col(Mailbox.id), col(Mailbox.lease_epoch))
+            ).all()
+        )
         renewed = {mailbox_id for mailbox_id, epoch in rows if self._owned.get(mailbox_id) == epoch}
         stray = [mailbox_id for mailbox_id, _epoch in rows if mailbox_id not in renewed]
         if stray:
             # Held in the database under our id but unknown here (a claim whose commit we
             # never heard back about): release, so the tick claims them cleanly.
-            session.exec(  # type: ignore[call-overload]
+            session.exec(
                 update(Mailbox)
                 .where(col(Mailbox.id).in_(stray), col(Mailbox.lease_owner) == self.id)
                 .values(lease_owner=None, sync_lease_until=None)
@@ -500,7 +502,7 @@ class Ownership:
             # Close the watch first (LOGOUT starts now), then let the lease go.
             self._lost(mailbox_id)
         with self.ctx.db.session() as session:
-            session.exec(  # type: ignore[call-overload]
+            session.exec(
                 update(Mailbox)
                 .where(col(Mailbox.id).in_(release), col(Mailbox.lease_owner) == self.id)
                 .values(lease_owner=None, sync_lease_until=None)
@@ -523,11 +525,11 @@ class Ownership:
             ids = session.exec(
                 query.order_by(col(Mailbox.id)).limit(wanted).with_for_update(skip_locked=True)
             ).all()
-            return self._claim_rows(session, list(ids), now) if ids else []
+            return self._claim_rows(session, [i for i in ids if i is not None], now) if ids else []
 
     def _claim_rows(self, session: Session, ids: list[int], now: Any) -> list[int]:
         """Take the (already locked) rows: owner = us, epoch + 1, lease from now."""
-        rows = session.exec(  # type: ignore[call-overload]
+        rows = session.exec(
             update(Mailbox)
             .where(col(Mailbox.id).in_(ids))
             .values(
@@ -535,12 +537,13 @@ class Ownership:
                 lease_epoch=Mailbox.lease_epoch + 1,
                 sync_lease_until=now + self.lease,
             )
-            .returning(Mailbox.id, Mailbox.lease_epoch)
+            .returning(col(Mailbox.id), col(Mailbox.lease_epoch))
         ).all()
         session.commit()
-        for mailbox_id, epoch in rows:
+        claimed = _id_epoch_rows(rows)
+        for mailbox_id, epoch in claimed:
             self._owned[mailbox_id] = epoch
-        return [mailbox_id for mailbox_id, _epoch in rows]
+        return [mailbox_id for mailbox_id, _epoch in claimed]
 
     # --- Callbacks ----------------------------------------------------------------------------
 
@@ -591,3 +594,8 @@ def notify_others(ctx: AppContext, payload: str, session: Session | None = None)
         return
     with ctx.db.session() as own:
         own.exec(statement, params=params)  # type: ignore[call-overload]
+
+
+def _id_epoch_rows(rows: Sequence[Any]) -> list[tuple[int, int]]:
+    """(id, lease_epoch) rows of RETURNING, typed (both columns are NOT NULL)."""
+    return [(int(mailbox_id), int(epoch)) for mailbox_id, epoch in rows]

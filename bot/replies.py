@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,6 @@ from bot.blocks.replies import (
     send_failed_blocks,
     sent_confirmation_blocks,
 )
-from bot.errors import MailroomError, ServiceError, UserError
 from bot.formatting.outbound import (
     MAX_REPLY_RECIPIENTS,
     OutgoingAttachment,
@@ -46,6 +45,7 @@ from bot.metrics import count_reply
 from bot.slack_files import download_slack_file, file_url, is_remote_file, size_limit_text
 from bot.threads import latest_message
 from providers import smtp
+from providers.errors import MailroomError, ServiceError, UserError
 from providers.imap import ImapSession
 from storage.models import (
     Conversation,
@@ -222,13 +222,13 @@ class ReplyService:
         """Mark the inbox row done (inside ``session`` when given); False if already done."""
         statement = (
             update(ReplyInbox)
-            .where(ReplyInbox.id == inbox_id, ReplyInbox.done == False)  # noqa: E712
+            .where(col(ReplyInbox.id) == inbox_id, col(ReplyInbox.done).is_(False))
             .values(done=True, done_at=utcnow())
         )
         if session is not None:
-            return bool(session.exec(statement).rowcount)  # type: ignore[call-overload]
+            return bool(session.exec(statement).rowcount)
         with self.ctx.db.session() as own:
-            return bool(own.exec(statement).rowcount)  # type: ignore[call-overload]
+            return bool(own.exec(statement).rowcount)
 
     def refusal(self, user: str, mailbox: Mailbox) -> str | None:
         """Why ``user`` may not send from ``mailbox`` now (roles, inactive, guards), or None."""
@@ -345,18 +345,18 @@ class ReplyService:
                 .order_by(col(Message.id))
                 .limit(100)
             ).all()
-        return sum(1 for row_id in due if self.send(row_id))  # type: ignore[arg-type]
+        return sum(1 for row_id in due if row_id is not None and self.send(row_id))
 
     def undo(self, message_row_id: int, user_id: str) -> str | None:
         """Cancel a held reply: only its author, only while it has not started to leave.
         Returns a refusal sentence or None."""
         with self.ctx.db.session() as session:
-            cancelled = session.exec(  # type: ignore[call-overload]
+            cancelled = session.exec(
                 update(Message)
                 .where(
-                    Message.id == message_row_id,
-                    Message.state == MessageState.PENDING_SEND,
-                    Message.author_id == user_id,
+                    col(Message.id) == message_row_id,
+                    col(Message.state) == MessageState.PENDING_SEND,
+                    col(Message.author_id) == user_id,
                 )
                 .values(state=MessageState.CANCELLED, updated_at=utcnow())
             ).rowcount
@@ -376,12 +376,12 @@ class ReplyService:
         if _aware(when) <= utcnow():
             return "That time has already passed. Pick a time in the future."
         with self.ctx.db.session() as session:
-            moved = session.exec(  # type: ignore[call-overload]
+            moved = session.exec(
                 update(Message)
                 .where(
-                    Message.id == message_row_id,
-                    Message.state == MessageState.PENDING_SEND,
-                    Message.author_id == user_id,
+                    col(Message.id) == message_row_id,
+                    col(Message.state) == MessageState.PENDING_SEND,
+                    col(Message.author_id) == user_id,
                 )
                 .values(send_after=when, updated_at=utcnow())
             ).rowcount
@@ -406,9 +406,7 @@ class ReplyService:
             log.warning("could not post the undo notice: %s", exc.response.get("error"))
             return
         with self.ctx.db.session() as session:
-            session.exec(  # type: ignore[call-overload]
-                update(Message).where(Message.id == row.id).values(notice_ts=ts)
-            )
+            session.exec(update(Message).where(col(Message.id) == row.id).values(notice_ts=ts))
         row.notice_ts = ts
 
     def _update_notice(self, row: Message, text: str, blocks: list[dict[str, Any]]) -> None:
@@ -442,11 +440,11 @@ class ReplyService:
             with self.ctx.db.session() as session:
                 if not self.ctx.jobs.fence_send(session, mailbox_id):
                     return False
-                claimed = session.exec(  # type: ignore[call-overload]
+                claimed = session.exec(
                     update(Message)
                     .where(
-                        Message.id == message_row_id,
-                        Message.state == MessageState.PENDING_SEND,
+                        col(Message.id) == message_row_id,
+                        col(Message.state) == MessageState.PENDING_SEND,
                         or_(
                             col(Message.send_after).is_(None),
                             col(Message.send_after) <= utcnow(),
@@ -651,9 +649,9 @@ class ReplyService:
         if refusal:
             return refusal
         with self.ctx.db.session() as session:
-            session.exec(  # type: ignore[call-overload]
+            session.exec(
                 update(Message)
-                .where(Message.id == message_row_id, Message.state == MessageState.FAILED)
+                .where(col(Message.id) == message_row_id, col(Message.state) == MessageState.FAILED)
                 .values(state=MessageState.PENDING_SEND)
             )
         self.send(message_row_id)
@@ -681,7 +679,7 @@ class ReplyService:
             if (mine is None or mine(row.mailbox_id)) and not self._in_flight(row, sending_stale)
         ]
         with self.ctx.db.session() as session:
-            waiting = session.exec(
+            waiting: Sequence[tuple[int | None, str, str]] = session.exec(
                 select(ReplyInbox.id, ReplyInbox.channel_id, ReplyInbox.event_json)
                 .where(ReplyInbox.done == False)  # noqa: E712
                 .order_by(col(ReplyInbox.id))
@@ -689,8 +687,10 @@ class ReplyService:
             if mine is not None:
                 waiting = [row for row in waiting if _inbox_is_mine(session, row[1], row[2], mine)]
         for inbox_id, _channel, _event in waiting:
+            if inbox_id is None:
+                continue
             try:
-                self.handle_thread_message(inbox_id)  # type: ignore[arg-type]
+                self.handle_thread_message(inbox_id)
             except Exception:
                 log.exception("re-processing thread message %s failed", inbox_id)
         self._prune_inbox()
@@ -702,9 +702,9 @@ class ReplyService:
                     self._react(row.source_channel, row.source_ts, SENT_REACTION)
                     continue
                 with self.ctx.db.session() as session:
-                    session.exec(  # type: ignore[call-overload]
+                    session.exec(
                         update(Message)
-                        .where(Message.id == row.id)
+                        .where(col(Message.id) == row.id)
                         .values(state=MessageState.PENDING_SEND)
                     )
             if row.send_after is not None and _aware(row.send_after) > utcnow():
@@ -743,9 +743,9 @@ class ReplyService:
     def _prune_inbox(self) -> None:
         """Forget handled thread messages once Slack can no longer retry them."""
         with self.ctx.db.session() as session:
-            session.exec(  # type: ignore[call-overload]
+            session.exec(
                 delete(ReplyInbox).where(
-                    ReplyInbox.done == True,  # noqa: E712
+                    col(ReplyInbox.done).is_(True),
                     col(ReplyInbox.received_at) < utcnow() - INBOX_KEEP,
                 )
             )

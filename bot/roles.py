@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import func
@@ -17,10 +17,13 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from bot.errors import UserError
 from bot.slack_client import Slack
+from providers.errors import UserError
 from storage.db import Database
 from storage.models import Mailbox, MailboxKind, Role, User, utcnow
+
+if TYPE_CHECKING:
+    from bot.context import AppContext
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ class Roles:
         # Asked outside any transaction: no database lock is held while Slack answers.
         profile = self._profile(user_id)
         with self.db.session() as session:
-            session.exec(_upsert_user(session, user_id, team_id, profile))  # type: ignore[call-overload]
+            session.exec(_upsert_user(session, user_id, team_id, profile))
             stored = session.get(User, user_id, populate_existing=True)
             assert stored is not None
             return stored
@@ -174,3 +177,9 @@ def _upsert_user(
             "refreshed_at": new.refreshed_at,
         },
     )
+
+
+def mailboxes_for(ctx: AppContext, user_id: str, team_id: str, *, manage: bool) -> list[Mailbox]:
+    """The mailboxes a person may see (or manage): what every picker offers them."""
+    allowed = ctx.roles.can_manage if manage else ctx.roles.can_see
+    return [m for m in ctx.mailboxes.all(team_id or None) if allowed(user_id, m)]

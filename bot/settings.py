@@ -17,8 +17,8 @@ from cryptography.fernet import Fernet
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.errors import UserError
 from providers.dns import parse_nameserver
+from providers.errors import UserError
 from storage.files import make_private_dir
 
 SLACK_API_DEFAULT = "https://slack.com/api/"
@@ -36,7 +36,9 @@ def _split_list(value: object) -> list[str]:
         return []
     if isinstance(value, str):
         return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
-    return [str(v).strip() for v in value]  # type: ignore[union-attr]
+    if isinstance(value, list | tuple | set):
+        return [str(v).strip() for v in value]
+    raise ValueError(f"expected a comma-separated list, got {type(value).__name__}")
 
 
 CsvList = Annotated[list[str], NoDecode]

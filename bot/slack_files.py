@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bot.errors import ServiceError, UserError
 from bot.settings import Settings
+from providers.errors import ServiceError, UserError
 
 # Where Slack serves ``url_private`` / ``url_private_download`` for every workspace.
 SLACK_FILE_ORIGINS = frozenset({("https", "files.slack.com", 443)})

@@ -38,12 +38,13 @@ from bot.blocks.email import (
     sync_recovered_text,
 )
 from bot.email_access import show_full_reference
-from bot.errors import MailroomError, ServiceError
 from bot.formatting.inbound import Attachment, InboundEmail, ParseLimits, parse_email
+from bot.mailboxes import health_after
 from bot.metrics import observe_post, observe_sync
 from bot.ownership import LeaseLost
 from bot.replies import is_new_sender
 from bot.threads import find_conversation
+from providers.errors import MailroomError, ServiceError
 from providers.imap import FetchedMessage, FolderStatus, ImapSession
 from storage.models import (
     Conversation,
@@ -54,6 +55,7 @@ from storage.models import (
     Message,
     MessageState,
     Notification,
+    saved_id,
     utcnow,
 )
 
@@ -192,7 +194,7 @@ class SyncService:
     def clear_stale_leases(self) -> None:
         """Embedded mode: one process owns the SQLite file, so earlier leases are void."""
         with self.ctx.db.session() as session:
-            session.exec(update(Mailbox).values(sync_lease_until=None, lease_owner=None))  # type: ignore[call-overload]
+            session.exec(update(Mailbox).values(sync_lease_until=None, lease_owner=None))
 
     # --- One run at a time per mailbox (threads and processes) -----------------------------
 
@@ -323,7 +325,7 @@ class SyncService:
                 )
             ).first()
             if state is None:
-                state = FolderState(mailbox_id=mailbox.id, folder=folder, role=role)
+                state = FolderState(mailbox_id=saved_id(mailbox), folder=folder, role=role)
             first_run = state.uidvalidity is None
             reset = not first_run and state.uidvalidity != status.uidvalidity
             if not first_run and not reset and status.uidnext - 1 <= state.last_uid:
@@ -350,12 +352,12 @@ class SyncService:
                 log.warning("UIDVALIDITY of %s/%s changed: rescanning", mailbox.id, folder)
                 state.last_uid = 0
                 # Placeholders point at void UIDs; the rescan reads those mails afresh.
-                session.exec(  # type: ignore[call-overload]
+                session.exec(
                     update(Message)
                     .where(
-                        Message.mailbox_id == mailbox.id,
-                        Message.folder == folder,
-                        Message.state == MessageState.RECORD_RETRY,
+                        col(Message.mailbox_id) == mailbox.id,
+                        col(Message.folder) == folder,
+                        col(Message.state) == MessageState.RECORD_RETRY,
                     )
                     .values(state=MessageState.SKIPPED, error="Its UID was voided by the server.")
                 )
@@ -420,14 +422,14 @@ class SyncService:
         if wanted:
             # Deleted from the server before it could be recorded: nothing left to show.
             with self.ctx.db.session() as session:
-                session.exec(  # type: ignore[call-overload]
+                session.exec(
                     update(Message)
                     .where(
-                        Message.mailbox_id == mailbox.id,
-                        Message.folder == folder,
-                        Message.uidvalidity == uidvalidity,
+                        col(Message.mailbox_id) == mailbox.id,
+                        col(Message.folder) == folder,
+                        col(Message.uidvalidity) == uidvalidity,
                         col(Message.uid).in_(wanted),
-                        Message.state == MessageState.RECORD_RETRY,
+                        col(Message.state) == MessageState.RECORD_RETRY,
                     )
                     .values(state=MessageState.SKIPPED, error="Gone from the mailbox.")
                 )
@@ -615,7 +617,7 @@ class SyncService:
                 return None
             # The same mail in a second folder (INBOX and Sent / All Mail): known by this
             # place too, so it is neither posted twice nor re-examined on every rescan.
-            row = here or Message(mailbox_id=mailbox.id, message_id=parsed.message_id)  # type: ignore[arg-type]
+            row = here or _new_row(mailbox, parsed, role)
             _describe(row, parsed, folder, uidvalidity, fetched.uid, role)
             row.state, row.body_text = MessageState.SKIPPED, None
             row.error = f"The same mail as message {same.id}."
@@ -642,7 +644,7 @@ class SyncService:
             )
             session.add(conversation)
             session.flush()
-        row = here or Message(mailbox_id=mailbox.id, message_id=parsed.message_id)  # type: ignore[arg-type]
+        row = here or _new_row(mailbox, parsed, role)
         _describe(row, parsed, folder, uidvalidity, fetched.uid, role)
         row.conversation_id = conversation.id if conversation else None
         row.state = (
@@ -820,7 +822,9 @@ class SyncService:
     def _find_earlier_post(self, channel: str, thread_ts: str | None, row: Message) -> str | None:
         """After a crash between Slack accepting a post and us recording it, find that post
         by its metadata instead of posting twice. Only runs for interrupted posts."""
-        oldest = (_aware_utc(row.created_at) - timedelta(minutes=5)).timestamp()  # type: ignore[operator]
+        oldest = (
+            row.created_at.replace(tzinfo=row.created_at.tzinfo or UTC) - timedelta(minutes=5)
+        ).timestamp()
         try:
             if thread_ts:
                 answer = self.ctx.slack.client.conversations_replies(
@@ -837,7 +841,8 @@ class SyncService:
         except SlackApiError as exc:
             log.warning("could not check Slack for an earlier post: %s", exc.response.get("error"))
             return None
-        for message in answer.get("messages", []):
+        messages: list[dict[str, Any]] = answer.get("messages", [])
+        for message in messages:
             meta = message.get("metadata") or {}
             if (
                 meta.get("event_type") == SLACK_METADATA_EVENT
@@ -918,9 +923,12 @@ class SyncService:
             MessageState.RECORD_RETRY if row.conversation_id is None else MessageState.PENDING_POST
         )
         with self.ctx.db.session() as session:
-            session.exec(  # type: ignore[call-overload]
+            session.exec(
                 update(Message)
-                .where(Message.id == message_row_id, Message.state == MessageState.INGEST_FAILED)
+                .where(
+                    col(Message.id) == message_row_id,
+                    col(Message.state) == MessageState.INGEST_FAILED,
+                )
                 .values(state=state, failures=0, updated_at=utcnow())
             )
         self.sync_now(mailbox.id)  # type: ignore[arg-type]
@@ -937,8 +945,8 @@ class SyncService:
                 self._notify(f"sync-recovered:{streak}:{recipient}", recipient, text)
 
     def _on_failure(self, mailbox: Mailbox, error: MailroomError) -> None:
-        health = getattr(error, "health", Health.NEEDS_ATTENTION)
-        updated = self.ctx.mailboxes.record_failure(mailbox.id, error.message, health)  # type: ignore[arg-type]
+        health = health_after(error)
+        updated = self.ctx.mailboxes.record_failure(saved_id(mailbox), error.message, health)
         log.info(
             "mailbox %s sync failed (%s in a row): %s",
             mailbox.id,
@@ -1057,12 +1065,26 @@ def _same_mail(
     return None
 
 
+def _new_row(mailbox: Mailbox, parsed: InboundEmail, role: str) -> Message:
+    """A row for a mail seen for the first time; ``_describe`` and the caller complete it."""
+    return Message(
+        mailbox_id=saved_id(mailbox),
+        message_id=parsed.message_id,
+        direction=_direction(role),
+        state=MessageState.SKIPPED,
+    )
+
+
+def _direction(role: str) -> str:
+    return "out" if role == "sent" else "in"
+
+
 def _describe(
     row: Message, parsed: InboundEmail, folder: str, uidvalidity: int, uid: int, role: str
 ) -> None:
     """Copy a parsed mail's headers and place onto its row."""
     row.message_id = parsed.message_id
-    row.direction = "out" if role == "sent" else "in"
+    row.direction = _direction(role)
     row.folder, row.uidvalidity, row.uid = folder, uidvalidity, uid
     row.in_reply_to = parsed.in_reply_to
     row.references = " ".join(parsed.references)

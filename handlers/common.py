@@ -10,15 +10,10 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from bot.context import AppContext
-from bot.errors import MailroomError
 from bot.formatting.slack_text import escape
+from providers.errors import UNEXPECTED, MailroomError
 
 log = logging.getLogger(__name__)
-
-UNEXPECTED = (
-    "Something went wrong on Mailroom's side and nothing was changed. "
-    "Try again in a minute; if it keeps happening, tell your Mailroom admin."
-)
 
 
 def user_of(body: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
-from bot.errors import UserError
+from providers.errors import UserError
 
 DEFAULT_DNS_PORT = 53
 
@@ -129,8 +129,8 @@ def render_rdata(rdata: object) -> str:
         # A TXT record is a list of <=255-byte strings that receivers concatenate as-is.
         return b"".join(rdata.strings).decode("utf-8", errors="replace")  # type: ignore[attr-defined]
     if rdtype == dns.rdatatype.CNAME:
-        return rdata.target.to_text(omit_final_dot=True).lower()  # type: ignore[attr-defined]
+        return str(rdata.target.to_text(omit_final_dot=True)).lower()  # type: ignore[attr-defined]
     if rdtype == dns.rdatatype.MX:
         exchange = rdata.exchange.to_text(omit_final_dot=True).lower()  # type: ignore[attr-defined]
         return f"{rdata.preference} {exchange or '.'}"  # type: ignore[attr-defined]
-    return rdata.to_text()  # type: ignore[attr-defined]
+    return str(rdata.to_text())  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from google.oauth2.credentials import Credentials
 from google_auth_oauthlib.flow import Flow
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
-from bot.signin.errors import FailureKind, SignInFailure
+from providers.signin_errors import FailureKind, SignInFailure
 
 PROVIDER = "google"
 MAIL_SCOPE = "https://mail.google.com/"  # IMAP and SMTP; a "restricted" scope for Google
@@ -87,7 +87,7 @@ def authorization_url(
     url, _ = _flow(config, code_verifier).authorization_url(
         state=state, access_type="offline", prompt="consent", **extra
     )
-    return url
+    return str(url)
 
 
 def _expiry(expires_in: Any) -> datetime:
@@ -116,7 +116,7 @@ def exchange_code(
         # unticked a box): keep the answer, the caller checks the scope itself.
         token = dict(getattr(changed, "token", {}) or {})
     except OAuth2Error as exc:
-        failure = classify(exc.error, exc.description or "")
+        failure = classify(exc.error or "", exc.description or "")
         if failure.kind == FailureKind.RECONNECT:
             # invalid_grant while redeeming a code: the code was stale or used, not revoked.
             failure = SignInFailure(PROVIDER, FailureKind.CODE, code=failure.code)
@@ -177,12 +177,12 @@ class _Request(google.auth.transport.requests.Request):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["timeout"] = self._timeout
-        return super().__call__(*args, **kwargs)
+        return super().__call__(*args, **kwargs)  # type: ignore[no-untyped-call]  # google-auth
 
 
 def refresh(config: GoogleConfig, refresh_token: str) -> GoogleTokens:
     """A new access token; Google may also hand out a new refresh token (kept if so)."""
-    credentials = Credentials(
+    credentials = Credentials(  # type: ignore[no-untyped-call]  # google-auth is untyped
         token=None,
         refresh_token=refresh_token,
         token_uri=config.token_uri,
@@ -190,7 +190,7 @@ def refresh(config: GoogleConfig, refresh_token: str) -> GoogleTokens:
         client_secret=config.client_secret,
     )
     try:
-        credentials.refresh(_Request(config.timeout))
+        credentials.refresh(_Request(config.timeout))  # type: ignore[no-untyped-call]
     except google_exceptions.RefreshError as exc:
         data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
         error = str(data.get("error") or str(exc.args[0] if exc.args else "")).split(":")[0]

@@ -24,7 +24,7 @@ from imapclient import exceptions as imap_exceptions
 from imapclient import tls as imapclient_tls
 from imapclient.imap4 import IMAP4WithTimeout
 
-from bot.errors import MailroomError, ServiceError, UserError
+from providers.errors import MailroomError, ServiceError, UserError
 from providers.netguard import connect_checked
 
 log = logging.getLogger(__name__)
@@ -130,11 +130,11 @@ _USUAL = {
 
 def classify_connection_error(
     exc: BaseException,
-    protocol: str,
+    protocol: Literal["imap", "smtp"],
     host: str,
     port: int,
     timeout: float,
-    security: str,
+    security: Security,
     words: str,
     *,
     timed_out: bool,
@@ -273,7 +273,7 @@ def _security_hint(security: Security, protocol: Literal["imap", "smtp"]) -> str
 # ---------------------------------------------------------------------------------------
 
 
-class _PinnedIMAP4(IMAP4WithTimeout):
+class _PinnedIMAP4(IMAP4WithTimeout):  # type: ignore[misc]  # imapclient ships no types
     """Plain IMAP (and STARTTLS) to checked addresses; ``host`` stays the name, which
     imaplib's STARTTLS uses as server_hostname."""
 
@@ -287,7 +287,7 @@ class _PinnedIMAP4(IMAP4WithTimeout):
         return connect_checked(self._addresses, self.port, timeout or self._timeout)
 
 
-class _PinnedIMAP4TLS(imapclient_tls.IMAP4_TLS):
+class _PinnedIMAP4TLS(imapclient_tls.IMAP4_TLS):  # type: ignore[misc]  # (untyped base)
     """Implicit TLS to checked addresses, with SNI and the certificate check on ``host``."""
 
     def __init__(
@@ -304,13 +304,14 @@ class _PinnedIMAP4TLS(imapclient_tls.IMAP4_TLS):
     def _create_socket(self, timeout: float | None = None) -> socket.socket:
         sock = connect_checked(self._addresses, self.port, timeout or self._timeout)
         try:
-            return imapclient_tls.wrap_socket(sock, self.ssl_context, self.host)
+            wrapped: socket.socket = imapclient_tls.wrap_socket(sock, self.ssl_context, self.host)
+            return wrapped
         except BaseException:
             sock.close()
             raise
 
 
-class PinnedIMAPClient(IMAPClient):
+class PinnedIMAPClient(IMAPClient):  # type: ignore[misc]  # (untyped base)
     """IMAPClient that connects to the given addresses instead of resolving ``host``."""
 
     def __init__(self, host: str, *, addresses: tuple[str, ...] = (), **kwargs: Any) -> None:
@@ -385,7 +386,8 @@ class ImapSession:
 
         def counting_new_tag() -> bytes:
             self.round_trips += 1
-            return new_tag()
+            tag: bytes = new_tag()
+            return tag
 
         imap._new_tag = counting_new_tag
 

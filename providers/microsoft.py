@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 import msal
 import requests
 
-from bot.signin.errors import FailureKind, SignInFailure
+from providers.signin_errors import FailureKind, SignInFailure
 
 PROVIDER = "microsoft"
 IMAP_SCOPE = "https://outlook.office.com/IMAP.AccessAsUser.All"

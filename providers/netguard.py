@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import dns.exception
 import dns.resolver
 
-from bot.errors import UserError
 from providers.dns import make_resolver
+from providers.errors import UserError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -171,7 +171,7 @@ def _ask_nameservers(
                 field=field,
             ) from exc
         for rdata in answer:
-            address = ipaddress.ip_address(rdata.address)  # type: ignore[attr-defined]
+            address = ipaddress.ip_address(rdata.address)
             if address not in addresses:
                 addresses.append(address)
     return addresses

@@ -39,7 +39,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from bot.errors import ServiceError, UserError
+from providers.errors import ServiceError, UserError
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 15.0
@@ -322,7 +322,8 @@ class SesProvider:
     def call(self, operation: str, **params: Any) -> dict[str, Any]:
         """Call an SESv2 operation; ClientError passes through for the caller to inspect."""
         try:
-            return getattr(self.client, operation)(**params)
+            answer: dict[str, Any] = getattr(self.client, operation)(**params)
+            return answer
         except ClientError:
             raise
         except BotoCoreError as exc:
@@ -350,7 +351,8 @@ def error_code(exc: ClientError) -> str:
 
 
 def http_status(exc: ClientError) -> int | None:
-    return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return int(status) if status is not None else None
 
 
 def aws_message(exc: ClientError) -> str:

@@ -19,7 +19,7 @@ from email.message import EmailMessage
 from io import BytesIO
 from typing import Any
 
-from bot.errors import MailroomError, ServiceError, UserError
+from providers.errors import MailroomError, ServiceError, UserError
 from providers.imap import Security, classify_connection_error, sanitise_server_words
 from providers.netguard import connect_checked
 
@@ -243,7 +243,8 @@ class _PinnedSMTPSSL(smtplib.SMTP_SSL):
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         sock = connect_checked(self._addresses, port, timeout)
         try:
-            return self.context.wrap_socket(sock, server_hostname=self._host)
+            # smtplib keeps the name it was given in _host (not in typeshed).
+            return self.context.wrap_socket(sock, server_hostname=getattr(self, "_host"))  # noqa: B009
         except BaseException:
             sock.close()
             raise
@@ -343,7 +344,7 @@ def send_message(
                 refused[recipient] = (code, text)
         if refused:
             _reset_quietly(smtp)
-            raise smtplib.SMTPRecipientsRefused(refused)  # type: ignore[arg-type]
+            raise smtplib.SMTPRecipientsRefused(refused)
         code, text = smtp.data(raw)
         if code != 250:
             _reset_quietly(smtp)
@@ -357,7 +358,8 @@ def flatten(message: EmailMessage, *, international: bool = False) -> bytes:
     # Bcc recipients get the mail through the envelope; the header would reveal them.
     del outgoing["Bcc"]
     del outgoing["Resent-Bcc"]
-    policy = outgoing.policy.clone(linesep="\r\n", utf8=international)
+    # An EmailMessage's policy is an EmailPolicy (which has utf8), typeshed says _PolicyBase.
+    policy = outgoing.policy.clone(linesep="\r\n", utf8=international)  # type: ignore[call-arg]
     buffer = BytesIO()
     BytesGenerator(buffer, policy=policy).flatten(outgoing, linesep="\r\n")
     return buffer.getvalue()

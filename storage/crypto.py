@@ -25,7 +25,8 @@ class SecretBox:
         if not token:
             return {}
         try:
-            return json.loads(self._fernet.decrypt(token.encode()))
+            opened: dict[str, Any] = json.loads(self._fernet.decrypt(token.encode()))
+            return opened
         except InvalidToken:
             # A wrong key must not look like "no password": say what is wrong.
             raise ValueError(

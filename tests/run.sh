@@ -45,6 +45,7 @@ run_check() {
 if [ -z "${MAILROOM_SKIP_CHECKS:-}" ]; then
   run_check "ruff check" .venv/bin/ruff check -q .
   run_check "ruff format" .venv/bin/ruff format --check -q .
+  run_check "import rules" .venv/bin/lint-imports --no-cache
 fi
 
 # The tests mostly wait on real servers, so they run in parallel (pytest-xdist; each test

@@ -16,12 +16,19 @@ from bot.blocks.common import (
     select_input,
     text_input,
 )
-from bot.connect import BACKFILL, SECURITY
 from bot.formatting.slack_text import escape
 from storage.models import Mailbox, MailboxKind
 
 CALLBACK = "mail_connect"
-KIND_LABELS = {
+# The connect form's choices (also what bot.connect accepts).
+SECURITY = {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": "None (plain text)"}
+BACKFILL = {
+    "0": "None: only new mail",
+    "1": "The last day",
+    "7": "The last 7 days",
+    "30": "The last 30 days",
+}
+KIND_LABELS: dict[str, str] = {
     MailboxKind.PERSONAL: "Personal (my own mailbox)",
     MailboxKind.SHARED: "Shared sales mailbox (one per workspace)",
     MailboxKind.MARKETING: "Marketing (bulk sending only)",

@@ -9,7 +9,8 @@ from bot.formatting.plural import plural
 from bot.formatting.slack_text import escape
 from storage.models import Health, Mailbox
 
-HEALTH_LABELS = {
+# Keyed by str: Health is a StrEnum and rows hold the plain string.
+HEALTH_LABELS: dict[str, str] = {
     Health.OK: ":large_green_circle: working",
     Health.NEW: ":white_circle: connected, first sync pending",
     Health.NEEDS_ATTENTION: ":red_circle: needs attention",

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.campaigns import bounces, sns, tracking
+from bot.campaigns import bounces, sns, steps, tracking
 from bot.campaigns.sending import CampaignEngine, list_campaigns, may_run_campaigns
 from bot.campaigns.unsubscribe import install_routes, mailto_hook
 from bot.context import AppContext
@@ -27,6 +27,7 @@ from bot.context import AppContext
 def install(ctx: AppContext) -> None:
     engine = CampaignEngine(ctx)
     ctx.campaigns = engine
+    engine.launchers.append(steps.launch_due_steps)
     ctx.events.started.connect(engine.start_jobs)
     ctx.routes.append(install_routes)
     ctx.routes.append(tracking.install_routes)

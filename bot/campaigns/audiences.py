@@ -20,8 +20,8 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import insert
 from sqlmodel import col, func, select
 
-from bot.errors import ServiceError, UserError
 from bot.slack_files import download_slack_file, file_url, is_remote_file
+from providers.errors import ServiceError, UserError
 from storage.models import Audience, AudienceMember, Suppression, utcnow
 
 if TYPE_CHECKING:

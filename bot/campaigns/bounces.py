@@ -206,7 +206,7 @@ def pause_if_bouncing(ctx: AppContext, campaign_id: int) -> None:
 # --- The sync hook -----------------------------------------------------------------------------
 
 
-def ingest_hook(ctx: AppContext):  # type: ignore[no-untyped-def]
+def ingest_hook(ctx: AppContext):
     """``ctx.sync.ingest_hooks`` entry: a bounce in a marketing mailbox is read in full (the
     delivery-status part is not kept by the sync) by a background job, never in the sync."""
 

@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
@@ -34,8 +35,8 @@ from bot.campaigns.limits import CampaignSettings, Limits, Throttle, limits_for
 from bot.campaigns.transport import Outcome, Result, SesTransport, SmtpTransport
 from bot.campaigns.unsubscribe import suppress
 from bot.domain_checks import DKIM, DMARC, SES_DKIM, SPF
-from bot.errors import UserError
 from bot.formatting.outbound import OUTBOUND_POLICY, make_message_id
+from providers.errors import UserError
 from providers.smtp import flatten
 from storage.models import (
     Audience,
@@ -365,6 +366,9 @@ class CampaignEngine:
         self.batch_seconds = BATCH_SECONDS
         # campaign id -> (monotonic time before which it is not tried, last delay)
         self.backoff: dict[int, tuple[float, float]] = {}
+        # Launchers of due work run on every tick (follow-up steps: ``steps.launch_due_steps``,
+        # added by ``install``; steps builds on this module, so it is not imported here).
+        self.launchers: list[Callable[[AppContext], object]] = []
 
     def start_jobs(self, ctx: AppContext) -> None:
         # Embedded mode: this process is the only worker, so any row left "sending" belongs
@@ -378,9 +382,8 @@ class CampaignEngine:
 
     def tick(self) -> None:
         launch_due(self.ctx)
-        from bot.campaigns.steps import launch_due_steps
-
-        launch_due_steps(self.ctx)
+        for launch in self.launchers:
+            launch(self.ctx)
         ledger.recover_stale(self.ctx, self._cutoff())
         ledger.recover_dead_local_workers(self.ctx, self.host)
         with self.ctx.db.session() as session:

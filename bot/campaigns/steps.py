@@ -16,8 +16,8 @@ from sqlalchemy import insert, update
 from sqlmodel import col, select
 
 from bot.campaigns import ledger
-from bot.errors import UserError
 from bot.formatting.outbound import make_message_id
+from providers.errors import UserError
 from storage.models import (
     Campaign,
     CampaignRecipient,

@@ -8,7 +8,7 @@ import smtplib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.errors import MailroomError
+from providers.errors import MailroomError
 from providers.smtp import mail_options, open_smtp
 from storage.models import Mailbox
 

@@ -194,7 +194,7 @@ def install_routes(api: FastAPI, ctx: AppContext) -> None:
 MAILTO_SUBJECT_RE = re.compile(r"\bunsubscribe\s+(\d{1,18}\.[0-9a-f]{32})\b", re.IGNORECASE)
 
 
-def mailto_hook(ctx: AppContext):  # type: ignore[no-untyped-def]
+def mailto_hook(ctx: AppContext):
     """``ctx.sync.ingest_hooks`` entry: the ``mailto:`` of List-Unsubscribe sends a mail with
     the subject ``unsubscribe <token>`` to the marketing mailbox; the signed token decides."""
 

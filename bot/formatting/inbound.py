@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import errors as email_errors
 from email.message import Message
+from functools import partial
 from typing import TypeVar
 
 import html2text
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+D = TypeVar("D")
 
 NO_SUBJECT = "(no subject)"
 UNKNOWN_SENDER = "(unknown sender)"
@@ -342,12 +344,17 @@ def _unreadable(raw: bytes) -> InboundEmail:
     )
 
 
-def _guard(step: Callable[[], T], default: T) -> T:
+def _guard(step: Callable[[], T], default: D) -> T | D:
     """Run one parsing step; a bug or a pathological message loses that field, not the mail."""
     try:
         return step()
     except Exception:  # RecursionError included: it is a RuntimeError
         return default
+
+
+def _payload_list(part: Message) -> list[object]:
+    """A multipart's children (a list payload); raises on a damaged one, for ``_guard``."""
+    return list(part.get_payload())
 
 
 def _dedupe(items: list[str]) -> list[str]:
@@ -634,7 +641,7 @@ def walk_parts(msg: Message) -> Iterator[tuple[int, Message, list[str]]]:
             continue
         if len(ancestors) >= MAX_MIME_DEPTH:
             continue
-        children = _guard(lambda part=part: list(part.get_payload()), [])
+        children = _guard(partial(_payload_list, part), [])
         for child in reversed(children):
             if isinstance(child, Message):
                 stack.append((child, [*ancestors, ctype]))
@@ -649,7 +656,7 @@ def _is_multipart(part: Message) -> bool:
 
 
 def _filename(part: Message) -> str:
-    name = _guard(part.get_filename, None)
+    name: object = _guard(part.get_filename, None)
     if name is None:
         # Some mailers only name the file in Content-Type's "name" parameter.
         name = _guard(lambda: part.get_param("name", header="content-type"), None)
@@ -680,7 +687,7 @@ def _is_body_part(part: Message, ctype: str) -> bool:
 def note_structure_defects(msg: Message, problems: list[str]) -> None:
     """Tell people when the MIME structure was damaged, so odd output has an explanation."""
     for number, part, ancestors in walk_parts(msg):
-        defects = _guard(lambda part=part: list(part.defects), [])
+        defects: list[object] = list(getattr(part, "defects", None) or [])
         kinds = {type(d) for d in defects}
         if email_errors.NoBoundaryInMultipartDefect in kinds:
             problems.append(
@@ -1035,7 +1042,7 @@ def _attachment_of(
     if ctype.startswith("message/"):
         payload = _message_bytes(part)
         if not filename:
-            inner = _guard(lambda: part.get_payload()[0], None)
+            inner = _guard(lambda: _payload_list(part)[0], None)
             subject = header_text(inner, "Subject") if isinstance(inner, Message) else None
             filename = _safe_filename(_one_line(subject or "")) or "attached-message"
             filename += ".eml"
@@ -1053,9 +1060,8 @@ def _attachment_of(
         if skipped:
             payload = b""
         else:
-            payload = _guard(lambda: part.get_payload(decode=True), None)
-            if not isinstance(payload, bytes):
-                payload = b""
+            decoded = _guard(lambda: part.get_payload(decode=True), None)
+            payload = decoded if isinstance(decoded, bytes) else b""
             size = len(payload)
     if ctype in _TNEF_TYPES or filename.lower() == "winmail.dat":
         filename = "winmail.dat"
@@ -1095,14 +1101,15 @@ def _decoded_size(part: Message) -> int:
 def _message_bytes(part: Message) -> bytes:
     inner = _guard(part.get_payload, None)
     if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+        first: Message = inner[0]
         # compat32 writes headers back as received instead of refolding them, so damaged
         # headers in the attached message can't make serialising fail.
-        data = _guard(lambda: inner[0].as_bytes(policy=email.policy.compat32), None)
+        data = _guard(lambda: first.as_bytes(policy=email.policy.compat32), None)
         if data is None:
-            data = _guard(lambda: str(inner[0]).encode("utf-8", "surrogateescape"), b"")
+            data = _guard(lambda: str(first).encode("utf-8", "surrogateescape"), b"")
         return data
-    data = _guard(lambda: part.get_payload(decode=True), None)
-    return data if isinstance(data, bytes) else b""
+    decoded = _guard(lambda: part.get_payload(decode=True), None)
+    return decoded if isinstance(decoded, bytes) else b""
 
 
 def _extension_for(ctype: str) -> str:

@@ -56,19 +56,23 @@ class _MessageIdListHeader(UnstructuredHeader):
     encoded-word, which no mail client recognises as a message id: threading breaks.
     """
 
-    def fold(self, *, policy: email.policy.Policy) -> str:  # type: ignore[override]
-        lines = [f"{self.name}:"]
+    def fold(self, *, policy: email.policy.Policy) -> str:
+        # The registry mixes BaseHeader (which has .name) into this class; typeshed's
+        # UnstructuredHeader does not show it.
+        name: str = getattr(self, "name")  # noqa: B009
+        lines = [f"{name}:"]
         for msg_id in str(self).split():
-            if len(lines[-1]) + 1 + len(msg_id) > 78 and lines[-1] != f"{self.name}:":
+            if len(lines[-1]) + 1 + len(msg_id) > 78 and lines[-1] != f"{name}:":
                 lines.append("")
             lines[-1] += " " + msg_id
         return policy.linesep.join(lines) + policy.linesep
 
 
-def _policy() -> email.policy.EmailPolicy:
+def _policy() -> email.policy.EmailPolicy[EmailMessage]:
     registry = HeaderRegistry()
-    registry.map_to_type("in-reply-to", _MessageIdListHeader)
-    registry.map_to_type("references", _MessageIdListHeader)
+    # (typeshed wants a BaseHeader subclass; the registry builds one from this mixin.)
+    registry.map_to_type("in-reply-to", _MessageIdListHeader)  # type: ignore[arg-type]
+    registry.map_to_type("references", _MessageIdListHeader)  # type: ignore[arg-type]
     # SMTP: CRLF line endings, ready for smtplib and SES raw sends.
     return email.policy.SMTP.clone(header_factory=registry)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
+from functools import partial
 
 __all__ = [
     "code_span",
@@ -155,8 +156,12 @@ def slack_to_plain(
             pieces.append(hold(_token_to_plain(token, resolve_user, resolve_channel)))
     body = "".join(pieces)
     # Code keeps its marks: hold it (unescaped, as typed) before the marks go.
-    body = re.sub(r"```.*?```", lambda m: hold(unescape(m.group(0))), body, flags=re.DOTALL)
-    body = re.sub(r"`[^`\n]+`", lambda m: hold(unescape(m.group(0))), body)
+
+    def hold_code(m: re.Match[str]) -> str:
+        return hold(unescape(m.group(0)))
+
+    body = re.sub(r"```.*?```", hold_code, body, flags=re.DOTALL)
+    body = re.sub(r"`[^`\n]+`", hold_code, body)
     for pattern, _tag in _MARKS:
         body = pattern.sub(lambda m: m.group(1), body)
     return _restore(unescape(body), rendered)
@@ -305,8 +310,12 @@ _MARKS = [
 
 def _apply_marks(text: str) -> str:
     for pattern, tag in _MARKS:
-        text = pattern.sub(lambda m, tag=tag: f"<{tag}>{m.group(1)}</{tag}>", text)
+        text = pattern.sub(partial(_wrap_in, tag), text)
     return text
+
+
+def _wrap_in(tag: str, m: re.Match[str]) -> str:
+    return f"<{tag}>{m.group(1)}</{tag}>"
 
 
 def _render_lines(text: str) -> str:

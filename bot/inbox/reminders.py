@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from sqlmodel import col, select
 
 from bot.context import AppContext
-from bot.errors import UserError
+from providers.errors import UserError
 from storage.models import (
     Conversation,
     InboxSetting,

@@ -14,8 +14,8 @@ import re
 from sqlmodel import col, or_, select
 
 from bot.context import AppContext
-from bot.errors import UserError
 from bot.preferences.footers import TAGS, tag_values
+from providers.errors import UserError
 from storage.models import Conversation, Mailbox, ReplyInbox, ReplyTemplate, utcnow
 
 TEMPLATE_TAGS = {

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from slack_sdk.errors import SlackApiError
 
 from bot.context import AppContext
-from bot.errors import UserError
+from providers.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from bot.blocks.inbox import (
     without_triage,
 )
 from bot.context import AppContext
-from bot.errors import UserError
 from bot.formatting.inbound import InboundEmail
+from providers.errors import UserError
 from storage.models import (
     Conversation,
     Mailbox,
@@ -114,9 +114,9 @@ def assign(ctx: AppContext, conversation_id: int, actor: str, assignee: str) -> 
             "(an admin can grant it with `/mail-role`)."
         )
     with ctx.db.session() as session:
-        session.exec(  # type: ignore[call-overload]
+        session.exec(
             update(Conversation)
-            .where(Conversation.id == conversation_id)
+            .where(col(Conversation.id) == conversation_id)
             .values(assignee_id=assignee)
         )
     _say(ctx, conversation, assigned_note(actor, assignee))
@@ -136,9 +136,9 @@ def set_status(
     ):
         raise UserError("That time has already passed. Pick a time in the future.")
     with ctx.db.session() as session:
-        session.exec(  # type: ignore[call-overload]
+        session.exec(
             update(Conversation)
-            .where(Conversation.id == conversation_id)
+            .where(col(Conversation.id) == conversation_id)
             .values(status=status, snoozed_until=snoozed_until)
         )
     if status == ThreadStatus.SNOOZED:
@@ -171,9 +171,9 @@ def remember_cc(ctx: AppContext, row: Message, parsed: InboundEmail) -> None:
     """Keep a mail's Cc: an `all:` reply copies them."""
     if row.direction == "in" and parsed.cc:
         with ctx.db.session() as session:
-            session.exec(  # type: ignore[call-overload]
+            session.exec(
                 update(Message)
-                .where(Message.id == row.id)
+                .where(col(Message.id) == row.id)
                 .values(cc_addresses=", ".join(parsed.cc)[:4000])
             )
 
@@ -185,9 +185,9 @@ def on_reply_sent(ctx: AppContext, mailbox: Mailbox, row: Message) -> None:
 
 def _move(ctx: AppContext, conversation_id: int, status: ThreadStatus) -> None:
     with ctx.db.session() as session:
-        changed = session.exec(  # type: ignore[call-overload]
+        changed = session.exec(
             update(Conversation)
-            .where(Conversation.id == conversation_id, Conversation.status != status)
+            .where(col(Conversation.id) == conversation_id, col(Conversation.status) != status)
             .values(status=status, snoozed_until=None)
         ).rowcount
     if changed:
@@ -219,11 +219,11 @@ def schedule_wake(ctx: AppContext, conversation_id: int, when: datetime) -> None
 def wake(ctx: AppContext, conversation_id: int) -> None:
     """A snooze ended: Open again (unless the customer or someone changed it meanwhile)."""
     with ctx.db.session() as session:
-        woke = session.exec(  # type: ignore[call-overload]
+        woke = session.exec(
             update(Conversation)
             .where(
-                Conversation.id == conversation_id,
-                Conversation.status == ThreadStatus.SNOOZED,
+                col(Conversation.id) == conversation_id,
+                col(Conversation.status) == ThreadStatus.SNOOZED,
                 col(Conversation.snoozed_until) <= utcnow(),
             )
             .values(status=ThreadStatus.OPEN, snoozed_until=None)

@@ -85,7 +85,7 @@ def waiting_for(ctx: AppContext, user_id: str, team_id: str) -> list[WaitingThre
     found = []
     for conversation in conversations:
         since = waiting_since(ctx, conversation.id) or _aware(conversation.last_message_at)  # type: ignore[arg-type]
-        found.append(WaitingThread(conversation, mailboxes[conversation.mailbox_id], since))  # type: ignore[arg-type]
+        found.append(WaitingThread(conversation, mailboxes[conversation.mailbox_id], since))
     found.sort(key=lambda w: (w.since, w.conversation.id))
     for item in found[:LINKS_LISTED]:
         item.link = permalink(ctx, item.conversation)
@@ -96,7 +96,7 @@ def permalink(ctx: AppContext, conversation: Conversation) -> str:
     try:
         return str(
             ctx.slack.client.chat_getPermalink(
-                channel=conversation.channel_id, message_ts=conversation.thread_ts
+                channel=conversation.channel_id, message_ts=conversation.thread_ts or ""
             )["permalink"]
         )
     except SlackApiError as exc:

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
-from bot.errors import UserError
 from bot.formatting.inbound import InboundEmail
 from bot.replies import SentHook
 from bot.sync import IngestHook, PostFilter
 from bot.threads import find_conversation
-from storage.models import Activity, Contact, Conversation, Mailbox, Message, utcnow
+from providers.errors import UserError
+from storage.models import Activity, Contact, Conversation, Mailbox, Message, saved_id, utcnow
 
 if TYPE_CHECKING:
     from bot.context import AppContext
@@ -150,8 +150,7 @@ def parse_contacts_csv(data: bytes) -> tuple[list[str], int]:
     found: list[str] = []
     empty_rows = 0
     for index, row in enumerate(csv.reader(io.StringIO(text), dialect)):
-        cells = [normalise_pattern(cell) for cell in row if "@" in cell]
-        cells = [c for c in cells if c]
+        cells = [c for c in (normalise_pattern(cell) for cell in row if "@" in cell) if c]
         if cells:
             found += cells
         elif index > 0 and any(cell.strip() for cell in row):
@@ -195,8 +194,8 @@ def post_filter(ctx: AppContext) -> PostFilter:
         with ctx.db.session() as session:
             known = find_conversation(
                 session,
-                mailbox.id,
-                parsed.in_reply_to,  # type: ignore[arg-type]
+                saved_id(mailbox),
+                parsed.in_reply_to,
                 parsed.references,
             )
             return known is not None and bool(known.thread_ts)

@@ -16,14 +16,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from sqlmodel import select
+from sqlmodel import col, select
 
-from bot.errors import UserError
 from bot.formatting.outbound import compose_email, make_message_id
 from bot.formatting.slack_text import slack_to_html, slack_to_plain
 from bot.replies import Footer as RenderedFooter
 from bot.replies import FooterSource
 from providers import smtp
+from providers.errors import UserError
 from storage.models import (
     FOOTER_BACKGROUND_COLOR,
     FOOTER_LINK_COLOR,
@@ -235,8 +235,8 @@ def load_footer(ctx: AppContext, team_id: str, mailbox_id: int | None) -> Footer
         query = (
             query.where(Footer.mailbox_id == mailbox_id)
             if mailbox_id is not None
-            else query.where(Footer.mailbox_id.is_(None))
-        )  # type: ignore[union-attr]
+            else query.where(col(Footer.mailbox_id).is_(None))
+        )
         return session.exec(query).first()
 
 
@@ -254,8 +254,8 @@ def save_footer(
         query = (
             query.where(Footer.mailbox_id == mailbox_id)
             if mailbox_id is not None
-            else query.where(Footer.mailbox_id.is_(None))
-        )  # type: ignore[union-attr]
+            else query.where(col(Footer.mailbox_id).is_(None))
+        )
         row = session.exec(query).first() or Footer(team_id=team_id, mailbox_id=mailbox_id)
         for name in FooterForm.__dataclass_fields__:
             setattr(row, name, getattr(form, name))
@@ -333,7 +333,7 @@ DEFAULT_TARGET = "default"
 def footer_targets(ctx: AppContext, user_id: str, team_id: str) -> list[tuple[str, str]]:
     """(label, value) of every footer this person may edit: admins the workspace default and
     every mailbox, owners their personal mailbox."""
-    from bot.preferences.panel import mailboxes_for
+    from bot.roles import mailboxes_for
 
     targets = [
         (f"{m.address} ({m.kind})", str(m.id))
@@ -367,7 +367,7 @@ def form_values(form: FooterForm) -> dict[str, str]:
 def test_sender(ctx: AppContext, user_id: str, team_id: str, mailbox: Mailbox | None) -> Mailbox:
     """Which mailbox mails the test: the one being edited, or for the default footer the
     person's own mailbox, else any active one they manage."""
-    from bot.preferences.panel import mailboxes_for
+    from bot.roles import mailboxes_for
 
     if mailbox is not None:
         return mailbox

@@ -18,7 +18,8 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from bot.errors import UserError
+from bot.roles import mailboxes_for
+from providers.errors import UserError
 from storage.models import (
     ConsentTenant,
     DomainReportRow,
@@ -216,7 +217,7 @@ def audience(ctx: AppContext, mailbox: Mailbox) -> list[str]:
 
 def refresh_homes(ctx: AppContext, mailbox_id: int) -> int:
     """Publish App Home again for everyone who sees the mailbox; returns how many."""
-    from handlers.events.home import publish_home
+    from bot.status import publish_home
 
     mailbox = ctx.mailboxes.get(mailbox_id)
     if mailbox is None:
@@ -254,7 +255,7 @@ def admin_audience(ctx: AppContext, team_id: str) -> list[str]:
 
 def refresh_admin_homes(ctx: AppContext, team_id: str) -> int:
     """Publish App Home again for every admin (a domain's latest DNS verdict changed)."""
-    from handlers.events.home import publish_home
+    from bot.status import publish_home
 
     published = 0
     for user_id in admin_audience(ctx, team_id):
@@ -332,12 +333,6 @@ class HealthWatcher:
 
 
 # --- "Which mailbox" for commands -------------------------------------------------------------
-
-
-def mailboxes_for(ctx: AppContext, user_id: str, team_id: str, *, manage: bool) -> list[Mailbox]:
-    """The mailboxes a person may see (or manage): what every picker offers them."""
-    allowed = ctx.roles.can_manage if manage else ctx.roles.can_see
-    return [m for m in ctx.mailboxes.all(team_id or None) if allowed(user_id, m)]
 
 
 def choose_mailbox(

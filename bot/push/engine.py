@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.errors import MailroomError, ServiceError
 from bot.ownership import LeaseLost
 from bot.push.backoff import Backoff
 from bot.push.pool import Priority, PriorityPool
@@ -44,6 +43,7 @@ from bot.push.watcher import (
     enable_keepalive,
     read_available,
 )
+from providers.errors import MailroomError, ServiceError
 from providers.imap import ImapSession
 from storage.models import Mailbox, Provider
 

@@ -94,9 +94,7 @@ def publish_sync_states(ctx: AppContext, mailbox_ids: list[int], published: dict
 
     with ctx.db.session() as session:
         for state, ids in changed.items():
-            session.exec(  # type: ignore[call-overload]
-                update(Mailbox).where(col(Mailbox.id).in_(ids)).values(sync_state=state)
-            )
+            session.exec(update(Mailbox).where(col(Mailbox.id).in_(ids)).values(sync_state=state))
     for state, ids in changed.items():
         for mailbox_id in ids:
             published[mailbox_id] = state

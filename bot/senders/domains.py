@@ -30,10 +30,10 @@ from bot.domain_checks import (
     ses_dkim_name,
     ses_dkim_target,
 )
-from bot.errors import MailroomError, UserError
 from bot.preferences.panel import latest_verdicts
 from bot.senders.verification import SenderVerifications
 from providers.dns import make_resolver
+from providers.errors import MailroomError, UserError
 from storage.models import DomainReportRow, DomainWatch, utcnow
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from bot.domain_checks import normalise_domain
-from bot.errors import UserError
+from providers.errors import UserError
 from providers.ses import normalise_address
 
 # Slack may send typed addresses and domains as links: <mailto:a@b.com|a@b.com>,

@@ -28,7 +28,7 @@ from bot.blocks.senders import (
     verification_outcome_message,
     verification_status_line,
 )
-from bot.errors import MailroomError, UserError
+from providers.errors import MailroomError, UserError
 from providers.ses import AccountStatus, IdentityState, SesProvider, VerificationStart
 from storage.models import Mailbox, SenderVerification, utcnow
 

@@ -1,6 +1,6 @@
 """Google and Microsoft sign-in, token lifecycle, Microsoft admin consent.
 
-Imports happen inside ``install``: the provider modules import ``bot.signin.errors``, so the
+Imports happen inside ``install``: the provider modules import ``providers.signin_errors``, so the
 package itself must not import them at load time.
 """
 
@@ -52,7 +52,7 @@ def _status_footer(ctx: AppContext, team_id: str) -> list[str]:
     from bot.blocks.status import sign_in_setup_note
     from bot.formatting.plural import plural, plural_form
     from bot.signin import config
-    from bot.signin.errors import PROVIDER_NAMES
+    from providers.signin_errors import PROVIDER_NAMES
 
     lines = []
     missing = [p for p in config.PROVIDERS if not config.is_configured(ctx.settings, p)]
@@ -70,7 +70,7 @@ def _status_footer(ctx: AppContext, team_id: str) -> list[str]:
 
 
 def _status_lines(ctx: AppContext, mailbox: Mailbox) -> list[str]:
-    from bot.signin.errors import PROVIDER_NAMES
+    from providers.signin_errors import PROVIDER_NAMES
 
     if mailbox.provider not in PROVIDER_NAMES:
         return []

@@ -18,10 +18,10 @@ from sqlmodel import col, select
 from bot.blocks.signin import TenantView, granted_blocks
 from bot.blocks.status import when
 from bot.signin import config, states
-from bot.signin.errors import FailureKind, SignInFailure, StateProblem
 from bot.signin.notices import config_fault, dm, send_once
 from providers import microsoft
-from storage.models import ConsentTenant, Health, Mailbox, Provider, utcnow
+from providers.signin_errors import FailureKind, SignInFailure, StateProblem
+from storage.models import ConsentTenant, Health, Mailbox, Provider, saved_id, utcnow
 
 if TYPE_CHECKING:
     from bot.context import AppContext
@@ -109,9 +109,9 @@ class Consent:
         # "declined" stays declined (IT said no) until an approval is seen.
         status = DECLINED if row.status == DECLINED else NEEDED
         return self._update(
-            row.id,
+            saved_id(row),
             status=status,
-            waiting_users=",".join(users),  # type: ignore[arg-type]
+            waiting_users=",".join(users),
             last_error=code or row.last_error,
         )
 
@@ -148,10 +148,10 @@ class Consent:
             link = self.link_for(team_id, row.tenant, user_id) if row.status != GRANTED else ""
             views.append(
                 TenantView(
-                    row_id=row.id,
+                    row_id=saved_id(row),
                     tenant=row.tenant,
                     status=row.status,
-                    consent_link=link,  # type: ignore[arg-type]
+                    consent_link=link,
                     waiting_mailboxes=[m.address for m in waiting],
                     waiting_users=_users(row),
                     last_error=row.last_error if row.status != GRANTED else None,
@@ -191,9 +191,9 @@ class Consent:
             mine = row.tenant in (tenant_id, "organizations")
             if mine and user_id in users:
                 users.remove(user_id)
-                row = self._update(row.id, waiting_users=",".join(users))  # type: ignore[arg-type]
+                row = self._update(saved_id(row), waiting_users=",".join(users))
             if tenant_id and row.tenant == tenant_id and row.status != GRANTED:
-                self._update(row.id, status=GRANTED, last_error=None, checked_at=utcnow())  # type: ignore[arg-type]
+                self._update(saved_id(row), status=GRANTED, last_error=None, checked_at=utcnow())
 
     def landed(self, params: dict[str, str]) -> Landing:
         """The admin-consent redirect: state first, then ``error`` (Microsoft sends
@@ -216,8 +216,8 @@ class Consent:
                 or params.get("error") == "access_denied"
             )
             self._update(
-                row.id,
-                status=DECLINED if declined else NEEDED,  # type: ignore[arg-type]
+                saved_id(row),
+                status=DECLINED if declined else NEEDED,
                 last_error=failure.code,
                 checked_at=utcnow(),
             )
@@ -244,7 +244,7 @@ class Consent:
         # app-only token request in the tenant (issued only once Mailroom is approved there).
         confirmed = self._confirm(row, params.get("tenant", ""))
         if not confirmed:
-            self._update(row.id, checked_at=utcnow())  # type: ignore[arg-type]
+            self._update(saved_id(row), checked_at=utcnow())
             return Landing(
                 False,
                 "Not approved yet",
@@ -302,9 +302,9 @@ class Consent:
             return self.granted(row.id).status  # type: ignore[arg-type]
         status = row.status if verdict is None or row.status == DECLINED else NEEDED
         return self._update(
-            row.id,
+            saved_id(row),
             status=status,
-            last_error=last_error,  # type: ignore[arg-type]
+            last_error=last_error,
             checked_at=utcnow(),
         ).status
 

@@ -30,14 +30,14 @@ from bot.connect import (
     join_channel,
     tell_owner_of_reconnect,
 )
-from bot.errors import MailroomError, UserError
 from bot.signin import config, states
 from bot.signin.consent import Consent
-from bot.signin.errors import PROVIDER_NAMES, FailureKind, SignInFailure
 from bot.signin.notices import config_fault, dm, send_once
 from bot.signin.tokens import ProviderTokens
 from bot.sync import _streak_key
 from providers import google, microsoft
+from providers.errors import MailroomError, UserError
+from providers.signin_errors import PROVIDER_NAMES, FailureKind, SignInFailure
 from storage.models import Health, Mailbox, MailboxKind, OAuthState, utcnow
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlmodel import col, delete
 
-from bot.signin.errors import StateProblem
+from providers.signin_errors import StateProblem
 from storage.db import Database
 from storage.models import MailboxKind, OAuthState, utcnow
 
@@ -100,9 +100,7 @@ def _claim(db: Database, state: str, provider: str, purpose: str, **stamp: objec
         opened = col(OAuthState.opened_at)
         conditions.append(opened.is_(None) if "opened_at" in stamp else opened.is_not(None))
     with db.session() as session:
-        claimed = session.exec(  # type: ignore[call-overload]
-            update(OAuthState).where(*conditions).values(**stamp)
-        ).rowcount
+        claimed = session.exec(update(OAuthState).where(*conditions).values(**stamp)).rowcount
     with db.session() as session:
         row = session.get(OAuthState, state) if state else None
     if not claimed or row is None:
@@ -124,4 +122,4 @@ def update_fields(db: Database, state: str, **fields: object) -> OAuthState | No
 def purge_expired(db: Database) -> None:
     """Expired states are useless; keep the table small."""
     with db.session() as session:
-        session.exec(delete(OAuthState).where(col(OAuthState.expires_at) < utcnow()))  # type: ignore[call-overload]
+        session.exec(delete(OAuthState).where(col(OAuthState.expires_at) < utcnow()))

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from bot.errors import ServiceError
 from bot.signin import config
-from bot.signin.errors import FailureKind, SignInFailure
 from providers import google, microsoft
-from storage.models import Mailbox, utcnow
+from providers.errors import ServiceError
+from providers.signin_errors import FailureKind, SignInFailure
+from storage.models import Mailbox, saved_id, utcnow
 
 if TYPE_CHECKING:
     from bot.context import AppContext
@@ -122,9 +122,9 @@ class ProviderTokens:
                     self.on_config_fault(current, worded)
                 raise worded from None
             self.ctx.mailboxes.update_secrets(
-                current.id,
+                saved_id(current),
                 access_token=access,
-                refresh_token=rotated or refresh_token,  # type: ignore[arg-type]
+                refresh_token=rotated or refresh_token,
             )
             self.ctx.mailboxes.set_fields(current.id, token_expires_at=expires_at)  # type: ignore[arg-type]
             return access

@@ -15,9 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from bot.errors import MailroomError
 from bot.signin import config
-from handlers.common import UNEXPECTED
+from providers.errors import UNEXPECTED, MailroomError
 
 if TYPE_CHECKING:
     from bot.context import AppContext

@@ -16,9 +16,9 @@ from bot.blocks.common import modal, section
 from bot.campaigns import sending
 from bot.connect import view_values
 from bot.context import AppContext
-from bot.errors import UserError
 from bot.formatting.slack_text import escape, quote_block, truncate
 from handlers.common import team_of, tell, user_facing, user_of
+from providers.errors import UserError
 from storage.models import Campaign, CampaignState
 
 

@@ -9,8 +9,8 @@ from slack_bolt import Ack, App
 from bot.blocks.email import full_email_modal
 from bot.context import AppContext
 from bot.email_access import readable_email
-from bot.errors import UserError
 from handlers.common import tell, user_facing, user_of
+from providers.errors import UserError
 
 
 def register(app: App, ctx: AppContext) -> None:

@@ -11,10 +11,10 @@ from slack_bolt import Ack, App
 from bot.blocks.inbox import assign_modal, template_reply_modal, when_modal
 from bot.blocks.replies import send_later_modal
 from bot.context import AppContext
-from bot.errors import UserError
 from bot.inbox import templates, triage
 from bot.inbox.timezones import user_timezone
 from handlers.common import channel_of, tell, user_facing, user_of
+from providers.errors import UserError
 from storage.models import ThreadStatus
 
 

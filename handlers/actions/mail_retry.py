@@ -7,8 +7,8 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.context import AppContext
-from bot.errors import UserError
 from handlers.common import tell, user_facing, user_of
+from providers.errors import UserError
 
 
 def register(app: App, ctx: AppContext) -> None:

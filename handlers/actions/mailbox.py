@@ -8,9 +8,9 @@ from slack_bolt import Ack, App
 
 from bot.blocks.connect import connect_modal, form_values_from_mailbox
 from bot.context import AppContext
-from bot.errors import UserError
 from handlers.commands.connect import allowed_kinds, sign_in_buttons
 from handlers.common import tell, user_facing, user_of
+from providers.errors import UserError
 from storage.models import Mailbox, Provider
 
 

@@ -11,12 +11,12 @@ from bot.blocks.connect import connect_modal
 from bot.blocks.footer import PREVIEW_ACTION, TARGET_ACTION, TEST_ACTION, footer_modal
 from bot.connect import view_values
 from bot.context import AppContext
-from bot.errors import MailroomError, UserError
 from bot.formatting.slack_text import escape
 from bot.preferences import contacts, footers, panel
 from handlers.commands.connect import allowed_kinds, sign_in_buttons
 from handlers.commands.footer import open_footer_editor
 from handlers.common import team_of, user_facing, user_of
+from providers.errors import MailroomError, UserError
 from storage.models import Mailbox
 
 

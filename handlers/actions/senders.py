@@ -22,11 +22,11 @@ from bot.blocks.senders import (
     watch_started,
 )
 from bot.context import AppContext
-from bot.errors import UserError
 from bot.senders import Senders
 from bot.senders.domains import WATCH_INTERVAL
 from bot.senders.parsing import DkimRequest, parse_dkim_text
 from handlers.common import team_of, tell, user_facing, user_of
+from providers.errors import UserError
 
 
 def value_of(body: dict[str, Any]) -> str:

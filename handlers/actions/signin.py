@@ -23,9 +23,9 @@ from bot.blocks.signin import (
 )
 from bot.connect import check_channel, join_channel, view_values
 from bot.context import AppContext
-from bot.errors import UserError
 from handlers.commands.connect import allowed_kinds, sign_in_buttons
 from handlers.common import team_of, tell, user_facing, user_of
+from providers.errors import UserError
 
 log = logging.getLogger(__name__)
 START = re.compile(r"^signin_start_(google|microsoft)$")

@@ -15,9 +15,9 @@ from bot.blocks.campaigns import campaign_list, campaign_modal, template_modal
 from bot.campaigns import audiences, ledger, sending, steps, templates, unsubscribe
 from bot.campaigns import limits as limits_module
 from bot.context import AppContext
-from bot.errors import MailroomError, UserError
 from bot.formatting.slack_text import escape
 from handlers.common import tell, user_facing
+from providers.errors import MailroomError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,10 @@ def register(app: App, ctx: AppContext) -> None:
             tell(ctx, body, _add_followup(ctx, user, team, words[1:]))
         elif action == "suppressions":
             ctx.roles.require_admin(user, "see the suppression list")
-            rows = unsubscribe.list_suppressions(ctx, team)
-            lines = [f"• {escape(r.address)} — {r.reason} ({r.created_at:%Y-%m-%d})" for r in rows]
+            suppressed = unsubscribe.list_suppressions(ctx, team)
+            lines = [
+                f"• {escape(r.address)} — {r.reason} ({r.created_at:%Y-%m-%d})" for r in suppressed
+            ]
             tell(
                 ctx,
                 body,
@@ -114,8 +116,8 @@ def register(app: App, ctx: AppContext) -> None:
         words = (body.get("text") or "").split()
         action = words[0].lower() if words else "list"
         if action == "list":
-            rows = audiences.list_audiences(ctx, team)
-            lines = [f"• *{escape(a.name)}* — {n:,} addresses" for a, n in rows]
+            lists = audiences.list_audiences(ctx, team)
+            lines = [f"• *{escape(a.name)}* — {n:,} addresses" for a, n in lists]
             tell(
                 ctx,
                 body,
@@ -176,8 +178,8 @@ def register(app: App, ctx: AppContext) -> None:
                 )
             client.views_open(trigger_id=body["trigger_id"], view=template_modal(row, fields))
         elif action == "list":
-            rows = templates.list_templates(ctx, team)
-            lines = [f"• *{escape(t.name)}* — {escape(t.subject)}" for t in rows]
+            saved = templates.list_templates(ctx, team)
+            lines = [f"• *{escape(t.name)}* — {escape(t.subject)}" for t in saved]
             tell(
                 ctx,
                 body,

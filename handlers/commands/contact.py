@@ -8,11 +8,11 @@ from slack_bolt import Ack, App
 
 from bot.blocks.contacts import activity_message
 from bot.context import AppContext
-from bot.errors import UserError
 from bot.preferences import contacts
-from bot.preferences.panel import mailboxes_for
+from bot.roles import mailboxes_for
 from handlers.commands.contacts import command_values
 from handlers.common import tell, user_facing
+from providers.errors import UserError
 
 
 def register(app: App, ctx: AppContext) -> None:

@@ -14,12 +14,12 @@ from slack_bolt import Ack, App
 
 from bot.blocks.contacts import contacts_changed_text, contacts_list
 from bot.context import AppContext
-from bot.errors import ServiceError, UserError
 from bot.formatting.plural import plural
 from bot.preferences import contacts
 from bot.preferences.panel import choose_mailbox, mailbox_changed
 from bot.slack_files import download_slack_file, file_url, is_remote_file
 from handlers.common import tell, user_facing
+from providers.errors import ServiceError, UserError
 from storage.models import Mailbox
 
 log = logging.getLogger(__name__)

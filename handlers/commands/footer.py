@@ -8,9 +8,9 @@ from slack_bolt import Ack, App
 
 from bot.blocks.footer import footer_modal
 from bot.context import AppContext
-from bot.errors import UserError
 from bot.preferences import footers
 from handlers.common import user_facing
+from providers.errors import UserError
 
 
 def open_footer_editor(

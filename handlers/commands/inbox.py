@@ -9,10 +9,10 @@ from slack_bolt import Ack, App
 
 from bot.blocks.inbox import waiting_list_blocks
 from bot.context import AppContext
-from bot.errors import UserError
 from bot.inbox.reminders import days_text, parse_days, save_reminder
 from bot.inbox.waiting import waiting_for
 from handlers.common import team_of, tell, user_facing, user_of
+from providers.errors import UserError
 from storage.models import Mailbox
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.context import AppContext
-from bot.errors import UserError
 from handlers.common import tell, user_facing
+from providers.errors import UserError
 from storage.models import Role
 
 USAGE = (

@@ -8,9 +8,9 @@ from slack_bolt import Ack, App
 
 from bot.blocks.inbox import compose_modal
 from bot.context import AppContext
-from bot.errors import UserError
 from bot.inbox.compose import sendable_mailboxes
 from handlers.common import team_of, user_facing, user_of
+from providers.errors import UserError
 
 
 def open_compose(ctx: AppContext, body: dict[str, Any], client: Any) -> None:

@@ -10,10 +10,10 @@ from slack_bolt import Ack, App
 
 from bot.blocks.inbox import template_edit_modal, template_list_blocks
 from bot.context import AppContext
-from bot.errors import UserError
 from bot.inbox import templates
 from handlers.commands.contacts import split_mailbox
 from handlers.common import team_of, tell, user_facing, user_of
+from providers.errors import UserError
 from storage.models import Mailbox
 
 USAGE = (

@@ -1,4 +1,4 @@
-"""App Home: refreshed when opened (the full panel arrives with mailbox settings)."""
+"""App Home: published again whenever someone opens it."""
 
 from __future__ import annotations
 
@@ -7,17 +7,7 @@ from typing import Any
 from slack_bolt import App
 
 from bot.context import AppContext
-from handlers.commands.status import build_status
-
-
-def publish_home(ctx: AppContext, user_id: str, team_id: str) -> None:
-    builder = ctx.home_view
-    if builder is not None:
-        view = builder(ctx, user_id, team_id)
-    else:
-        _, blocks = build_status(ctx, user_id, team_id)
-        view = {"type": "home", "blocks": blocks}
-    ctx.slack.client.views_publish(user_id=user_id, view=view)
+from bot.status import publish_home
 
 
 def register(app: App, ctx: AppContext) -> None:

@@ -12,8 +12,8 @@ from bot.blocks.campaigns import CAMPAIGN_VIEW, TEMPLATE_VIEW, confirmation
 from bot.campaigns import audiences, sending, templates
 from bot.connect import view_values
 from bot.context import AppContext
-from bot.errors import MailroomError
 from bot.formatting.slack_text import escape
+from providers.errors import MailroomError
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from bot.connect import (
 from bot.context import AppContext
 from bot.formatting.slack_text import escape
 from handlers.commands.connect import allowed_kinds, sign_in_buttons
-from handlers.common import UNEXPECTED
+from providers.errors import UNEXPECTED
 
 log = logging.getLogger(__name__)
 ACK_BUDGET = 2.5  # seconds of Slack's 3 we spend testing before switching to "testing..."

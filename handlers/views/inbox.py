@@ -9,10 +9,10 @@ from slack_bolt import Ack, App
 
 from bot.connect import view_values
 from bot.context import AppContext
-from bot.errors import MailroomError
 from bot.inbox import compose, templates, triage
 from bot.inbox.timezones import local_to_utc, user_timezone
 from handlers.common import team_of
+from providers.errors import MailroomError
 from storage.models import ThreadStatus
 
 

@@ -10,10 +10,10 @@ from slack_bolt import Ack, App
 from bot.blocks.footer import CALLBACK, footer_saved_text
 from bot.connect import view_values
 from bot.context import AppContext
-from bot.errors import MailroomError
 from bot.preferences import footers
 from bot.preferences.panel import mailbox_changed
 from handlers.common import team_of
+from providers.errors import MailroomError
 
 
 def register(app: App, ctx: AppContext) -> None:

@@ -16,9 +16,8 @@ from slack_bolt import Ack, App
 from bot.blocks.senders import NEW_ADDRESS, VERIFY_CALLBACK, verify_answer
 from bot.connect import view_values
 from bot.context import AppContext
-from bot.errors import MailroomError, UserError
 from bot.senders import Senders
-from handlers.common import UNEXPECTED
+from providers.errors import UNEXPECTED, MailroomError, UserError
 from providers.ses import normalise_address
 
 log = logging.getLogger(__name__)

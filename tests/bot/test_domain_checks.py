@@ -17,7 +17,7 @@ from bot.domain_checks import (
     check_domain,
     render_record_fix,
 )
-from bot.errors import UserError
+from providers.errors import UserError
 from tests.support.dns_server import TestDnsServer
 from tests.support.dns_ses import DNS_TIMEOUT, SES_TOKENS, ses_info
 

@@ -11,13 +11,13 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.context import AppContext
-from bot.errors import UserError
 from bot.events import Signal
 from bot.lifecycle import MailboxLifecycle
 from bot.mailboxes import Mailboxes
 from bot.roles import Roles
 from bot.scheduler import Scheduler
 from bot.slack_client import Slack, make_web_client
+from providers.errors import UserError
 from storage.crypto import SecretBox
 from storage.db import Database
 from storage.models import Mailbox

@@ -7,9 +7,9 @@ import json
 import logging
 from pathlib import Path
 
-from bot.errors import UserError
 from bot.logs import RedactingFilter, redact
 from handlers.common import user_facing
+from providers.errors import UserError
 from tests.support.harness import Harness, HarnessFactory, make_email
 from tests.support.wait import wait_until
 

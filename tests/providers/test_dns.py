@@ -8,8 +8,8 @@ import dns.nameserver
 import dns.resolver
 import pytest
 
-from bot.errors import UserError
 from providers.dns import Lookup, lookup, make_resolver, parse_nameserver
+from providers.errors import UserError
 from tests.support.dns_server import TestDnsServer
 from tests.support.dns_ses import DNS_TIMEOUT, SES_TOKENS
 

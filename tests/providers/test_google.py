@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from bot.signin.errors import FailureKind, SignInFailure
 from providers import google
+from providers.signin_errors import FailureKind, SignInFailure
 from tests.bot.signin.flows import query_of
 from tests.support.identity_fakes import (
     GOOGLE_CLIENT_ID,

@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from bot.errors import ServiceError, UserError
+from providers.errors import ServiceError, UserError
 from providers.imap import (
     ImapSession,
     ImapSettings,

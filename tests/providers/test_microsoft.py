@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.signin.errors import FailureKind
+from bot.mailboxes import health_after
 from providers import microsoft
+from providers.signin_errors import FailureKind
 from storage.models import Health
 from tests.support.identity_fakes import (
     MS_CLIENT_ID,
@@ -32,14 +33,19 @@ def config(identity: IdentityFakes | None = None) -> microsoft.MicrosoftConfig:
 @pytest.mark.parametrize("code", [70000, 700082, 50173])
 def test_revoked_or_expired_grants_need_reconnect(code: int) -> None:
     failure = microsoft.classify(ms_error(code))
-    assert failure.kind == FailureKind.RECONNECT and failure.health == Health.RECONNECT_NEEDED
+    assert (
+        failure.kind == FailureKind.RECONNECT and health_after(failure) == Health.RECONNECT_NEEDED
+    )
     assert f"AADSTS{code}" in failure.message
 
 
 @pytest.mark.parametrize("code", [65001, 90094, 90095, 65004, 50105, 700016, 53003])
 def test_consent_problems_need_admin_approval(code: int) -> None:
     failure = microsoft.classify(ms_error(code))
-    assert failure.kind == FailureKind.CONSENT and failure.health == Health.ADMIN_APPROVAL_NEEDED
+    assert (
+        failure.kind == FailureKind.CONSENT
+        and health_after(failure) == Health.ADMIN_APPROVAL_NEEDED
+    )
 
 
 def test_conditional_access_and_code_in_description_only() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.errors import UserError
+from providers.errors import UserError
 from providers.imap import ImapSettings
 from providers.imap import check_login as imap_check_login
 from providers.netguard import check_host_allowed

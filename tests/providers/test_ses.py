@@ -6,7 +6,7 @@ import dns.resolver
 import pytest
 
 from bot.domain_checks import SesDomainInfo, check_domain
-from bot.errors import MailroomError, ServiceError, UserError
+from providers.errors import MailroomError, ServiceError, UserError
 from providers.ses import SesProvider, classify_aws_error
 from tests.support.dns_server import TestDnsServer
 from tests.support.ses_server import (

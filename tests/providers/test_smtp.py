@@ -10,7 +10,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from bot.errors import MailroomError, ServiceError, UserError
+from providers.errors import MailroomError, ServiceError, UserError
 from providers.smtp import SmtpSettings, check_login, send_message
 from tests.support.mail_servers import SmtpServer, free_port
 from tests.support.wait import wait_until

@@ -29,6 +29,7 @@ from sqlalchemy import create_engine, text
 from bot.factory import Mailroom, create_mailroom
 from bot.settings import load_settings
 from bot.sync import SyncResult
+from handlers import register_listeners
 from storage.models import Mailbox
 from tests.support.fake_slack import FakeSlack
 from tests.support.mail_servers import DovecotServer, SmtpServer, free_port
@@ -369,7 +370,7 @@ def build_harness(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     settings = load_settings(_env_file=None)
-    mailroom = create_mailroom(settings)
+    mailroom = create_mailroom(settings, register_listeners)
     mailroom.start_background()
     client = SlackClientForTests(TestClient(mailroom.web), SIGNING_SECRET, fake_slack=slack)
     return Harness(mailroom, slack, client, dovecot, smtp, env)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0002"
@@ -30,8 +31,9 @@ MESSAGE_ID_COLUMNS = ["mailbox_id", "message_id"]
 def _message_id_constraint() -> str:
     """The name of the unique constraint on (mailbox_id, message_id) in this database."""
     for constraint in sa.inspect(op.get_bind()).get_unique_constraints("messages"):
-        if constraint["column_names"] == MESSAGE_ID_COLUMNS and constraint.get("name"):
-            return constraint["name"]
+        name = constraint.get("name")
+        if constraint["column_names"] == MESSAGE_ID_COLUMNS and name:
+            return name
     return "uq_messages_mailbox_id_message_id"
 
 

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from bot.campaigns.audiences import download_csv, parse_audience_csv
-from bot.errors import UserError
+from providers.errors import UserError
 from tests.support.fake_slack import FakeSlack
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import UserError
 from bot.preferences.contacts import (
     MAX_CSV_BYTES,
     counterparts,
@@ -12,6 +11,7 @@ from bot.preferences.contacts import (
     normalise_pattern,
     parse_contacts_csv,
 )
+from providers.errors import UserError
 from storage.models import Mailbox
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from bot.errors import MailroomError
-from storage.models import Health
+from providers.errors import MailroomError
 
 PROVIDER_NAMES = {"google": "Google", "microsoft": "Microsoft"}
 
@@ -26,7 +25,7 @@ class FailureKind(StrEnum):
 
 
 class SignInFailure(MailroomError):
-    """A sign-in or token refresh the provider refused; ``health`` drives the mailbox state."""
+    """A sign-in or token refresh the provider refused; ``kind`` says who can fix it."""
 
     def __init__(
         self,
@@ -45,14 +44,6 @@ class SignInFailure(MailroomError):
         self.address = address
         self.detail = detail  # our own short words about a transport failure
         super().__init__(describe(provider, kind, code=code, address=address, detail=detail))
-
-    @property
-    def health(self) -> str:
-        if self.kind == FailureKind.RECONNECT:
-            return Health.RECONNECT_NEEDED
-        if self.kind == FailureKind.CONSENT:
-            return Health.ADMIN_APPROVAL_NEEDED
-        return Health.NEEDS_ATTENTION
 
     def for_mailbox(self, address: str, tenant: str | None = None) -> SignInFailure:
         """The same failure, worded for a known mailbox (refresh during sync or send)."""

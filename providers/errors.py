@@ -28,3 +28,10 @@ class UserError(MailroomError):
 
 class ServiceError(MailroomError):
     """Something outside the person's control failed: network, remote server, our bug."""
+
+
+# What people are told when a failure is our bug (no MailroomError explains it).
+UNEXPECTED = (
+    "Something went wrong on Mailroom's side and nothing was changed. "
+    "Try again in a minute; if it keeps happening, tell your Mailroom admin."
+)
