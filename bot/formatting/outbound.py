@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 
-from bot.formatting.inbound import html_to_text, parse_message_ids
+from bot.formatting.inbound.body import html_to_text
+from bot.formatting.inbound.headers import parse_message_ids
 
 __all__ = [
     "MAX_REPLY_RECIPIENTS",

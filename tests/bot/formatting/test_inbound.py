@@ -8,19 +8,16 @@ from email.policy import default as default_policy
 
 import pytest
 
-from bot.formatting.inbound import (
-    InboundEmail,
+from bot.formatting.inbound import InboundEmail, parse_email
+from bot.formatting.inbound.attachments import extract_attachments
+from bot.formatting.inbound.auto_replies import detect_auto_reply
+from bot.formatting.inbound.body import extract_body, html_to_text
+from bot.formatting.inbound.headers import (
     decode_header_text,
-    detect_auto_reply,
-    extract_attachments,
-    extract_body,
-    filter_signature,
-    html_to_text,
     normalize_message_id,
-    parse_email,
     parse_message_ids,
-    trim_quoted,
 )
+from bot.formatting.inbound.quotes import filter_signature, trim_quoted
 
 
 def build(

@@ -6,13 +6,9 @@ import time
 import tracemalloc
 from email.message import EmailMessage
 
-from bot.formatting.inbound import (
-    MAX_ADDRESSES,
-    ParseLimits,
-    content_hash,
-    parse_email,
-    split_address_list,
-)
+from bot.formatting.inbound import ParseLimits, content_hash, parse_email
+from bot.formatting.inbound.headers import split_address_list
+from bot.formatting.inbound.model import MAX_ADDRESSES
 
 
 def mail_to(count: int) -> bytes:

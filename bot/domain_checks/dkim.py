@@ -1,0 +1,210 @@
+"""DKIM: selector records, their tags and their keys (RSA size, Ed25519)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping, Sequence
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+from bot.domain_checks.report import DKIM, TAG_NAME_RE, CheckLine, Status, could_not_check
+from providers.dns import Lookup
+
+
+def judge_dkim(
+    domain: str, results: Mapping[str, Lookup], *, explicit: bool, ses_dkim_passes: bool
+) -> list[CheckLine]:
+    if explicit:
+        return [judge_selector(domain, selector, result) for selector, result in results.items()]
+    found = [
+        judge_dkim_record(domain, sel, result.records)
+        for sel, result in results.items()
+        if result.status == "ok"
+    ]
+    if found:
+        return found
+    name = f"_domainkey.{domain}"
+    tried = ", ".join(results)
+    if ses_dkim_passes:
+        return [
+            CheckLine(
+                DKIM,
+                name,
+                "pass",
+                f"No other DKIM key was found at the usual selectors ({tried}). That is fine: "
+                f"SES signs mail for {domain} with Easy DKIM, checked above.",
+            )
+        ]
+    errors = [result for result in results.values() if result.status == "error"]
+    if errors:
+        return [
+            CheckLine(
+                DKIM, name, "unknown", could_not_check(errors[0], f"the DKIM selectors of {domain}")
+            )
+        ]
+    return [
+        CheckLine(
+            DKIM,
+            name,
+            "fail",
+            f"No DKIM key was found at the usual selectors ({tried}), so receivers cannot "
+            f"confirm mail from {domain} is genuine. Turn on DKIM in your mail provider and "
+            "publish the TXT record it gives you; if it uses another selector, check that "
+            "selector by name.",
+        )
+    ]
+
+
+def judge_selector(domain: str, selector: str, result: Lookup) -> CheckLine:
+    name = f"{selector}._domainkey.{domain}"
+    if result.status == "error":
+        return CheckLine(DKIM, name, "unknown", could_not_check(result, name))
+    if result.status == "missing":
+        return CheckLine(
+            DKIM,
+            name,
+            "fail",
+            f"There is no DKIM record at {name}. Publish the TXT record your mail provider "
+            f"gives you for the selector {selector!r}.",
+        )
+    return judge_dkim_record(domain, selector, result.records)
+
+
+def judge_dkim_record(domain: str, selector: str, records: Sequence[str]) -> CheckLine:
+    name = f"{selector}._domainkey.{domain}"
+
+    def line(status: Status, detail: str) -> CheckLine:
+        return CheckLine(DKIM, name, status, detail)
+
+    if len(records) > 1:
+        return line(
+            "fail",
+            f"There are {len(records)} TXT records at {name}; a DKIM selector must hold exactly "
+            "one, or receivers may pick the wrong key. Remove all but the current key.",
+        )
+    tags = parse_tag_list(records[0])
+    if tags is None:
+        return line(
+            "fail",
+            f"The record at {name} is not valid DKIM syntax (tags must be name=value pairs "
+            "separated by ';'). Publish the record exactly as your mail provider gives it.",
+        )
+    problem = dkim_tag_problem(tags, name)
+    if problem:
+        return line("fail", problem)
+    values = dict(tags)
+    key_type = values.get("k", "rsa").lower()
+    key_text = values["p"]
+    if not key_text:
+        return line(
+            "fail",
+            f"The DKIM key at {name} is revoked (its p= tag is empty), so mail signed with this "
+            "selector fails DKIM. Publish the current key from your mail provider, or stop "
+            "signing with this selector.",
+        )
+    try:
+        key_bytes = base64.b64decode(key_text, validate=True)
+    except (binascii.Error, ValueError):
+        return line(
+            "fail",
+            f"The p= key at {name} is not valid base64, so receivers cannot read it. Copy the "
+            "key again from your mail provider; it often gets cut or gains stray characters.",
+        )
+    if key_type == "ed25519":
+        return judge_ed25519(name, key_bytes)
+    return judge_rsa(name, key_bytes)
+
+
+def dkim_tag_problem(tags: list[tuple[str, str]], name: str) -> str | None:
+    """The first structural problem of a DKIM key record, as a sentence, or None."""
+    values = dict(tags)
+    if "v" in values and (tags[0][0] != "v" or values["v"] != "DKIM1"):
+        return (
+            f"The DKIM record at {name} has v={values['v']} not as its first tag; when v= is "
+            "present it must be first and read v=DKIM1. Publish the record as your mail "
+            "provider gives it."
+        )
+    key_type = values.get("k", "rsa").lower()
+    if key_type not in ("rsa", "ed25519"):
+        return (
+            f"The DKIM record at {name} uses the key type k={key_type}, which receivers do not "
+            "support. Use an RSA (k=rsa) or Ed25519 (k=ed25519) key."
+        )
+    if "p" not in values:
+        return (
+            f"The DKIM record at {name} has no p= tag, so it holds no key. Publish the record "
+            "exactly as your mail provider gives it."
+        )
+    return None
+
+
+def judge_rsa(name: str, key_bytes: bytes) -> CheckLine:
+    try:
+        key = load_der_public_key(key_bytes)
+    except (ValueError, UnsupportedAlgorithm):
+        key = None
+    if not isinstance(key, rsa.RSAPublicKey):
+        return CheckLine(
+            DKIM,
+            name,
+            "fail",
+            f"The p= value at {name} is not an RSA public key, so receivers cannot verify "
+            "signatures. Copy the key again from your mail provider.",
+        )
+    bits = key.key_size
+    if bits < 1024:
+        return CheckLine(
+            DKIM,
+            name,
+            "fail",
+            f"The DKIM key at {name} is a {bits}-bit RSA key; receivers ignore keys under "
+            "1024 bits, so mail signed with it fails DKIM. Generate a 2048-bit key with your "
+            "mail provider and publish it.",
+        )
+    if bits < 2048:
+        return CheckLine(
+            DKIM,
+            name,
+            "warn",
+            f"The DKIM key at {name} is a {bits}-bit RSA key. It works today but is weak; "
+            "generate a 2048-bit key with your mail provider and publish it.",
+        )
+    return CheckLine(DKIM, name, "pass", f"The DKIM key at {name} is a {bits}-bit RSA key.")
+
+
+def judge_ed25519(name: str, key_bytes: bytes) -> CheckLine:
+    if len(key_bytes) != 32:
+        return CheckLine(
+            DKIM,
+            name,
+            "fail",
+            f"The Ed25519 key at {name} is {len(key_bytes)} bytes long instead of 32, so "
+            "receivers cannot use it. Copy the key again from your mail provider.",
+        )
+    return CheckLine(
+        DKIM,
+        name,
+        "pass",
+        f"The DKIM key at {name} is an Ed25519 key. Not every receiver checks Ed25519 yet, so "
+        "keep an RSA key at another selector as well.",
+    )
+
+
+def parse_tag_list(text: str) -> list[tuple[str, str]] | None:
+    """DKIM/DMARC ``tag=value;`` lists (RFC 6376 3.2); None when malformed or duplicated."""
+    tags: list[tuple[str, str]] = []
+    for part in text.split(";"):
+        if not part.strip():
+            continue  # a trailing ';' is allowed
+        tag, sep, value = part.partition("=")
+        tag = tag.strip()
+        if not sep or not TAG_NAME_RE.match(tag) or tag in dict(tags):
+            return None
+        # Folding whitespace inside values (long keys split over lines) is not part of them.
+        value = re.sub(r"\s+", "", value) if tag == "p" else value.strip()
+        tags.append((tag, value))
+    return tags
