@@ -170,9 +170,10 @@ def composed_root_blocks(
     subject: str,
     body: str,
     assignee: str,
+    files: list[str] | None = None,
 ) -> tuple[str, list[Block]]:
     """The root post of a conversation started from Slack (the person's own text, escaped
-    like any address so nothing in it pings a channel)."""
+    like any address so nothing in it pings a channel; the names of its attached files)."""
     from bot.blocks.common import section
     from bot.formatting.slack_text import escape, truncate
 
@@ -186,6 +187,11 @@ def composed_root_blocks(
     return text, [
         section(truncate(headline, 2900)),
         section(truncate(escape(body), 2800)),
+        *(
+            [context(truncate(":paperclip: " + ", ".join(escape(f) for f in files), 2900))]
+            if files
+            else []
+        ),
         context("The customer's answer will arrive in this thread; reply here to answer."),
         *triage_blocks(ThreadStatus.WAITING, assignee),
     ]

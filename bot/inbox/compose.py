@@ -32,7 +32,7 @@ from sqlmodel import col, select
 from bot.blocks.inbox import composed_root_blocks
 from bot.connect import view_values
 from bot.context import AppContext
-from bot.errors import MailroomError
+from bot.errors import MailroomError, UserError
 from bot.formatting.outbound import MAX_REPLY_RECIPIENTS, make_message_id, split_addresses
 from bot.slack_files import own_files, size_limit_text, stored_file
 from storage.models import (
@@ -106,12 +106,12 @@ def check_files(ctx: AppContext, user_id: str, file_ids: list[str]) -> list[dict
     the files block (a file not uploaded by ``user_id``, too many, too large)."""
     limit = ctx.settings.attachment_max_count
     if len(file_ids) > limit:
-        raise MailroomError(f"Attach at most {limit} files.")
+        raise UserError(f"Attach at most {limit} files.")
     files = [stored_file(f) for f in own_files(ctx.slack.client, file_ids, user_id)]
     cap = ctx.settings.attachment_max_bytes
     for item in files:
         if item["size"] > cap:
-            raise MailroomError(
+            raise UserError(
                 f"The file {item['name']} is larger than the {size_limit_text(cap)} "
                 "attachment limit. Share a link to it in the message instead."
             )
@@ -323,6 +323,7 @@ def start(ctx: AppContext, row: Message) -> None:
         row.subject,
         row.body_text or "",
         author,
+        files=[str(f.get("name") or "file") for f in json.loads(row.files_json or "[]")],
     )
     try:
         ts = ctx.slack.post(row.source_channel or "", text, blocks=blocks)

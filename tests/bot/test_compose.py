@@ -247,6 +247,13 @@ def test_a_file_the_person_uploaded_leaves_attached_to_the_new_email(harness: Ha
     attachments = [(a.get_filename(), a.get_content()) for a in mail.iter_attachments()]
     assert attachments == [("offer.pdf", data)]
     assert "our offer" in mail.get_body(("plain",)).get_content()
+    wait_until(
+        lambda: any(
+            ":paperclip: offer.pdf" in json.dumps(m.get("blocks"))
+            for m in h.slack.top_level(CHANNEL)
+        ),
+        message="the thread's root post naming the file",
+    )
 
 
 def test_a_file_somebody_else_uploaded_is_refused_and_nothing_is_sent(harness: Harness) -> None:
