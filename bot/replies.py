@@ -42,7 +42,7 @@ from bot.formatting.outbound import (
 )
 from bot.formatting.slack_text import slack_to_html, slack_to_plain
 from bot.metrics import count_reply
-from bot.slack_files import download_slack_file, file_url, is_remote_file, size_limit_text
+from bot.slack_files import download_slack_file, size_limit_text, stored_file
 from bot.threads import latest_message
 from providers import smtp
 from providers.errors import MailroomError, ServiceError, UserError
@@ -778,18 +778,7 @@ def _inbox_is_mine(
 
 def reply_files(event: dict[str, Any]) -> list[dict[str, Any]]:
     """What a reply needs to know of each Slack file shared with it (stored with the reply)."""
-    return [
-        {
-            "id": f.get("id"),
-            "name": f.get("name") or f.get("title") or "file",
-            "mimetype": f.get("mimetype") or "application/octet-stream",
-            "url": file_url(f),
-            "size": f.get("size", 0),
-            # A link to a file kept outside Slack: never fetched with the bot token.
-            "remote": is_remote_file(f),
-        }
-        for f in event.get("files") or []
-    ]
+    return [stored_file(f) for f in event.get("files") or []]
 
 
 def _stored_files(row: Message) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from slack_sdk.errors import SlackApiError
 
 from bot.settings import Settings
 from providers.errors import ServiceError, UserError
@@ -60,6 +61,47 @@ def is_remote_file(file: dict[str, Any]) -> bool:
 
 def file_url(file: dict[str, Any]) -> str | None:
     return file.get("url_private_download") or file.get("url_private") or None
+
+
+def stored_file(file: dict[str, Any]) -> dict[str, Any]:
+    """What an outgoing mail needs to know of a Slack file (kept with the message, in
+    ``Message.files_json``, so the exactly-once send path attaches it even after a crash)."""
+    return {
+        "id": file.get("id"),
+        "name": file.get("name") or file.get("title") or "file",
+        "mimetype": file.get("mimetype") or "application/octet-stream",
+        "url": file_url(file),
+        "size": file.get("size", 0),
+        # A link to a file kept outside Slack: never fetched with the bot token.
+        "remote": is_remote_file(file),
+    }
+
+
+def own_files(client: Any, file_ids: list[str], user_id: str) -> list[dict[str, Any]]:
+    """The Slack files ``file_ids`` names (asked of Slack, never taken from the request),
+    each one uploaded by ``user_id``: an id is untrusted, and a file somebody else uploaded
+    must not leave by email because its id was put in a form. Raises UserError naming the
+    refused file, ServiceError when Slack does not answer."""
+    files: list[dict[str, Any]] = []
+    for file_id in file_ids:
+        try:
+            file = client.files_info(file=file_id)["file"]
+        except SlackApiError as exc:
+            if exc.response.get("error") in ("file_not_found", "file_deleted"):
+                raise UserError(
+                    "One of the files is no longer in Slack. Remove it and upload it again."
+                ) from None
+            raise ServiceError(
+                "Mailroom could not ask Slack about your files "
+                f"({exc.response.get('error')}). Try again in a minute."
+            ) from None
+        if not user_id or file.get("user") != user_id:
+            raise UserError(
+                f"{file.get('name') or file_id} was not uploaded by you, so Mailroom will "
+                "not send it. Attach only files you uploaded yourself."
+            )
+        files.append(file)
+    return files
 
 
 def download_slack_file(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.context import AppContext
-from handlers import actions, commands, events, views
+from handlers import actions, commands, events, options, views
 
 
 def register_listeners(app: App, ctx: AppContext) -> None:
@@ -13,3 +13,4 @@ def register_listeners(app: App, ctx: AppContext) -> None:
     actions.register(app, ctx)
     views.register(app, ctx)
     events.register(app, ctx)
+    options.register(app, ctx)

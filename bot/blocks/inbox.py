@@ -170,9 +170,10 @@ def composed_root_blocks(
     subject: str,
     body: str,
     assignee: str,
+    files: list[str] | None = None,
 ) -> tuple[str, list[Block]]:
     """The root post of a conversation started from Slack (the person's own text, escaped
-    like any address so nothing in it pings a channel)."""
+    like any address so nothing in it pings a channel; the names of its attached files)."""
     from bot.blocks.common import section
     from bot.formatting.slack_text import escape, truncate
 
@@ -186,21 +187,40 @@ def composed_root_blocks(
     return text, [
         section(truncate(headline, 2900)),
         section(truncate(escape(body), 2800)),
+        *(
+            [context(truncate(":paperclip: " + ", ".join(escape(f) for f in files), 2900))]
+            if files
+            else []
+        ),
         context("The customer's answer will arrive in this thread; reply here to answer."),
         *triage_blocks(ThreadStatus.WAITING, assignee),
     ]
 
 
-def compose_modal(mailboxes: list[tuple[str, str]]) -> dict[str, Any]:
-    """/mail-send: From (only mailboxes the person may send from), To, Cc, subject, body."""
-    from bot.blocks.common import select_input, text_input
+# The action id of the To/Cc selects; Slack asks handlers.options for their suggestions.
+CONTACTS_ACTION = "mail_contacts"
+
+
+def compose_modal(mailboxes: list[tuple[str, str]], max_files: int = 10) -> dict[str, Any]:
+    """/mail-send: From (only mailboxes the person may send from), To and Cc (contacts of
+    those mailboxes suggested as one types, or any address), subject, body, files."""
+    from bot.blocks.common import input_block, plain, select_input, text_input
+
+    def recipients(block_id: str, label: str, optional: bool) -> Block:
+        element = {
+            "type": "multi_external_select",
+            "action_id": CONTACTS_ACTION,
+            "min_query_length": 1,
+            "placeholder": plain("Type a name or an address"),
+        }
+        return input_block(block_id, label, element, optional=optional)
 
     return modal(
         "New email",
         [
             select_input("from", "From", mailboxes, initial=mailboxes[0][1] if mailboxes else None),
-            text_input("to", "To", placeholder="ana@customer.com, bob@customer.com"),
-            text_input("cc", "Cc", optional=True),
+            recipients("to", "To", optional=False),
+            recipients("cc", "Cc", optional=True),
             text_input("subject", "Subject"),
             text_input(
                 "body",
@@ -208,6 +228,13 @@ def compose_modal(mailboxes: list[tuple[str, str]]) -> dict[str, Any]:
                 multiline=True,
                 hint="Slack formatting (*bold*, _italic_, links) becomes formatted email; "
                 "your footer is added.",
+            ),
+            input_block(
+                "files",
+                "Files",
+                {"type": "file_input", "action_id": "files", "max_files": max_files},
+                optional=True,
+                hint="Attached to the email.",
             ),
         ],
         callback_id="mail_compose",

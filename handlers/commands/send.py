@@ -21,7 +21,10 @@ def open_compose(ctx: AppContext, body: dict[str, Any], client: Any) -> None:
             "an admin for the sales role (`/mail-role`) to send from a shared mailbox."
         )
     options = [(m.address, str(m.id)) for m in mailboxes]
-    client.views_open(trigger_id=body["trigger_id"], view=compose_modal(options))
+    client.views_open(
+        trigger_id=body["trigger_id"],
+        view=compose_modal(options, max(1, min(10, ctx.settings.attachment_max_count))),
+    )
 
 
 def register(app: App, ctx: AppContext) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -14,6 +15,8 @@ from bot.inbox.timezones import local_to_utc, user_timezone
 from handlers.common import team_of
 from providers.errors import MailroomError
 from storage.models import ThreadStatus
+
+log = logging.getLogger(__name__)
 
 
 def _picked(values: dict[str, Any], block: str, key: str) -> str:
@@ -88,13 +91,28 @@ def register(app: App, ctx: AppContext) -> None:
     @app.view("mail_compose")
     def send_new_email(ack: Ack, body: dict[str, Any]) -> None:
         user, view = body["user"]["id"], body["view"]
-        # Every field is checked again here: the From choice is untrusted.
-        draft, errors = compose.check_draft(ctx, user, view_values(view["state"]["values"]))
+        # Every field is checked again here: the From choice, the addresses and the file
+        # ids are untrusted.
+        draft, errors = compose.check_draft(ctx, user, view["state"]["values"])
         if draft is None:
             ack(response_action="errors", errors=errors)
             return
+        try:
+            # Recorded (with its files) before the ack: a crash after it still sends it once.
+            row = compose.record(ctx, draft, user, str(view.get("id") or ""))
+        except Exception:
+            log.exception("recording a new email failed")
+            ack(
+                response_action="errors",
+                errors={
+                    "body": "Mailroom could not record your email; nothing was sent. "
+                    "Try again in a minute."
+                },
+            )
+            return
         ack()
-        compose.start(ctx, draft, user, str(view.get("id") or ""))
+        if row is not None:
+            compose.start(ctx, row)
 
     @app.view("template_reply")
     def send_template_reply(ack: Ack, body: dict[str, Any]) -> None:

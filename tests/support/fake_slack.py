@@ -197,6 +197,7 @@ class _File:
     completed: bool = False
     alt_txt: str | None = None
     redirect: str | None = None  # answer its download with a 302 to here
+    info: dict[str, Any] | None = None  # what files.info answers (files added by a user)
 
 
 def _truthy(value: Any) -> bool:
@@ -475,12 +476,26 @@ class FakeSlack:
         mimetype: str = "text/csv",
         filetype: str = "csv",
         redirect: str | None = None,
+        user: str = "UALICE",
     ) -> dict[str, Any]:
-        """A file a user shared (its bytes downloadable with a bot token); returns the file
-        object as Slack puts it in a message event's ``files``. With ``redirect``, its
-        download answers 302 to that URL (a client must not carry the token there)."""
+        """A file ``user`` uploaded (its bytes downloadable with a bot token); returns the
+        file object as Slack puts it in a message event's ``files`` and answers in
+        files.info. With ``redirect``, its download answers 302 to that URL (a client must
+        not carry the token there)."""
         with self._lock:
             file_id = self._next_id("F")
+            url = f"{self.root_url}/files-pri/{TEAM_ID}-{file_id}/download/{filename}"
+            info = {
+                "id": file_id,
+                "name": filename,
+                "title": filename,
+                "mimetype": mimetype,
+                "filetype": filetype,
+                "size": len(data),
+                "user": user,
+                "url_private": url,
+                "url_private_download": url,
+            }
             self._files[file_id] = _File(
                 id=file_id,
                 filename=filename,
@@ -489,18 +504,9 @@ class FakeSlack:
                 title=filename,
                 completed=True,
                 redirect=redirect,
+                info=info,
             )
-        url = f"{self.root_url}/files-pri/{TEAM_ID}-{file_id}/download/{filename}"
-        return {
-            "id": file_id,
-            "name": filename,
-            "title": filename,
-            "mimetype": mimetype,
-            "filetype": filetype,
-            "size": len(data),
-            "url_private": url,
-            "url_private_download": url,
-        }
+        return copy.deepcopy(info)
 
     def _serve_file(self, raw_path: str, headers: dict[str, str]) -> tuple[int, bytes]:
         with self._lock:
@@ -1220,6 +1226,12 @@ class FakeSlack:
         return {"view": copy.deepcopy(view)}
 
     # files --------------------------------------------------------------------------
+    def _api_files_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        record = self._files.get(str(params.get("file") or ""))
+        if record is None or record.info is None:
+            return {"ok": False, "error": "file_not_found"}
+        return {"file": copy.deepcopy(record.info)}
+
     def _api_files_getUploadURLExternal(self, params: dict[str, Any]) -> dict[str, Any]:
         filename = params.get("filename")
         length = params.get("length")

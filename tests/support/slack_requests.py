@@ -125,6 +125,15 @@ def users_select(user: str | None) -> dict[str, Any]:
     return {"type": "users_select", "selected_user": user}
 
 
+def multi_external_select(values: list[str]) -> dict[str, Any]:
+    return {"type": "multi_external_select", "selected_options": [_option(v) for v in values]}
+
+
+def file_input(files: list[dict[str, Any]]) -> dict[str, Any]:
+    """A file input's state: the file objects (e.g. ``fake_slack.add_file(...)``)."""
+    return {"type": "file_input", "files": list(files)}
+
+
 def multi_users_select(users: list[str]) -> dict[str, Any]:
     return {"type": "multi_users_select", "selected_users": list(users)}
 
@@ -313,6 +322,34 @@ def view_submission(
         "response_urls": response_urls or [],
         "is_enterprise_install": False,
         "enterprise": None,
+    }
+    return _form_payload(payload)
+
+
+def block_suggestion(
+    action_id: str,
+    value: str,
+    user_id: str,
+    *,
+    block_id: str = "",
+    view: dict[str, Any] | None = None,
+    team_id: str = TEAM_ID,
+) -> tuple[bytes, str]:
+    """A ``block_suggestion``: Slack asking an external select's options for ``value``."""
+    payload = {
+        "type": "block_suggestion",
+        "user": _user(user_id, team_id),
+        "container": {"type": "view", "view_id": (view or {}).get("id", "V1")},
+        "api_app_id": API_APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "action_id": action_id,
+        "block_id": block_id,
+        "value": value,
+        "team": {"id": team_id, "domain": TEAM_DOMAIN},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": view or {"id": "V1", "type": "modal", "callback_id": ""},
+        "action_ts": f"{time.time():.6f}",
     }
     return _form_payload(payload)
 
@@ -526,6 +563,20 @@ class SlackClientForTests:
         **builder_kwargs: Any,
     ) -> httpx.Response:
         body, content_type = view_submission(callback_id, values, user_id, **builder_kwargs)
+        return self.post(body, content_type, signed=signed, timestamp=timestamp)
+
+    def options(
+        self,
+        action_id: str,
+        value: str,
+        user_id: str = "UALICE",
+        *,
+        signed: bool = True,
+        timestamp: int | None = None,
+        **builder_kwargs: Any,
+    ) -> httpx.Response:
+        """Ask for an external select's options, as Slack does while someone types."""
+        body, content_type = block_suggestion(action_id, value, user_id, **builder_kwargs)
         return self.post(body, content_type, signed=signed, timestamp=timestamp)
 
     def event(
