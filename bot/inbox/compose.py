@@ -32,9 +32,9 @@ from sqlmodel import col, select
 from bot.blocks.inbox import composed_root_blocks
 from bot.connect import view_values
 from bot.context import AppContext
-from bot.errors import MailroomError, UserError
 from bot.formatting.outbound import MAX_REPLY_RECIPIENTS, make_message_id, split_addresses
 from bot.slack_files import own_files, size_limit_text, stored_file
+from providers.errors import MailroomError, UserError
 from storage.models import (
     Conversation,
     Mailbox,
