@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 from slack_bolt import App
@@ -12,6 +13,7 @@ from slack_bolt import App
 from bot import features, metrics, push
 from bot.context import AppContext
 from bot.jobs import Jobs
+from bot.languages import PeopleLanguages
 from bot.lifecycle import MailboxLifecycle
 from bot.mailboxes import Mailboxes
 from bot.notify import Notifier
@@ -23,6 +25,7 @@ from bot.settings import Settings, ensure_secret_key
 from bot.slack_client import Slack, make_web_client
 from bot.sync import SyncService
 from bot.web import create_web_app
+from locales import ContextExecutor, set_workspace_language, use_language
 from storage.crypto import SecretBox
 from storage.db import Database
 
@@ -115,7 +118,9 @@ def build_context(settings: Settings) -> AppContext:
         roles=Roles(db, slack, settings.mailroom_admins),
         notifier=Notifier(db, slack),
         scheduler=Scheduler(settings.sync_interval_seconds),
+        languages=PeopleLanguages(slack.client.users_info),
     )
+    set_workspace_language(settings.mailroom_language)
     ctx.sync = SyncService(ctx)
     ctx.replies = ReplyService(ctx)
     ctx.lifecycle = MailboxLifecycle(
@@ -149,7 +154,10 @@ def create_mailroom(
         # Bolt's default self-filter needs auth.test; our events listener filters bot
         # messages itself.
         ignoring_self_events_enabled=False,
+        # Listeners run in a copy of the request's context: the language chosen below.
+        listener_executor=ContextExecutor(max_workers=10),
     )
+    bolt.middleware(speak_the_readers_language(ctx))
     features.install(ctx)
     push.install(ctx)
     register_listeners(bolt, ctx)
@@ -163,3 +171,14 @@ def create_mailroom(
 
 def _forget(published: dict[int, str], mailbox_id: int) -> None:
     published.pop(mailbox_id, None)
+
+
+def speak_the_readers_language(ctx: AppContext) -> Callable[..., Any]:
+    """Bolt middleware: whatever a listener says is in the language of the person who acted
+    (their Slack locale); the workspace language when no one person did."""
+
+    def middleware(context: dict[str, Any], next: Callable[[], Any]) -> Any:
+        use_language(ctx.languages.of(context.get("user_id")))
+        return next()
+
+    return middleware

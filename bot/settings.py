@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     port: int = 3000
     public_url: str = ""  # https://mailroom.example.com: OAuth redirects land here
     log_level: str = "INFO"
+    # The workspace language: channel posts, and people whose Slack locale Mailroom does not
+    # speak (bot/i18n.py LANGUAGES: en, es).
+    mailroom_language: Literal["en", "es"] = "en"
     mailroom_scheduler: Literal["on", "off"] = "on"
     # Scale-out (several processes on one PostgreSQL): all = web + worker in one process
     # (the default); web = Slack and HTTP only, holds no mailbox; worker = sync and send only.

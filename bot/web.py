@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from bot.metrics import CONTENT_TYPE
 from bot.metrics import of as metrics_of
 from bot.webguard import BodyLimitMiddleware, SecurityHeadersMiddleware
+from locales import LanguageMiddleware
 
 if TYPE_CHECKING:
     from bot.context import AppContext
@@ -31,6 +32,7 @@ def create_web_app(bolt: App, ctx: AppContext) -> FastAPI:
         return settings.mailroom_max_body_bytes
 
     # Added last = runs first: the size check happens before any route reads the body.
+    api.add_middleware(LanguageMiddleware)
     api.add_middleware(SecurityHeadersMiddleware)
     api.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import grimp
 
-PACKAGES = ("bot", "handlers", "providers", "storage")
+PACKAGES = ("bot", "handlers", "providers", "storage", "locales")
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -17,21 +17,22 @@ from bot.blocks.common import (
     text_input,
 )
 from bot.formatting.slack_text import escape
+from locales import N_, _
 from storage.models import Mailbox, MailboxKind
 
 CALLBACK = "mail_connect"
 # The connect form's choices (also what bot.connect accepts).
-SECURITY = {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": "None (plain text)"}
+SECURITY = {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": N_("None (plain text)")}
 BACKFILL = {
-    "0": "None: only new mail",
-    "1": "The last day",
-    "7": "The last 7 days",
-    "30": "The last 30 days",
+    "0": N_("None: only new mail"),
+    "1": N_("The last day"),
+    "7": N_("The last 7 days"),
+    "30": N_("The last 30 days"),
 }
 KIND_LABELS: dict[str, str] = {
-    MailboxKind.PERSONAL: "Personal (my own mailbox)",
-    MailboxKind.SHARED: "Shared sales mailbox (one per workspace)",
-    MailboxKind.MARKETING: "Marketing (bulk sending only)",
+    MailboxKind.PERSONAL: N_("Personal (my own mailbox)"),
+    MailboxKind.SHARED: N_("Shared sales mailbox (one per workspace)"),
+    MailboxKind.MARKETING: N_("Marketing (bulk sending only)"),
 }
 
 
@@ -53,14 +54,16 @@ def connect_modal(
     if notice:
         blocks.append(section(notice))
     if sign_in:
-        blocks.append(section("*Sign in* (recommended for Gmail and Microsoft 365):"))
+        blocks.append(section(_("*Sign in* (recommended for Gmail and Microsoft 365):")))
         blocks.append(actions(*sign_in, block_id="sign_in"))
     if sign_in_note:
         # A provider without settings is said to be unconfigured, never shown as a dead button.
         blocks.append(context(sign_in_note))
     if sign_in or sign_in_note:
         blocks.append(divider())
-        blocks.append(section("*Or connect by hand* with your provider's IMAP and SMTP settings:"))
+        blocks.append(
+            section(_("*Or connect by hand* with your provider's IMAP and SMTP settings:"))
+        )
 
     def add(block: Block) -> None:
         blocks.append(block)
@@ -71,15 +74,15 @@ def connect_modal(
     add(
         select_input(
             "kind",
-            "Mailbox kind",
-            [(KIND_LABELS[k], k) for k in kinds],
+            _("Mailbox kind"),
+            [(_(KIND_LABELS[k]), k) for k in kinds],
             initial=v.get("kind") or kinds[0],
         )
     )
     add(
         text_input(
             "address",
-            "Email address",
+            _("Email address"),
             initial=v.get("address", ""),
             placeholder="sales@yourcompany.com",
         )
@@ -87,28 +90,29 @@ def connect_modal(
     add(
         text_input(
             "sender_name",
-            "Sender name",
+            _("Sender name"),
             initial=v.get("sender_name", ""),
             optional=True,
-            hint="The name customers see, like 'Ana from Acme'.",
+            hint=_("The name customers see, like 'Ana from Acme'."),
         )
     )
     for block in server_fields(
         "imap",
         v,
         password_optional=mailbox_id is not None,
-        password_hint="Stored encrypted. "
-        + ("Leave empty to keep the saved one." if mailbox_id else ""),
+        password_hint=_("Stored encrypted. Leave empty to keep the saved one.")
+        if mailbox_id
+        else _("Stored encrypted."),
     ):
         add(block)
     for block in server_fields(
-        "smtp", v, password_optional=True, password_hint="Leave empty to use the IMAP password."
+        "smtp", v, password_optional=True, password_hint=_("Leave empty to use the IMAP password.")
     ):
         add(block)
     channel: Block = {
         "type": "input",
         "block_id": "channel",
-        "label": {"type": "plain_text", "text": "Post email into"},
+        "label": {"type": "plain_text", "text": _("Post email into")},
         "element": {
             "type": "conversations_select",
             "action_id": "value",
@@ -121,25 +125,25 @@ def connect_modal(
     add(
         select_input(
             "backfill",
-            "Existing mail to bring in",
-            list((lbl, k) for k, lbl in BACKFILL.items()),
+            _("Existing mail to bring in"),
+            [(_(lbl), k) for k, lbl in BACKFILL.items()],
             initial=v.get("backfill") or "0",
         )
     )
-    title = "Reconnect mailbox" if mailbox_id else "Connect a mailbox"
+    title = _("Reconnect mailbox") if mailbox_id else _("Connect a mailbox")
     return modal(
         title,
         blocks,
         callback_id=CALLBACK,
-        submit="Test and save",
+        submit=_("Test and save"),
         private_metadata=json.dumps({"mailbox_id": mailbox_id}),
     )
 
 
 # Per protocol: (label, default port, example host, what an empty username means).
 SERVERS = {
-    "imap": ("IMAP", "993", "imap.yourcompany.com", "Leave empty to use the email address."),
-    "smtp": ("SMTP", "465", "smtp.yourcompany.com", "Leave empty to use the IMAP username."),
+    "imap": ("IMAP", "993", "imap.yourcompany.com", N_("Leave empty to use the email address.")),
+    "smtp": ("SMTP", "465", "smtp.yourcompany.com", N_("Leave empty to use the IMAP username.")),
 }
 
 
@@ -151,27 +155,31 @@ def server_fields(
     return [
         text_input(
             f"{protocol}_host",
-            f"{label} server",
+            _("{protocol} server").format(protocol=label),
             initial=v.get(f"{protocol}_host", ""),
             placeholder=example,
         ),
-        text_input(f"{protocol}_port", f"{label} port", initial=v.get(f"{protocol}_port", port)),
+        text_input(
+            f"{protocol}_port",
+            _("{protocol} port").format(protocol=label),
+            initial=v.get(f"{protocol}_port", port),
+        ),
         select_input(
             f"{protocol}_security",
-            f"{label} security",
-            [(text, key) for key, text in SECURITY.items()],
+            _("{protocol} security").format(protocol=label),
+            [(_(text), key) for key, text in SECURITY.items()],
             initial=v.get(f"{protocol}_security") or "ssl",
         ),
         text_input(
             f"{protocol}_username",
-            f"{label} username",
+            _("{protocol} username").format(protocol=label),
             initial=v.get(f"{protocol}_username", ""),
             optional=True,
-            hint=username_hint,
+            hint=_(username_hint),
         ),
         text_input(
             f"{protocol}_password",
-            f"{label} password",
+            _("{protocol} password").format(protocol=label),
             optional=password_optional,
             hint=password_hint,
         ),
@@ -180,38 +188,46 @@ def server_fields(
 
 def testing_view(address: str) -> dict[str, Any]:
     return modal(
-        "Connect a mailbox",
+        _("Connect a mailbox"),
         [
             section(
-                f":hourglass_flowing_sand: Testing the IMAP and SMTP logins for *{escape(address)}*…"
+                ":hourglass_flowing_sand: "
+                + _("Testing the IMAP and SMTP logins for *{address}*…").format(
+                    address=escape(address)
+                )
             ),
             context(
-                "This usually takes a few seconds. You can close this window: Mailroom will "
-                "message you with the result."
+                _(
+                    "This usually takes a few seconds. You can close this window: Mailroom will "
+                    "message you with the result."
+                )
             ),
         ],
         callback_id="mail_connect_testing",
         submit=None,
-        close="Close",
+        close=_("Close"),
     )
 
 
 def connected_view(mailbox: Mailbox, channel_note: str | None) -> dict[str, Any]:
     lines = [
-        f":white_check_mark: *{escape(mailbox.address)}* is connected.",
-        f"Its email will appear in {channel_link(mailbox.channel_id)}; reply in a thread to answer by email.",
+        ":white_check_mark: "
+        + _("*{address}* is connected.").format(address=escape(mailbox.address)),
+        _("Its email will appear in {channel}; reply in a thread to answer by email.").format(
+            channel=channel_link(mailbox.channel_id)
+        ),
     ]
     if channel_note:
         lines.append(channel_note)
     return modal(
-        "Mailbox connected",
+        _("Mailbox connected"),
         [
             section("\n".join(lines)),
-            context("Start a thread message with `note:` to keep it internal."),
+            context(_("Start a thread message with `note:` to keep it internal.")),
         ],
         callback_id="mail_connect_done",
         submit=None,
-        close="Done",
+        close=_("Done"),
     )
 
 

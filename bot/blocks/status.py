@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.blocks.common import Block, actions, button, channel_link, context, divider, section
-from bot.formatting.plural import plural
 from bot.formatting.slack_text import escape
+from locales import ngettext
 from storage.models import Health, Mailbox
 
 # Keyed by str: Health is a StrEnum and rows hold the plain string.
@@ -81,4 +81,5 @@ def status_message(
         blocks += mailbox_status_blocks(mailbox, can_manage=can_manage, extra_lines=extra)
     if footer_lines:
         blocks.append(context(*footer_lines))
-    return plural(len(mailboxes), "mailbox", "mailboxes"), blocks[:50]
+    count = len(mailboxes)
+    return ngettext("{n} mailbox", "{n} mailboxes", count).format(n=count), blocks[:50]

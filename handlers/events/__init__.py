@@ -5,9 +5,9 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.context import AppContext
-from handlers.events import home, messages
+from handlers.events import home, messages, people
 
-MODULES: tuple = (messages, home)
+MODULES: tuple = (messages, home, people)
 
 
 def register(app: App, ctx: AppContext) -> None:

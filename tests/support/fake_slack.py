@@ -120,6 +120,7 @@ class _User:
     is_bot: bool
     tz: str
     deleted: bool = False
+    locale: str = "en-US"
 
     def to_slack(self) -> dict[str, Any]:
         offset = datetime.now(ZoneInfo(self.tz)).utcoffset()
@@ -423,6 +424,7 @@ class FakeSlack:
         is_bot: bool = False,
         tz: str = "UTC",
         deleted: bool = False,
+        locale: str = "en-US",
     ) -> None:
         name = name or user_id.lower()
         with self._lock:
@@ -436,7 +438,13 @@ class FakeSlack:
                 is_bot=is_bot,
                 tz=tz,
                 deleted=deleted,
+                locale=locale,
             )
+
+    def set_locale(self, user_id: str, locale: str) -> None:
+        """Change a registered user's language (Slack sends ``user_change`` then)."""
+        with self._lock:
+            self._users[user_id].locale = locale
 
     def set_email(self, user_id: str, email: str | None) -> None:
         """Change a registered user's profile email (as after a confirmed change in Slack)."""
@@ -1120,7 +1128,11 @@ class FakeSlack:
         user = self._users.get(str(params.get("user") or ""))
         if user is None:
             return {"ok": False, "error": "user_not_found"}
-        return {"user": user.to_slack()}
+        answer = user.to_slack()
+        # As Slack does: the locale only when asked for.
+        if str(params.get("include_locale", "")).lower() in ("1", "true"):
+            answer["locale"] = user.locale
+        return {"user": answer}
 
     def _api_users_lookupByEmail(self, params: dict[str, Any]) -> dict[str, Any]:
         email = str(params.get("email") or "").lower()
