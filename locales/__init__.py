@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qs
 
-from babel import Locale, UnknownLocaleError, dates, numbers
+from babel import Locale, UnknownLocaleError, dates, lists, numbers
 from babel.core import negotiate_locale
 from babel.support import NullTranslations, Translations
 
@@ -56,8 +56,10 @@ def language_of(tag: str | None) -> str | None:
     ``es-419``), or None when Mailroom does not speak it."""
     if not tag:
         return None
+    # The language part decides: Slack's "es-LA" (Latin America) is no CLDR locale.
+    language = tag.replace("-", "_").split("_")[0]
     try:
-        parsed = Locale.parse(tag.replace("-", "_"))
+        parsed = Locale.parse(language)
     except (UnknownLocaleError, ValueError, TypeError):
         return None
     return parsed.language if parsed.language in LANGUAGES else None
@@ -122,6 +124,11 @@ def N_(message: str) -> str:
 def format_number(value: float) -> str:
     """``1,234`` in English, ``1234`` / ``12.345`` in Spanish (Babel's CLDR data)."""
     return numbers.format_decimal(value, locale=current_language())
+
+
+def format_list(items: list[str]) -> str:
+    """``Google and Microsoft`` / ``Google y Microsoft``: a list joined as the language does."""
+    return lists.format_list(items, locale=current_language())
 
 
 def format_datetime(value: datetime, fmt: str = "medium") -> str:
@@ -212,7 +219,12 @@ def catalog_problems() -> list[str]:
             problems.append(f"{language}: {mo.name} is missing or older than {po.name}")
         for key in wanted:
             message = catalog.get(key)
-            if message is None or not message.string or "fuzzy" in message.flags:
+            filled = message is not None and (
+                message.string
+                if isinstance(message.string, str)
+                else all(message.string)  # every plural form
+            )
+            if message is None or not filled or "fuzzy" in message.flags:
                 problems.append(f"{language}: no translation for {key!r}")
                 continue
             originals = [str(part) for part in (key if isinstance(key, tuple) else (key,))]

@@ -68,3 +68,18 @@ def test_numbers_are_formatted_per_language() -> None:
         assert locales.format_number(12345) == "12.345"
     with speaking("en"):
         assert locales.format_number(12345) == "12,345"
+
+
+@pytest.mark.parametrize(
+    ("tag", "language"),
+    [
+        ("es-ES", "es"),
+        ("es-LA", "es"),
+        ("es-419", "es"),
+        ("en-US", "en"),
+        ("pt-BR", None),
+        ("", None),
+    ],
+)
+def test_slack_locales_map_to_languages(tag: str, language: str | None) -> None:
+    assert locales.language_of(tag) == language

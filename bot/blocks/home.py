@@ -15,9 +15,9 @@ from bot.blocks.common import (
     header,
     section,
 )
-from bot.blocks.status import HEALTH_LABELS, when
-from bot.formatting.plural import plural
+from bot.blocks.status import health_label, when
 from bot.formatting.slack_text import escape
+from locales import _, ngettext
 from storage.models import MailboxKind
 
 if TYPE_CHECKING:
@@ -36,33 +36,49 @@ VERDICT_ICONS = {
 def mailbox_blocks(panel: MailboxPanel) -> list[Block]:
     m = panel.mailbox
     status = (
-        ":large_green_circle: active"
+        ":large_green_circle: " + _("active")
         if m.active
-        else ":double_vertical_bar: inactive (sends nothing, syncs nothing)"
+        else ":double_vertical_bar: " + _("inactive (sends nothing, syncs nothing)")
     )
-    visibility = "visible" if m.visible else "hidden (admins only)"
-    sync = "partial: only contacts' mail" if m.sync_mode == "partial" else "full: every email"
+    visibility = _("visible") if m.visible else _("hidden (admins only)")
+    sync = _("partial: only contacts' mail") if m.sync_mode == "partial" else _("full: every email")
+    contacts = ngettext("{n} contact", "{n} contacts", panel.contacts).format(n=panel.contacts)
+    sync_line = _("Sync: {sync} ({contacts}) · Last sync: {when}").format(
+        sync=sync, contacts=contacts, when=when(m.last_sync_at)
+    )
+    if m.channel_id:
+        sync_line += " · " + _("Channel: {channel}").format(channel=channel_link(m.channel_id))
     lines = [
-        f"*{escape(m.address)}* · {m.kind} · {HEALTH_LABELS.get(m.health, escape(m.health))}",
-        f"Status: {status} · Visibility: {visibility}",
-        f"Sync: {sync} ({plural(panel.contacts, 'contact', 'contacts')}) · Last sync: {when(m.last_sync_at)}"
-        + (f" · Channel: {channel_link(m.channel_id)}" if m.channel_id else ""),
+        f"*{escape(m.address)}* · {m.kind} · {escape(health_label(m.health))}",
+        _("Status: {status} · Visibility: {visibility}").format(
+            status=status, visibility=visibility
+        ),
+        sync_line,
     ]
     if panel.sync_line:
         lines.append(panel.sync_line)
     if panel.problems:
-        lines.append(":warning: *Not functional:* " + " ".join(escape(p) for p in panel.problems))
+        lines.append(
+            ":warning: "
+            + _("*Not functional:* {problems}").format(
+                problems=" ".join(escape(p) for p in panel.problems)
+            )
+        )
     else:
-        lines.append(":white_check_mark: Functional" if m.active else "Functional when activated")
+        lines.append(
+            ":white_check_mark: " + _("Functional") if m.active else _("Functional when activated")
+        )
     lines += [f":hourglass_flowing_sand: {escape(p)}" for p in panel.pending]
-    lines.append("Footer: " + ("its own" if panel.footer_set else "workspace default (if any)"))
+    lines.append(
+        _("Footer: its own") if panel.footer_set else _("Footer: workspace default (if any)")
+    )
     buttons = []
     if m.active:
-        buttons.append(button("Sync now", "mailbox_sync_now", str(m.id)))
+        buttons.append(button(_("Sync now"), "mailbox_sync_now", str(m.id)))
     if panel.can_manage:
         buttons.append(
             button(
-                "Pause" if m.active else "Activate",
+                _("Pause") if m.active else _("Activate"),
                 "mailbox_toggle_active",
                 str(m.id),
                 style=None if m.active else "primary",
@@ -70,21 +86,21 @@ def mailbox_blocks(panel: MailboxPanel) -> list[Block]:
         )
         if m.kind != MailboxKind.PERSONAL:
             buttons.append(
-                button("Hide" if m.visible else "Show", "home_toggle_visible", str(m.id))
+                button(_("Hide") if m.visible else _("Show"), "home_toggle_visible", str(m.id))
             )
         buttons.append(
             button(
-                "Partial sync" if m.sync_mode != "partial" else "Full sync",
+                _("Partial sync") if m.sync_mode != "partial" else _("Full sync"),
                 "home_sync_mode",
                 str(m.id),
             )
         )
-        buttons.append(button("Edit footer", "home_edit_footer", str(m.id)))
+        buttons.append(button(_("Edit footer"), "home_edit_footer", str(m.id)))
         if panel.problems:
-            buttons.append(button("Reconnect", "mailbox_reconnect", str(m.id)))
+            buttons.append(button(_("Reconnect"), "mailbox_reconnect", str(m.id)))
     domain = m.address.rpartition("@")[2].lower()
     if domain:
-        buttons.append(button("Check DKIM", "dkim_check_open", domain))
+        buttons.append(button(_("Check DKIM"), "dkim_check_open", domain))
     return [
         section("\n".join(lines), block_id=f"home_mailbox_{m.id}"),
         actions(*buttons, block_id=f"home_actions_{m.id}"),
@@ -93,9 +109,9 @@ def mailbox_blocks(panel: MailboxPanel) -> list[Block]:
 
 def home_view(panel: HomePanel) -> dict[str, Any]:
     blocks: list[Block] = [header("Mailroom")]
-    tools = [button("Connect a mailbox", "home_connect", style="primary")]
+    tools = [button(_("Connect a mailbox"), "home_connect", style="primary")]
     if panel.is_admin:
-        tools.append(button("Edit default footer", "home_edit_footer", "default"))
+        tools.append(button(_("Edit default footer"), "home_edit_footer", "default"))
     blocks.append(actions(*tools, block_id="home_tools"))
     budget = MAX_MAILBOXES
 
@@ -108,22 +124,33 @@ def home_view(panel: HomePanel) -> dict[str, Any]:
             blocks.append(divider())
             blocks.extend(mailbox_blocks(item))
         if len(panels) > budget:
-            blocks.append(context(f"…and {len(panels) - budget} more: see `/mail-status`."))
+            more = len(panels) - budget
+            blocks.append(
+                context(
+                    ngettext(
+                        "…and {n} more: see `/mail-status`.",
+                        "…and {n} more: see `/mail-status`.",
+                        more,
+                    ).format(n=more)
+                )
+            )
         budget = max(0, budget - len(panels))
 
     add_section(
-        "Your mailboxes", panel.own, "You have no personal mailbox yet: press *Connect a mailbox*."
+        _("Your mailboxes"),
+        panel.own,
+        _("You have no personal mailbox yet: press *Connect a mailbox*."),
     )
     blocks.append(divider())
-    title = "Shared and marketing mailboxes" if panel.is_admin else "Shared mailboxes"
+    title = _("Shared and marketing mailboxes") if panel.is_admin else _("Shared mailboxes")
     add_section(
         title,
         panel.workspace,
-        "None yet." if panel.is_admin else "No shared mailbox is offered to you.",
+        _("None yet.") if panel.is_admin else _("No shared mailbox is offered to you."),
     )
     if panel.is_admin:
         blocks.append(divider())
-        blocks.append(section("*Domains (latest DNS check)*"))
+        blocks.append(section(_("*Domains (latest DNS check)*")))
         if panel.verdicts:
             blocks.append(
                 section(
@@ -135,11 +162,13 @@ def home_view(panel: HomePanel) -> dict[str, Any]:
                 )
             )
         else:
-            blocks.append(context("No domain checked yet: press *Check DKIM* on a mailbox."))
+            blocks.append(context(_("No domain checked yet: press *Check DKIM* on a mailbox.")))
     blocks.append(
         context(
-            "Status: active mailboxes sync and send; inactive ones send nothing. "
-            "Hidden mailboxes are listed only to admins."
+            _(
+                "Status: active mailboxes sync and send; inactive ones send nothing. "
+                "Hidden mailboxes are listed only to admins."
+            )
         )
     )
     return {"type": "home", "blocks": blocks[:100]}

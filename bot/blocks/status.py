@@ -6,22 +6,28 @@ from datetime import UTC, datetime
 
 from bot.blocks.common import Block, actions, button, channel_link, context, divider, section
 from bot.formatting.slack_text import escape
-from locales import ngettext
+from locales import N_, _, format_list, ngettext
 from storage.models import Health, Mailbox
 
 # Keyed by str: Health is a StrEnum and rows hold the plain string.
 HEALTH_LABELS: dict[str, str] = {
-    Health.OK: ":large_green_circle: working",
-    Health.NEW: ":white_circle: connected, first sync pending",
-    Health.NEEDS_ATTENTION: ":red_circle: needs attention",
-    Health.RECONNECT_NEEDED: ":red_circle: reconnect needed",
-    Health.ADMIN_APPROVAL_NEEDED: ":large_orange_circle: Microsoft admin approval needed",
+    Health.OK: N_(":large_green_circle: working"),
+    Health.NEW: N_(":white_circle: connected, first sync pending"),
+    Health.NEEDS_ATTENTION: N_(":red_circle: needs attention"),
+    Health.RECONNECT_NEEDED: N_(":red_circle: reconnect needed"),
+    Health.ADMIN_APPROVAL_NEEDED: N_(":large_orange_circle: Microsoft admin approval needed"),
 }
+
+
+def health_label(health: str) -> str:
+    """A mailbox's health in words, in the reader's language (unknown values as they are)."""
+    label = HEALTH_LABELS.get(health)
+    return _(label) if label else health
 
 
 def when(value: datetime | None) -> str:
     if value is None:
-        return "never"
+        return _("never")
     stamp = int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp())
     return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{value:%Y-%m-%d %H:%M} UTC>"
 
@@ -29,25 +35,31 @@ def when(value: datetime | None) -> str:
 def mailbox_status_blocks(
     mailbox: Mailbox, *, can_manage: bool, extra_lines: list[str] | None = None
 ) -> list[Block]:
-    state = "active" if mailbox.active else "inactive (sends nothing, syncs nothing)"
-    visibility = "visible" if mailbox.visible else "hidden (admins only)"
+    state = _("active") if mailbox.active else _("inactive (sends nothing, syncs nothing)")
+    visibility = _("visible") if mailbox.visible else _("hidden (admins only)")
     lines = [
-        f"*{escape(mailbox.address)}* · {mailbox.kind} · {HEALTH_LABELS.get(mailbox.health, mailbox.health)}",
-        f"Channel: {channel_link(mailbox.channel_id)} · {state} · {visibility}",
-        f"Last successful sync: {when(mailbox.last_success_at)} · messages synced: {mailbox.messages_synced}",
+        f"*{escape(mailbox.address)}* · {mailbox.kind} · {health_label(mailbox.health)}",
+        _("Channel: {channel} · {state} · {visibility}").format(
+            channel=channel_link(mailbox.channel_id), state=state, visibility=visibility
+        ),
+        _("Last successful sync: {when} · messages synced: {count}").format(
+            when=when(mailbox.last_success_at), count=mailbox.messages_synced
+        ),
     ]
     if mailbox.last_error:
-        lines.append(f"Last error: {escape(mailbox.last_error)}")
+        lines.append(_("Last error: {error}").format(error=escape(mailbox.last_error)))
     lines += extra_lines or []
     blocks: list[Block] = [section("\n".join(lines))]
-    buttons = [button("Sync now", "mailbox_sync_now", str(mailbox.id))]
+    buttons = [button(_("Sync now"), "mailbox_sync_now", str(mailbox.id))]
     if can_manage:
         buttons.append(
             button(
-                "Pause" if mailbox.active else "Activate", "mailbox_toggle_active", str(mailbox.id)
+                _("Pause") if mailbox.active else _("Activate"),
+                "mailbox_toggle_active",
+                str(mailbox.id),
             )
         )
-        buttons.append(button("Reconnect", "mailbox_reconnect", str(mailbox.id)))
+        buttons.append(button(_("Reconnect"), "mailbox_reconnect", str(mailbox.id)))
     blocks.append(actions(*buttons, block_id=f"mailbox_{mailbox.id}"))
     return blocks
 
@@ -56,26 +68,26 @@ def sign_in_setup_note(providers: list[str], settings: list[str]) -> str:
     """For Mailroom admins (never other users): which sign-ins are off and who can turn
     them on. Admins manage mailboxes in Slack; the settings belong to whoever runs the
     server, so the note says what to ask of them."""
-    names = " and ".join(providers)
-    return (
-        f"{names} sign-in is not configured on this Mailroom server, so people connect "
+    names = format_list(providers)
+    return _(
+        "{names} sign-in is not configured on this Mailroom server, so people connect "
         "mailboxes with a password (IMAP/SMTP) only. To offer "
-        f"{names} sign-in, ask whoever runs the Mailroom server to register the app and set "
-        f"{', '.join(settings)}, then restart Mailroom (Mailroom's README explains each step "
+        "{names} sign-in, ask whoever runs the Mailroom server to register the app and set "
+        "{settings}, then restart Mailroom (Mailroom's README explains each step "
         "under 'Google and Microsoft sign-in')."
-    )
+    ).format(names=names, settings=", ".join(settings))
 
 
 def status_message(
     mailboxes: list[tuple[Mailbox, bool, list[str]]], footer_lines: list[str] | None = None
 ) -> tuple[str, list[Block]]:
     if not mailboxes:
-        text = "No mailboxes yet. Connect one with `/mail-connect`."
+        text = _("No mailboxes yet. Connect one with `/mail-connect`.")
         blocks: list[Block] = [section(text)]
         if footer_lines:
             blocks.append(context(*footer_lines))
         return text, blocks
-    blocks = [section(f"*Your mailboxes* ({len(mailboxes)})")]
+    blocks = [section(_("*Your mailboxes* ({count})").format(count=len(mailboxes)))]
     for mailbox, can_manage, extra in mailboxes[:15]:  # 15 x 3 blocks stays under Slack's 50
         blocks.append(divider())
         blocks += mailbox_status_blocks(mailbox, can_manage=can_manage, extra_lines=extra)

@@ -19,6 +19,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from bot.roles import mailboxes_for
+from locales import _
 from providers.errors import UserError
 from storage.models import (
     ConsentTenant,
@@ -68,10 +69,12 @@ def set_visibility(ctx: AppContext, user_id: str, mailbox_id: int, visible: bool
     mailbox = ctx.mailboxes.get(mailbox_id)
     if mailbox is None:
         raise UserError(
-            "That mailbox no longer exists. Run `/mail-status` to see the current list."
+            _("That mailbox no longer exists. Run `/mail-status` to see the current list.")
         )
     if not ctx.roles.can_manage(user_id, mailbox):
-        raise UserError("Only an admin (or the owner of a personal mailbox) can hide or show it.")
+        raise UserError(
+            _("Only an admin (or the owner of a personal mailbox) can hide or show it.")
+        )
     updated = ctx.mailboxes.set_fields(mailbox_id, visible=visible)
     assert updated is not None
     mailbox_changed(ctx, mailbox_id)
@@ -88,23 +91,33 @@ def problems_of(ctx: AppContext, mailbox: Mailbox) -> list[str]:
     problems: list[str] = []
     if mailbox.health == Health.ADMIN_APPROVAL_NEEDED:
         problems.append(
-            "Microsoft consent missing: an admin of the organisation must approve "
-            "Mailroom (run `/mail-consent`)."
+            _(
+                "Microsoft consent missing: an admin of the organisation must approve "
+                "Mailroom (run `/mail-consent`)."
+            )
         )
     elif mailbox.health == Health.RECONNECT_NEEDED:
-        problems.append("Sign-in expired or revoked: press Reconnect.")
+        problems.append(_("Sign-in expired or revoked: press Reconnect."))
     elif mailbox.health == Health.NEEDS_ATTENTION:
-        problems.append(f"Failed login or sync: {mailbox.last_error or 'see /mail-status'}")
+        problems.append(
+            _("Failed login or sync: {error}").format(error=mailbox.last_error)
+            if mailbox.last_error
+            else _("Failed login or sync: see /mail-status")
+        )
     verification = _verification(ctx, mailbox)
     if verification is not None and verification.status in ("FAILED", "EXPIRED"):
         problems.append(
-            f"Sender not verified ({verification.status.lower()}): start again with `/mail-verify`."
+            _("Sender not verified (failed): start again with `/mail-verify`.")
+            if verification.status == "FAILED"
+            else _("Sender not verified (expired): start again with `/mail-verify`.")
         )
     elif mailbox.send_via == "ses" and (verification is None or verification.status != "SUCCESS"):
         # Sending through SES needs the address verified first; SMTP mailboxes do not.
         problems.append(
-            "Sender not verified yet: replies go out through AWS SES, which needs "
-            "the address verified with `/mail-verify`."
+            _(
+                "Sender not verified yet: replies go out through AWS SES, which needs "
+                "the address verified with `/mail-verify`."
+            )
         )
     return problems
 
@@ -114,8 +127,10 @@ def pending_of(ctx: AppContext, mailbox: Mailbox) -> list[str]:
     verification = _verification(ctx, mailbox)
     if verification is not None and verification.status not in ("SUCCESS", "FAILED", "EXPIRED"):
         pending.append(
-            f"Sender verification pending for {verification.identity}: click the link "
-            "in the mail from no-reply-aws@amazon.com."
+            _(
+                "Sender verification pending for {identity}: click the link "
+                "in the mail from no-reply-aws@amazon.com."
+            ).format(identity=verification.identity)
         )
     if mailbox.ms_tenant:
         with ctx.db.session() as session:
@@ -126,7 +141,11 @@ def pending_of(ctx: AppContext, mailbox: Mailbox) -> list[str]:
                 )
             ).first()
         if consent is not None and consent.status != "granted":
-            pending.append(f"Microsoft admin consent {consent.status} for {consent.tenant}.")
+            pending.append(
+                _("Microsoft admin consent {status} for {tenant}.").format(
+                    status=consent.status, tenant=consent.tenant
+                )
+            )
     return pending
 
 
@@ -347,12 +366,16 @@ def choose_mailbox(
     """The mailbox a command is about: the one named with ``mailbox:<address>``, else the one
     whose channel the command was typed in, else the person's only one."""
     options = mailboxes_for(ctx, user_id, team_id, manage=manage)
-    verb = "manage" if manage else "use"
     if address:
         for mailbox in options:
             if mailbox.address.lower() == address.lower():
                 return mailbox
-        raise UserError(f"{address} is not a mailbox you can {verb} here. " + _choices(options))
+        refusal = (
+            _("{address} is not a mailbox you can manage here.")
+            if manage
+            else _("{address} is not a mailbox you can use here.")
+        )
+        raise UserError(refusal.format(address=address) + " " + _choices(options))
     if channel_id:
         for mailbox in options:
             if mailbox.channel_id == channel_id:
@@ -361,16 +384,27 @@ def choose_mailbox(
         return options[0]
     if not options:
         raise UserError(
-            f"There is no mailbox you can {verb} yet. Connect one with `/mail-connect` "
-            "(admins manage shared and marketing mailboxes)."
+            _(
+                "There is no mailbox you can manage yet. Connect one with `/mail-connect` "
+                "(admins manage shared and marketing mailboxes)."
+            )
+            if manage
+            else _(
+                "There is no mailbox you can use yet. Connect one with `/mail-connect` "
+                "(admins manage shared and marketing mailboxes)."
+            )
         )
     raise UserError(
-        "Say which mailbox: run the command in the mailbox's channel, or add "
-        "`mailbox:<address>`. " + _choices(options)
+        _(
+            "Say which mailbox: run the command in the mailbox's channel, or add "
+            "`mailbox:<address>`."
+        )
+        + " "
+        + _choices(options)
     )
 
 
 def _choices(options: list[Mailbox]) -> str:
     if not options:
-        return "You have none yet: connect one with `/mail-connect`."
-    return "Yours: " + ", ".join(m.address for m in options[:10]) + "."
+        return _("You have none yet: connect one with `/mail-connect`.")
+    return _("Yours: {addresses}.").format(addresses=", ".join(m.address for m in options[:10]))
