@@ -467,8 +467,10 @@ class AppProcess:
             stderr=subprocess.STDOUT,
         )
         if wait:
+            # A process that exits fails at once (``_healthy``); the long deadline is only for
+            # a loaded machine, where importing and migrating can take many seconds.
             wait_until(
-                self._healthy, timeout=30, message=f"app to answer /healthz (log {self.log})"
+                self._healthy, timeout=90, message=f"app to answer /healthz (log {self.log})"
             )
         return self
 
