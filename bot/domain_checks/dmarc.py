@@ -128,7 +128,9 @@ def dmarc_policy_line(
             "The DMARC policy is p=reject: receivers reject mail that fails SPF and DKIM alignment."
         )
     if pct != "100":
-        partial = _("It applies to only {pct}% of failing mail (pct={pct}).").format(pct=pct)
+        partial = _("It applies to only {percent} of failing mail (pct={pct}).").format(
+            percent=f"{pct}%", pct=pct
+        )
         said = f"{said} {partial}"
     return CheckLine(DMARC, name, "pass", f"{said} {note}")
 
