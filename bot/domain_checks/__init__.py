@@ -15,7 +15,7 @@ Ground rules:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime
 
 import dns.resolver
@@ -40,6 +40,7 @@ from bot.domain_checks.report import (
 )
 from bot.domain_checks.ses_dkim import judge_ses_dkim, ses_dkim_name, ses_dkim_target
 from bot.domain_checks.spf import check_spf
+from locales import ContextExecutor
 from providers.dns import Lookup, lookup
 
 __all__ = [
@@ -75,8 +76,9 @@ def check_domain(
 
     tokens = list(ses.dkim_tokens) if ses else []
     # One thread per lookup, so a DNS server that never answers costs one timeout in all.
+    # The threads run in this context, so the SPF lines are written in the reader's language.
     workers = min(MAX_LOOKUP_THREADS, len(selector_list) + len(tokens) + 5)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dns") as pool:
+    with ContextExecutor(max_workers=workers, thread_name_prefix="dns") as pool:
 
         def ask(name: str, rdtype: str) -> Future[Lookup]:
             return pool.submit(lookup, resolver, name, rdtype)

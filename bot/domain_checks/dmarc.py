@@ -13,6 +13,7 @@ from bot.domain_checks.report import (
     could_not_check,
     render_record_fix,
 )
+from locales import _, ngettext
 from providers.dns import Lookup
 
 
@@ -22,7 +23,7 @@ def render_tags(tags: Sequence[tuple[str, str]]) -> str:
 
 def with_tag(tags: Sequence[tuple[str, str]], tag: str, value: str) -> list[tuple[str, str]]:
     """Tags with ``tag`` set: replaced in place, or added right after v= and p=."""
-    if any(t == tag for t, _ in tags):
+    if any(t == tag for t, _value in tags):
         return [(t, value if t == tag else v) for t, v in tags]
     head = [(t, v) for t, v in tags if t in ("v", "p")]
     rest = [(t, v) for t, v in tags if t not in ("v", "p")]
@@ -50,10 +51,12 @@ def judge_dmarc(
                 DMARC,
                 name,
                 "fail",
-                f"{domain} has no DMARC record, so receivers have no policy for mail that fails "
-                "SPF and DKIM, and you get no reports. Publish the record below to start with "
-                "monitoring (p=none); once the reports show your own mail passes, move to "
-                "p=quarantine.",
+                _(
+                    "{domain} has no DMARC record, so receivers have no policy for mail that "
+                    "fails SPF and DKIM, and you get no reports. Publish the record below to "
+                    "start with monitoring (p=none); once the reports show your own mail passes, "
+                    "move to p=quarantine."
+                ).format(domain=domain),
                 render_record_fix(name, "TXT", starter),
             )
         ]
@@ -63,8 +66,13 @@ def judge_dmarc(
                 DMARC,
                 name,
                 "fail",
-                f"There are {len(records)} DMARC records at {name}; receivers ignore DMARC when "
-                "there is more than one. Keep exactly one.",
+                ngettext(
+                    "There is {n} DMARC record at {name}; receivers ignore DMARC when there is "
+                    "more than one. Keep exactly one.",
+                    "There are {n} DMARC records at {name}; receivers ignore DMARC when there is "
+                    "more than one. Keep exactly one.",
+                    len(records),
+                ).format(n=len(records), name=name),
             )
         ]
     tags = parse_tag_list(records[0])
@@ -76,8 +84,10 @@ def judge_dmarc(
                 DMARC,
                 name,
                 "fail",
-                f"The DMARC record at {name} has no valid policy (p= must be none, quarantine "
-                "or reject), so receivers ignore it. Publish the record below.",
+                _(
+                    "The DMARC record at {name} has no valid policy (p= must be none, quarantine "
+                    "or reject), so receivers ignore it. Publish the record below."
+                ).format(name=name),
                 render_record_fix(name, "TXT", render_tags(fixed) if fixed else starter),
             )
         ]
@@ -90,54 +100,89 @@ def judge_dmarc(
 def dmarc_policy_line(
     domain: str, name: str, tags: list[tuple[str, str]], policy: str, ses: SesDomainInfo | None
 ) -> CheckLine:
+    # Each sentence is a message of its own; the line is those sentences in a row.
     note = alignment_note(domain, dict(tags), ses)
     pct = dict(tags).get("pct", "100")
-    partial = f" It applies to only {pct}% of failing mail (pct={pct})." if pct != "100" else ""
     if policy == "none":
+        said = _(
+            "The DMARC policy is p=none: it only monitors, and mail that fails the checks is "
+            "delivered as usual. Once the reports show your own mail passes, move to "
+            "p=quarantine as below."
+        )
         return CheckLine(
             DMARC,
             name,
             "warn",
-            f"The DMARC policy is p=none: it only monitors, and mail that fails the checks is "
-            f"delivered as usual. Once the reports show your own mail passes, move to "
-            f"p=quarantine as below. {note}",
+            f"{said} {note}",
             render_record_fix(
                 name, "TXT", render_tags(with_reporting(domain, with_tag(tags, "p", "quarantine")))
             ),
         )
-    effect = "quarantine (usually the spam folder)" if policy == "quarantine" else "reject"
-    return CheckLine(
-        DMARC,
-        name,
-        "pass",
-        f"The DMARC policy is p={policy}: receivers {effect} mail that fails SPF and DKIM "
-        f"alignment.{partial} {note}",
-    )
+    if policy == "quarantine":
+        said = _(
+            "The DMARC policy is p=quarantine: receivers quarantine (usually the spam folder) "
+            "mail that fails SPF and DKIM alignment."
+        )
+    else:
+        said = _(
+            "The DMARC policy is p=reject: receivers reject mail that fails SPF and DKIM alignment."
+        )
+    if pct != "100":
+        partial = _("It applies to only {percent} of failing mail (pct={pct}).").format(
+            percent=f"{pct}%", pct=pct
+        )
+        said = f"{said} {partial}"
+    return CheckLine(DMARC, name, "pass", f"{said} {note}")
 
 
 def alignment_note(domain: str, tags: Mapping[str, str], ses: SesDomainInfo | None) -> str:
-    def mode(tag: str) -> str:
-        return "strict" if tags.get(tag, "r").lower() == "s" else "relaxed"
-
-    dkim_mode, spf_mode = mode("adkim"), mode("aspf")
-    signer = "Amazon SES signs with Easy DKIM" if ses is not None else "is signed with a DKIM key"
-    scope = "exactly that domain" if dkim_mode == "strict" else f"{domain} or a subdomain"
-    return (
-        f"Alignment: DKIM is {dkim_mode} (adkim={dkim_mode[0]}) and SPF is {spf_mode} "
-        f"(aspf={spf_mode[0]}). Mail that {signer} for {domain} carries d={domain}, so it "
-        f"aligns when the From address is at {scope}."
-    )
+    """Two sentences: the alignment modes, then what a DKIM signature aligns with."""
+    dkim_strict = tags.get("adkim", "r").lower() == "s"
+    spf_strict = tags.get("aspf", "r").lower() == "s"
+    if dkim_strict and spf_strict:
+        modes = _("Alignment: DKIM is strict (adkim=s) and SPF is strict (aspf=s).")
+    elif dkim_strict:
+        modes = _("Alignment: DKIM is strict (adkim=s) and SPF is relaxed (aspf=r).")
+    elif spf_strict:
+        modes = _("Alignment: DKIM is relaxed (adkim=r) and SPF is strict (aspf=s).")
+    else:
+        modes = _("Alignment: DKIM is relaxed (adkim=r) and SPF is relaxed (aspf=r).")
+    if ses is not None and dkim_strict:
+        signed = _(
+            "Mail that Amazon SES signs with Easy DKIM for {domain} carries d={domain}, so it "
+            "aligns when the From address is at exactly that domain."
+        )
+    elif ses is not None:
+        signed = _(
+            "Mail that Amazon SES signs with Easy DKIM for {domain} carries d={domain}, so it "
+            "aligns when the From address is at {domain} or a subdomain."
+        )
+    elif dkim_strict:
+        signed = _(
+            "Mail that is signed with a DKIM key for {domain} carries d={domain}, so it aligns "
+            "when the From address is at exactly that domain."
+        )
+    else:
+        signed = _(
+            "Mail that is signed with a DKIM key for {domain} carries d={domain}, so it aligns "
+            "when the From address is at {domain} or a subdomain."
+        )
+    return f"{modes} {signed.format(domain=domain)}"
 
 
 def dmarc_reports_line(domain: str, name: str, tags: list[tuple[str, str]]) -> CheckLine:
     rua = dict(tags).get("rua", "")
     if rua:
-        return CheckLine(DMARC, name, "pass", f"DMARC aggregate reports go to {rua}.")
+        return CheckLine(
+            DMARC, name, "pass", _("DMARC aggregate reports go to {rua}.").format(rua=rua)
+        )
     return CheckLine(
         DMARC,
         name,
         "warn",
-        "The DMARC record has no reporting address (rua=), so you never see who sends mail "
-        f"as {domain} or whether it passes. Add one as below.",
+        _(
+            "The DMARC record has no reporting address (rua=), so you never see who sends mail "
+            "as {domain} or whether it passes. Add one as below."
+        ).format(domain=domain),
         render_record_fix(name, "TXT", render_tags(with_reporting(domain, tags))),
     )

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from locales import _
 from providers.dns import Lookup
 from providers.errors import UserError
 
@@ -157,11 +158,11 @@ def render_record_fix(name: str, rtype: str, value: str) -> str:
 
 
 def could_not_check(result: Lookup, name: str) -> str:
-    return (
-        f"Could not check {name}: {result.error}. This says nothing about the record itself; "
+    return _(
+        "Could not check {name}: {error}. This says nothing about the record itself; "
         "try again in a few minutes, and if it keeps happening check that the domain's DNS "
         "servers are up."
-    )
+    ).format(name=name, error=result.error)
 
 
 def normalise_domain(domain: str) -> str:
@@ -173,6 +174,9 @@ def normalise_domain(domain: str) -> str:
         text = text.encode("idna").decode("ascii")
     if not DOMAIN_RE.match(text):
         raise UserError(
-            f"{domain.strip()!r} is not a domain name; give one like example.com.", field="domain"
+            _("{domain} is not a domain name; give one like example.com.").format(
+                domain=repr(domain.strip())
+            ),
+            field="domain",
         )
     return text

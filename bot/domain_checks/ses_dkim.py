@@ -12,6 +12,7 @@ from bot.domain_checks.report import (
     could_not_check,
     render_record_fix,
 )
+from locales import _
 from providers.dns import Lookup
 
 
@@ -33,8 +34,10 @@ def judge_ses_dkim(
                 SES_DKIM,
                 f"_domainkey.{domain}",
                 "warn",
-                f"Amazon SES has no Easy DKIM tokens for {domain} yet, so there are no records to "
-                "check. Create the domain identity in SES (or set it up again) to get them.",
+                _(
+                    "Amazon SES has no Easy DKIM tokens for {domain} yet, so there are no records "
+                    "to check. Create the domain identity in SES (or set it up again) to get them."
+                ).format(domain=domain),
             )
         ]
     return [judge_ses_token(domain, token, ses, results[token]) for token in ses.dkim_tokens]
@@ -51,18 +54,27 @@ def judge_ses_token(domain: str, token: str, ses: SesDomainInfo, result: Lookup)
             SES_DKIM,
             name,
             "fail",
-            f"There is no CNAME record at {name}, so SES cannot finish verifying {domain} "
-            "for Easy DKIM. Publish the record below.",
+            _(
+                "There is no CNAME record at {name}, so SES cannot finish verifying {domain} "
+                "for Easy DKIM. Publish the record below."
+            ).format(name=name, domain=domain),
             fix,
         )
     actual = result.records[0]
     if actual == target:
-        return CheckLine(SES_DKIM, name, "pass", f"{name} points at {target}, as SES expects.")
+        return CheckLine(
+            SES_DKIM,
+            name,
+            "pass",
+            _("{name} points at {target}, as SES expects.").format(name=name, target=target),
+        )
     return CheckLine(
         SES_DKIM,
         name,
         "fail",
-        f"{name} points at {actual}, but it must point at {target}. Change the CNAME record "
-        "to the one below.",
+        _(
+            "{name} points at {actual}, but it must point at {target}. Change the CNAME record "
+            "to the one below."
+        ).format(name=name, actual=actual, target=target),
         fix,
     )

@@ -17,6 +17,7 @@ from bot.domain_checks.report import (
     could_not_check,
     render_record_fix,
 )
+from locales import _, ngettext
 from providers.dns import lookup
 
 
@@ -35,7 +36,7 @@ def split_term(term: str) -> tuple[str, str, str]:
         return "", head.lower(), value
     qualifier = term[0] if term[:1] in ("+", "-", "~", "?") else "+"
     body = term[1:] if term[:1] in ("+", "-", "~", "?") else term
-    name, _, arg = body.partition(":")
+    name, _colon, arg = body.partition(":")
     return qualifier, name.split("/", 1)[0].lower(), arg
 
 
@@ -46,7 +47,8 @@ class SpfWalk:
     lookups: int = 0
     visited: set[str] = field(default_factory=set)
     fetched: dict[str, list[str]] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    # (the include/redirect term, its target, how many SPF records the target has: 0 or 2+)
+    problems: list[tuple[str, str, int]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -55,7 +57,7 @@ def walk_spf(resolver: dns.resolver.Resolver, terms: Sequence[str], walk: SpfWal
     for term in terms:
         if walk.lookups > SPF_WALK_CAP:
             return
-        _, name, arg = split_term(term)
+        _qualifier, name, arg = split_term(term)
         if name in ("a", "mx", "ptr", "exists"):
             walk.lookups += 1
         elif name in ("include", "redirect"):
@@ -76,11 +78,7 @@ def follow_spf(resolver: dns.resolver.Resolver, term: str, target: str, walk: Sp
         return
     records = spf_records(result.records)
     if len(records) != 1:
-        how = "has no SPF record" if not records else "has more than one SPF record"
-        walk.problems.append(
-            f"{term} points at {target}, which {how}, so receivers treat the whole SPF check "
-            "as a permanent error"
-        )
+        walk.problems.append((term, target, len(records)))
         return
     walk.fetched[target] = spf_terms(records[0])
     walk_spf(resolver, walk.fetched[target], walk)
@@ -91,11 +89,11 @@ def all_qualifier(
 ) -> str | None:
     """The qualifier of the final ``all``, following ``redirect=`` when there is none."""
     for term in terms:
-        qualifier, name, _ = split_term(term)
+        qualifier, name, _arg = split_term(term)
         if name == "all":
             return qualifier
     for term in terms:
-        _, name, arg = split_term(term)
+        _qualifier, name, arg = split_term(term)
         target = arg.strip().rstrip(".").lower()
         if name == "redirect" and target in walk.fetched and target not in seen:
             return all_qualifier(walk.fetched[target], walk, seen | {target})
@@ -152,20 +150,24 @@ def check_spf(
 def missing_spf_line(domain: str, need_ses: bool) -> CheckLine:
     if need_ses:
         value = f"v=spf1 {SES_SPF_INCLUDE} ~all"
-        extra = "Add an include: for every other service that sends as you."
+        detail = _(
+            "{domain} has no SPF record, so receivers cannot tell which servers may send as it. "
+            "Publish one TXT record like the one below. Add an include: for every other service "
+            "that sends as you."
+        )
     else:
         value = "v=spf1 mx ~all"
-        extra = (
-            "Add an include: for the service that sends your mail "
-            "(include:_spf.google.com for Google Workspace, include:spf.protection.outlook.com "
-            "for Microsoft 365)."
+        detail = _(
+            "{domain} has no SPF record, so receivers cannot tell which servers may send as it. "
+            "Publish one TXT record like the one below. Add an include: for the service that "
+            "sends your mail (include:_spf.google.com for Google Workspace, "
+            "include:spf.protection.outlook.com for Microsoft 365)."
         )
     return CheckLine(
         SPF,
         domain,
         "fail",
-        f"{domain} has no SPF record, so receivers cannot tell which servers may send as it. "
-        f"Publish one TXT record like the one below. {extra}",
+        detail.format(domain=domain),
         render_record_fix(domain, "TXT", value),
     )
 
@@ -175,7 +177,7 @@ def two_spf_line(domain: str, records: Sequence[str], need_ses: bool) -> CheckLi
     qualifiers: list[str] = []
     for record in records:
         for term in spf_terms(record):
-            qualifier, name, _ = split_term(term)
+            qualifier, name, _arg = split_term(term)
             if name == "all":
                 qualifiers.append(qualifier)
             elif term not in merged:
@@ -186,9 +188,15 @@ def two_spf_line(domain: str, records: Sequence[str], need_ses: bool) -> CheckLi
         SPF,
         domain,
         "fail",
-        f"{domain} has {len(records)} SPF records; exactly one is allowed, and with more "
-        "receivers treat SPF as a permanent error. Merge them into the single record below "
-        "and delete the others.",
+        ngettext(
+            "{domain} has {n} SPF record; exactly one is allowed, and with more receivers treat "
+            "SPF as a permanent error. Merge them into the single record below and delete the "
+            "others.",
+            "{domain} has {n} SPF records; exactly one is allowed, and with more receivers treat "
+            "SPF as a permanent error. Merge them into the single record below and delete the "
+            "others.",
+            len(records),
+        ).format(domain=domain, n=len(records)),
         render_record_fix(domain, "TXT", suggestion),
     )
 
@@ -199,35 +207,44 @@ def spf_policy_line(domain: str, qualifier: str | None, fix: str | None) -> Chec
             SPF,
             domain,
             "pass",
-            "The SPF record ends with -all: receivers reject mail from servers it does not list.",
+            _(
+                "The SPF record ends with -all: receivers reject mail from servers it does not "
+                "list."
+            ),
         )
     if qualifier == "~":
         return CheckLine(
             SPF,
             domain,
             "pass",
-            "The SPF record ends with ~all (soft fail): mail from servers it does not list is "
-            "marked suspicious rather than rejected. With DMARC in place that is the usual "
-            "choice; -all is stricter.",
+            _(
+                "The SPF record ends with ~all (soft fail): mail from servers it does not list is "
+                "marked suspicious rather than rejected. With DMARC in place that is the usual "
+                "choice; -all is stricter."
+            ),
         )
     if qualifier == "+":
         return CheckLine(
             SPF,
             domain,
             "fail",
-            f"The SPF record ends with +all, which lets every server in the world send as "
-            f"{domain}. Replace it with ~all as below.",
+            _(
+                "The SPF record ends with +all, which lets every server in the world send as "
+                "{domain}. Replace it with ~all as below."
+            ).format(domain=domain),
             fix,
         )
-    said = "ends with ?all (neutral)" if qualifier == "?" else "has no all at the end"
-    return CheckLine(
-        SPF,
-        domain,
-        "warn",
-        f"The SPF record {said}, so it says nothing about servers it does not list. "
-        "End it with ~all as below.",
-        fix,
-    )
+    if qualifier == "?":
+        detail = _(
+            "The SPF record ends with ?all (neutral), so it says nothing about servers it does "
+            "not list. End it with ~all as below."
+        )
+    else:
+        detail = _(
+            "The SPF record has no all at the end, so it says nothing about servers it does not "
+            "list. End it with ~all as below."
+        )
+    return CheckLine(SPF, domain, "warn", detail, fix)
 
 
 def spf_ses_line(domain: str, terms: Sequence[str], fix: str | None) -> CheckLine:
@@ -236,47 +253,73 @@ def spf_ses_line(domain: str, terms: Sequence[str], fix: str | None) -> CheckLin
             SPF,
             domain,
             "pass",
-            f"The SPF record includes amazonses.com, so mail SES sends for {domain} passes SPF.",
+            _(
+                "The SPF record includes amazonses.com, so mail SES sends for {domain} passes SPF."
+            ).format(domain=domain),
         )
     return CheckLine(
         SPF,
         domain,
         "fail",
-        f"The SPF record does not include amazonses.com, so mail SES sends for {domain} can "
-        "fail SPF. Add include:amazonses.com as below.",
+        _(
+            "The SPF record does not include amazonses.com, so mail SES sends for {domain} can "
+            "fail SPF. Add include:amazonses.com as below."
+        ).format(domain=domain),
         fix,
     )
 
 
 def spf_lookups_line(domain: str, walk: SpfWalk) -> CheckLine:
     if walk.problems:
+        term, target, found = walk.problems[0]
+        if found == 0:
+            detail = _(
+                "In the SPF record of {domain}, {term} points at {target}, which has no SPF "
+                "record, so receivers treat the whole SPF check as a permanent error. Fix or "
+                "remove that include."
+            )
+        else:
+            detail = _(
+                "In the SPF record of {domain}, {term} points at {target}, which has more than "
+                "one SPF record, so receivers treat the whole SPF check as a permanent error. "
+                "Fix or remove that include."
+            )
         return CheckLine(
-            SPF,
-            domain,
-            "fail",
-            f"In the SPF record of {domain}, {walk.problems[0]}. Fix or remove that include.",
+            SPF, domain, "fail", detail.format(domain=domain, term=term, target=target)
         )
     if walk.lookups > SPF_LOOKUP_LIMIT:
-        count = f"more than {SPF_WALK_CAP}" if walk.lookups > SPF_WALK_CAP else str(walk.lookups)
-        return CheckLine(
-            SPF,
-            domain,
-            "fail",
-            f"The SPF record of {domain} needs {count} DNS lookups (counting nested includes); "
-            f"the limit is {SPF_LOOKUP_LIMIT}, and over it receivers treat SPF as a permanent "
-            "error. Remove includes you no longer use, or replace some with ip4:/ip6: ranges.",
-        )
+        if walk.lookups > SPF_WALK_CAP:
+            detail = _(
+                "The SPF record of {domain} needs more than {cap} DNS lookups (counting nested "
+                "includes); the limit is {limit}, and over it receivers treat SPF as a permanent "
+                "error. Remove includes you no longer use, or replace some with ip4:/ip6: ranges."
+            ).format(domain=domain, cap=SPF_WALK_CAP, limit=SPF_LOOKUP_LIMIT)
+        else:
+            detail = ngettext(
+                "The SPF record of {domain} needs {n} DNS lookup (counting nested includes); "
+                "the limit is {limit}, and over it receivers treat SPF as a permanent error. "
+                "Remove includes you no longer use, or replace some with ip4:/ip6: ranges.",
+                "The SPF record of {domain} needs {n} DNS lookups (counting nested includes); "
+                "the limit is {limit}, and over it receivers treat SPF as a permanent error. "
+                "Remove includes you no longer use, or replace some with ip4:/ip6: ranges.",
+                walk.lookups,
+            ).format(domain=domain, n=walk.lookups, limit=SPF_LOOKUP_LIMIT)
+        return CheckLine(SPF, domain, "fail", detail)
     if walk.errors:
         return CheckLine(
             SPF,
             domain,
             "unknown",
-            f"Could not count the DNS lookups of the SPF record of {domain}: {walk.errors[0]}. "
-            "Try again in a few minutes.",
+            _(
+                "Could not count the DNS lookups of the SPF record of {domain}: {error}. "
+                "Try again in a few minutes."
+            ).format(domain=domain, error=walk.errors[0]),
         )
     return CheckLine(
         SPF,
         domain,
         "pass",
-        f"The SPF record of {domain} needs {walk.lookups} of the {SPF_LOOKUP_LIMIT} DNS lookups allowed.",
+        _("The SPF record of {domain} needs {n} of the {limit} DNS lookups allowed.").format(
+            domain=domain, n=walk.lookups, limit=SPF_LOOKUP_LIMIT
+        ),
     )

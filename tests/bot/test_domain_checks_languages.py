@@ -1,0 +1,103 @@
+"""bot.domain_checks in Spanish: the sentences change, the records to publish do not.
+
+Real DNS on loopback (tests.support.dns_ses); each zone is checked once in English and once
+inside ``speaking("es")``, and the two reports are compared line by line.
+"""
+
+from __future__ import annotations
+
+import dns.resolver
+import pytest
+
+from bot.blocks.senders import dkim_report_message
+from bot.domain_checks import DomainReport, check_domain
+from bot.senders.domains import DomainCheck
+from locales import speaking
+from tests.support.dns_ses import ses_info
+
+# Zones whose reports between them hold most kinds of line: passes, warnings, failures with a
+# fix, plural counts, DNS trouble (slow.test never answers) and the DMARC alignment note.
+ZONES = [
+    "good.test",
+    "nodkim.test",
+    "weak.test",
+    "tiny.test",
+    "sescname.test",
+    "spfnoses.test",
+    "spfmany.test",
+    "twospf.test",
+    "neutral.test",
+    "nodmarc.test",
+    "pnone.test",
+    "nomx.test",
+    "badmailfrom.test",
+    "slow.test",
+]
+
+
+def both(domain: str, resolver: dns.resolver.Resolver) -> tuple[DomainReport, DomainReport]:
+    english = check_domain(domain, resolver=resolver, ses=ses_info(domain))
+    with speaking("es"):
+        spanish = check_domain(domain, resolver=resolver, ses=ses_info(domain))
+    return english, spanish
+
+
+@pytest.mark.parametrize("domain", ZONES)
+def test_spanish_report_has_spanish_sentences_and_the_same_records(
+    dns_resolver: dns.resolver.Resolver, domain: str
+) -> None:
+    english, spanish = both(domain, dns_resolver)
+    assert len(spanish.lines) == len(english.lines)
+    for en, es in zip(english.lines, spanish.lines, strict=True):
+        # What a program compares, and what the admin pastes into the zone, stays as it is.
+        assert (es.check, es.name, es.status, es.fix) == (en.check, en.name, en.status, en.fix)
+        assert es.detail != en.detail, en.detail
+        assert es.detail.endswith("."), es.detail
+        assert "{" not in es.detail and "}" not in es.detail, es.detail
+
+
+def test_spanish_sentences_say_the_same_facts(dns_resolver: dns.resolver.Resolver) -> None:
+    _en, good = both("good.test", dns_resolver)
+    details = [line.detail for line in good.lines]
+    assert "es una clave RSA de 2048 bits" in details[3]
+    assert "El registro SPF termina en -all" in details[4]
+    assert "necesita 2 de las 10 consultas DNS permitidas" in details[6]
+    assert "La política DMARC es p=reject" in details[7]
+    assert "Alineación: DKIM en modo relajado (adkim=r)" in details[7]
+    assert "d=good.test" in details[7]
+    assert details[8] == "Los informes agregados de DMARC se envían a mailto:dmarc@good.test."
+    assert "mx1.good.test (10), mx2.good.test (20)" in details[9]
+
+    _en, many = both("spfmany.test", dns_resolver)
+    lookups = many.lines_for("SPF")[-1]
+    assert "necesita 13 consultas DNS" in lookups.detail and "el límite es 10" in lookups.detail
+
+    _en, two = both("twospf.test", dns_resolver)
+    assert two.lines_for("SPF")[0].detail.startswith("twospf.test tiene 2 registros SPF;")
+
+    _en, slow = both("slow.test", dns_resolver)
+    unknown = [line for line in slow.lines if line.status == "unknown"]
+    assert unknown
+    assert all(line.detail.startswith("No se pud") for line in unknown), unknown
+
+
+def test_rendered_spanish_report_keeps_the_fix_records(
+    dns_resolver: dns.resolver.Resolver,
+) -> None:
+    english, spanish = both("badmailfrom.test", dns_resolver)
+
+    def render(report: DomainReport) -> str:
+        check = DomainCheck(report=report, selectors=[], ses_state="verified", watching=False)
+        _text, blocks = dkim_report_message(check)
+        return "\n".join(str(block.get("text", "")) for block in blocks)
+
+    shown_en, shown_es = render(english), render(spanish)
+    fixes = [line.fix for line in english.lines if line.fix]
+    assert fixes
+    for fix in fixes:
+        # The same code block (escaped the same way) in both languages.
+        code = "```" + fix.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        assert code in shown_en and code in shown_es
+    for line in spanish.lines:
+        assert line.detail.split(",")[0].replace("<", "&lt;") in shown_es
+    assert "El registro MX de bounce.badmailfrom.test apunta a" in shown_es
