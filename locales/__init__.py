@@ -219,17 +219,13 @@ def catalog_problems() -> list[str]:
             problems.append(f"{language}: {mo.name} is missing or older than {po.name}")
         for key in wanted:
             message = catalog.get(key)
-            filled = message is not None and (
-                message.string
-                if isinstance(message.string, str)
-                else all(message.string)  # every plural form
-            )
-            if message is None or not filled or "fuzzy" in message.flags:
+            given = message.string if message is not None else None
+            # A plural message is translated when every one of its forms is.
+            strings = [given] if isinstance(given, str) else [str(p) for p in given or ()]
+            if message is None or not all(strings) or not strings or "fuzzy" in message.flags:
                 problems.append(f"{language}: no translation for {key!r}")
                 continue
             originals = [str(part) for part in (key if isinstance(key, tuple) else (key,))]
-            given = message.string
-            strings = [given] if isinstance(given, str) else [str(part) for part in given]
             expected = set(_PLACEHOLDER.findall(" ".join(originals)))
             for text in strings:
                 if not text or set(_PLACEHOLDER.findall(text)) != expected:
