@@ -422,6 +422,6 @@ def sample_tags(ctx: AppContext, user_id: str, team_id: str, mailbox: Mailbox | 
     return TagValues(
         sender_name=person.name or user_id,
         sender_email=person.email or "",
-        mailbox_name="Your mailbox",
+        mailbox_name=_("Your mailbox"),
         mailbox_email="mailbox@yourcompany.com",
     )
