@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from bot.blocks.common import CHANNEL_ID_RE, channel_link
 from bot.blocks.connect import BACKFILL, SECURITY, reconnected_by_other
+from locales import N_, ContextExecutor, _, speaking
 from providers import imap, smtp
 from providers.errors import MailroomError, UserError
 from providers.netguard import check_host_allowed
@@ -29,7 +29,7 @@ ADDRESS_RE = re.compile(
 )
 HOST_RE = re.compile(r"^[A-Za-z0-9.-]+$|^\[?[0-9A-Fa-f:.]+\]?$")
 MEMBER_PAGES = 20  # conversations.members pages read at most (1,000 members each)
-REUSE_REFUSED = (
+REUSE_REFUSED = N_(
     "Type the password again: Mailroom reuses the saved password only when the server, port, "
     "security and username are all unchanged."
 )
@@ -107,10 +107,10 @@ def _port(value: str, block: str, errors: dict[str, str]) -> int:
     try:
         port = int(value)
     except ValueError:
-        errors[block] = "Enter a port number, for example 993 for IMAP over SSL or 587 for SMTP."
+        errors[block] = _("Enter a port number, for example 993 for IMAP over SSL or 587 for SMTP.")
         return 0
     if not 0 < port < 65536:
-        errors[block] = "A port is a number between 1 and 65535."
+        errors[block] = _("A port is a number between 1 and 65535.")
     return port
 
 
@@ -125,32 +125,34 @@ def parse_connect_form(
     errors: dict[str, str] = {}
     kind = values.get("kind") or MailboxKind.PERSONAL
     if kind not in allowed_kinds:
-        errors["kind"] = "Only Mailroom admins can connect shared and marketing mailboxes."
+        errors["kind"] = _("Only Mailroom admins can connect shared and marketing mailboxes.")
     address = values.get("address", "").strip().lower()
     if not ADDRESS_RE.match(address):
-        errors["address"] = "Enter a full email address, like sales@yourcompany.com."
+        errors["address"] = _("Enter a full email address, like sales@yourcompany.com.")
     for block in ("imap_host", "smtp_host"):
         host = values.get(block, "").strip()
         if not host:
-            errors[block] = "Enter the server name your provider gives, like imap.yourcompany.com."
+            errors[block] = _(
+                "Enter the server name your provider gives, like imap.yourcompany.com."
+            )
         elif not HOST_RE.match(host) or len(host) > 253:
-            errors[block] = (
+            errors[block] = _(
                 "That does not look like a server name: use letters, digits, dots and dashes."
             )
     imap_port = _port(values.get("imap_port", ""), "imap_port", errors)
     smtp_port = _port(values.get("smtp_port", ""), "smtp_port", errors)
     for block in ("imap_security", "smtp_security"):
         if values.get(block) not in SECURITY:
-            errors[block] = "Choose SSL/TLS, STARTTLS or None."
+            errors[block] = _("Choose SSL/TLS, STARTTLS or None.")
     if not values.get("imap_password") and not has_saved_password:
-        errors["imap_password"] = (
+        errors["imap_password"] = _(
             "Enter the mailbox password (or an app password if your provider requires one)."
         )
     if not values.get("channel"):
-        errors["channel"] = "Choose the channel where this mailbox's email should appear."
+        errors["channel"] = _("Choose the channel where this mailbox's email should appear.")
     backfill = values.get("backfill") or "0"
     if backfill not in BACKFILL:
-        errors["backfill"] = "Choose how much existing mail to bring in."
+        errors["backfill"] = _("Choose how much existing mail to bring in.")
     if errors:
         raise FormErrors(errors)
     return ConnectForm(
@@ -182,30 +184,30 @@ def check_channel(ctx: AppContext, user_id: str, channel_id: str) -> str | None:
     from slack_sdk.errors import SlackApiError
 
     if not CHANNEL_ID_RE.match(channel_id or ""):
-        return "Choose a channel (not a person or a direct message) from the list."
+        return _("Choose a channel (not a person or a direct message) from the list.")
     try:
         info = ctx.slack.client.conversations_info(channel=channel_id)["channel"]
     except SlackApiError as exc:
         if exc.response.get("error") == "channel_not_found":
-            return (
+            return _(
                 "Mailroom cannot see that channel. For a private channel, invite Mailroom "
                 "first (`/invite @Mailroom` in it), then choose it again."
             )
         log.warning("conversations.info %s failed: %s", channel_id, exc.response.get("error"))
-        return "Slack could not confirm that channel just now. Try again in a minute."
+        return _("Slack could not confirm that channel just now. Try again in a minute.")
     if info.get("is_im") or info.get("is_mpim") or info.get("user"):
-        return "Choose a channel (not a person or a direct message) from the list."
+        return _("Choose a channel (not a person or a direct message) from the list.")
     if info.get("is_archived"):
-        return "That channel is archived. Choose another one, or unarchive it first."
+        return _("That channel is archived. Choose another one, or unarchive it first.")
     if info.get("is_private") or info.get("is_group"):
         members = _members(ctx, channel_id)
         if members is None:
-            return (
+            return _(
                 "Mailroom cannot see who is in that private channel: invite Mailroom first "
                 "(`/invite @Mailroom` in it), then choose it again."
             )
         if user_id not in members:
-            return "That private channel is not one you are in. Choose a channel you belong to."
+            return _("That private channel is not one you are in. Choose a channel you belong to.")
     return None
 
 
@@ -238,8 +240,10 @@ def check_login_identity(form: ConnectForm) -> None:
         if "@" in username and username.lower() != form.address:
             raise FormErrors(
                 {
-                    "address": f"The address must be the account you log in with ({username}). "
-                    "Use that address, or ask a Mailroom admin to connect this one."
+                    "address": _(
+                        "The address must be the account you log in with ({username}). "
+                        "Use that address, or ask a Mailroom admin to connect this one."
+                    ).format(username=username)
                 }
             )
 
@@ -286,7 +290,7 @@ def fill_saved_passwords(ctx: AppContext, form: ConnectForm, mailbox: Mailbox) -
         if saved.get("imap_password") and same_login(form, mailbox, "imap"):
             form.imap_password = saved["imap_password"]
         else:
-            errors["imap_password"] = REUSE_REFUSED
+            errors["imap_password"] = _(REUSE_REFUSED)
     if not form.smtp_password and not typed_imap:
         # Without its own password, SMTP would log in with the (saved) IMAP password.
         if same_login(form, mailbox, "smtp") and (
@@ -294,7 +298,7 @@ def fill_saved_passwords(ctx: AppContext, form: ConnectForm, mailbox: Mailbox) -
         ):
             form.smtp_password = saved.get("smtp_password", "")
         else:
-            errors["smtp_password"] = REUSE_REFUSED
+            errors["smtp_password"] = _(REUSE_REFUSED)
     if errors:
         raise FormErrors(errors)
 
@@ -326,14 +330,18 @@ def check_duplicates(ctx: AppContext, form: ConnectForm, user_id: str, team_id: 
     if form.kind == MailboxKind.PERSONAL:
         raise FormErrors(
             {
-                "kind": f"You already have a personal mailbox ({existing.address}). "
-                "Each person connects one; reconnect it from /mail-status instead."
+                "kind": _(
+                    "You already have a personal mailbox ({address}). "
+                    "Each person connects one; reconnect it from /mail-status instead."
+                ).format(address=existing.address)
             }
         )
     raise FormErrors(
         {
-            "kind": f"This workspace already has a shared sales mailbox ({existing.address}). "
-            "There is one per workspace; reconnect it from /mail-status instead."
+            "kind": _(
+                "This workspace already has a shared sales mailbox ({address}). "
+                "There is one per workspace; reconnect it from /mail-status instead."
+            ).format(address=existing.address)
         }
     )
 
@@ -369,7 +377,8 @@ def test_connection(ctx: AppContext, form: ConnectForm) -> dict[str, str]:
         return errors
     imap_settings = replace(form.imap_settings(timeout), addresses=addresses["imap_host"])
     smtp_settings = replace(form.smtp_settings(timeout), addresses=addresses["smtp_host"])
-    with ThreadPoolExecutor(2) as pool:
+    # ContextExecutor: the logins' error sentences are in the language of this request.
+    with ContextExecutor(2) as pool:
         imap_check = pool.submit(imap.check_login, imap_settings)
         smtp_check = pool.submit(smtp.check_login, smtp_settings)
         for future, default in ((imap_check, "imap_host"), (smtp_check, "smtp_host")):
@@ -423,14 +432,13 @@ def join_channel(ctx: AppContext, channel_id: str) -> str | None:
     except SlackApiError as exc:
         error = exc.response.get("error")
         if error in ("method_not_supported_for_channel_type", "channel_not_found", "is_private"):
-            return (
-                f"{channel_link(channel_id)} is private, so Mailroom cannot join it by itself: "
+            return _(
+                "{channel} is private, so Mailroom cannot join it by itself: "
                 "type `/invite @Mailroom` in that channel, and mail will start appearing there."
-            )
-        return (
-            f"Mailroom could not join {channel_link(channel_id)} ({error}). "
-            "Invite it with `/invite @Mailroom`."
-        )
+            ).format(channel=channel_link(channel_id))
+        return _(
+            "Mailroom could not join {channel} ({error}). Invite it with `/invite @Mailroom`."
+        ).format(channel=channel_link(channel_id), error=error)
 
 
 def tell_owner_of_reconnect(ctx: AppContext, before: Mailbox, after: Mailbox, actor: str) -> None:
@@ -440,7 +448,10 @@ def tell_owner_of_reconnect(ctx: AppContext, before: Mailbox, after: Mailbox, ac
     if not before.owner_id or before.owner_id == actor:
         return
     try:
-        ctx.slack.dm(before.owner_id, reconnected_by_other(before, after, actor))
+        # A DM to the owner: in the owner's language, not the admin's.
+        with speaking(ctx.languages.of(before.owner_id)):
+            text = reconnected_by_other(before, after, actor)
+        ctx.slack.dm(before.owner_id, text)
     except SlackApiError as exc:
         log.warning(
             "could not tell %s of a reconnect: %s", before.owner_id, exc.response.get("error")

@@ -13,13 +13,14 @@ from bot.events import Signal
 from bot.mailboxes import Mailboxes
 from bot.roles import Roles
 from bot.scheduler import Scheduler
+from locales import N_, _
 from providers.errors import UserError
 from storage.models import Mailbox, saved_id
 
 if TYPE_CHECKING:
     from bot.context import ActivationGuard, AppContext
 
-NOT_MANAGER = "Only an admin (or the owner of a personal mailbox) can pause or activate it."
+NOT_MANAGER = N_("Only an admin (or the owner of a personal mailbox) can pause or activate it.")
 
 
 class MailboxLifecycle:
@@ -53,7 +54,7 @@ class MailboxLifecycle:
     def set_active(self, user_id: str, mailbox: Mailbox, active: bool) -> Mailbox:
         """Activate (sync from now on) or pause (stop syncing); raises UserError if refused."""
         if not self.roles.can_manage(user_id, mailbox):
-            raise UserError(NOT_MANAGER)
+            raise UserError(_(NOT_MANAGER))
         if active:
             refusal = self.activation_refusal(mailbox)
             if refusal:

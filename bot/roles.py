@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from bot.slack_client import Slack
+from locales import N_, _
 from providers.errors import UserError
 from storage.db import Database
 from storage.models import Mailbox, MailboxKind, Role, User, utcnow
@@ -28,6 +29,61 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROFILE_TTL = timedelta(minutes=10)
+# require_admin's refusal, one whole sentence per action (translated as a whole).
+ADMIN_ONLY: dict[str, str] = {
+    "check a domain's DKIM, SPF and DMARC": N_(
+        "Only Mailroom admins can check a domain's DKIM, SPF and DMARC. Ask a workspace admin, or someone listed "
+        "in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."
+    ),
+    "set up DKIM with Amazon SES": N_(
+        "Only Mailroom admins can set up DKIM with Amazon SES. Ask a workspace admin, or someone listed "
+        "in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."
+    ),
+    "watch a domain": N_(
+        "Only Mailroom admins can watch a domain. Ask a workspace admin, or someone listed "
+        "in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."
+    ),
+    "stop watching a domain": N_(
+        "Only Mailroom admins can stop watching a domain. Ask a workspace admin, or someone listed "
+        "in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."
+    ),
+    "verify sender addresses": N_(
+        "Only Mailroom admins can verify sender addresses. Ask a workspace admin, or someone listed "
+        "in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."
+    ),
+    "grant or revoke roles": N_(
+        "Only Mailroom admins can grant or revoke roles. Ask a workspace admin, or someone listed "
+        "in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."
+    ),
+    "see the suppression list": N_(
+        "Only Mailroom admins can see the suppression list. Ask a workspace admin, or someone listed "
+        "in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."
+    ),
+    "remove addresses from the suppression list": N_(
+        "Only Mailroom admins can remove addresses from the suppression list. Ask a workspace admin, or someone listed "
+        "in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."
+    ),
+    "change a mailbox's sending limits": N_(
+        "Only Mailroom admins can change a mailbox's sending limits. Ask a workspace admin, or someone listed "
+        "in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."
+    ),
+    "edit the workspace's default footer": N_(
+        "Only Mailroom admins can edit the workspace's default footer. Ask a workspace admin, or someone listed "
+        "in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."
+    ),
+    "manage workspace templates": N_(
+        "Only Mailroom admins can manage workspace templates. Ask a workspace admin, or someone listed "
+        "in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."
+    ),
+    "choose how a mailbox sends": N_(
+        "Only Mailroom admins can choose how a mailbox sends. Ask a workspace admin, or someone listed "
+        "in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."
+    ),
+    "confirm sending from a domain that fails its checks": N_(
+        "Only Mailroom admins can confirm sending from a domain that fails its checks. Ask a workspace admin, or someone listed "
+        "in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."
+    ),
+}
 
 
 class Roles:
@@ -87,17 +143,25 @@ class Roles:
 
     def require_admin(self, user_id: str, action: str) -> None:
         if not self.is_admin(user_id):
+            known = ADMIN_ONLY.get(action)
+            if known is not None:
+                raise UserError(_(known))
             raise UserError(
-                f"Only Mailroom admins can {action}. Ask a workspace admin, or someone listed "
-                "in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."
+                _(
+                    # An action not listed above: the sentence with its English words.
+                    "Only Mailroom admins can {action}. Ask a workspace admin, or someone listed "
+                    "in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."
+                ).format(action=action)
             )
 
     def require_campaigns(self, user_id: str) -> None:
         """Campaigns, audiences and templates are for admins and the marketing role."""
         if self.role_of(user_id) not in (Role.ADMIN, Role.MARKETING):
             raise UserError(
-                "Campaigns, audiences and templates are for Mailroom admins and people with "
-                "the marketing role. Ask an admin to run `/mail-role @you marketing`."
+                _(
+                    "Campaigns, audiences and templates are for Mailroom admins and people with "
+                    "the marketing role. Ask an admin to run `/mail-role @you marketing`."
+                )
             )
 
     def grant(self, user_id: str, role: Role, team_id: str = "") -> User:
@@ -131,23 +195,23 @@ class Roles:
     def reply_refusal(self, user_id: str, mailbox: Mailbox) -> str | None:
         """None when the user may answer customers from this mailbox, else why not."""
         if mailbox.kind == MailboxKind.MARKETING:
-            return (
-                f"{mailbox.address} is a marketing mailbox: it is used only for bulk sending "
+            return _(
+                "{address} is a marketing mailbox: it is used only for bulk sending "
                 "and never sends replies. Answer from a personal or shared mailbox instead."
-            )
+            ).format(address=mailbox.address)
         if mailbox.kind == MailboxKind.PERSONAL:
             if mailbox.owner_id != user_id:
-                return (
-                    f"{mailbox.address} is <@{mailbox.owner_id}>'s personal mailbox: only they "
+                return _(
+                    "{address} is <@{owner}>'s personal mailbox: only they "
                     "can reply from it. Your message stays here as an internal note."
-                )
+                ).format(address=mailbox.address, owner=mailbox.owner_id)
             return None
         if self.role_of(user_id) in (Role.SALES, Role.ADMIN):
             return None
-        return (
-            f"Replies from the shared mailbox {mailbox.address} are for sales and admin users. "
+        return _(
+            "Replies from the shared mailbox {address} are for sales and admin users. "
             "Ask an admin to run `/mail-role @you sales`. Your message stays here as an internal note."
-        )
+        ).format(address=mailbox.address)
 
 
 def _upsert_user(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from bot.blocks.common import Block
 from bot.blocks.status import status_message
 from bot.context import AppContext
+from locales import speaking
 
 
 def build_status(ctx: AppContext, user_id: str, team_id: str) -> tuple[str, list[Block]]:
@@ -32,9 +33,11 @@ def build_status(ctx: AppContext, user_id: str, team_id: str) -> tuple[str, list
 def publish_home(ctx: AppContext, user_id: str, team_id: str) -> None:
     """(Re)publish one person's App Home tab: the settings panel, or the status report."""
     builder = ctx.home_view
-    if builder is not None:
-        view = builder(ctx, user_id, team_id)
-    else:
-        _, blocks = build_status(ctx, user_id, team_id)
-        view = {"type": "home", "blocks": blocks}
+    # App Home is one person's: in their language, also when a change elsewhere republishes it.
+    with speaking(ctx.languages.of(user_id)):
+        if builder is not None:
+            view = builder(ctx, user_id, team_id)
+        else:
+            _text, blocks = build_status(ctx, user_id, team_id)
+            view = {"type": "home", "blocks": blocks}
     ctx.slack.client.views_publish(user_id=user_id, view=view)

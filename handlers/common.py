@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.context import AppContext
 from bot.formatting.slack_text import escape
+from locales import _
 from providers.errors import UNEXPECTED, MailroomError
 
 log = logging.getLogger(__name__)
@@ -66,10 +67,10 @@ def user_facing(ctx: AppContext) -> Callable[[Callable[..., Any]], Callable[...,
                 log.warning(
                     "Slack API error in %s: %s", listener.__name__, exc.response.get("error")
                 )
-                tell(ctx, body, UNEXPECTED)
+                tell(ctx, body, _(UNEXPECTED))
             except Exception:
                 log.exception("listener %s failed", listener.__name__)
-                tell(ctx, body, UNEXPECTED)
+                tell(ctx, body, _(UNEXPECTED))
             return None
 
         return run

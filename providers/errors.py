@@ -8,6 +8,8 @@ Both carry a sentence that is safe to show in Slack as-is; neither ever carries 
 
 from __future__ import annotations
 
+from locales import N_
+
 
 class MailroomError(Exception):
     """Base class: ``message`` is a complete sentence for the person in Slack."""
@@ -31,7 +33,7 @@ class ServiceError(MailroomError):
 
 
 # What people are told when a failure is our bug (no MailroomError explains it).
-UNEXPECTED = (
+UNEXPECTED = N_(
     "Something went wrong on Mailroom's side and nothing was changed. "
     "Try again in a minute; if it keeps happening, tell your Mailroom admin."
 )

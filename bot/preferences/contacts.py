@@ -22,6 +22,7 @@ from bot.formatting.inbound import InboundEmail
 from bot.replies import SentHook
 from bot.sync import IngestHook, PostFilter
 from bot.threads import find_conversation
+from locales import _
 from providers.errors import UserError
 from storage.models import Activity, Contact, Conversation, Mailbox, Message, saved_id, utcnow
 
@@ -134,8 +135,10 @@ def parse_contacts_csv(data: bytes) -> tuple[list[str], int]:
     """
     if len(data) > MAX_CSV_BYTES:
         raise UserError(
-            f"That file is larger than {MAX_CSV_BYTES // 1024} KB. Split it into "
-            "smaller CSV files and share them one at a time."
+            _(
+                "That file is larger than {size} KB. Split it into "
+                "smaller CSV files and share them one at a time."
+            ).format(size=MAX_CSV_BYTES // 1024)
         )
     try:
         text = data.decode("utf-8-sig")
@@ -163,11 +166,13 @@ def parse_contacts_csv(data: bytes) -> tuple[list[str], int]:
 
 def set_sync_mode(ctx: AppContext, mailbox_id: int, mode: str) -> Mailbox:
     if mode not in SYNC_MODES:
-        raise UserError("The sync mode is `full` (every email) or `partial` (only known contacts).")
+        raise UserError(
+            _("The sync mode is `full` (every email) or `partial` (only known contacts).")
+        )
     mailbox = ctx.mailboxes.set_fields(mailbox_id, sync_mode=mode)
     if mailbox is None:
         raise UserError(
-            "That mailbox no longer exists. Run `/mail-status` to see the current list."
+            _("That mailbox no longer exists. Run `/mail-status` to see the current list.")
         )
     return mailbox
 

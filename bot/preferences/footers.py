@@ -22,6 +22,7 @@ from bot.formatting.outbound import compose_email, make_message_id
 from bot.formatting.slack_text import slack_to_html, slack_to_plain
 from bot.replies import Footer as RenderedFooter
 from bot.replies import FooterSource
+from locales import N_, _, ngettext
 from providers import smtp
 from providers.errors import UserError
 from storage.models import (
@@ -40,14 +41,15 @@ FORMATS = ("plain", "rich")
 MAX_TEXT = 2000
 
 # Tag → what it becomes (documented in the README and shown in the modal's hint).
+# The descriptions are marked for translation (N_): translate them with _() where shown.
 TAGS: dict[str, str] = {
-    "sender_name": "name of the person who wrote the reply (their Slack name)",
-    "sender_email": "email of the person who wrote the reply (their Slack profile)",
-    "mailbox_name": "the mailbox's sender name (or its address when it has none)",
-    "mailbox_email": "the mailbox's address",
-    "company": "the company name saved with the footer",
-    "date": "the day the reply is sent (YYYY-MM-DD, UTC)",
-    "year": "the year the reply is sent",
+    "sender_name": N_("name of the person who wrote the reply (their Slack name)"),
+    "sender_email": N_("email of the person who wrote the reply (their Slack profile)"),
+    "mailbox_name": N_("the mailbox's sender name (or its address when it has none)"),
+    "mailbox_email": N_("the mailbox's address"),
+    "company": N_("the company name saved with the footer"),
+    "date": N_("the day the reply is sent (YYYY-MM-DD, UTC)"),
+    "year": N_("the year the reply is sent"),
 }
 _TAG_RE = re.compile(r"\{([^{}\s]*)\}")
 _COLOR_RE = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
@@ -60,6 +62,14 @@ SOCIAL: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("linkedin", "LinkedIn", ("linkedin.com",)),
 )
 COLORS = (("text_color", "Text"), ("link_color", "Link"), ("background_color", "Background"))
+# A colour field's error, one whole sentence per field.
+COLOR_ERRORS = {
+    "text_color": N_("Text colour must be a hex colour like #1a73e8 or #fff (got {value})."),
+    "link_color": N_("Link colour must be a hex colour like #1a73e8 or #fff (got {value})."),
+    "background_color": N_(
+        "Background colour must be a hex colour like #1a73e8 or #fff (got {value})."
+    ),
+}
 
 
 @dataclass
@@ -128,22 +138,24 @@ def parse_footer_form(values: dict[str, str]) -> FooterForm:
         company=(values.get("company") or "").strip(),
     )
     if len(form.text) > MAX_TEXT:
-        errors["text"] = f"Keep the footer under {MAX_TEXT} characters (it has {len(form.text)})."
+        errors["text"] = _("Keep the footer under {limit} characters (it has {length}).").format(
+            limit=MAX_TEXT, length=len(form.text)
+        )
     bad = unknown_tags(form.text)
     if bad:
         known = ", ".join(f"{{{t}}}" for t in TAGS)
-        errors["text"] = (
-            f"Unknown tag {', '.join(f'{{{t}}}' for t in bad)}. "
-            f"Use one of {known}, or remove the braces."
-        )
+        # English says "tag" for any number; other languages may not.
+        errors["text"] = ngettext(
+            "Unknown tag {tags}. Use one of {known}, or remove the braces.",
+            "Unknown tag {tags}. Use one of {known}, or remove the braces.",
+            len(bad),
+        ).format(tags=", ".join(f"{{{t}}}" for t in bad), known=known)
     if form.format not in FORMATS:
-        errors["format"] = "Choose Plain or Rich."
-    for name, label in COLORS:
+        errors["format"] = _("Choose Plain or Rich.")
+    for name, _label in COLORS:
         value = (values.get(name) or "").strip() or getattr(FooterForm, name)
         if not _COLOR_RE.fullmatch(value):
-            errors[name] = (
-                f"{label} colour must be a hex colour like #1a73e8 or #fff (got {value[:30]!r})."
-            )
+            errors[name] = _(COLOR_ERRORS[name]).format(value=repr(value[:30]))
         setattr(form, name, value.lower())
     for name, label, domains in SOCIAL:
         value = (values.get(name) or "").strip()
@@ -162,13 +174,27 @@ def _social_problem(url: str, label: str, domains: tuple[str, ...]) -> str | Non
     try:
         parts = urlsplit(url)
     except ValueError:
-        return f"That is not a valid link. Paste your {label} page's address, like {example}."
+        return _(
+            "That is not a valid link. Paste your {label} page's address, like {example}."
+        ).format(label=label, example=example)
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("https", "http") or not host or any(c.isspace() for c in url):
-        return f"Paste the full {label} address starting with https://, like {example}."
+        return _("Paste the full {label} address starting with https://, like {example}.").format(
+            label=label, example=example
+        )
     if not any(host == d or host.endswith("." + d) for d in domains):
-        return f"That link does not point to {label} ({' or '.join(domains)}). Use a link like {example}."
+        return _(
+            "That link does not point to {label} ({domains}). Use a link like {example}."
+        ).format(label=label, domains=_either(domains), example=example)
     return None
+
+
+def _either(choices: tuple[str, ...]) -> str:
+    """``a or b or c`` in the current language."""
+    text = choices[0]
+    for choice in choices[1:]:
+        text = _("{first} or {second}").format(first=text, second=choice)
+    return text
 
 
 # --- Rendering ----------------------------------------------------------------------------------
@@ -177,7 +203,9 @@ def _social_problem(url: str, label: str, domains: tuple[str, ...]) -> str | Non
 def render_footer(form: FooterForm, tags: TagValues) -> RenderedFooter:
     """The footer as (plain text, HTML with inline styles); empty when there is nothing to show."""
     values = {**tags.as_dict(), "company": form.company or tags.company}
-    links = [(label, getattr(form, name)) for name, label, _ in SOCIAL if getattr(form, name)]
+    links = [
+        (label, getattr(form, name)) for name, label, _domains in SOCIAL if getattr(form, name)
+    ]
     if not form.text.strip() and not links:
         return RenderedFooter()
 
@@ -294,13 +322,17 @@ def send_test(ctx: AppContext, mailbox: Mailbox, form: FooterForm, user_id: str)
     person = ctx.roles.user(user_id, mailbox.team_id)
     if not person.email:
         raise UserError(
-            "Your Slack profile has no email address, so Mailroom cannot send you a "
-            "test. Add one to your profile (or ask an admin to), then try again."
+            _(
+                "Your Slack profile has no email address, so Mailroom cannot send you a "
+                "test. Add one to your profile (or ask an admin to), then try again."
+            )
         )
     if not mailbox.active:
         raise UserError(
-            f"{mailbox.address} is inactive, so it sends nothing, tests included. "
-            "Activate it from App Home or `/mail-status`, then send the test again."
+            _(
+                "{address} is inactive, so it sends nothing, tests included. "
+                "Activate it from App Home or `/mail-status`, then send the test again."
+            ).format(address=mailbox.address)
         )
     rendered = render_footer(form, tag_values(ctx, mailbox, user_id))
     email = compose_email(
@@ -340,7 +372,7 @@ def footer_targets(ctx: AppContext, user_id: str, team_id: str) -> list[tuple[st
         for m in mailboxes_for(ctx, user_id, team_id, manage=True)
     ]
     if ctx.roles.is_admin(user_id):
-        targets.insert(0, ("Workspace default (mailboxes without their own)", DEFAULT_TARGET))
+        targets.insert(0, (_("Workspace default (mailboxes without their own)"), DEFAULT_TARGET))
     return targets
 
 
@@ -351,11 +383,13 @@ def target_mailbox(ctx: AppContext, user_id: str, target: str) -> Mailbox | None
         return None
     mailbox = ctx.mailboxes.get(int(target)) if target.isdigit() else None
     if mailbox is None:
-        raise UserError("That mailbox no longer exists. Run `/mail-footer` again.")
+        raise UserError(_("That mailbox no longer exists. Run `/mail-footer` again."))
     if not ctx.roles.can_manage(user_id, mailbox):
         raise UserError(
-            f"Only admins edit the footer of {mailbox.address} (owners edit the "
-            "footer of their personal mailbox)."
+            _(
+                "Only admins edit the footer of {address} (owners edit the "
+                "footer of their personal mailbox)."
+            ).format(address=mailbox.address)
         )
     return mailbox
 
@@ -374,7 +408,9 @@ def test_sender(ctx: AppContext, user_id: str, team_id: str, mailbox: Mailbox | 
     options = mailboxes_for(ctx, user_id, team_id, manage=True)
     options.sort(key=lambda m: (not m.active, m.owner_id != user_id, m.kind != "personal"))
     if not options:
-        raise UserError("Connect a mailbox first: the test is mailed from one of your mailboxes.")
+        raise UserError(
+            _("Connect a mailbox first: the test is mailed from one of your mailboxes.")
+        )
     return options[0]
 
 
@@ -386,6 +422,6 @@ def sample_tags(ctx: AppContext, user_id: str, team_id: str, mailbox: Mailbox | 
     return TagValues(
         sender_name=person.name or user_id,
         sender_email=person.email or "",
-        mailbox_name="Your mailbox",
+        mailbox_name=_("Your mailbox"),
         mailbox_email="mailbox@yourcompany.com",
     )

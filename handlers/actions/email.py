@@ -10,6 +10,7 @@ from bot.blocks.email import full_email_modal
 from bot.context import AppContext
 from bot.email_access import readable_email
 from handlers.common import tell, user_facing, user_of
+from locales import _
 from providers.errors import UserError
 
 
@@ -32,7 +33,7 @@ def register(app: App, ctx: AppContext) -> None:
         ack()
         value = body["actions"][0].get("value", "")
         if not value.isdigit():
-            raise UserError("That reply is no longer available.")
+            raise UserError(_("That reply is no longer available."))
         refusal = ctx.replies.retry(int(value), user_of(body))
         if refusal:
             tell(ctx, body, refusal)

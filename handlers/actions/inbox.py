@@ -14,6 +14,7 @@ from bot.context import AppContext
 from bot.inbox import templates, triage
 from bot.inbox.timezones import user_timezone
 from handlers.common import channel_of, tell, user_facing, user_of
+from locales import _
 from providers.errors import UserError
 from storage.models import ThreadStatus
 
@@ -21,7 +22,7 @@ from storage.models import ThreadStatus
 def _row_id(body: dict[str, Any]) -> int:
     value = body["actions"][0].get("value", "")
     if not value.isdigit():
-        raise UserError("That reply is no longer available.")
+        raise UserError(_("That reply is no longer available."))
     return int(value)
 
 
@@ -98,7 +99,7 @@ def register_triage(app: App, ctx: AppContext) -> None:
         conversation = triage.checked_conversation(ctx, _clicked_conversation(ctx, body), user)
         zone = user_timezone(ctx, user)
         view = when_modal(
-            "triage_snooze", "Snooze until", str(conversation.id), zone.key, submit="Snooze"
+            "triage_snooze", _("Snooze until"), str(conversation.id), zone.key, submit=_("Snooze")
         )
         client.views_open(trigger_id=body["trigger_id"], view=view)
 
@@ -109,8 +110,10 @@ def _template_choices(ctx: AppContext, conversation: Any) -> list[Any]:
     rows = templates.templates_for(ctx, mailbox.team_id, mailbox.id)
     if not rows:
         raise UserError(
-            "There are no saved replies for this mailbox yet. Its managers can add some with "
-            "`/mail-template add`."
+            _(
+                "There are no saved replies for this mailbox yet. Its managers can add some with "
+                "`/mail-template add`."
+            )
         )
     return rows
 
@@ -121,7 +124,10 @@ def _template_view(ctx: AppContext, conversation: Any, user: str, chosen_id: str
     rows = _template_choices(ctx, conversation)
     chosen = next((r for r in rows if str(r.id) == chosen_id), rows[0])
     text = templates.fill(ctx, chosen, mailbox, conversation, user)
-    options = [(r.name if r.mailbox_id else f"{r.name} (workspace)", str(r.id)) for r in rows]
+    options = [
+        (r.name if r.mailbox_id else _("{name} (workspace)").format(name=r.name), str(r.id))
+        for r in rows
+    ]
     return template_reply_modal(conversation.id, options, str(chosen.id), text)
 
 

@@ -8,6 +8,7 @@ from slack_bolt import Ack, App
 
 from bot.context import AppContext
 from handlers.common import tell, user_facing, user_of
+from locales import _
 from providers.errors import UserError
 
 
@@ -18,13 +19,15 @@ def register(app: App, ctx: AppContext) -> None:
         ack()
         value = body["actions"][0].get("value", "")
         if not value.isdigit():
-            raise UserError("That email is not available any more.")
+            raise UserError(_("That email is not available any more."))
         # The id is untrusted: retry_failed checks it against who clicked.
         refusal = ctx.sync.retry_failed(int(value), user_of(body))
         tell(
             ctx,
             body,
             refusal
-            or "Trying that email again now. It will appear in this channel if it can be shown; "
-            "if not, a new notice will say why.",
+            or _(
+                "Trying that email again now. It will appear in this channel if it can be shown; "
+                "if not, a new notice will say why."
+            ),
         )

@@ -10,6 +10,7 @@ from bot.blocks.connect import connect_modal, form_values_from_mailbox
 from bot.context import AppContext
 from handlers.commands.connect import allowed_kinds, sign_in_buttons
 from handlers.common import tell, user_facing, user_of
+from locales import _
 from providers.errors import UserError
 from storage.models import Mailbox, Provider
 
@@ -19,7 +20,7 @@ def _mailbox(ctx: AppContext, body: dict[str, Any]) -> Mailbox:
     mailbox = ctx.mailboxes.get(int(value)) if value.isdigit() else None
     if mailbox is None:
         raise UserError(
-            "That mailbox no longer exists. Run `/mail-status` to see the current list."
+            _("That mailbox no longer exists. Run `/mail-status` to see the current list.")
         )
     return mailbox
 
@@ -31,11 +32,21 @@ def register(app: App, ctx: AppContext) -> None:
         ack()
         mailbox = _mailbox(ctx, body)
         if not ctx.roles.can_see(user_of(body), mailbox):
-            raise UserError("You cannot see this mailbox, so you cannot sync it.")
+            raise UserError(_("You cannot see this mailbox, so you cannot sync it."))
         if not mailbox.active:
-            raise UserError(f"{mailbox.address} is paused. Activate it first, then sync.")
+            raise UserError(
+                _("{address} is paused. Activate it first, then sync.").format(
+                    address=mailbox.address
+                )
+            )
         ctx.sync.sync_now(mailbox.id)  # type: ignore[arg-type]
-        tell(ctx, body, f"Syncing {mailbox.address} now. New mail will appear in its channel.")
+        tell(
+            ctx,
+            body,
+            _("Syncing {address} now. New mail will appear in its channel.").format(
+                address=mailbox.address
+            ),
+        )
 
     @app.action("mailbox_toggle_active")
     @user_facing(ctx)
@@ -45,12 +56,20 @@ def register(app: App, ctx: AppContext) -> None:
         activate = not mailbox.active
         ctx.lifecycle.set_active(user_of(body), mailbox, activate)
         if activate:
-            tell(ctx, body, f"{mailbox.address} is active again: it syncs and sends replies.")
+            tell(
+                ctx,
+                body,
+                _("{address} is active again: it syncs and sends replies.").format(
+                    address=mailbox.address
+                ),
+            )
         else:
             tell(
                 ctx,
                 body,
-                f"{mailbox.address} is paused: it neither syncs nor sends until activated.",
+                _("{address} is paused: it neither syncs nor sends until activated.").format(
+                    address=mailbox.address
+                ),
             )
 
     @app.action("mailbox_reconnect")
@@ -60,7 +79,9 @@ def register(app: App, ctx: AppContext) -> None:
         mailbox = _mailbox(ctx, body)
         user = user_of(body)
         if not ctx.roles.can_manage(user, mailbox):
-            raise UserError("Only an admin (or the owner of a personal mailbox) can reconnect it.")
+            raise UserError(
+                _("Only an admin (or the owner of a personal mailbox) can reconnect it.")
+            )
         team = mailbox.team_id
         sign_in = sign_in_buttons(ctx, user, team, mailbox.kind, mailbox.id)
         if mailbox.provider != Provider.IMAP and sign_in:
@@ -69,7 +90,7 @@ def register(app: App, ctx: AppContext) -> None:
                 values=form_values_from_mailbox(mailbox),
                 mailbox_id=mailbox.id,
                 sign_in=sign_in,
-                notice=f"Sign in again to reconnect *{mailbox.address}*.",
+                notice=_("Sign in again to reconnect *{address}*.").format(address=mailbox.address),
             )
         else:
             view = connect_modal(

@@ -16,6 +16,7 @@ from bot.preferences import contacts, footers, panel
 from handlers.commands.connect import allowed_kinds, sign_in_buttons
 from handlers.commands.footer import open_footer_editor
 from handlers.common import team_of, user_facing, user_of
+from locales import _
 from providers.errors import MailroomError, UserError
 from storage.models import Mailbox
 
@@ -25,7 +26,7 @@ def _mailbox(ctx: AppContext, body: dict[str, Any]) -> Mailbox:
     mailbox = ctx.mailboxes.get(int(value)) if value.isdigit() else None
     if mailbox is None:
         raise UserError(
-            "That mailbox no longer exists. Open App Home again to see the current list."
+            _("That mailbox no longer exists. Open App Home again to see the current list.")
         )
     return mailbox
 
@@ -101,7 +102,7 @@ def register(app: App, ctx: AppContext) -> None:
         mailbox = _mailbox(ctx, body)
         if not ctx.roles.can_manage(user_of(body), mailbox):
             raise UserError(
-                "Only an admin (or the owner of a personal mailbox) can change how it syncs."
+                _("Only an admin (or the owner of a personal mailbox) can change how it syncs.")
             )
         mode = "full" if mailbox.sync_mode == "partial" else "partial"
         contacts.set_sync_mode(ctx, mailbox.id, mode)  # type: ignore[arg-type]
@@ -148,10 +149,11 @@ def register(app: App, ctx: AppContext) -> None:
         try:
             sender = footers.test_sender(ctx, user, team, mailbox)
             address = footers.send_test(ctx, sender, form, user)
-            notice = (
-                f":white_check_mark: Test sent to {escape(address)} from "
-                f"{escape(sender.address)}. Nothing is saved until you press Save."
-            )
+            notice = ":white_check_mark: " + _(
+                "Test sent to {address} from {sender}. Nothing is saved until you press Save."
+            ).format(address=escape(address), sender=escape(sender.address))
         except MailroomError as exc:
-            notice = f":x: The test was not sent. {escape(exc.message)}"
+            notice = ":x: " + _("The test was not sent. {reason}").format(
+                reason=escape(exc.message)
+            )
         _redraw(ctx, client, body, target, values, notice=notice)

@@ -26,6 +26,7 @@ from bot.senders import Senders
 from bot.senders.domains import WATCH_INTERVAL
 from bot.senders.parsing import DkimRequest, parse_dkim_text
 from handlers.common import team_of, tell, user_facing, user_of
+from locales import _
 from providers.errors import UserError
 
 
@@ -84,9 +85,9 @@ def register(app: App, ctx: AppContext) -> None:
         ctx.roles.require_admin(user, "stop watching a domain")
         domain = parse_dkim_text(value_of(body)).domain
         if senders.domains.unwatch(team_of(body), domain):
-            tell(ctx, body, f"Mailroom no longer watches {domain}.")
+            tell(ctx, body, _("Mailroom no longer watches {domain}.").format(domain=domain))
         else:
-            tell(ctx, body, f"{domain} was not being watched.")
+            tell(ctx, body, _("{domain} was not being watched.").format(domain=domain))
 
     @app.action(SEND_AGAIN)
     @user_facing(ctx)
@@ -102,9 +103,11 @@ def register(app: App, ctx: AppContext) -> None:
     @user_facing(ctx)
     def send_via(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        mailbox_id, _, via = value_of(body).partition(":")
+        mailbox_id, _sep, via = value_of(body).partition(":")
         if not mailbox_id.isdigit():
-            raise UserError("That button is out of date. Run `/mail-status` to see the mailboxes.")
+            raise UserError(
+                _("That button is out of date. Run `/mail-status` to see the mailboxes.")
+            )
         mailbox = senders.verifications.set_send_via(user_of(body), int(mailbox_id), via)
         verified = senders.verifications.stored_verified(mailbox.team_id, mailbox.address)
         tell(ctx, body, send_via_changed(mailbox, verified=verified))

@@ -25,6 +25,7 @@ from bot.connect import check_channel, join_channel, view_values
 from bot.context import AppContext
 from handlers.commands.connect import allowed_kinds, sign_in_buttons
 from handlers.common import team_of, tell, user_facing, user_of
+from locales import _
 from providers.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,9 @@ def register(app: App, ctx: AppContext) -> None:
         _renew_buttons(ctx, client, body)
         if refusal:
             raise UserError(
-                f"{refusal} Mailroom will ask you for a channel in a message after the sign-in."
+                _(
+                    "{refusal} Mailroom will ask you for a channel in a message after the sign-in."
+                ).format(refusal=refusal)
             )
 
     @app.action(PICK_CHANNEL_ACTION)
@@ -54,14 +57,16 @@ def register(app: App, ctx: AppContext) -> None:
         mailbox_id = action.get("block_id", "").rsplit("_", 1)[-1]
         mailbox = ctx.mailboxes.get(int(mailbox_id)) if mailbox_id.isdigit() else None
         if mailbox is None:
-            raise UserError("That mailbox no longer exists. Connect it again with `/mail-connect`.")
+            raise UserError(
+                _("That mailbox no longer exists. Connect it again with `/mail-connect`.")
+            )
         if not ctx.roles.can_manage(user_of(body), mailbox):
             raise UserError(
-                "Only an admin (or the owner of a personal mailbox) can choose its channel."
+                _("Only an admin (or the owner of a personal mailbox) can choose its channel.")
             )
         channel = action.get("selected_conversation") or ""
         if not channel:
-            raise UserError("Choose a channel from the list.")
+            raise UserError(_("Choose a channel from the list."))
         refusal = check_channel(ctx, user_of(body), channel)
         if refusal:
             raise UserError(refusal)
@@ -72,7 +77,9 @@ def register(app: App, ctx: AppContext) -> None:
             tell(
                 ctx,
                 body,
-                f"Saved {channel_link(channel)} for {mailbox.address}, but it stays inactive: {refusal}",
+                _("Saved {channel} for {address}, but it stays inactive: {refusal}").format(
+                    channel=channel_link(channel), address=mailbox.address, refusal=refusal
+                ),
             )
             return
         text, blocks = connected_blocks(mailbox, mailbox.provider, note)
@@ -86,7 +93,7 @@ def register(app: App, ctx: AppContext) -> None:
         view = connect_modal(
             kinds=allowed_kinds(ctx, user),
             sign_in=sign_in_buttons(ctx, user, team),
-            notice="Your IT admin approved Mailroom: sign in with Microsoft again.",
+            notice=_("Your IT admin approved Mailroom: sign in with Microsoft again."),
         )
         client.views_open(trigger_id=body["trigger_id"], view=view)
 
@@ -98,7 +105,7 @@ def register(app: App, ctx: AppContext) -> None:
         consent = ctx.need_signin().consent
         row = consent.get(int(value)) if value.isdigit() else None
         if row is None or row.id is None or row.team_id != team_of(body):
-            raise UserError("That organisation is no longer listed. Run `/mail-consent` again.")
+            raise UserError(_("That organisation is no longer listed. Run `/mail-consent` again."))
         status = consent.check(row.id)
         label = TenantView(row_id=row.id, tenant=row.tenant, status=status, consent_link="").label
         tell(ctx, body, check_result_text(label, status))

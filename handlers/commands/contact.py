@@ -12,6 +12,7 @@ from bot.preferences import contacts
 from bot.roles import mailboxes_for
 from handlers.commands.contacts import command_values
 from handlers.common import tell, user_facing
+from locales import _
 from providers.errors import UserError
 
 
@@ -24,8 +25,10 @@ def register(app: App, ctx: AppContext) -> None:
         pattern = contacts.normalise_pattern(words[0]) if len(words) == 1 else None
         if pattern is None:
             raise UserError(
-                "Use `/mail-contact ana@customer.com` (or `@customer.com` for a whole "
-                "company) to see recent mail with them."
+                _(
+                    "Use `/mail-contact ana@customer.com` (or `@customer.com` for a whole "
+                    "company) to see recent mail with them."
+                )
             )
         visible = mailboxes_for(ctx, body["user_id"], body.get("team_id", ""), manage=False)
         items = contacts.recent_activity(ctx, pattern, [m.id for m in visible])  # type: ignore[misc]

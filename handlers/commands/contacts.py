@@ -14,22 +14,17 @@ from slack_bolt import Ack, App
 
 from bot.blocks.contacts import contacts_changed_text, contacts_list
 from bot.context import AppContext
-from bot.formatting.plural import plural
 from bot.preferences import contacts
 from bot.preferences.panel import choose_mailbox, mailbox_changed
 from bot.slack_files import download_slack_file, file_url, is_remote_file
 from handlers.common import tell, user_facing
+from locales import N_, _, ngettext
 from providers.errors import ServiceError, UserError
 from storage.models import Mailbox
 
 log = logging.getLogger(__name__)
 
-USAGE = (
-    "Use `/mail-contacts add ana@customer.com @customer.com`, `/mail-contacts remove ...`, "
-    "`/mail-contacts list`, `/mail-contacts mode partial` (or `full`) or "
-    "`/mail-contacts import`. Add `mailbox:<address>` when you manage several mailboxes."
-)
-IMPORT_HOW = (
+IMPORT_HOW = N_(
     "To import contacts, post the CSV file in the mailbox's channel (as a new message, not in "
     "a thread) with the message `import contacts`, or share it with me in a DM. Every address "
     "or @domain in any column is added. Add `mailbox:<address>` to the message to choose "
@@ -82,16 +77,24 @@ def download(ctx: AppContext, file: dict[str, Any]) -> bytes:
     """The CSV's bytes, only from Slack's own file host (the bot token goes nowhere else)."""
     url = file_url(file)
     if not url or is_remote_file(file):
+        name = file.get("name")
+        if name is None:
+            raise UserError(
+                _(
+                    "Slack did not share the contents of the file. Upload it again as a file (not a link)."
+                )
+            )
         raise UserError(
-            f"Slack did not share the contents of {file.get('name', 'the file')}. "
-            "Upload it again as a file (not a link)."
+            _(
+                "Slack did not share the contents of {name}. Upload it again as a file (not a link)."
+            ).format(name=name)
         )
     return download_slack_file(
         ctx.settings,
         url,
-        name=file.get("name") or "the file",
+        name=file.get("name") or _("the file"),
         max_bytes=contacts.MAX_CSV_BYTES,
-        too_large_hint="Split it into smaller CSV files and share them one at a time.",
+        too_large_hint=_("Split it into smaller CSV files and share them one at a time."),
     )
 
 
@@ -104,7 +107,14 @@ def register(app: App, ctx: AppContext) -> None:
         words, address = split_mailbox(body.get("text", ""))
         action = words[0].lower() if words else "list"
         if action not in ("add", "remove", "list", "mode", "import"):
-            raise UserError(f"I did not understand `{action}`. {USAGE}")
+            raise UserError(
+                _(
+                    "I did not understand `{action}`. Use `/mail-contacts add ana@customer.com "
+                    "@customer.com`, `/mail-contacts remove ...`, `/mail-contacts list`, "
+                    "`/mail-contacts mode partial` (or `full`) or `/mail-contacts import`. Add "
+                    "`mailbox:<address>` when you manage several mailboxes."
+                ).format(action=action)
+            )
         mailbox = choose_mailbox(
             ctx, user, team, address=address, channel_id=channel, manage=action != "list"
         )
@@ -112,13 +122,21 @@ def register(app: App, ctx: AppContext) -> None:
             text, blocks = contacts_list(mailbox, contacts.list_contacts(ctx, mailbox.id))  # type: ignore[arg-type]
             tell(ctx, body, text, blocks=blocks)
         elif action == "import":
-            tell(ctx, body, IMPORT_HOW)
+            tell(ctx, body, _(IMPORT_HOW))
         elif action == "mode":
             _set_mode(ctx, body, mailbox, words[1:])
         else:
             values = command_values(words[1:])
             if not values:
-                raise UserError(f"Name at least one address or @domain. {USAGE}")
+                raise UserError(
+                    _(
+                        "Name at least one address or @domain. Use `/mail-contacts add "
+                        "ana@customer.com @customer.com`, `/mail-contacts remove ...`, "
+                        "`/mail-contacts list`, `/mail-contacts mode partial` (or `full`) or "
+                        "`/mail-contacts import`. Add `mailbox:<address>` when you manage "
+                        "several mailboxes."
+                    )
+                )
             if action == "add":
                 changes = contacts.add_contacts(ctx, mailbox.id, values, user)  # type: ignore[arg-type]
                 tell(ctx, body, contacts_changed_text("Added", mailbox, changes))
@@ -132,7 +150,7 @@ def register(app: App, ctx: AppContext) -> None:
     def import_csv(event: dict[str, Any], body: dict[str, Any]) -> None:
         user = event["user"]
         try:
-            _, address = split_mailbox(event.get("text", ""))
+            _words, address = split_mailbox(event.get("text", ""))
             mailbox = choose_mailbox(
                 ctx, user, body.get("team_id", ""), address=address, manage=True
             )
@@ -149,8 +167,10 @@ def register(app: App, ctx: AppContext) -> None:
             log.exception("contacts import failed")
             ctx.slack.dm(
                 user,
-                "Mailroom could not import that file because of an error on its "
-                "side; nothing was added. Try again in a minute.",
+                _(
+                    "Mailroom could not import that file because of an error on its "
+                    "side; nothing was added. Try again in a minute."
+                ),
             )
 
 
@@ -159,14 +179,24 @@ def _set_mode(ctx: AppContext, body: dict[str, Any], mailbox: Mailbox, words: li
     updated = contacts.set_sync_mode(ctx, mailbox.id, mode)  # type: ignore[arg-type]
     if mode == "partial":
         count = len(contacts.patterns_of(ctx, mailbox.id))  # type: ignore[arg-type]
-        note = (
-            f"Only mail exchanged with its {plural(count, 'contact', 'contacts')} is posted "
-            "from now on; "
-            "other mail is skipped (never posted later)."
-        )
         if not count:
-            note += " It has no contacts yet: add some with `/mail-contacts add`."
+            text = _(
+                "{address} now syncs in partial mode. Only mail exchanged with its 0 contacts "
+                "is posted from now on; other mail is skipped (never posted later). It has no "
+                "contacts yet: add some with `/mail-contacts add`."
+            ).format(address=updated.address)
+        else:
+            text = ngettext(
+                "{address} now syncs in partial mode. Only mail exchanged with its {n} contact "
+                "is posted from now on; other mail is skipped (never posted later).",
+                "{address} now syncs in partial mode. Only mail exchanged with its {n} contacts "
+                "is posted from now on; other mail is skipped (never posted later).",
+                count,
+            ).format(address=updated.address, n=count)
     else:
-        note = "Every email is posted from now on (mail skipped earlier stays skipped)."
-    tell(ctx, body, f"{updated.address} now syncs in {mode} mode. {note}")
+        text = _(
+            "{address} now syncs in full mode. Every email is posted from now on (mail skipped "
+            "earlier stays skipped)."
+        ).format(address=updated.address)
+    tell(ctx, body, text)
     mailbox_changed(ctx, mailbox.id)  # type: ignore[arg-type]

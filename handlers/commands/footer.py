@@ -10,6 +10,7 @@ from bot.blocks.footer import footer_modal
 from bot.context import AppContext
 from bot.preferences import footers
 from handlers.common import user_facing
+from locales import _
 from providers.errors import UserError
 
 
@@ -28,8 +29,10 @@ def open_footer_editor(
     targets = footers.footer_targets(ctx, user, team)
     if not targets:
         raise UserError(
-            "You have no footer to edit: connect your personal mailbox with "
-            "`/mail-connect` first (admins edit shared and marketing footers)."
+            _(
+                "You have no footer to edit: connect your personal mailbox with "
+                "`/mail-connect` first (admins edit shared and marketing footers)."
+            )
         )
     target = _pick(ctx, targets, wanted.strip().lower(), channel)
     mailbox = footers.target_mailbox(ctx, user, target)
@@ -46,13 +49,15 @@ def open_footer_editor(
 
 
 def _pick(ctx: AppContext, targets: list[tuple[str, str]], wanted: str, channel: str) -> str:
-    values = [value for _, value in targets]
+    values = [value for _label, value in targets]
     if wanted:
         for label, value in targets:
             if wanted in (value, label.split(" ")[0].lower()):
                 return value
         raise UserError(
-            f"{wanted} is not a footer you can edit. Run `/mail-footer` alone to pick from yours."
+            _(
+                "{wanted} is not a footer you can edit. Run `/mail-footer` alone to pick from yours."
+            ).format(wanted=wanted)
         )
     for mailbox in ctx.mailboxes.by_channel(channel) if channel else []:
         if str(mailbox.id) in values:

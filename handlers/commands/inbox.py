@@ -12,6 +12,7 @@ from bot.context import AppContext
 from bot.inbox.reminders import days_text, parse_days, save_reminder
 from bot.inbox.waiting import waiting_for
 from handlers.common import team_of, tell, user_facing, user_of
+from locales import N_, _
 from providers.errors import UserError
 from storage.models import Mailbox
 
@@ -30,7 +31,7 @@ def register(app: App, ctx: AppContext) -> None:
         tell(ctx, body, text, blocks=blocks)
 
 
-REMINDER_USAGE = (
+REMINDER_USAGE = N_(
     "Use `/mail-inbox reminder <mailbox address> <hours> [time zone] [days]`, for example "
     "`/mail-inbox reminder sales@acme.com 4 Europe/Paris mon-fri`, or "
     "`/mail-inbox reminder sales@acme.com off`."
@@ -39,7 +40,7 @@ REMINDER_USAGE = (
 
 def set_reminder(ctx: AppContext, user: str, args: list[str]) -> str:
     if len(args) < 2:
-        raise UserError(REMINDER_USAGE)
+        raise UserError(_(REMINDER_USAGE))
     mailbox = _managed_mailbox(ctx, user, args[0])
     if args[1].lower() == "off":
         hours = 0.0
@@ -47,19 +48,25 @@ def set_reminder(ctx: AppContext, user: str, args: list[str]) -> str:
         try:
             hours = float(args[1].lower().removesuffix("h"))
         except ValueError:
-            raise UserError(f"{args[1]!r} is not a number of hours. {REMINDER_USAGE}") from None
+            raise UserError(
+                _(
+                    "{value} is not a number of hours. Use `/mail-inbox reminder <mailbox "
+                    "address> <hours> [time zone] [days]`, for example `/mail-inbox reminder "
+                    "sales@acme.com 4 Europe/Paris mon-fri`, or `/mail-inbox reminder "
+                    "sales@acme.com off`."
+                ).format(value=repr(args[1]))
+            ) from None
         if not 0 < hours <= 24 * 30:
-            raise UserError("Pick a number of working hours between 0 and 720, or `off`.")
+            raise UserError(_("Pick a number of working hours between 0 and 720, or `off`."))
     tz = args[2] if len(args) > 2 else "UTC"
     days = parse_days(args[3]) if len(args) > 3 else {0, 1, 2, 3, 4}
     save_reminder(ctx, mailbox, user, hours, tz, days)
     if not hours:
-        return f"Reminders are off for {mailbox.address}."
-    return (
-        f":alarm_clock: {mailbox.address}: a customer mail unanswered after {hours:g} working "
-        f"hours reminds its assignee (or the channel). Working days: {days_text(days)}, "
-        f"time zone {tz}."
-    )
+        return _("Reminders are off for {address}.").format(address=mailbox.address)
+    return ":alarm_clock: " + _(
+        "{address}: a customer mail unanswered after {hours} working hours reminds its assignee "
+        "(or the channel). Working days: {days}, time zone {tz}."
+    ).format(address=mailbox.address, hours=f"{hours:g}", days=days_text(days), tz=tz)
 
 
 def _managed_mailbox(ctx: AppContext, user: str, word: str) -> Mailbox:
@@ -68,6 +75,8 @@ def _managed_mailbox(ctx: AppContext, user: str, word: str) -> Mailbox:
         if mailbox.address.lower() == address and ctx.roles.can_manage(user, mailbox):
             return mailbox
     raise UserError(
-        f"You do not manage a mailbox {address}. The owner of a personal mailbox or an admin "
-        "can set its reminder."
+        _(
+            "You do not manage a mailbox {address}. The owner of a personal mailbox or an admin "
+            "can set its reminder."
+        ).format(address=address)
     )

@@ -9,13 +9,10 @@ from slack_bolt import Ack, App
 
 from bot.context import AppContext
 from handlers.common import tell, user_facing
+from locales import _
 from providers.errors import UserError
 from storage.models import Role
 
-USAGE = (
-    "Use `/mail-role @person sales`, `/mail-role @person marketing`, `/mail-role @person admin` "
-    "or `/mail-role @person none`."
-)
 MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 
 
@@ -23,7 +20,12 @@ def parse_role_command(text: str) -> tuple[str, Role]:
     match = MENTION.search(text or "")
     words = MENTION.sub(" ", text or "").split()
     if not match or len(words) != 1 or words[0].lower() not in Role._value2member_map_:
-        raise UserError(f"I could not read that. {USAGE}")
+        raise UserError(
+            _(
+                "I could not read that. Use `/mail-role @person sales`, `/mail-role @person "
+                "marketing`, `/mail-role @person admin` or `/mail-role @person none`."
+            )
+        )
     return match.group(1), Role(words[0].lower())
 
 
@@ -37,10 +39,13 @@ def register(app: App, ctx: AppContext) -> None:
         target, role = parse_role_command(body.get("text", ""))
         ctx.roles.grant(target, role, body.get("team_id", ""))
         effective = ctx.roles.role_of(target)
-        note = ""
         if effective != role:
-            note = (
-                f" They stay {effective} because they are a workspace admin or listed in "
-                "MAILROOM_ADMINS."
+            text = _(
+                "<@{user}> now has the {role} role in Mailroom. They stay {effective} because "
+                "they are a workspace admin or listed in MAILROOM_ADMINS."
+            ).format(user=target, role=role, effective=effective)
+        else:
+            text = _("<@{user}> now has the {role} role in Mailroom.").format(
+                user=target, role=role
             )
-        tell(ctx, body, f"<@{target}> now has the {role} role in Mailroom.{note}")
+        tell(ctx, body, text)

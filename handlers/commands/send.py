@@ -10,6 +10,7 @@ from bot.blocks.inbox import compose_modal
 from bot.context import AppContext
 from bot.inbox.compose import sendable_mailboxes
 from handlers.common import team_of, user_facing, user_of
+from locales import _
 from providers.errors import UserError
 
 
@@ -17,8 +18,10 @@ def open_compose(ctx: AppContext, body: dict[str, Any], client: Any) -> None:
     mailboxes = sendable_mailboxes(ctx, user_of(body), team_of(body))
     if not mailboxes:
         raise UserError(
-            "You have no mailbox to send from: connect your own with `/mail-connect`, or ask "
-            "an admin for the sales role (`/mail-role`) to send from a shared mailbox."
+            _(
+                "You have no mailbox to send from: connect your own with `/mail-connect`, or ask "
+                "an admin for the sales role (`/mail-role`) to send from a shared mailbox."
+            )
         )
     options = [(m.address, str(m.id)) for m in mailboxes]
     client.views_open(

@@ -13,10 +13,11 @@ from bot.context import AppContext
 from bot.inbox import templates
 from handlers.commands.contacts import split_mailbox
 from handlers.common import team_of, tell, user_facing, user_of
+from locales import N_, _
 from providers.errors import UserError
 from storage.models import Mailbox
 
-USAGE = (
+USAGE = N_(
     "Use `/mail-template` to list saved replies, `/mail-template add`, "
     "`/mail-template edit <name>` or `/mail-template remove <name>`; add "
     "`mailbox:<address>` for a mailbox's own templates (without it: the workspace's)."
@@ -29,7 +30,9 @@ def _mailbox(ctx: AppContext, user: str, address: str | None) -> Mailbox | None:
     for mailbox in ctx.mailboxes.all():
         if mailbox.address.lower() == address.lower() and ctx.roles.can_see(user, mailbox):
             return mailbox
-    raise UserError(f"You have no mailbox {address}. `/mail-status` lists yours.")
+    raise UserError(
+        _("You have no mailbox {address}. `/mail-status` lists yours.").format(address=address)
+    )
 
 
 def register(app: App, ctx: AppContext) -> None:
@@ -57,30 +60,32 @@ def register(app: App, ctx: AppContext) -> None:
             tell(ctx, body, text, blocks=blocks)
             return
         if verb not in ("add", "edit", "remove"):
-            raise UserError(USAGE)
+            raise UserError(_(USAGE))
         templates.require_manager(ctx, user, mailbox)
         if verb == "remove":
             if not name:
-                raise UserError(USAGE)
+                raise UserError(_(USAGE))
             templates.remove(ctx, user, team, mailbox, name)
-            tell(ctx, body, f"Removed the saved reply {name!r}.")
+            tell(ctx, body, _("Removed the saved reply {name}.").format(name=repr(name)))
             return
         existing = None
         if verb == "edit":
             existing = templates.find(ctx, team, mailbox.id if mailbox else None, name)
             if existing is None:
                 raise UserError(
-                    f"There is no template called {name!r} there. `/mail-template` lists them."
+                    _(
+                        "There is no template called {name} there. `/mail-template` lists them."
+                    ).format(name=repr(name))
                 )
         reference = json.dumps(
             {"mailbox": mailbox.id if mailbox else None, "id": existing.id if existing else None}
         )
-        hint = "Tags: " + " ".join(f"{{{t}}}" for t in templates.TEMPLATE_TAGS)
+        hint = _("Tags: {tags}").format(tags=" ".join(f"{{{t}}}" for t in templates.TEMPLATE_TAGS))
         view = template_edit_modal(
             reference,
             existing.name if existing else name,
             existing.body if existing else "",
-            mailbox.address if mailbox else "the whole workspace",
+            mailbox.address if mailbox else _("the whole workspace"),
             hint,
         )
         client.views_open(trigger_id=body["trigger_id"], view=view)

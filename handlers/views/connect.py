@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -38,11 +37,13 @@ from bot.connect import (
 from bot.context import AppContext
 from bot.formatting.slack_text import escape
 from handlers.commands.connect import allowed_kinds, sign_in_buttons
+from locales import ContextExecutor, _
 from providers.errors import UNEXPECTED
 
 log = logging.getLogger(__name__)
 ACK_BUDGET = 2.5  # seconds of Slack's 3 we spend testing before switching to "testing..."
-_pool = ThreadPoolExecutor(8, thread_name_prefix="connect-test")
+# ContextExecutor: the test's error sentences are in the language of the submitter.
+_pool = ContextExecutor(8, thread_name_prefix="connect-test")
 
 
 def register(app: App, ctx: AppContext) -> None:
@@ -59,7 +60,8 @@ def register(app: App, ctx: AppContext) -> None:
         existing = ctx.mailboxes.get(mailbox_id) if mailbox_id else None
         if mailbox_id and (existing is None or not ctx.roles.can_manage(user, existing)):
             ack(
-                response_action="errors", errors={"address": "You can no longer edit this mailbox."}
+                response_action="errors",
+                errors={"address": _("You can no longer edit this mailbox.")},
             )
             return
         try:
@@ -83,7 +85,7 @@ def register(app: App, ctx: AppContext) -> None:
             return
         except Exception:
             log.exception("connection test failed unexpectedly")
-            ack(response_action="errors", errors={"address": UNEXPECTED})
+            ack(response_action="errors", errors={"address": _(UNEXPECTED)})
             return
         if errors:
             ack(response_action="errors", errors=errors)
@@ -123,8 +125,11 @@ def _finish_late(
             values=values,
             mailbox_id=form.mailbox_id,
             sign_in=sign_in_buttons(ctx, user, team, form.kind, form.mailbox_id),
-            notice=":x: *The connection test failed.* Fix the fields marked below and press "
-            "Test and save again (passwords must be typed again).",
+            notice=":x: "
+            + _(
+                "*The connection test failed.* Fix the fields marked below and press "
+                "Test and save again (passwords must be typed again)."
+            ),
             field_notes=errors,
         )
         problems = " ".join(dict.fromkeys(errors.values()))
@@ -134,8 +139,11 @@ def _finish_late(
             view_id,
             view,
             user,
-            f":x: The connection test for {escape(form.address)} failed: "
-            f"{escape(problems)} Run `/mail-connect` to try again.",
+            ":x: "
+            + _(
+                "The connection test for {address} failed: {problems} Run `/mail-connect` to "
+                "try again."
+            ).format(address=escape(form.address), problems=escape(problems)),
         )
         return
     mailbox, note = _save(ctx, form, user, team)
@@ -145,8 +153,14 @@ def _finish_late(
         view_id,
         connected_view(mailbox, note),
         user,
-        f":white_check_mark: {escape(mailbox.address)} is connected: its email will "
-        f"appear in {channel_link(mailbox.channel_id)}. {note or ''}".strip(),
+        (
+            ":white_check_mark: "
+            + _("{address} is connected: its email will appear in {channel}. {note}").format(
+                address=escape(mailbox.address),
+                channel=channel_link(mailbox.channel_id),
+                note=note or "",
+            )
+        ).strip(),
     )
 
 

@@ -13,6 +13,7 @@ from bot.context import AppContext
 from bot.inbox import compose, templates, triage
 from bot.inbox.timezones import local_to_utc, user_timezone
 from handlers.common import team_of
+from locales import _
 from providers.errors import MailroomError
 from storage.models import ThreadStatus
 
@@ -31,7 +32,7 @@ def register(app: App, ctx: AppContext) -> None:
         metadata = str(view.get("private_metadata") or "")
         values = view["state"]["values"]
         if not metadata.isdigit():
-            ack(response_action="errors", errors={"day": "That reply is no longer available."})
+            ack(response_action="errors", errors={"day": _("That reply is no longer available.")})
             return
         try:
             when = local_to_utc(
@@ -58,7 +59,7 @@ def register(app: App, ctx: AppContext) -> None:
         )
         chosen = str((selected or {}).get("value") or "")
         if not metadata.isdigit() or not chosen:
-            ack(response_action="errors", errors={"assignee": "Pick someone to assign."})
+            ack(response_action="errors", errors={"assignee": _("Pick someone to assign.")})
             return
         # Both ids are untrusted: assign() checks the person submitting and the one chosen.
         try:
@@ -74,7 +75,7 @@ def register(app: App, ctx: AppContext) -> None:
         metadata = str(view.get("private_metadata") or "")
         values = view["state"]["values"]
         if not metadata.isdigit():
-            ack(response_action="errors", errors={"day": "That conversation no longer exists."})
+            ack(response_action="errors", errors={"day": _("That conversation no longer exists.")})
             return
         try:
             when = local_to_utc(
@@ -105,8 +106,10 @@ def register(app: App, ctx: AppContext) -> None:
             ack(
                 response_action="errors",
                 errors={
-                    "body": "Mailroom could not record your email; nothing was sent. "
-                    "Try again in a minute."
+                    "body": _(
+                        "Mailroom could not record your email; nothing was sent. "
+                        "Try again in a minute."
+                    )
                 },
             )
             return
@@ -122,7 +125,7 @@ def register(app: App, ctx: AppContext) -> None:
         block = next((b for b in values if b.startswith("body_")), "")
         text = str((values.get(block, {}).get("value") or {}).get("value") or "").strip()
         if not text:
-            ack(response_action="errors", errors={block or "body_": "Write the reply."})
+            ack(response_action="errors", errors={block or "body_": _("Write the reply.")})
             return
         try:
             # The conversation id is untrusted: the person must be able to answer from it.

@@ -17,6 +17,7 @@ from bot.blocks.senders import NEW_ADDRESS, VERIFY_CALLBACK, verify_answer
 from bot.connect import view_values
 from bot.context import AppContext
 from bot.senders import Senders
+from locales import _
 from providers.errors import UNEXPECTED, MailroomError, UserError
 from providers.ses import normalise_address
 
@@ -29,11 +30,11 @@ def chosen_address(ctx: AppContext, values: dict[str, str], team: str) -> tuple[
     if choice.startswith("mailbox:") and choice[8:].isdigit():
         mailbox = ctx.mailboxes.get(int(choice[8:]))
         if mailbox is None or mailbox.team_id != team:
-            raise UserError("That mailbox no longer exists; choose another.", field="mailbox")
+            raise UserError(_("That mailbox no longer exists; choose another."), field="mailbox")
         return mailbox.address, "mailbox", True
     typed = values.get("address", "")
     if not typed:
-        raise UserError("Type the address to verify, like sales@example.com.", field="address")
+        raise UserError(_("Type the address to verify, like sales@example.com."), field="address")
     try:
         return normalise_address(typed), "address", False
     except UserError as exc:
@@ -53,11 +54,11 @@ def register(app: App, ctx: AppContext) -> None:
         if not ctx.roles.is_admin(user):
             ack(
                 response_action="errors",
-                errors={"sender_name": "Only Mailroom admins can verify sender addresses."},
+                errors={"sender_name": _("Only Mailroom admins can verify sender addresses.")},
             )
             return
         try:
-            address, _, is_mailbox = chosen_address(ctx, values, team)
+            address, _block, is_mailbox = chosen_address(ctx, values, team)
         except UserError as exc:
             ack(response_action="errors", errors={exc.field or "address": exc.message})
             return
@@ -76,7 +77,7 @@ def register(app: App, ctx: AppContext) -> None:
             text, blocks = exc.message, None
         except Exception:
             log.exception("/mail-verify submission failed")
-            text, blocks = UNEXPECTED, None
+            text, blocks = _(UNEXPECTED), None
         if channel:
             ctx.slack.ephemeral(channel, user, text, blocks=blocks)
         else:
