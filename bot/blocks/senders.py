@@ -471,11 +471,15 @@ def ses_note(result: DomainCheck) -> str:
 
 def watch_started(domain: str, verdict: str | None, interval: timedelta) -> str:
     hours = max(1, int(interval.total_seconds() // 3600))
-    watching = ngettext(
-        "Watching {domain}: Mailroom checks it again every hour.",
-        "Watching {domain}: Mailroom checks it again every {n} hours.",
-        hours,
-    ).format(domain=escape(domain), n=hours)
+    if hours == 1:
+        watching = _("Watching {domain}: Mailroom checks it again every hour.")
+    else:
+        watching = ngettext(
+            "Watching {domain}: Mailroom checks it again every {n} hour.",
+            "Watching {domain}: Mailroom checks it again every {n} hours.",
+            hours,
+        )
+    watching = watching.format(domain=escape(domain), n=hours)
     if verdict == "pass":
         rest = _(
             "It passes every check now; you will be told once when every check passes, and "
