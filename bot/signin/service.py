@@ -35,7 +35,7 @@ from bot.signin.consent import Consent
 from bot.signin.notices import config_fault, dm, language_for, send_once
 from bot.signin.tokens import ProviderTokens
 from bot.sync import _streak_key
-from locales import _, speaking
+from locales import _, current_language, speaking
 from providers import google, microsoft
 from providers.errors import MailroomError, UserError
 from providers.signin_errors import PROVIDER_NAMES, FailureKind, SignInFailure
@@ -113,7 +113,12 @@ class SignIn:
                 channel_id=mailbox.channel_id if mailbox else None,
                 backfill_days=mailbox.backfill_days if mailbox else 0,
             )
-            url = f"{config.public_base(self.settings)}/oauth/{provider}/start?state={row.state}"
+            # The page /start shows (a problem with the link) speaks the person's language
+            # when the browser does not say (LanguageMiddleware reads ``lang``).
+            url = (
+                f"{config.public_base(self.settings)}/oauth/{provider}/start?state={row.state}"
+                f"&lang={current_language()}"
+            )
             buttons.append(sign_in_button(provider, url, row.state))
         return buttons
 

@@ -16,7 +16,8 @@ def test_a_spanish_locale_user_is_asked_for_the_channel_in_spanish(
     h.slack.set_locale("UALICE", "es-ES")
     add_mail_user(h, identity.google.person.email)
     run = sign_in(h, identity, "google", channel=None)
-    assert run.page.status_code == 200  # the browser sent no Accept-Language: English page
+    assert run.page.status_code == 200
+    assert run.url.endswith("&lang=es")  # /start speaks Spanish when the browser does not say
     picker = wait_until(
         lambda: [m for m in h.slack.messages("UALICE") if "Elige el canal" in m["text"]],
         message="the channel picker, in Spanish",
@@ -45,3 +46,6 @@ def test_a_spanish_browser_gets_the_sign_in_page_in_spanish(signin_harness: Harn
     assert "Este enlace no es válido" in page.text and "Volver a Slack" in page.text
     english = h.client.client.get("/oauth/google/start?state=not-a-state", follow_redirects=False)
     assert '<html lang="en">' in english.text and "This link is not valid" in english.text
+    # Without Accept-Language, the link's own lang (the Slack user's language) decides.
+    linked = h.client.client.get("/oauth/google/start?state=x&lang=es", follow_redirects=False)
+    assert '<html lang="es">' in linked.text and "Volver a Slack" in linked.text
