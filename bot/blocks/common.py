@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from bot.formatting.slack_text import escape, truncate
+from locales import N_, _
 
 Block = dict[str, Any]
 SECTION_LIMIT = 3000  # Slack's limit for a section's text
@@ -18,7 +19,7 @@ def channel_link(channel_id: str | None) -> str:
     """``<#C123>`` for a well-formed public or private channel id; anything else is shown as
     escaped text, never as a control sequence (a stored id is not trusted to be clean)."""
     if not channel_id:
-        return "none"
+        return _("none")
     if CHANNEL_ID_RE.match(channel_id):
         return f"<#{channel_id}>"
     return "`" + escape(channel_id).replace("`", "'") + "`"
@@ -79,15 +80,24 @@ def option(text: str, value: str) -> dict[str, Any]:
     return {"text": plain(text), "value": value}
 
 
+SAVE = N_("Save")
+CANCEL = N_("Cancel")
+
+
 def modal(
     title: str,
     blocks: list[Block],
     *,
     callback_id: str,
-    submit: str | None = "Save",
+    submit: str | None = SAVE,
     private_metadata: str = "",
-    close: str = "Cancel",
+    close: str = CANCEL,
 ) -> dict[str, Any]:
+    # The defaults are translated here, at the moment the view is built.
+    if submit == SAVE:
+        submit = _(SAVE)
+    if close == CANCEL:
+        close = _(CANCEL)
     view: dict[str, Any] = {
         "type": "modal",
         "callback_id": callback_id,

@@ -19,18 +19,21 @@ from bot.blocks.inbox import triage_blocks
 from bot.formatting.inbound import InboundEmail
 from bot.formatting.outbound import MAX_REPLY_RECIPIENTS, foreign_reply_to
 from bot.formatting.slack_text import escape, split_escaped, truncate
+from locales import N_, _, ngettext
 from storage.models import Mailbox, MailboxKind, Message, ThreadStatus
 
 AUTO_LABELS = {
-    "auto-reply": ":robot_face: Automatic reply — replies in this thread are not sent automatically.",
-    "bounce": ":warning: Delivery failure notice (bounce) from the mail system.",
+    "auto-reply": N_(
+        ":robot_face: Automatic reply — replies in this thread are not sent automatically."
+    ),
+    "bounce": N_(":warning: Delivery failure notice (bounce) from the mail system."),
 }
 SUMMARY_LIMIT = 2800
 NOTE_LIMIT = 900  # one warning or recipients line; three fit a 3,000-character section
 
 
 def sender_line(parsed: InboundEmail) -> str:
-    name = escape(parsed.from_name or parsed.from_address or "unknown sender")
+    name = escape(parsed.from_name or parsed.from_address or _("unknown sender"))
     address = escape(parsed.from_address)
     return f"*{name}* &lt;{address}&gt;" if address and parsed.from_name else f"*{name}*"
 
@@ -51,20 +54,30 @@ def email_post_blocks(
     its sender), with a warning when that differs from the sender's domain, when the sender
     is new to the thread, or when there are more recipients than Mailroom replies to.
     """
-    subject = escape(parsed.subject or "(no subject)")
+    subject = escape(parsed.subject or _("(no subject)"))
     summary_source = parsed.summary or parsed.text or ""
-    summary = truncate(escape(summary_source.strip()) or "_(empty message)_", SUMMARY_LIMIT)
+    summary = truncate(escape(summary_source.strip()) or _("_(empty message)_"), SUMMARY_LIMIT)
     date = (
         f"<!date^{int(parsed.date.timestamp())}^{{date_short_pretty}} {{time}}|{parsed.date:%Y-%m-%d %H:%M}>"
         if parsed.date
-        else "date unknown"
+        else _("date unknown")
     )
     if sent_copy:
-        who = f":outbox_tray: Sent from {escape(mailbox.address)} with a mail client"
-        to = ", ".join(escape(a) for a in parsed.to) or "unknown recipient"
-        if parsed.to_more:
-            to += f" and {parsed.to_more:,} more"
-        headline = f"{who} to {to}"
+        listed = ", ".join(escape(a) for a in parsed.to)
+        address = escape(mailbox.address)
+        if not listed:
+            headline = _("Sent from {mailbox} with a mail client to unknown recipient").format(
+                mailbox=address
+            )
+        elif parsed.to_more:
+            headline = _(
+                "Sent from {mailbox} with a mail client to {recipients} and {more} more"
+            ).format(mailbox=address, recipients=listed, more=f"{parsed.to_more:,}")
+        else:
+            headline = _("Sent from {mailbox} with a mail client to {recipients}").format(
+                mailbox=address, recipients=listed
+            )
+        headline = ":outbox_tray: " + headline
     else:
         headline = f":incoming_envelope: {sender_line(parsed)}"
     blocks: list[Block] = [
@@ -79,12 +92,14 @@ def email_post_blocks(
             blocks.append(section("\n".join(warnings)))
     notes: list[str] = []
     if parsed.auto_kind in AUTO_LABELS:
-        notes.append(AUTO_LABELS[parsed.auto_kind])
+        notes.append(_(AUTO_LABELS[parsed.auto_kind]))
     large = [a for a in parsed.attachments if a.size > attachment_cap]
     for attachment in large[:3]:
         notes.append(
-            f":paperclip: {escape(attachment.filename)} ({human_size(attachment.size)}) is too large "
-            "to upload here; open it in the mailbox."
+            ":paperclip: "
+            + _("{name} ({size}) is too large to upload here; open it in the mailbox.").format(
+                name=escape(attachment.filename), size=human_size(attachment.size)
+            )
         )
     unlisted = [a for a in parsed.attachments if a.skipped == "too_many"] + large[3:]
     if unlisted:
@@ -98,7 +113,7 @@ def email_post_blocks(
         or len(escape(summary_source)) > SUMMARY_LIMIT
     )
     if show_full_ref is not None and trimmed:
-        blocks.append(actions(button("Show full email", "email_show_full", show_full_ref)))
+        blocks.append(actions(button(_("Show full email"), "email_show_full", show_full_ref)))
     if root and mailbox.kind != MailboxKind.MARKETING:
         # A new thread: who has it and where it stands, kept current by bot.inbox (not for
         # marketing mailboxes, which never answer from Slack).
@@ -110,9 +125,9 @@ def notification_text(parsed: InboundEmail, mailbox: Mailbox, sent_copy: bool, s
     """What phones show: the sender's name as the post shows it; our own mail "Sent by"."""
     if sent_copy:
         name = parsed.from_name or mailbox.sender_name or parsed.from_address or mailbox.address
-        return f"Sent by {escape(name)}: {subject}"
-    name = parsed.from_name or parsed.from_address or "unknown sender"
-    return f"Email from {escape(name)}: {subject}"
+        return _("Sent by {name}: {subject}").format(name=escape(name), subject=subject)
+    name = parsed.from_name or parsed.from_address or _("unknown sender")
+    return _("Email from {name}: {subject}").format(name=escape(name), subject=subject)
 
 
 NOT_UPLOADED_LISTED = 15
@@ -123,24 +138,37 @@ def not_uploaded_note(files: list[Any]) -> str:
     names = ", ".join(
         f"{escape(a.filename)} ({human_size(a.size)})" for a in files[:NOT_UPLOADED_LISTED]
     )
-    if len(files) > NOT_UPLOADED_LISTED:
-        names += f" and {len(files) - NOT_UPLOADED_LISTED:,} more"
-    count = f"{len(files):,} more file" + ("" if len(files) == 1 else "s")
-    return truncate(
-        f":paperclip: {count} not uploaded here: {names}. Open them in the mailbox.", 2000
-    )
+    n = len(files)
+    if n > NOT_UPLOADED_LISTED:
+        sentence = ngettext(
+            "{n} more file not uploaded here: {names} and {more} more. Open them in the mailbox.",
+            "{n} more files not uploaded here: {names} and {more} more. Open them in the mailbox.",
+            n,
+        )
+    else:
+        sentence = ngettext(
+            "{n} more file not uploaded here: {names}. Open them in the mailbox.",
+            "{n} more files not uploaded here: {names}. Open them in the mailbox.",
+            n,
+        )
+    text = sentence.format(n=f"{n:,}", names=names, more=f"{n - NOT_UPLOADED_LISTED:,}")
+    return truncate(":paperclip: " + text, 2000)
 
 
 def recipients_text(addresses: list[str], shown: int = MAX_REPLY_RECIPIENTS) -> str:
     """Escaped ``a@x, b@y and 3 more`` for a post or a confirmation."""
-    listed = ", ".join(escape(a) for a in addresses[:shown]) or "nobody"
+    listed = ", ".join(escape(a) for a in addresses[:shown]) or _("nobody")
     rest = len(addresses) - shown
-    return f"{listed} and {rest} more" if rest > 0 else listed
+    if rest > 0:
+        return _("{listed} and {rest} more").format(listed=listed, rest=rest)
+    return listed
 
 
 def reply_target_line(parsed: InboundEmail) -> str:
     """Where a reply in the thread goes while this is the newest mail from outside."""
-    line = f":leftwards_arrow_with_hook: Replies in this thread go to {recipients_text(parsed.reply_addresses)}"
+    line = ":leftwards_arrow_with_hook: " + _("Replies in this thread go to {recipients}").format(
+        recipients=recipients_text(parsed.reply_addresses)
+    )
     return truncate(line, NOTE_LIMIT)
 
 
@@ -157,10 +185,9 @@ def copied_line(parsed: InboundEmail, mailbox: Mailbox) -> str:
             copied.append(address)
     if not copied:
         return ""
-    line = (
-        f":busts_in_silhouette: Copied: {recipients_text(copied)}. Start a reply with "
-        "`all:` to answer them too."
-    )
+    line = ":busts_in_silhouette: " + _(
+        "Copied: {recipients}. Start a reply with `all:` to answer them too."
+    ).format(recipients=recipients_text(copied))
     return truncate(line, NOTE_LIMIT)
 
 
@@ -172,70 +199,92 @@ def reply_warnings(parsed: InboundEmail, *, new_sender: bool) -> list[str]:
     elsewhere = foreign_reply_to(parsed.reply_to, parsed.from_address)
     if elsewhere:
         notes.append(
-            f":warning: *Check before replying:* this mail asks for answers to go to "
-            f"{recipients_text(elsewhere)}, not to the sender's domain "
-            f"({escape(parsed.from_address.rpartition('@')[2] or 'unknown')})."
+            ":warning: "
+            + _(
+                "*Check before replying:* this mail asks for answers to go to "
+                "{recipients}, not to the sender's domain ({domain})."
+            ).format(
+                recipients=recipients_text(elsewhere),
+                domain=escape(parsed.from_address.rpartition("@")[2] or _("unknown")),
+            )
         )
     if new_sender:
         notes.append(
-            f":warning: *New in this thread:* {escape(parsed.from_address or 'the sender')} has "
-            "not written here before. Make sure the mail is genuine before replying."
+            ":warning: "
+            + _(
+                "*New in this thread:* {sender} has not written here before. Make sure the "
+                "mail is genuine before replying."
+            ).format(sender=escape(parsed.from_address or _("the sender")))
         )
     if len(targets) > MAX_REPLY_RECIPIENTS:
         notes.append(
-            f":no_entry: Replies would go to {len(targets)} addresses; Mailroom sends a reply "
-            f"to at most {MAX_REPLY_RECIPIENTS}, so a reply here will not be sent."
+            ":no_entry: "
+            + _(
+                "Replies would go to {n} addresses; Mailroom sends a reply "
+                "to at most {limit}, so a reply here will not be sent."
+            ).format(n=len(targets), limit=MAX_REPLY_RECIPIENTS)
         )
     return [truncate(note, NOTE_LIMIT) for note in notes]
 
 
 def plain_fallback_text(parsed: InboundEmail) -> str:
     """A post with no blocks, for the rare mail whose blocks Slack refuses."""
-    sender = escape(parsed.from_address or parsed.from_name or "unknown sender")
+    sender = escape(parsed.from_address or parsed.from_name or _("unknown sender"))
     body = truncate(escape((parsed.summary or parsed.text or "").strip()), 3500)
-    return f":incoming_envelope: {sender}: *{escape(parsed.subject or '(no subject)')}*\n{body}"
+    return f":incoming_envelope: {sender}: *{escape(parsed.subject or _('(no subject)'))}*\n{body}"
 
 
 def full_email_modal(subject: str, sender: str, body: str) -> dict[str, Any]:
     """The whole text of a mail, split over sections (Slack caps each at 3,000 chars)."""
     # Split after escaping, on entity boundaries, so no "&amp;" is cut in two.
-    pieces = split_escaped(escape(body or "(empty message)"), SECTION_LIMIT - 100)
-    blocks: list[Block] = [section(f"*{escape(subject or '(no subject)')}*\nFrom {escape(sender)}")]
+    pieces = split_escaped(escape(body or _("(empty message)")), SECTION_LIMIT - 100)
+    blocks: list[Block] = [
+        section(
+            f"*{escape(subject or _('(no subject)'))}*\n"
+            + _("From {sender}").format(sender=escape(sender))
+        )
+    ]
     limit = 95
     blocks += [section(piece) for piece in pieces[:limit]]
     if len(pieces) > limit:
         blocks.append(
-            context("The rest of this email is too long for Slack; open it in the mailbox.")
+            context(_("The rest of this email is too long for Slack; open it in the mailbox."))
         )
-    return modal("Email", blocks, callback_id="email_full", submit=None, close="Close")
+    return modal(_("Email"), blocks, callback_id="email_full", submit=None, close=_("Close"))
 
 
 def sync_failure_blocks(mailbox: Mailbox, reason: str) -> tuple[str, list[Block]]:
     # The reason can quote the mail server's answer: remote text, escaped in the
     # notification text as well as in the block.
     text = escape(
-        f":warning: Mailroom cannot sync {mailbox.address}: {reason} "
-        "New mail is not reaching Slack until this is fixed."
+        ":warning: "
+        + _(
+            "Mailroom cannot sync {address}: {reason} "
+            "New mail is not reaching Slack until this is fixed."
+        ).format(address=mailbox.address, reason=reason)
     )
-    fix = button("Reconnect", "mailbox_reconnect", str(mailbox.id), style="primary")
+    fix = button(_("Reconnect"), "mailbox_reconnect", str(mailbox.id), style="primary")
     return text, [
         section(text),
-        actions(button("Retry now", "mailbox_sync_now", str(mailbox.id)), fix),
+        actions(button(_("Retry now"), "mailbox_sync_now", str(mailbox.id)), fix),
     ]
 
 
 def mail_failure_blocks(row: Message, reason: str) -> tuple[str, list[Block]]:
     """The notice in a channel for one mail that could not be shown, with a Retry button."""
-    sender = escape(row.from_name or row.from_address or "unknown sender")
-    subject = escape(row.subject or "(no subject)")
+    sender = escape(row.from_name or row.from_address or _("unknown sender"))
+    subject = escape(row.subject or _("(no subject)"))
     text = truncate(
-        f":warning: An email from {sender} ({subject}) could not be shown here: "
-        f"{escape(reason)} It is still in the mailbox. Press Retry to try again.",
+        ":warning: "
+        + _(
+            "An email from {sender} ({subject}) could not be shown here: "
+            "{reason} It is still in the mailbox. Press Retry to try again."
+        ).format(sender=sender, subject=subject, reason=escape(reason)),
         2900,
     )
     return text, [
         section(text),
-        actions(button("Retry", "email_ingest_retry", str(row.id))),
+        actions(button(_("Retry"), "email_ingest_retry", str(row.id))),
     ]
 
 
@@ -244,14 +293,20 @@ def mail_failure_admin_text(
 ) -> str:
     # Only a well-formed id goes inside <#...>: anything else could carry markup.
     shown = channel and re.fullmatch(r"[CG][A-Z0-9_]{2,30}", channel)
-    where = f" The notice in <#{channel}> has a Retry button." if shown else ""
-    sender = escape(row.from_name or row.from_address or "unknown sender")
-    return truncate(
-        f":warning: An email to {escape(mailbox.address)} from {sender} could not be shown in "
-        f"Slack after several tries: {escape(reason)} Later mail is not held up.{where}",
-        2900,
+    where = (
+        " " + _("The notice in {channel} has a Retry button.").format(channel=f"<#{channel}>")
+        if shown
+        else ""
     )
+    sender = escape(row.from_name or row.from_address or _("unknown sender"))
+    text = _(
+        "An email to {address} from {sender} could not be shown in "
+        "Slack after several tries: {reason} Later mail is not held up."
+    ).format(address=escape(mailbox.address), sender=sender, reason=escape(reason))
+    return truncate(f":warning: {text}{where}", 2900)
 
 
 def sync_recovered_text(mailbox: Mailbox) -> str:
-    return f":white_check_mark: {escape(mailbox.address)} is syncing again; new mail will reach Slack as usual."
+    return ":white_check_mark: " + _(
+        "{address} is syncing again; new mail will reach Slack as usual."
+    ).format(address=escape(mailbox.address))

@@ -18,6 +18,7 @@ from bot.blocks.common import (
     text_input,
 )
 from bot.formatting.slack_text import escape, quote_block, truncate
+from locales import N_, _
 from storage.models import FOOTER_BACKGROUND_COLOR, FOOTER_LINK_COLOR, FOOTER_TEXT_COLOR
 
 CALLBACK = "mail_footer"
@@ -59,80 +60,87 @@ def footer_modal(
         "options": [option(label, value) for label, value in targets],
         "initial_option": option(*current),
     }
-    blocks: list[Block] = [section("*Footer for*", accessory=picker, block_id="target")]
+    blocks: list[Block] = [section(_("*Footer for*"), accessory=picker, block_id="target")]
     if notice:
         blocks.append(section(notice, block_id="notice"))
     blocks += [
         text_input(
             "text",
-            "Footer text",
+            _("Footer text"),
             initial=v.get("text", ""),
             multiline=True,
             optional=True,
-            hint="Several lines are fine. Tags are filled in when a reply is sent.",
+            hint=_("Several lines are fine. Tags are filled in when a reply is sent."),
         ),
         select_input(
             "format",
-            "Format",
-            [("Plain text", "plain"), ("Rich: *bold*, _italic_, <https://link|links>", "rich")],
+            _("Format"),
+            [
+                (_("Plain text"), "plain"),
+                (_("Rich: *bold*, _italic_, <https://link|links>"), "rich"),
+            ],
             initial=v.get("format") or "plain",
         ),
         text_input(
-            "company", "Company name (for {company})", initial=v.get("company", ""), optional=True
+            "company",
+            _("Company name (for {company})"),
+            initial=v.get("company", ""),
+            optional=True,
         ),
         *(
-            text_input(name, label, initial=v.get(name, default), placeholder=default)
+            text_input(name, _(label), initial=v.get(name, default), placeholder=default)
             for name, label, default in (
-                ("text_color", "Text colour", FOOTER_TEXT_COLOR),
-                ("link_color", "Link colour", FOOTER_LINK_COLOR),
-                ("background_color", "Background colour", FOOTER_BACKGROUND_COLOR),
+                ("text_color", N_("Text colour"), FOOTER_TEXT_COLOR),
+                ("link_color", N_("Link colour"), FOOTER_LINK_COLOR),
+                ("background_color", N_("Background colour"), FOOTER_BACKGROUND_COLOR),
             )
         ),
         text_input(
             "facebook",
-            "Facebook page",
+            _("Facebook page"),
             initial=v.get("facebook", ""),
             optional=True,
             placeholder="https://facebook.com/yourcompany",
         ),
         text_input(
             "x",
-            "X profile",
+            _("X profile"),
             initial=v.get("x", ""),
             optional=True,
             placeholder="https://x.com/yourcompany",
         ),
         text_input(
             "instagram",
-            "Instagram profile",
+            _("Instagram profile"),
             initial=v.get("instagram", ""),
             optional=True,
             placeholder="https://instagram.com/yourcompany",
         ),
         text_input(
             "linkedin",
-            "LinkedIn page",
+            _("LinkedIn page"),
             initial=v.get("linkedin", ""),
             optional=True,
             placeholder="https://linkedin.com/company/yourcompany",
         ),
         context(
-            "Tags: "
-            + " · ".join(f"`{{{name}}}` {escape(meaning)}" for name, meaning in tags.items())
+            _("Tags: {tags}").format(
+                tags=" · ".join(f"`{{{name}}}` {escape(meaning)}" for name, meaning in tags.items())
+            )
         ),
         actions(
-            button("Preview", PREVIEW_ACTION, target),
-            button("Send me a test", TEST_ACTION, target),
+            button(_("Preview"), PREVIEW_ACTION, target),
+            button(_("Send me a test"), TEST_ACTION, target),
             block_id="footer_tools",
         ),
     ]
     if preview is not None:
         blocks += preview_blocks(*preview)
     return modal(
-        "Email footer",
+        _("Email footer"),
         blocks,
         callback_id=CALLBACK,
-        submit="Save",
+        submit=_("Save"),
         private_metadata=json.dumps({"target": target}),
     )
 
@@ -142,15 +150,20 @@ def preview_blocks(text: str, problems: list[str]) -> list[Block]:
     if problems:
         blocks.append(
             section(
-                ":x: *Fix these before saving:*\n" + "\n".join(f"• {escape(p)}" for p in problems),
+                ":x: "
+                + _("*Fix these before saving:*")
+                + "\n"
+                + "\n".join(f"• {escape(p)}" for p in problems),
                 block_id="preview",
             )
         )
         return blocks
-    shown = quote_block(truncate(escape(text), 2500)) if text.strip() else "_(empty footer)_"
+    shown = quote_block(truncate(escape(text), 2500)) if text.strip() else _("_(empty footer)_")
     blocks.append(
         section(
-            "*Preview* (text version; the email also uses your colours and links):\n" + shown,
+            _("*Preview* (text version; the email also uses your colours and links):")
+            + "\n"
+            + shown,
             block_id="preview",
         )
     )
@@ -158,4 +171,6 @@ def preview_blocks(text: str, problems: list[str]) -> list[Block]:
 
 
 def footer_saved_text(target_label: str) -> str:
-    return f"Footer saved for {target_label}. Every reply sent from now on carries it."
+    return _("Footer saved for {target}. Every reply sent from now on carries it.").format(
+        target=target_label
+    )

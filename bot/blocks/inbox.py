@@ -8,38 +8,48 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.blocks.common import Block, actions, button, context, input_block, modal, option
+from locales import N_, _, ngettext
 from storage.models import ThreadStatus
 
 # Blocks of the root post that belong to the team inbox: replaced as a whole on each change.
 TRIAGE_PREFIX = "triage_"
 STATUS_LABELS = {
-    ThreadStatus.OPEN: ":large_orange_circle: *Open* — the customer is waiting for an answer",
-    ThreadStatus.WAITING: ":large_blue_circle: *Waiting* — answered; waiting for the customer",
-    ThreadStatus.DONE: ":white_check_mark: *Done*",
-    ThreadStatus.SNOOZED: ":zzz: *Snoozed*",
+    ThreadStatus.OPEN: N_(":large_orange_circle: *Open* — the customer is waiting for an answer"),
+    ThreadStatus.WAITING: N_(":large_blue_circle: *Waiting* — answered; waiting for the customer"),
+    ThreadStatus.DONE: N_(":white_check_mark: *Done*"),
+    ThreadStatus.SNOOZED: N_(":zzz: *Snoozed*"),
 }
 
 
 def slack_time(when: datetime) -> str:
     """A time each reader sees in their own time zone."""
     stamp = int(when.replace(tzinfo=when.tzinfo or UTC).timestamp())
-    return f"<!date^{stamp}^{{date_short_pretty}} at {{time}}|{when:%Y-%m-%d %H:%M} UTC>"
+    # Slack fills in {date_short_pretty} and {time}; the words around them are ours.
+    shown = _("{date} at {time}").format(date="{date_short_pretty}", time="{time}")
+    return f"<!date^{stamp}^{shown}|{when:%Y-%m-%d %H:%M} UTC>"
 
 
 def triage_blocks(
     status: str, assignee_id: str | None, snoozed_until: datetime | None = None
 ) -> list[Block]:
-    label = STATUS_LABELS.get(ThreadStatus(status), status)
     if status == ThreadStatus.SNOOZED and snoozed_until is not None:
-        label += f" until {slack_time(snoozed_until)}"
-    who = f"Assigned to <@{assignee_id}>" if assignee_id else "Unassigned"
-    buttons = [button("Assign to me", "triage_assign_me"), button("Assign…", "triage_assign")]
-    if status in (ThreadStatus.DONE, ThreadStatus.SNOOZED):
-        buttons.append(button("Reopen", "triage_reopen"))
+        label = _(":zzz: *Snoozed* until {time}").format(time=slack_time(snoozed_until))
     else:
-        buttons.append(button("Done", "triage_done", style="primary"))
-    buttons.append(button("Snooze until…", "triage_snooze"))
-    buttons.append(button("Reply with template", "template_reply_open"))
+        known = STATUS_LABELS.get(ThreadStatus(status))
+        label = _(known) if known else status
+    who = (
+        _("Assigned to {user}").format(user=f"<@{assignee_id}>") if assignee_id else _("Unassigned")
+    )
+    buttons = [
+        button(_("Assign to me"), "triage_assign_me"),
+        button(_("Assign…"), "triage_assign"),
+    ]
+    if status in (ThreadStatus.DONE, ThreadStatus.SNOOZED):
+        buttons.append(button(_("Reopen"), "triage_reopen"))
+    else:
+        buttons.append(button(_("Done"), "triage_done", style="primary"))
+    buttons.append(button(_("Snooze until…"), "triage_snooze"))
+    buttons.append(button(_("Reply with template"), "template_reply_open"))
     return [
         {**context(f"{label} · {who}"), "block_id": f"{TRIAGE_PREFIX}state"},
         actions(*buttons, block_id=f"{TRIAGE_PREFIX}actions"),
@@ -58,10 +68,10 @@ def assign_modal(conversation_id: int, people: list[tuple[str, str]]) -> dict[st
         "options": [option(name, user_id) for user_id, name in people[:100]],
     }
     return modal(
-        "Assign",
-        [input_block("assignee", "Who handles this customer?", element)],
+        _("Assign"),
+        [input_block("assignee", _("Who handles this customer?"), element)],
         callback_id="triage_assign",
-        submit="Assign",
+        submit=_("Assign"),
         private_metadata=str(conversation_id),
     )
 
@@ -78,13 +88,13 @@ def when_modal(
         title,
         [
             input_block(
-                "day", "Day", {"type": "datepicker", "action_id": "value", "initial_date": today}
+                "day", _("Day"), {"type": "datepicker", "action_id": "value", "initial_date": today}
             ),
             input_block(
                 "time",
-                "Time",
+                _("Time"),
                 {"type": "timepicker", "action_id": "value", "initial_time": "09:00"},
-                hint=f"In your time zone ({tz_name}).",
+                hint=_("In your time zone ({tz}).").format(tz=tz_name),
             ),
         ],
         callback_id=callback_id,
@@ -95,23 +105,29 @@ def when_modal(
 
 def assigned_note(actor: str, assignee: str) -> str:
     if actor == assignee:
-        return f":raising_hand: <@{actor}> took this conversation."
-    return f":point_right: <@{actor}> assigned this conversation to <@{assignee}>."
+        return ":raising_hand: " + _("{actor} took this conversation.").format(actor=f"<@{actor}>")
+    return ":point_right: " + _("{actor} assigned this conversation to {assignee}.").format(
+        actor=f"<@{actor}>", assignee=f"<@{assignee}>"
+    )
 
 
 def status_note(actor: str | None, status: str, snoozed_until: datetime | None = None) -> str:
     who = f"<@{actor}>" if actor else "Mailroom"
     if status == ThreadStatus.DONE:
-        return f":white_check_mark: {who} marked this conversation done."
+        return ":white_check_mark: " + _("{who} marked this conversation done.").format(who=who)
     if status == ThreadStatus.SNOOZED and snoozed_until is not None:
-        return f":zzz: {who} snoozed this conversation until {slack_time(snoozed_until)}."
+        return ":zzz: " + _("{who} snoozed this conversation until {time}.").format(
+            who=who, time=slack_time(snoozed_until)
+        )
     if status == ThreadStatus.OPEN:
-        return f":large_orange_circle: {who} reopened this conversation."
-    return f"{who} set this conversation to {status}."
+        return ":large_orange_circle: " + _("{who} reopened this conversation.").format(who=who)
+    return _("{who} set this conversation to {status}.").format(who=who, status=status)
 
 
 def new_mail_mention(assignee: str) -> str:
-    return f":incoming_envelope: <@{assignee}>, the customer wrote again in your conversation."
+    return ":incoming_envelope: " + _(
+        "{assignee}, the customer wrote again in your conversation."
+    ).format(assignee=f"<@{assignee}>")
 
 
 def waiting_list_blocks(items: list[Any], user_id: str) -> tuple[str, list[Block]]:
@@ -126,19 +142,23 @@ def waiting_list_blocks(items: list[Any], user_id: str) -> tuple[str, list[Block
     mine = sum(1 for i in items if i.conversation.assignee_id == user_id)
     unassigned = len(items) - mine
     if not items:
-        text = ":tada: Nothing is waiting: no open conversation is assigned to you or unassigned."
+        text = ":tada: " + _(
+            "Nothing is waiting: no open conversation is assigned to you or unassigned."
+        )
         return text, [section(text)]
-    text = f":inbox_tray: {mine} assigned to you, {unassigned} unassigned — oldest first."
+    text = ":inbox_tray: " + _(
+        "{mine} assigned to you, {unassigned} unassigned — oldest first."
+    ).format(mine=mine, unassigned=unassigned)
     lines = []
     for item in items[:20]:
-        subject = escape(item.conversation.subject or "(no subject)")
-        who = escape(item.conversation.customer_address or "unknown")
+        subject = escape(item.conversation.subject or _("(no subject)"))
+        who = escape(item.conversation.customer_address or _("unknown"))
         title = f"<{item.link}|{subject}>" if item.link else subject
-        owner = "you" if item.conversation.assignee_id else "unassigned"
+        owner = _("you") if item.conversation.assignee_id else _("unassigned")
+        since = _("waiting since {time}").format(time=slack_time(item.since))
         lines.append(
             truncate(
-                f"• {title} — {who} · {escape(item.mailbox.address)} · {owner} · "
-                f"waiting since {slack_time(item.since)}",
+                f"• {title} — {who} · {escape(item.mailbox.address)} · {owner} · {since}",
                 500,
             )
         )
@@ -146,7 +166,7 @@ def waiting_list_blocks(items: list[Any], user_id: str) -> tuple[str, list[Block
     for start in range(0, len(lines), 5):
         blocks.append(section("\n".join(lines[start : start + 5])))
     if len(items) > 20:
-        blocks.append(context(f"…and {len(items) - 20} more."))
+        blocks.append(context(_("…and {n} more.").format(n=len(items) - 20)))
     return text, blocks
 
 
@@ -155,8 +175,11 @@ def home_counts_blocks(mine: int, unassigned: int) -> list[Block]:
 
     return [
         section(
-            f":inbox_tray: *Waiting for an answer:* {mine} assigned to you, "
-            f"{unassigned} unassigned. Type `/mail-inbox` for the list."
+            ":inbox_tray: "
+            + _(
+                "*Waiting for an answer:* {mine} assigned to you, "
+                "{unassigned} unassigned. Type `/mail-inbox` for the list."
+            ).format(mine=mine, unassigned=unassigned)
         ),
         {"type": "divider"},
     ]
@@ -178,12 +201,24 @@ def composed_root_blocks(
     from bot.formatting.slack_text import escape, truncate
 
     recipients = ", ".join(escape(a) for a in to)
-    copies = f" (Cc {', '.join(escape(a) for a in cc)})" if cc else ""
-    headline = (
-        f":outbox_tray: <@{author}> wrote from {escape(mailbox_address)} to "
-        f"{recipients}{copies}\n*{escape(subject)}*"
+    if cc:
+        wrote = _("{author} wrote from {mailbox} to {recipients} (Cc {copies})").format(
+            author=f"<@{author}>",
+            mailbox=escape(mailbox_address),
+            recipients=recipients,
+            copies=", ".join(escape(a) for a in cc),
+        )
+    else:
+        wrote = _("{author} wrote from {mailbox} to {recipients}").format(
+            author=f"<@{author}>", mailbox=escape(mailbox_address), recipients=recipients
+        )
+    headline = f":outbox_tray: {wrote}\n*{escape(subject)}*"
+    text = truncate(
+        _("New email to {recipients}: {subject}").format(
+            recipients=recipients, subject=escape(subject)
+        ),
+        300,
     )
-    text = truncate(f"New email to {recipients}: {escape(subject)}", 300)
     return text, [
         section(truncate(headline, 2900)),
         section(truncate(escape(body), 2800)),
@@ -192,7 +227,7 @@ def composed_root_blocks(
             if files
             else []
         ),
-        context("The customer's answer will arrive in this thread; reply here to answer."),
+        context(_("The customer's answer will arrive in this thread; reply here to answer.")),
         *triage_blocks(ThreadStatus.WAITING, assignee),
     ]
 
@@ -211,34 +246,38 @@ def compose_modal(mailboxes: list[tuple[str, str]], max_files: int = 10) -> dict
             "type": "multi_external_select",
             "action_id": CONTACTS_ACTION,
             "min_query_length": 1,
-            "placeholder": plain("Type a name or an address"),
+            "placeholder": plain(_("Type a name or an address")),
         }
         return input_block(block_id, label, element, optional=optional)
 
     return modal(
-        "New email",
+        _("New email"),
         [
-            select_input("from", "From", mailboxes, initial=mailboxes[0][1] if mailboxes else None),
-            recipients("to", "To", optional=False),
-            recipients("cc", "Cc", optional=True),
-            text_input("subject", "Subject"),
+            select_input(
+                "from", _("From"), mailboxes, initial=mailboxes[0][1] if mailboxes else None
+            ),
+            recipients("to", _("To"), optional=False),
+            recipients("cc", _("Cc"), optional=True),
+            text_input("subject", _("Subject")),
             text_input(
                 "body",
-                "Message",
+                _("Message"),
                 multiline=True,
-                hint="Slack formatting (*bold*, _italic_, links) becomes formatted email; "
-                "your footer is added.",
+                hint=_(
+                    "Slack formatting (*bold*, _italic_, links) becomes formatted email; "
+                    "your footer is added."
+                ),
             ),
             input_block(
                 "files",
-                "Files",
+                _("Files"),
                 {"type": "file_input", "action_id": "files", "max_files": max_files},
                 optional=True,
-                hint="Attached to the email.",
+                hint=_("Attached to the email."),
             ),
         ],
         callback_id="mail_compose",
-        submit="Send",
+        submit=_("Send"),
     )
 
 
@@ -247,7 +286,7 @@ def template_reply_post(user_id: str, text: str) -> tuple[str, list[Block]]:
     from bot.blocks.common import section
     from bot.formatting.slack_text import escape, truncate
 
-    headline = f":memo: <@{user_id}> replied with a saved reply:"
+    headline = ":memo: " + _("{user} replied with a saved reply:").format(user=f"<@{user_id}>")
     return truncate(f"{headline} {escape(text)}", 2900), [
         context(headline),
         section(truncate(escape(text), 2900)),
@@ -274,15 +313,15 @@ def template_reply_modal(
         if value == chosen:
             picker["initial_option"] = option(name, value)
     return modal(
-        "Reply with template",
+        _("Reply with template"),
         [
             actions(picker, block_id="template_choice"),
             # A new block id per template: Slack keeps typed text in a block it already knows.
-            text_input(f"body_{chosen}", "Reply", initial=text, multiline=True),
-            context("Sent to the customer like a reply in the thread (with the undo window)."),
+            text_input(f"body_{chosen}", _("Reply"), initial=text, multiline=True),
+            context(_("Sent to the customer like a reply in the thread (with the undo window).")),
         ],
         callback_id="template_reply",
-        submit="Send",
+        submit=_("Send"),
         private_metadata=json.dumps({"conversation": conversation_id, "template": chosen}),
     )
 
@@ -293,11 +332,11 @@ def template_edit_modal(
     from bot.blocks.common import text_input
 
     return modal(
-        "Saved reply",
+        _("Saved reply"),
         [
-            context(f"For {scope}."),
-            text_input("name", "Name", initial=name),
-            text_input("body", "Text", initial=body, multiline=True, hint=tags_hint[:150]),
+            context(_("For {scope}.").format(scope=scope)),
+            text_input("name", _("Name"), initial=name),
+            text_input("body", _("Text"), initial=body, multiline=True, hint=tags_hint[:150]),
         ],
         callback_id="template_save",
         private_metadata=reference,
@@ -309,20 +348,22 @@ def template_list_blocks(rows: list[Any], scopes: dict[int | None, str]) -> tupl
     from bot.formatting.slack_text import escape, truncate
 
     if not rows:
-        text = (
+        text = _(
             "No saved replies yet. Add one with `/mail-template add` (workspace) or "
             "`/mail-template add mailbox:<address>`."
         )
         return text, [section(text)]
     lines = [
         truncate(
-            f"• *{escape(r.name)}* ({escape(scopes.get(r.mailbox_id, 'workspace'))}): "
+            f"• *{escape(r.name)}* ({escape(scopes.get(r.mailbox_id) or _('workspace'))}): "
             f"{escape((r.body or '').splitlines()[0] if r.body else '')}",
             300,
         )
         for r in rows[:40]
     ]
-    text = f":memo: {len(rows)} saved replies."
+    text = ":memo: " + ngettext("{n} saved reply.", "{n} saved replies.", len(rows)).format(
+        n=len(rows)
+    )
     blocks: list[Block] = [section(text)]
     for start in range(0, len(lines), 10):
         blocks.append(section("\n".join(lines[start : start + 10])))

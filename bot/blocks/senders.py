@@ -26,6 +26,7 @@ from bot.blocks.common import (
 from bot.blocks.status import when
 from bot.domain_checks import DomainReport
 from bot.formatting.slack_text import code_span, escape
+from locales import N_, _, ngettext
 from storage.models import DomainReportRow, Mailbox, SenderVerification
 
 if TYPE_CHECKING:
@@ -44,22 +45,30 @@ NEW_ADDRESS = "new"
 MAX_REPORT_LINES = 40  # Slack allows 50 blocks; the rest are the header, notes and buttons
 
 STATUS_LABELS = {
-    "pass": (":white_check_mark:", "pass"),
-    "warn": (":warning:", "warn"),
-    "fail": (":x:", "fail"),
-    "unknown": (":grey_question:", "could not check"),
+    "pass": (":white_check_mark:", N_("pass")),
+    "warn": (":warning:", N_("warn")),
+    "fail": (":x:", N_("fail")),
+    "unknown": (":grey_question:", N_("could not check")),
 }
 VERIFICATION_LABELS = {
-    "SUCCESS": ":white_check_mark: verified",
-    "PENDING": ":hourglass_flowing_sand: waiting for the link to be clicked",
-    "FAILED": ":x: verification failed",
-    "EXPIRED": ":x: link expired",
+    "SUCCESS": N_(":white_check_mark: verified"),
+    "PENDING": N_(":hourglass_flowing_sand: waiting for the link to be clicked"),
+    "FAILED": N_(":x: verification failed"),
+    "EXPIRED": N_(":x: link expired"),
 }
 
 
 def status_label(status: str) -> str:
-    emoji, label = STATUS_LABELS.get(status, (":grey_question:", status))
-    return f"{emoji} {label}"
+    if status in STATUS_LABELS:
+        emoji, label = STATUS_LABELS[status]
+        return f"{emoji} {_(label)}"
+    return f":grey_question: {status}"
+
+
+def verification_label(status: str) -> str:
+    """A verification's state in words (an unknown one escaped, as it came from SES)."""
+    label = VERIFICATION_LABELS.get(status)
+    return _(label) if label else escape(status)
 
 
 def code_block(text: str) -> str:
@@ -74,31 +83,36 @@ def verify_modal(mailboxes: Sequence[Mailbox], *, channel_id: str = "") -> dict[
     """Choose a connected mailbox's address or type another; the sender name; SES sending."""
     blocks: list[Block] = [
         section(
-            "Amazon SES emails a link from *no-reply-aws@amazon.com* to the address. Once "
-            "someone who reads that mailbox clicks it (within 24 hours), Mailroom may send as it."
+            _(
+                "Amazon SES emails a link from *no-reply-aws@amazon.com* to the address. Once "
+                "someone who reads that mailbox clicks it (within 24 hours), Mailroom may send "
+                "as it."
+            )
         )
     ]
     options = [(m.address[:75], f"mailbox:{m.id}") for m in mailboxes[:99]]
     if options:
-        options.append(("Another address (type it below)", NEW_ADDRESS))
-        blocks.append(select_input("mailbox", "Sender address", options, initial=options[0][1]))
+        options.append((_("Another address (type it below)"), NEW_ADDRESS))
+        blocks.append(select_input("mailbox", _("Sender address"), options, initial=options[0][1]))
         blocks.append(
             text_input(
                 "address",
-                "Other address",
+                _("Other address"),
                 optional=True,
                 placeholder="sales@yourcompany.com",
-                hint="Only when you chose 'Another address' above.",
+                hint=_("Only when you chose 'Another address' above."),
             )
         )
     else:
-        blocks.append(text_input("address", "Sender address", placeholder="sales@yourcompany.com"))
+        blocks.append(
+            text_input("address", _("Sender address"), placeholder="sales@yourcompany.com")
+        )
     blocks.append(
         text_input(
             "sender_name",
-            "Sender name",
+            _("Sender name"),
             optional=True,
-            hint="The name customers see, like 'Ana from Acme'.",
+            hint=_("The name customers see, like 'Ana from Acme'."),
         )
     )
     if options:
@@ -107,15 +121,15 @@ def verify_modal(mailboxes: Sequence[Mailbox], *, channel_id: str = "") -> dict[
                 "type": "input",
                 "block_id": "send_via",
                 "optional": True,
-                "label": plain("Sending"),
+                "label": plain(_("Sending")),
                 "element": {
                     "type": "checkboxes",
                     "action_id": "value",
                     "options": [
                         {
-                            "text": plain("Send this mailbox's replies through Amazon SES"),
+                            "text": plain(_("Send this mailbox's replies through Amazon SES")),
                             "description": plain(
-                                "Replies wait until SES has verified the address."
+                                _("Replies wait until SES has verified the address.")
                             ),
                             "value": "ses",
                         }
@@ -124,10 +138,10 @@ def verify_modal(mailboxes: Sequence[Mailbox], *, channel_id: str = "") -> dict[
             }
         )
     return modal(
-        "Verify a sender",
+        _("Verify a sender"),
         blocks,
         callback_id=VERIFY_CALLBACK,
-        submit="Verify",
+        submit=_("Verify"),
         private_metadata=json.dumps({"channel_id": channel_id}),
     )
 
@@ -141,29 +155,39 @@ def verify_answer(answer: VerifyAnswer) -> tuple[str, list[Block]]:
     if start.outcome in ("sent", "resent"):
         deadline = answer.row.started_at + timedelta(hours=24)
         lines.append(
-            "*What happens next:* open the email from no-reply-aws@amazon.com (check the spam "
-            f"folder too) and click its link before {when(deadline)}. Mailroom checks with SES "
-            "every minute for the next 10 minutes, then every 10 minutes, and tells you in a direct "
-            "message as soon as the address is verified, or if the link expires."
+            _(
+                "*What happens next:* open the email from no-reply-aws@amazon.com (check the spam "
+                "folder too) and click its link before {deadline}. Mailroom checks with SES "
+                "every minute for the next 10 minutes, then every 10 minutes, and tells you in a "
+                "direct message as soon as the address is verified, or if the link expires."
+            ).format(deadline=when(deadline))
         )
         if name:
             lines.append(
-                f"Once verified, customers see your mail as from *{name}* &lt;{address}&gt;."
+                _(
+                    "Once verified, customers see your mail as from *{name}* &lt;{address}&gt;."
+                ).format(name=name, address=address)
             )
     elif name:
-        lines.append(f"Customers see mail from it as *{name}* &lt;{address}&gt;.")
+        lines.append(
+            _("Customers see mail from it as *{name}* &lt;{address}&gt;.").format(
+                name=name, address=address
+            )
+        )
     lines += account_notes(answer)
     if mailbox is not None:
         lines.append(send_via_sentence(mailbox, verified=answer.row.status == "SUCCESS"))
     blocks: list[Block] = [section("\n\n".join(lines))]
     buttons = []
     if start.outcome in ("sent", "resent"):
-        buttons.append(button("Send again", SEND_AGAIN, start.address))
+        buttons.append(button(_("Send again"), SEND_AGAIN, start.address))
     if mailbox is not None:
         buttons.append(send_via_button(mailbox))
     buttons.append(
         button(
-            "Check the domain's DKIM", CHECK_AGAIN, check_value(start.address.rpartition("@")[2])
+            _("Check the domain's DKIM"),
+            CHECK_AGAIN,
+            check_value(start.address.rpartition("@")[2]),
         )
     )
     blocks.append(actions(*buttons, block_id="verify_actions"))
@@ -177,15 +201,21 @@ def account_notes(answer: VerifyAnswer) -> list[str]:
     notes = []
     if account.sending_enabled is False:
         notes.append(
-            ":warning: Sending is paused on this AWS account, so SES will not send anything even "
-            "once the address is verified. See the Account dashboard in the Amazon SES console "
-            "for the reason and ask AWS to resume sending."
+            ":warning: "
+            + _(
+                "Sending is paused on this AWS account, so SES will not send anything even "
+                "once the address is verified. See the Account dashboard in the Amazon SES "
+                "console for the reason and ask AWS to resume sending."
+            )
         )
     if account.production_access_enabled is False:
         notes.append(
-            ":information_source: This AWS account is in the SES sandbox: it may only send to "
-            "verified addresses. Request production access in the SES console before answering "
-            "customers through SES."
+            ":information_source: "
+            + _(
+                "This AWS account is in the SES sandbox: it may only send to "
+                "verified addresses. Request production access in the SES console before "
+                "answering customers through SES."
+            )
         )
     return notes
 
@@ -194,27 +224,31 @@ def send_via_sentence(mailbox: Mailbox, *, verified: bool) -> str:
     address = escape(mailbox.address)
     if mailbox.send_via == "ses":
         if verified:
-            return f"The mailbox {address} sends its replies through Amazon SES."
-        return (
-            f"The mailbox {address} sends its replies through Amazon SES: replies wait until the "
+            return _("The mailbox {address} sends its replies through Amazon SES.").format(
+                address=address
+            )
+        return _(
+            "The mailbox {address} sends its replies through Amazon SES: replies wait until the "
             "address is verified, and the mailbox cannot be activated before that."
-        )
-    return (
-        f"The mailbox {address} sends its replies through its own SMTP server. Press *Send "
+        ).format(address=address)
+    return _(
+        "The mailbox {address} sends its replies through its own SMTP server. Press *Send "
         "through SES* to send them through Amazon SES instead."
-    )
+    ).format(address=address)
 
 
 def send_via_button(mailbox: Mailbox) -> dict[str, Any]:
     if mailbox.send_via == "ses":
-        return button("Send through SMTP", SEND_VIA, f"{mailbox.id}:smtp")
-    return button("Send through SES", SEND_VIA, f"{mailbox.id}:ses")
+        return button(_("Send through SMTP"), SEND_VIA, f"{mailbox.id}:smtp")
+    return button(_("Send through SES"), SEND_VIA, f"{mailbox.id}:ses")
 
 
 def send_via_changed(mailbox: Mailbox, *, verified: bool) -> str:
     if mailbox.send_via == "ses":
         return send_via_sentence(mailbox, verified=verified)
-    return f"The mailbox {escape(mailbox.address)} sends its replies through its own SMTP server again."
+    return _("The mailbox {address} sends its replies through its own SMTP server again.").format(
+        address=escape(mailbox.address)
+    )
 
 
 def verification_outcome_message(
@@ -226,43 +260,46 @@ def verification_outcome_message(
     buttons: list[dict[str, Any]] = []
     if row.status == "SUCCESS":
         if is_domain:
-            text = (
-                f":white_check_mark: Amazon SES has verified {identity}: its Easy DKIM records are "
+            text = ":white_check_mark: " + _(
+                "Amazon SES has verified {identity}: its Easy DKIM records are "
                 "in place, so SES signs mail from every address at it with DKIM."
-            )
+            ).format(identity=identity)
         else:
             name = escape(row.sender_name)
             shown = f"*{name}* &lt;{identity}&gt;" if name else identity
-            text = f":white_check_mark: {identity} is verified in Amazon SES: Mailroom can now send as {shown}."
+            text = ":white_check_mark: " + _(
+                "{identity} is verified in Amazon SES: Mailroom can now send as {sender}."
+            ).format(identity=identity, sender=shown)
             if mailbox is not None and mailbox.send_via == "ses" and not mailbox.active:
-                text += " Activate the mailbox from `/mail-status` to start using it."
+                text += " " + _("Activate the mailbox from `/mail-status` to start using it.")
     elif row.status == "EXPIRED":
-        hours = 72 if is_domain else 24
         if is_domain:
-            text = (
-                f":x: Amazon SES did not find the Easy DKIM records of {identity} within {hours} "
+            text = ":x: " + _(
+                "Amazon SES did not find the Easy DKIM records of {identity} within {hours} "
                 "hours. Publish the three CNAME records and check them with `/dkim-check`."
-            )
+            ).format(identity=identity, hours=72)
         else:
-            text = (
-                f":x: The verification link for {identity} was not clicked within {hours} hours and "
-                "has expired. Press *Send again* for a new email, and click its link within 24 hours."
-            )
+            text = ":x: " + _(
+                "The verification link for {identity} was not clicked within {hours} hours and "
+                "has expired. Press *Send again* for a new email, and click its link within 24 "
+                "hours."
+            ).format(identity=identity, hours=24)
     else:
         if is_domain:
-            text = (
-                f":x: Amazon SES could not verify {identity}: it did not find the Easy DKIM CNAME "
-                "records. Check them with `/dkim-check`, fix what it reports, then set up DKIM again."
-            )
+            text = ":x: " + _(
+                "Amazon SES could not verify {identity}: it did not find the Easy DKIM CNAME "
+                "records. Check them with `/dkim-check`, fix what it reports, then set up DKIM "
+                "again."
+            ).format(identity=identity)
         else:
-            text = (
-                f":x: Amazon SES could not verify {identity} (the verification failed or the "
+            text = ":x: " + _(
+                "Amazon SES could not verify {identity} (the verification failed or the "
                 "identity was removed from SES). Press *Send again* for a new verification email."
-            )
+            ).format(identity=identity)
     if is_domain:
-        buttons.append(button("Check again", CHECK_AGAIN, check_value(row.identity)))
+        buttons.append(button(_("Check again"), CHECK_AGAIN, check_value(row.identity)))
     elif row.status != "SUCCESS":
-        buttons.append(button("Send again", SEND_AGAIN, row.identity, style="primary"))
+        buttons.append(button(_("Send again"), SEND_AGAIN, row.identity, style="primary"))
     blocks: list[Block] = [section(text)]
     if buttons:
         blocks.append(actions(*buttons, block_id="verification_outcome"))
@@ -273,24 +310,28 @@ def verification_status_line(
     mailbox: Mailbox, row: SenderVerification | None, *, covered_by: SenderVerification | None
 ) -> str:
     """One /mail-status line about the mailbox's sender in SES."""
-    via = "Amazon SES" if mailbox.send_via == "ses" else "its SMTP server"
     if covered_by is not None:
-        state = f":white_check_mark: verified through its domain {escape(covered_by.identity)}"
+        state = ":white_check_mark: " + _("verified through its domain {domain}").format(
+            domain=escape(covered_by.identity)
+        )
     elif row is None:
-        state = f":x: not verified (run `/mail-verify {escape(mailbox.address)}`)"
+        state = ":x: " + _("not verified (run `/mail-verify {address}`)").format(
+            address=escape(mailbox.address)
+        )
+    elif row.status == "PENDING":
+        state = ":hourglass_flowing_sand: " + _(
+            "waiting for the link to be clicked (sent {time})"
+        ).format(time=when(row.started_at))
     else:
-        state = VERIFICATION_LABELS.get(row.status, escape(row.status))
-        if row.status == "PENDING":
-            state += f" (sent {when(row.started_at)})"
-    return f"Sends through {via} · SES sender: {state}"
+        state = verification_label(row.status)
+    if mailbox.send_via == "ses":
+        return _("Sends through Amazon SES · SES sender: {state}").format(state=state)
+    return _("Sends through its SMTP server · SES sender: {state}").format(state=state)
 
 
 def senders_footer_line(rows: Iterable[SenderVerification]) -> str:
-    parts = [
-        f"{escape(r.identity)} {VERIFICATION_LABELS.get(r.status, escape(r.status))}"
-        for r in list(rows)[:15]
-    ]
-    return "*SES identities:* " + " · ".join(parts) if parts else ""
+    parts = [f"{escape(r.identity)} {verification_label(r.status)}" for r in list(rows)[:15]]
+    return _("*SES identities:* {list}").format(list=" · ".join(parts)) if parts else ""
 
 
 # --- /dkim-check ----------------------------------------------------------------------------
@@ -309,14 +350,23 @@ def parse_check_value(value: str) -> tuple[str, list[str]]:
         return value, []  # a bare domain (App Home's button)
 
 
+def count_label(status: str, n: int) -> str:
+    """``2 fail``, ``1 could not check``: one complete message per status."""
+    if status == "fail":
+        return ngettext("{n} fail", "{n} fail", n).format(n=n)
+    if status == "unknown":
+        return ngettext("{n} could not check", "{n} could not check", n).format(n=n)
+    if status == "warn":
+        return ngettext("{n} warn", "{n} warn", n).format(n=n)
+    return ngettext("{n} pass", "{n} pass", n).format(n=n)
+
+
 def report_counts(report: DomainReport) -> str:
     counts: dict[str, int] = {}
     for line in report.lines:
         counts[line.status] = counts.get(line.status, 0) + 1
     return " · ".join(
-        f"{counts[s]} {STATUS_LABELS[s][1]}"
-        for s in ("fail", "unknown", "warn", "pass")
-        if counts.get(s)
+        count_label(s, counts[s]) for s in ("fail", "unknown", "warn", "pass") if counts.get(s)
     )
 
 
@@ -327,23 +377,31 @@ def dkim_report_message(result: DomainCheck) -> tuple[str, list[Block]]:
     domain = escape(report.domain)
     verdict = report.verdict
     headline = {
-        "pass": "every check passes",
-        "warn": "works, with warnings",
-        "fail": "needs changes",
-        "unknown": "some checks could not be done",
+        "pass": _("every check passes"),
+        "warn": _("works, with warnings"),
+        "fail": _("needs changes"),
+        "unknown": _("some checks could not be done"),
     }[verdict]
-    text = f"DKIM, SPF, DMARC and MX for {report.domain}: {STATUS_LABELS[verdict][1]} ({report_counts(report)})"
+    counts = report_counts(report)
+    text = _("DKIM, SPF, DMARC and MX for {domain}: {verdict} ({counts})").format(
+        domain=report.domain, verdict=_(STATUS_LABELS[verdict][1]), counts=counts
+    )
+    checked = _("checked {time}").format(time=when(report.checked_at))
     blocks: list[Block] = [
-        section(
-            f"{STATUS_LABELS[verdict][0]} *{domain}*: {headline}\n{report_counts(report)} · "
-            f"checked {when(report.checked_at)}"
-        )
+        section(f"{STATUS_LABELS[verdict][0]} *{domain}*: {headline}\n{counts} · {checked}")
     ]
     if result.ses_records:
+        n = len(result.ses_records)
         blocks.append(
             section(
-                f"*Amazon SES Easy DKIM for {domain}:* publish these {len(result.ses_records)} "
-                "CNAME records exactly as shown (the checks below say whether the DNS has each one):\n"
+                ngettext(
+                    "*Amazon SES Easy DKIM for {domain}:* publish this {n} CNAME record exactly "
+                    "as shown (the checks below say whether the DNS has each one):",
+                    "*Amazon SES Easy DKIM for {domain}:* publish these {n} CNAME records exactly "
+                    "as shown (the checks below say whether the DNS has each one):",
+                    n,
+                ).format(domain=domain, n=n)
+                + "\n"
                 + code_block("\n".join(result.ses_records))
             )
         )
@@ -359,63 +417,94 @@ def dkim_report_message(result: DomainCheck) -> tuple[str, list[Block]]:
     notes = []
     if len(report.lines) > len(shown):
         notes.append(
-            f"…and {len(report.lines) - len(shown)} more lines not shown; check fewer selectors at a time."
+            _("…and {n} more lines not shown; check fewer selectors at a time.").format(
+                n=len(report.lines) - len(shown)
+            )
         )
     notes.append(ses_note(result))
     notes.append(
-        "DNS changes can take a while to reach every server (up to the record's TTL). "
-        "Could not check means the DNS did not answer: it says nothing about the record."
+        _(
+            "DNS changes can take a while to reach every server (up to the record's TTL). "
+            "Could not check means the DNS did not answer: it says nothing about the record."
+        )
     )
     blocks.append(context(*[n for n in notes if n]))
-    buttons = [button("Check again", CHECK_AGAIN, check_value(report.domain, result.selectors))]
+    buttons = [button(_("Check again"), CHECK_AGAIN, check_value(report.domain, result.selectors))]
     if result.watching:
-        buttons.append(button("Stop watching", UNWATCH, report.domain))
+        buttons.append(button(_("Stop watching"), UNWATCH, report.domain))
     else:
         buttons.append(
-            button("Watch this domain", WATCH, check_value(report.domain, result.selectors))
+            button(_("Watch this domain"), WATCH, check_value(report.domain, result.selectors))
         )
     if result.ses_state == "missing":
-        buttons.append(button("Set up DKIM with SES", SETUP_SES, report.domain, style="primary"))
+        buttons.append(button(_("Set up DKIM with SES"), SETUP_SES, report.domain, style="primary"))
     blocks.append(actions(*buttons, block_id="dkim_actions"))
     return text, blocks
 
 
 def ses_note(result: DomainCheck) -> str:
     domain = escape(result.report.domain)
-    return {
-        "off": "Amazon SES is not configured on this Mailroom server, so Easy DKIM was not checked.",
-        "missing": f"{domain} is not an Amazon SES identity yet. *Set up DKIM with SES* creates "
-        "it and gives you three CNAME records to publish, so SES signs your mail with DKIM.",
-        "pending": f"Amazon SES is still verifying {domain}: once its three CNAME records "
-        "resolve, SES verifies it (it gives up after 72 hours).",
-        "failed": f"Amazon SES gave up verifying {domain}: publish the CNAME records, then set up "
-        "DKIM with SES again.",
-        "verified": f"{domain} is verified in Amazon SES.",
-        "error": "",
-    }.get(result.ses_state, "")
+    state = result.ses_state
+    if state == "off":
+        return _(
+            "Amazon SES is not configured on this Mailroom server, so Easy DKIM was not checked."
+        )
+    if state == "missing":
+        return _(
+            "{domain} is not an Amazon SES identity yet. *Set up DKIM with SES* creates "
+            "it and gives you three CNAME records to publish, so SES signs your mail with DKIM."
+        ).format(domain=domain)
+    if state == "pending":
+        return _(
+            "Amazon SES is still verifying {domain}: once its three CNAME records "
+            "resolve, SES verifies it (it gives up after 72 hours)."
+        ).format(domain=domain)
+    if state == "failed":
+        return _(
+            "Amazon SES gave up verifying {domain}: publish the CNAME records, then set up "
+            "DKIM with SES again."
+        ).format(domain=domain)
+    if state == "verified":
+        return _("{domain} is verified in Amazon SES.").format(domain=domain)
+    return ""
 
 
 def watch_started(domain: str, verdict: str | None, interval: timedelta) -> str:
     hours = max(1, int(interval.total_seconds() // 3600))
-    every = "every hour" if hours == 1 else f"every {hours} hours"
-    now = "It passes every check now; " if verdict == "pass" else ""
-    return (
-        f":eyes: Watching {escape(domain)}: Mailroom checks it again {every}. {now}You will be told "
-        "once when every check passes, and once if a passing domain breaks later. Press *Stop "
-        "watching* on a report to stop."
-    )
+    if hours == 1:
+        watching = _("Watching {domain}: Mailroom checks it again every hour.")
+    else:
+        watching = ngettext(
+            "Watching {domain}: Mailroom checks it again every {n} hour.",
+            "Watching {domain}: Mailroom checks it again every {n} hours.",
+            hours,
+        )
+    watching = watching.format(domain=escape(domain), n=hours)
+    if verdict == "pass":
+        rest = _(
+            "It passes every check now; you will be told once when every check passes, and "
+            "once if a passing domain breaks later. Press *Stop watching* on a report to stop."
+        )
+    else:
+        rest = _(
+            "You will be told once when every check passes, and once if a passing domain "
+            "breaks later. Press *Stop watching* on a report to stop."
+        )
+    return f":eyes: {watching} {rest}"
 
 
 def watch_event_message(event: str, result: DomainCheck) -> tuple[str, list[Block]]:
     """A watch's once-only news: the domain now passes, or a passing domain broke."""
     domain = escape(result.report.domain)
     if event == "passing":
-        intro = f":white_check_mark: Good news: {domain} now passes every DKIM, SPF, DMARC and MX check."
+        intro = ":white_check_mark: " + _(
+            "Good news: {domain} now passes every DKIM, SPF, DMARC and MX check."
+        ).format(domain=domain)
     else:
-        intro = (
-            f":rotating_light: {domain} passed every check before, but not anymore "
-            f"({report_counts(result.report)}). The report below says what changed and what to publish."
-        )
+        intro = ":rotating_light: " + _(
+            "{domain} passed every check before, but not anymore ({counts}). The report below "
+            "says what changed and what to publish."
+        ).format(domain=domain, counts=report_counts(result.report))
     text, blocks = dkim_report_message(result)
     return f"{intro} {text}", [section(intro), *blocks][:50]
 
@@ -428,4 +517,6 @@ def domain_footer_line(rows: Sequence[DomainReportRow], watched: set[str]) -> st
         parts.append(
             f"{escape(row.domain)} {status_label(row.verdict)} ({when(row.created_at)}){watch}"
         )
-    return "*Domains (latest /dkim-check):* " + " · ".join(parts) if parts else ""
+    return (
+        _("*Domains (latest /dkim-check):* {list}").format(list=" · ".join(parts)) if parts else ""
+    )

@@ -50,8 +50,8 @@ def _schedule(ctx: AppContext) -> None:
 def _status_footer(ctx: AppContext, team_id: str) -> list[str]:
     """For admins in /mail-status: providers not configured, tenants waiting for approval."""
     from bot.blocks.status import sign_in_setup_note
-    from bot.formatting.plural import plural, plural_form
     from bot.signin import config
+    from locales import ngettext
     from providers.signin_errors import PROVIDER_NAMES
 
     lines = []
@@ -62,34 +62,43 @@ def _status_footer(ctx: AppContext, team_id: str) -> list[str]:
     waiting = [r for r in ctx.need_signin().consent.rows(team_id) if r.status != "granted"]
     if waiting:
         lines.append(
-            f"{plural(len(waiting), 'Microsoft 365 organisation', 'Microsoft 365 organisations')} "
-            f"{plural_form(len(waiting), 'waits', 'wait')} for an IT admin's "
-            "approval: see `/mail-consent`."
+            ngettext(
+                "{n} Microsoft 365 organisation waits for an IT admin's approval: "
+                "see `/mail-consent`.",
+                "{n} Microsoft 365 organisations wait for an IT admin's approval: "
+                "see `/mail-consent`.",
+                len(waiting),
+            ).format(n=len(waiting))
         )
     return lines
 
 
 def _status_lines(ctx: AppContext, mailbox: Mailbox) -> list[str]:
+    from locales import _
     from providers.signin_errors import PROVIDER_NAMES
 
     if mailbox.provider not in PROVIDER_NAMES:
         return []
-    lines = [f"Signs in with {PROVIDER_NAMES[mailbox.provider]}"]
+    lines = [_("Signs in with {provider}").format(provider=PROVIDER_NAMES[mailbox.provider])]
     if mailbox.health == "admin_approval_needed":
         lines.append(
-            "Waiting for an IT admin to approve Mailroom in Microsoft 365: see `/mail-consent`."
+            _("Waiting for an IT admin to approve Mailroom in Microsoft 365: see `/mail-consent`.")
         )
     if not mailbox.channel_id:
-        lines.append("No channel yet: choose one in the message Mailroom sent after the sign-in.")
+        lines.append(
+            _("No channel yet: choose one in the message Mailroom sent after the sign-in.")
+        )
     return lines
 
 
 def _needs_channel(ctx: AppContext, mailbox: Mailbox) -> str | None:
+    from locales import _
+
     if not mailbox.channel_id:
-        return (
-            f"{mailbox.address} has no channel yet: choose one in the message Mailroom sent "
+        return _(
+            "{address} has no channel yet: choose one in the message Mailroom sent "
             "after the sign-in (or reconnect it from `/mail-connect`), then activate it."
-        )
+        ).format(address=mailbox.address)
     return None
 
 

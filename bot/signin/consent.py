@@ -18,7 +18,8 @@ from sqlmodel import col, select
 from bot.blocks.signin import TenantView, granted_blocks
 from bot.blocks.status import when
 from bot.signin import config, states
-from bot.signin.notices import config_fault, dm, send_once
+from bot.signin.notices import config_fault, dm, language_for, send_once
+from locales import _, speaking
 from providers import microsoft
 from providers.signin_errors import FailureKind, SignInFailure, StateProblem
 from storage.models import ConsentTenant, Health, Mailbox, Provider, saved_id, utcnow
@@ -38,6 +39,21 @@ class Landing:
     ok: bool
     title: str
     message: str
+
+
+def _not_approved(declined: bool, code: str) -> str:
+    """Why the admin-consent redirect came back without an approval, in the current language."""
+    if declined:
+        return _(
+            "The approval was declined (Microsoft code {code}), so Mailroom is still not "
+            "approved for this organisation. An administrator can open the approval link again "
+            "from `/mail-consent` in Slack."
+        ).format(code=code)
+    return _(
+        "Microsoft did not complete the approval (Microsoft code {code}), so Mailroom is still "
+        "not approved for this organisation. An administrator can open the approval link again "
+        "from `/mail-consent` in Slack."
+    ).format(code=code)
 
 
 def _users(row: ConsentTenant) -> list[str]:
@@ -165,11 +181,13 @@ class Consent:
     def granted(self, row_id: int) -> ConsentTenant:
         """Mark approved and tell everyone waiting to finish signing in (once each)."""
         row = self._update(row_id, status=GRANTED, last_error=None, checked_at=utcnow())
-        label = TenantView(row_id=row_id, tenant=row.tenant, status=GRANTED, consent_link="").label
+        view = TenantView(row_id=row_id, tenant=row.tenant, status=GRANTED, consent_link="")
         stamp = row.updated_at.isoformat()
         for mailbox in self.waiting_mailboxes(row):
-            text, blocks = granted_blocks(label, mailbox)
             for recipient in self.ctx.sync.recipients_for(mailbox):
+                # Each recipient reads it in their own language (the label too).
+                with speaking(language_for(self.ctx, recipient)):
+                    text, blocks = granted_blocks(view.label, mailbox)
                 send_once(
                     self.ctx,
                     f"consent-granted:{row_id}:{stamp}:{mailbox.id}:{recipient}",
@@ -180,7 +198,8 @@ class Consent:
             # The refresh token may work again now; a sync tells, and clears the health.
             self.ctx.sync.sync_now(mailbox.id)  # type: ignore[arg-type]
         for user in _users(row):
-            text, blocks = granted_blocks(label, None)
+            with speaking(language_for(self.ctx, user)):
+                text, blocks = granted_blocks(view.label, None)
             send_once(self.ctx, f"consent-granted:{row_id}:{stamp}:{user}", user, text, blocks)
         return self._update(row_id, waiting_users="")
 
@@ -206,7 +225,7 @@ class Consent:
                 purpose=states.ADMIN_CONSENT,
             )
         except StateProblem as problem:
-            return Landing(False, "Link not valid", problem.message)
+            return Landing(False, _("Link not valid"), problem.message)
         row = self._row(state.team_id, state.tenant or "organizations")
         if params.get("error"):
             failure = microsoft.redirect_failure(params)
@@ -221,24 +240,17 @@ class Consent:
                 last_error=failure.code,
                 checked_at=utcnow(),
             )
-            words = (
-                "The approval was declined"
-                if declined
-                else "Microsoft did not complete the approval"
-            )
-            message = (
-                f"{words} (Microsoft code {failure.code}), so Mailroom is still not approved "
-                "for this organisation. An administrator can open the approval link again "
-                "from `/mail-consent` in Slack."
-            )
-            dm(self.ctx, state.user_id, f":x: {message}")
-            return Landing(False, "Not approved", message)
+            with speaking(language_for(self.ctx, state.user_id)):
+                dm(self.ctx, state.user_id, ":x: " + _not_approved(declined, failure.code))
+            return Landing(False, _("Not approved"), _not_approved(declined, failure.code))
         if params.get("admin_consent", "").lower() != "true":
             return Landing(
                 False,
-                "Not approved",
-                "Microsoft did not confirm the approval. Open the approval link again "
-                "from `/mail-consent` in Slack.",
+                _("Not approved"),
+                _(
+                    "Microsoft did not confirm the approval. Open the approval link again "
+                    "from `/mail-consent` in Slack."
+                ),
             )
         # Anyone can type ``admin_consent=True`` into this URL: ask Microsoft itself, with an
         # app-only token request in the tenant (issued only once Mailroom is approved there).
@@ -247,17 +259,22 @@ class Consent:
             self._update(saved_id(row), checked_at=utcnow())
             return Landing(
                 False,
-                "Not approved yet",
-                "Microsoft does not report Mailroom as approved for this organisation yet, so "
-                "nothing changed. If you just approved it, Mailroom notices by itself within "
-                "minutes; `/mail-consent` in Slack shows the status and has Check again.",
+                _("Not approved yet"),
+                _(
+                    "Microsoft does not report Mailroom as approved for this organisation yet, "
+                    "so nothing changed. If you just approved it, Mailroom notices by itself "
+                    "within minutes; `/mail-consent` in Slack shows the status and has Check "
+                    "again."
+                ),
             )
         self.granted(row.id)  # type: ignore[arg-type]
         return Landing(
             True,
-            "Mailroom approved",
-            "Mailroom is approved for your organisation. Everyone who was waiting has "
-            "been told in Slack to finish signing in. You can close this page.",
+            _("Mailroom approved"),
+            _(
+                "Mailroom is approved for your organisation. Everyone who was waiting has "
+                "been told in Slack to finish signing in. You can close this page."
+            ),
         )
 
     def _confirm(self, row: ConsentTenant, reported: str) -> bool:

@@ -14,12 +14,21 @@ from slack_sdk.errors import SlackApiError
 from sqlmodel import or_, select
 
 from bot.blocks.signin import config_alert_blocks
+from locales import speaking, workspace_language
 from storage.models import Role, User
 
 if TYPE_CHECKING:
     from bot.context import AppContext
 
 log = logging.getLogger(__name__)
+
+
+def language_for(ctx: AppContext, recipient: str) -> str:
+    """The language of a notice to ``recipient``: a person's own Slack language; a channel's
+    (several readers) the workspace language."""
+    if recipient[:1] in ("U", "W"):
+        return ctx.languages.of(recipient)
+    return workspace_language()
 
 
 def send_once(
@@ -61,7 +70,6 @@ def config_fault(
     secret = getattr(ctx.settings, f"{provider}_client_secret", "")
     # Keyed on the secret in use: after the admins fix it, a new fault alerts again.
     fingerprint = hashlib.sha256(secret.encode()).hexdigest()[:12]
-    text, blocks = config_alert_blocks(provider, code, address)
     recipients = admin_recipients(ctx, team_id)
     if not recipients:
         log.error(
@@ -70,6 +78,8 @@ def config_fault(
             code,
         )
     for recipient in recipients:
+        with speaking(language_for(ctx, recipient)):
+            text, blocks = config_alert_blocks(provider, code, address)
         send_once(
             ctx, f"signin-config:{provider}:{fingerprint}:{recipient}", recipient, text, blocks
         )

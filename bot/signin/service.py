@@ -32,9 +32,10 @@ from bot.connect import (
 )
 from bot.signin import config, states
 from bot.signin.consent import Consent
-from bot.signin.notices import config_fault, dm, send_once
+from bot.signin.notices import config_fault, dm, language_for, send_once
 from bot.signin.tokens import ProviderTokens
 from bot.sync import _streak_key
+from locales import _, current_language, speaking
 from providers import google, microsoft
 from providers.errors import MailroomError, UserError
 from providers.signin_errors import PROVIDER_NAMES, FailureKind, SignInFailure
@@ -112,7 +113,12 @@ class SignIn:
                 channel_id=mailbox.channel_id if mailbox else None,
                 backfill_days=mailbox.backfill_days if mailbox else 0,
             )
-            url = f"{config.public_base(self.settings)}/oauth/{provider}/start?state={row.state}"
+            # The page /start shows (a problem with the link) speaks the person's language
+            # when the browser does not say (LanguageMiddleware reads ``lang``).
+            url = (
+                f"{config.public_base(self.settings)}/oauth/{provider}/start?state={row.state}"
+                f"&lang={current_language()}"
+            )
             buttons.append(sign_in_button(provider, url, row.state))
         return buttons
 
@@ -144,8 +150,10 @@ class SignIn:
     def start_url(self, provider: str, state: str) -> str:
         if not config.is_configured(self.settings, provider):
             raise UserError(
-                f"{PROVIDER_NAMES[provider]} sign-in is not configured on this "
-                "Mailroom server. Ask a Mailroom admin, or connect by hand with IMAP and SMTP."
+                _(
+                    "{provider} sign-in is not configured on this Mailroom server. Ask a "
+                    "Mailroom admin, or connect by hand with IMAP and SMTP."
+                ).format(provider=PROVIDER_NAMES[provider])
             )
         # Opened once: a link forwarded to (or replayed by) someone else no longer works.
         row = states.open_once(self.ctx.db, state, provider=provider, purpose=states.SIGNIN)
@@ -177,11 +185,12 @@ class SignIn:
             mailbox = self._save(provider, row, identity)
         except SignInFailure as failure:
             self._failed(provider, row, failure)
-            return Outcome(False, "Not connected", failure.message)
+            return Outcome(False, _("Not connected"), failure.message)
         except UserError as problem:
-            text, blocks = failure_blocks(problem.message)
+            with speaking(language_for(self.ctx, row.user_id)):
+                text, blocks = failure_blocks(problem.message)
             dm(self.ctx, row.user_id, text, blocks)
-            return Outcome(False, "Not connected", problem.message)
+            return Outcome(False, _("Not connected"), problem.message)
         if provider == config.MICROSOFT:
             self.consent.signed_in(row.team_id, identity.tenant_id, row.user_id)
         self._tell_address_owner(row, mailbox, provider)
@@ -190,21 +199,27 @@ class SignIn:
         if mailbox.channel_id:
             note = join_channel(self.ctx, mailbox.channel_id)
             self.ctx.lifecycle.start_syncing(mailbox)
-            text, blocks = connected_blocks(mailbox, provider, note)
+            with speaking(language_for(self.ctx, row.user_id)):
+                text, blocks = connected_blocks(mailbox, provider, note)
             dm(self.ctx, row.user_id, text, blocks)
             return Outcome(
                 True,
-                "Connected",
-                f"{mailbox.address} is connected to Mailroom. Go back to Slack: its "
-                "email will appear in the channel you chose.",
+                _("Connected"),
+                _(
+                    "{address} is connected to Mailroom. Go back to Slack: its "
+                    "email will appear in the channel you chose."
+                ).format(address=mailbox.address),
             )
-        text, blocks = pick_channel_blocks(mailbox, provider)
+        with speaking(language_for(self.ctx, row.user_id)):
+            text, blocks = pick_channel_blocks(mailbox, provider)
         dm(self.ctx, row.user_id, text, blocks)
         return Outcome(
             True,
-            "Connected",
-            f"{mailbox.address} is signed in. Go back to Slack and choose the channel "
-            "where its email should appear: Mailroom has sent you a message there.",
+            _("Connected"),
+            _(
+                "{address} is signed in. Go back to Slack and choose the channel "
+                "where its email should appear: Mailroom has sent you a message there."
+            ).format(address=mailbox.address),
         )
 
     def _tell_address_owner(self, row: OAuthState, mailbox: Mailbox, provider: str) -> None:
@@ -218,7 +233,8 @@ class SignIn:
             return  # nobody in this workspace has that address (a shared mailbox, usually)
         if owner == row.user_id:
             return
-        text = address_connected_text(mailbox, provider, row.user_id)
+        with speaking(language_for(self.ctx, owner)):
+            text = address_connected_text(mailbox, provider, row.user_id)
         dm(self.ctx, owner, text)
 
     def _redeem(self, provider: str, row: OAuthState, params: dict[str, str]) -> Identity:
@@ -252,7 +268,7 @@ class SignIn:
             raise SignInFailure(
                 provider,
                 FailureKind.TEMPORARY,
-                detail="Microsoft gave no refresh token, so the access would end in an hour",
+                detail=_("Microsoft gave no refresh token, so the access would end in an hour"),
             )
         return Identity(
             grant.email,
@@ -271,28 +287,37 @@ class SignIn:
         email = who.email
         if row.kind not in (MailboxKind.PERSONAL, MailboxKind.SHARED, MailboxKind.MARKETING):
             raise UserError(
-                "This sign-in asked for an unknown kind of mailbox. Start again from `/mail-connect`."
+                _(
+                    "This sign-in asked for an unknown kind of mailbox. Start again from "
+                    "`/mail-connect`."
+                )
             )
         if row.kind != MailboxKind.PERSONAL and not self.ctx.roles.is_admin(row.user_id):
             raise UserError(
-                "Only Mailroom admins can connect shared and marketing mailboxes. "
-                "Ask an admin to do it, or connect your personal mailbox instead."
+                _(
+                    "Only Mailroom admins can connect shared and marketing mailboxes. "
+                    "Ask an admin to do it, or connect your personal mailbox instead."
+                )
             )
         if row.mailbox_id:
             mailbox = self.ctx.mailboxes.get(row.mailbox_id)
             if mailbox is None:
                 raise UserError(
-                    "The mailbox you were reconnecting no longer exists. "
-                    "Connect it again with `/mail-connect`."
+                    _(
+                        "The mailbox you were reconnecting no longer exists. "
+                        "Connect it again with `/mail-connect`."
+                    )
                 )
             if not self.ctx.roles.can_manage(row.user_id, mailbox):
                 raise UserError(
-                    "Only an admin (or the owner of a personal mailbox) can reconnect it."
+                    _("Only an admin (or the owner of a personal mailbox) can reconnect it.")
                 )
             if mailbox.address.lower() != email:
                 raise UserError(
-                    f"You signed in as {email}, but this reconnects {mailbox.address}. "
-                    f"Press Reconnect again and sign in as {mailbox.address}."
+                    _(
+                        "You signed in as {email}, but this reconnects {address}. "
+                        "Press Reconnect again and sign in as {address}."
+                    ).format(email=email, address=mailbox.address)
                 )
             # The address is the one already connected (by its owner, with a password or a
             # sign-in): a forwarded reconnect link fails the check above.
@@ -336,14 +361,19 @@ class SignIn:
         profile = self._profile_email(row.user_id)
         if profile is None:
             raise UserError(
-                "Mailroom could not read the email of your Slack profile, so it cannot tell "
-                "this mailbox is yours. Nothing was saved: try again in a minute."
+                _(
+                    "Mailroom could not read the email of your Slack profile, so it cannot tell "
+                    "this mailbox is yours. Nothing was saved: try again in a minute."
+                )
             )
         if profile != email:
             raise UserError(
-                f"You signed in as {email}, but your Slack profile's email is {profile}. A "
-                f"personal mailbox must be your own, so nothing was saved: sign in as {profile}, "
-                "or connect the mailbox by hand with its password from `/mail-connect`."
+                _(
+                    "You signed in as {email}, but your Slack profile's email is {profile}. A "
+                    "personal mailbox must be your own, so nothing was saved: sign in as "
+                    "{profile}, or connect the mailbox by hand with its password from "
+                    "`/mail-connect`."
+                ).format(email=email, profile=profile)
             )
 
     def _profile_email(self, user_id: str) -> str | None:
@@ -368,9 +398,11 @@ class SignIn:
             return
         if (mailbox.ms_tenant, mailbox.ms_object_id) != (who.tenant_id, who.object_id):
             raise UserError(
-                f"This Microsoft account is not the one {mailbox.address} was connected with, "
-                "so nothing was changed. Sign in with the original account, or ask a Mailroom "
-                "admin to remove the mailbox and connect it again."
+                _(
+                    "This Microsoft account is not the one {address} was connected with, "
+                    "so nothing was changed. Sign in with the original account, or ask a "
+                    "Mailroom admin to remove the mailbox and connect it again."
+                ).format(address=mailbox.address)
             )
 
     def _save(self, provider: str, row: OAuthState, who: Identity) -> Mailbox:
@@ -414,9 +446,11 @@ class SignIn:
             tenant = self.consent.tenant_for(row.tenant)
             self.consent.record_waiting(row.team_id, tenant, user_id=row.user_id, code=failure.code)
             link = self.consent.link(row.team_id, tenant, row.user_id)
-            text, blocks = consent_needed_blocks(failure.message, link)
+            with speaking(language_for(self.ctx, row.user_id)):
+                text, blocks = consent_needed_blocks(failure.message, link)
         else:
-            text, blocks = failure_blocks(failure.message)
+            with speaking(language_for(self.ctx, row.user_id)):
+                text, blocks = failure_blocks(failure.message)
         dm(self.ctx, row.user_id, text, blocks)
 
     # --- Failures of running mailboxes (ctx.sync.failure_notifiers) ------------------------
@@ -446,8 +480,9 @@ class SignIn:
             )
             return True  # the owner can do nothing about our secret
         if error.kind == FailureKind.RECONNECT:
-            text, blocks = reconnect_blocks(mailbox, error.message)
             for recipient in self.ctx.sync.recipients_for(mailbox):
+                with speaking(language_for(self.ctx, recipient)):
+                    text, blocks = reconnect_blocks(mailbox, error.message)
                 send_once(
                     self.ctx, f"signin-reconnect:{streak}:{recipient}", recipient, text, blocks
                 )
@@ -461,7 +496,8 @@ class SignIn:
                 if self.ctx.notifier.was_sent(key):
                     continue  # no new approval link for a notice already sent
                 link = self.consent.link(mailbox.team_id, tenant, mailbox.owner_id)
-                text, blocks = consent_needed_blocks(error.message, link)
+                with speaking(language_for(self.ctx, recipient)):
+                    text, blocks = consent_needed_blocks(error.message, link)
                 send_once(self.ctx, key, recipient, text, blocks)
             return True
         return False

@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlmodel import col, delete
 
+from locales import _
 from providers.signin_errors import StateProblem
 from storage.db import Database
 from storage.models import MailboxKind, OAuthState, utcnow
@@ -55,23 +56,64 @@ def create(
     return row
 
 
-def _problem(row: OAuthState | None, provider: str, purpose: str) -> StateProblem:
-    again = (
-        "run `/mail-consent` in Slack for a new approval link"
-        if purpose == ADMIN_CONSENT
-        else "go back to Slack and press the sign-in button again"
-    )
-    if row is None or row.provider != provider or row.purpose != purpose:
+def _already_used(purpose: str) -> StateProblem:
+    if purpose == ADMIN_CONSENT:
         return StateProblem(
-            f"This link is not valid (it may have been copied incompletely): {again}."
+            _(
+                "This link was already used, and each link works only once: run "
+                "`/mail-consent` in Slack for a new approval link."
+            )
+        )
+    return StateProblem(
+        _(
+            "This link was already used, and each link works only once: go back to Slack "
+            "and press the sign-in button again."
+        )
+    )
+
+
+def _problem(row: OAuthState | None, provider: str, purpose: str) -> StateProblem:
+    """Why a link does not work, and what to do instead (a complete sentence per case)."""
+    consent = purpose == ADMIN_CONSENT
+    if row is None or row.provider != provider or row.purpose != purpose:
+        if consent:
+            return StateProblem(
+                _(
+                    "This link is not valid (it may have been copied incompletely): run "
+                    "`/mail-consent` in Slack for a new approval link."
+                )
+            )
+        return StateProblem(
+            _(
+                "This link is not valid (it may have been copied incompletely): go back to "
+                "Slack and press the sign-in button again."
+            )
         )
     if row.used_at is not None:
-        return StateProblem(f"This link was already used, and each link works only once: {again}.")
+        return _already_used(purpose)
     if row.expires_at <= utcnow():
-        return StateProblem(f"This link has expired: {again}.")
+        if consent:
+            return StateProblem(
+                _("This link has expired: run `/mail-consent` in Slack for a new approval link.")
+            )
+        return StateProblem(
+            _("This link has expired: go back to Slack and press the sign-in button again.")
+        )
     if purpose == SIGNIN and row.opened_at is not None:
-        return StateProblem(f"This link was already used, and each link works only once: {again}.")
-    return StateProblem(f"This sign-in did not start from its link: {again}.")
+        return _already_used(purpose)
+    if consent:
+        return StateProblem(
+            _(
+                "This sign-in did not start from its link: run `/mail-consent` in Slack for a "
+                "new approval link."
+            )
+        )
+    return StateProblem(
+        _(
+            "This sign-in did not start from its link: go back to Slack and press the sign-in "
+            "button again."
+        )
+    )
 
 
 def open_once(db: Database, state: str, *, provider: str, purpose: str) -> OAuthState:

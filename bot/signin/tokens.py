@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from bot.signin import config
+from locales import _
 from providers import google, microsoft
 from providers.errors import ServiceError
 from providers.signin_errors import FailureKind, SignInFailure
@@ -73,8 +74,10 @@ class ProviderTokens:
                 )
             except OperationalError:
                 raise ServiceError(
-                    "Another Mailroom process is still renewing this mailbox's sign-in; "
-                    "Mailroom tries again shortly."
+                    _(
+                        "Another Mailroom process is still renewing this mailbox's sign-in; "
+                        "Mailroom tries again shortly."
+                    )
                 ) from None
             try:
                 yield
@@ -87,8 +90,10 @@ class ProviderTokens:
             settings, mailbox.provider
         ):
             raise ServiceError(
-                f"{mailbox.address} signs in with {mailbox.provider}, but that provider is not "
-                "configured on this Mailroom server. Ask the operator to set its client id and secret."
+                _(
+                    "{address} signs in with {provider}, but that provider is not configured on "
+                    "this Mailroom server. Ask the operator to set its client id and secret."
+                ).format(address=mailbox.address, provider=mailbox.provider)
             )
         with self._lock(mailbox.id), self._across_processes(mailbox.id):  # type: ignore[arg-type]
             # Re-read: another thread may have refreshed (and rotated) while we waited.

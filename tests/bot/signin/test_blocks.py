@@ -10,6 +10,7 @@ from bot.blocks.signin import (
     reconnect_blocks,
     sign_in_button,
 )
+from locales import speaking
 from storage.models import Mailbox
 
 
@@ -55,3 +56,23 @@ def test_consent_overview_stays_under_slacks_block_limit() -> None:
     granted = [TenantView(row_id=1, tenant="tid-1", status="granted", consent_link="")]
     _, blocks = consent_overview(granted, configured=True, general_link=None)
     assert "Approval link" not in str(blocks) and "Check again" in str(blocks)
+
+
+def test_sign_in_blocks_speak_the_current_language() -> None:
+    mailbox = Mailbox(id=3, team_id="T", kind="personal", owner_id="U", address="ana@x.test")
+    views = [
+        TenantView(row_id=i, tenant=f"tid-{i}", status="needed", consent_link="") for i in range(2)
+    ]
+    with speaking("es"):
+        button = sign_in_button("google", "https://m.test/oauth/google/start?state=s", "s")
+        _text, blocks = reconnect_blocks(mailbox, "Google ya no deja entrar a Mailroom.")
+        overview, listed = consent_overview(views, configured=True, general_link=None)
+    assert button["text"]["text"] == "Iniciar sesión con Google"
+    assert button["action_id"] == "signin_start_google"  # ids are never translated
+    assert "hasta que vuelvas a iniciar sesión" in blocks[0]["text"]["text"]
+    assert blocks[1]["elements"][0]["text"]["text"] == "Reconectar"
+    assert overview == "Aprobación de administrador de Microsoft: 2 organizaciones"
+    assert "En espera: nadie por ahora" in str(listed)
+    assert "Comprobar de nuevo" in str(listed)
+    # Outside the block, English again.
+    assert sign_in_button("google", "https://m.test", "s")["text"]["text"] == "Sign in with Google"
