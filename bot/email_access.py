@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from slack_sdk.errors import SlackApiError
 
 from bot.settings import Settings, ensure_secret_key
+from locales import N_, _
 from providers.errors import UserError
 from storage.models import Conversation, Mailbox, Message
 
@@ -30,7 +31,7 @@ _MAC_CHARS = 32  # 128 bits
 # conversations.members pages: 1,000 members each, so channels of up to 50,000 people.
 _MEMBER_PAGE = 1000
 _MAX_MEMBER_PAGES = 50
-NOT_AVAILABLE = (
+NOT_AVAILABLE = N_(
     "That email is not available to you. Ask the mailbox's owner, or someone in the channel "
     "it was posted in, to share it."
 )
@@ -64,7 +65,7 @@ def readable_email(ctx: AppContext, value: str, user_id: str) -> Message:
     row_id = row_id_of_reference(ctx.settings, value)
     if row_id is None:
         log.info("show-full refused for %s: not a reference Mailroom made", user_id)
-        raise UserError(NOT_AVAILABLE)
+        raise UserError(_(NOT_AVAILABLE))
     with ctx.db.session() as session:
         row = session.get(Message, row_id)
         mailbox = session.get(Mailbox, row.mailbox_id) if row else None
@@ -72,11 +73,11 @@ def readable_email(ctx: AppContext, value: str, user_id: str) -> Message:
             session.get(Conversation, row.conversation_id) if row and row.conversation_id else None
         )
     if row is None or mailbox is None or conversation is None or not row.slack_ts:
-        raise UserError(NOT_AVAILABLE)
+        raise UserError(_(NOT_AVAILABLE))
     if mailbox.owner_id != user_id and not channel_has_member(
         ctx, conversation.channel_id, user_id
     ):
-        raise UserError(NOT_AVAILABLE)
+        raise UserError(_(NOT_AVAILABLE))
     return row
 
 
@@ -85,7 +86,7 @@ def channel_has_member(ctx: AppContext, channel_id: str, user_id: str) -> bool:
     if not channel_id:
         return False
     cursor = ""
-    for _ in range(_MAX_MEMBER_PAGES):
+    for _page in range(_MAX_MEMBER_PAGES):
         try:
             answer = ctx.slack.client.conversations_members(
                 channel=channel_id, limit=_MEMBER_PAGE, cursor=cursor or None

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from sqlmodel import col, func, select
 
+from locales import _
 from providers.errors import MailroomError, ServiceError
 from providers.imap import ImapSettings
 from providers.netguard import check_host_allowed
@@ -30,8 +31,10 @@ class AccessTokens(Protocol):
 class _NoAccessTokens:
     def access_token(self, mailbox: Mailbox, *, force_refresh: bool = False) -> str:
         raise ServiceError(
-            f"{mailbox.address} signs in with {mailbox.provider}, but that provider is not "
-            "configured on this Mailroom server. Ask the operator to set its client id and secret."
+            _(
+                "{address} signs in with {provider}, but that provider is not configured on this "
+                "Mailroom server. Ask the operator to set its client id and secret."
+            ).format(address=mailbox.address, provider=mailbox.provider)
         )
 
 

@@ -44,6 +44,7 @@ from bot.formatting.slack_text import slack_to_html, slack_to_plain
 from bot.metrics import count_reply
 from bot.slack_files import download_slack_file, size_limit_text, stored_file
 from bot.threads import latest_message
+from locales import _, ngettext, speaking
 from providers import smtp
 from providers.errors import MailroomError, ServiceError, UserError
 from providers.imap import ImapSession
@@ -202,7 +203,9 @@ class ReplyService:
             self._react(channel, event["ts"], NOTE_REACTION)
             self._mark_inbox_done(inbox_id)
             return
-        refusal = self._refusal(user, mailbox)
+        # Worded for its one reader, also when recover() handles it with no request around.
+        with speaking(self.ctx.languages.of(user)):
+            refusal = self._refusal(user, mailbox)
         if refusal:
             self.ctx.slack.ephemeral(channel, user, refusal, thread_ts=thread_ts)
             # Never sent, so it stays in the thread as an internal note: marked like one.
@@ -215,7 +218,8 @@ class ReplyService:
             if row.send_after is None:
                 self.send(row.id)  # type: ignore[arg-type]
             else:
-                self._announce_hold(row, conversation.thread_ts)
+                with speaking(None):  # the thread notice is read by the channel
+                    self._announce_hold(row, conversation.thread_ts)
                 self.schedule(row.id, row.send_after)  # type: ignore[arg-type]
 
     def _mark_inbox_done(self, inbox_id: int, session: Session | None = None) -> bool:
@@ -236,11 +240,11 @@ class ReplyService:
 
     def _refusal(self, user: str, mailbox: Mailbox) -> str | None:
         if not mailbox.active:
-            return (
-                f"{mailbox.address} is inactive, so nothing was sent and nothing was queued. "
+            return _(
+                "{address} is inactive, so nothing was sent and nothing was queued. "
                 "An admin (or the owner of a personal mailbox) can activate it from "
                 "`/mail-status`; then post your reply again."
-            )
+            ).format(address=mailbox.address)
         refusal = self.ctx.roles.reply_refusal(user, mailbox)
         if refusal:
             return refusal
@@ -362,19 +366,20 @@ class ReplyService:
             ).rowcount
             row = session.get(Message, message_row_id)
         if row is None or row.direction != "out":
-            return "That reply is no longer available."
+            return _("That reply is no longer available.")
         if not cancelled:
             return _undo_refusal(row, user_id)
         self.ctx.scheduler.remove(f"reply:{message_row_id}")
         # The Slack message stays in the thread, never emailed: marked like a note.
         self._react(row.source_channel, row.source_ts, NOTE_REACTION)
-        self._update_notice(row, *held_reply_done_blocks(row, "cancelled"))
+        with speaking(None):  # the thread notice is read by the channel
+            self._update_notice(row, *held_reply_done_blocks(row, "cancelled"))
         return None
 
     def send_later(self, message_row_id: int, user_id: str, when: datetime) -> str | None:
         """Move a held reply to ``when`` (author only, while still held)."""
         if _aware(when) <= utcnow():
-            return "That time has already passed. Pick a time in the future."
+            return _("That time has already passed. Pick a time in the future.")
         with self.ctx.db.session() as session:
             moved = session.exec(
                 update(Message)
@@ -387,11 +392,12 @@ class ReplyService:
             ).rowcount
             row = session.get(Message, message_row_id)
         if row is None or row.direction != "out":
-            return "That reply is no longer available."
+            return _("That reply is no longer available.")
         if not moved:
             return _undo_refusal(row, user_id)
         self.schedule(message_row_id, when)
-        self._update_notice(row, *held_reply_blocks(row, scheduled=True))
+        with speaking(None):  # the thread notice is read by the channel
+            self._update_notice(row, *held_reply_blocks(row, scheduled=True))
         return None
 
     def _announce_hold(self, row: Message, thread_ts: str | None) -> None:
@@ -459,7 +465,10 @@ class ReplyService:
                 row = session.get(Message, message_row_id)
             if not claimed or row is None:
                 return False
-            return self._deliver(row)
+            # Thread notices and failures are channel posts: the workspace language, also
+            # when the author's own request sends the reply at once.
+            with speaking(None):
+                return self._deliver(row)
         finally:
             with self._claiming:
                 self._sending.discard(message_row_id)
@@ -485,7 +494,9 @@ class ReplyService:
             count_reply(self.ctx, "failed")
             log.exception("sending reply %s failed", row.id)
             error = ServiceError(
-                f"Mailroom hit an unexpected error while sending ({type(exc).__name__})."
+                _("Mailroom hit an unexpected error while sending ({error}).").format(
+                    error=type(exc).__name__
+                )
             )
             self._mark(row.id, MessageState.FAILED, error.message)  # type: ignore[arg-type]
             self._tell_failure(row, error)
@@ -559,15 +570,17 @@ class ReplyService:
                 continue
             if item.get("size", 0) > cap:
                 raise UserError(
-                    f"The file {item['name']} is larger than the {size_limit_text(cap)} "
-                    "attachment limit. Share a link to it instead and post the reply again."
+                    _(
+                        "The file {name} is larger than the {limit} attachment limit. Share a "
+                        "link to it instead and post the reply again."
+                    ).format(name=item["name"], limit=size_limit_text(cap))
                 )
             data = download_slack_file(
                 self.ctx.settings,
                 item["url"],
                 name=item["name"],
                 max_bytes=cap,
-                too_large_hint="Share a link to it instead and post the reply again.",
+                too_large_hint=_("Share a link to it instead and post the reply again."),
             )
             out.append(OutgoingAttachment(item["name"], item["mimetype"], data))
         return out
@@ -641,11 +654,11 @@ class ReplyService:
         with self.ctx.db.session() as session:
             row = session.get(Message, message_row_id)
             if row is None or row.state != MessageState.FAILED:
-                return "That reply is no longer waiting to be retried."
+                return _("That reply is no longer waiting to be retried.")
             if row.author_id != user_id and not self.ctx.roles.is_admin(user_id):
-                return "Only the author of the reply (or an admin) can send it again."
+                return _("Only the author of the reply (or an admin) can send it again.")
             mailbox = session.get(Mailbox, row.mailbox_id)
-        refusal = self._refusal(user_id, mailbox) if mailbox else "The mailbox no longer exists."
+        refusal = self._refusal(user_id, mailbox) if mailbox else _("The mailbox no longer exists.")
         if refusal:
             return refusal
         with self.ctx.db.session() as session:
@@ -789,14 +802,20 @@ def _checked_recipients(row: Message) -> list[str]:
     """The reply's recipients, refused when there are none or too many to be genuine."""
     recipients = split_addresses(row.to_addresses) + split_addresses(row.cc_addresses)
     if not recipients:
-        raise UserError("This conversation has no customer address to reply to.")
+        raise UserError(_("This conversation has no customer address to reply to."))
     if len(recipients) > MAX_REPLY_RECIPIENTS:
         raise UserError(
-            f"Nothing was sent: the customer's newest mail asks for answers to go to "
-            f"{len(recipients)} addresses, and Mailroom replies to at most "
-            f"{MAX_REPLY_RECIPIENTS} so that a forged mail cannot spread your answer. "
-            "Check that mail; if those people really should get it, write to them from "
-            "your mail client."
+            ngettext(
+                "Nothing was sent: the customer's newest mail asks for answers to go to "
+                "{count} address, and Mailroom replies to at most {limit} so that a forged "
+                "mail cannot spread your answer. Check that mail; if those people really "
+                "should get it, write to them from your mail client.",
+                "Nothing was sent: the customer's newest mail asks for answers to go to "
+                "{count} addresses, and Mailroom replies to at most {limit} so that a forged "
+                "mail cannot spread your answer. Check that mail; if those people really "
+                "should get it, write to them from your mail client.",
+                len(recipients),
+            ).format(count=len(recipients), limit=MAX_REPLY_RECIPIENTS)
         )
     return recipients
 
@@ -831,10 +850,10 @@ def _aware(value: datetime) -> datetime:
 
 def _undo_refusal(row: Message, user_id: str) -> str:
     if row.author_id != user_id:
-        return "Only the person who wrote this reply can undo or reschedule it."
+        return _("Only the person who wrote this reply can undo or reschedule it.")
     if row.state == MessageState.CANCELLED:
-        return "This reply was already undone; nothing was sent."
-    return "Too late: this reply has already been sent (or is being sent right now)."
+        return _("This reply was already undone; nothing was sent.")
+    return _("Too late: this reply has already been sent (or is being sent right now).")
 
 
 def _pause_for_tests(point: str) -> None:

@@ -18,6 +18,7 @@ import requests
 from slack_sdk.errors import SlackApiError
 
 from bot.settings import Settings
+from locales import N_, _
 from providers.errors import ServiceError, UserError
 
 # Where Slack serves ``url_private`` / ``url_private_download`` for every workspace.
@@ -89,19 +90,26 @@ def own_files(client: Any, file_ids: list[str], user_id: str) -> list[dict[str, 
         except SlackApiError as exc:
             if exc.response.get("error") in ("file_not_found", "file_deleted"):
                 raise UserError(
-                    "One of the files is no longer in Slack. Remove it and upload it again."
+                    _("One of the files is no longer in Slack. Remove it and upload it again.")
                 ) from None
             raise ServiceError(
-                "Mailroom could not ask Slack about your files "
-                f"({exc.response.get('error')}). Try again in a minute."
+                _(
+                    "Mailroom could not ask Slack about your files ({error}). Try again in a "
+                    "minute."
+                ).format(error=exc.response.get("error"))
             ) from None
         if not user_id or file.get("user") != user_id:
             raise UserError(
-                f"{file.get('name') or file_id} was not uploaded by you, so Mailroom will "
-                "not send it. Attach only files you uploaded yourself."
+                _(
+                    "{name} was not uploaded by you, so Mailroom will not send it. Attach only "
+                    "files you uploaded yourself."
+                ).format(name=file.get("name") or file_id)
             )
         files.append(file)
     return files
+
+
+TOO_LARGE_HINT = N_("Share a link to it instead.")
 
 
 def download_slack_file(
@@ -110,7 +118,7 @@ def download_slack_file(
     *,
     name: str,
     max_bytes: int,
-    too_large_hint: str = "Share a link to it instead.",
+    too_large_hint: str = TOO_LARGE_HINT,
 ) -> bytes:
     """The bytes of a Slack-hosted file, fetched with the bot token; at most ``max_bytes``.
 
@@ -120,8 +128,10 @@ def download_slack_file(
     """
     if not is_slack_hosted(settings, url):
         raise UserError(
-            f"{name} is not stored in Slack, so Mailroom did not download it. Upload the "
-            "file itself to Slack (not a link to it), or put the link in your message."
+            _(
+                "{name} is not stored in Slack, so Mailroom did not download it. Upload the "
+                "file itself to Slack (not a link to it), or put the link in your message."
+            ).format(name=name)
         )
     try:
         response = requests.get(
@@ -133,14 +143,18 @@ def download_slack_file(
         )
     except requests.RequestException as exc:
         raise ServiceError(
-            f"Mailroom could not reach Slack to download {name} ({type(exc).__name__}). "
-            "Try again in a minute."
+            _(
+                "Mailroom could not reach Slack to download {name} ({error}). Try again in a "
+                "minute."
+            ).format(name=name, error=type(exc).__name__)
         ) from None
     with response:
         if response.status_code != 200:
             raise ServiceError(
-                f"Slack did not let Mailroom download {name} (HTTP {response.status_code}). "
-                "Check the app has the files:read scope."
+                _(
+                    "Slack did not let Mailroom download {name} (HTTP {status}). Check the app "
+                    "has the files:read scope."
+                ).format(name=name, status=response.status_code)
             )
         return _read_capped(response, name, max_bytes, too_large_hint)
 
@@ -154,7 +168,11 @@ def _read_capped(
         size += len(chunk)
         if size > max_bytes:
             raise UserError(
-                f"The file {name} is larger than the {size_limit_text(max_bytes)} limit. {too_large_hint}"
+                _("The file {name} is larger than the {limit} limit.").format(
+                    name=name, limit=size_limit_text(max_bytes)
+                )
+                + " "
+                + _(too_large_hint)
             )
         chunks.append(chunk)
     return b"".join(chunks)

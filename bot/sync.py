@@ -44,6 +44,7 @@ from bot.metrics import observe_post, observe_sync
 from bot.ownership import LeaseLost
 from bot.replies import is_new_sender
 from bot.threads import find_conversation
+from locales import _, speaking
 from providers.errors import MailroomError, ServiceError
 from providers.imap import FetchedMessage, FolderStatus, ImapSession
 from storage.models import (
@@ -176,8 +177,15 @@ class SyncService:
                 return result
             except Exception as exc:  # a bug or an unclassified library error
                 log.exception("sync of mailbox %s failed", mailbox_id)
-                result.error = "Mailroom hit an unexpected error while syncing."
-                self._on_failure(mailbox, ServiceError(f"{result.error} ({type(exc).__name__})"))
+                result.error = _("Mailroom hit an unexpected error while syncing.")
+                self._on_failure(
+                    mailbox,
+                    ServiceError(
+                        _("Mailroom hit an unexpected error while syncing. ({error})").format(
+                            error=type(exc).__name__
+                        )
+                    ),
+                )
                 return result
             self._on_success(mailbox, result.new)
             return result
@@ -359,7 +367,9 @@ class SyncService:
                         col(Message.folder) == folder,
                         col(Message.state) == MessageState.RECORD_RETRY,
                     )
-                    .values(state=MessageState.SKIPPED, error="Its UID was voided by the server.")
+                    .values(
+                        state=MessageState.SKIPPED, error=_("Its UID was voided by the server.")
+                    )
                 )
             session.add(state)
         if first_run:
@@ -431,7 +441,7 @@ class SyncService:
                         col(Message.uid).in_(wanted),
                         col(Message.state) == MessageState.RECORD_RETRY,
                     )
-                    .values(state=MessageState.SKIPPED, error="Gone from the mailbox.")
+                    .values(state=MessageState.SKIPPED, error=_("Gone from the mailbox."))
                 )
         return new, posted
 
@@ -526,7 +536,7 @@ class SyncService:
             log.exception(
                 "recording uid %s of mailbox %s/%s failed", fetched.uid, mailbox.id, folder
             )
-            reason = f"Mailroom could not record it ({type(exc).__name__})."
+            reason = _("Mailroom could not record it ({error}).").format(error=type(exc).__name__)
             self._note_record_failure(mailbox, folder, uidvalidity, fetched, parsed, reason)
             return None
 
@@ -620,7 +630,7 @@ class SyncService:
             row = here or _new_row(mailbox, parsed, role)
             _describe(row, parsed, folder, uidvalidity, fetched.uid, role)
             row.state, row.body_text = MessageState.SKIPPED, None
-            row.error = f"The same mail as message {same.id}."
+            row.error = _("The same mail as message {id}.").format(id=same.id)
             session.add(row)
             return None
         conversation = find_conversation(
@@ -750,7 +760,9 @@ class SyncService:
             except Exception as exc:  # a bug meeting an odd mail: that mail only
                 log.exception("laying out message %s failed", row.id)
                 raise MailFailure(
-                    f"Mailroom could not lay it out for Slack ({type(exc).__name__})."
+                    _("Mailroom could not lay it out for Slack ({error}).").format(
+                        error=type(exc).__name__
+                    )
                 ) from None
             metadata = {
                 "event_type": SLACK_METADATA_EVENT,
@@ -785,12 +797,15 @@ class SyncService:
                 error = exc.response.get("error")
                 if error not in MAILBOX_LEVEL_ERRORS and exc.response.status_code < 500:
                     # Refused for this mail's content, not for the channel: set it aside.
-                    raise MailFailure(f"Slack refused the post ({error}).") from None
+                    raise MailFailure(
+                        _("Slack refused the post ({error}).").format(error=error)
+                    ) from None
                 raise ServiceError(
                     # Plain channel id: this sentence is escaped wherever it is shown.
-                    f"Slack refused the post into channel {channel} "
-                    f"({error}). Check that Mailroom is still in that "
-                    "channel: invite it with /invite @Mailroom."
+                    _(
+                        "Slack refused the post into channel {channel} ({error}). Check that "
+                        "Mailroom is still in that channel: invite it with /invite @Mailroom."
+                    ).format(channel=channel, error=error)
                 ) from None
             uploads = self._uploadable(parsed)
             with self.ctx.db.session() as session:
@@ -882,12 +897,13 @@ class SyncService:
                 session.get(Conversation, row.conversation_id) if row.conversation_id else None
             )
         channel = (conversation.channel_id if conversation else None) or mailbox.channel_id
-        reason = row.error or "Mailroom could not show it."
+        reason = row.error or _("Mailroom could not show it.")
         if channel:
             text, blocks = mail_failure_blocks(row, reason)
             self._notify(_failure_notice_key(row), channel, text, blocks)
-        text = mail_failure_admin_text(mailbox, row, reason, channel)
         for recipient in self.recipients_for(mailbox):
+            with speaking(self._language_of(recipient)):
+                text = mail_failure_admin_text(mailbox, row, reason, channel)
             self._notify(f"mail-failed-told:{row.id}:{recipient}", recipient, text)
 
     def _announce_unannounced(self, mailbox: Mailbox) -> None:
@@ -911,12 +927,14 @@ class SyncService:
         with self.ctx.db.session() as session:
             row = session.get(Message, message_row_id)
             if row is None or row.direction != "in" or row.state != MessageState.INGEST_FAILED:
-                return "That email is not waiting to be retried any more."
+                return _("That email is not waiting to be retried any more.")
             mailbox = session.get(Mailbox, row.mailbox_id)
         if mailbox is None:
-            return "That mailbox no longer exists."
+            return _("That mailbox no longer exists.")
         if not self.ctx.roles.can_see(user_id, mailbox):
-            return f"Only an admin or someone who can see {mailbox.address} can retry its mail."
+            return _("Only an admin or someone who can see {address} can retry its mail.").format(
+                address=mailbox.address
+            )
         # A mail that failed while being recorded has no conversation yet: record it again
         # (by folder + UID); one that failed while being posted is posted again.
         state = (
@@ -938,10 +956,11 @@ class SyncService:
 
     def _on_success(self, mailbox: Mailbox, new: int) -> None:
         streak = _streak_key(mailbox)
-        _, was_failing = self.ctx.mailboxes.record_success(mailbox.id, new)  # type: ignore[arg-type]
+        _health, was_failing = self.ctx.mailboxes.record_success(mailbox.id, new)  # type: ignore[arg-type]
         if was_failing and self.ctx.notifier.was_sent(f"sync-failing:{streak}"):
-            text = sync_recovered_text(mailbox)
             for recipient in self.recipients_for(mailbox):
+                with speaking(self._language_of(recipient)):
+                    text = sync_recovered_text(mailbox)
                 self._notify(f"sync-recovered:{streak}:{recipient}", recipient, text)
 
     def _on_failure(self, mailbox: Mailbox, error: MailroomError) -> None:
@@ -961,9 +980,10 @@ class SyncService:
             if notifier(updated, error):
                 self.ctx.db.insert_once(_marker(f"sync-failing:{streak}"))
                 return
-        text, blocks = sync_failure_blocks(updated, error.message)
         sent_any = False
         for recipient in self.recipients_for(mailbox):
+            with speaking(self._language_of(recipient)):
+                text, blocks = sync_failure_blocks(updated, error.message)
             sent_any |= self._notify(f"sync-failing:{streak}:{recipient}", recipient, text, blocks)
         if sent_any:
             self.ctx.db.insert_once(_marker(f"sync-failing:{streak}"))
@@ -975,6 +995,12 @@ class SyncService:
         if self.ctx.settings.mailroom_admin_channel:
             return [self.ctx.settings.mailroom_admin_channel]
         return sorted(set(self.ctx.settings.mailroom_admins) | {mailbox.owner_id})
+
+    def _language_of(self, recipient: str) -> str | None:
+        """A DM is read by one person (their language); a channel by everyone in it."""
+        if recipient.startswith(("U", "W")):
+            return self.ctx.languages.of(recipient)
+        return None
 
     def _notify(
         self, key: str, recipient: str, text: str, blocks: list[dict[str, Any]] | None = None

@@ -20,6 +20,7 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
+from locales import _
 from providers.errors import UserError
 
 DEFAULT_DNS_PORT = 53
@@ -43,12 +44,17 @@ def parse_nameserver(entry: str) -> tuple[str, int]:
     """
     text = entry.strip()
     if not text:
-        raise UserError("A DNS server entry is empty; give an address like 1.1.1.1 or 10.0.0.2:53.")
+        raise UserError(
+            _("A DNS server entry is empty; give an address like 1.1.1.1 or 10.0.0.2:53.")
+        )
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
         if not sep or (rest and not rest.startswith(":")):
             raise UserError(
-                f"The DNS server {entry!r} is not valid; write IPv6 addresses with a port as [::1]:5353."
+                _(
+                    "The DNS server {entry} is not valid; write IPv6 addresses with a port as "
+                    "[::1]:5353."
+                ).format(entry=repr(entry))
             )
         return check_nameserver_host(host, entry), parse_port(
             rest[1:], entry
@@ -65,14 +71,21 @@ def check_nameserver_host(host: str, entry: str) -> str:
         return str(ipaddress.ip_address(host))
     except ValueError:
         raise UserError(
-            f"The DNS server {entry!r} is not an IP address; give one like 1.1.1.1 or 127.0.0.1:5353."
+            _(
+                "The DNS server {entry} is not an IP address; give one like 1.1.1.1 or "
+                "127.0.0.1:5353."
+            ).format(entry=repr(entry))
         ) from None
 
 
 def parse_port(text: str, entry: str) -> int:
     if text.isdigit() and 0 < int(text) < 65536:
         return int(text)
-    raise UserError(f"The DNS server {entry!r} has an invalid port; use a number from 1 to 65535.")
+    raise UserError(
+        _("The DNS server {entry} has an invalid port; use a number from 1 to 65535.").format(
+            entry=repr(entry)
+        )
+    )
 
 
 def make_resolver(nameservers: Sequence[str] | None, timeout: float = 3.0) -> dns.resolver.Resolver:
@@ -105,11 +118,11 @@ def lookup(resolver: dns.resolver.Resolver, name: str, rdtype: str) -> Lookup:
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
         return Lookup("missing")
     except dns.exception.Timeout:
-        return Lookup("error", error="the DNS server did not answer in time")
+        return Lookup("error", error=_("the DNS server did not answer in time"))
     except dns.resolver.NoNameservers as exc:
         return Lookup("error", error=describe_no_nameservers(exc))
     except dns.exception.DNSException as exc:
-        return Lookup("error", error=f"the DNS lookup failed ({exc})")
+        return Lookup("error", error=_("the DNS lookup failed ({error})").format(error=exc))
     return Lookup("ok", records=[render_rdata(rdata) for rdata in answer])
 
 
@@ -118,8 +131,8 @@ def describe_no_nameservers(exc: dns.resolver.NoNameservers) -> str:
     errors = exc.kwargs.get("errors") or []
     codes = [err[3] for err in errors if len(err) > 3 and isinstance(err[3], str)]
     if codes:
-        return f"the DNS server answered {codes[-1]}"
-    return "no DNS server could answer"
+        return _("the DNS server answered {code}").format(code=codes[-1])
+    return _("no DNS server could answer")
 
 
 def render_rdata(rdata: object) -> str:

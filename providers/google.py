@@ -19,6 +19,7 @@ from google.oauth2.credentials import Credentials
 from google_auth_oauthlib.flow import Flow
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
+from locales import _
 from providers.signin_errors import FailureKind, SignInFailure
 
 PROVIDER = "google"
@@ -84,7 +85,7 @@ def authorization_url(
     """Where the browser goes to sign in. ``access_type=offline`` + ``prompt=consent``:
     Google issues a refresh token only on a consent screen."""
     extra = {"login_hint": login_hint} if login_hint else {}
-    url, _ = _flow(config, code_verifier).authorization_url(
+    url, _state = _flow(config, code_verifier).authorization_url(
         state=state, access_type="offline", prompt="consent", **extra
     )
     return str(url)
@@ -124,7 +125,9 @@ def exchange_code(
     except requests.RequestException as exc:
         raise SignInFailure(PROVIDER, FailureKind.TEMPORARY, detail=type(exc).__name__) from None
     if not token.get("access_token"):
-        raise SignInFailure(PROVIDER, FailureKind.TEMPORARY, detail="no access token in the answer")
+        raise SignInFailure(
+            PROVIDER, FailureKind.TEMPORARY, detail=_("no access token in the answer")
+        )
     tokens = GoogleTokens(
         access_token=token["access_token"],
         refresh_token=token.get("refresh_token"),
@@ -138,7 +141,7 @@ def exchange_code(
         raise SignInFailure(
             PROVIDER,
             FailureKind.TEMPORARY,
-            detail="Google gave no refresh token, so the access would end in an hour",
+            detail=_("Google gave no refresh token, so the access would end in an hour"),
         )
     return tokens
 
@@ -155,7 +158,9 @@ def profile(config: GoogleConfig, access_token: str) -> GoogleProfile:
         raise SignInFailure(PROVIDER, FailureKind.TEMPORARY, detail=type(exc).__name__) from None
     if response.status_code != 200:
         raise SignInFailure(
-            PROVIDER, FailureKind.TEMPORARY, detail=f"userinfo answered HTTP {response.status_code}"
+            PROVIDER,
+            FailureKind.TEMPORARY,
+            detail=_("userinfo answered HTTP {status}").format(status=response.status_code),
         )
     data = response.json()
     email = str(data.get("email") or "").strip().lower()
@@ -163,7 +168,7 @@ def profile(config: GoogleConfig, access_token: str) -> GoogleProfile:
         raise SignInFailure(
             PROVIDER,
             FailureKind.TEMPORARY,
-            detail="Google did not confirm the account's email address",
+            detail=_("Google did not confirm the account's email address"),
         )
     return GoogleProfile(email=email, name=str(data.get("name") or ""))
 

@@ -24,6 +24,7 @@ from imapclient import exceptions as imap_exceptions
 from imapclient import tls as imapclient_tls
 from imapclient.imap4 import IMAP4WithTimeout
 
+from locales import _
 from providers.errors import MailroomError, ServiceError, UserError
 from providers.netguard import connect_checked
 
@@ -118,14 +119,12 @@ def _secrets(settings: Any) -> tuple[str | None, ...]:
 
 
 def _quoted(words: str) -> str:
-    return f' The server said: "{words}"' if words else ""
+    """The server's own words as a sentence of their own (after a full sentence)."""
+    return " " + _('The server said: "{words}"').format(words=words) if words else ""
 
 
-# Per protocol: the usual ports to suggest, and an example host name.
-_USUAL = {
-    "imap": ("usually 993 with SSL, or 143 with STARTTLS", "imap.example.com"),
-    "smtp": ("usually 587 with STARTTLS, or 465 with SSL", "smtp.example.com"),
-}
+# Per protocol: an example host name.
+_USUAL = {"imap": "imap.example.com", "smtp": "smtp.example.com"}
 
 
 def classify_connection_error(
@@ -142,38 +141,54 @@ def classify_connection_error(
     """The failures of reaching a mail server at all, worded the same for IMAP and SMTP:
     timeout, unknown host, refused port, untrusted certificate, TLS mismatch. None when
     ``exc`` is none of these (the protocol's own classifier goes on)."""
-    name, where = protocol.upper(), f"{host} port {port}"
-    ports, example = _USUAL[protocol]
+    name = protocol.upper()
+    example = _USUAL[protocol]
     # Timeout first: a TLS handshake timeout is both an OSError and a timeout.
     if timed_out:
         return ServiceError(
-            f"The {name} server {where} did not answer within {timeout:g} seconds. "
-            "It may be down or a firewall may block the port; try again in a few minutes, "
-            "and check the port and security setting if it keeps happening.",
+            _(
+                "The {name} server {host} port {port} did not answer within {timeout} seconds. "
+                "It may be down or a firewall may block the port; try again in a few minutes, "
+                "and check the port and security setting if it keeps happening."
+            ).format(name=name, host=host, port=port, timeout=f"{timeout:g}"),
             field=f"{protocol}_host",
         )
     if isinstance(exc, socket.gaierror):
         return UserError(
-            f"We could not find the {name} server {host}. Check the spelling of the "
-            f"host name (for example {example}).",
+            _(
+                "We could not find the {name} server {host}. Check the spelling of the "
+                "host name (for example {example})."
+            ).format(name=name, host=host, example=example),
             field=f"{protocol}_host",
         )
     if isinstance(exc, ConnectionRefusedError):
-        return UserError(
-            f"Could not connect to {where}: connection refused. Check the host and port ({ports}).",
-            field=f"{protocol}_host",
-        )
+        if protocol == "imap":
+            refused = _(
+                "Could not connect to {host} port {port}: connection refused. Check the host "
+                "and port (usually 993 with SSL, or 143 with STARTTLS)."
+            )
+        else:
+            refused = _(
+                "Could not connect to {host} port {port}: connection refused. Check the host "
+                "and port (usually 587 with STARTTLS, or 465 with SSL)."
+            )
+        return UserError(refused.format(host=host, port=port), field=f"{protocol}_host")
     if isinstance(exc, ssl.SSLCertVerificationError):
         detail = sanitise_server_words(exc.verify_message or str(exc))
         return UserError(
-            f"The {name} server {where} presented a certificate we cannot trust ({detail}). "
-            f"Check that the host name is the one your provider gives for {name}.",
+            _(
+                "The {name} server {host} port {port} presented a certificate we cannot trust "
+                "({detail}). Check that the host name is the one your provider gives for {name}."
+            ).format(name=name, host=host, port=port, detail=detail),
             field=f"{protocol}_security",
         )
     if isinstance(exc, ssl.SSLError):
         return UserError(
-            f"The secure (TLS) connection to {where} failed ({words}). "
-            f"{_security_hint(security, protocol)}",
+            _("The secure (TLS) connection to {host} port {port} failed ({words}).").format(
+                host=host, port=port, words=words
+            )
+            + " "
+            + _security_hint(security, protocol),
             field=f"{protocol}_security",
         )
     return None
@@ -190,7 +205,7 @@ def classify_imap_error(
     """
     if isinstance(exc, UserError | ServiceError):
         return exc
-    where = f"{settings.host} port {settings.port}"
+    host, port, username = settings.host, settings.port, settings.username
     words = sanitise_server_words(str(exc), _secrets(settings))
 
     connection = classify_connection_error(
@@ -209,44 +224,71 @@ def classify_imap_error(
         words = ""
     if settings.access_token and "unsupported authentication mechanism" in words.lower():
         return UserError(
-            f"The IMAP server {settings.host} does not accept sign-in with an access token "
-            f"(XOAUTH2).{_quoted(words)} Sign in with a password instead.",
+            _(
+                "The IMAP server {host} does not accept sign-in with an access token (XOAUTH2)."
+            ).format(host=host)
+            + _quoted(words)
+            + " "
+            + _("Sign in with a password instead."),
             field="imap_password",
         )
     if _is_auth_failure(exc):
         if settings.access_token:
             return UserError(
-                f"The IMAP server {settings.host} refused the sign-in for {settings.username}."
-                f"{_quoted(words)} Reconnect the account to grant access again.",
+                _("The IMAP server {host} refused the sign-in for {username}.").format(
+                    host=host, username=username
+                )
+                + _quoted(words)
+                + " "
+                + _("Reconnect the account to grant access again."),
                 field="imap_password",
             )
         return UserError(
-            f"The IMAP server {settings.host} refused the username or password for "
-            f"{settings.username}.{_quoted(words)} Check both; some providers need an "
-            "app password when two-step verification is on.",
+            _("The IMAP server {host} refused the username or password for {username}.").format(
+                host=host, username=username
+            )
+            + _quoted(words)
+            + " "
+            + _(
+                "Check both; some providers need an app password when two-step verification is on."
+            ),
             field="imap_password",
         )
     if "STARTTLS" in str(exc).upper():
         return UserError(
-            f"The IMAP server {where} does not offer STARTTLS.{_quoted(words)} "
-            "Choose SSL (usually port 993) instead.",
+            _("The IMAP server {host} port {port} does not offer STARTTLS.").format(
+                host=host, port=port
+            )
+            + _quoted(words)
+            + " "
+            + _("Choose SSL (usually port 993) instead."),
             field="imap_security",
         )
     if isinstance(exc, imaplib.IMAP4.abort | imap_exceptions.IMAPClientAbortError):
         return ServiceError(
-            f"The connection to the IMAP server {where} was cut.{_quoted(words)} "
-            "We will try again; if it keeps happening, check the server's status.",
+            _("The connection to the IMAP server {host} port {port} was cut.").format(
+                host=host, port=port
+            )
+            + _quoted(words)
+            + " "
+            + _("We will try again; if it keeps happening, check the server's status."),
             field="imap_host",
         )
     if isinstance(exc, OSError):
         return ServiceError(
-            f"A network error stopped the connection to {where}.{_quoted(words)} "
-            "Try again in a few minutes.",
+            _("A network error stopped the connection to {host} port {port}.").format(
+                host=host, port=port
+            )
+            + _quoted(words)
+            + " "
+            + _("Try again in a few minutes."),
             field="imap_host",
         )
     return ServiceError(
-        f"The IMAP server {settings.host} reported an error.{_quoted(words)} "
-        "Try again later; if it persists, contact your mail provider.",
+        _("The IMAP server {host} reported an error.").format(host=host)
+        + _quoted(words)
+        + " "
+        + _("Try again later; if it persists, contact your mail provider."),
     )
 
 
@@ -259,13 +301,15 @@ def _is_auth_failure(exc: BaseException) -> bool:
 def _security_hint(security: Security, protocol: Literal["imap", "smtp"]) -> str:
     ports = {"imap": ("993", "143"), "smtp": ("465", "587")}[protocol]
     if security == "ssl":
-        return (
+        return _(
             "The port may expect a plain connection first: try STARTTLS (usually port "
-            f"{ports[1]}) or SSL on port {ports[0]}."
-        )
+            "{starttls_port}) or SSL on port {ssl_port}."
+        ).format(starttls_port=ports[1], ssl_port=ports[0])
     if security == "starttls":
-        return f"Try SSL instead (usually port {ports[0]})."
-    return f"Try SSL (usually port {ports[0]}) or STARTTLS (usually port {ports[1]})."
+        return _("Try SSL instead (usually port {ssl_port}).").format(ssl_port=ports[0])
+    return _(
+        "Try SSL (usually port {ssl_port}) or STARTTLS (usually port {starttls_port})."
+    ).format(ssl_port=ports[0], starttls_port=ports[1])
 
 
 # ---------------------------------------------------------------------------------------
@@ -401,13 +445,13 @@ class ImapSession:
             client.login(s.username, s.password)
         else:
             raise UserError(
-                "Enter the IMAP password (or connect the account with Google or Microsoft).",
+                _("Enter the IMAP password (or connect the account with Google or Microsoft)."),
                 field="imap_password",
             )
 
     def _require_client(self) -> IMAPClient:
         if self._client is None:
-            raise ServiceError("The IMAP connection is closed. Try again.", field="imap_host")
+            raise ServiceError(_("The IMAP connection is closed. Try again."), field="imap_host")
         return self._client
 
     def _classify(self, exc: BaseException) -> MailroomError:

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 import msal
 import requests
 
+from locales import _
 from providers.signin_errors import FailureKind, SignInFailure
 
 PROVIDER = "microsoft"
@@ -101,7 +102,7 @@ def _app(config: MicrosoftConfig, tenant: str) -> msal.ConfidentialClientApplica
         raise SignInFailure(
             PROVIDER,
             FailureKind.TEMPORARY,
-            detail=f"Microsoft did not recognise the organisation {tenant}",
+            detail=_("Microsoft did not recognise the organisation {tenant}").format(tenant=tenant),
         ) from None
     except requests.RequestException as exc:
         raise SignInFailure(PROVIDER, FailureKind.TEMPORARY, detail=type(exc).__name__) from None
@@ -157,7 +158,9 @@ def finish_sign_in(
         )
     if not grant.email or not grant.tenant_id or not grant.object_id:
         raise SignInFailure(
-            PROVIDER, FailureKind.TEMPORARY, detail="Microsoft did not say which account signed in"
+            PROVIDER,
+            FailureKind.TEMPORARY,
+            detail=_("Microsoft did not say which account signed in"),
         )
     return grant
 

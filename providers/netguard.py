@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import dns.exception
 import dns.resolver
 
+from locales import _
 from providers.dns import make_resolver
 from providers.errors import UserError
 
@@ -73,7 +74,7 @@ def check_host_allowed(
     name = normalise_host(host)
     if not name:
         raise UserError(
-            "Enter the mail server's host name, for example imap.example.com.", field=field
+            _("Enter the mail server's host name, for example imap.example.com."), field=field
         )
     addresses = resolve(name, port, field=field, nameservers=nameservers, timeout=timeout)
     if name not in {normalise_host(entry) for entry in allowed}:
@@ -83,10 +84,12 @@ def check_host_allowed(
                 continue
             shown = name if name == str(address) else f"{name} ({address})"
             raise UserError(
-                f"The server {shown} is {reason}, so Mailroom will not connect to it. "
-                "Use your provider's public host name. If your company really runs this mail "
-                "server on an internal network, an operator can allow it by adding the host or "
-                f"address to the {ALLOW_SETTING} setting.",
+                _(
+                    "The server {server} is {reason}, so Mailroom will not connect to it. "
+                    "Use your provider's public host name. If your company really runs this mail "
+                    "server on an internal network, an operator can allow it by adding the host "
+                    "or address to the {setting} setting."
+                ).format(server=shown, reason=reason, setting=ALLOW_SETTING),
                 field=field,
             )
     return CheckedHost(name, tuple(str(address) for address in addresses))
@@ -133,7 +136,10 @@ def resolve(
     else:
         addresses = _ask_system(host, port, field)
     if not addresses:
-        raise UserError(f"We could not find the server {host}. Check the spelling.", field=field)
+        raise UserError(
+            _("We could not find the server {host}. Check the spelling.").format(host=host),
+            field=field,
+        )
     return addresses
 
 
@@ -142,7 +148,8 @@ def _ask_system(host: str, port: int, field: str) -> list[IPAddress]:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
         raise UserError(
-            f"We could not find the server {host}. Check the spelling.", field=field
+            _("We could not find the server {host}. Check the spelling.").format(host=host),
+            field=field,
         ) from exc
     addresses: list[IPAddress] = []
     for info in infos:
@@ -166,8 +173,10 @@ def _ask_nameservers(
             continue
         except dns.exception.DNSException as exc:
             raise UserError(
-                f"We could not look up the server {host} right now (DNS trouble). "
-                "Try again in a few minutes.",
+                _(
+                    "We could not look up the server {host} right now (DNS trouble). "
+                    "Try again in a few minutes."
+                ).format(host=host),
                 field=field,
             ) from exc
         for rdata in answer:
@@ -184,33 +193,33 @@ def internal_reason(address: IPAddress) -> str | None:
         if address.ipv4_mapped is not None:
             address = address.ipv4_mapped
         elif address in SIX_TO_FOUR:
-            return "a 6to4 tunnel address (2002::/16), which can lead to any IPv4 address"
+            return _("a 6to4 tunnel address (2002::/16), which can lead to any IPv4 address")
         elif address in TEREDO:
-            return "a Teredo tunnel address (2001::/32), which can lead to any IPv4 address"
+            return _("a Teredo tunnel address (2001::/32), which can lead to any IPv4 address")
         elif address in NAT64_LOCAL:
-            return "a local-use NAT64 address (64:ff9b:1::/48) of an internal translator"
+            return _("a local-use NAT64 address (64:ff9b:1::/48) of an internal translator")
         elif address in NAT64:
             # NAT64 reaches the IPv4 address in its last 32 bits: judge that one.
             address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     if address in METADATA_ADDRESSES:
-        return "the cloud metadata address"
+        return _("the cloud metadata address")
     if address.is_loopback:
-        return "a loopback address (this machine itself)"
+        return _("a loopback address (this machine itself)")
     if address.is_unspecified:
-        return "an unspecified address"
+        return _("an unspecified address")
     if address.is_link_local:
-        return "a link-local address"
+        return _("a link-local address")
     if address.is_multicast:
-        return "a multicast address"
+        return _("a multicast address")
     if isinstance(address, ipaddress.IPv4Address) and address in SHARED_NETWORK:
-        return "a shared (carrier-grade NAT) address"
+        return _("a shared (carrier-grade NAT) address")
     if address.is_private:
-        return "a private network address"
+        return _("a private network address")
     if address.is_reserved:
-        return "a reserved address"
+        return _("a reserved address")
     if not address.is_global:
         # Documentation, benchmarking and other special ranges: nothing public lives there.
-        return "a special-purpose address that is not on the public internet"
+        return _("a special-purpose address that is not on the public internet")
     return None
 
 

@@ -39,6 +39,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from locales import _
 from providers.errors import ServiceError, UserError
 
 CONNECT_TIMEOUT = 5.0
@@ -145,23 +146,29 @@ def normalise_address(address: str) -> str:
     """Check the syntax and lowercase the domain part (SES matches domains case-blind)."""
     text = address.strip()
     if not ADDRESS_RE.match(text):
-        raise UserError(
-            f"{text or 'An empty value'!r} is not a valid email address; write it like "
-            "sales@example.com.",
-            field="address",
-        )
-    local, _, domain = text.rpartition("@")
+        if text:
+            message = _(
+                "{value} is not a valid email address; write it like sales@example.com."
+            ).format(value=repr(text))
+        else:
+            message = _(
+                "'An empty value' is not a valid email address; write it like sales@example.com."
+            )
+        raise UserError(message, field="address")
+    local, _at, domain = text.rpartition("@")
     return f"{local}@{domain.lower()}"
 
 
 def normalise_domain(domain: str) -> str:
     text = domain.strip().rstrip(".").lower()
     if not DOMAIN_RE.match(text):
-        raise UserError(
-            f"{domain.strip() or 'An empty value'!r} is not a domain name; write it like "
-            "example.com.",
-            field="domain",
-        )
+        if domain.strip():
+            message = _("{value} is not a domain name; write it like example.com.").format(
+                value=repr(domain.strip())
+            )
+        else:
+            message = _("'An empty value' is not a domain name; write it like example.com.")
+        raise UserError(message, field="domain")
     return text
 
 
@@ -232,7 +239,9 @@ class SesProvider:
             return VerificationStart(
                 address,
                 "already_verified",
-                f"{address} is already verified in Amazon SES, so Mailroom can send as it.",
+                _(
+                    "{address} is already verified in Amazon SES, so Mailroom can send as it."
+                ).format(address=address),
                 state,
             )
         domain = address.rpartition("@")[2]
@@ -241,8 +250,10 @@ class SesProvider:
             return VerificationStart(
                 address,
                 "covered_by_domain",
-                f"{address} needs no verification email: its domain {domain} is verified in "
-                "Amazon SES, which covers every address at it.",
+                _(
+                    "{address} needs no verification email: its domain {domain} is verified in "
+                    "Amazon SES, which covers every address at it."
+                ).format(address=address, domain=domain),
                 domain_state,
             )
         if state.exists:
@@ -254,17 +265,21 @@ class SesProvider:
             return VerificationStart(
                 address,
                 "resent",
-                f"{address} was still waiting for verification, so Amazon SES has sent a new "
-                "email from no-reply-aws@amazon.com. Click the link in the newest one within "
-                "24 hours; older links no longer work.",
+                _(
+                    "{address} was still waiting for verification, so Amazon SES has sent a new "
+                    "email from no-reply-aws@amazon.com. Click the link in the newest one within "
+                    "24 hours; older links no longer work."
+                ).format(address=address),
                 new_state,
             )
         new_state = self.create_identity(address, field="address")
         return VerificationStart(
             address,
             "sent",
-            f"Amazon SES has sent a verification email to {address} from "
-            "no-reply-aws@amazon.com. Click the link in it within 24 hours, then check again.",
+            _(
+                "Amazon SES has sent a verification email to {address} from "
+                "no-reply-aws@amazon.com. Click the link in it within 24 hours, then check again."
+            ).format(address=address),
             new_state,
         )
 
@@ -296,15 +311,19 @@ class SesProvider:
             if code in NOT_IMPLEMENTED_CODES or http_status(exc) == 404:
                 return AccountStatus(
                     sending_enabled=None,
-                    note="Amazon SES did not say whether sending is enabled (this endpoint has "
-                    "no GetAccount); Mailroom carries on.",
+                    note=_(
+                        "Amazon SES did not say whether sending is enabled (this endpoint has "
+                        "no GetAccount); Mailroom carries on."
+                    ),
                 )
             if code in ACCESS_CODES:
                 return AccountStatus(
                     sending_enabled=None,
-                    note="Mailroom may not read the SES account status (the ses:GetAccount "
-                    "permission is missing), so it is shown as unknown; add the permission to "
-                    "see sending limits.",
+                    note=_(
+                        "Mailroom may not read the SES account status (the ses:GetAccount "
+                        "permission is missing), so it is shown as unknown; add the permission "
+                        "to see sending limits."
+                    ),
                 )
             raise classify_aws_error(exc) from None
         quota = response.get("SendQuota") or {}
@@ -341,7 +360,7 @@ class SesProvider:
 def normalise_identity(identity: str) -> str:
     text = identity.strip()
     if "@" in text:
-        local, _, domain = text.rpartition("@")
+        local, _at, domain = text.rpartition("@")
         return f"{local}@{domain.lower()}"
     return text.rstrip(".").lower()
 
@@ -365,10 +384,18 @@ def aws_message(exc: ClientError) -> str:
 
 
 def region_error(region: str | None = None) -> UserError:
-    said = f"the region {region!r} is not valid" if region else "no AWS region is set"
+    if region:
+        return UserError(
+            _(
+                "Mailroom cannot reach Amazon SES because the region {region} is not valid. Set "
+                "AWS_REGION to a region where you use SES, for example us-east-1 or eu-west-1."
+            ).format(region=repr(region))
+        )
     return UserError(
-        f"Mailroom cannot reach Amazon SES because {said}. Set AWS_REGION to a region where "
-        "you use SES, for example us-east-1 or eu-west-1."
+        _(
+            "Mailroom cannot reach Amazon SES because no AWS region is set. Set AWS_REGION to a "
+            "region where you use SES, for example us-east-1 or eu-west-1."
+        )
     )
 
 
@@ -378,81 +405,143 @@ def classify_aws_error(
     """Turn a boto3/botocore failure into a sentence saying what happened and the fix."""
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return UserError(
-            "AWS credentials are missing or incomplete: set AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY for Mailroom, or run it with an instance or task role "
-            "that may use Amazon SES."
+            _(
+                "AWS credentials are missing or incomplete: set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY for Mailroom, or run it with an instance or task role "
+                "that may use Amazon SES."
+            )
         )
     if isinstance(exc, InvalidRegionError | NoRegionError):
         return region_error(getattr(exc, "kwargs", {}).get("region_name"))
     if isinstance(exc, ConnectTimeoutError | ReadTimeoutError):
         return ServiceError(
-            "Amazon SES did not answer in time. Try again in a minute; if it keeps happening, "
-            "check this server's network connection to AWS."
+            _(
+                "Amazon SES did not answer in time. Try again in a minute; if it keeps "
+                "happening, check this server's network connection to AWS."
+            )
         )
     if isinstance(exc, EndpointConnectionError):
         url = endpoint or exc.kwargs.get("endpoint_url")
-        where = f" at {url}" if url else ""
+        if url:
+            return UserError(
+                _(
+                    "Mailroom could not connect to Amazon SES at {url}. Check that AWS_REGION "
+                    "names a region where SES is available (for example us-east-1) and that "
+                    "this server can reach AWS."
+                ).format(url=url)
+            )
         return UserError(
-            f"Mailroom could not connect to Amazon SES{where}. "
-            "Check that AWS_REGION names a region where SES is available (for example "
-            "us-east-1) and that this server can reach AWS."
+            _(
+                "Mailroom could not connect to Amazon SES. Check that AWS_REGION names a region "
+                "where SES is available (for example us-east-1) and that this server can reach "
+                "AWS."
+            )
         )
     if isinstance(exc, ConnectionClosedError):
-        return ServiceError("Amazon SES closed the connection unexpectedly. Try again in a minute.")
+        return ServiceError(
+            _("Amazon SES closed the connection unexpectedly. Try again in a minute.")
+        )
     if isinstance(exc, ClientError):
         return classify_client_error(exc, field)
     return ServiceError(
-        "Something went wrong talking to Amazon SES. Try again in a minute; if it keeps "
-        "happening, check the AWS Health Dashboard."
+        _(
+            "Something went wrong talking to Amazon SES. Try again in a minute; if it keeps "
+            "happening, check the AWS Health Dashboard."
+        )
     )
 
 
 def classify_client_error(exc: ClientError, field: str | None) -> UserError | ServiceError:
     code = error_code(exc)
     message = aws_message(exc)
-    permission = f"ses:{exc.operation_name}" if exc.operation_name else "the needed SES permission"
+    permission = f"ses:{exc.operation_name}" if exc.operation_name else ""
     if code in CREDENTIAL_CODES:
+        if not permission:
+            return UserError(
+                _(
+                    "AWS did not accept Mailroom's credentials (the access key is unknown or "
+                    "expired, or the secret does not match). Check AWS_ACCESS_KEY_ID and "
+                    "AWS_SECRET_ACCESS_KEY, or the instance role; the identity also needs the "
+                    "SES permissions Mailroom uses."
+                )
+            )
         return UserError(
-            "AWS did not accept Mailroom's credentials (the access key is unknown or expired, "
-            "or the secret does not match). Check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-            f"or the instance role; the identity also needs the {permission} permission."
+            _(
+                "AWS did not accept Mailroom's credentials (the access key is unknown or expired, "
+                "or the secret does not match). Check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                "or the instance role; the identity also needs the {permission} permission."
+            ).format(permission=permission)
         )
     if code in ACCESS_CODES:
+        if not permission:
+            return UserError(
+                _(
+                    "AWS refused the request because the IAM user or role Mailroom runs as lacks "
+                    "the needed SES permission. Add it to that identity's IAM policy (Mailroom "
+                    "uses ses:CreateEmailIdentity, ses:GetEmailIdentity, "
+                    "ses:DeleteEmailIdentity, ses:GetAccount, and ses:SendEmail for mailboxes "
+                    "that send through SES)."
+                )
+            )
         return UserError(
-            f"AWS refused the request because the IAM user or role Mailroom runs as lacks the "
-            f"{permission} permission. Add it to that identity's IAM policy (Mailroom uses "
-            "ses:CreateEmailIdentity, ses:GetEmailIdentity, ses:DeleteEmailIdentity, "
-            "ses:GetAccount, and ses:SendEmail for mailboxes that send through SES)."
+            _(
+                "AWS refused the request because the IAM user or role Mailroom runs as lacks the "
+                "{permission} permission. Add it to that identity's IAM policy (Mailroom uses "
+                "ses:CreateEmailIdentity, ses:GetEmailIdentity, ses:DeleteEmailIdentity, "
+                "ses:GetAccount, and ses:SendEmail for mailboxes that send through SES)."
+            ).format(permission=permission)
         )
     if code in THROTTLE_CODES:
         return ServiceError(
-            "AWS is throttling Mailroom's requests to Amazon SES; try again in a minute."
+            _("AWS is throttling Mailroom's requests to Amazon SES; try again in a minute.")
         )
     if code in PAUSED_CODES:
         return UserError(
-            "Sending is paused on this AWS account. See the Amazon SES console (Account "
-            "dashboard) for the reason and ask AWS to resume sending."
+            _(
+                "Sending is paused on this AWS account. See the Amazon SES console (Account "
+                "dashboard) for the reason and ask AWS to resume sending."
+            )
         )
     if code == "BadRequestException":
-        detail = f" ({message})" if message else ""
-        return UserError(
-            f"Amazon SES rejected the value{detail}. Check it and try again; an address must look "
-            "like sales@example.com.",
-            field=field or "address",
-        )
+        if message:
+            rejected = _(
+                "Amazon SES rejected the value ({message}). Check it and try again; an address "
+                "must look like sales@example.com."
+            ).format(message=message)
+        else:
+            rejected = _(
+                "Amazon SES rejected the value. Check it and try again; an address must look "
+                "like sales@example.com."
+            )
+        return UserError(rejected, field=field or "address")
     if code == "NotFoundException":
-        return UserError(
-            f"Amazon SES has no such identity{f' ({message})' if message else ''}; start its "
-            "verification first."
-        )
+        if message:
+            return UserError(
+                _(
+                    "Amazon SES has no such identity ({message}); start its verification first."
+                ).format(message=message)
+            )
+        return UserError(_("Amazon SES has no such identity; start its verification first."))
     if code == "LimitExceededException":
         return UserError(
-            "An Amazon SES limit for this account was reached (for example the number of "
-            "identities). Remove identities you no longer use or ask AWS for a higher limit in "
-            "the SES console."
+            _(
+                "An Amazon SES limit for this account was reached (for example the number of "
+                "identities). Remove identities you no longer use or ask AWS for a higher limit "
+                "in the SES console."
+            )
         )
-    said = f": {message}" if message else ""
+    if code and message:
+        failed = _("Amazon SES returned an error ({code}): {message}.").format(
+            code=code, message=message
+        )
+    elif code:
+        failed = _("Amazon SES returned an error ({code}).").format(code=code)
+    elif message:
+        failed = _("Amazon SES returned an unknown error: {message}.").format(message=message)
+    else:
+        failed = _("Amazon SES returned an unknown error.")
     return ServiceError(
-        f"Amazon SES returned an error ({code or 'unknown'}){said}. Try again in a minute; if "
-        "it keeps happening, check the AWS Health Dashboard."
+        failed
+        + " "
+        + _("Try again in a minute; if it keeps happening, check the AWS Health Dashboard.")
     )

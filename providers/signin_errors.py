@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from locales import N_, _
 from providers.errors import MailroomError
 
 PROVIDER_NAMES = {"google": "Google", "microsoft": "Microsoft"}
@@ -58,18 +59,23 @@ class SignInFailure(MailroomError):
 
 
 def _code_note(provider: str, code: str) -> str:
+    """A parenthesis naming the provider's code, for IT: " (Google code invalid_grant)"."""
     if not code:
         return ""
-    return f" ({PROVIDER_NAMES.get(provider, provider)} code {code})"
+    provider_name = PROVIDER_NAMES.get(provider, provider)
+    return " (" + _("{provider} code {code}").format(provider=provider_name, code=code) + ")"
 
 
 # Microsoft consent codes worded apart, because IT does something different for each.
 _CONSENT_WORDS = {
-    "AADSTS65004": "the permission request was declined on Microsoft's consent page",
-    "AADSTS50105": "your account is not assigned to Mailroom in your organisation's Microsoft 365",
-    "AADSTS700016": "Mailroom is not yet added to your organisation's Microsoft 365",
-    "AADSTS53003": "a Conditional Access policy of your organisation blocked the sign-in",
+    "AADSTS65004": N_("the permission request was declined on Microsoft's consent page"),
+    "AADSTS50105": N_(
+        "your account is not assigned to Mailroom in your organisation's Microsoft 365"
+    ),
+    "AADSTS700016": N_("Mailroom is not yet added to your organisation's Microsoft 365"),
+    "AADSTS53003": N_("a Conditional Access policy of your organisation blocked the sign-in"),
 }
+_CONSENT_DEFAULT = N_("your organisation requires an IT admin to approve Mailroom first")
 
 
 def describe(
@@ -78,64 +84,67 @@ def describe(
     """One or two complete sentences saying what happened and what to do next."""
     name = PROVIDER_NAMES.get(provider, provider)
     note = _code_note(provider, code)
-    target = address or "your mailbox"
     if kind == FailureKind.RECONNECT:
-        return (
-            f"{name} no longer lets Mailroom into {target}: the access was removed or has "
-            f"expired{note}. Press Reconnect and sign in with {name} again."
-        )
+        if address:
+            return _(
+                "{name} no longer lets Mailroom into {address}: the access was removed or has "
+                "expired{note}. Press Reconnect and sign in with {name} again."
+            ).format(name=name, address=address, note=note)
+        return _(
+            "{name} no longer lets Mailroom into your mailbox: the access was removed or has "
+            "expired{note}. Press Reconnect and sign in with {name} again."
+        ).format(name=name, note=note)
     if kind == FailureKind.CONSENT:
-        why = _CONSENT_WORDS.get(
-            code, "your organisation requires an IT admin to approve Mailroom first"
-        )
-        opening = (
-            f"Mailroom cannot reach {address}"
-            if address
-            else "Your mailbox cannot be connected yet"
-        )
-        return (
-            f"{opening}: {why}{note}. "
+        why = _(_CONSENT_WORDS.get(code, _CONSENT_DEFAULT))
+        if address:
+            return _(
+                "Mailroom cannot reach {address}: {why}{note}. "
+                "Nothing is needed in Mailroom itself: run `/mail-consent` for the approval link "
+                "and a ready-made message to send to your IT admin."
+            ).format(address=address, why=why, note=note)
+        return _(
+            "Your mailbox cannot be connected yet: {why}{note}. "
             "Nothing is needed in Mailroom itself: run `/mail-consent` for the approval link "
             "and a ready-made message to send to your IT admin."
-        )
+        ).format(why=why, note=note)
     if kind == FailureKind.CONFIG:
-        return (
-            f"Mailroom's {name} sign-in is not set up correctly on this server (its client "
-            f"secret was refused){note}. The Mailroom admins have been alerted; try again once "
+        return _(
+            "Mailroom's {name} sign-in is not set up correctly on this server (its client "
+            "secret was refused){note}. The Mailroom admins have been alerted; try again once "
             "they have fixed it, or connect by hand with IMAP and SMTP meanwhile."
-        )
+        ).format(name=name, note=note)
     if kind == FailureKind.CANCELLED:
-        return (
-            f"The {name} sign-in was cancelled, so nothing was connected{note}. Press "
-            f"Sign in with {name} again when you are ready."
-        )
+        return _(
+            "The {name} sign-in was cancelled, so nothing was connected{note}. Press "
+            "Sign in with {name} again when you are ready."
+        ).format(name=name, note=note)
     if kind == FailureKind.SCOPE:
         if code in ("admin_policy_enforced", "org_internal"):
-            return (
-                f"Your Google Workspace admin does not allow Mailroom to read mail{note}. "
+            return _(
+                "Your Google Workspace admin does not allow Mailroom to read mail{note}. "
                 "Ask them to trust Mailroom in the Google Admin console (Security > "
                 "API controls > App access control), then sign in again."
-            )
+            ).format(note=note)
         if provider == "google":
-            return (
+            return _(
                 "Google did not give Mailroom access to your email: on Google's permission "
                 "page, tick \u201cRead, compose, send and permanently delete all your email "
                 "from Gmail\u201d, then press Sign in with Google again."
             )
-        return (
-            f"{name} did not give Mailroom the mail permissions it asked for{note}. Press "
-            f"Sign in with {name} again and accept every permission."
-        )
+        return _(
+            "{name} did not give Mailroom the mail permissions it asked for{note}. Press "
+            "Sign in with {name} again and accept every permission."
+        ).format(name=name, note=note)
     if kind == FailureKind.CODE:
-        return (
-            f"This {name} sign-in could not be finished because its one-time code was "
-            f"stale or already used{note}. Press Sign in with {name} again."
-        )
+        return _(
+            "This {name} sign-in could not be finished because its one-time code was "
+            "stale or already used{note}. Press Sign in with {name} again."
+        ).format(name=name, note=note)
     extra = f" ({detail})" if detail else note
-    return (
-        f"{name} could not be reached to sign in{extra}. Try again in a minute; if it keeps "
+    return _(
+        "{name} could not be reached to sign in{extra}. Try again in a minute; if it keeps "
         "happening, tell your Mailroom admin."
-    )
+    ).format(name=name, extra=extra)
 
 
 class StateProblem(MailroomError):

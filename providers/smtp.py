@@ -19,6 +19,7 @@ from email.message import EmailMessage
 from io import BytesIO
 from typing import Any
 
+from locales import _
 from providers.errors import MailroomError, ServiceError, UserError
 from providers.imap import Security, classify_connection_error, sanitise_server_words
 from providers.netguard import connect_checked
@@ -60,7 +61,7 @@ def classify_smtp_error(
     """
     if isinstance(exc, UserError | ServiceError):
         return exc
-    where = f"{settings.host} port {settings.port}"
+    host, port = settings.host, settings.port
     if not show_server_words and isinstance(exc, smtplib.SMTPResponseException):
         return _refused_before_auth(settings, exc.smtp_code)
     connection = classify_connection_error(
@@ -86,31 +87,43 @@ def classify_smtp_error(
             return _try_later(settings, words)
         sender = exc.sender.decode() if isinstance(exc.sender, bytes) else exc.sender
         return UserError(
-            f"The SMTP server {settings.host} refused to send as {sender}. The server said: "
-            f'"{words}" Use an address this account is allowed to send from.',
+            _(
+                'The SMTP server {host} refused to send as {sender}. The server said: "{words}" '
+                "Use an address this account is allowed to send from."
+            ).format(host=host, sender=sender, words=words),
         )
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         text = str(exc)
         if "STARTTLS" in text.upper():
             return UserError(
-                f"The SMTP server {where} does not offer STARTTLS. Choose SSL (usually port "
-                "465) instead, or check the port.",
+                _(
+                    "The SMTP server {host} port {port} does not offer STARTTLS. Choose SSL "
+                    "(usually port 465) instead, or check the port."
+                ).format(host=host, port=port),
                 field="smtp_security",
             )
         if "AUTH" in text.upper():
             return UserError(
-                f"The SMTP server {where} does not offer sign-in on this connection. Servers "
-                "usually offer it on port 587 with STARTTLS or on port 465 with SSL.",
+                _(
+                    "The SMTP server {host} port {port} does not offer sign-in on this "
+                    "connection. Servers usually offer it on port 587 with STARTTLS or on port "
+                    "465 with SSL."
+                ).format(host=host, port=port),
                 field="smtp_security",
             )
         return ServiceError(
-            f"The SMTP server {where} does not support a feature we need ({text}).",
+            _(
+                "The SMTP server {host} port {port} does not support a feature we need ({text})."
+            ).format(host=host, port=port, text=text),
             field="smtp_host",
         )
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return ServiceError(
-            f"The SMTP server {where} closed the connection unexpectedly. Try again in a few "
-            "minutes; if it keeps happening, check the port and security setting.",
+            _(
+                "The SMTP server {host} port {port} closed the connection unexpectedly. Try "
+                "again in a few minutes; if it keeps happening, check the port and security "
+                "setting."
+            ).format(host=host, port=port),
             field="smtp_host",
         )
     if isinstance(exc, smtplib.SMTPResponseException):
@@ -118,38 +131,53 @@ def classify_smtp_error(
         if 400 <= exc.smtp_code < 500:
             return _try_later(settings, words)
         return ServiceError(
-            f'The SMTP server {settings.host} refused the message. The server said: "{words}" '
-            "Check the message and recipients, or contact your mail provider.",
+            _(
+                'The SMTP server {host} refused the message. The server said: "{words}" '
+                "Check the message and recipients, or contact your mail provider."
+            ).format(host=host, words=words),
         )
     if isinstance(exc, OSError):
         words = sanitise_server_words(str(exc))
         return ServiceError(
-            f"A network error stopped the connection to {where} ({words}). Try again in a "
-            "few minutes.",
+            _(
+                "A network error stopped the connection to {host} port {port} ({words}). Try "
+                "again in a few minutes."
+            ).format(host=host, port=port, words=words),
             field="smtp_host",
         )
     words = sanitise_server_words(str(exc), (settings.password, settings.access_token))
     if not show_server_words:
-        return ServiceError(f"Connecting to {where} failed. Try again later.", field="smtp_host")
+        return ServiceError(
+            _("Connecting to {host} port {port} failed. Try again later.").format(
+                host=host, port=port
+            ),
+            field="smtp_host",
+        )
     return ServiceError(
-        f'Sending through {settings.host} failed. The error was: "{words}" Try again later.'
+        _('Sending through {host} failed. The error was: "{words}" Try again later.').format(
+            host=host, words=words
+        )
     )
 
 
 def _refused_before_auth(settings: SmtpSettings, code: int) -> UserError | ServiceError:
     """The greeting, EHLO or STARTTLS was refused: only the reply code is told, never the
     text, since nothing proves yet that the host is the mail server it was said to be."""
-    where = f"{settings.host} port {settings.port}"
+    host, port = settings.host, settings.port
     if 400 <= code < 500:
         return ServiceError(
-            f"The SMTP server {where} is not accepting connections right now (reply code "
-            f"{code}). Try again in a few minutes.",
+            _(
+                "The SMTP server {host} port {port} is not accepting connections right now "
+                "(reply code {code}). Try again in a few minutes."
+            ).format(host=host, port=port, code=code),
             field="smtp_host",
         )
     return UserError(
-        f"The server at {where} did not accept an SMTP session (reply code {code}). Check "
-        "the host, the port and the security setting (usually 587 with STARTTLS, or 465 "
-        "with SSL).",
+        _(
+            "The server at {host} port {port} did not accept an SMTP session (reply code "
+            "{code}). Check the host, the port and the security setting (usually 587 with "
+            "STARTTLS, or 465 with SSL)."
+        ).format(host=host, port=port, code=code),
         field="smtp_host",
     )
 
@@ -161,14 +189,18 @@ def _underlying(exc: BaseException) -> BaseException | None:
 def _auth_error(settings: SmtpSettings, words: str) -> UserError:
     if settings.access_token:
         return UserError(
-            f"The SMTP server {settings.host} refused the sign-in for {settings.username}. "
-            f'The server said: "{words}" Reconnect the account to grant sending access again.',
+            _(
+                "The SMTP server {host} refused the sign-in for {username}. "
+                'The server said: "{words}" Reconnect the account to grant sending access again.'
+            ).format(host=settings.host, username=settings.username, words=words),
             field="smtp_password",
         )
     return UserError(
-        f"The SMTP server {settings.host} refused the username or password for "
-        f'{settings.username}. The server said: "{words}" Check both; some providers need an '
-        "app password when two-step verification is on.",
+        _(
+            "The SMTP server {host} refused the username or password for "
+            '{username}. The server said: "{words}" Check both; some providers need an '
+            "app password when two-step verification is on."
+        ).format(host=settings.host, username=settings.username, words=words),
         field="smtp_password",
     )
 
@@ -179,19 +211,23 @@ def _recipients_error(
     details = "; ".join(
         f"{address} ({_words(settings, code, text)})" for address, (code, text) in refused.items()
     )
-    if refused and all(400 <= code < 500 for code, _ in refused.values()):
+    if refused and all(400 <= code < 500 for code, _text in refused.values()):
         return _try_later(settings, details)
     return UserError(
-        f"The SMTP server {settings.host} refused the recipient {details}. Nothing was sent; "
-        "check the address and send again.",
+        _(
+            "The SMTP server {host} refused the recipient {details}. Nothing was sent; "
+            "check the address and send again."
+        ).format(host=settings.host, details=details),
         field="recipients",
     )
 
 
 def _try_later(settings: SmtpSettings, words: str) -> ServiceError:
     return ServiceError(
-        f"The SMTP server {settings.host} asked us to try later: {words}. We will retry; "
-        "nothing needs to change on your side.",
+        _(
+            "The SMTP server {host} asked us to try later: {words}. We will retry; "
+            "nothing needs to change on your side."
+        ).format(host=settings.host, words=words),
     )
 
 
@@ -327,7 +363,7 @@ def send_message(
     ``UserError`` names that address, so nobody gets a copy the sender did not mean.
     """
     if not recipients:
-        raise UserError("Add at least one recipient before sending.", field="recipients")
+        raise UserError(_("Add at least one recipient before sending."), field="recipients")
     with open_smtp(settings) as smtp:
         # Non-ASCII envelope addresses need SMTPUTF8 and a UTF-8 rendering of the headers.
         international = not all(a.isascii() for a in (sender, *recipients))

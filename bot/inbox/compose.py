@@ -34,6 +34,7 @@ from bot.connect import view_values
 from bot.context import AppContext
 from bot.formatting.outbound import MAX_REPLY_RECIPIENTS, make_message_id, split_addresses
 from bot.slack_files import own_files, size_limit_text, stored_file
+from locales import _, ngettext
 from providers.errors import MailroomError, UserError
 from storage.models import (
     Conversation,
@@ -106,14 +107,20 @@ def check_files(ctx: AppContext, user_id: str, file_ids: list[str]) -> list[dict
     the files block (a file not uploaded by ``user_id``, too many, too large)."""
     limit = ctx.settings.attachment_max_count
     if len(file_ids) > limit:
-        raise UserError(f"Attach at most {limit} files.")
+        raise UserError(
+            ngettext("Attach at most {limit} file.", "Attach at most {limit} files.", limit).format(
+                limit=limit
+            )
+        )
     files = [stored_file(f) for f in own_files(ctx.slack.client, file_ids, user_id)]
     cap = ctx.settings.attachment_max_bytes
     for item in files:
         if item["size"] > cap:
             raise UserError(
-                f"The file {item['name']} is larger than the {size_limit_text(cap)} "
-                "attachment limit. Share a link to it in the message instead."
+                _(
+                    "The file {name} is larger than the {limit} attachment limit. Share a link "
+                    "to it in the message instead."
+                ).format(name=item["name"], limit=size_limit_text(cap))
             )
     return files
 
@@ -127,12 +134,12 @@ def check_draft(
     mailbox_id = values.get("from", "")
     mailbox = ctx.mailboxes.get(int(mailbox_id)) if mailbox_id.isdigit() else None
     if mailbox is None:
-        errors["from"] = "Pick the mailbox to send from."
+        errors["from"] = _("Pick the mailbox to send from.")
     elif mailbox.kind == MailboxKind.MARKETING:
-        errors["from"] = (
-            f"{mailbox.address} is a marketing mailbox: it never sends 1:1 email. "
+        errors["from"] = _(
+            "{address} is a marketing mailbox: it never sends 1:1 email. "
             "Pick a personal or shared mailbox."
-        )
+        ).format(address=mailbox.address)
     else:
         refusal = ctx.replies.refusal(user_id, mailbox)
         if refusal:
@@ -142,20 +149,26 @@ def check_draft(
     cc = [a for a in cc if a.lower() not in {t.lower() for t in to}]
     if bad_to or not to:
         errors["to"] = (
-            f"{', '.join(bad_to)} is not an email address." if bad_to else "Add a recipient."
+            _("{addresses} is not an email address.").format(addresses=", ".join(bad_to))
+            if bad_to
+            else _("Add a recipient.")
         )
     if bad_cc:
-        errors["cc"] = f"{', '.join(bad_cc)} is not an email address."
+        errors["cc"] = _("{addresses} is not an email address.").format(addresses=", ".join(bad_cc))
     if len(to) + len(cc) > MAX_REPLY_RECIPIENTS:
-        errors["to"] = f"Mailroom sends to at most {MAX_REPLY_RECIPIENTS} addresses at once."
+        errors["to"] = _("Mailroom sends to at most {limit} addresses at once.").format(
+            limit=MAX_REPLY_RECIPIENTS
+        )
     subject = values.get("subject", "").strip()
     if not subject:
-        errors["subject"] = "Add a subject."
+        errors["subject"] = _("Add a subject.")
     elif len(subject) > SUBJECT_LIMIT or any(c in subject for c in "\r\n"):
-        errors["subject"] = f"Keep the subject to one line of at most {SUBJECT_LIMIT} characters."
+        errors["subject"] = _("Keep the subject to one line of at most {limit} characters.").format(
+            limit=SUBJECT_LIMIT
+        )
     body = values.get("body", "").strip()
     if not body:
-        errors["body"] = "Write the message."
+        errors["body"] = _("Write the message.")
     files: list[dict[str, Any]] = []
     file_ids = uploaded_file_ids(state_values)
     if file_ids and not errors:
@@ -178,7 +191,7 @@ def suggestions(ctx: AppContext, user_id: str, team_id: str, query: str) -> list
     if not query:
         return []
     found: dict[str, tuple[str, str]] = {}  # lowercased address -> (name, address)
-    typed, _ = valid_addresses([query])
+    typed, _invalid = valid_addresses([query])
     for address in typed:
         found[address.lower()] = ("", address)
     mailboxes = sendable_mailboxes(ctx, user_id, team_id)

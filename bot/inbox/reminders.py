@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from sqlmodel import col, select
 
 from bot.context import AppContext
+from locales import _, ngettext
 from providers.errors import UserError
 from storage.models import (
     Conversation,
@@ -43,7 +44,7 @@ def working_seconds(start: datetime, end: datetime, zone: ZoneInfo, days: set[in
     total = 0.0
     cursor = start.astimezone(zone)
     stop = end.astimezone(zone)
-    for _ in range(MAX_DAYS_COUNTED):
+    for _day in range(MAX_DAYS_COUNTED):
         if cursor >= stop:
             break
         next_midnight = datetime.combine(
@@ -62,10 +63,12 @@ def parse_days(text: str) -> set[int]:
     for part in text.lower().replace(" ", "").split(","):
         if not part:
             continue
-        first, _, last = part.partition("-")
+        first, _dash, last = part.partition("-")
         if first[:3] not in DAY_NAMES or (last and last[:3] not in DAY_NAMES):
             raise UserError(
-                f"I do not know the day {part!r}. Use day names like `mon-fri` or `sun,mon,tue`."
+                _(
+                    "I do not know the day {day}. Use day names like `mon-fri` or `sun,mon,tue`."
+                ).format(day=repr(part))
             )
         a = DAY_NAMES.index(first[:3])
         b = DAY_NAMES.index(last[:3]) if last else a
@@ -79,7 +82,7 @@ def parse_days(text: str) -> set[int]:
 
 
 def days_text(days: set[int]) -> str:
-    return ", ".join(DAY_NAMES[d] for d in sorted(days)) or "none"
+    return ", ".join(DAY_NAMES[d] for d in sorted(days)) or _("none")
 
 
 def save_reminder(
@@ -89,7 +92,9 @@ def save_reminder(
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise UserError(
-            f"I do not know the time zone {tz!r}. Use a name like `Europe/Paris` or `UTC`."
+            _("I do not know the time zone {tz}. Use a name like `Europe/Paris` or `UTC`.").format(
+                tz=repr(tz)
+            )
         ) from None
     with ctx.db.session() as session:
         setting = session.exec(
@@ -175,21 +180,34 @@ def _remind_once(ctx: AppContext, conversation: Conversation, first: Message, ho
     recipient = conversation.assignee_id or conversation.channel_id
     if not ctx.db.insert_once(Notification(key=key, recipient=recipient)):
         return False
-    limit = f"{hours:g} working hour{'s' if hours != 1 else ''}"
+    # The plural form follows the number shown ("1.5 working hours": the plural).
+    count = int(hours) if float(hours).is_integer() else 2
     try:
         if conversation.assignee_id:
             ctx.slack.post(
                 conversation.channel_id,
-                f":alarm_clock: <@{conversation.assignee_id}>, this customer has been waiting "
-                f"for an answer for more than {limit}.",
+                ":alarm_clock: "
+                + ngettext(
+                    "<@{assignee}>, this customer has been waiting for an answer for more than "
+                    "{hours} working hour.",
+                    "<@{assignee}>, this customer has been waiting for an answer for more than "
+                    "{hours} working hours.",
+                    count,
+                ).format(assignee=conversation.assignee_id, hours=f"{hours:g}"),
                 thread_ts=conversation.thread_ts,
             )
         else:
             # Nobody has it: said in the thread and shown in the channel (broadcast).
             ctx.slack.client.chat_postMessage(
                 channel=conversation.channel_id,
-                text=f":alarm_clock: A customer has been waiting for more than {limit} and "
-                "nobody has this conversation yet: open the thread and press *Assign to me*.",
+                text=":alarm_clock: "
+                + ngettext(
+                    "A customer has been waiting for more than {hours} working hour and nobody "
+                    "has this conversation yet: open the thread and press *Assign to me*.",
+                    "A customer has been waiting for more than {hours} working hours and nobody "
+                    "has this conversation yet: open the thread and press *Assign to me*.",
+                    count,
+                ).format(hours=f"{hours:g}"),
                 thread_ts=conversation.thread_ts,
                 reply_broadcast=True,
             )

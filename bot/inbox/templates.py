@@ -15,6 +15,7 @@ from sqlmodel import col, or_, select
 
 from bot.context import AppContext
 from bot.preferences.footers import TAGS, tag_values
+from locales import _, ngettext
 from providers.errors import UserError
 from storage.models import Conversation, Mailbox, ReplyInbox, ReplyTemplate, utcnow
 
@@ -61,18 +62,22 @@ def find(ctx: AppContext, team_id: str, mailbox_id: int | None, name: str) -> Re
 def check_template(name: str, body: str) -> dict[str, str]:
     errors: dict[str, str] = {}
     if not name.strip() or len(name) > MAX_NAME:
-        errors["name"] = f"Give the template a name of at most {MAX_NAME} characters."
+        errors["name"] = _("Give the template a name of at most {limit} characters.").format(
+            limit=MAX_NAME
+        )
     if not body.strip():
-        errors["body"] = "Write the template's text."
+        errors["body"] = _("Write the template's text.")
     elif len(body) > MAX_BODY:
-        errors["body"] = f"Keep the template under {MAX_BODY} characters."
+        errors["body"] = _("Keep the template under {limit} characters.").format(limit=MAX_BODY)
     else:
         unknown = [t for t in _TAG_RE.findall(body) if t not in TEMPLATE_TAGS]
         if unknown:
             known = ", ".join(f"{{{t}}}" for t in TEMPLATE_TAGS)
-            errors["body"] = (
-                f"Unknown tag {', '.join(f'{{{t}}}' for t in unknown)}. Use one of {known}."
-            )
+            errors["body"] = ngettext(
+                "Unknown tag {tags}. Use one of {known}.",
+                "Unknown tags {tags}. Use one of {known}.",
+                len(unknown),
+            ).format(tags=", ".join(f"{{{t}}}" for t in unknown), known=known)
     return errors
 
 
@@ -81,8 +86,9 @@ def require_manager(ctx: AppContext, user_id: str, mailbox: Mailbox | None) -> N
         ctx.roles.require_admin(user_id, "manage workspace templates")
     elif not ctx.roles.can_manage(user_id, mailbox):
         raise UserError(
-            f"Only the managers of {mailbox.address} (its owner, or an admin) can change its "
-            "templates."
+            _(
+                "Only the managers of {address} (its owner, or an admin) can change its templates."
+            ).format(address=mailbox.address)
         )
 
 
@@ -99,7 +105,9 @@ def save(
     mailbox_id = mailbox.id if mailbox else None
     clash = find(ctx, team_id, mailbox_id, name.strip())
     if clash is not None and clash.id != template_id:
-        raise UserError(f"There is already a template called {name.strip()!r} here.")
+        raise UserError(
+            _("There is already a template called {name} here.").format(name=repr(name.strip()))
+        )
     with ctx.db.session() as session:
         row = session.get(ReplyTemplate, template_id) if template_id else None
         if row is None or row.team_id != team_id or row.mailbox_id != mailbox_id:
@@ -117,7 +125,11 @@ def remove(ctx: AppContext, user_id: str, team_id: str, mailbox: Mailbox | None,
     require_manager(ctx, user_id, mailbox)
     row = find(ctx, team_id, mailbox.id if mailbox else None, name)
     if row is None:
-        raise UserError(f"There is no template called {name!r} there. `/mail-template` lists them.")
+        raise UserError(
+            _("There is no template called {name} there. `/mail-template` lists them.").format(
+                name=repr(name)
+            )
+        )
     with ctx.db.session() as session:
         stored = session.get(ReplyTemplate, row.id)
         if stored is not None:
@@ -145,7 +157,7 @@ def reply_with(ctx: AppContext, conversation: Conversation, user_id: str, text: 
     from bot.blocks.inbox import template_reply_post
 
     if not conversation.thread_ts:
-        raise UserError("This conversation has no Slack thread yet; try again in a minute.")
+        raise UserError(_("This conversation has no Slack thread yet; try again in a minute."))
     posted, blocks = template_reply_post(user_id, text)
     ts = ctx.slack.post(
         conversation.channel_id, posted, blocks=blocks, thread_ts=conversation.thread_ts

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from slack_sdk.errors import SlackApiError
 
 from bot.context import AppContext
+from locales import _
 from providers.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -32,5 +33,5 @@ def local_to_utc(day: str, clock: str, zone: ZoneInfo) -> datetime:
     try:
         local = datetime.combine(date.fromisoformat(day), time.fromisoformat(clock), zone)
     except ValueError:
-        raise UserError("Pick both a day and a time.") from None
+        raise UserError(_("Pick both a day and a time.")) from None
     return local.astimezone(UTC)

@@ -26,6 +26,7 @@ from bot.blocks.inbox import (
 )
 from bot.context import AppContext
 from bot.formatting.inbound import InboundEmail
+from locales import _
 from providers.errors import UserError
 from storage.models import (
     Conversation,
@@ -59,7 +60,7 @@ def conversation_for_post(ctx: AppContext, channel: str, ts: str) -> Conversatio
             )
         ).first()
     if conversation is None:
-        raise UserError("That message is not an email thread Mailroom knows any more.")
+        raise UserError(_("That message is not an email thread Mailroom knows any more."))
     return conversation
 
 
@@ -69,10 +70,10 @@ def checked_conversation(ctx: AppContext, conversation_id: int, user_id: str) ->
         conversation = session.get(Conversation, conversation_id)
         mailbox = session.get(Mailbox, conversation.mailbox_id) if conversation else None
     if conversation is None or mailbox is None:
-        raise UserError("That conversation no longer exists.")
+        raise UserError(_("That conversation no longer exists."))
     refusal = ctx.roles.reply_refusal(user_id, mailbox)
     if refusal:
-        raise UserError(f"You cannot handle this conversation: {refusal}")
+        raise UserError(_("You cannot handle this conversation: {refusal}").format(refusal=refusal))
     return conversation
 
 
@@ -109,9 +110,11 @@ def assign(ctx: AppContext, conversation_id: int, actor: str, assignee: str) -> 
     assert mailbox is not None
     if ctx.roles.reply_refusal(assignee, mailbox) is not None:
         raise UserError(
-            f"<@{assignee}> cannot answer from {mailbox.address}, so this conversation cannot "
-            "be assigned to them. Pick someone with the sales or admin role "
-            "(an admin can grant it with `/mail-role`)."
+            _(
+                "<@{assignee}> cannot answer from {address}, so this conversation cannot "
+                "be assigned to them. Pick someone with the sales or admin role "
+                "(an admin can grant it with `/mail-role`)."
+            ).format(assignee=assignee, address=mailbox.address)
         )
     with ctx.db.session() as session:
         session.exec(
@@ -134,7 +137,7 @@ def set_status(
     if status == ThreadStatus.SNOOZED and (
         snoozed_until is None or _aware(snoozed_until) <= utcnow()  # type: ignore[operator]
     ):
-        raise UserError("That time has already passed. Pick a time in the future.")
+        raise UserError(_("That time has already passed. Pick a time in the future."))
     with ctx.db.session() as session:
         session.exec(
             update(Conversation)
@@ -230,8 +233,13 @@ def wake(ctx: AppContext, conversation_id: int) -> None:
         ).rowcount
         conversation = session.get(Conversation, conversation_id)
     if woke and conversation is not None:
-        who = f"<@{conversation.assignee_id}>, " if conversation.assignee_id else ""
-        _say(ctx, conversation, f":alarm_clock: {who}this snoozed conversation is open again.")
+        if conversation.assignee_id:
+            said = _("<@{assignee}>, this snoozed conversation is open again.").format(
+                assignee=conversation.assignee_id
+            )
+        else:
+            said = _("this snoozed conversation is open again.")
+        _say(ctx, conversation, ":alarm_clock: " + said)
         refresh_root(ctx, conversation_id)
 
 
@@ -271,7 +279,7 @@ def refresh_root(ctx: AppContext, conversation_id: int) -> None:
             conversation.status, conversation.assignee_id, _aware(conversation.snoozed_until)
         )
         ctx.slack.client.chat_update(
-            channel=channel, ts=ts, text=root.get("text") or "Email", blocks=blocks
+            channel=channel, ts=ts, text=root.get("text") or _("Email"), blocks=blocks
         )
     except SlackApiError as exc:
         log.info(

@@ -43,6 +43,7 @@ from bot.push.watcher import (
     enable_keepalive,
     read_available,
 )
+from locales import _
 from providers.errors import MailroomError, ServiceError
 from providers.imap import ImapSession
 from storage.models import Mailbox, Provider
@@ -709,7 +710,11 @@ def _needs_backfill(ctx: AppContext, mailbox: Mailbox) -> bool:
 
 
 def _unexpected(exc: BaseException) -> ServiceError:
-    return ServiceError(f"Mailroom hit an unexpected error while syncing. ({type(exc).__name__})")
+    return ServiceError(
+        _("Mailroom hit an unexpected error while syncing. ({error})").format(
+            error=type(exc).__name__
+        )
+    )
 
 
 def close_session(session: ImapSession, idling: bool, tail: bytes) -> None:
@@ -749,7 +754,7 @@ def say_goodbye(sessions: list[tuple[ImapSession, bool]], deadline: float) -> No
             with contextlib.suppress(ValueError, OSError):
                 selector.register(sock, selectors.EVENT_READ)
         while selector.get_map() and time.monotonic() < end:
-            for key, _ in selector.select(max(0.0, end - time.monotonic())):
+            for key, _events in selector.select(max(0.0, end - time.monotonic())):
                 _data, closed = read_available(key.fileobj)  # type: ignore[arg-type]
                 if closed:
                     selector.unregister(key.fileobj)

@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from bot.push.watcher import State
+from locales import N_, _, ngettext
 
 if TYPE_CHECKING:
     from bot.context import AppContext
@@ -22,33 +23,41 @@ def sync_mode(ctx: AppContext, mailbox: Mailbox) -> tuple[str, str]:
     engine = _engine(ctx)
     interval = ctx.settings.sync_interval_seconds
     if engine is None:
-        return "polling", f"every {interval} s (push is off: SYNC_PUSH=off)"
+        return "polling", _("every {interval} s (push is off: SYNC_PUSH=off)").format(
+            interval=interval
+        )
     found = engine.state_of(mailbox.id)  # type: ignore[arg-type]
     if found is None:
         # Held by another process (a web process holds none): what its worker published.
         shared = _SHARED_WHY.get(mailbox.sync_state or "")
         if shared is not None:
-            return mailbox.sync_state, shared.format(interval=interval)  # type: ignore[return-value]
-        return "connecting", "opening the live connection"
+            return mailbox.sync_state, _(shared).format(interval=interval)  # type: ignore[return-value]
+        return "connecting", _("opening the live connection")
     state, watcher = found
     if state == State.LIVE:
-        return "live", "new mail arrives within seconds (IMAP IDLE push)"
+        return "live", _("new mail arrives within seconds (IMAP IDLE push)")
     if state == State.POLLING:
-        return "polling", f"every {interval} s: the server does not offer IMAP IDLE (push)"
+        return "polling", _(
+            "every {interval} s: the server does not offer IMAP IDLE (push)"
+        ).format(interval=interval)
     if state == State.RECONNECTING:
         wait = max(0, round((watcher.retry_at or time.monotonic()) - time.monotonic()))
         tries = watcher.backoff.failures
         return (
             "reconnecting",
-            f"backing off after {tries} failed attempt(s); next try in {wait} s. "
-            "Mail that arrives meanwhile is caught up on reconnect",
+            ngettext(
+                "backing off after {tries} failed attempt(s); next try in {wait} s. "
+                "Mail that arrives meanwhile is caught up on reconnect",
+                "backing off after {tries} failed attempt(s); next try in {wait} s. "
+                "Mail that arrives meanwhile is caught up on reconnect",
+                tries,
+            ).format(tries=tries, wait=wait),
         )
     if watcher.backfilling:
-        return "connecting", (
-            f"the first sync is bringing in existing mail ({_recorded(ctx, mailbox)} so far); "
-            "new mail goes first"
-        )
-    return "connecting", "opening the live connection"
+        return "connecting", _(
+            "the first sync is bringing in existing mail ({count} so far); new mail goes first"
+        ).format(count=_recorded(ctx, mailbox))
+    return "connecting", _("opening the live connection")
 
 
 def _recorded(ctx: AppContext, mailbox: Mailbox) -> int:
@@ -66,10 +75,19 @@ def _recorded(ctx: AppContext, mailbox: Mailbox) -> int:
 
 
 _SHARED_WHY = {
-    "live": "new mail arrives within seconds (IMAP IDLE push)",
-    "polling": "every {interval} s: the server does not offer IMAP IDLE (push)",
-    "reconnecting": "the live connection dropped and is being re-opened with backoff. "
-    "Mail that arrives meanwhile is caught up on reconnect",
+    "live": N_("new mail arrives within seconds (IMAP IDLE push)"),
+    "polling": N_("every {interval} s: the server does not offer IMAP IDLE (push)"),
+    "reconnecting": N_(
+        "the live connection dropped and is being re-opened with backoff. "
+        "Mail that arrives meanwhile is caught up on reconnect"
+    ),
+}
+# The modes as shown (the keys are what is stored and compared).
+_MODE_NAMES = {
+    "live": N_("live"),
+    "polling": N_("polling"),
+    "reconnecting": N_("reconnecting"),
+    "connecting": N_("connecting"),
 }
 
 
@@ -113,7 +131,9 @@ def sync_mode_line(ctx: AppContext, mailbox: Mailbox) -> str:
     if not mailbox.active:
         return ""
     mode, why = sync_mode(ctx, mailbox)
-    return f"{_ICONS[mode]} Sync: *{mode}*: {why}."
+    return f"{_ICONS[mode]} " + _("Sync: *{mode}*: {why}.").format(
+        mode=_(_MODE_NAMES.get(mode, mode)), why=why
+    )
 
 
 def health(ctx: AppContext) -> dict[str, Any]:

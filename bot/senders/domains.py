@@ -32,6 +32,7 @@ from bot.domain_checks import (
 )
 from bot.preferences.panel import latest_verdicts
 from bot.senders.verification import SenderVerifications
+from locales import _, speaking
 from providers.dns import make_resolver
 from providers.errors import MailroomError, UserError
 from storage.models import DomainReportRow, DomainWatch, utcnow
@@ -115,7 +116,9 @@ class DomainService:
                 SES_DKIM,
                 domain,
                 "unknown",
-                f"Could not read {domain}'s Easy DKIM tokens from Amazon SES: {exc.message}",
+                _("Could not read {domain}'s Easy DKIM tokens from Amazon SES: {error}").format(
+                    domain=domain, error=exc.message
+                ),
             )
             return None, "error", line
         if not state.exists:
@@ -164,7 +167,7 @@ class DomainService:
     ) -> DomainWatch:
         """Start (or update) a watch; its baseline is the domain's latest verdict."""
         latest = self.latest_verdict(team_id, domain)
-        for _ in range(2):
+        for _attempt in range(2):
             try:
                 with self.ctx.db.session() as session:
                     row = session.exec(
@@ -180,7 +183,9 @@ class DomainService:
                     return row
             except IntegrityError:
                 continue  # someone else started the same watch a moment ago: update theirs
-        raise UserError(f"Mailroom could not start watching {domain}; try again.")
+        raise UserError(
+            _("Mailroom could not start watching {domain}; try again.").format(domain=domain)
+        )
 
     def unwatch(self, team_id: str, domain: str) -> bool:
         with self.ctx.db.session() as session:
@@ -257,11 +262,15 @@ class DomainService:
     def tell_watchers(
         self, watch: DomainWatch, event: str, result: DomainCheck, *, key: str
     ) -> None:
-        text, blocks = watch_event_message(event, result)
         recipients = [watch.requested_by] if watch.requested_by else []
         if self.ctx.settings.mailroom_admin_channel:
             recipients.append(self.ctx.settings.mailroom_admin_channel)
         for recipient in recipients:
+            # The person who asked reads it in their language; the admin channel in the
+            # workspace language.
+            language = self.ctx.languages.of(recipient) if recipient == watch.requested_by else None
+            with speaking(language):
+                text, blocks = watch_event_message(event, result)
             self.ctx.notifier.once(f"{key}:{recipient}", recipient, text, blocks=blocks)
 
     # --- /mail-status -----------------------------------------------------------------------

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from bot.domain_checks import normalise_domain
+from locales import N_, _
 from providers.errors import UserError
 from providers.ses import normalise_address
 
@@ -15,7 +16,7 @@ SLACK_LINK_RE = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
 SELECTOR_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,62})(?:\.[a-z0-9_](?:[a-z0-9_-]{0,62}))*$")
 MAX_SELECTORS = 10
 
-DKIM_USAGE = (
+DKIM_USAGE = N_(
     "Give the domain to check, for example `/dkim-check example.com`, optionally followed by "
     "the DKIM selectors your mail provider uses (`/dkim-check example.com google selector1`)."
 )
@@ -64,18 +65,21 @@ def parse_selectors(words: list[str]) -> list[str]:
             continue
         if not SELECTOR_RE.match(selector):
             raise UserError(
-                f"{word!r} is not a DKIM selector (letters, digits, '-' and '_' only, like "
-                "google or selector1). Check the selector in your mail provider's DKIM settings."
+                _(
+                    "{word} is not a DKIM selector (letters, digits, '-' and '_' only, like "
+                    "google or selector1). Check the selector in your mail provider's DKIM "
+                    "settings."
+                ).format(word=repr(word))
             )
         if selector not in selectors:
             selectors.append(selector)
     if len(selectors) > MAX_SELECTORS:
-        raise UserError(f"Give at most {MAX_SELECTORS} selectors at a time.")
+        raise UserError(_("Give at most {limit} selectors at a time.").format(limit=MAX_SELECTORS))
     return selectors
 
 
 def parse_dkim_text(text: str) -> DkimRequest:
     words = unlink(text).split()
     if not words:
-        raise UserError(DKIM_USAGE)
+        raise UserError(_(DKIM_USAGE))
     return DkimRequest(normalise_domain(words[0]), parse_selectors(words[1:]))

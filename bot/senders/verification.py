@@ -28,6 +28,7 @@ from bot.blocks.senders import (
     verification_outcome_message,
     verification_status_line,
 )
+from locales import N_, _, speaking
 from providers.errors import MailroomError, UserError
 from providers.ses import AccountStatus, IdentityState, SesProvider, VerificationStart
 from storage.models import Mailbox, SenderVerification, utcnow
@@ -51,7 +52,7 @@ FAILED = "FAILED"
 EXPIRED = "EXPIRED"
 FINAL_STATUSES = (SUCCESS, FAILED, EXPIRED)
 
-SES_NOT_CONFIGURED = (
+SES_NOT_CONFIGURED = N_(
     "Amazon SES is not configured on this Mailroom server, so it can neither verify sender "
     "addresses nor set up Easy DKIM. Ask whoever runs Mailroom to set MAILROOM_SES_ENABLED=true, "
     "AWS_REGION and AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an "
@@ -81,7 +82,7 @@ def next_check_after(row: SenderVerification, now: datetime) -> datetime:
 def require_ses(settings: Settings) -> None:
     """The "not configured" sentence when SES is switched off (no AWS work at all)."""
     if not settings.mailroom_ses_enabled:
-        raise UserError(SES_NOT_CONFIGURED)
+        raise UserError(_(SES_NOT_CONFIGURED))
 
 
 def ses_provider(settings: Settings) -> SesProvider:
@@ -176,7 +177,9 @@ class SenderVerifications:
         keep_started: bool = False,
     ) -> SenderVerification:
         """Upsert the row for (team, identity); a new round starts its clock again."""
-        for _ in range(2):  # a concurrent insert of the same identity: read it back and update
+        for _attempt in range(
+            2
+        ):  # a concurrent insert of the same identity: read it back and update
             try:
                 with self.ctx.db.session() as session:
                     row = self._row(session, team_id, identity) or SenderVerification(
@@ -195,7 +198,7 @@ class SenderVerifications:
                     return row
             except IntegrityError:
                 continue
-        raise MailroomError("Mailroom could not record the verification; try again.")
+        raise MailroomError(_("Mailroom could not record the verification; try again."))
 
     @staticmethod
     def _row(session: object, team_id: str, identity: str) -> SenderVerification | None:
@@ -363,12 +366,15 @@ class SenderVerifications:
         if row.status not in FINAL_STATUSES or row.notified_status == row.status:
             return
         mailbox = None if is_domain(row.identity) else self.mailbox_for(row.team_id, row.identity)
-        text, blocks = verification_outcome_message(row, mailbox)
         key = f"ses-verify:{row.team_id}:{row.identity.lower()}:{aware(row.started_at).isoformat()}:{row.status}"
         recipients = [row.requested_by] if row.requested_by else []
         if self.ctx.settings.mailroom_admin_channel:
             recipients.append(self.ctx.settings.mailroom_admin_channel)
         for recipient in recipients:
+            # The admin who asked reads it in their language; the channel in the workspace's.
+            language = self.ctx.languages.of(recipient) if recipient == row.requested_by else None
+            with speaking(language):
+                text, blocks = verification_outcome_message(row, mailbox)
             try:
                 self.ctx.notifier.once(f"{key}:{recipient}", recipient, text, blocks=blocks)
             except Exception:
@@ -416,11 +422,11 @@ class SenderVerifications:
         mailbox = self.ctx.mailboxes.get(mailbox_id)
         if mailbox is None:
             raise UserError(
-                "That mailbox no longer exists. Run `/mail-status` to see the current list."
+                _("That mailbox no longer exists. Run `/mail-status` to see the current list.")
             )
         self.ctx.roles.require_admin(user_id, "choose how a mailbox sends")
         if via not in ("ses", "smtp"):
-            raise UserError("Choose SES or SMTP.")
+            raise UserError(_("Choose SES or SMTP."))
         if via == "ses":
             require_ses(self.ctx.settings)
         pin = mailbox.address if via == "ses" else None  # an admin vouches for this address
@@ -444,22 +450,22 @@ class SenderVerifications:
         """``activation_guards`` hook: an SES mailbox needs a verified sender first."""
         if mailbox.send_via != "ses" or self.sender_allowed(mailbox):
             return None
-        return (
-            f"{mailbox.address} sends through Amazon SES, and SES has not verified it yet, so it "
+        return _(
+            "{address} sends through Amazon SES, and SES has not verified it yet, so it "
             "cannot be activated. Click the link in the email from no-reply-aws@amazon.com (run "
-            f"`/mail-verify {mailbox.address}` to get a new one), then activate it again."
-        )
+            "`/mail-verify {address}` to get a new one), then activate it again."
+        ).format(address=mailbox.address)
 
     def send_guard(self, mailbox: Mailbox) -> str | None:
         """``ReplyService.send_guards`` hook: no reply through SES from an unverified sender."""
         if mailbox.send_via != "ses" or self.sender_allowed(mailbox):
             return None
-        return (
-            f"{mailbox.address} sends through Amazon SES, which has not verified it yet, so this "
+        return _(
+            "{address} sends through Amazon SES, which has not verified it yet, so this "
             "reply was not sent. Ask an admin to finish the verification (the link in the email "
-            f"from no-reply-aws@amazon.com, or `/mail-verify {mailbox.address}` for a new one), "
+            "from no-reply-aws@amazon.com, or `/mail-verify {address}` for a new one), "
             "then post your reply again. Your message stays here as an internal note."
-        )
+        ).format(address=mailbox.address)
 
     def status_lines(self, ctx: AppContext, mailbox: Mailbox) -> list[str]:
         """``status_lines`` hook: the mailbox's sender verification in /mail-status."""
