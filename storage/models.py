@@ -533,6 +533,22 @@ class CampaignLimit(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class CampaignThrottle(SQLModel, table=True):
+    """The send slots one mailbox's campaigns were given, shared by every worker process.
+
+    Each worker takes slots under this row's lock (``bot/campaigns/limits.py``), so a
+    mailbox's per-second and per-minute limits hold for all of them together."""
+
+    __tablename__ = "campaign_throttles"
+    mailbox_id: int = Field(foreign_key="mailboxes.id", primary_key=True)
+    # Per-second limit: the earliest time of the next slot (Unix seconds; GCRA's
+    # "theoretical arrival time").
+    next_at: float = 0.0
+    # Slot times given in the last minute (a JSON list, ascending): the per-minute window,
+    # and the slots not claimed yet that the daily cap counts.
+    granted: str = Field(default="[]", sa_column=Column(Text))
+
+
 class CampaignStep(SQLModel, table=True):
     """A follow-up: N days after its campaign finished, send a template to some recipients."""
 

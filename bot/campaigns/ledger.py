@@ -151,11 +151,14 @@ def claim(
     *,
     accepted: int | None = None,
     conn: Connection | None = None,
+    claimed_at: datetime | None = None,
 ) -> bool:
     """Take a queued row for sending; False when another worker (or a cancel) got it first.
 
     ``accepted``: a row the server has just accepted, recorded as sent in the same commit
     (one commit per message instead of two; the order of the two records is unchanged).
+    ``claimed_at``: the time of the throttle's slot this send uses (the daily cap matches
+    slots with claims by it); now by default.
     """
     now = utcnow()
     with _transaction(ctx, conn) as tx:
@@ -163,7 +166,12 @@ def claim(
             tx.execute(_SENT, {"row_id": accepted, "now": now})
         result = tx.execute(
             _CLAIM,
-            {"row_id": row.id, "worker": worker, "now": now, "attempts": row.attempts + 1},
+            {
+                "row_id": row.id,
+                "worker": worker,
+                "now": claimed_at or now,
+                "attempts": row.attempts + 1,
+            },
         )
     return result.rowcount == 1
 
@@ -346,6 +354,34 @@ def sent_since(ctx: AppContext, mailbox_id: int, since: datetime) -> int:
                 col(CampaignRecipient.sent_at) >= since,
             )
         ).one()
+
+
+def in_window(
+    conn: Connection, mailbox_id: int, since: datetime, claimed_since: datetime
+) -> tuple[int, int]:
+    """For a mailbox's daily cap, across workers: (messages of its campaigns sent since
+    ``since``, or claimed since then and possibly sent (in flight, or uncertain); rows
+    claimed since ``claimed_since`` whatever became of them)."""
+    campaigns = Campaign.__table__  # type: ignore[attr-defined]
+    mine = TABLE.c.campaign_id.in_(
+        select(campaigns.c.id).where(campaigns.c.mailbox_id == mailbox_id).scalar_subquery()
+    )
+    used = conn.execute(
+        select(func.count())
+        .select_from(TABLE)
+        .where(
+            mine,
+            or_(
+                (TABLE.c.state == RecipientState.SENT.value) & (TABLE.c.sent_at >= since),
+                TABLE.c.state.in_([RecipientState.SENDING.value, RecipientState.UNCERTAIN.value])
+                & (TABLE.c.claimed_at >= since),
+            ),
+        )
+    ).scalar_one()
+    claimed = conn.execute(
+        select(func.count()).select_from(TABLE).where(mine, TABLE.c.claimed_at >= claimed_since)
+    ).scalar_one()
+    return int(used), int(claimed)
 
 
 def fields_of(row: CampaignRecipient) -> dict[str, str]:

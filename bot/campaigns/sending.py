@@ -4,7 +4,8 @@ The worker runs as a scheduler job (never in a Slack listener, never in a sync j
 tick takes the campaigns in state ``sending`` and, for each, claims ledger rows one at a
 time, sends one message per recipient over a reused SMTP connection (or SES) and records
 the server's answer (see ``ledger`` for the exactly-once rules). It honours the mailbox's
-limits (per second, per minute, per day) and re-reads the campaign's state twice a second,
+limits (per second, per minute, per day; together with every other worker process, through
+the mailbox's shared throttle in ``limits``) and re-reads the campaign's state twice a second,
 so Pause and Cancel take effect after at most the message in flight.
 """
 
@@ -16,6 +17,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
@@ -30,7 +32,7 @@ from sqlmodel import col, select
 from bot.blocks.campaigns import progress_message
 from bot.campaigns import ledger, templates
 from bot.campaigns.compose import Sender, campaign_footer, compiled_for, compose, sender_of
-from bot.campaigns.limits import CampaignSettings, Limits, Throttle, limits_for
+from bot.campaigns.limits import CampaignSettings, Limits, Throttle, limits_for, throttled
 from bot.campaigns.transport import Outcome, Result, SesTransport, SmtpTransport
 from bot.campaigns.unsubscribe import suppress
 from bot.domain_checks import DKIM, DMARC, SES_DKIM, SPF
@@ -409,10 +411,14 @@ class CampaignEngine:
             compiled = self.compiled[campaign_id] = compiled_for(campaign, footer, ctx)
         sender = sender_of(mailbox, campaign)
         limits = limits_for(ctx, mailbox)
-        throttle = self.throttles.setdefault(mailbox.id, Throttle())  # type: ignore[arg-type]
+        throttle = self.throttles.get(mailbox.id)  # type: ignore[arg-type]
+        if throttle is None:
+            throttle = self.throttles[mailbox.id] = Throttle(ctx.db, mailbox.id)  # type: ignore[index, arg-type]
+        # Send slots taken from the mailbox's shared throttle (monotonic times), in order.
+        slots: deque[tuple[float, datetime]] = deque()
+        slot_time: datetime | None = None
+        at = 0.0
         deadline = time.monotonic() + (budget or self.batch_seconds)
-        day_start = utcnow() - timedelta(days=1)
-        sent_today = ledger.sent_since(ctx, mailbox.id, day_start) if limits.per_day else 0  # type: ignore[arg-type]
         transport: SmtpTransport | SesTransport = (
             SesTransport(ctx, mailbox) if mailbox.send_via == "ses" else SmtpTransport(ctx, mailbox)
         )
@@ -437,30 +443,41 @@ class CampaignEngine:
                         if load(ctx, campaign_id).state != CampaignState.SENDING:
                             return
                         next_state_check = now + 0.5
-                    if limits.per_day and sent_today >= limits.per_day:
-                        self._note(
-                            campaign,
-                            f"Daily limit of {limits.per_day:,} reached; sending continues as "
-                            "the 24-hour window moves.",
-                        )
-                        return
-                    wait = throttle.delay(limits, now)
-                    if wait > 0:
-                        self._record_accepted()
-                        if now + wait >= deadline:
-                            deadline = now  # come back next tick
-                            break
-                        time.sleep(wait)
+                    if throttled(limits):
+                        if not slots:
+                            # Recorded first: the daily cap counts it as sent, not in flight.
+                            self._record_accepted()
+                            grant = throttle.reserve(limits, len(rows), deadline - now)
+                            if grant.day_full:
+                                self._note(
+                                    campaign,
+                                    f"Daily limit of {limits.per_day:,} reached; sending "
+                                    "continues as the 24-hour window moves.",
+                                )
+                                return
+                            if not grant.slots:
+                                deadline = now  # the next slot is after this batch: next tick
+                                break
+                            slots.extend(grant.slots)
+                        at, slot_time = slots.popleft()
+                        wait = at - time.monotonic()
+                        if wait > 0:
+                            self._record_accepted()
+                            time.sleep(wait)
                     claimed = ledger.claim(
-                        ctx, row, self.worker, accepted=self.accepted, conn=self.conn
+                        ctx,
+                        row,
+                        self.worker,
+                        accepted=self.accepted,
+                        conn=self.conn,
+                        claimed_at=slot_time,
                     )
                     self.accepted = None
                     if not claimed:
+                        if slot_time is not None:
+                            slots.appendleft((at, slot_time))  # unused: the next row takes it
                         continue
-                    throttle.record(time.monotonic())
                     result = self._send_one(transport, campaign, sender, row, compiled)
-                    if result.outcome == Outcome.SENT:
-                        sent_today += 1
                     self._maybe_progress(campaign)
                     if result.outcome == Outcome.SENT:
                         self.backoff.pop(campaign_id, None)
