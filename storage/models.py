@@ -450,6 +450,9 @@ class CampaignTemplate(SQLModel, table=True):
     name: str
     subject: str = ""
     body: str = Field(default="", sa_column=Column(Text))  # Slack mrkdwn with {field|default}
+    # A body written in the rich text editor: its rich_text block (JSON), which the mail is
+    # made from and the editor re-opens; ``body`` is then its plain text.
+    body_rich: str | None = Field(default=None, sa_column=Column(Text))
     updated_by: str = ""
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -476,6 +479,7 @@ class Campaign(SQLModel, table=True):
     # The template as it was when the campaign started: later edits never change a send.
     subject: str = ""
     body: str = Field(default="", sa_column=Column(Text))
+    body_rich: str | None = Field(default=None, sa_column=Column(Text))  # the template's
     channel_id: str | None = None
     progress_ts: str | None = None
     total: int = 0

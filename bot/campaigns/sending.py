@@ -144,6 +144,7 @@ def prepare(
         created_by=user_id,
         subject=template.subject,
         body=template.body,
+        body_rich=template.body_rich,
         channel_id=mailbox.channel_id,
         total=recipients,
         domain=domain,
@@ -669,7 +670,13 @@ def json_fields(raw: str | None) -> dict[str, str]:
 
 
 def preview(
-    ctx: AppContext, team_id: str, user_id: str, subject: str, body: str, mailbox: Mailbox | None
+    ctx: AppContext,
+    team_id: str,
+    user_id: str,
+    subject: str,
+    body: str,
+    mailbox: Mailbox | None,
+    rich: dict[str, Any] | None = None,
 ) -> tuple[templates.Rendered, dict[str, str]]:
     from bot.campaigns.audiences import known_fields
 
@@ -678,7 +685,9 @@ def preview(
     values = sample_recipient(ctx, team_id, templates.fields_used(subject + "\n" + body))
     footer = campaign_footer(ctx, mailbox, user_id) if mailbox else ("", "")
     rendered = templates.render(
-        templates.compile_template(subject, body, footer_text=footer[0], footer_html=footer[1]),
+        templates.compile_template(
+            subject, body, footer_text=footer[0], footer_html=footer[1], rich=rich
+        ),
         values,
         unsubscribe_url=f"{ctx.settings.public_url.rstrip('/')}/unsubscribe/preview",
         language=values.get("language", ""),
@@ -686,7 +695,14 @@ def preview(
     return rendered, values
 
 
-def send_test(ctx: AppContext, team_id: str, user_id: str, subject: str, body: str) -> str:
+def send_test(
+    ctx: AppContext,
+    team_id: str,
+    user_id: str,
+    subject: str,
+    body: str,
+    rich: dict[str, Any] | None = None,
+) -> str:
     """Mail the template, filled with a real recipient's values, to the person; returns where."""
     person = ctx.roles.user(user_id, team_id)
     if not person.email:
@@ -700,7 +716,7 @@ def send_test(ctx: AppContext, team_id: str, user_id: str, subject: str, body: s
             "There is no active marketing mailbox you can send from. Connect one with "
             "`/mail-connect` (kind: marketing) or ask an admin."
         )
-    rendered, _ = preview(ctx, team_id, user_id, subject, body, mailbox)
+    rendered, _ = preview(ctx, team_id, user_id, subject, body, mailbox, rich)
     msg = EmailMessage(policy=OUTBOUND_POLICY)
     msg["From"] = Address(display_name=mailbox.sender_name or "", addr_spec=mailbox.address)
     msg["To"] = Address(addr_spec=person.email)
