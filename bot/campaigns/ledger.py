@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, update
+from sqlalchemy import Connection, bindparam, case, func, insert, or_, update
 from sqlmodel import col, select
 
 from bot.formatting.outbound import make_message_id
@@ -142,6 +142,37 @@ _SENT = (
     .where(TABLE.c.id == bindparam("row_id"), TABLE.c.state == RecipientState.SENDING.value)
     .values(state=RecipientState.SENT.value, sent_at=bindparam("now"))
 )
+# Both in one statement (one round trip, atomic on its own): the accepted row becomes sent
+# and the next one is claimed; RETURNING says whether the claim won.
+_IS_CLAIM = TABLE.c.id == bindparam("claim_id")
+_SENT_AND_CLAIM = (
+    update(TABLE)
+    .where(
+        or_(
+            _IS_CLAIM & (TABLE.c.state == RecipientState.QUEUED.value),
+            (TABLE.c.id == bindparam("sent_id")) & (TABLE.c.state == RecipientState.SENDING.value),
+        )
+    )
+    .values(
+        state=case((_IS_CLAIM, RecipientState.SENDING.value), else_=RecipientState.SENT.value),
+        claimed_by=case(
+            (_IS_CLAIM, bindparam("worker", type_=TABLE.c.claimed_by.type)),
+            else_=TABLE.c.claimed_by,
+        ),
+        claimed_at=case(
+            (_IS_CLAIM, bindparam("claimed_at", type_=TABLE.c.claimed_at.type)),
+            else_=TABLE.c.claimed_at,
+        ),
+        attempts=case(
+            (_IS_CLAIM, bindparam("attempts", type_=TABLE.c.attempts.type)),
+            else_=TABLE.c.attempts,
+        ),
+        sent_at=case(
+            (_IS_CLAIM, TABLE.c.sent_at), else_=bindparam("now", type_=TABLE.c.sent_at.type)
+        ),
+    )
+    .returning(TABLE.c.id)
+)
 
 
 def claim(
@@ -161,9 +192,21 @@ def claim(
     slots with claims by it); now by default.
     """
     now = utcnow()
+    if accepted is not None:
+        with _transaction(ctx, conn) as tx:
+            changed = tx.execute(
+                _SENT_AND_CLAIM,
+                {
+                    "claim_id": row.id,
+                    "sent_id": accepted,
+                    "worker": worker,
+                    "claimed_at": claimed_at or now,
+                    "attempts": row.attempts + 1,
+                    "now": now,
+                },
+            ).all()
+        return any(changed_id == row.id for (changed_id,) in changed)
     with _transaction(ctx, conn) as tx:
-        if accepted is not None:
-            tx.execute(_SENT, {"row_id": accepted, "now": now})
         result = tx.execute(
             _CLAIM,
             {

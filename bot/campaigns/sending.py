@@ -430,7 +430,8 @@ class CampaignEngine:
         # The row the server accepted last: recorded as sent in the same transaction that
         # claims the next one (one commit per message), or on its own before any wait/exit.
         self.accepted: int | None = None
-        self.conn = ctx.db.engine.connect()
+        # Autocommit: each ledger write below is one statement, so one round trip each.
+        self.conn = ctx.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             while time.monotonic() < deadline:
                 rows = ledger.next_queued(ctx, campaign_id, 50)
