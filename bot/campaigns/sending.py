@@ -427,6 +427,7 @@ class CampaignEngine:
             self._note(campaign, limits.waiting + " Sending continues when SES allows it.")
             return
         next_state_check = 0.0
+        contended = False
         # The row the server accepted last: recorded as sent in the same transaction that
         # claims the next one (one commit per message), or on its own before any wait/exit.
         self.accepted: int | None = None
@@ -466,20 +467,22 @@ class CampaignEngine:
                         if wait > 0:
                             self._record_accepted()
                             time.sleep(wait)
-                    claimed = ledger.claim(
-                        ctx,
-                        row,
-                        self.worker,
-                        accepted=self.accepted,
-                        conn=self.conn,
-                        claimed_at=slot_time,
-                    )
-                    self.accepted = None
-                    if not claimed:
+                    if isinstance(transport, SmtpTransport) and not contended:
+                        sent = self._claim_and_send(
+                            transport, campaign, sender, row, compiled, slot_time
+                        )
+                    else:
+                        sent = self._claim_then_send(
+                            transport, campaign, sender, row, compiled, slot_time
+                        )
+                    if sent is None:  # another worker (or a cancel) took the row first
+                        # Several workers share this campaign: claim before sending from
+                        # now on (a lost claim mid-transaction costs a new connection).
+                        contended = True
                         if slot_time is not None:
                             slots.appendleft((at, slot_time))  # unused: the next row takes it
                         continue
-                    result = self._send_one(transport, campaign, sender, row, compiled)
+                    result = sent
                     self._maybe_progress(campaign)
                     if result.outcome == Outcome.SENT:
                         self.backoff.pop(campaign_id, None)
@@ -503,6 +506,78 @@ class CampaignEngine:
             ledger.mark_sent(self.ctx, self.accepted, self.conn)
             self.accepted = None
 
+    def _claim_then_send(
+        self,
+        transport: SmtpTransport | SesTransport,
+        campaign: Campaign,
+        sender: Sender,
+        row: Any,
+        compiled: templates.Compiled,
+        slot_time: datetime | None,
+    ) -> Result | None:
+        """Claim the row (recording the last accepted one in the same statement), then send."""
+        claimed = ledger.claim(
+            self.ctx, row, self.worker, accepted=self.accepted, conn=self.conn, claimed_at=slot_time
+        )
+        self.accepted = None
+        if not claimed:
+            return None
+        return self._send_one(transport, campaign, sender, row, compiled)
+
+    def _claim_and_send(
+        self,
+        transport: SmtpTransport,
+        campaign: Campaign,
+        sender: Sender,
+        row: Any,
+        compiled: templates.Compiled,
+        slot_time: datetime | None,
+    ) -> Result | None:
+        """The same records in the same order as ``_claim_then_send``, overlapped: the claim
+        statement (which also records the last accepted row) is on its way to PostgreSQL
+        while the SMTP transaction goes up to the message data; the final "." that asks the server
+        to accept it is sent only once that statement has committed, and never when the claim
+        lost. A crash therefore still leaves at most one row whose fate is unknown."""
+        try:
+            raw = compose(self.ctx, campaign, sender, row, compiled)
+        except Exception:
+            return self._claim_then_send(transport, campaign, sender, row, compiled, slot_time)
+        claimed = ledger.start_claim(
+            self.conn, row, self.worker, accepted=self.accepted, claimed_at=slot_time
+        )
+        if claimed is None:
+            return self._send_after_claim(transport, campaign, sender, row, raw, slot_time)
+
+        def gate() -> bool:
+            won = claimed()  # a database error propagates: nothing is handed over
+            self.accepted = None  # recorded by the statement that just committed
+            return won
+
+        try:
+            result = transport.send(raw, sender.address, row.address, gate=gate)
+        finally:
+            won = gate()  # before anything else touches the ledger or the row
+        if not won:
+            return None
+        return self._record(campaign, row, result)
+
+    def _send_after_claim(
+        self,
+        transport: SmtpTransport,
+        campaign: Campaign,
+        sender: Sender,
+        row: Any,
+        raw: bytes,
+        slot_time: datetime | None,
+    ) -> Result | None:
+        claimed = ledger.claim(
+            self.ctx, row, self.worker, accepted=self.accepted, conn=self.conn, claimed_at=slot_time
+        )
+        self.accepted = None
+        if not claimed:
+            return None
+        return self._record(campaign, row, transport.send(raw, sender.address, row.address))
+
     def _send_one(
         self,
         transport: SmtpTransport | SesTransport,
@@ -519,6 +594,12 @@ class CampaignEngine:
             ledger.mark_failed(ctx, row.id, f"Could not build the message: {type(exc).__name__}")
             return Result(Outcome.FAILED, str(exc))
         result = transport.send(raw, sender.address, row.address)
+        return self._record(campaign, row, result)
+
+    def _record(self, campaign: Campaign, row: Any, result: Result) -> Result:
+        """Record the server's answer for a claimed row (an accepted one is left in
+        ``self.accepted``, recorded with the next claim)."""
+        ctx = self.ctx
         if result.outcome == Outcome.SENT:
             self.accepted = row.id
         elif result.outcome == Outcome.UNCERTAIN:
