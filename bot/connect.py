@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.blocks.common import CHANNEL_ID_RE, channel_link
 from bot.blocks.connect import BACKFILL, SECURITY, reconnected_by_other
+from bot.formatting.rich_text import is_rich_text, rich_text_to_plain
 from locales import N_, ContextExecutor, _, speaking
 from providers import imap, smtp
 from providers.errors import MailroomError, UserError
@@ -100,7 +101,22 @@ def view_values(state_values: dict[str, dict[str, dict[str, Any]]]) -> dict[str,
                 flat[block_id] = element.get("selected_user") or ""
             elif kind == "checkboxes":
                 flat[block_id] = ",".join(o["value"] for o in element.get("selected_options") or [])
+            elif kind == "rich_text_input":
+                flat[block_id] = rich_text_to_plain(element.get("rich_text_value")).strip()
     return flat
+
+
+def rich_values(state_values: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """block_id → the ``rich_text`` block a rich_text_input submitted (``view_values`` has
+    its plain text)."""
+    found: dict[str, dict[str, Any]] = {}
+    for block_id, elements in state_values.items():
+        for element in elements.values():
+            if element.get("type") == "rich_text_input":
+                value = element.get("rich_text_value")
+                empty: dict[str, Any] = {"type": "rich_text", "elements": []}
+                found[block_id] = value if is_rich_text(value) else empty
+    return found
 
 
 def _port(value: str, block: str, errors: dict[str, str]) -> int:

@@ -451,6 +451,9 @@ class CampaignTemplate(SQLModel, table=True):
     name: str
     subject: str = ""
     body: str = Field(default="", sa_column=Column(Text))  # Slack mrkdwn with {field|default}
+    # A body written in the rich text editor: its rich_text block (JSON), which the mail is
+    # made from and the editor re-opens; ``body`` is then its plain text.
+    body_rich: str | None = Field(default=None, sa_column=Column(Text))
     updated_by: str = ""
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -477,6 +480,7 @@ class Campaign(SQLModel, table=True):
     # The template as it was when the campaign started: later edits never change a send.
     subject: str = ""
     body: str = Field(default="", sa_column=Column(Text))
+    body_rich: str | None = Field(default=None, sa_column=Column(Text))  # the template's
     channel_id: str | None = None
     progress_ts: str | None = None
     total: int = 0
@@ -532,6 +536,22 @@ class CampaignLimit(SQLModel, table=True):
     per_day: int = 0
     updated_by: str = ""
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CampaignThrottle(SQLModel, table=True):
+    """The send slots one mailbox's campaigns were given, shared by every worker process.
+
+    Each worker takes slots under this row's lock (``bot/campaigns/limits.py``), so a
+    mailbox's per-second and per-minute limits hold for all of them together."""
+
+    __tablename__ = "campaign_throttles"
+    mailbox_id: int = Field(foreign_key="mailboxes.id", primary_key=True)
+    # Per-second limit: the earliest time of the next slot (Unix seconds; GCRA's
+    # "theoretical arrival time").
+    next_at: float = 0.0
+    # Slot times given in the last minute (a JSON list, ascending): the per-minute window,
+    # and the slots not claimed yet that the daily cap counts.
+    granted: str = Field(default="[]", sa_column=Column(Text))
 
 
 class CampaignStep(SQLModel, table=True):

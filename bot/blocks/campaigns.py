@@ -15,6 +15,7 @@ from bot.blocks.common import (
     button,
     context,
     header,
+    input_block,
     modal,
     section,
     select_input,
@@ -78,6 +79,28 @@ def campaign_modal(
     return modal("New campaign", blocks, callback_id=CAMPAIGN_VIEW, submit="Next")
 
 
+def body_input(row: CampaignTemplate | None, fields: list[str]) -> Block:
+    """The rich text editor (re-opened with the stored rich_text block); a template written
+    in Slack mrkdwn before the editor existed keeps its plain text box."""
+    merge = (
+        "Merge fields: "
+        + ", ".join(f"{{{f}}}" for f in fields)
+        + "; a default after a bar: {first_name|there}."
+    )
+    if row is not None and not row.body_rich and row.body:
+        return text_input(
+            "body",
+            "Message",
+            initial=row.body,
+            multiline=True,
+            hint="Slack formatting (*bold*, _italic_, <https://link|label>). " + merge,
+        )
+    element: dict[str, Any] = {"type": "rich_text_input", "action_id": "value"}
+    if row is not None and row.body_rich:
+        element["initial_value"] = json.loads(row.body_rich)
+    return input_block("body", "Message", element, hint=merge)
+
+
 def template_modal(row: CampaignTemplate | None, fields: list[str]) -> dict[str, Any]:
     blocks: list[Block] = [
         text_input("name", "Template name", initial=row.name if row else ""),
@@ -87,15 +110,7 @@ def template_modal(row: CampaignTemplate | None, fields: list[str]) -> dict[str,
             initial=row.subject if row else "",
             placeholder="News for {first_name|you}",
         ),
-        text_input(
-            "body",
-            "Message",
-            initial=row.body if row else "",
-            multiline=True,
-            hint="Slack formatting (*bold*, _italic_, <https://link|label>). Merge fields: "
-            + ", ".join(f"{{{f}}}" for f in fields)
-            + "; a default after a bar: {first_name|there}.",
-        ),
+        body_input(row, fields),
         actions(
             button("Preview", PREVIEW),
             button("Send me a test", TEST),

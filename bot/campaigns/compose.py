@@ -54,6 +54,7 @@ def compiled_for(
         footer_text=footer[0],
         footer_html=footer[1],
         link_suffix=suffix,
+        rich=templates.rich_of(campaign.body_rich),
     )
 
 

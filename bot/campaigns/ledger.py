@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import select as select_module
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, update
+import psycopg
+from psycopg import pq
+from sqlalchemy import Connection, bindparam, case, func, insert, or_, update
 from sqlmodel import col, select
 
 from bot.formatting.outbound import make_message_id
@@ -142,6 +145,135 @@ _SENT = (
     .where(TABLE.c.id == bindparam("row_id"), TABLE.c.state == RecipientState.SENDING.value)
     .values(state=RecipientState.SENT.value, sent_at=bindparam("now"))
 )
+# Both in one statement (one round trip, atomic on its own): the accepted row becomes sent
+# and the next one is claimed; RETURNING says whether the claim won.
+_IS_CLAIM = TABLE.c.id == bindparam("claim_id")
+_SENT_AND_CLAIM = (
+    update(TABLE)
+    .where(
+        or_(
+            _IS_CLAIM & (TABLE.c.state == RecipientState.QUEUED.value),
+            (TABLE.c.id == bindparam("sent_id")) & (TABLE.c.state == RecipientState.SENDING.value),
+        )
+    )
+    .values(
+        state=case((_IS_CLAIM, RecipientState.SENDING.value), else_=RecipientState.SENT.value),
+        claimed_by=case(
+            (_IS_CLAIM, bindparam("worker", type_=TABLE.c.claimed_by.type)),
+            else_=TABLE.c.claimed_by,
+        ),
+        claimed_at=case(
+            (_IS_CLAIM, bindparam("claimed_at", type_=TABLE.c.claimed_at.type)),
+            else_=TABLE.c.claimed_at,
+        ),
+        attempts=case(
+            (_IS_CLAIM, bindparam("attempts", type_=TABLE.c.attempts.type)),
+            else_=TABLE.c.attempts,
+        ),
+        sent_at=case(
+            (_IS_CLAIM, TABLE.c.sent_at), else_=bindparam("now", type_=TABLE.c.sent_at.type)
+        ),
+    )
+    .returning(TABLE.c.id)
+)
+
+
+_PG_SENT_AND_CLAIM = f"""
+UPDATE campaign_recipients SET
+  state = CASE WHEN id = %(claim)s THEN '{RecipientState.SENDING.value}'
+          ELSE '{RecipientState.SENT.value}' END,
+  claimed_by = CASE WHEN id = %(claim)s THEN %(worker)s::varchar ELSE claimed_by END,
+  claimed_at = CASE WHEN id = %(claim)s THEN %(claimed_at)s::timestamptz ELSE claimed_at END,
+  attempts = CASE WHEN id = %(claim)s THEN %(attempts)s::integer ELSE attempts END,
+  sent_at = CASE WHEN id = %(claim)s THEN sent_at ELSE %(now)s::timestamptz END
+WHERE (id = %(claim)s AND state = '{RecipientState.QUEUED.value}')
+   OR (id = %(sent)s AND state = '{RecipientState.SENDING.value}')
+RETURNING id
+"""
+
+
+_PG_SENT_AND_CLAIM_SENT = (
+    _PG_SENT_AND_CLAIM.replace("%(claim)s", "$1")
+    .replace("%(sent)s", "$2")
+    .replace("%(worker)s", "$3")
+    .replace("%(claimed_at)s", "$4")
+    .replace("%(attempts)s", "$5")
+    .replace("%(now)s", "$6")
+    .encode()
+)
+
+
+_PREPARED = "mailroom_sent_and_claim"
+
+
+def start_claim(
+    conn: Connection,
+    row: CampaignRecipient,
+    worker: str,
+    *,
+    accepted: int | None,
+    claimed_at: datetime | None = None,
+) -> Callable[[], bool] | None:
+    """``claim`` sent to PostgreSQL without waiting for its answer; call the returned
+    function for it (True: claimed, and ``accepted`` recorded, both committed). The worker
+    writes the SMTP transaction meanwhile. None when the connection cannot do this (not an
+    autocommit psycopg connection): use ``claim``.
+
+    Nothing else may use the connection until the answer was read."""
+    if not _raw_postgres(conn):
+        return None
+    pgconn = conn.connection.driver_connection.pgconn  # type: ignore[union-attr]
+    now = utcnow()
+    params: list[bytes | None] = [
+        str(row.id).encode(),
+        str(accepted if accepted is not None else 0).encode(),  # 0: no row is recorded
+        worker.encode(),
+        (claimed_at or now).isoformat().encode(),
+        str(row.attempts + 1).encode(),
+        now.isoformat().encode(),
+    ]
+    if not conn.connection.info.get(_PREPARED):
+        # Once per pooled connection: parsed and planned once, then only its values travel.
+        conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+            b"PREPARE " + _PREPARED.encode() + b" AS " + _PG_SENT_AND_CLAIM_SENT
+        )
+        conn.connection.info[_PREPARED] = True
+    pgconn.send_query_prepared(_PREPARED.encode(), params)
+    while pgconn.flush() == 1:
+        select_module.select([], [pgconn.socket], [])
+    answer: list[bool] = []
+
+    def claimed() -> bool:
+        if answer:
+            return answer[0]
+        ids: list[int] = []
+        error = ""
+        while True:
+            while pgconn.is_busy():
+                select_module.select([pgconn.socket], [], [])
+                pgconn.consume_input()
+            result = pgconn.get_result()
+            if result is None:
+                break
+            if result.status == pq.ExecStatus.TUPLES_OK:
+                ids += [int(result.get_value(n, 0) or 0) for n in range(result.ntuples)]
+            else:
+                error = (result.error_message or b"").decode(errors="replace") or "failed"
+        if error:
+            raise psycopg.OperationalError(f"claiming a campaign row failed: {error}")
+        answer.append(row.id in ids)
+        return answer[0]
+
+    return claimed
+
+
+def _raw_postgres(conn: Connection) -> bool:
+    """An autocommit psycopg connection: each statement on its driver commits by itself."""
+    return (
+        conn.dialect.name == "postgresql"
+        and conn.dialect.driver == "psycopg"
+        and conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    )
 
 
 def claim(
@@ -151,19 +283,56 @@ def claim(
     *,
     accepted: int | None = None,
     conn: Connection | None = None,
+    claimed_at: datetime | None = None,
 ) -> bool:
     """Take a queued row for sending; False when another worker (or a cancel) got it first.
 
     ``accepted``: a row the server has just accepted, recorded as sent in the same commit
     (one commit per message instead of two; the order of the two records is unchanged).
+    ``claimed_at``: the time of the throttle's slot this send uses (the daily cap matches
+    slots with claims by it); now by default.
     """
     now = utcnow()
+    if accepted is not None and conn is not None and _raw_postgres(conn):
+        # The worker's per-message statement, straight to the driver (a prepared
+        # statement, no SQL layer in between): most of a message's CPU was spent there.
+        with conn.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(
+                _PG_SENT_AND_CLAIM,
+                {
+                    "claim": row.id,
+                    "sent": accepted,
+                    "worker": worker,
+                    "claimed_at": claimed_at or now,
+                    "attempts": row.attempts + 1,
+                    "now": now,
+                },
+                prepare=True,
+            )
+            return any(changed_id == row.id for (changed_id,) in cursor.fetchall())
+    if accepted is not None:
+        with _transaction(ctx, conn) as tx:
+            changed = tx.execute(
+                _SENT_AND_CLAIM,
+                {
+                    "claim_id": row.id,
+                    "sent_id": accepted,
+                    "worker": worker,
+                    "claimed_at": claimed_at or now,
+                    "attempts": row.attempts + 1,
+                    "now": now,
+                },
+            ).all()
+        return any(changed_id == row.id for (changed_id,) in changed)
     with _transaction(ctx, conn) as tx:
-        if accepted is not None:
-            tx.execute(_SENT, {"row_id": accepted, "now": now})
         result = tx.execute(
             _CLAIM,
-            {"row_id": row.id, "worker": worker, "now": now, "attempts": row.attempts + 1},
+            {
+                "row_id": row.id,
+                "worker": worker,
+                "now": claimed_at or now,
+                "attempts": row.attempts + 1,
+            },
         )
     return result.rowcount == 1
 
@@ -346,6 +515,34 @@ def sent_since(ctx: AppContext, mailbox_id: int, since: datetime) -> int:
                 col(CampaignRecipient.sent_at) >= since,
             )
         ).one()
+
+
+def in_window(
+    conn: Connection, mailbox_id: int, since: datetime, claimed_since: datetime
+) -> tuple[int, int]:
+    """For a mailbox's daily cap, across workers: (messages of its campaigns sent since
+    ``since``, or claimed since then and possibly sent (in flight, or uncertain); rows
+    claimed since ``claimed_since`` whatever became of them)."""
+    campaigns = Campaign.__table__  # type: ignore[attr-defined]
+    mine = TABLE.c.campaign_id.in_(
+        select(campaigns.c.id).where(campaigns.c.mailbox_id == mailbox_id).scalar_subquery()
+    )
+    used = conn.execute(
+        select(func.count())
+        .select_from(TABLE)
+        .where(
+            mine,
+            or_(
+                (TABLE.c.state == RecipientState.SENT.value) & (TABLE.c.sent_at >= since),
+                TABLE.c.state.in_([RecipientState.SENDING.value, RecipientState.UNCERTAIN.value])
+                & (TABLE.c.claimed_at >= since),
+            ),
+        )
+    ).scalar_one()
+    claimed = conn.execute(
+        select(func.count()).select_from(TABLE).where(mine, TABLE.c.claimed_at >= claimed_since)
+    ).scalar_one()
+    return int(used), int(claimed)
 
 
 def fields_of(row: CampaignRecipient) -> dict[str, str]:

@@ -6,20 +6,21 @@ can set a mailbox's own with ``/mail-campaign limits``. 0 means no limit.
 
 from __future__ import annotations
 
+import json
 import logging
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import botocore.session
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import Connection, select, text, update
 
 from bot.campaigns import ledger
-from storage.models import CampaignLimit, Mailbox, Provider, utcnow
+from storage.db import Database
+from storage.models import CampaignLimit, CampaignThrottle, Mailbox, Provider, utcnow
 
 if TYPE_CHECKING:
     from bot.context import AppContext
@@ -144,29 +145,137 @@ def set_limits(
         session.add(row)
 
 
+# A slot given to a worker is claimed (its ledger row becomes ``sending``) right at its time;
+# until this long after it, the daily cap counts it as a send on its own.
+CLAIM_GRACE_SECONDS = 2.0
+# Slots are given out in small batches: those within this many seconds of the first one.
+SLOT_HORIZON_SECONDS = 0.5
+MAX_SLOTS = 50
+
+
+@dataclass
+class Grant:
+    """Send slots for one worker: (monotonic time at which it may claim and send, the same
+    time on the database's clock, recorded as the row's ``claimed_at``)."""
+
+    slots: list[tuple[float, datetime]]
+    day_full: bool = False  # the daily cap is reached (counted across every worker)
+
+
 class Throttle:
-    """Spacing for one mailbox: at most ``per_second`` and ``per_minute`` sends."""
+    """One mailbox's limits, held across every worker process through the database.
 
-    def __init__(self) -> None:
-        self.recent: deque[float] = deque()
-        self.last = 0.0
-        self.lock = threading.Lock()
+    The mailbox's ``campaign_throttles`` row is locked (a plain UPDATE: a row lock on
+    PostgreSQL, the write lock on SQLite) while a worker takes a few slots: the per-second
+    limit is a GCRA whose next permitted time is stored in the row, the per-minute limit a
+    sliding window of the slot times given in the last minute, and the daily cap counts the
+    ledger's sent and in-flight rows of the last 24 hours plus the slots just given out.
+    A slot a worker does not use is lost, which only slows the mailbox down.
+    """
 
-    def delay(self, limits: Limits, now: float) -> float:
-        with self.lock:
-            wait = 0.0
-            if limits.per_second:
-                wait = max(wait, self.last + 1.0 / limits.per_second - now)
-            if limits.per_minute:
-                while self.recent and self.recent[0] <= now - 60.0:
-                    self.recent.popleft()
-                if len(self.recent) >= limits.per_minute:
-                    wait = max(wait, self.recent[0] + 60.0 - now)
-            return max(wait, 0.0)
+    def __init__(self, db: Database, mailbox_id: int) -> None:
+        self.db = db
+        self.mailbox_id = mailbox_id
+        self.created = False
 
-    def record(self, now: float) -> None:
-        with self.lock:
-            self.last = now
-            self.recent.append(now)
-            while len(self.recent) > 100_000:
-                self.recent.popleft()
+    def reserve(self, limits: Limits, want: int, max_wait: float) -> Grant:
+        """Up to ``want`` slots, none later than ``max_wait`` seconds from now.
+
+        An empty grant without ``day_full``: the next slot is further away than
+        ``max_wait`` (come back later)."""
+        if not self.created:
+            self.db.insert_once(CampaignThrottle(mailbox_id=self.mailbox_id))
+            self.created = True
+        table = CampaignThrottle.__table__  # type: ignore[attr-defined]
+        with self.db.engine.begin() as conn:
+            conn.execute(
+                update(table)
+                .where(table.c.mailbox_id == self.mailbox_id)
+                .values(next_at=table.c.next_at)
+            )
+            stored = conn.execute(
+                select(table.c.next_at, table.c.granted).where(
+                    table.c.mailbox_id == self.mailbox_id
+                )
+            ).one()
+            next_at, granted_json = float(stored[0]), str(stored[1] or "[]")
+            now = _db_now(conn)
+            mono = time.monotonic()
+            used = claimed = 0
+            if limits.per_day:
+                used, claimed = ledger.in_window(
+                    conn, self.mailbox_id, _utc(now - 86400.0), _utc(now - CLAIM_GRACE_SECONDS)
+                )
+            granted = [float(t) for t in json.loads(granted_json)]
+            slots, next_at, granted, day_full = plan(
+                limits, now, next_at, granted, used, want, max_wait, claimed_lately=claimed
+            )
+            if slots:
+                conn.execute(
+                    update(table)
+                    .where(table.c.mailbox_id == self.mailbox_id)
+                    .values(next_at=next_at, granted=json.dumps([round(t, 4) for t in granted]))
+                )
+        return Grant([(mono + (t - now), _utc(t)) for t in slots], day_full)
+
+
+def plan(
+    limits: Limits,
+    now: float,
+    next_at: float,
+    granted: list[float],
+    used_today: int,
+    want: int,
+    max_wait: float,
+    *,
+    claimed_lately: int = 0,
+) -> tuple[list[float], float, list[float], bool]:
+    """The slots to give (times on the database's clock) and the row's new state.
+
+    ``used_today``: the ledger's sends of the last 24 hours (in flight included);
+    ``claimed_lately``: its rows claimed in the last CLAIM_GRACE_SECONDS, each with the
+    time of the slot it used."""
+    window = 60.0 if limits.per_minute else CLAIM_GRACE_SECONDS + 1.0
+    granted = [t for t in granted if t > now - window]
+    day_left = want
+    if limits.per_day:
+        # Slots of the last moments that no row was claimed with yet are counted on their
+        # own (a slot not used at all is counted until CLAIM_GRACE_SECONDS after its time).
+        recent = sum(1 for t in granted if t >= now - CLAIM_GRACE_SECONDS)
+        pending = max(recent - claimed_lately, 0)
+        day_left = limits.per_day - used_today - pending
+        if day_left <= 0:
+            # Full by the ledger alone: wait for the 24-hour window; full only with the
+            # slots just given out: some may go unused, so ask again in a moment.
+            return [], next_at, granted, used_today >= limits.per_day
+    slots: list[float] = []
+    while len(slots) < min(want, day_left, MAX_SLOTS):
+        t = max(now, granted[-1] if granted else now)
+        if limits.per_second:
+            t = max(t, next_at)
+        if limits.per_minute and len(granted) >= limits.per_minute:
+            t = max(t, granted[-limits.per_minute] + 60.0)
+        if t > now + max_wait or (slots and t > slots[0] + SLOT_HORIZON_SECONDS):
+            break
+        slots.append(t)
+        granted.append(t)
+        if limits.per_second:
+            next_at = t + 1.0 / limits.per_second
+    return slots, next_at, [t for t in granted if t > now - window], False
+
+
+def throttled(limits: Limits) -> bool:
+    return bool(limits.per_second or limits.per_minute or limits.per_day)
+
+
+def _db_now(conn: Connection) -> float:
+    """The database's clock (Unix seconds): one clock for every worker, whatever the host."""
+    if conn.dialect.name == "postgresql":
+        return float(
+            conn.execute(text("SELECT extract(epoch FROM clock_timestamp())")).scalar_one()
+        )
+    return time.time()  # SQLite: every worker runs on this machine
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)

@@ -4,7 +4,8 @@ The worker runs as a scheduler job (never in a Slack listener, never in a sync j
 tick takes the campaigns in state ``sending`` and, for each, claims ledger rows one at a
 time, sends one message per recipient over a reused SMTP connection (or SES) and records
 the server's answer (see ``ledger`` for the exactly-once rules). It honours the mailbox's
-limits (per second, per minute, per day) and re-reads the campaign's state twice a second,
+limits (per second, per minute, per day; together with every other worker process, through
+the mailbox's shared throttle in ``limits``) and re-reads the campaign's state twice a second,
 so Pause and Cancel take effect after at most the message in flight.
 """
 
@@ -16,6 +17,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +33,7 @@ from sqlmodel import col, select
 from bot.blocks.campaigns import progress_message
 from bot.campaigns import ledger, templates
 from bot.campaigns.compose import Sender, campaign_footer, compiled_for, compose, sender_of
-from bot.campaigns.limits import CampaignSettings, Limits, Throttle, limits_for
+from bot.campaigns.limits import CampaignSettings, Limits, Throttle, limits_for, throttled
 from bot.campaigns.transport import Outcome, Result, SesTransport, SmtpTransport
 from bot.campaigns.unsubscribe import suppress
 from bot.domain_checks import DKIM, DMARC, SES_DKIM, SPF
@@ -143,6 +145,7 @@ def prepare(
         created_by=user_id,
         subject=template.subject,
         body=template.body,
+        body_rich=template.body_rich,
         channel_id=mailbox.channel_id,
         total=recipients,
         domain=domain,
@@ -412,10 +415,14 @@ class CampaignEngine:
             compiled = self.compiled[campaign_id] = compiled_for(campaign, footer, ctx)
         sender = sender_of(mailbox, campaign)
         limits = limits_for(ctx, mailbox)
-        throttle = self.throttles.setdefault(mailbox.id, Throttle())  # type: ignore[arg-type]
+        throttle = self.throttles.get(mailbox.id)  # type: ignore[arg-type]
+        if throttle is None:
+            throttle = self.throttles[mailbox.id] = Throttle(ctx.db, mailbox.id)  # type: ignore[index, arg-type]
+        # Send slots taken from the mailbox's shared throttle (monotonic times), in order.
+        slots: deque[tuple[float, datetime]] = deque()
+        slot_time: datetime | None = None
+        at = 0.0
         deadline = time.monotonic() + (budget or self.batch_seconds)
-        day_start = utcnow() - timedelta(days=1)
-        sent_today = ledger.sent_since(ctx, mailbox.id, day_start) if limits.per_day else 0  # type: ignore[arg-type]
         transport: SmtpTransport | SesTransport = (
             SesTransport(ctx, mailbox) if mailbox.send_via == "ses" else SmtpTransport(ctx, mailbox)
         )
@@ -423,10 +430,12 @@ class CampaignEngine:
             self._note(campaign, limits.waiting + " Sending continues when SES allows it.")
             return
         next_state_check = 0.0
+        contended = False
         # The row the server accepted last: recorded as sent in the same transaction that
         # claims the next one (one commit per message), or on its own before any wait/exit.
         self.accepted: int | None = None
-        self.conn = ctx.db.engine.connect()
+        # Autocommit: each ledger write below is one statement, so one round trip each.
+        self.conn = ctx.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             while time.monotonic() < deadline:
                 rows = ledger.next_queued(ctx, campaign_id, 50)
@@ -440,30 +449,43 @@ class CampaignEngine:
                         if load(ctx, campaign_id).state != CampaignState.SENDING:
                             return
                         next_state_check = now + 0.5
-                    if limits.per_day and sent_today >= limits.per_day:
-                        self._note(
-                            campaign,
-                            f"Daily limit of {limits.per_day:,} reached; sending continues as "
-                            "the 24-hour window moves.",
+                    if throttled(limits):
+                        if not slots:
+                            # Recorded first: the daily cap counts it as sent, not in flight.
+                            self._record_accepted()
+                            grant = throttle.reserve(limits, len(rows), deadline - now)
+                            if grant.day_full:
+                                self._note(
+                                    campaign,
+                                    f"Daily limit of {limits.per_day:,} reached; sending "
+                                    "continues as the 24-hour window moves.",
+                                )
+                                return
+                            if not grant.slots:
+                                deadline = now  # the next slot is after this batch: next tick
+                                break
+                            slots.extend(grant.slots)
+                        at, slot_time = slots.popleft()
+                        wait = at - time.monotonic()
+                        if wait > 0:
+                            self._record_accepted()
+                            time.sleep(wait)
+                    if isinstance(transport, SmtpTransport) and not contended:
+                        sent = self._claim_and_send(
+                            transport, campaign, sender, row, compiled, slot_time
                         )
-                        return
-                    wait = throttle.delay(limits, now)
-                    if wait > 0:
-                        self._record_accepted()
-                        if now + wait >= deadline:
-                            deadline = now  # come back next tick
-                            break
-                        time.sleep(wait)
-                    claimed = ledger.claim(
-                        ctx, row, self.worker, accepted=self.accepted, conn=self.conn
-                    )
-                    self.accepted = None
-                    if not claimed:
+                    else:
+                        sent = self._claim_then_send(
+                            transport, campaign, sender, row, compiled, slot_time
+                        )
+                    if sent is None:  # another worker (or a cancel) took the row first
+                        # Several workers share this campaign: claim before sending from
+                        # now on (a lost claim mid-transaction costs a new connection).
+                        contended = True
+                        if slot_time is not None:
+                            slots.appendleft((at, slot_time))  # unused: the next row takes it
                         continue
-                    throttle.record(time.monotonic())
-                    result = self._send_one(transport, campaign, sender, row, compiled)
-                    if result.outcome == Outcome.SENT:
-                        sent_today += 1
+                    result = sent
                     self._maybe_progress(campaign)
                     if result.outcome == Outcome.SENT:
                         self.backoff.pop(campaign_id, None)
@@ -487,6 +509,78 @@ class CampaignEngine:
             ledger.mark_sent(self.ctx, self.accepted, self.conn)
             self.accepted = None
 
+    def _claim_then_send(
+        self,
+        transport: SmtpTransport | SesTransport,
+        campaign: Campaign,
+        sender: Sender,
+        row: Any,
+        compiled: templates.Compiled,
+        slot_time: datetime | None,
+    ) -> Result | None:
+        """Claim the row (recording the last accepted one in the same statement), then send."""
+        claimed = ledger.claim(
+            self.ctx, row, self.worker, accepted=self.accepted, conn=self.conn, claimed_at=slot_time
+        )
+        self.accepted = None
+        if not claimed:
+            return None
+        return self._send_one(transport, campaign, sender, row, compiled)
+
+    def _claim_and_send(
+        self,
+        transport: SmtpTransport,
+        campaign: Campaign,
+        sender: Sender,
+        row: Any,
+        compiled: templates.Compiled,
+        slot_time: datetime | None,
+    ) -> Result | None:
+        """The same records in the same order as ``_claim_then_send``, overlapped: the claim
+        statement (which also records the last accepted row) is on its way to PostgreSQL
+        while the SMTP transaction goes up to the message data; the final "." that asks the server
+        to accept it is sent only once that statement has committed, and never when the claim
+        lost. A crash therefore still leaves at most one row whose fate is unknown."""
+        try:
+            raw = compose(self.ctx, campaign, sender, row, compiled)
+        except Exception:
+            return self._claim_then_send(transport, campaign, sender, row, compiled, slot_time)
+        claimed = ledger.start_claim(
+            self.conn, row, self.worker, accepted=self.accepted, claimed_at=slot_time
+        )
+        if claimed is None:
+            return self._send_after_claim(transport, campaign, sender, row, raw, slot_time)
+
+        def gate() -> bool:
+            won = claimed()  # a database error propagates: nothing is handed over
+            self.accepted = None  # recorded by the statement that just committed
+            return won
+
+        try:
+            result = transport.send(raw, sender.address, row.address, gate=gate)
+        finally:
+            won = gate()  # before anything else touches the ledger or the row
+        if not won:
+            return None
+        return self._record(campaign, row, result)
+
+    def _send_after_claim(
+        self,
+        transport: SmtpTransport,
+        campaign: Campaign,
+        sender: Sender,
+        row: Any,
+        raw: bytes,
+        slot_time: datetime | None,
+    ) -> Result | None:
+        claimed = ledger.claim(
+            self.ctx, row, self.worker, accepted=self.accepted, conn=self.conn, claimed_at=slot_time
+        )
+        self.accepted = None
+        if not claimed:
+            return None
+        return self._record(campaign, row, transport.send(raw, sender.address, row.address))
+
     def _send_one(
         self,
         transport: SmtpTransport | SesTransport,
@@ -503,6 +597,12 @@ class CampaignEngine:
             ledger.mark_failed(ctx, row.id, f"Could not build the message: {type(exc).__name__}")
             return Result(Outcome.FAILED, str(exc))
         result = transport.send(raw, sender.address, row.address)
+        return self._record(campaign, row, result)
+
+    def _record(self, campaign: Campaign, row: Any, result: Result) -> Result:
+        """Record the server's answer for a claimed row (an accepted one is left in
+        ``self.accepted``, recorded with the next claim)."""
+        ctx = self.ctx
         if result.outcome == Outcome.SENT:
             self.accepted = row.id
         elif result.outcome == Outcome.UNCERTAIN:
@@ -655,7 +755,13 @@ def json_fields(raw: str | None) -> dict[str, str]:
 
 
 def preview(
-    ctx: AppContext, team_id: str, user_id: str, subject: str, body: str, mailbox: Mailbox | None
+    ctx: AppContext,
+    team_id: str,
+    user_id: str,
+    subject: str,
+    body: str,
+    mailbox: Mailbox | None,
+    rich: dict[str, Any] | None = None,
 ) -> tuple[templates.Rendered, dict[str, str]]:
     from bot.campaigns.audiences import known_fields
 
@@ -664,7 +770,9 @@ def preview(
     values = sample_recipient(ctx, team_id, templates.fields_used(subject + "\n" + body))
     footer = campaign_footer(ctx, mailbox, user_id) if mailbox else ("", "")
     rendered = templates.render(
-        templates.compile_template(subject, body, footer_text=footer[0], footer_html=footer[1]),
+        templates.compile_template(
+            subject, body, footer_text=footer[0], footer_html=footer[1], rich=rich
+        ),
         values,
         unsubscribe_url=f"{ctx.settings.public_url.rstrip('/')}/unsubscribe/preview",
         language=values.get("language", ""),
@@ -672,7 +780,14 @@ def preview(
     return rendered, values
 
 
-def send_test(ctx: AppContext, team_id: str, user_id: str, subject: str, body: str) -> str:
+def send_test(
+    ctx: AppContext,
+    team_id: str,
+    user_id: str,
+    subject: str,
+    body: str,
+    rich: dict[str, Any] | None = None,
+) -> str:
     """Mail the template, filled with a real recipient's values, to the person; returns where."""
     person = ctx.roles.user(user_id, team_id)
     if not person.email:
@@ -686,7 +801,7 @@ def send_test(ctx: AppContext, team_id: str, user_id: str, subject: str, body: s
             "There is no active marketing mailbox you can send from. Connect one with "
             "`/mail-connect` (kind: marketing) or ask an admin."
         )
-    rendered, _ = preview(ctx, team_id, user_id, subject, body, mailbox)
+    rendered, _ = preview(ctx, team_id, user_id, subject, body, mailbox, rich)
     msg = EmailMessage(policy=OUTBOUND_POLICY)
     msg["From"] = Address(display_name=mailbox.sender_name or "", addr_spec=mailbox.address)
     msg["To"] = Address(addr_spec=person.email)

@@ -125,6 +125,7 @@ def _launch(ctx: AppContext, step: CampaignStep, parent: Campaign) -> int | None
             created_by=step.created_by,
             subject=template.subject,
             body=template.body,
+            body_rich=template.body_rich,
             channel_id=parent.channel_id,
             domain=parent.domain,
             domain_verdict=parent.domain_verdict,

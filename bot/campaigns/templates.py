@@ -11,11 +11,12 @@ recipient's "first name" can never become markup; the literal pieces are the HTM
 from __future__ import annotations
 
 import html
+import json
 import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import css_inline
 from jinja2 import Template
@@ -23,6 +24,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 from sqlmodel import col, select
 
+from bot.formatting.rich_text import map_texts, rich_text_to_html, rich_text_to_plain
 from bot.formatting.slack_text import slack_to_html, slack_to_plain
 from storage.models import CampaignTemplate, utcnow
 
@@ -84,6 +86,19 @@ def validate_template(name: str, subject: str, body: str, known: set[str]) -> No
         raise TemplateErrors(errors)
 
 
+def rich_body(value: Any) -> tuple[str, str | None]:
+    """(body text to validate and list, rich_text JSON to store) of the editor's value."""
+    return rich_text_to_plain(value).strip(), json.dumps(value, separators=(",", ":"))
+
+
+def rich_of(stored: str | None) -> dict[str, Any] | None:
+    """A stored rich_text body, or None for a mrkdwn one."""
+    if not stored:
+        return None
+    value = json.loads(stored)
+    return value if isinstance(value, dict) else None
+
+
 # --- Compiling and rendering ---------------------------------------------------------------
 
 
@@ -137,9 +152,13 @@ def compile_template(
     footer_text: str = "",
     footer_html: str = "",
     link_suffix: Callable[[str], str] | None = None,
+    rich: dict[str, Any] | None = None,
 ) -> Compiled:
     """Compile once per campaign: the whole HTML document (footer and unsubscribe link
-    included) is CSS-inlined here, so each recipient costs only the three Jinja renders."""
+    included) is CSS-inlined here, so each recipient costs only the three Jinja renders.
+
+    ``rich``: the body's ``rich_text`` block from the rich text editor; ``body`` is then its
+    plain text (validated like a mrkdwn body) and the two parts are made from the block."""
     tags: list[tuple[str, str]] = []
     nonce = secrets.token_hex(4)
 
@@ -153,12 +172,19 @@ def compile_template(
     marker = re.compile(rf"MRF{nonce}X(\d+)X")
     # Fields are swapped for plain placeholders before the mrkdwn conversion, so the
     # underscores in first_name are never read as italics; values are filled in after it.
-    held = FIELD_RE.sub(hold, body)
+    if rich is not None:
+        held_rich = map_texts(rich, lambda text: FIELD_RE.sub(hold, text))
+        body_html = rich_text_to_html(held_rich)
+        body_text = rich_text_to_plain(held_rich)
+    else:
+        held = FIELD_RE.sub(hold, body)
+        body_html = slack_to_html(held, _no_names)
+        body_text = slack_to_plain(held, _no_names)
     url, label = hold_tag(UNSUBSCRIBE_URL, ""), hold_tag(UNSUBSCRIBE_LABEL, "Unsubscribe")
     document = (
         '<!DOCTYPE html>\n<html>\n<head><meta charset="utf-8">'
         f"<style>{BASE_STYLE}</style></head>\n<body>\n"
-        f"<div>{slack_to_html(held, _no_names)}</div>\n{footer_html}\n"
+        f"<div>{body_html}</div>\n{footer_html}\n"
         f'<p class="unsubscribe"><a href="{url}">{label}</a></p>\n</body>\n</html>\n'
     )
     inlined = _INLINER.inline(document)
@@ -176,7 +202,7 @@ def compile_template(
         (Markup(lit), name, html.unescape(default))
         for lit, name, default in _split(inlined, marker, tags)
     ]
-    text = slack_to_plain(held, _no_names).rstrip() + "\n\n-- \n"
+    text = body_text.rstrip() + "\n\n-- \n"
     if footer_text.strip():
         text += footer_text.strip() + "\n\n"
     text += f"{label}: {url}\n"
@@ -249,6 +275,7 @@ def save_template(
     subject: str,
     body: str,
     user_id: str,
+    body_rich: str | None = None,
 ) -> CampaignTemplate:
     with ctx.db.session() as session:
         clash = session.exec(
@@ -262,6 +289,7 @@ def save_template(
         if row is None or row.team_id != team_id:
             row = CampaignTemplate(team_id=team_id)
         row.name, row.subject, row.body = name.strip(), subject.strip(), body
+        row.body_rich = body_rich
         row.updated_by, row.updated_at = user_id, utcnow()
         session.add(row)
         session.flush()

@@ -14,7 +14,7 @@ from slack_bolt import Ack, App
 from bot.blocks import campaigns as blocks
 from bot.blocks.common import modal, section
 from bot.campaigns import sending
-from bot.connect import view_values
+from bot.connect import rich_values, view_values
 from bot.context import AppContext
 from bot.formatting.slack_text import escape, quote_block, truncate
 from handlers.common import team_of, tell, user_facing, user_of
@@ -129,10 +129,11 @@ def register(app: App, ctx: AppContext) -> None:
         ack()
         user, team = user_of(body), team_of(body)
         values = view_values(body["view"]["state"]["values"])
+        rich = rich_values(body["view"]["state"]["values"]).get("body")
         mailbox = next(iter(sending.campaign_mailboxes(ctx, user, team)), None)
         try:
             rendered, sample = sending.preview(
-                ctx, team, user, values.get("subject", ""), values.get("body", ""), mailbox
+                ctx, team, user, values.get("subject", ""), values.get("body", ""), mailbox, rich
             )
         except sending.templates.TemplateErrors as exc:
             text = "Fix the template first: " + " ".join(exc.errors.values())
@@ -162,9 +163,15 @@ def register(app: App, ctx: AppContext) -> None:
     def send_test(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         values = view_values(body["view"]["state"]["values"])
+        rich = rich_values(body["view"]["state"]["values"]).get("body")
         try:
             address = sending.send_test(
-                ctx, team_of(body), user_of(body), values.get("subject", ""), values.get("body", "")
+                ctx,
+                team_of(body),
+                user_of(body),
+                values.get("subject", ""),
+                values.get("body", ""),
+                rich,
             )
         except sending.templates.TemplateErrors as exc:
             raise UserError("Fix the template first: " + " ".join(exc.errors.values())) from None

@@ -10,7 +10,7 @@ from slack_bolt import Ack, App
 
 from bot.blocks.campaigns import CAMPAIGN_VIEW, TEMPLATE_VIEW, confirmation
 from bot.campaigns import audiences, sending, templates
-from bot.connect import view_values
+from bot.connect import rich_values, view_values
 from bot.context import AppContext
 from bot.formatting.slack_text import escape
 from providers.errors import MailroomError
@@ -30,6 +30,7 @@ def register(app: App, ctx: AppContext) -> None:
             body.get("team", {}).get("id", "") or body["user"].get("team_id", ""),
         )
         values = view_values(view["state"]["values"])
+        rich = rich_values(view["state"]["values"]).get("body")
         metadata = json.loads(view.get("private_metadata") or "{}")
         try:
             ctx.roles.require_campaigns(user)
@@ -38,9 +39,12 @@ def register(app: App, ctx: AppContext) -> None:
                 values.get("subject", ""),
                 values.get("body", ""),
             )
+            body_rich = None
+            if rich is not None:
+                text, body_rich = templates.rich_body(rich)
             templates.validate_template(name, subject, text, audiences.known_fields(ctx, team))
             row = templates.save_template(
-                ctx, team, metadata.get("template_id"), name, subject, text, user
+                ctx, team, metadata.get("template_id"), name, subject, text, user, body_rich
             )
         except templates.TemplateErrors as exc:
             ack(response_action="errors", errors=exc.errors)

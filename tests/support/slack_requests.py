@@ -82,6 +82,11 @@ def plain_input(value: str | None) -> dict[str, Any]:
     return {"type": "plain_text_input", "value": value}
 
 
+def rich_input(value: dict[str, Any] | None) -> dict[str, Any]:
+    """A rich_text_input's submitted state: its ``rich_text`` block."""
+    return {"type": "rich_text_input", "rich_text_value": value}
+
+
 def email_input(value: str | None) -> dict[str, Any]:
     return {"type": "email_text_input", "value": value}
 
