@@ -131,6 +131,11 @@ def format_list(items: list[str]) -> str:
     return lists.format_list(items, locale=current_language())
 
 
+def weekday_name(day: int) -> str:
+    """Monday is 0: ``Mon`` / ``lun`` (abbreviated, as the language writes it)."""
+    return str(dates.get_day_names("abbreviated", locale=current_language())[day])
+
+
 def format_datetime(value: datetime, fmt: str = "medium") -> str:
     return dates.format_datetime(value, format=fmt, locale=current_language())
 

@@ -125,7 +125,9 @@ def footer_modal(
         ),
         context(
             _("Tags: {tags}").format(
-                tags=" · ".join(f"`{{{name}}}` {escape(meaning)}" for name, meaning in tags.items())
+                tags=" · ".join(
+                    f"`{{{name}}}` {escape(_(meaning))}" for name, meaning in tags.items()
+                )
             )
         ),
         actions(
@@ -170,7 +172,10 @@ def preview_blocks(text: str, problems: list[str]) -> list[Block]:
     return blocks
 
 
-def footer_saved_text(target_label: str) -> str:
+def footer_saved_text(address: str | None) -> str:
+    """``address``: the mailbox's; None for the workspace default footer."""
+    if address is None:
+        return _("Default footer saved. Every reply sent from now on carries it.")
     return _("Footer saved for {target}. Every reply sent from now on carries it.").format(
-        target=target_label
+        target=address
     )

@@ -327,14 +327,21 @@ def template_reply_modal(
 
 
 def template_edit_modal(
-    reference: str, name: str, body: str, scope: str, tags_hint: str
+    reference: str, name: str, body: str, address: str | None, tags_hint: str
 ) -> dict[str, Any]:
+    """``address``: the mailbox the saved reply is for; None for the whole workspace."""
     from bot.blocks.common import text_input
+    from bot.formatting.slack_text import escape
 
+    scope = (
+        _("For {address}.").format(address=escape(address))
+        if address
+        else _("For the whole workspace.")
+    )
     return modal(
         _("Saved reply"),
         [
-            context(_("For {scope}.").format(scope=scope)),
+            context(scope),
             text_input("name", _("Name"), initial=name),
             text_input("body", _("Text"), initial=body, multiline=True, hint=tags_hint[:150]),
         ],

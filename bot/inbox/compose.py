@@ -34,7 +34,7 @@ from bot.connect import view_values
 from bot.context import AppContext
 from bot.formatting.outbound import MAX_REPLY_RECIPIENTS, make_message_id, split_addresses
 from bot.slack_files import own_files, size_limit_text, stored_file
-from locales import _, ngettext
+from locales import _, ngettext, speaking, workspace_language
 from providers.errors import MailroomError, UserError
 from storage.models import (
     Conversation,
@@ -328,18 +328,22 @@ def start(ctx: AppContext, row: Message) -> None:
     mailbox = ctx.mailboxes.get(row.mailbox_id)
     assert mailbox is not None
     author = row.author_id or ""
-    text, blocks = composed_root_blocks(
-        author,
-        mailbox.address,
-        split_addresses(row.to_addresses),
-        split_addresses(row.cc_addresses),
-        row.subject,
-        row.body_text or "",
-        author,
-        files=[str(f.get("name") or "file") for f in json.loads(row.files_json or "[]")],
-    )
+    channel = row.source_channel or ""
+    # The mailbox's channel reads the workspace language; the author's DM reads theirs.
+    reader = ctx.languages.of(author) if channel.startswith("D") else workspace_language()
+    with speaking(reader):
+        text, blocks = composed_root_blocks(
+            author,
+            mailbox.address,
+            split_addresses(row.to_addresses),
+            split_addresses(row.cc_addresses),
+            row.subject,
+            row.body_text or "",
+            author,
+            files=[str(f.get("name") or "file") for f in json.loads(row.files_json or "[]")],
+        )
     try:
-        ts = ctx.slack.post(row.source_channel or "", text, blocks=blocks)
+        ts = ctx.slack.post(channel, text, blocks=blocks)
     except SlackApiError as exc:
         # The mail still leaves; the customer's answer then starts a thread of its own.
         log.warning("could not post the new conversation: %s", exc.response.get("error"))

@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from sqlmodel import col, select
 
 from bot.context import AppContext
-from locales import _, ngettext
+from locales import _, format_list, ngettext, weekday_name
 from providers.errors import UserError
 from storage.models import (
     Conversation,
@@ -82,7 +82,7 @@ def parse_days(text: str) -> set[int]:
 
 
 def days_text(days: set[int]) -> str:
-    return ", ".join(DAY_NAMES[d] for d in sorted(days)) or _("none")
+    return format_list([weekday_name(d) for d in sorted(days)]) if days else _("none")
 
 
 def save_reminder(

@@ -85,7 +85,7 @@ def register(app: App, ctx: AppContext) -> None:
             reference,
             existing.name if existing else name,
             existing.body if existing else "",
-            mailbox.address if mailbox else _("the whole workspace"),
+            mailbox.address if mailbox else None,
             hint,
         )
         client.views_open(trigger_id=body["trigger_id"], view=view)

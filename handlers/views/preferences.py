@@ -13,7 +13,6 @@ from bot.context import AppContext
 from bot.preferences import footers
 from bot.preferences.panel import mailbox_changed
 from handlers.common import team_of
-from locales import _
 from providers.errors import MailroomError
 
 
@@ -37,7 +36,6 @@ def register(app: App, ctx: AppContext) -> None:
         footers.save_footer(
             ctx, mailbox.team_id if mailbox else team, mailbox.id if mailbox else None, form, user
         )
-        label = mailbox.address if mailbox else _("the workspace default")
-        ctx.slack.dm(user, footer_saved_text(label))
+        ctx.slack.dm(user, footer_saved_text(mailbox.address if mailbox else None))
         if mailbox is not None:
             mailbox_changed(ctx, mailbox.id)  # type: ignore[arg-type]
