@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from tests.support.harness import Harness
+import pytest
+
+from tests.support.harness import Harness, HarnessFactory, make_email
 from tests.support.slack_requests import app_home_opened
 from tests.support.wait import wait_until
 
@@ -44,3 +46,30 @@ def test_connect_modal_follows_the_locale_and_a_change_of_it(harness: Harness) -
         ),
         message="English modal",
     )
+
+
+def _channel_texts(h: Harness, channel: str) -> list[str]:
+    return [str(m.get("text") or "") for m in h.slack.messages(channel)]
+
+
+@pytest.mark.parametrize(
+    ("workspace", "expected", "other"),
+    [("es", "Correo de", "Email from"), ("en", "Email from", "Correo de")],
+)
+def test_a_channel_post_follows_the_workspace_language_not_the_connectors(
+    harness_with: HarnessFactory, workspace: str, expected: str, other: str
+) -> None:
+    h = harness_with(MAILROOM_LANGUAGE=workspace)
+    # The person who connected it reads the other language: the channel still gets the
+    # workspace's (several people read a channel).
+    h.slack.set_locale("UALICE", "en-US" if workspace == "es" else "es-ES")
+    account = h.new_account()
+    mailbox = h.connect(account, channel="C_LANG")
+    h.deliver(account, make_email(to=account.address, subject="Presupuesto"))
+    h.sync(mailbox.id)
+    texts = wait_until(
+        lambda: [t for t in _channel_texts(h, "C_LANG") if "Presupuesto" in t],
+        message="the post in the channel",
+    )
+    assert all(t.startswith(expected) for t in texts), texts
+    assert not any(t.startswith(other) for t in _channel_texts(h, "C_LANG"))
