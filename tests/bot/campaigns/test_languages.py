@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from tests.bot.campaigns.test_unsubscribe_browser import recipient_token
+from tests.support.campaigns import dms, wait_for_dm
 from tests.support.harness import Harness
 from tests.support.wait import wait_until
 
@@ -50,3 +51,29 @@ def test_campaign_commands_answer_a_spanish_user_in_spanish(harness: Harness) ->
     assert "Se añadió 1 dirección a *noticias*." in added
     listing = answer(h, "/mail-audience", "list", "UADMIN")
     assert "*noticias* — 1 dirección" in listing
+
+
+def test_the_audience_import_report_from_a_job_is_in_the_sharer_s_language(
+    harness: Harness,
+) -> None:
+    h = harness
+    h.slack.set_locale("UADMIN", "es-ES")
+    data = b"Nombre;Email\nAna;ana@customer.example.com\nBen;not-an-address\n"
+    file = h.slack.add_file("lista.csv", data)
+    before = len(dms(h, "UADMIN"))
+    h.client.event(
+        {
+            "type": "message",
+            "subtype": "file_share",
+            "channel": "DUADMIN",
+            "channel_type": "im",
+            "user": "UADMIN",
+            "text": "import audience primavera",
+            "ts": "1800000002.000100",
+            "files": [file],
+        }
+    )
+    wait_for_dm(h, "UADMIN", "Importando en la audiencia *primavera*", before)
+    report = wait_for_dm(h, "UADMIN", "Audiencia *primavera*: añadidas 1", before)["text"]
+    assert "Campos combinados: `{nombre}`." in report
+    assert "Omitidas 1:" in report and "• línea 3: dirección no válida not-an-address" in report
