@@ -340,17 +340,32 @@ def campaign_list(rows: list[tuple[Campaign, dict[str, int]]]) -> tuple[str, lis
             "total": format_number(campaign.total),
             "uncertain": format_number(uncertain),
         }
-        line = (
-            _("• #{id} *{name}* — {state}, {sent}/{total} sent, {uncertain} uncertain")
-            if uncertain
-            else _("• #{id} *{name}* — {state}, {sent}/{total} sent")
-        ).format(**values)
         if campaign.state == CampaignState.SCHEDULED and campaign.scheduled_at:
-            line += " " + _("(starts {when})").format(when=when_text(campaign.scheduled_at))
-        elif campaign.started_at:
-            line += " " + _("(started {when} UTC)").format(
-                when=f"{campaign.started_at:%Y-%m-%d %H:%M}"
+            values["when"] = when_text(campaign.scheduled_at)
+            line = (
+                _(
+                    "• #{id} *{name}* — {state}, {sent}/{total} sent, {uncertain} uncertain (starts {when})"
+                )
+                if uncertain
+                else _("• #{id} *{name}* — {state}, {sent}/{total} sent (starts {when})")
             )
+        elif campaign.started_at:
+            values["when"] = f"{campaign.started_at:%Y-%m-%d %H:%M}"
+            line = (
+                _(
+                    "• #{id} *{name}* — {state}, {sent}/{total} sent, {uncertain} uncertain "
+                    "(started {when} UTC)"
+                )
+                if uncertain
+                else _("• #{id} *{name}* — {state}, {sent}/{total} sent (started {when} UTC)")
+            )
+        else:
+            line = (
+                _("• #{id} *{name}* — {state}, {sent}/{total} sent, {uncertain} uncertain")
+                if uncertain
+                else _("• #{id} *{name}* — {state}, {sent}/{total} sent")
+            )
+        line = line.format(**values)
         lines.append(line)
     text = _("Campaigns:") + "\n" + "\n".join(lines)
     return text, [section(text)]
