@@ -22,6 +22,7 @@ from bot.blocks.common import (
     text_input,
 )
 from bot.formatting.slack_text import escape, truncate
+from locales import N_, _, format_number, ngettext
 from storage.models import Campaign, CampaignState, CampaignTemplate, RecipientState
 
 CAMPAIGN_VIEW = "campaign_new"
@@ -48,24 +49,26 @@ def campaign_modal(
     templates: list[tuple[str, str]],
 ) -> dict[str, Any]:
     blocks: list[Block] = [
-        select_input("mailbox", "Send from (marketing mailbox)", mailboxes),
-        select_input("audience", "To (audience)", audiences),
-        select_input("template", "Template", templates),
+        select_input("mailbox", _("Send from (marketing mailbox)"), mailboxes),
+        select_input("audience", _("To (audience)"), audiences),
+        select_input("template", _("Template"), templates),
         {
             "type": "input",
             "block_id": "tracking",
             "optional": True,
-            "label": {"type": "plain_text", "text": "Tracking"},
+            "label": {"type": "plain_text", "text": _("Tracking")},
             "element": {
                 "type": "checkboxes",
                 "action_id": "value",
                 "options": [
                     {
-                        "text": {"type": "plain_text", "text": "Track clicks"},
+                        "text": {"type": "plain_text", "text": _("Track clicks")},
                         "description": {
                             "type": "plain_text",
-                            "text": "Links go through Mailroom, so follow-up steps can target "
-                            "who clicked. Opens are not tracked (unreliable).",
+                            "text": _(
+                                "Links go through Mailroom, so follow-up steps can target "
+                                "who clicked. Opens are not tracked (unreliable)."
+                            ),
                         },
                         "value": "clicks",
                     }
@@ -73,52 +76,54 @@ def campaign_modal(
             },
         },
         context(
-            "Nothing is sent yet: the next step shows the recipient count and the domain check."
+            _("Nothing is sent yet: the next step shows the recipient count and the domain check.")
         ),
     ]
-    return modal("New campaign", blocks, callback_id=CAMPAIGN_VIEW, submit="Next")
+    return modal(_("New campaign"), blocks, callback_id=CAMPAIGN_VIEW, submit=_("Next"))
 
 
 def body_input(row: CampaignTemplate | None, fields: list[str]) -> Block:
     """The rich text editor (re-opened with the stored rich_text block); a template written
     in Slack mrkdwn before the editor existed keeps its plain text box."""
-    merge = (
-        "Merge fields: "
-        + ", ".join(f"{{{f}}}" for f in fields)
-        + "; a default after a bar: {first_name|there}."
+    merge = _("Merge fields: {fields}; a default after a bar: {example}.").format(
+        fields=", ".join(f"{{{f}}}" for f in fields), example="{first_name|there}"
     )
     if row is not None and not row.body_rich and row.body:
         return text_input(
             "body",
-            "Message",
+            _("Message"),
             initial=row.body,
             multiline=True,
-            hint="Slack formatting (*bold*, _italic_, <https://link|label>). " + merge,
+            hint=_("Slack formatting (*bold*, _italic_, <https://link|label>). {merge}").format(
+                merge=merge
+            ),
         )
     element: dict[str, Any] = {"type": "rich_text_input", "action_id": "value"}
     if row is not None and row.body_rich:
         element["initial_value"] = json.loads(row.body_rich)
-    return input_block("body", "Message", element, hint=merge)
+    return input_block("body", _("Message"), element, hint=merge)
 
 
 def template_modal(row: CampaignTemplate | None, fields: list[str]) -> dict[str, Any]:
     blocks: list[Block] = [
-        text_input("name", "Template name", initial=row.name if row else ""),
+        text_input("name", _("Template name"), initial=row.name if row else ""),
         text_input(
             "subject",
-            "Subject",
+            _("Subject"),
             initial=row.subject if row else "",
-            placeholder="News for {first_name|you}",
+            placeholder=_("News for {first_name|you}"),
         ),
         body_input(row, fields),
         actions(
-            button("Preview", PREVIEW),
-            button("Send me a test", TEST),
+            button(_("Preview"), PREVIEW),
+            button(_("Send me a test"), TEST),
             block_id="template_tools",
         ),
     ]
     metadata = json.dumps({"template_id": row.id if row else None})
-    return modal("Campaign template", blocks, callback_id=TEMPLATE_VIEW, private_metadata=metadata)
+    return modal(
+        _("Campaign template"), blocks, callback_id=TEMPLATE_VIEW, private_metadata=metadata
+    )
 
 
 def confirmation(
@@ -132,18 +137,31 @@ def confirmation(
 ) -> tuple[str, list[Block]]:
     verdict = campaign.domain_verdict
     icon = {"pass": ":white_check_mark:", "warn": ":warning:"}.get(verdict, ":x:")
-    text = (
-        f"Campaign *{escape(campaign.name)}* from {escape(mailbox_address)}: "
-        f"*{recipients:,}* recipients after suppression ({suppressed:,} suppressed)."
+    text = ngettext(
+        "Campaign *{name}* from {mailbox}: *{n}* recipient after suppression "
+        "({suppressed} suppressed).",
+        "Campaign *{name}* from {mailbox}: *{n}* recipients after suppression "
+        "({suppressed} suppressed).",
+        recipients,
+    ).format(
+        name=escape(campaign.name),
+        mailbox=escape(mailbox_address),
+        n=format_number(recipients),
+        suppressed=format_number(suppressed),
     )
     blocks: list[Block] = [
-        header("Ready to send?"),
+        header(_("Ready to send?")),
         section(text),
         section(
-            f"{icon} Domain {escape(campaign.domain)}: *{verdict}* — "
-            + escape(", ".join(domain_lines) or "no SPF/DKIM/DMARC lines")
+            icon
+            + " "
+            + _("Domain {domain}: *{verdict}* — {lines}").format(
+                domain=escape(campaign.domain),
+                verdict=verdict,
+                lines=escape(", ".join(domain_lines) or _("no SPF/DKIM/DMARC lines")),
+            )
         ),
-        context(f"Limits: {escape(limits_text)}"),
+        context(_("Limits: {limits}").format(limits=escape(limits_text))),
     ]
     if warning:
         blocks.append(section(f":warning: {escape(warning)}"))
@@ -151,25 +169,26 @@ def confirmation(
     if verdict in ("fail", "unknown") and not campaign.domain_confirmed_by:
         blocks.append(
             section(
-                f"{escape(campaign.domain)} does not pass its checks: mail may land in spam or be "
-                f"refused. Fix it with `/dkim-check {escape(campaign.domain)}`; only a Mailroom "
-                "admin can send anyway."
+                _(
+                    "{domain} does not pass its checks: mail may land in spam or be refused. "
+                    "Fix it with `/dkim-check {domain}`; only a Mailroom admin can send anyway."
+                ).format(domain=escape(campaign.domain))
             )
         )
         blocks.append(
             actions(
-                button("Send anyway (admin)", CONFIRM_DOMAIN, value, style="danger"),
-                button("Discard", DISCARD, value),
+                button(_("Send anyway (admin)"), CONFIRM_DOMAIN, value, style="danger"),
+                button(_("Discard"), DISCARD, value),
             )
         )
     else:
         blocks.append(
             actions(
-                button("Send now", SEND, value, style="primary"),
+                button(_("Send now"), SEND, value, style="primary"),
                 # Shown in the person's own Slack time zone; Slack sends back a Unix time.
                 {"type": "datetimepicker", "action_id": SCHEDULE_AT},
-                button("Schedule", SCHEDULE, value),
-                button("Discard", DISCARD, value),
+                button(_("Schedule"), SCHEDULE, value),
+                button(_("Discard"), DISCARD, value),
                 block_id="campaign_confirm",
             )
         )
@@ -179,7 +198,9 @@ def confirmation(
 def when_text(moment: Any) -> str:
     """A time Slack shows in each reader's own time zone."""
     ts = int(moment.timestamp())
-    return f"<!date^{ts}^{{date_short_pretty}} at {{time}}|{moment:%Y-%m-%d %H:%M} UTC>"
+    # Slack fills in {date_short_pretty} and {time}; the words around them are ours.
+    shown = _("{date} at {time}").format(date="{date_short_pretty}", time="{time}")
+    return f"<!date^{ts}^{shown}|{moment:%Y-%m-%d %H:%M} UTC>"
 
 
 def progress_bar(done: int, total: int) -> str:
@@ -213,23 +234,41 @@ def progress_message(
     total = sum(counts.values()) or campaign.total
     finished = campaign.state in (CampaignState.DONE, CampaignState.CANCELLED)
     state = {
-        CampaignState.SENDING: ":outbox_tray: Sending",
-        CampaignState.PAUSED: ":double_vertical_bar: Paused",
-        CampaignState.CANCELLED: ":no_entry_sign: Cancelled",
-        CampaignState.DONE: ":white_check_mark: Finished",
-        CampaignState.SCHEDULED: ":calendar: Scheduled",
+        CampaignState.SENDING: ":outbox_tray: " + _("Sending"),
+        CampaignState.PAUSED: ":double_vertical_bar: " + _("Paused"),
+        CampaignState.CANCELLED: ":no_entry_sign: " + _("Cancelled"),
+        CampaignState.DONE: ":white_check_mark: " + _("Finished"),
+        CampaignState.SCHEDULED: ":calendar: " + _("Scheduled"),
     }.get(CampaignState(campaign.state), campaign.state)
-    text = (
-        f"{state}: campaign {escape(campaign.name)} from {escape(mailbox_address)} — "
-        f"{sent:,} sent, {remaining:,} remaining, {failed_n:,} failed, {unsure:,} uncertain, "
-        f"{bounced:,} bounced, {unsubscribed:,} unsubscribed"
-    )
+    numbers = {
+        "sent": format_number(sent),
+        "remaining": format_number(remaining),
+        "failed": format_number(failed_n),
+        "uncertain": format_number(unsure),
+        "bounced": format_number(bounced),
+        "unsubscribed": format_number(unsubscribed),
+    }
+    text = _(
+        "{state}: campaign {name} from {mailbox} — {sent} sent, {remaining} remaining, "
+        "{failed} failed, {uncertain} uncertain, {bounced} bounced, {unsubscribed} unsubscribed"
+    ).format(state=state, name=escape(campaign.name), mailbox=escape(mailbox_address), **numbers)
+    if remaining and not finished:
+        tally = _(
+            "Sent *{sent}* · remaining *{remaining}* · failed *{failed}* · uncertain "
+            "*{uncertain}* · bounced *{bounced}* · unsubscribed *{unsubscribed}* · "
+            "about {duration} left"
+        ).format(duration=_duration(eta_seconds), **numbers)
+    else:
+        tally = _(
+            "Sent *{sent}* · remaining *{remaining}* · failed *{failed}* · uncertain "
+            "*{uncertain}* · bounced *{bounced}* · unsubscribed *{unsubscribed}*"
+        ).format(**numbers)
     lines = [
-        f"*{state}* · campaign *{escape(campaign.name)}* from {escape(mailbox_address)}",
+        _("*{state}* · campaign *{name}* from {mailbox}").format(
+            state=state, name=escape(campaign.name), mailbox=escape(mailbox_address)
+        ),
         f"`{progress_bar(sent + failed_n + unsure, total - counts.get(RecipientState.CANCELLED, 0))}`",
-        f"Sent *{sent:,}* · remaining *{remaining:,}* · failed *{failed_n:,}* · uncertain "
-        f"*{unsure:,}* · bounced *{bounced:,}* · unsubscribed *{unsubscribed:,}*"
-        + (f" · about {_duration(eta_seconds)} left" if remaining and not finished else ""),
+        tally,
     ]
     if campaign.note and not finished:
         lines.append(f"_{escape(campaign.note)}_")
@@ -237,87 +276,170 @@ def progress_message(
     if uncertain:
         blocks.append(
             section(
-                "*Uncertain* (Mailroom stopped while sending; the server may have accepted "
-                "them, so they are not sent again): " + escape(truncate(", ".join(uncertain), 2000))
+                _(
+                    "*Uncertain* (Mailroom stopped while sending; the server may have accepted "
+                    "them, so they are not sent again): {addresses}"
+                ).format(addresses=escape(truncate(", ".join(uncertain), 2000)))
             )
         )
     if failed and finished:
         blocks.append(
             section(
-                "*Failed*: "
-                + escape(truncate("; ".join(f"{a} ({why[:80]})" for a, why in failed), 2000))
+                _("*Failed*: {addresses}").format(
+                    addresses=escape(
+                        truncate("; ".join(f"{a} ({why[:80]})" for a, why in failed), 2000)
+                    )
+                )
             )
         )
     value = str(campaign.id)
     if campaign.state == CampaignState.SENDING:
         blocks.append(
-            actions(button("Pause", PAUSE, value), button("Cancel", CANCEL, value, style="danger"))
+            actions(
+                button(_("Pause"), PAUSE, value),
+                button(_("Cancel"), CANCEL, value, style="danger"),
+            )
         )
     elif campaign.state == CampaignState.PAUSED:
         blocks.append(
             actions(
-                button("Resume", RESUME, value, style="primary"),
-                button("Cancel", CANCEL, value, style="danger"),
+                button(_("Resume"), RESUME, value, style="primary"),
+                button(_("Cancel"), CANCEL, value, style="danger"),
             )
         )
     return text, blocks
 
 
+STATE_WORDS = {
+    CampaignState.DRAFT: N_("draft"),
+    CampaignState.SCHEDULED: N_("scheduled"),
+    CampaignState.SENDING: N_("sending"),
+    CampaignState.PAUSED: N_("paused"),
+    CampaignState.CANCELLED: N_("cancelled"),
+    CampaignState.DONE: N_("done"),
+}
+
+
+def _state_word(state: str) -> str:
+    """A campaign's state as a word in the list (``done``, ``sending``…)."""
+    word = STATE_WORDS.get(CampaignState(state)) if state in set(CampaignState) else None
+    return _(word) if word else state
+
+
 def campaign_list(rows: list[tuple[Campaign, dict[str, int]]]) -> tuple[str, list[Block]]:
     if not rows:
-        return "No campaigns yet. Start one with `/mail-campaign`.", []
+        return _("No campaigns yet. Start one with `/mail-campaign`."), []
     lines = []
     for campaign, counts in rows:
         uncertain = counts.get(RecipientState.UNCERTAIN, 0)
-        started = (
-            f" (started {campaign.started_at:%Y-%m-%d %H:%M} UTC)" if campaign.started_at else ""
-        )
+        values = {
+            "id": campaign.id,
+            "name": escape(campaign.name),
+            "state": _state_word(campaign.state),
+            "sent": format_number(counts.get(RecipientState.SENT, 0)),
+            "total": format_number(campaign.total),
+            "uncertain": format_number(uncertain),
+        }
         if campaign.state == CampaignState.SCHEDULED and campaign.scheduled_at:
-            started = f" (starts {when_text(campaign.scheduled_at)})"
-        lines.append(
-            f"• #{campaign.id} *{escape(campaign.name)}* — {campaign.state}, "
-            f"{counts.get(RecipientState.SENT, 0):,}/{campaign.total:,} sent"
-            + (f", {uncertain:,} uncertain" if uncertain else "")
-            + started
-        )
-    text = "Campaigns:\n" + "\n".join(lines)
+            values["when"] = when_text(campaign.scheduled_at)
+            line = (
+                _(
+                    "• #{id} *{name}* — {state}, {sent}/{total} sent, {uncertain} uncertain (starts {when})"
+                )
+                if uncertain
+                else _("• #{id} *{name}* — {state}, {sent}/{total} sent (starts {when})")
+            )
+        elif campaign.started_at:
+            values["when"] = f"{campaign.started_at:%Y-%m-%d %H:%M}"
+            line = (
+                _(
+                    "• #{id} *{name}* — {state}, {sent}/{total} sent, {uncertain} uncertain "
+                    "(started {when} UTC)"
+                )
+                if uncertain
+                else _("• #{id} *{name}* — {state}, {sent}/{total} sent (started {when} UTC)")
+            )
+        else:
+            line = (
+                _("• #{id} *{name}* — {state}, {sent}/{total} sent, {uncertain} uncertain")
+                if uncertain
+                else _("• #{id} *{name}* — {state}, {sent}/{total} sent")
+            )
+        line = line.format(**values)
+        lines.append(line)
+    text = _("Campaigns:") + "\n" + "\n".join(lines)
     return text, [section(text)]
 
 
 def import_report_text(report: Any) -> str:
     """What a CSV import did, with every skipped row and why."""
     parts = [
-        f"Audience *{escape(report.audience)}*: added {report.added:,}, updated {report.updated:,}."
+        _("Audience *{name}*: added {added}, updated {updated}.").format(
+            name=escape(report.audience),
+            added=format_number(report.added),
+            updated=format_number(report.updated),
+        )
     ]
     if report.fields:
         parts.append(
-            "Merge fields: " + ", ".join(f"`{{{escape(f)}}}`" for f in report.fields) + "."
+            _("Merge fields: {fields}.").format(
+                fields=", ".join(f"`{{{escape(f)}}}`" for f in report.fields)
+            )
         )
     skipped = len(report.invalid) + len(report.duplicates) + len(report.suppressed)
     if skipped:
-        parts.append(f"Skipped {skipped:,}:")
+        parts.append(_("Skipped {n}:").format(n=format_number(skipped)))
     for line, value, why in report.invalid[:20]:
-        parts.append(f"• line {line}: invalid address {escape(value) or '(empty)'} — {escape(why)}")
-    if len(report.invalid) > 20:
-        parts.append(f"• … and {len(report.invalid) - 20:,} more invalid addresses")
+        parts.append(
+            _("• line {line}: invalid address {value} — {why}").format(
+                line=line, value=escape(value) or _("(empty)"), why=escape(why)
+            )
+        )
+    more = len(report.invalid) - 20
+    if more > 0:
+        parts.append(
+            ngettext(
+                "• … and {n} more invalid address",
+                "• … and {n} more invalid addresses",
+                more,
+            ).format(n=format_number(more))
+        )
     for line, address in report.duplicates[:20]:
-        parts.append(f"• line {line}: duplicate {escape(address)}")
-    if len(report.duplicates) > 20:
-        parts.append(f"• … and {len(report.duplicates) - 20:,} more duplicates")
+        parts.append(
+            _("• line {line}: duplicate {address}").format(line=line, address=escape(address))
+        )
+    more = len(report.duplicates) - 20
+    if more > 0:
+        parts.append(
+            ngettext("• … and {n} more duplicate", "• … and {n} more duplicates", more).format(
+                n=format_number(more)
+            )
+        )
     for line, address in report.suppressed[:20]:
-        parts.append(f"• line {line}: suppressed {escape(address)} (unsubscribed or bounced)")
-    if len(report.suppressed) > 20:
-        parts.append(f"• … and {len(report.suppressed) - 20:,} more suppressed addresses")
+        parts.append(
+            _("• line {line}: suppressed {address} (unsubscribed or bounced)").format(
+                line=line, address=escape(address)
+            )
+        )
+    more = len(report.suppressed) - 20
+    if more > 0:
+        parts.append(
+            ngettext(
+                "• … and {n} more suppressed address",
+                "• … and {n} more suppressed addresses",
+                more,
+            ).format(n=format_number(more))
+        )
     return "\n".join(parts)
 
 
 def home_section(rows: list[tuple[Campaign, dict[str, int]]]) -> list[Block]:
     """The Campaigns part of App Home: recent campaigns and the two starting buttons."""
     blocks: list[Block] = [
-        header("Campaigns"),
+        header(_("Campaigns")),
         actions(
-            button("New campaign", HOME_NEW, style="primary"),
-            button("New template", HOME_TEMPLATE),
+            button(_("New campaign"), HOME_NEW, style="primary"),
+            button(_("New template"), HOME_TEMPLATE),
             block_id="campaign_home",
         ),
     ]
@@ -325,14 +447,22 @@ def home_section(rows: list[tuple[Campaign, dict[str, int]]]) -> list[Block]:
         sent = counts.get(RecipientState.SENT, 0)
         blocks.append(
             context(
-                f"#{campaign.id} *{escape(campaign.name)}* — {campaign.state}, "
-                f"{sent:,}/{campaign.total:,} sent"
+                _("#{id} *{name}* — {state}, {sent}/{total} sent").format(
+                    id=campaign.id,
+                    name=escape(campaign.name),
+                    state=_state_word(campaign.state),
+                    sent=format_number(sent),
+                    total=format_number(campaign.total),
+                )
             )
         )
     if not rows:
         blocks.append(
             context(
-                "No campaigns yet. Audiences: `/mail-audience`; templates: `/mail-campaign-template`."
+                _(
+                    "No campaigns yet. Audiences: `/mail-audience`; templates: "
+                    "`/mail-campaign-template`."
+                )
             )
         )
     return blocks[:HOME_BLOCK_BUDGET]

@@ -21,6 +21,7 @@ from sqlalchemy import insert
 from sqlmodel import col, func, select
 
 from bot.slack_files import download_slack_file, file_url, is_remote_file
+from locales import N_, _, format_number, ngettext, speaking
 from providers.errors import ServiceError, UserError
 from storage.models import Audience, AudienceMember, Suppression, utcnow
 
@@ -90,11 +91,15 @@ class CsvResult:
 
 def too_large(max_bytes: int) -> UserError:
     size = (
-        f"{max_bytes // (1024 * 1024)} MB" if max_bytes >= 1024 * 1024 else f"{max_bytes:,} bytes"
+        f"{max_bytes // (1024 * 1024)} MB"
+        if max_bytes >= 1024 * 1024
+        else ngettext("{n} byte", "{n} bytes", max_bytes).format(n=format_number(max_bytes))
     )
     return UserError(
-        f"That file is larger than {size}. Split it into smaller CSV files and import them "
-        "one at a time into the same audience."
+        _(
+            "That file is larger than {size}. Split it into smaller CSV files and import them "
+            "one at a time into the same audience."
+        ).format(size=size)
     )
 
 
@@ -106,9 +111,11 @@ def decode_csv(data: bytes) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise UserError(
-            f"The file is not UTF-8 text (the first unreadable byte is on line {line}), so "
-            'nothing was imported. Export it again as "CSV UTF-8" (Excel: Save As → CSV '
-            "UTF-8; Google Sheets exports UTF-8 already) and share it again."
+            _(
+                "The file is not UTF-8 text (the first unreadable byte is on line {line}), so "
+                'nothing was imported. Export it again as "CSV UTF-8" (Excel: Save As → CSV '
+                "UTF-8; Google Sheets exports UTF-8 already) and share it again."
+            ).format(line=line)
         ) from None
 
 
@@ -124,8 +131,10 @@ def parse_audience_csv(data: bytes) -> CsvResult:
     rows = list(csv.reader(io.StringIO(text), dialect))
     if len(rows) > MAX_ROWS + 1:
         raise UserError(
-            f"That file has {len(rows):,} rows; Mailroom imports up to {MAX_ROWS:,} at a time. "
-            "Split it and import the parts into the same audience."
+            _(
+                "That file has {rows} rows; Mailroom imports up to {most} at a time. "
+                "Split it and import the parts into the same audience."
+            ).format(rows=format_number(len(rows)), most=format_number(MAX_ROWS))
         )
     header = rows[0] if rows and not any("@" in cell for cell in rows[0]) else None
     data_rows = rows[1:] if header is not None else rows
@@ -133,9 +142,11 @@ def parse_audience_csv(data: bytes) -> CsvResult:
     column = address_column(header, data_rows)
     if column is None:
         raise UserError(
-            "I could not find the email address column in that file: no header is called "
-            "email (or e-mail, mail, correo) and no column holds addresses. Add a header row "
-            "with an `email` column and share the file again. Nothing was imported."
+            _(
+                "I could not find the email address column in that file: no header is called "
+                "email (or e-mail, mail, correo) and no column holds addresses. Add a header "
+                "row with an `email` column and share the file again. Nothing was imported."
+            )
         )
     names = [field_name(h) for h in header] if header is not None else []
     merge = [
@@ -143,7 +154,7 @@ def parse_audience_csv(data: bytes) -> CsvResult:
         for i, n in enumerate(names)
         if i != column and n and n != "email" and names.index(n) == i
     ]
-    result = CsvResult(fields=[n for _, n in merge])
+    result = CsvResult(fields=[n for _i, n in merge])
     seen: dict[str, int] = {}
     for offset, row in enumerate(data_rows):
         line = first_line + offset
@@ -154,7 +165,7 @@ def parse_audience_csv(data: bytes) -> CsvResult:
         try:
             address = normalise_address(value)
         except ValueError as exc:
-            result.invalid.append((line, value, str(exc) if value else "no address"))
+            result.invalid.append((line, value, str(exc) if value else _("no address")))
             continue
         if address in seen:
             result.duplicates.append((line, address))
@@ -195,12 +206,14 @@ def _looks_like_address(value: str) -> bool:
 
 def download_csv(ctx: AppContext, file: dict, *, max_bytes: int = MAX_CSV_BYTES) -> bytes:
     """A CSV shared in Slack, through the one token-safe download (``bot.slack_files``)."""
-    name = str(file.get("name") or "the file")
+    name = str(file.get("name") or _("the file"))
     url = file_url(file)
     if url is None or is_remote_file(file):
         raise UserError(
-            f"Slack did not share {name} as a file Mailroom can read. Upload the CSV file "
-            "itself (not a link to it) and try again."
+            _(
+                "Slack did not share {name} as a file Mailroom can read. Upload the CSV file "
+                "itself (not a link to it) and try again."
+            ).format(name=name)
         )
     if int(file.get("size") or 0) > max_bytes:
         raise too_large(max_bytes)
@@ -209,8 +222,9 @@ def download_csv(ctx: AppContext, file: dict, *, max_bytes: int = MAX_CSV_BYTES)
         url,
         name=name,
         max_bytes=max_bytes,
-        too_large_hint="Split it into smaller CSV files and import them one at a time into "
-        "the same audience.",
+        too_large_hint=N_(  # translated by download_slack_file
+            "Split it into smaller CSV files and import them one at a time into the same audience."
+        ),
     )
 
 
@@ -221,8 +235,10 @@ def check_audience_name(name: str) -> str:
     name = " ".join(name.split())
     if not AUDIENCE_NAME_RE.match(name):
         raise UserError(
-            "Audience names are up to 60 letters, digits, spaces, dots, dashes or underscores, "
-            "like `newsletter-es`."
+            _(
+                "Audience names are up to 60 letters, digits, spaces, dots, dashes or "
+                "underscores, like `newsletter-es`."
+            )
         )
     return name
 
@@ -230,10 +246,10 @@ def check_audience_name(name: str) -> str:
 def create_audience(ctx: AppContext, team_id: str, name: str, user_id: str) -> Audience:
     name = check_audience_name(name)
     if find_audience(ctx, team_id, name) is not None:
-        raise UserError(f"There is already an audience called {name}.")
+        raise UserError(_("There is already an audience called {name}.").format(name=name))
     audience = Audience(team_id=team_id, name=name, created_by=user_id)
     if not ctx.db.insert_once(audience):
-        raise UserError(f"There is already an audience called {name}.")
+        raise UserError(_("There is already an audience called {name}.").format(name=name))
     return audience
 
 
@@ -250,8 +266,10 @@ def require_audience(ctx: AppContext, team_id: str, name: str) -> Audience:
     audience = find_audience(ctx, team_id, name)
     if audience is None:
         raise UserError(
-            f"There is no audience called {name!r}. Create it with "
-            f"`/mail-audience create {name}` or see them all with `/mail-audience list`."
+            _(
+                "There is no audience called {quoted}. Create it with "
+                "`/mail-audience create {name}` or see them all with `/mail-audience list`."
+            ).format(quoted=repr(name), name=name)
         )
     return audience
 
@@ -421,15 +439,21 @@ def import_files(
     ctx: AppContext, user_id: str, audience_id: int, team_id: str, files: list[dict]
 ) -> None:
     """Background job: download, parse and store each shared CSV; DM what happened."""
-    from bot.blocks.campaigns import import_report_text
-    from bot.formatting.slack_text import escape
-
     with ctx.db.session() as session:
         audience = session.get(Audience, audience_id)
     if audience is None or audience.team_id != team_id:
         return
+    # A DM from a job: in the language of the person who shared the file.
+    with speaking(ctx.languages.of(user_id)):
+        _import_each(ctx, user_id, audience, files)
+
+
+def _import_each(ctx: AppContext, user_id: str, audience: Audience, files: list[dict]) -> None:
+    from bot.blocks.campaigns import import_report_text
+    from bot.formatting.slack_text import escape
+
     for file in files:
-        name = escape(str(file.get("name") or "the file"))
+        name = escape(str(file.get("name") or _("the file")))
         try:
             parsed = parse_audience_csv(download_csv(ctx, file))
             report = import_rows(
@@ -446,8 +470,10 @@ def import_files(
             log.exception("audience import failed")
             ctx.slack.dm(
                 user_id,
-                f"{name}: Mailroom could not import that file because of an error on its side; "
-                "nothing was added. Try again in a minute.",
+                _(
+                    "{file}: Mailroom could not import that file because of an error on its "
+                    "side; nothing was added. Try again in a minute."
+                ).format(file=name),
             )
 
 
@@ -460,7 +486,11 @@ def _progress_dm(
     posted: dict[str, str] = {}
 
     def report(done: int, wanted: int) -> None:
-        text = f"{name}: stored {done:,} of {wanted:,} addresses…"
+        text = ngettext(
+            "{file}: stored {done} of {n} address…",
+            "{file}: stored {done} of {n} addresses…",
+            wanted,
+        ).format(file=name, done=format_number(done), n=format_number(wanted))
         try:
             if "ts" not in posted:
                 channel = ctx.slack.client.conversations_open(users=user_id)["channel"]["id"]

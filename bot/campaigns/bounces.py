@@ -23,6 +23,7 @@ from sqlmodel import col, select
 
 from bot.campaigns.unsubscribe import suppress
 from bot.formatting.inbound import InboundEmail
+from locales import _, speaking
 from providers.imap import ImapSession
 from storage.models import Campaign, CampaignRecipient, CampaignState, Mailbox, MailboxKind
 from storage.models import Message as MessageRow
@@ -167,6 +168,13 @@ def _ledger_row(ctx: AppContext, mailbox: Mailbox, bounce: Bounce) -> CampaignRe
         return session.exec(query.order_by(col(CampaignRecipient.id).desc())).first()
 
 
+def _bounce_note(hard: int, sent: int) -> str:
+    return _(
+        "Paused by Mailroom: {hard} of {sent} messages bounced ({share}). Clean the audience "
+        "(the bounced addresses are suppressed already), then Resume."
+    ).format(hard=hard, sent=sent, share=f"{hard / sent:.0%}")
+
+
 def pause_if_bouncing(ctx: AppContext, campaign_id: int) -> None:
     from bot.campaigns import ledger
 
@@ -183,10 +191,8 @@ def pause_if_bouncing(ctx: AppContext, campaign_id: int) -> None:
     if sent < BOUNCE_PAUSE_MIN_SENT or hard / max(sent, 1) < BOUNCE_PAUSE_RATE:
         return
     table = Campaign.__table__  # type: ignore[attr-defined]
-    note = (
-        f"Paused by Mailroom: {hard} of {sent} messages bounced ({hard / sent:.0%}). Clean the "
-        "audience (the bounced addresses are suppressed already), then Resume."
-    )
+    # Stored for the progress message in the channel (the workspace language, as this job).
+    note = _bounce_note(hard, sent)
     with ctx.db.engine.begin() as conn:
         moved = conn.execute(
             update(table)
@@ -197,7 +203,9 @@ def pause_if_bouncing(ctx: AppContext, campaign_id: int) -> None:
         with ctx.db.session() as session:
             row = session.get(Campaign, campaign_id)
         if row is not None:
-            ctx.slack.dm(row.created_by, note)
+            # The owner's DM: in the owner's language.
+            with speaking(ctx.languages.of(row.created_by)):
+                ctx.slack.dm(row.created_by, _bounce_note(hard, sent))
             engine = ctx.campaigns
             if engine is not None:
                 engine.publish_progress(row, force=True)

@@ -75,6 +75,7 @@ def compose(
     token = make_token(ctx, campaign.id, row.id, row.address)  # type: ignore[arg-type]
     link = unsubscribe_url(ctx, token)
     values = ledger.fields_of(row)
+    language = values.get("language") or values.get("lang") or ""
     click = ""
     if campaign.track_clicks:
         from bot.campaigns.tracking import click_base
@@ -83,8 +84,10 @@ def compose(
     rendered = templates.render(
         compiled,
         values,
-        unsubscribe_url=link,
-        language=values.get("language") or values.get("lang") or "",
+        # The link in the text says the recipient's language (``?lang=``, outside the signed
+        # token) for a browser that does not; List-Unsubscribe keeps the bare link.
+        unsubscribe_url=unsubscribe_url(ctx, token, language),
+        language=language,
         click_base=click,
     )
     mailto = f"mailto:{sender.address}?subject={quote('unsubscribe ' + token)}"

@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Connection, select, text, update
 
 from bot.campaigns import ledger
+from locales import N_, _, format_number
 from storage.db import Database
 from storage.models import CampaignLimit, CampaignThrottle, Mailbox, Provider, utcnow
 
@@ -53,18 +54,22 @@ class Limits:
     per_second: float
     per_minute: int
     per_day: int
-    source: str
+    source: str  # marked with N_, translated in describe(); may name {provider}
     waiting: str = ""  # why nothing may be sent now (an exhausted SES quota)
+    provider: str = ""
 
     def describe(self) -> str:
         parts = []
         if self.per_second:
-            parts.append(f"{self.per_second:g}/second")
+            parts.append(_("{n}/second").format(n=f"{self.per_second:g}"))
         if self.per_minute:
-            parts.append(f"{self.per_minute}/minute")
+            parts.append(_("{n}/minute").format(n=self.per_minute))
         if self.per_day:
-            parts.append(f"{self.per_day:,}/day")
-        return (", ".join(parts) or "no limit") + f" ({self.source})"
+            parts.append(_("{n}/day").format(n=format_number(self.per_day)))
+        source = _(self.source).format(provider=self.provider)
+        return _("{limits} ({source})").format(
+            limits=", ".join(parts) or _("no limit"), source=source
+        )
 
     def seconds_for(self, count: int) -> float:
         rates = [r for r in (self.per_second, self.per_minute / 60.0) if r]
@@ -75,22 +80,24 @@ def limits_for(ctx: AppContext, mailbox: Mailbox) -> Limits:
     with ctx.db.session() as session:
         row = session.get(CampaignLimit, mailbox.id)
     if row is not None:
-        return Limits(row.per_second, row.per_minute, row.per_day, "set for this mailbox")
+        return Limits(row.per_second, row.per_minute, row.per_day, N_("set for this mailbox"))
     if mailbox.send_via == "ses":
         quota = ses_quota(ctx)
         if quota is not None:
             mine = ledger.sent_since(ctx, mailbox.id, utcnow() - timedelta(days=1))  # type: ignore[arg-type]
-            waiting = "" if quota.per_day else "The Amazon SES 24-hour sending quota is used up."
+            waiting = "" if quota.per_day else _("The Amazon SES 24-hour sending quota is used up.")
             return Limits(quota.per_second, 0, mine + quota.per_day, quota.source, waiting)
     if mailbox.provider in PROVIDER_LIMITS:
         per_second, per_minute, per_day = PROVIDER_LIMITS[Provider(mailbox.provider)]
-        return Limits(per_second, per_minute, per_day, f"{mailbox.provider} default")
+        return Limits(
+            per_second, per_minute, per_day, N_("{provider} default"), provider=mailbox.provider
+        )
     settings = CampaignSettings()
     return Limits(
         settings.mailroom_campaign_per_second,
         settings.mailroom_campaign_per_minute,
         settings.mailroom_campaign_per_day,
-        "default",
+        N_("default"),
     )
 
 
@@ -129,7 +136,7 @@ def ses_quota(ctx: AppContext) -> Limits | None:
     # what this mailbox sent in that window, since the worker counts from its own ledger.
     remaining = int(float(quota.get("Max24HourSend", 0)) - float(quota.get("SentLast24Hours", 0)))
     limits = Limits(
-        float(quota.get("MaxSendRate") or 1.0), 0, max(remaining, 0), "Amazon SES quota"
+        float(quota.get("MaxSendRate") or 1.0), 0, max(remaining, 0), N_("Amazon SES quota")
     )
     _SES_QUOTA_CACHE[key] = (time.monotonic(), limits)
     return limits

@@ -33,6 +33,7 @@ from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from bot.campaigns.unsubscribe import suppress
+from locales import _, speaking
 from storage.models import Campaign, CampaignRecipient, CampaignState
 
 if TYPE_CHECKING:
@@ -233,11 +234,8 @@ def _pause_if_complaints(ctx: AppContext, campaign: Campaign) -> None:
         )
     if sent < COMPLAINT_PAUSE_MIN_SENT or complaints / max(sent, 1) < COMPLAINT_PAUSE_RATE:
         return
-    note = (
-        f"Paused by Mailroom: {complaints} of {sent} recipients marked it as spam "
-        f"({complaints / sent:.2%}; Gmail and Yahoo require under 0.3 %). Check the audience "
-        "and the content before resuming."
-    )
+    # Stored for the progress message in the channel (the workspace language, as this job).
+    note = _complaint_note(complaints, sent)
     table = Campaign.__table__  # type: ignore[attr-defined]
     with ctx.db.engine.begin() as conn:
         moved = conn.execute(
@@ -246,7 +244,17 @@ def _pause_if_complaints(ctx: AppContext, campaign: Campaign) -> None:
             .values(state=CampaignState.PAUSED.value, note=note)
         ).rowcount
     if moved:
-        ctx.slack.dm(campaign.created_by, note)
+        # The owner's DM: in the owner's language.
+        with speaking(ctx.languages.of(campaign.created_by)):
+            ctx.slack.dm(campaign.created_by, _complaint_note(complaints, sent))
+
+
+def _complaint_note(complaints: int, sent: int) -> str:
+    return _(
+        "Paused by Mailroom: {complaints} of {sent} recipients marked it as spam ({share}; "
+        "Gmail and Yahoo require under 0.3 %). Check the audience and the content before "
+        "resuming."
+    ).format(complaints=complaints, sent=sent, share=f"{complaints / sent:.2%}")
 
 
 def install_routes(api: FastAPI, ctx: AppContext) -> None:

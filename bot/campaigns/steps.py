@@ -17,6 +17,7 @@ from sqlmodel import col, select
 
 from bot.campaigns import ledger
 from bot.formatting.outbound import make_message_id
+from locales import _, ngettext
 from providers.errors import UserError
 from storage.models import (
     Campaign,
@@ -41,6 +42,50 @@ CONDITIONS = {
 }
 
 
+def followup_added_text(days: float, campaign_id: int, condition: str, template: str) -> str:
+    """The answer to `/mail-campaign followup`: one whole sentence per condition."""
+    n = int(days) if days == int(days) else 2  # 0.5 days is plural, as 2 is
+    if condition == "no-reply":
+        text = ngettext(
+            "Follow-up added: {days} day(s) after campaign #{id} finishes, those who did not "
+            "reply get the template {template}. Unsubscribed and bounced addresses are always "
+            "left out.",
+            "Follow-up added: {days} day(s) after campaign #{id} finishes, those who did not "
+            "reply get the template {template}. Unsubscribed and bounced addresses are always "
+            "left out.",
+            n,
+        )
+    elif condition == "no-click":
+        text = ngettext(
+            "Follow-up added: {days} day(s) after campaign #{id} finishes, those who did not "
+            "click get the template {template}. Unsubscribed and bounced addresses are always "
+            "left out.",
+            "Follow-up added: {days} day(s) after campaign #{id} finishes, those who did not "
+            "click get the template {template}. Unsubscribed and bounced addresses are always "
+            "left out.",
+            n,
+        )
+    elif condition == "clicked":
+        text = ngettext(
+            "Follow-up added: {days} day(s) after campaign #{id} finishes, those who clicked "
+            "get the template {template}. Unsubscribed and bounced addresses are always left out.",
+            "Follow-up added: {days} day(s) after campaign #{id} finishes, those who clicked "
+            "get the template {template}. Unsubscribed and bounced addresses are always left out.",
+            n,
+        )
+    else:
+        text = ngettext(
+            "Follow-up added: {days} day(s) after campaign #{id} finishes, everyone it reached "
+            "gets the template {template}. Unsubscribed and bounced addresses are always left "
+            "out.",
+            "Follow-up added: {days} day(s) after campaign #{id} finishes, everyone it reached "
+            "gets the template {template}. Unsubscribed and bounced addresses are always left "
+            "out.",
+            n,
+        )
+    return text.format(days=f"{days:g}", id=campaign_id, template=template)
+
+
 def add_step(
     ctx: AppContext,
     team_id: str,
@@ -56,20 +101,28 @@ def add_step(
     campaign = load(ctx, campaign_id, team_id)
     check_control(ctx, campaign, user_id)
     if campaign.state == CampaignState.CANCELLED:
-        raise UserError("That campaign was cancelled; follow-up steps need one that sends.")
+        raise UserError(_("That campaign was cancelled; follow-up steps need one that sends."))
     if condition not in CONDITIONS:
-        raise UserError("The condition is one of: " + ", ".join(f"`{c}`" for c in CONDITIONS) + ".")
+        raise UserError(
+            _("The condition is one of: {conditions}.").format(
+                conditions=", ".join(f"`{c}`" for c in CONDITIONS)
+            )
+        )
     if condition in ("no-click", "clicked") and not campaign.track_clicks:
         raise UserError(
-            "That campaign does not track clicks, so Mailroom cannot tell who clicked. Use "
-            "`no-reply` or `all`, or track clicks in the next campaign."
+            _(
+                "That campaign does not track clicks, so Mailroom cannot tell who clicked. Use "
+                "`no-reply` or `all`, or track clicks in the next campaign."
+            )
         )
     if not 0 < days <= 365:
-        raise UserError("The delay is a number of days between 0 and 365 (0.5 = 12 hours).")
+        raise UserError(_("The delay is a number of days between 0 and 365 (0.5 = 12 hours)."))
     template = find_template(ctx, team_id, template_name)
     if template is None:
         raise UserError(
-            f"There is no template called {template_name!r}. See `/mail-campaign-template list`."
+            _("There is no template called {name}. See `/mail-campaign-template list`.").format(
+                name=repr(template_name)
+            )
         )
     step = CampaignStep(
         campaign_id=campaign_id,

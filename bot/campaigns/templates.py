@@ -26,6 +26,7 @@ from sqlmodel import col, select
 
 from bot.formatting.rich_text import map_texts, rich_text_to_html, rich_text_to_plain
 from bot.formatting.slack_text import slack_to_html, slack_to_plain
+from locales import _, format_number
 from storage.models import CampaignTemplate, utcnow
 
 if TYPE_CHECKING:
@@ -64,23 +65,30 @@ class TemplateErrors(Exception):
 def validate_template(name: str, subject: str, body: str, known: set[str]) -> None:
     errors: dict[str, str] = {}
     if not TEMPLATE_NAME_RE.match(name.strip()):
-        errors["name"] = "Use up to 60 letters, digits, spaces, dots, dashes or underscores."
+        errors["name"] = _("Use up to 60 letters, digits, spaces, dots, dashes or underscores.")
     if not subject.strip():
-        errors["subject"] = "Write a subject."
+        errors["subject"] = _("Write a subject.")
     elif len(subject) > MAX_SUBJECT or "\n" in subject.strip():
-        errors["subject"] = f"Keep the subject on one line, under {MAX_SUBJECT} characters."
+        errors["subject"] = _("Keep the subject on one line, under {n} characters.").format(
+            n=format_number(MAX_SUBJECT)
+        )
     if not body.strip():
-        errors["body"] = "Write the message."
+        errors["body"] = _("Write the message.")
     elif len(body) > MAX_BODY:
-        errors["body"] = f"Keep the message under {MAX_BODY:,} characters."
+        errors["body"] = _("Keep the message under {n} characters.").format(
+            n=format_number(MAX_BODY)
+        )
     for block, text in (("subject", subject), ("body", body)):
         bad = unknown_fields(text, "", known)
         if bad and block not in errors:
             choices = ", ".join(f"{{{f}}}" for f in sorted(set(BUILTIN_FIELDS) | known))
-            errors[block] = (
-                f"Unknown field {', '.join(f'{{{f}}}' for f in bad)}. Use one of {choices} "
-                "(a default goes after a bar: {first_name|there}), or import an audience with "
-                "that column first."
+            errors[block] = _(
+                "Unknown field {fields}. Use one of {choices} (a default goes after a bar: "
+                "{example}), or import an audience with that column first."
+            ).format(
+                fields=", ".join(f"{{{f}}}" for f in bad),
+                choices=choices,
+                example="{first_name|there}",
             )
     if errors:
         raise TemplateErrors(errors)
@@ -284,7 +292,9 @@ def save_template(
             )
         ).first()
         if clash is not None and clash.id != template_id:
-            raise TemplateErrors({"name": f"There is already a template called {name.strip()}."})
+            raise TemplateErrors(
+                {"name": _("There is already a template called {name}.").format(name=name.strip())}
+            )
         row = session.get(CampaignTemplate, template_id) if template_id else None
         if row is None or row.team_id != team_id:
             row = CampaignTemplate(team_id=team_id)

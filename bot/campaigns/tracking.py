@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import html
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Response
@@ -20,7 +21,8 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import update
 from starlette.concurrency import run_in_threadpool
 
-from bot.campaigns.unsubscribe import SECURITY_HEADERS, TEXTS, _key, _page
+from bot.campaigns.unsubscribe import SECURITY_HEADERS, _key, _page
+from locales import _
 from storage.models import CampaignRecipient, utcnow
 
 if TYPE_CHECKING:
@@ -47,8 +49,8 @@ def click_base(ctx: AppContext, campaign_id: int, row_id: int, address: str) -> 
 
 def resolve(ctx: AppContext, token: str, link: str) -> str | None:
     """The target of a tracked link (recording the recipient's first click), or None."""
-    row_part, _, row_sig = token.partition(".")
-    encoded, _, link_sig = link.partition(".")
+    row_part, _sep, row_sig = token.partition(".")
+    encoded, _sep, link_sig = link.partition(".")
     if not row_part.isdigit() or len(row_part) > 18 or len(row_sig) != 32 or len(link_sig) != 32:
         return None
     try:
@@ -82,6 +84,7 @@ def install_routes(api: FastAPI, ctx: AppContext) -> None:
     async def click(token: str, link: str) -> Response:
         target = await run_in_threadpool(resolve, ctx, token, link)
         if target is None:
-            return _page("Link", f"<p>{TEXTS['en']['bad'].replace('unsubscribe ', '')}</p>", 404)
+            text = _("This link is not valid. Use the link from the most recent email.")
+            return _page(_("Link"), f"<p>{html.escape(text)}</p>", 404)
         headers = {k: v for k, v in SECURITY_HEADERS.items() if k != "Content-Security-Policy"}
         return RedirectResponse(target, status_code=302, headers=headers)

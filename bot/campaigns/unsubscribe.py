@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
-import json
 import logging
 import re
 from typing import TYPE_CHECKING
@@ -24,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.formatting.inbound import InboundEmail
 from bot.settings import ensure_secret_key
+from locales import _, current_language, language_of
 from storage.models import Campaign, CampaignRecipient, Mailbox, MailboxKind, Suppression
 
 if TYPE_CHECKING:
@@ -65,13 +65,18 @@ def make_token(ctx: AppContext, campaign_id: int, row_id: int, address: str) -> 
     return f"{row_id}.{_signature(ctx, campaign_id, row_id, address)}"
 
 
-def unsubscribe_url(ctx: AppContext, token: str) -> str:
-    return f"{ctx.settings.public_url.rstrip('/')}/unsubscribe/{token}"
+def unsubscribe_url(ctx: AppContext, token: str, language: str = "") -> str:
+    """The link for ``token``. ``language`` (the recipient's, from the audience's CSV) adds
+    ``?lang=``: outside the signed token, read by the page only when the browser does not
+    say (LanguageMiddleware). The List-Unsubscribe header carries the link without it."""
+    url = f"{ctx.settings.public_url.rstrip('/')}/unsubscribe/{token}"
+    code = language_of(language)
+    return f"{url}?lang={code}" if code else url
 
 
 def check_token(ctx: AppContext, token: str) -> tuple[CampaignRecipient, Campaign] | None:
     """The ledger row and campaign a link names, or None when it is not one of ours."""
-    row_part, _, signature = token.partition(".")
+    row_part, _sep, signature = token.partition(".")
     if not row_part.isdigit() or len(row_part) > 18 or len(signature) != 32:
         return None
     with ctx.db.session() as session:
@@ -117,35 +122,15 @@ def unsubscribe(ctx: AppContext, token: str) -> tuple[str, str] | None:
 def _sender(ctx: AppContext, campaign: Campaign) -> str:
     with ctx.db.session() as session:
         mailbox = session.get(Mailbox, campaign.mailbox_id)
-    return (mailbox.sender_name or mailbox.address) if mailbox else "this sender"
-
-
-def _language(row: CampaignRecipient) -> str:
-    fields = json.loads(row.fields_json or "{}")
-    return str(fields.get("language") or fields.get("lang") or "")
-
-
-TEXTS = {
-    "en": {
-        "title": "Unsubscribe",
-        "ask": "Stop receiving emails from {sender} at {address}?",
-        "button": "Unsubscribe",
-        "done": "{address} is unsubscribed. You will not receive these emails from {sender} again.",
-        "bad": "This unsubscribe link is not valid. Use the link from the most recent email.",
-    },
-    "es": {
-        "title": "Darse de baja",
-        "ask": "¿Dejar de recibir correos de {sender} en {address}?",
-        "button": "Darse de baja",
-        "done": "{address} se ha dado de baja. No volverá a recibir estos correos de {sender}.",
-        "bad": "Este enlace para darse de baja no es válido. Use el del correo más reciente.",
-    },
-}
+    # Empty when the mailbox is gone: the page says "this sender" in its own language.
+    return (mailbox.sender_name or mailbox.address) if mailbox else ""
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    """A page in the language LanguageMiddleware chose (``Accept-Language``, else ``lang``)."""
     document = (
-        '<!DOCTYPE html><html><head><meta charset="utf-8">'
+        f'<!DOCTYPE html><html lang="{html.escape(current_language(), quote=True)}">'
+        '<head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title>"
         "<style>body{font-family:Arial,Helvetica,sans-serif;max-width:32rem;margin:3rem auto;"
@@ -161,18 +146,21 @@ def install_routes(api: FastAPI, ctx: AppContext) -> None:
     async def confirm_page(token: str) -> Response:
         found = await run_in_threadpool(check_token, ctx, token)
         if found is None:
-            return _page(TEXTS["en"]["title"], f"<p>{TEXTS['en']['bad']}</p>", 404)
+            return _bad_link()
         row, campaign = found
-        texts = TEXTS["es" if _language(row).lower().startswith("es") else "en"]
         sender = await run_in_threadpool(_sender, ctx, campaign)
-        ask = texts["ask"].format(sender=html.escape(sender), address=html.escape(row.address))
-        form = (
-            f"<h1>{texts['title']}</h1><p>{ask}</p>"
-            f'<form method="post" action="/unsubscribe/{html.escape(token, quote=True)}">'
-            '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
-            f'<button type="submit">{texts["button"]}</button></form>'
+        ask = _("Stop receiving emails from {sender} at {address}?").format(
+            sender=html.escape(sender or _("this sender")), address=html.escape(row.address)
         )
-        return _page(texts["title"], form)
+        form = (
+            f"<h1>{html.escape(_('Unsubscribe'))}</h1><p>{ask}</p>"
+            # The answer page keeps this page's language (``lang`` is outside the token).
+            f'<form method="post" action="/unsubscribe/{html.escape(token, quote=True)}'
+            f'?lang={html.escape(current_language(), quote=True)}">'
+            '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
+            f'<button type="submit">{html.escape(_("Unsubscribe"))}</button></form>'
+        )
+        return _page(_("Unsubscribe"), form)
 
     @api.post(ROUTE)
     async def one_click(token: str) -> Response:
@@ -181,14 +169,19 @@ def install_routes(api: FastAPI, ctx: AppContext) -> None:
         # posts another body still unsubscribes the person.
         found = await run_in_threadpool(check_token, ctx, token)
         if found is None:
-            return _page(TEXTS["en"]["title"], f"<p>{TEXTS['en']['bad']}</p>", 404)
-        row, _ = found
+            return _bad_link()
         done = await run_in_threadpool(unsubscribe, ctx, token)
         assert done is not None
         address, sender = done
-        texts = TEXTS["es" if _language(row).lower().startswith("es") else "en"]
-        message = texts["done"].format(address=html.escape(address), sender=html.escape(sender))
-        return _page(texts["title"], f"<p>{message}</p>")
+        message = _(
+            "{address} is unsubscribed. You will not receive these emails from {sender} again."
+        ).format(address=html.escape(address), sender=html.escape(sender or _("this sender")))
+        return _page(_("Unsubscribe"), f"<p>{message}</p>")
+
+
+def _bad_link() -> HTMLResponse:
+    text = _("This unsubscribe link is not valid. Use the link from the most recent email.")
+    return _page(_("Unsubscribe"), f"<p>{html.escape(text)}</p>", 404)
 
 
 MAILTO_SUBJECT_RE = re.compile(r"\bunsubscribe\s+(\d{1,18}\.[0-9a-f]{32})\b", re.IGNORECASE)

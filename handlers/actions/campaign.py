@@ -18,6 +18,7 @@ from bot.connect import rich_values, view_values
 from bot.context import AppContext
 from bot.formatting.slack_text import escape, quote_block, truncate
 from handlers.common import team_of, tell, user_facing, user_of
+from locales import _, format_number, ngettext
 from providers.errors import UserError
 from storage.models import Campaign, CampaignState
 
@@ -25,7 +26,7 @@ from storage.models import Campaign, CampaignState
 def _campaign_id(body: dict[str, Any]) -> int:
     value = (body.get("actions") or [{}])[0].get("value", "")
     if not value.isdigit():
-        raise UserError("That button is no longer valid. Run `/mail-campaign list`.")
+        raise UserError(_("That button is no longer valid. Run `/mail-campaign list`."))
     return int(value)
 
 
@@ -47,7 +48,15 @@ def register(app: App, ctx: AppContext) -> None:
         _replace_message(
             ctx,
             body,
-            f"Campaign *{escape(campaign.name)}* started: {campaign.total:,} recipients. Progress is posted in <#{campaign.channel_id}>.",
+            ngettext(
+                "Campaign *{name}* started: {n} recipient. Progress is posted in <#{channel}>.",
+                "Campaign *{name}* started: {n} recipients. Progress is posted in <#{channel}>.",
+                campaign.total,
+            ).format(
+                name=escape(campaign.name),
+                n=format_number(campaign.total),
+                channel=campaign.channel_id,
+            ),
         )
 
     @app.action(blocks.CONFIRM_DOMAIN)
@@ -60,7 +69,18 @@ def register(app: App, ctx: AppContext) -> None:
         _replace_message(
             ctx,
             body,
-            f"<@{user}> confirmed sending from {escape(campaign.domain)} although it fails its checks. Campaign *{escape(campaign.name)}* started: {campaign.total:,} recipients.",
+            ngettext(
+                "<@{user}> confirmed sending from {domain} although it fails its checks. "
+                "Campaign *{name}* started: {n} recipient.",
+                "<@{user}> confirmed sending from {domain} although it fails its checks. "
+                "Campaign *{name}* started: {n} recipients.",
+                campaign.total,
+            ).format(
+                user=user,
+                domain=escape(campaign.domain),
+                name=escape(campaign.name),
+                n=format_number(campaign.total),
+            ),
         )
 
     @app.action(blocks.HOME_NEW)
@@ -94,9 +114,11 @@ def register(app: App, ctx: AppContext) -> None:
         _replace_message(
             ctx,
             body,
-            f"Campaign *{escape(campaign.name)}* is scheduled for {blocks.when_text(when)}. "
-            "Recipients are counted (without unsubscribed addresses) when it starts; "
-            "`/mail-campaign list` shows it, and `/mail-campaign cancel <number>` cancels it.",
+            _(
+                "Campaign *{name}* is scheduled for {when}. Recipients are counted (without "
+                "unsubscribed addresses) when it starts; `/mail-campaign list` shows it, and "
+                "`/mail-campaign cancel <number>` cancels it."
+            ).format(name=escape(campaign.name), when=blocks.when_text(when)),
         )
 
     @app.action(blocks.DISCARD)
@@ -107,14 +129,14 @@ def register(app: App, ctx: AppContext) -> None:
         sending.check_control(ctx, campaign, user_of(body))
         if campaign.state != CampaignState.DRAFT:
             raise UserError(
-                "That campaign was already started; use Cancel on its progress message."
+                _("That campaign was already started; use Cancel on its progress message.")
             )
         with ctx.db.session() as session:
             row = session.get(Campaign, campaign.id)
             if row is not None:
                 row.state = CampaignState.CANCELLED
                 session.add(row)
-        _replace_message(ctx, body, "Campaign discarded; nothing was sent.")
+        _replace_message(ctx, body, _("Campaign discarded; nothing was sent."))
 
     for action_id, verb in (
         (blocks.PAUSE, "pause"),
@@ -136,26 +158,34 @@ def register(app: App, ctx: AppContext) -> None:
                 ctx, team, user, values.get("subject", ""), values.get("body", ""), mailbox, rich
             )
         except sending.templates.TemplateErrors as exc:
-            text = "Fix the template first: " + " ".join(exc.errors.values())
+            text = _("Fix the template first: {errors}").format(
+                errors=" ".join(exc.errors.values())
+            )
             client.views_push(
                 trigger_id=body["trigger_id"],
                 view=modal(
-                    "Preview",
+                    _("Preview"),
                     [section(escape(text))],
                     callback_id="campaign_preview",
                     submit=None,
-                    close="Back",
+                    close=_("Back"),
                 ),
             )
             return
-        who = escape(sample.get("email", "")) or "no recipient yet (defaults shown)"
+        who = escape(sample.get("email", "")) or _("no recipient yet (defaults shown)")
         parts = [
-            section(f"*To:* {who}\n*Subject:* {escape(rendered.subject)}"),
+            section(
+                _("*To:* {to}\n*Subject:* {subject}").format(
+                    to=who, subject=escape(rendered.subject)
+                )
+            ),
             section(quote_block(escape(truncate(rendered.text, 2800)))),
         ]
         client.views_push(
             trigger_id=body["trigger_id"],
-            view=modal("Preview", parts, callback_id="campaign_preview", submit=None, close="Back"),
+            view=modal(
+                _("Preview"), parts, callback_id="campaign_preview", submit=None, close=_("Back")
+            ),
         )
 
     @app.action(blocks.TEST)
@@ -174,8 +204,10 @@ def register(app: App, ctx: AppContext) -> None:
                 rich,
             )
         except sending.templates.TemplateErrors as exc:
-            raise UserError("Fix the template first: " + " ".join(exc.errors.values())) from None
-        tell(ctx, body, f"Test sent to {escape(address)}.")
+            raise UserError(
+                _("Fix the template first: {errors}").format(errors=" ".join(exc.errors.values()))
+            ) from None
+        tell(ctx, body, _("Test sent to {address}.").format(address=escape(address)))
 
 
 def _picked_time(body: dict[str, Any]) -> datetime:
@@ -184,15 +216,19 @@ def _picked_time(body: dict[str, Any]) -> datetime:
         value = element.get("selected_date_time")
         if isinstance(value, int | float) and value > 0:
             return datetime.fromtimestamp(value, UTC)
-    raise UserError("Pick a date and time next to Schedule first, then press Schedule.")
+    raise UserError(_("Pick a date and time next to Schedule first, then press Schedule."))
 
 
 def _control(ctx: AppContext, verb: str) -> Any:
     def control(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         campaign = sending.set_state(ctx, _campaign_id(body), team_of(body), user_of(body), verb)
-        past = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[verb]
-        tell(ctx, body, f"Campaign *{escape(campaign.name)}* {past}.")
+        done = {
+            "pause": _("Campaign *{name}* paused."),
+            "resume": _("Campaign *{name}* resumed."),
+            "cancel": _("Campaign *{name}* cancelled."),
+        }[verb]
+        tell(ctx, body, done.format(name=escape(campaign.name)))
 
     control.__name__ = f"campaign_{verb}"
     return control

@@ -17,22 +17,23 @@ from bot.campaigns import limits as limits_module
 from bot.context import AppContext
 from bot.formatting.slack_text import escape
 from handlers.common import tell, user_facing
+from locales import N_, _, format_number, ngettext
 from providers.errors import MailroomError, UserError
 
 log = logging.getLogger(__name__)
 
-CAMPAIGN_USAGE = (
+CAMPAIGN_USAGE = N_(
     "Use `/mail-campaign` to start one, `/mail-campaign list`, `/mail-campaign cancel <number>`, "
     "`/mail-campaign followup <number> <days> <template> <all|no-reply|no-click|clicked>`, "
     "`/mail-campaign limits <mailbox address> <per second> <per minute> <per day>` (admins; 0 = "
     "no limit), `/mail-campaign suppressions` or `/mail-campaign unsuppress <address>` (admins)."
 )
-AUDIENCE_USAGE = (
+AUDIENCE_USAGE = N_(
     "Use `/mail-audience create <name>`, `/mail-audience add <name> a@b.com ...`, "
     "`/mail-audience remove <name> a@b.com ...`, `/mail-audience add-contacts <name> "
     "[mailbox:<address>]`, `/mail-audience list` or `/mail-audience import <name>`."
 )
-IMPORT_HOW = (
+IMPORT_HOW = N_(
     "To import a CSV file into an audience, post the file (as a new message, not in a thread) "
     "in a channel Mailroom is in, or in a DM with Mailroom, with the message "
     "`import audience <name>`. The address column is found by its header (email, e-mail, "
@@ -40,6 +41,16 @@ IMPORT_HOW = (
     "is `{first_name}`)."
 )
 IMPORT_WORD = "import audience"
+# Why an address is on the suppression list, as `/mail-campaign suppressions` shows it.
+REASONS = {
+    "unsubscribed": N_("unsubscribed"),
+    "hard_bounce": N_("hard_bounce"),
+    "complaint": N_("complaint"),
+}
+
+
+def _reason(reason: str) -> str:
+    return _(REASONS[reason]) if reason in REASONS else reason
 
 
 def _values(words: list[str]) -> list[str]:
@@ -77,21 +88,28 @@ def register(app: App, ctx: AppContext) -> None:
             tell(ctx, body, _set_limits(ctx, user, team, words[1:]))
         elif action == "cancel" and len(words) == 2 and words[1].lstrip("#").isdigit():
             campaign = sending.set_state(ctx, int(words[1].lstrip("#")), team, user, "cancel")
-            tell(ctx, body, f"Campaign #{campaign.id} *{escape(campaign.name)}* cancelled.")
+            tell(
+                ctx,
+                body,
+                _("Campaign #{id} *{name}* cancelled.").format(
+                    id=campaign.id, name=escape(campaign.name)
+                ),
+            )
         elif action == "followup":
             tell(ctx, body, _add_followup(ctx, user, team, words[1:]))
         elif action == "suppressions":
             ctx.roles.require_admin(user, "see the suppression list")
             suppressed = unsubscribe.list_suppressions(ctx, team)
             lines = [
-                f"• {escape(r.address)} — {r.reason} ({r.created_at:%Y-%m-%d})" for r in suppressed
+                f"• {escape(r.address)} — {_reason(r.reason)} ({r.created_at:%Y-%m-%d})"
+                for r in suppressed
             ]
             tell(
                 ctx,
                 body,
-                "Suppressed addresses (newest first):\n" + "\n".join(lines)
+                _("Suppressed addresses (newest first):") + "\n" + "\n".join(lines)
                 if lines
-                else "No suppressed addresses.",
+                else _("No suppressed addresses."),
             )
         elif action == "unsuppress":
             ctx.roles.require_admin(user, "remove addresses from the suppression list")
@@ -100,12 +118,18 @@ def register(app: App, ctx: AppContext) -> None:
             tell(
                 ctx,
                 body,
-                f"{escape(address)} was removed from the suppression list."
-                if removed
-                else f"{escape(address)} is not on the suppression list.",
+                (
+                    _("{address} was removed from the suppression list.")
+                    if removed
+                    else _("{address} is not on the suppression list.")
+                ).format(address=escape(address)),
             )
         else:
-            raise UserError(f"I did not understand `{escape(action)}`. {CAMPAIGN_USAGE}")
+            raise UserError(
+                _("I did not understand `{action}`. {usage}").format(
+                    action=escape(action), usage=_(CAMPAIGN_USAGE)
+                )
+            )
 
     @app.command("/mail-audience")
     @user_facing(ctx)
@@ -117,19 +141,30 @@ def register(app: App, ctx: AppContext) -> None:
         action = words[0].lower() if words else "list"
         if action == "list":
             lists = audiences.list_audiences(ctx, team)
-            lines = [f"• *{escape(a.name)}* — {n:,} addresses" for a, n in lists]
+            lines = [
+                ngettext("• *{name}* — {n} address", "• *{name}* — {n} addresses", n).format(
+                    name=escape(a.name), n=format_number(n)
+                )
+                for a, n in lists
+            ]
             tell(
                 ctx,
                 body,
-                "Audiences:\n" + "\n".join(lines)
+                _("Audiences:") + "\n" + "\n".join(lines)
                 if lines
-                else "No audiences yet. " + AUDIENCE_USAGE,
+                else _("No audiences yet. {usage}").format(usage=_(AUDIENCE_USAGE)),
             )
         elif action == "create" and len(words) > 1:
             audience = audiences.create_audience(ctx, team, " ".join(words[1:]), user)
-            tell(ctx, body, f"Audience *{escape(audience.name)}* created. {IMPORT_HOW}")
+            tell(
+                ctx,
+                body,
+                _("Audience *{name}* created. {how}").format(
+                    name=escape(audience.name), how=_(IMPORT_HOW)
+                ),
+            )
         elif action == "import":
-            tell(ctx, body, IMPORT_HOW)
+            tell(ctx, body, _(IMPORT_HOW))
         elif action == "add-contacts" and len(words) > 1:
             audience = audiences.require_audience(ctx, team, words[1])
             mailbox = next(
@@ -142,12 +177,14 @@ def register(app: App, ctx: AppContext) -> None:
                 user,
                 body.get("channel_id", ""),
             )
-            note = (
-                f" {domains} @domain contact(s) cannot be mailed and were left out."
-                if domains
-                else ""
-            )
-            tell(ctx, body, _changes_text("add", audience.name, changes) + note)
+            text = _changes_text("add", audience.name, changes)
+            if domains:
+                text += " " + ngettext(
+                    "{n} @domain contact(s) cannot be mailed and were left out.",
+                    "{n} @domain contact(s) cannot be mailed and were left out.",
+                    domains,
+                ).format(n=format_number(domains))
+            tell(ctx, body, text)
         elif action in ("add", "remove") and len(words) > 2:
             audience = audiences.require_audience(ctx, team, words[1])
             values = _values(words[2:])
@@ -157,7 +194,7 @@ def register(app: App, ctx: AppContext) -> None:
                 changes = audiences.remove_members(ctx, audience, values)
             tell(ctx, body, _changes_text(action, audience.name, changes))
         else:
-            raise UserError(f"I could not read that. {AUDIENCE_USAGE}")
+            raise UserError(_("I could not read that. {usage}").format(usage=_(AUDIENCE_USAGE)))
 
     @app.command("/mail-campaign-template")
     @user_facing(ctx)
@@ -174,7 +211,7 @@ def register(app: App, ctx: AppContext) -> None:
             row = templates.find_template(ctx, team, " ".join(words[1:]))
             if row is None:
                 raise UserError(
-                    "There is no template with that name. See `/mail-campaign-template list`."
+                    _("There is no template with that name. See `/mail-campaign-template list`.")
                 )
             client.views_open(trigger_id=body["trigger_id"], view=template_modal(row, fields))
         elif action == "list":
@@ -183,13 +220,16 @@ def register(app: App, ctx: AppContext) -> None:
             tell(
                 ctx,
                 body,
-                "Templates:\n" + "\n".join(lines)
+                _("Templates:") + "\n" + "\n".join(lines)
                 if lines
-                else "No templates yet: `/mail-campaign-template new`.",
+                else _("No templates yet: `/mail-campaign-template new`."),
             )
         else:
             raise UserError(
-                "Use `/mail-campaign-template new`, `/mail-campaign-template edit <name>` or `/mail-campaign-template list`."
+                _(
+                    "Use `/mail-campaign-template new`, `/mail-campaign-template edit <name>` "
+                    "or `/mail-campaign-template list`."
+                )
             )
 
     @app.event("message", matchers=[lambda event: is_audience_import(event)])
@@ -199,7 +239,7 @@ def register(app: App, ctx: AppContext) -> None:
             ctx.roles.require_campaigns(user)
             files = [f for f in event.get("files") or [] if _is_csv(f)]
             if not files:
-                raise UserError("That message has no CSV file. Share a .csv file with it.")
+                raise UserError(_("That message has no CSV file. Share a .csv file with it."))
             name = (event.get("text") or "").strip()[len(IMPORT_WORD) :].strip() or "imported"
             audience = audiences.find_audience(ctx, team, name)
             if audience is None:
@@ -217,7 +257,10 @@ def register(app: App, ctx: AppContext) -> None:
             )
             ctx.slack.dm(
                 user,
-                f"Importing into audience *{escape(audience.name)}*… I will tell you what was added and what was skipped.",
+                _(
+                    "Importing into audience *{name}*… I will tell you what was added and "
+                    "what was skipped."
+                ).format(name=escape(audience.name)),
             )
         except MailroomError as exc:
             ctx.slack.dm(user, escape(exc.message))
@@ -233,33 +276,40 @@ def _is_csv(file: dict[str, Any]) -> bool:
 
 
 def _changes_text(action: str, name: str, changes: audiences.MemberChanges) -> str:
-    verb = "Added" if action == "add" else "Removed"
-    parts = [
-        f"{verb} {len(changes.done)} address(es) {'to' if action == 'add' else 'from'} *{escape(name)}*."
-    ]
+    n = len(changes.done)
+    if action == "add":
+        done = ngettext(
+            "Added {n} address(es) to *{name}*.", "Added {n} address(es) to *{name}*.", n
+        )
+    else:
+        done = ngettext(
+            "Removed {n} address(es) from *{name}*.", "Removed {n} address(es) from *{name}*.", n
+        )
+    parts = [done.format(n=format_number(n), name=escape(name))]
     if changes.unchanged:
+        unchanged = escape(", ".join(changes.unchanged))
         parts.append(
-            ("Already there: " if action == "add" else "Not in it: ")
-            + escape(", ".join(changes.unchanged))
-            + "."
+            _("Already there: {addresses}.").format(addresses=unchanged)
+            if action == "add"
+            else _("Not in it: {addresses}.").format(addresses=unchanged)
         )
     if changes.suppressed:
         parts.append(
-            "Skipped, suppressed (unsubscribed or bounced): "
-            + escape(", ".join(changes.suppressed))
-            + "."
+            _("Skipped, suppressed (unsubscribed or bounced): {addresses}.").format(
+                addresses=escape(", ".join(changes.suppressed))
+            )
         )
     if changes.invalid:
         parts.append(
-            "Skipped, invalid: "
-            + escape("; ".join(f"{v} ({why})" for v, why in changes.invalid))
-            + "."
+            _("Skipped, invalid: {addresses}.").format(
+                addresses=escape("; ".join(f"{v} ({why})" for v, why in changes.invalid))
+            )
         )
     return " ".join(parts)
 
 
 def _add_followup(ctx: AppContext, user: str, team: str, words: list[str]) -> str:
-    usage = (
+    usage = _(
         "Use `/mail-campaign followup <campaign number> <days> <template name> "
         "<all|no-reply|no-click|clicked>`, e.g. `/mail-campaign followup 12 3 reminder no-reply`."
     )
@@ -272,17 +322,15 @@ def _add_followup(ctx: AppContext, user: str, team: str, words: list[str]) -> st
     step = steps.add_step(
         ctx, team, user, int(words[0].lstrip("#")), days, " ".join(words[2:-1]), words[-1].lower()
     )
-    return (
-        f"Follow-up added: {days:g} day(s) after campaign #{step.campaign_id} finishes, "
-        f"{steps.CONDITIONS[step.condition]} get the template {escape(' '.join(words[2:-1]))}. "
-        "Unsubscribed and bounced addresses are always left out."
+    return steps.followup_added_text(
+        days, step.campaign_id, step.condition, escape(" ".join(words[2:-1]))
     )
 
 
 def _set_limits(ctx: AppContext, user: str, team: str, words: list[str]) -> str:
     ctx.roles.require_admin(user, "change a mailbox's sending limits")
     if len(words) != 4:
-        raise UserError(CAMPAIGN_USAGE)
+        raise UserError(_(CAMPAIGN_USAGE))
     address = _values(words[:1])[0].lower()
     mailbox = next(
         (
@@ -293,16 +341,22 @@ def _set_limits(ctx: AppContext, user: str, team: str, words: list[str]) -> str:
         None,
     )
     if mailbox is None:
-        raise UserError(f"{escape(address)} is not a marketing mailbox of this workspace.")
+        raise UserError(
+            _("{address} is not a marketing mailbox of this workspace.").format(
+                address=escape(address)
+            )
+        )
     try:
         per_second, per_minute, per_day = float(words[1]), int(words[2]), int(words[3])
     except ValueError:
-        raise UserError(CAMPAIGN_USAGE) from None
+        raise UserError(_(CAMPAIGN_USAGE)) from None
     if min(per_second, per_minute, per_day) < 0:
-        raise UserError("Limits cannot be negative (0 means no limit).")
+        raise UserError(_("Limits cannot be negative (0 means no limit)."))
     limits_module.set_limits(ctx, mailbox.id, per_second, per_minute, per_day, user)  # type: ignore[arg-type]
     limits = limits_module.limits_for(ctx, mailbox)
-    return f"{escape(mailbox.address)} now sends campaigns at {limits.describe()}."
+    return _("{address} now sends campaigns at {limits}.").format(
+        address=escape(mailbox.address), limits=limits.describe()
+    )
 
 
 def open_template_modal(
@@ -318,13 +372,20 @@ def open_campaign_modal(
     mailboxes = [(m.address, str(m.id)) for m in sending.campaign_mailboxes(ctx, user, team)]
     if not mailboxes:
         raise UserError(
-            "There is no active, working marketing mailbox you can send from. Connect one with "
-            "`/mail-connect` (kind: marketing), or check `/mail-status`."
+            _(
+                "There is no active, working marketing mailbox you can send from. Connect one "
+                "with `/mail-connect` (kind: marketing), or check `/mail-status`."
+            )
         )
-    lists = [(f"{a.name} ({n:,})", str(a.id)) for a, n in audiences.list_audiences(ctx, team)]
+    lists = [
+        (f"{a.name} ({format_number(n)})", str(a.id))
+        for a, n in audiences.list_audiences(ctx, team)
+    ]
     if not lists:
-        raise UserError("There are no audiences yet. " + AUDIENCE_USAGE)
+        raise UserError(_("There are no audiences yet. {usage}").format(usage=_(AUDIENCE_USAGE)))
     rows = [(t.name, str(t.id)) for t in templates.list_templates(ctx, team)]
     if not rows:
-        raise UserError("There are no templates yet. Write one with `/mail-campaign-template new`.")
+        raise UserError(
+            _("There are no templates yet. Write one with `/mail-campaign-template new`.")
+        )
     client.views_open(trigger_id=body["trigger_id"], view=campaign_modal(mailboxes, lists, rows))

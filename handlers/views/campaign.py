@@ -13,6 +13,7 @@ from bot.campaigns import audiences, sending, templates
 from bot.connect import rich_values, view_values
 from bot.context import AppContext
 from bot.formatting.slack_text import escape
+from locales import _
 from providers.errors import MailroomError
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,12 @@ def register(app: App, ctx: AppContext) -> None:
             ack(response_action="errors", errors={"name": exc.message})
             return
         ack()
-        ctx.slack.dm(user, f"Template *{escape(row.name)}* saved. Use it with `/mail-campaign`.")
+        ctx.slack.dm(
+            user,
+            _("Template *{name}* saved. Use it with `/mail-campaign`.").format(
+                name=escape(row.name)
+            ),
+        )
 
     @app.view(CAMPAIGN_VIEW)
     def choose_campaign(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -79,10 +85,10 @@ def register(app: App, ctx: AppContext) -> None:
             seconds = prepared.limits.seconds_for(prepared.recipients)
             per_day = prepared.limits.per_day
             if (per_day and prepared.recipients > per_day) or seconds > 86400:
-                warning = (
-                    f"At {prepared.limits.describe()} this campaign cannot finish within a day; "
-                    "it continues where it stopped as the limits allow."
-                )
+                warning = _(
+                    "At {limits} this campaign cannot finish within a day; it continues where "
+                    "it stopped as the limits allow."
+                ).format(limits=prepared.limits.describe())
             text, blocks = confirmation(
                 prepared.campaign,
                 mailbox.address if mailbox else "",
@@ -99,5 +105,8 @@ def register(app: App, ctx: AppContext) -> None:
             log.exception("preparing a campaign failed")
             ctx.slack.dm(
                 user,
-                "Mailroom could not prepare that campaign because of an error on its side. Try again in a minute.",
+                _(
+                    "Mailroom could not prepare that campaign because of an error on its side. "
+                    "Try again in a minute."
+                ),
             )
