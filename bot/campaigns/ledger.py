@@ -6,6 +6,12 @@ server's acceptance and that last commit leaves the row ``sending``; recovery tu
 into ``uncertain``, which are never sent again automatically and are listed in the report.
 Claims are conditional updates (``WHERE state = 'queued'``), so any number of worker
 processes can share one campaign and a row is claimed by exactly one of them.
+
+The worker's per-message write is one statement: the row the server accepted last becomes
+``sent`` and the next one is claimed. On PostgreSQL it is sent without waiting
+(``start_claim``) while the SMTP transaction is written, and the final "." that makes the
+server accept the message waits for its commit, so the order of the records and the server's
+acceptance is the same as when the statement runs first.
 """
 
 from __future__ import annotations
