@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.events import Events
-from bot.languages import PeopleLanguages
+from bot.languages import Languages
 from bot.mailboxes import Mailboxes
 from bot.notify import Notifier
 from bot.roles import Roles
@@ -45,7 +45,7 @@ class AppContext:
     notifier: Notifier
     scheduler: Scheduler
     # Each person's language from their Slack locale (bot/i18n.py).
-    languages: PeopleLanguages
+    languages: Languages
     sync: SyncService = field(init=False)
     replies: ReplyService = field(init=False)
     # Activate / pause / choose a channel: guards, scheduling, mailbox_changed (bot/lifecycle.py).

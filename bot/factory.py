@@ -13,7 +13,7 @@ from slack_bolt import App
 from bot import features, metrics, push
 from bot.context import AppContext
 from bot.jobs import Jobs
-from bot.languages import PeopleLanguages
+from bot.languages import Languages
 from bot.lifecycle import MailboxLifecycle
 from bot.mailboxes import Mailboxes
 from bot.notify import Notifier
@@ -118,7 +118,7 @@ def build_context(settings: Settings) -> AppContext:
         roles=Roles(db, slack, settings.mailroom_admins),
         notifier=Notifier(db, slack),
         scheduler=Scheduler(settings.sync_interval_seconds),
-        languages=PeopleLanguages(slack.client.users_info),
+        languages=Languages(slack.client.users_info, db),
     )
     set_workspace_language(settings.mailroom_language)
     ctx.sync = SyncService(ctx)

@@ -218,7 +218,7 @@ class ReplyService:
             if row.send_after is None:
                 self.send(row.id)  # type: ignore[arg-type]
             else:
-                with speaking(None):  # the thread notice is read by the channel
+                with speaking(self.ctx.languages.of_channel(row.source_channel)):
                     self._announce_hold(row, conversation.thread_ts)
                 self.schedule(row.id, row.send_after)  # type: ignore[arg-type]
 
@@ -372,7 +372,7 @@ class ReplyService:
         self.ctx.scheduler.remove(f"reply:{message_row_id}")
         # The Slack message stays in the thread, never emailed: marked like a note.
         self._react(row.source_channel, row.source_ts, NOTE_REACTION)
-        with speaking(None):  # the thread notice is read by the channel
+        with speaking(self.ctx.languages.of_channel(row.source_channel)):
             self._update_notice(row, *held_reply_done_blocks(row, "cancelled"))
         return None
 
@@ -396,7 +396,7 @@ class ReplyService:
         if not moved:
             return _undo_refusal(row, user_id)
         self.schedule(message_row_id, when)
-        with speaking(None):  # the thread notice is read by the channel
+        with speaking(self.ctx.languages.of_channel(row.source_channel)):
             self._update_notice(row, *held_reply_blocks(row, scheduled=True))
         return None
 
@@ -465,9 +465,9 @@ class ReplyService:
                 row = session.get(Message, message_row_id)
             if not claimed or row is None:
                 return False
-            # Thread notices and failures are channel posts: the workspace language, also
+            # Thread notices and failures are channel posts: the channel's language, also
             # when the author's own request sends the reply at once.
-            with speaking(None):
+            with speaking(self.ctx.languages.of_channel(row.source_channel)):
                 return self._deliver(row)
         finally:
             with self._claiming:

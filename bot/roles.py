@@ -75,6 +75,10 @@ ADMIN_ONLY: dict[str, str] = {
         "Only Mailroom admins can manage workspace templates. Ask a workspace admin, or someone listed "
         "in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."
     ),
+    "choose a channel's language": N_(
+        "Only Mailroom admins can choose a channel's language. Ask a workspace admin, or someone "
+        "listed in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."
+    ),
     "choose how a mailbox sends": N_(
         "Only Mailroom admins can choose how a mailbox sends. Ask a workspace admin, or someone listed "
         "in MAILROOM_ADMINS, to do it or to grant you admin with `/mail-role`."

@@ -7,14 +7,17 @@ Features add lines about a mailbox (verification state, consent...) through
 
 from __future__ import annotations
 
-from bot.blocks.common import Block
-from bot.blocks.status import status_message
+from bot.blocks.common import CHANNEL_ID_RE, Block
+from bot.blocks.status import channel_language_blocks, status_message
 from bot.context import AppContext
 from locales import speaking
 
 
-def build_status(ctx: AppContext, user_id: str, team_id: str) -> tuple[str, list[Block]]:
-    """The mailboxes ``user_id`` may see, with what they may do to each."""
+def build_status(
+    ctx: AppContext, user_id: str, team_id: str, channel_id: str = ""
+) -> tuple[str, list[Block]]:
+    """The mailboxes ``user_id`` may see, with what they may do to each; for an admin in a
+    channel, also the language of that channel's posts."""
     rows = []
     for mailbox in ctx.mailboxes.all(team_id or None):
         if not ctx.roles.can_see(user_id, mailbox):
@@ -24,10 +27,14 @@ def build_status(ctx: AppContext, user_id: str, team_id: str) -> tuple[str, list
             extra += mailbox_lines(ctx, mailbox)
         rows.append((mailbox, ctx.roles.can_manage(user_id, mailbox), extra))
     footer: list[str] = []
+    settings: list[Block] = []
     if ctx.roles.is_admin(user_id):
         for footer_lines in ctx.status_footer:
             footer += footer_lines(ctx, team_id)
-    return status_message(rows, footer)
+        if CHANNEL_ID_RE.fullmatch(channel_id or ""):
+            chosen = ctx.languages.channel_choice(channel_id)
+            settings = channel_language_blocks(channel_id, chosen)
+    return status_message(rows, footer, settings)
 
 
 def publish_home(ctx: AppContext, user_id: str, team_id: str) -> None:

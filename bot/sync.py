@@ -703,7 +703,9 @@ class SyncService:
     def _post_isolated(self, mailbox: Mailbox, row: Message, parsed: InboundEmail) -> int:
         """``_post``, where a failure of this one mail is counted instead of raised."""
         try:
-            return self._post(mailbox, row, parsed)
+            # The post is read by the mailbox's channel (DMs inside choose their reader's).
+            with speaking(self.ctx.languages.of_channel(mailbox.channel_id)):
+                return self._post(mailbox, row, parsed)
         except MailFailure as failure:
             log.warning("message %s could not be posted: %s", row.id, failure.reason)
             self._note_post_failure(mailbox, row.id, failure.reason)  # type: ignore[arg-type]
@@ -996,11 +998,9 @@ class SyncService:
             return [self.ctx.settings.mailroom_admin_channel]
         return sorted(set(self.ctx.settings.mailroom_admins) | {mailbox.owner_id})
 
-    def _language_of(self, recipient: str) -> str | None:
+    def _language_of(self, recipient: str) -> str:
         """A DM is read by one person (their language); a channel by everyone in it."""
-        if recipient.startswith(("U", "W")):
-            return self.ctx.languages.of(recipient)
-        return None
+        return self.ctx.languages.for_recipient(recipient)
 
     def _notify(
         self, key: str, recipient: str, text: str, blocks: list[dict[str, Any]] | None = None

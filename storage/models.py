@@ -115,6 +115,9 @@ class Mailbox(SQLModel, table=True):
     backfill_days: int = 0
     sync_mode: str = "full"  # full | partial (only known contacts)
     send_via: str = "smtp"  # smtp | ses
+    # The language of the email Mailroom itself writes for this mailbox (footer words, test
+    # mails, campaign unsubscribe pages); None: the workspace language.
+    language: str | None = None
     # The address an admin allowed to send through SES on its domain's verification alone;
     # any other address (a changed one too) needs its own SES verification.
     ses_pinned_address: str | None = None
@@ -204,6 +207,17 @@ class Message(SQLModel, table=True):
     send_after: datetime | None = None
     notice_ts: str | None = None  # outbound: the thread notice with Undo / Send later
     created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ChannelLanguage(SQLModel, table=True):
+    """An admin's choice of language for one channel's posts (else the workspace's)."""
+
+    __tablename__ = "channel_languages"
+    channel_id: str = Field(primary_key=True)
+    team_id: str = Field(default="", index=True)
+    language: str
+    updated_by: str = ""
     updated_at: datetime = Field(default_factory=utcnow)
 
 

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from bot.blocks.common import Block, actions, button, channel_link, context, divider, section
+from bot.blocks.common import (
+    Block,
+    actions,
+    button,
+    channel_link,
+    context,
+    divider,
+    option,
+    plain,
+    section,
+)
 from bot.formatting.slack_text import escape
 from locales import N_, _, format_list, ngettext
 from storage.models import Health, Mailbox
@@ -23,6 +34,41 @@ def health_label(health: str) -> str:
     """A mailbox's health in words, in the reader's language (unknown values as they are)."""
     label = HEALTH_LABELS.get(health)
     return _(label) if label else health
+
+
+# Each language named in itself, as language pickers do (not translated).
+LANGUAGE_NAMES = {"en": "English", "es": "Español"}
+DEFAULT_LANGUAGE = "default"
+MAILBOX_LANGUAGE = "mailbox_language"
+CHANNEL_LANGUAGE = "channel_language"
+
+
+def language_select(action_id: str, target: str, current: str | None) -> dict[str, Any]:
+    """A language picker; each option's value is ``<target>:<language>`` (``default``: the
+    workspace language)."""
+    options = [option(_("Workspace language"), f"{target}:{DEFAULT_LANGUAGE}")] + [
+        option(name, f"{target}:{code}") for code, name in LANGUAGE_NAMES.items()
+    ]
+    chosen = f"{target}:{current if current in LANGUAGE_NAMES else DEFAULT_LANGUAGE}"
+    return {
+        "type": "static_select",
+        "action_id": action_id,
+        "placeholder": plain(_("Language")),
+        "options": options,
+        "initial_option": next(o for o in options if o["value"] == chosen),
+    }
+
+
+def channel_language_blocks(channel_id: str, current: str | None) -> list[Block]:
+    """For admins in a channel: the language of the posts this channel reads."""
+    return [
+        divider(),
+        section(_("*Language of this channel's posts* (for admins):")),
+        actions(
+            language_select(CHANNEL_LANGUAGE, channel_id, current),
+            block_id="channel_language",
+        ),
+    ]
 
 
 def when(value: datetime | None) -> str:
@@ -60,6 +106,8 @@ def mailbox_status_blocks(
             )
         )
         buttons.append(button(_("Reconnect"), "mailbox_reconnect", str(mailbox.id)))
+        # The language of the email Mailroom itself writes for this mailbox.
+        buttons.append(language_select(MAILBOX_LANGUAGE, str(mailbox.id), mailbox.language))
     blocks.append(actions(*buttons, block_id=f"mailbox_{mailbox.id}"))
     return blocks
 
@@ -79,15 +127,20 @@ def sign_in_setup_note(providers: list[str], settings: list[str]) -> str:
 
 
 def status_message(
-    mailboxes: list[tuple[Mailbox, bool, list[str]]], footer_lines: list[str] | None = None
+    mailboxes: list[tuple[Mailbox, bool, list[str]]],
+    footer_lines: list[str] | None = None,
+    extra_blocks: list[Block] | None = None,
 ) -> tuple[str, list[Block]]:
     if not mailboxes:
         text = _("No mailboxes yet. Connect one with `/mail-connect`.")
-        blocks: list[Block] = [section(text)]
+        blocks: list[Block] = [section(text), *(extra_blocks or [])]
         if footer_lines:
             blocks.append(context(*footer_lines))
         return text, blocks
     blocks = [section(_("*Your mailboxes* ({count})").format(count=len(mailboxes)))]
+    # Before the mailboxes: when Slack's 50-block limit cuts, it cuts mailboxes (all are in
+    # /mail-status's App Home too), never the channel's settings.
+    blocks += extra_blocks or []
     for mailbox, can_manage, extra in mailboxes[:15]:  # 15 x 3 blocks stays under Slack's 50
         blocks.append(divider())
         blocks += mailbox_status_blocks(mailbox, can_manage=can_manage, extra_lines=extra)

@@ -34,7 +34,7 @@ from bot.connect import view_values
 from bot.context import AppContext
 from bot.formatting.outbound import MAX_REPLY_RECIPIENTS, make_message_id, split_addresses
 from bot.slack_files import own_files, size_limit_text, stored_file
-from locales import _, ngettext, speaking, workspace_language
+from locales import _, ngettext, speaking
 from providers.errors import MailroomError, UserError
 from storage.models import (
     Conversation,
@@ -330,7 +330,9 @@ def start(ctx: AppContext, row: Message) -> None:
     author = row.author_id or ""
     channel = row.source_channel or ""
     # The mailbox's channel reads the workspace language; the author's DM reads theirs.
-    reader = ctx.languages.of(author) if channel.startswith("D") else workspace_language()
+    reader = (
+        ctx.languages.of(author) if channel.startswith("D") else ctx.languages.of_channel(channel)
+    )
     with speaking(reader):
         text, blocks = composed_root_blocks(
             author,

@@ -22,7 +22,7 @@ from bot.formatting.outbound import compose_email, make_message_id
 from bot.formatting.slack_text import slack_to_html, slack_to_plain
 from bot.replies import Footer as RenderedFooter
 from bot.replies import FooterSource
-from locales import N_, _, ngettext
+from locales import N_, _, ngettext, speaking
 from providers import smtp
 from providers.errors import UserError
 from storage.models import (
@@ -335,15 +335,19 @@ def send_test(ctx: AppContext, mailbox: Mailbox, form: FooterForm, user_id: str)
             ).format(address=mailbox.address)
         )
     rendered = render_footer(form, tag_values(ctx, mailbox, user_id))
+    # Mailroom's own words in an email: the mailbox's language, like every mail it writes.
+    with speaking(ctx.languages.of_mailbox(mailbox)):
+        subject = _("Mailroom footer test")
+        words = _("This is how your footer looks at the end of a reply.")
     email = compose_email(
         sender_name=mailbox.sender_name or mailbox.address,
         sender_address=mailbox.address,
         to=[person.email],
-        subject="Mailroom footer test",
+        subject=subject,
         in_reply_to=None,
         references=[],
-        text="This is how your footer looks at the end of a reply.",
-        html="This is how your footer looks at the end of a reply.",
+        text=words,
+        html=html.escape(words),
         message_id=make_message_id(mailbox.address),
         footer_text=rendered.text,
         footer_html=rendered.html,

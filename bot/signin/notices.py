@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from sqlmodel import or_, select
 
 from bot.blocks.signin import config_alert_blocks
-from locales import speaking, workspace_language
+from locales import speaking
 from storage.models import Role, User
 
 if TYPE_CHECKING:
@@ -25,10 +25,8 @@ log = logging.getLogger(__name__)
 
 def language_for(ctx: AppContext, recipient: str) -> str:
     """The language of a notice to ``recipient``: a person's own Slack language; a channel's
-    (several readers) the workspace language."""
-    if recipient[:1] in ("U", "W"):
-        return ctx.languages.of(recipient)
-    return workspace_language()
+    (several readers) the one chosen for it, else the workspace language."""
+    return ctx.languages.for_recipient(recipient)
 
 
 def send_once(

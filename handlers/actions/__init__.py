@@ -9,6 +9,7 @@ from handlers.actions import (
     campaign,
     email,
     inbox,
+    languages,
     mail_retry,
     mailbox,
     preferences,
@@ -16,7 +17,17 @@ from handlers.actions import (
     signin,
 )
 
-MODULES: tuple = (mailbox, email, mail_retry, senders, signin, preferences, campaign, inbox)
+MODULES: tuple = (
+    mailbox,
+    email,
+    mail_retry,
+    senders,
+    signin,
+    preferences,
+    campaign,
+    inbox,
+    languages,
+)
 
 
 def register(app: App, ctx: AppContext) -> None:

@@ -16,5 +16,7 @@ def register(app: App, ctx: AppContext) -> None:
     @user_facing(ctx)
     def show_status(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        text, blocks = build_status(ctx, body["user_id"], body.get("team_id", ""))
+        text, blocks = build_status(
+            ctx, body["user_id"], body.get("team_id", ""), str(body.get("channel_id") or "")
+        )
         tell(ctx, body, text, blocks=blocks)
