@@ -18,7 +18,9 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("mailboxes", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("language", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+        batch_op.add_column(
+            sa.Column("language", sqlmodel.sql.sqltypes.AutoString(), nullable=True)
+        )
     op.create_table(
         "channel_languages",
         sa.Column("channel_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
