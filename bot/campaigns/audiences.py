@@ -23,7 +23,7 @@ from sqlmodel import col, func, select
 from bot.slack_files import download_slack_file, file_url, is_remote_file
 from locales import N_, _, format_number, ngettext, speaking
 from providers.errors import ServiceError, UserError
-from storage.models import Audience, AudienceMember, Suppression, utcnow
+from storage.models import Audience, AudienceMember, Suppression, saved_id, utcnow
 
 if TYPE_CHECKING:
     from bot.context import AppContext
@@ -281,13 +281,13 @@ def list_audiences(ctx: AppContext, team_id: str) -> list[tuple[Audience, int]]:
                 select(AudienceMember.audience_id, func.count())
                 .join(Audience, col(Audience.id) == AudienceMember.audience_id)
                 .where(Audience.team_id == team_id)
-                .group_by(AudienceMember.audience_id)
+                .group_by(col(AudienceMember.audience_id))
             ).all()
         )
         audiences = session.exec(
             select(Audience).where(Audience.team_id == team_id).order_by(col(Audience.name))
         ).all()
-    return [(a, counts.get(a.id, 0)) for a in audiences]
+    return [(a, counts.get(saved_id(a), 0)) for a in audiences]
 
 
 def suppressed_addresses(ctx: AppContext, team_id: str) -> set[str]:

@@ -67,7 +67,7 @@ def parse_dsn(raw: bytes) -> list[Bounce]:
         return []
     if msg.get_content_type() != "multipart/report":
         return []
-    if (msg.get_param("report-type") or "").lower() != "delivery-status":
+    if str(msg.get_param("report-type") or "").lower() != "delivery-status":
         return []
     blocks: list[EmailMessage] = []
     original_id: str | None = None
@@ -100,7 +100,8 @@ def _status_blocks(part: EmailMessage) -> list[EmailMessage]:
     if isinstance(payload, list):
         return [p for p in payload if isinstance(p, EmailMessage)]
     # Some mailers send it base64-encoded or as a plain string: parse the field blocks.
-    text = part.get_payload(decode=True) or b""
+    decoded = part.get_payload(decode=True)
+    text = decoded if isinstance(decoded, bytes) else b""
     chunks = re.split(rb"\r?\n\s*\r?\n", text)
     return [email.message_from_bytes(c.strip() + b"\n") for c in chunks if c.strip()]
 
@@ -110,7 +111,8 @@ def _original_message_id(part: EmailMessage) -> str | None:
     if isinstance(payload, list) and payload and isinstance(payload[0], EmailMessage):
         value = payload[0].get("Message-ID")
     else:
-        raw = part.get_payload(decode=True) or b""
+        decoded = part.get_payload(decode=True)
+        raw = decoded if isinstance(decoded, bytes) else b""
         value = email.message_from_bytes(raw).get("Message-ID")
     match = MESSAGE_ID_RE.search(str(value or ""))
     return match.group(0) if match else None

@@ -101,7 +101,8 @@ def count_sendable(ctx: AppContext, team_id: str, audience_id: int) -> tuple[int
             .select_from(AudienceMember)
             .join(
                 Suppression,
-                (Suppression.address == AudienceMember.address) & (Suppression.team_id == team_id),
+                (col(Suppression.address) == AudienceMember.address)
+                & (col(Suppression.team_id) == team_id),
             )
             .where(AudienceMember.audience_id == audience_id)
         ).one()

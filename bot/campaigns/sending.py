@@ -50,6 +50,7 @@ from storage.models import (
     MailboxKind,
     RecipientState,
     Role,
+    saved_id,
     utcnow,
 )
 
@@ -393,11 +394,11 @@ class CampaignEngine:
             ids = session.exec(
                 select(Campaign.id).where(Campaign.state == CampaignState.SENDING)
             ).all()
-        for campaign_id in ids:
+        for campaign_id in (i for i in ids if i is not None):
             if self.backoff.get(campaign_id, (0.0, 0.0))[0] > time.monotonic():
                 continue
             try:
-                self.run(campaign_id)  # type: ignore[arg-type]
+                self.run(campaign_id)
             except Exception:
                 log.exception("campaign %s: sending batch failed", campaign_id)
 
@@ -644,7 +645,7 @@ class CampaignEngine:
                 .where(table.c.id == campaign.id, table.c.state == CampaignState.SENDING.value)
                 .values(state=CampaignState.PAUSED.value, note=note)
             )
-        self.publish_progress(load(self.ctx, campaign.id), force=True)
+        self.publish_progress(load(self.ctx, saved_id(campaign)), force=True)
 
     def _finish_if_done(self, campaign_id: int) -> None:
         counts = ledger.counts(self.ctx, campaign_id)

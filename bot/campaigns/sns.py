@@ -102,6 +102,7 @@ def _public_key(url: str, settings: SnsSettings) -> rsa.RSAPublicKey | None:
 
 def string_to_sign(message: dict[str, Any]) -> bytes | None:
     kind = message.get("Type")
+    names: tuple[str, ...]
     if kind == "Notification":
         names = NOTIFICATION_FIELDS
     elif kind in ("SubscriptionConfirmation", "UnsubscribeConfirmation"):

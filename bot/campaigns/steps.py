@@ -192,11 +192,15 @@ def _launch(ctx: AppContext, step: CampaignStep, parent: Campaign) -> int | None
         session.add(child)
         session.flush()
         table = CampaignStep.__table__  # type: ignore[attr-defined]
-        claimed = session.execute(
-            update(table)
-            .where(table.c.id == step.id, table.c.child_campaign_id.is_(None))
-            .values(child_campaign_id=child.id)
-        ).rowcount
+        claimed = (
+            session.connection()
+            .execute(
+                update(table)
+                .where(table.c.id == step.id, table.c.child_campaign_id.is_(None))
+                .values(child_campaign_id=child.id)
+            )
+            .rowcount
+        )
         if claimed != 1:
             session.rollback()
             return None

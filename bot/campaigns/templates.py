@@ -14,7 +14,7 @@ import html
 import json
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -120,9 +120,13 @@ class Compiled:
     html_data: dict
 
 
-def _skeleton(pieces: list[tuple[str, str | None, str]]) -> tuple[str, list, list]:
+def _skeleton(
+    pieces: Sequence[tuple[str, str | None, str]],
+) -> tuple[str, list[str], list[str]]:
     """Jinja source for (literal, field, default) pieces, with the data it refers to."""
-    source, literals, defaults = [], [], []
+    source: list[str] = []
+    literals: list[str] = []
+    defaults: list[str] = []
     for literal, name, default in pieces:
         if literal:
             source.append(f"{{{{ L[{len(literals)}] }}}}")
@@ -297,7 +301,7 @@ def save_template(
             )
         row = session.get(CampaignTemplate, template_id) if template_id else None
         if row is None or row.team_id != team_id:
-            row = CampaignTemplate(team_id=team_id)
+            row = CampaignTemplate(team_id=team_id, name="", subject="", body="")
         row.name, row.subject, row.body = name.strip(), subject.strip(), body
         row.body_rich = body_rich
         row.updated_by, row.updated_at = user_id, utcnow()
