@@ -26,6 +26,9 @@ class Sender:
     address: str
     from_header: str
     list_id: str
+    # The mailbox's language (its own email's), for the unsubscribe page of recipients whose
+    # audience row says none; "" leaves it to the browser, then the workspace language.
+    language: str = ""
 
 
 def sender_of(mailbox: Mailbox, campaign: Campaign) -> Sender:
@@ -35,6 +38,7 @@ def sender_of(mailbox: Mailbox, campaign: Campaign) -> Sender:
         address=mailbox.address,
         from_header=formataddr((name, mailbox.address), charset="utf-8"),
         list_id=f"<audience-{campaign.audience_id}.{domain}>",
+        language=mailbox.language or "",
     )
 
 
@@ -75,7 +79,7 @@ def compose(
     token = make_token(ctx, campaign.id, row.id, row.address)  # type: ignore[arg-type]
     link = unsubscribe_url(ctx, token)
     values = ledger.fields_of(row)
-    language = values.get("language") or values.get("lang") or ""
+    language = values.get("language") or values.get("lang") or sender.language
     click = ""
     if campaign.track_clicks:
         from bot.campaigns.tracking import click_base
