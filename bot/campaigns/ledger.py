@@ -30,6 +30,7 @@ from sqlalchemy import Connection, bindparam, case, func, insert, or_, update
 from sqlmodel import col, select
 
 from bot.formatting.outbound import make_message_id
+from locales import N_, _
 from storage.models import (
     AudienceMember,
     Campaign,
@@ -43,7 +44,9 @@ if TYPE_CHECKING:
     from bot.context import AppContext
 
 TABLE = CampaignRecipient.__table__  # type: ignore[attr-defined]
-_STOPPED = (
+# Stored on the row by a background job (so in the workspace language), shown in the
+# campaign's progress message.
+_STOPPED = N_(
     "Mailroom stopped while this message was being sent; the server may have accepted it, "
     "so it is not sent again automatically."
 )
@@ -408,7 +411,7 @@ def recover_stale(ctx: AppContext, older_than: datetime | None) -> int:
         result = conn.execute(
             query.values(
                 state=RecipientState.UNCERTAIN.value,
-                error=_STOPPED,
+                error=_(_STOPPED),
             )
         )
     return result.rowcount
@@ -435,7 +438,7 @@ def recover_dead_local_workers(ctx: AppContext, host: str) -> int:
             recovered += conn.execute(
                 update(TABLE)
                 .where(TABLE.c.state == RecipientState.SENDING.value, TABLE.c.claimed_by == worker)
-                .values(state=RecipientState.UNCERTAIN.value, error=_STOPPED)
+                .values(state=RecipientState.UNCERTAIN.value, error=_(_STOPPED))
             ).rowcount
     return recovered
 

@@ -30,7 +30,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from bot.blocks.campaigns import progress_message
+from bot.blocks.campaigns import _state_word, progress_message
 from bot.campaigns import ledger, templates
 from bot.campaigns.compose import Sender, campaign_footer, compiled_for, compose, sender_of
 from bot.campaigns.limits import CampaignSettings, Limits, Throttle, limits_for, throttled
@@ -38,6 +38,7 @@ from bot.campaigns.transport import Outcome, Result, SesTransport, SmtpTransport
 from bot.campaigns.unsubscribe import suppress
 from bot.domain_checks import DKIM, DMARC, SES_DKIM, SPF
 from bot.formatting.outbound import OUTBOUND_POLICY, make_message_id
+from locales import N_, _, format_number
 from providers.errors import UserError
 from providers.smtp import flatten
 from storage.models import (
@@ -99,7 +100,7 @@ def domain_verdict(
     """SPF/DKIM/DMARC verdict from /dkim-check's service: (worst status, one line per check)."""
     senders = ctx.senders
     if senders is None:
-        return "unknown", ["Domain checks are not available."]
+        return "unknown", [_("Domain checks are not available.")]
     report = senders.domains.check(team_id, user_id, domain).report
     lines = [line for line in report.lines if line.check in (SPF, DKIM, SES_DKIM, DMARC)]
     statuses = {line.status for line in lines}
@@ -124,16 +125,18 @@ def prepare(
     )
     if mailbox is None:
         raise UserError(
-            "That mailbox cannot send campaigns now: choose an active, working marketing "
-            "mailbox you can see (`/mail-status` shows why one is not)."
+            _(
+                "That mailbox cannot send campaigns now: choose an active, working marketing "
+                "mailbox you can see (`/mail-status` shows why one is not)."
+            )
         )
     with ctx.db.session() as session:
         audience = session.get(Audience, audience_id)
         template = session.get(CampaignTemplate, template_id)
     if audience is None or audience.team_id != team_id:
-        raise UserError("That audience no longer exists. Run `/mail-audience list`.")
+        raise UserError(_("That audience no longer exists. Run `/mail-audience list`."))
     if template is None or template.team_id != team_id:
-        raise UserError("That template no longer exists. Run `/mail-campaign-template list`.")
+        raise UserError(_("That template no longer exists. Run `/mail-campaign-template list`."))
     recipients, suppressed = ledger.count_sendable(ctx, team_id, audience_id)
     domain = mailbox.address.rpartition("@")[2].lower()
     verdict, lines = domain_verdict(ctx, team_id, user_id, domain)
@@ -167,7 +170,7 @@ def load(ctx: AppContext, campaign_id: int, team_id: str | None = None) -> Campa
     with ctx.db.session() as session:
         campaign = session.get(Campaign, campaign_id)
     if campaign is None or (team_id is not None and campaign.team_id != team_id):
-        raise UserError("That campaign no longer exists. Run `/mail-campaign list`.")
+        raise UserError(_("That campaign no longer exists. Run `/mail-campaign list`."))
     return campaign
 
 
@@ -176,7 +179,7 @@ def check_control(ctx: AppContext, campaign: Campaign, user_id: str) -> Mailbox:
     ctx.roles.require_campaigns(user_id)
     mailbox = ctx.mailboxes.get(campaign.mailbox_id)
     if mailbox is None or not ctx.roles.can_see(user_id, mailbox):
-        raise UserError("You cannot manage campaigns of that mailbox.")
+        raise UserError(_("You cannot manage campaigns of that mailbox."))
     return mailbox
 
 
@@ -199,19 +202,31 @@ def check_startable(ctx: AppContext, campaign: Campaign, user_id: str) -> Mailbo
     """Everything that must hold before a campaign is sent or scheduled."""
     mailbox = check_control(ctx, campaign, user_id)
     if campaign.state != CampaignState.DRAFT:
-        raise UserError(f"That campaign was already started (it is {campaign.state}).")
+        raise UserError(
+            _("That campaign was already started (it is {state}).").format(
+                state=_state_word(campaign.state)
+            )
+        )
     if needs_admin(campaign):
         raise UserError(
-            f"{campaign.domain} does not pass its SPF, DKIM and DMARC checks, so this campaign "
-            "waits until a Mailroom admin confirms sending anyway. Fix the records "
-            f"(`/dkim-check {campaign.domain}`) or ask an admin to press Send anyway."
+            _(
+                "{domain} does not pass its SPF, DKIM and DMARC checks, so this campaign "
+                "waits until a Mailroom admin confirms sending anyway. Fix the records "
+                "(`/dkim-check {domain}`) or ask an admin to press Send anyway."
+            ).format(domain=campaign.domain)
         )
     if not mailbox.active or mailbox.kind != MailboxKind.MARKETING:
-        raise UserError(f"{mailbox.address} is not an active marketing mailbox any more.")
+        raise UserError(
+            _("{address} is not an active marketing mailbox any more.").format(
+                address=mailbox.address
+            )
+        )
     if not ctx.settings.public_url:
         raise UserError(
-            "Campaigns need PUBLIC_URL (the https address of this Mailroom) for their "
-            "unsubscribe links. Ask whoever runs Mailroom to set it."
+            _(
+                "Campaigns need PUBLIC_URL (the https address of this Mailroom) for their "
+                "unsubscribe links. Ask whoever runs Mailroom to set it."
+            )
         )
     return mailbox
 
@@ -231,9 +246,9 @@ def schedule(
     check_startable(ctx, campaign, user_id)
     now = utcnow()
     if when <= now + timedelta(seconds=1):
-        raise UserError("Pick a time in the future, or press Send now.")
+        raise UserError(_("Pick a time in the future, or press Send now."))
     if when > now + MAX_SCHEDULE_AHEAD:
-        raise UserError("Campaigns can be scheduled up to 60 days ahead.")
+        raise UserError(_("Campaigns can be scheduled up to 60 days ahead."))
     table = Campaign.__table__  # type: ignore[attr-defined]
     with ctx.db.engine.begin() as conn:
         moved = conn.execute(
@@ -242,14 +257,14 @@ def schedule(
             .values(state=CampaignState.SCHEDULED.value, scheduled_at=when)
         ).rowcount
     if moved != 1:
-        raise UserError("That campaign was already started or scheduled.")
+        raise UserError(_("That campaign was already started or scheduled."))
     return load(ctx, campaign_id)
 
 
 def launch(ctx: AppContext, campaign: Campaign, from_state: CampaignState) -> Campaign:
     mailbox = ctx.mailboxes.get(campaign.mailbox_id)
     if mailbox is None:
-        raise UserError("That campaign's mailbox no longer exists.")
+        raise UserError(_("That campaign's mailbox no longer exists."))
     total = ledger.snapshot_audience(ctx, campaign, mailbox.address)
     with ctx.db.engine.begin() as conn:
         table = Campaign.__table__  # type: ignore[attr-defined]
@@ -259,7 +274,7 @@ def launch(ctx: AppContext, campaign: Campaign, from_state: CampaignState) -> Ca
             .values(state=CampaignState.SENDING.value, started_at=utcnow(), total=total)
         ).rowcount
     if moved != 1:
-        raise UserError("That campaign was already started.")
+        raise UserError(_("That campaign was already started."))
     campaign = load(ctx, campaign.id)  # type: ignore[arg-type]
     engine: CampaignEngine = ctx.need_campaigns()
     engine.publish_progress(campaign, force=True)
@@ -286,7 +301,7 @@ def launch_due(ctx: AppContext) -> list[int]:
                     .where(table.c.id == campaign.id, table.c.state == "scheduled")
                     .values(
                         state=CampaignState.PAUSED.value,
-                        note="Paused: its mailbox was inactive at the scheduled time.",
+                        note=_("Paused: its mailbox was inactive at the scheduled time."),
                     )
                 )
             continue
@@ -296,6 +311,13 @@ def launch_due(ctx: AppContext) -> list[int]:
         except (UserError, IntegrityError):
             continue  # another worker is launching it (or did first)
     return started  # type: ignore[return-value]
+
+
+CANNOT_MOVE = {
+    "pause": N_("That campaign is {state}, so it cannot pause now."),
+    "resume": N_("That campaign is {state}, so it cannot resume now."),
+    "cancel": N_("That campaign is {state}, so it cannot cancel now."),
+}
 
 
 def set_state(
@@ -321,7 +343,7 @@ def set_state(
             .values(state=target.value, note="")
         ).rowcount
     if moved != 1:
-        raise UserError(f"That campaign is {campaign.state}, so it cannot {action} now.")
+        raise UserError(_(CANNOT_MOVE[action]).format(state=_state_word(campaign.state)))
     if target == CampaignState.CANCELLED:
         ledger.cancel_queued(ctx, campaign_id)
         _finish_time(ctx, campaign_id)
@@ -408,7 +430,7 @@ class CampaignEngine:
         campaign = load(ctx, campaign_id)
         mailbox = ctx.mailboxes.get(campaign.mailbox_id)
         if mailbox is None or not mailbox.active:
-            self._pause(campaign, "Paused: the mailbox was removed or made inactive.")
+            self._pause(campaign, _("Paused: the mailbox was removed or made inactive."))
             return
         compiled = self.compiled.get(campaign_id)
         if compiled is None:
@@ -428,7 +450,14 @@ class CampaignEngine:
             SesTransport(ctx, mailbox) if mailbox.send_via == "ses" else SmtpTransport(ctx, mailbox)
         )
         if limits.waiting:
-            self._note(campaign, limits.waiting + " Sending continues when SES allows it.")
+            # The only reason ``limits_for`` gives: the whole sentence is one message.
+            self._note(
+                campaign,
+                _(
+                    "The Amazon SES 24-hour sending quota is used up. "
+                    "Sending continues when SES allows it."
+                ),
+            )
             return
         next_state_check = 0.0
         contended = False
@@ -458,8 +487,10 @@ class CampaignEngine:
                             if grant.day_full:
                                 self._note(
                                     campaign,
-                                    f"Daily limit of {limits.per_day:,} reached; sending "
-                                    "continues as the 24-hour window moves.",
+                                    _(
+                                        "Daily limit of {limit} reached; sending continues "
+                                        "as the 24-hour window moves."
+                                    ).format(limit=format_number(limits.per_day)),
                                 )
                                 return
                             if not grant.slots:
@@ -494,7 +525,9 @@ class CampaignEngine:
                         delay = self._back_off(campaign_id)
                         self._note(
                             campaign,
-                            f"Waiting {delay:.0f} s to retry: {result.detail}"[:500],
+                            _("Waiting {seconds} s to retry: {detail}").format(
+                                seconds=f"{delay:.0f}", detail=result.detail
+                            )[:500],
                         )
                         return
         finally:
@@ -595,7 +628,11 @@ class CampaignEngine:
         try:
             raw = compose(ctx, campaign, sender, row, compiled)
         except Exception as exc:
-            ledger.mark_failed(ctx, row.id, f"Could not build the message: {type(exc).__name__}")
+            ledger.mark_failed(
+                ctx,
+                row.id,
+                _("Could not build the message: {error}").format(error=type(exc).__name__),
+            )
             return Result(Outcome.FAILED, str(exc))
         result = transport.send(raw, sender.address, row.address)
         return self._record(campaign, row, result)
@@ -625,7 +662,7 @@ class CampaignEngine:
 
     def _back_off(self, campaign_id: int) -> float:
         """Seconds until this process tries the campaign again (doubling, up to 5 minutes)."""
-        _, last = self.backoff.get(campaign_id, (0.0, 0.0))
+        _until, last = self.backoff.get(campaign_id, (0.0, 0.0))
         delay = min(max(last * 2, BACKOFF_FIRST), BACKOFF_MAX)
         self.backoff[campaign_id] = (time.monotonic() + delay, delay)
         return delay
@@ -793,20 +830,24 @@ def send_test(
     person = ctx.roles.user(user_id, team_id)
     if not person.email:
         raise UserError(
-            "Your Slack profile has no email address, so Mailroom cannot send you a test. "
-            "Add one to your profile, then try again."
+            _(
+                "Your Slack profile has no email address, so Mailroom cannot send you a test. "
+                "Add one to your profile, then try again."
+            )
         )
     mailbox = next(iter(campaign_mailboxes(ctx, user_id, team_id)), None)
     if mailbox is None:
         raise UserError(
-            "There is no active marketing mailbox you can send from. Connect one with "
-            "`/mail-connect` (kind: marketing) or ask an admin."
+            _(
+                "There is no active marketing mailbox you can send from. Connect one with "
+                "`/mail-connect` (kind: marketing) or ask an admin."
+            )
         )
-    rendered, _ = preview(ctx, team_id, user_id, subject, body, mailbox, rich)
+    rendered, _values = preview(ctx, team_id, user_id, subject, body, mailbox, rich)
     msg = EmailMessage(policy=OUTBOUND_POLICY)
     msg["From"] = Address(display_name=mailbox.sender_name or "", addr_spec=mailbox.address)
     msg["To"] = Address(addr_spec=person.email)
-    msg["Subject"] = f"[Test] {rendered.subject}"
+    msg["Subject"] = _("[Test] {subject}").format(subject=rendered.subject)
     msg["Date"] = datetime.now(UTC)
     msg["Message-ID"] = make_message_id(mailbox.address)
     msg.set_content(rendered.text)
@@ -820,7 +861,9 @@ def send_test(
         transport.close()
     if result.outcome != Outcome.SENT:
         raise UserError(
-            f"The test to {person.email} was not sent: {result.detail}. Check the mailbox with "
-            "`/mail-status` and try again."
+            _(
+                "The test to {address} was not sent: {detail}. Check the mailbox with "
+                "`/mail-status` and try again."
+            ).format(address=person.email, detail=result.detail)
         )
     return person.email

@@ -118,6 +118,9 @@ def test_a_manager_sets_the_language_of_a_mailboxs_own_email(harness: Harness) -
     h = harness
     mailbox = h.connect(h.new_account(), user="UALICE")  # Alice's personal mailbox
     assert mailbox.id is not None and h.ctx.languages.of_mailbox(mailbox) == "en"
+    # Offered to who manages it (Alice, its owner), not to a viewer.
+    assert _picker(build_status(h.ctx, "UALICE", "")[1], "mailbox_language") is not None
+    assert _picker(build_status(h.ctx, "UBOB", "")[1], "mailbox_language") is None
     h.client.action("mailbox_language", f"{mailbox.id}:es", "UBOB", action_type="static_select")
     wait_until(lambda: h.slack.ephemerals("UBOB"), message="Bob refused")
     assert h.ctx.mailboxes.get(mailbox.id).language is None

@@ -25,6 +25,7 @@ def buttons(ephemeral: dict) -> list[tuple[str, str]]:
         for b in ephemeral["blocks"] or []
         if b["type"] == "actions"
         for e in b["elements"]
+        if e["type"] == "button"  # (the language menu sits beside them)
     ]
 
 

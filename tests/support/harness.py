@@ -68,6 +68,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield from fresh_postgres_database(base)
 
 
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A fresh empty PostgreSQL database, for what only PostgreSQL does."""
+    base = postgres_url()
+    if not base:
+        pytest.skip("PostgreSQL tests need MAILROOM_TEST_DATABASE_URL")
+    yield from fresh_postgres_database(base)
+
+
 def fresh_postgres_database(base: str) -> Iterator[str]:
     name = f"mailroom_{uuid.uuid4().hex[:12]}"
     admin = create_engine(_sqlalchemy_url(base), isolation_level="AUTOCOMMIT")

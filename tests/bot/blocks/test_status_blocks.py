@@ -30,6 +30,7 @@ def buttons(blocks: list[dict]) -> list[tuple[str, str]]:
         for b in blocks
         if b["type"] == "actions"
         for e in b["elements"]
+        if e["type"] == "button"  # (the language menu sits beside them)
     ]
 
 

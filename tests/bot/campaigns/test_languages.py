@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from bot.campaigns import sending
+from locales import speaking
+from providers.errors import UserError
 from tests.bot.campaigns.test_unsubscribe_browser import recipient_token
 from tests.support.campaigns import dms, wait_for_dm
 from tests.support.harness import Harness
@@ -132,3 +137,17 @@ def _text_of(raw: bytes) -> str:
     message = email.message_from_bytes(raw)
     parts = [p.get_payload(decode=True) for p in message.walk() if not p.is_multipart()]
     return "\n".join(p.decode() for p in parts if isinstance(p, bytes))
+
+
+def test_sending_refusals_are_in_the_reader_s_language(harness: Harness) -> None:
+    h = harness
+    h.slack.set_locale("UADMIN", "es-ES")
+    refused = answer(h, "/mail-campaign", "cancel 987654", "UADMIN")
+    assert "Esa campaña ya no existe. Ejecuta `/mail-campaign list`." in refused
+
+    # A direct call speaks the language of its block, and English outside it.
+    with speaking("es"), pytest.raises(UserError) as refusal:
+        sending.load(h.ctx, 987654)
+    assert refusal.value.message == "Esa campaña ya no existe. Ejecuta `/mail-campaign list`."
+    with pytest.raises(UserError, match="That campaign no longer exists"):
+        sending.load(h.ctx, 987654)

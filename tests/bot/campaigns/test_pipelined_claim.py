@@ -3,7 +3,6 @@ the final "." waits for the claim's commit, so a row another worker holds is nev
 
 from __future__ import annotations
 
-import pytest
 from sqlmodel import select
 
 from bot.campaigns import ledger
@@ -16,11 +15,10 @@ RAW = b"From: news@good.test\r\nTo: x@customer.example.com\r\nSubject: Hi\r\n\r\
 
 
 def test_the_final_dot_waits_for_the_claim_and_a_lost_claim_sends_nothing(
-    database_url: str, harness_with: HarnessFactory
+    postgres_database: str, harness_with: HarnessFactory
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the overlapped claim is PostgreSQL's (SQLite claims, then sends)")
-    h = harness_with(database_url=database_url)
+    # PostgreSQL only: SQLite (one process) claims, then sends.
+    h = harness_with(database_url=postgres_database)
     mailbox = h.connect(marketing_account(h), user="UADMIN", kind="marketing", channel=CHANNEL)
     with h.ctx.db.session() as session:
         audience = Audience(team_id="T1", name="a")
