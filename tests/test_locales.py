@@ -83,3 +83,14 @@ def test_numbers_are_formatted_per_language() -> None:
 )
 def test_slack_locales_map_to_languages(tag: str, language: str | None) -> None:
     assert locales.language_of(tag) == language
+
+
+def test_the_compiled_catalogs_ship_with_the_package() -> None:
+    """A fresh install (README: pip install -e .) reads the .mo files from the package."""
+    import tomllib
+
+    project = tomllib.loads((locales.LOCALE_DIR.parent / "pyproject.toml").read_text("utf-8"))
+    shipped = project["tool"]["setuptools"]["package-data"]["locales"]
+    assert "*/LC_MESSAGES/mailroom.mo" in shipped
+    for language in locales.LANGUAGES:
+        assert (locales.LOCALE_DIR / language / "LC_MESSAGES" / "mailroom.mo").is_file()
