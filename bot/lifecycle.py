@@ -1,4 +1,5 @@
-"""One place that changes whether a mailbox runs: activate, pause, choose its channel.
+"""One place that changes whether a mailbox runs or shows: activate, pause, choose its channel,
+hide or show.
 
 Each change checks who may make it and what blocks it (``ctx.activation_guards``: SES
 verification, Microsoft consent, a channel), applies the scheduling consequence (sync
@@ -64,6 +65,16 @@ class MailboxLifecycle:
             self.scheduler.schedule_sync(saved_id(mailbox), self.sync_run)
         else:
             self.scheduler.unschedule_sync(saved_id(mailbox))
+        self.changed.emit(self.ctx, saved_id(mailbox))
+        return updated if updated is not None else mailbox
+
+    def set_visible(self, user_id: str, mailbox: Mailbox, visible: bool) -> Mailbox:
+        """Show or hide a mailbox (hidden: listed to admins only); its sync is unchanged."""
+        if not self.roles.can_manage(user_id, mailbox):
+            raise UserError(
+                _("Only an admin (or the owner of a personal mailbox) can hide or show it.")
+            )
+        updated = self.mailboxes.set_fields(saved_id(mailbox), visible=visible)
         self.changed.emit(self.ctx, saved_id(mailbox))
         return updated if updated is not None else mailbox
 

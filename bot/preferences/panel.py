@@ -65,22 +65,6 @@ class HomePanel:
 # --- Status ---------------------------------------------------------------------------------
 
 
-def set_visibility(ctx: AppContext, user_id: str, mailbox_id: int, visible: bool) -> Mailbox:
-    mailbox = ctx.mailboxes.get(mailbox_id)
-    if mailbox is None:
-        raise UserError(
-            _("That mailbox no longer exists. Run `/mail-status` to see the current list.")
-        )
-    if not ctx.roles.can_manage(user_id, mailbox):
-        raise UserError(
-            _("Only an admin (or the owner of a personal mailbox) can hide or show it.")
-        )
-    updated = ctx.mailboxes.set_fields(mailbox_id, visible=visible)
-    assert updated is not None
-    mailbox_changed(ctx, mailbox_id)
-    return updated
-
-
 def mailbox_changed(ctx: AppContext, mailbox_id: int) -> None:
     """Run every ``ctx.events.mailbox_changed`` listener (App Home refresh and any other feature's)."""
     ctx.events.mailbox_changed.emit(ctx, mailbox_id)

@@ -93,7 +93,7 @@ def register(app: App, ctx: AppContext) -> None:
     def home_toggle_visible(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         mailbox = _mailbox(ctx, body)
-        panel.set_visibility(ctx, user_of(body), mailbox.id, not mailbox.visible)  # type: ignore[arg-type]
+        ctx.lifecycle.set_visible(user_of(body), mailbox, not mailbox.visible)
 
     @app.action("home_sync_mode")
     @user_facing(ctx)

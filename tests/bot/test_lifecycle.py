@@ -113,3 +113,17 @@ def test_channel_choice_is_kept_when_refused_and_activates_otherwise(world: Worl
     assert refusal is None and saved.active is True
     assert world.scheduler.has(f"sync:{mailbox.id}")
     assert world.heard == [mailbox.id]
+
+
+def test_hide_and_show_keep_the_sync_and_announce(world: World) -> None:
+    mailbox = world.mailbox(active=True, channel_id="C1")
+    world.lifecycle.start_syncing(mailbox)
+    with pytest.raises(UserError, match="hide or show"):
+        world.lifecycle.set_visible("UBOB", mailbox, False)
+    assert world.heard == []
+    hidden = world.lifecycle.set_visible("UOWNER", mailbox, False)
+    assert hidden.visible is False and hidden.active is True
+    assert world.scheduler.has(f"sync:{mailbox.id}")  # hiding is not pausing
+    shown = world.lifecycle.set_visible("UOWNER", hidden, True)
+    assert shown.visible is True
+    assert world.heard == [mailbox.id, mailbox.id]
