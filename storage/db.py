@@ -102,7 +102,7 @@ class Database:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             return True
-        except Exception:
+        except Exception:  # a health probe: any failure means unreachable
             return False
 
     def insert_once(self, row: object) -> bool:

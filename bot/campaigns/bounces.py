@@ -63,7 +63,7 @@ def parse_dsn(raw: bytes) -> list[Bounce]:
     """The recipients a DSN reports on; empty when ``raw`` is not a delivery-status report."""
     try:
         msg = email.message_from_bytes(raw, policy=email.policy.compat32)
-    except Exception:
+    except Exception:  # unparseable: not a delivery report
         return []
     if msg.get_content_type() != "multipart/report":
         return []

@@ -577,7 +577,7 @@ class CampaignEngine:
         lost. A crash therefore still leaves at most one row whose fate is unknown."""
         try:
             raw = compose(self.ctx, campaign, sender, row, compiled)
-        except Exception:
+        except Exception:  # the plain path builds it again and records the failure
             return self._claim_then_send(transport, campaign, sender, row, compiled, slot_time)
         claimed = ledger.start_claim(
             self.conn, row, self.worker, accepted=self.accepted, claimed_at=slot_time

@@ -173,6 +173,6 @@ class SesTransport:
             return Result(Outcome.FAILED, code, stop=code in ("SendingPausedException",))
         except (EndpointConnectionError, ConnectTimeoutError) as exc:
             return Result(Outcome.RETRY, type(exc).__name__, stop=True)
-        except Exception as exc:
+        except Exception as exc:  # may have reached SES: uncertain, never resent
             return Result(Outcome.UNCERTAIN, type(exc).__name__, stop=True)
         return Result(Outcome.SENT, "accepted by SES")

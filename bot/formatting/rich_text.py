@@ -49,7 +49,7 @@ def _resolve(resolver: Resolver | None, key: str) -> str:
         return ""
     try:
         value = resolver(key)
-    except Exception:
+    except Exception:  # a failed name lookup keeps the raw mention; it never stops the text
         return ""
     return value.strip() if isinstance(value, str) else ""
 

@@ -227,7 +227,7 @@ def _call(resolver: Callable[[str], str] | None, key: str) -> str:
         return ""
     try:
         value = resolver(key)
-    except Exception:
+    except Exception:  # a failed name lookup keeps the raw mention; it never stops the text
         return ""
     return value.strip() if isinstance(value, str) else ""
 

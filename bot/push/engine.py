@@ -723,7 +723,7 @@ def close_session(session: ImapSession, idling: bool, tail: bytes) -> None:
         if idling:
             session.idle_done(tail)
         session.logout()
-    except Exception:
+    except Exception:  # saying goodbye on a broken connection: just drop it
         abandon_session(session)
 
 
@@ -746,7 +746,7 @@ def say_goodbye(sessions: list[tuple[ImapSession, bool]], deadline: float) -> No
             sock.sendall((b"DONE\r\n" if idling else b"") + b"MRBYE LOGOUT\r\n")
             sock.setblocking(False)
             pending[sock] = session
-        except Exception:
+        except Exception:  # saying goodbye on a broken connection: just drop it
             abandon_session(session)
     end = time.monotonic() + deadline
     with selectors.DefaultSelector() as selector:

@@ -25,7 +25,7 @@ def raw_header(msg: Message, name: str) -> str | None:
         for key, value in items:
             if key.lower() == wanted:
                 return re.sub(r"\r?\n|\r", "", str(value))
-    except Exception:
+    except Exception:  # a damaged header reads as absent, never loses the mail
         pass
     return None
 
@@ -270,7 +270,7 @@ def parse_date(msg: Message, problems: list[str] | None = None) -> datetime | No
         # Reject dates that can't be converted later (year 1 with a negative offset, etc.).
         parsed.astimezone(UTC)
         return parsed
-    except Exception:
+    except Exception:  # any unreadable date: noted for people, the mail still posts
         if problems is not None:
             problems.append(f"The message's date ({_quote(raw)}) couldn't be read.")
         return None
