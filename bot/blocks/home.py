@@ -15,7 +15,7 @@ from bot.blocks.common import (
     header,
     section,
 )
-from bot.blocks.status import health_label, when
+from bot.blocks.status import health_label, kind_word, when
 from bot.formatting.slack_text import escape
 from locales import _, ngettext
 from storage.models import MailboxKind
@@ -49,7 +49,7 @@ def mailbox_blocks(panel: MailboxPanel) -> list[Block]:
     if m.channel_id:
         sync_line += " · " + _("Channel: {channel}").format(channel=channel_link(m.channel_id))
     lines = [
-        f"*{escape(m.address)}* · {m.kind} · {escape(health_label(m.health))}",
+        f"*{escape(m.address)}* · {kind_word(m.kind)} · {escape(health_label(m.health))}",
         _("Status: {status} · Visibility: {visibility}").format(
             status=status, visibility=visibility
         ),

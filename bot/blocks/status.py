@@ -18,7 +18,7 @@ from bot.blocks.common import (
 )
 from bot.formatting.slack_text import escape
 from locales import N_, _, format_list, ngettext
-from storage.models import Health, Mailbox
+from storage.models import Health, Mailbox, MailboxKind
 
 # Keyed by str: Health is a StrEnum and rows hold the plain string.
 HEALTH_LABELS: dict[str, str] = {
@@ -28,6 +28,19 @@ HEALTH_LABELS: dict[str, str] = {
     Health.RECONNECT_NEEDED: N_(":red_circle: reconnect needed"),
     Health.ADMIN_APPROVAL_NEEDED: N_(":large_orange_circle: Microsoft admin approval needed"),
 }
+
+
+# A mailbox's kind in one word (the stored values are the English words).
+KIND_WORDS: dict[str, str] = {
+    MailboxKind.PERSONAL: N_("personal"),
+    MailboxKind.SHARED: N_("shared"),
+    MailboxKind.MARKETING: N_("marketing"),
+}
+
+
+def kind_word(kind: str) -> str:
+    word = KIND_WORDS.get(kind)
+    return _(word) if word else kind
 
 
 def health_label(health: str) -> str:
@@ -84,7 +97,7 @@ def mailbox_status_blocks(
     state = _("active") if mailbox.active else _("inactive (sends nothing, syncs nothing)")
     visibility = _("visible") if mailbox.visible else _("hidden (admins only)")
     lines = [
-        f"*{escape(mailbox.address)}* · {mailbox.kind} · {health_label(mailbox.health)}",
+        f"*{escape(mailbox.address)}* · {kind_word(mailbox.kind)} · {health_label(mailbox.health)}",
         _("Channel: {channel} · {state} · {visibility}").format(
             channel=channel_link(mailbox.channel_id), state=state, visibility=visibility
         ),
