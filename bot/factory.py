@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
@@ -25,7 +26,7 @@ from bot.settings import Settings, ensure_secret_key
 from bot.slack_client import Slack, make_web_client
 from bot.sync import SyncService
 from bot.web import create_web_app
-from locales import ContextExecutor, set_workspace_language, use_language
+from locales import ContextExecutor, read_by, set_workspace_language
 from storage.crypto import SecretBox
 from storage.db import Database
 
@@ -175,10 +176,11 @@ def _forget(published: dict[int, str], mailbox_id: int) -> None:
 
 def speak_the_readers_language(ctx: AppContext) -> Callable[..., Any]:
     """Bolt middleware: whatever a listener says is in the language of the person who acted
-    (their Slack locale); the workspace language when no one person did."""
+    (their Slack locale; Slack is asked only if something is said); the workspace language
+    when no one person did."""
 
     def middleware(context: dict[str, Any], next: Callable[[], Any]) -> Any:
-        use_language(ctx.languages.of(context.get("user_id")))
+        read_by(partial(ctx.languages.of, context.get("user_id")))
         return next()
 
     return middleware

@@ -45,6 +45,11 @@ LANGUAGES = ("en", "es")
 SOURCE_LANGUAGE = "en"
 
 _language: contextvars.ContextVar[str | None] = contextvars.ContextVar("language", default=None)
+# Who this request is for, asked only when something is said (a Slack request needs a
+# users.info round trip to know; most events say nothing to anyone).
+_reader: contextvars.ContextVar[Callable[[], str] | None] = contextvars.ContextVar(
+    "reader", default=None
+)
 _workspace_language = SOURCE_LANGUAGE
 
 P = ParamSpec("P")
@@ -76,21 +81,30 @@ def workspace_language() -> str:
 
 
 def current_language() -> str:
-    return _language.get() or _workspace_language
+    chosen = _language.get()
+    if chosen:
+        return chosen
+    reader = _reader.get()
+    return (reader() if reader is not None else None) or _workspace_language
 
 
-def use_language(language: str | None) -> None:
-    """Set the language for the rest of this request (Slack middleware, web middleware)."""
-    _language.set(language_of(language))
+def read_by(language_of_reader: Callable[[], str]) -> None:
+    """For the rest of this request: the language ``language_of_reader`` answers, asked the
+    first time something is translated and remembered (Slack middleware)."""
+    _language.set(None)
+    _reader.set(cache(language_of_reader))
 
 
 @contextmanager
 def speaking(language: str | None) -> Iterator[None]:
-    """The language of a block of work, e.g. a DM to one person from a background job."""
+    """The language of a block of work, e.g. a DM to one person from a background job;
+    None: the workspace language."""
     token = _language.set(language_of(language))
+    reader_token = _reader.set(None)
     try:
         yield
     finally:
+        _reader.reset(reader_token)
         _language.reset(token)
 
 

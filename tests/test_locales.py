@@ -94,3 +94,27 @@ def test_the_compiled_catalogs_ship_with_the_package() -> None:
     assert "*/LC_MESSAGES/mailroom.mo" in shipped
     for language in locales.LANGUAGES:
         assert (locales.LOCALE_DIR / language / "LC_MESSAGES" / "mailroom.mo").is_file()
+
+
+def test_the_readers_language_is_asked_only_when_something_is_said_and_once() -> None:
+    import contextvars
+
+    asked: list[str] = []
+
+    def spanish_reader() -> str:
+        asked.append("es")
+        return "es"
+
+    def request() -> None:
+        locales.read_by(spanish_reader)
+        assert asked == []  # an event that says nothing costs no users.info
+        assert _("Connect a mailbox") == "Conectar un buzón"
+        assert _("Close") == "Cerrar"
+        assert asked == ["es"]
+        with speaking(None):  # a channel post inside the request: the workspace's
+            assert _("Close") == "Close"
+        assert _("Close") == "Cerrar"
+
+    contextvars.copy_context().run(request)
+    assert asked == ["es"]
+    assert _("Close") == "Close"  # nothing leaks out of the request's context
