@@ -46,9 +46,7 @@ class Languages:
         with self._lock:
             cached = self._channels.get(channel_id)
         if cached is None or now - cached[0] >= CHANNEL_TTL_SECONDS:
-            with self._db.session() as session:
-                row = session.get(ChannelLanguage, channel_id)
-            cached = (now, language_of(row.language) if row else None)
+            cached = (now, self.channel_choice(channel_id))
             with self._lock:
                 self._channels[channel_id] = cached
         return cached[1] or workspace_language()

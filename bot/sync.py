@@ -904,7 +904,7 @@ class SyncService:
             text, blocks = mail_failure_blocks(row, reason)
             self._notify(_failure_notice_key(row), channel, text, blocks)
         for recipient in self.recipients_for(mailbox):
-            with speaking(self._language_of(recipient)):
+            with speaking(self.ctx.languages.for_recipient(recipient)):
                 text = mail_failure_admin_text(mailbox, row, reason, channel)
             self._notify(f"mail-failed-told:{row.id}:{recipient}", recipient, text)
 
@@ -961,7 +961,7 @@ class SyncService:
         _health, was_failing = self.ctx.mailboxes.record_success(mailbox.id, new)  # type: ignore[arg-type]
         if was_failing and self.ctx.notifier.was_sent(f"sync-failing:{streak}"):
             for recipient in self.recipients_for(mailbox):
-                with speaking(self._language_of(recipient)):
+                with speaking(self.ctx.languages.for_recipient(recipient)):
                     text = sync_recovered_text(mailbox)
                 self._notify(f"sync-recovered:{streak}:{recipient}", recipient, text)
 
@@ -984,7 +984,7 @@ class SyncService:
                 return
         sent_any = False
         for recipient in self.recipients_for(mailbox):
-            with speaking(self._language_of(recipient)):
+            with speaking(self.ctx.languages.for_recipient(recipient)):
                 text, blocks = sync_failure_blocks(updated, error.message)
             sent_any |= self._notify(f"sync-failing:{streak}:{recipient}", recipient, text, blocks)
         if sent_any:
@@ -997,10 +997,6 @@ class SyncService:
         if self.ctx.settings.mailroom_admin_channel:
             return [self.ctx.settings.mailroom_admin_channel]
         return sorted(set(self.ctx.settings.mailroom_admins) | {mailbox.owner_id})
-
-    def _language_of(self, recipient: str) -> str:
-        """A DM is read by one person (their language); a channel by everyone in it."""
-        return self.ctx.languages.for_recipient(recipient)
 
     def _notify(
         self, key: str, recipient: str, text: str, blocks: list[dict[str, Any]] | None = None

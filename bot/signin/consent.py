@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from bot.blocks.signin import TenantView, granted_blocks
 from bot.blocks.status import when
 from bot.signin import config, states
-from bot.signin.notices import config_fault, dm, language_for, send_once
+from bot.signin.notices import config_fault, dm, send_once
 from locales import _, speaking
 from providers import microsoft
 from providers.signin_errors import FailureKind, SignInFailure, StateProblem
@@ -186,7 +186,7 @@ class Consent:
         for mailbox in self.waiting_mailboxes(row):
             for recipient in self.ctx.sync.recipients_for(mailbox):
                 # Each recipient reads it in their own language (the label too).
-                with speaking(language_for(self.ctx, recipient)):
+                with speaking(self.ctx.languages.for_recipient(recipient)):
                     text, blocks = granted_blocks(view.label, mailbox)
                 send_once(
                     self.ctx,
@@ -198,7 +198,7 @@ class Consent:
             # The refresh token may work again now; a sync tells, and clears the health.
             self.ctx.sync.sync_now(mailbox.id)  # type: ignore[arg-type]
         for user in _users(row):
-            with speaking(language_for(self.ctx, user)):
+            with speaking(self.ctx.languages.for_recipient(user)):
                 text, blocks = granted_blocks(view.label, None)
             send_once(self.ctx, f"consent-granted:{row_id}:{stamp}:{user}", user, text, blocks)
         return self._update(row_id, waiting_users="")
@@ -240,7 +240,7 @@ class Consent:
                 last_error=failure.code,
                 checked_at=utcnow(),
             )
-            with speaking(language_for(self.ctx, state.user_id)):
+            with speaking(self.ctx.languages.for_recipient(state.user_id)):
                 dm(self.ctx, state.user_id, ":x: " + _not_approved(declined, failure.code))
             return Landing(False, _("Not approved"), _not_approved(declined, failure.code))
         if params.get("admin_consent", "").lower() != "true":

@@ -23,12 +23,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def language_for(ctx: AppContext, recipient: str) -> str:
-    """The language of a notice to ``recipient``: a person's own Slack language; a channel's
-    (several readers) the one chosen for it, else the workspace language."""
-    return ctx.languages.for_recipient(recipient)
-
-
 def send_once(
     ctx: AppContext, key: str, recipient: str, text: str, blocks: list[dict[str, Any]] | None = None
 ) -> bool:
@@ -76,7 +70,7 @@ def config_fault(
             code,
         )
     for recipient in recipients:
-        with speaking(language_for(ctx, recipient)):
+        with speaking(ctx.languages.for_recipient(recipient)):
             text, blocks = config_alert_blocks(provider, code, address)
         send_once(
             ctx, f"signin-config:{provider}:{fingerprint}:{recipient}", recipient, text, blocks

@@ -32,7 +32,7 @@ from bot.connect import (
 )
 from bot.signin import config, states
 from bot.signin.consent import Consent
-from bot.signin.notices import config_fault, dm, language_for, send_once
+from bot.signin.notices import config_fault, dm, send_once
 from bot.signin.tokens import ProviderTokens
 from bot.sync import _streak_key
 from locales import _, current_language, speaking
@@ -187,7 +187,7 @@ class SignIn:
             self._failed(provider, row, failure)
             return Outcome(False, _("Not connected"), failure.message)
         except UserError as problem:
-            with speaking(language_for(self.ctx, row.user_id)):
+            with speaking(self.ctx.languages.for_recipient(row.user_id)):
                 text, blocks = failure_blocks(problem.message)
             dm(self.ctx, row.user_id, text, blocks)
             return Outcome(False, _("Not connected"), problem.message)
@@ -199,7 +199,7 @@ class SignIn:
         if mailbox.channel_id:
             note = join_channel(self.ctx, mailbox.channel_id)
             self.ctx.lifecycle.start_syncing(mailbox)
-            with speaking(language_for(self.ctx, row.user_id)):
+            with speaking(self.ctx.languages.for_recipient(row.user_id)):
                 text, blocks = connected_blocks(mailbox, provider, note)
             dm(self.ctx, row.user_id, text, blocks)
             return Outcome(
@@ -210,7 +210,7 @@ class SignIn:
                     "email will appear in the channel you chose."
                 ).format(address=mailbox.address),
             )
-        with speaking(language_for(self.ctx, row.user_id)):
+        with speaking(self.ctx.languages.for_recipient(row.user_id)):
             text, blocks = pick_channel_blocks(mailbox, provider)
         dm(self.ctx, row.user_id, text, blocks)
         return Outcome(
@@ -233,7 +233,7 @@ class SignIn:
             return  # nobody in this workspace has that address (a shared mailbox, usually)
         if owner == row.user_id:
             return
-        with speaking(language_for(self.ctx, owner)):
+        with speaking(self.ctx.languages.for_recipient(owner)):
             text = address_connected_text(mailbox, provider, row.user_id)
         dm(self.ctx, owner, text)
 
@@ -446,10 +446,10 @@ class SignIn:
             tenant = self.consent.tenant_for(row.tenant)
             self.consent.record_waiting(row.team_id, tenant, user_id=row.user_id, code=failure.code)
             link = self.consent.link(row.team_id, tenant, row.user_id)
-            with speaking(language_for(self.ctx, row.user_id)):
+            with speaking(self.ctx.languages.for_recipient(row.user_id)):
                 text, blocks = consent_needed_blocks(failure.message, link)
         else:
-            with speaking(language_for(self.ctx, row.user_id)):
+            with speaking(self.ctx.languages.for_recipient(row.user_id)):
                 text, blocks = failure_blocks(failure.message)
         dm(self.ctx, row.user_id, text, blocks)
 
@@ -481,7 +481,7 @@ class SignIn:
             return True  # the owner can do nothing about our secret
         if error.kind == FailureKind.RECONNECT:
             for recipient in self.ctx.sync.recipients_for(mailbox):
-                with speaking(language_for(self.ctx, recipient)):
+                with speaking(self.ctx.languages.for_recipient(recipient)):
                     text, blocks = reconnect_blocks(mailbox, error.message)
                 send_once(
                     self.ctx, f"signin-reconnect:{streak}:{recipient}", recipient, text, blocks
@@ -496,7 +496,7 @@ class SignIn:
                 if self.ctx.notifier.was_sent(key):
                     continue  # no new approval link for a notice already sent
                 link = self.consent.link(mailbox.team_id, tenant, mailbox.owner_id)
-                with speaking(language_for(self.ctx, recipient)):
+                with speaking(self.ctx.languages.for_recipient(recipient)):
                     text, blocks = consent_needed_blocks(error.message, link)
                 send_once(self.ctx, key, recipient, text, blocks)
             return True
