@@ -23,7 +23,7 @@ from storage.models import Health, Mailbox, MailboxKind, Provider, utcnow
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
 
 ADDRESS_RE = re.compile(
     r"^[^@\s<>\"']+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
@@ -191,7 +191,7 @@ def parse_connect_form(
     )
 
 
-def check_channel(ctx: AppContext, user_id: str, channel_id: str) -> str | None:
+def check_channel(ctx: Core, user_id: str, channel_id: str) -> str | None:
     """Why ``user_id`` may not point a mailbox at ``channel_id`` (None: they may).
 
     The id comes from a Slack payload, so it is checked: a channel's form (never a user or a
@@ -227,7 +227,7 @@ def check_channel(ctx: AppContext, user_id: str, channel_id: str) -> str | None:
     return None
 
 
-def _members(ctx: AppContext, channel_id: str) -> set[str] | None:
+def _members(ctx: Core, channel_id: str) -> set[str] | None:
     """Who is in ``channel_id`` (None when Slack does not let Mailroom see it)."""
     from slack_sdk.errors import SlackApiError
 
@@ -295,7 +295,7 @@ def same_login(form: ConnectForm, mailbox: Mailbox, service: str) -> bool:
     )
 
 
-def fill_saved_passwords(ctx: AppContext, form: ConnectForm, mailbox: Mailbox) -> None:
+def fill_saved_passwords(ctx: Core, form: ConnectForm, mailbox: Mailbox) -> None:
     """Reconnecting without retyping: the saved password goes only to the server it was
     saved for. A changed host, port, security or username needs the password typed again,
     so nobody can make Mailroom send someone else's password to a server of their own."""
@@ -320,7 +320,7 @@ def fill_saved_passwords(ctx: AppContext, form: ConnectForm, mailbox: Mailbox) -
 
 
 def check_submission(
-    ctx: AppContext, form: ConnectForm, user_id: str, team_id: str, existing: Mailbox | None
+    ctx: Core, form: ConnectForm, user_id: str, team_id: str, existing: Mailbox | None
 ) -> None:
     """Everything about a connect-modal submission that needs no mail server: one mailbox
     per person, the address is the login (non-admins), saved passwords only for the server
@@ -339,7 +339,7 @@ def check_submission(
             raise FormErrors({"channel": refusal})
 
 
-def check_duplicates(ctx: AppContext, form: ConnectForm, user_id: str, team_id: str) -> None:
+def check_duplicates(ctx: Core, form: ConnectForm, user_id: str, team_id: str) -> None:
     existing = ctx.mailboxes.find_existing(team_id, form.kind, user_id)
     if existing is None or existing.id == form.mailbox_id:
         return
@@ -362,7 +362,7 @@ def check_duplicates(ctx: AppContext, form: ConnectForm, user_id: str, team_id: 
     )
 
 
-def test_connection(ctx: AppContext, form: ConnectForm) -> dict[str, str]:
+def test_connection(ctx: Core, form: ConnectForm) -> dict[str, str]:
     """Check hosts are allowed, then log in to IMAP and SMTP in parallel.
 
     Returns field errors (empty when both logins worked). Each login has its own bounded
@@ -405,7 +405,7 @@ def test_connection(ctx: AppContext, form: ConnectForm) -> dict[str, str]:
     return errors
 
 
-def save_mailbox(ctx: AppContext, form: ConnectForm, user_id: str, team_id: str) -> Mailbox:
+def save_mailbox(ctx: Core, form: ConnectForm, user_id: str, team_id: str) -> Mailbox:
     """Create the mailbox, or update the one being reconnected, with encrypted secrets."""
     secrets = {"imap_password": form.imap_password}
     if form.smtp_password:
@@ -438,7 +438,7 @@ def save_mailbox(ctx: AppContext, form: ConnectForm, user_id: str, team_id: str)
     return mailbox
 
 
-def join_channel(ctx: AppContext, channel_id: str) -> str | None:
+def join_channel(ctx: Core, channel_id: str) -> str | None:
     """Join the mailbox's channel; None when done, else how to invite the bot."""
     from slack_sdk.errors import SlackApiError
 
@@ -457,7 +457,7 @@ def join_channel(ctx: AppContext, channel_id: str) -> str | None:
         ).format(channel=channel_link(channel_id), error=error)
 
 
-def tell_owner_of_reconnect(ctx: AppContext, before: Mailbox, after: Mailbox, actor: str) -> None:
+def tell_owner_of_reconnect(ctx: Core, before: Mailbox, after: Mailbox, actor: str) -> None:
     """The owner hears when someone else (an admin) reconnects their mailbox."""
     from slack_sdk.errors import SlackApiError
 

@@ -22,7 +22,7 @@ from providers.errors import UserError
 from storage.models import Conversation, Mailbox, Message
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def row_id_of_reference(settings: Settings, value: str) -> int | None:
     return None
 
 
-def readable_email(ctx: AppContext, value: str, user_id: str) -> Message:
+def readable_email(ctx: Core, value: str, user_id: str) -> Message:
     """The posted mail a "Show full email" value names, when this person may read it."""
     row_id = row_id_of_reference(ctx.settings, value)
     if row_id is None:
@@ -81,7 +81,7 @@ def readable_email(ctx: AppContext, value: str, user_id: str) -> Message:
     return row
 
 
-def channel_has_member(ctx: AppContext, channel_id: str, user_id: str) -> bool:
+def channel_has_member(ctx: Core, channel_id: str, user_id: str) -> bool:
     """Whether Slack lists ``user_id`` among the channel's members (False when it cannot say)."""
     if not channel_id:
         return False

@@ -5,10 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, ParamSpec
-
-if TYPE_CHECKING:
-    from bot.context import AppContext
+from typing import Generic, ParamSpec
 
 P = ParamSpec("P")
 log = logging.getLogger(__name__)
@@ -36,19 +33,16 @@ class Signal(Generic[P]):
             try:
                 listener(*args, **kwargs)
             except Exception:
-                log.exception("%s listener %r failed for %r", self.name, listener, args[1:])
+                log.exception("%s listener %r failed for %r", self.name, listener, args)
 
 
 @dataclass
 class Events:
     # A mailbox's settings or state changed (activated, paused, channel...): App Home, push.
-    mailbox_changed: Signal[[AppContext, int]] = field(
-        default_factory=lambda: Signal("mailbox_changed")
-    )
+    # Listeners get the mailbox id; a feature binds what else it needs when it connects.
+    mailbox_changed: Signal[[int]] = field(default_factory=lambda: Signal("mailbox_changed"))
     # A DNS report was stored for (team_id, domain): the admins' App Home.
-    domain_checked: Signal[[AppContext, str, str]] = field(
-        default_factory=lambda: Signal("domain_checked")
-    )
+    domain_checked: Signal[[str, str]] = field(default_factory=lambda: Signal("domain_checked"))
     # The process started its scheduler: features schedule their jobs. A failure here stops
     # the start-up, as before: a process without its jobs must not look healthy.
-    started: Signal[[AppContext]] = field(default_factory=lambda: Signal("started", isolate=False))
+    started: Signal[[]] = field(default_factory=lambda: Signal("started", isolate=False))

@@ -11,12 +11,13 @@ from typing import Any
 from fastapi import FastAPI
 from slack_bolt import App
 
-from bot import features, metrics, push
+from bot import features, push
 from bot.context import AppContext
 from bot.jobs import Jobs
 from bot.languages import Languages
 from bot.lifecycle import MailboxLifecycle
 from bot.mailboxes import Mailboxes
+from bot.metrics import SYNC_STATES, Metrics, RateLimitCounter
 from bot.notify import Notifier
 from bot.ownership import Ownership
 from bot.replies import ReplyService
@@ -69,7 +70,7 @@ class Mailroom:
             ctx.jobs.start()  # picks up waiting replies now, then at wake-ups and heartbeats
         else:
             ctx.scheduler.once("recover", ctx.replies.recover)
-        ctx.events.started.emit(ctx)
+        ctx.events.started.emit()
 
     def stop(self) -> None:
         self.ctx.jobs.stop()
@@ -122,10 +123,13 @@ def build_context(settings: Settings) -> AppContext:
         languages=Languages(slack.client.users_info, db),
     )
     set_workspace_language(settings.mailroom_language)
-    ctx.sync = SyncService(ctx)
-    ctx.replies = ReplyService(ctx)
+    install_metrics(ctx)
+    ctx.ownership = Ownership(ctx)
+    ctx.jobs = Jobs(ctx, ctx.ownership)
+    ctx.sync = SyncService(ctx, ctx.ownership, ctx.jobs)
+    ctx.replies = ReplyService(ctx, ctx.jobs)
+    ctx.jobs.hand_work_to(ctx.sync, ctx.replies)
     ctx.lifecycle = MailboxLifecycle(
-        ctx,
         mailboxes,
         ctx.roles,
         ctx.scheduler,
@@ -133,10 +137,46 @@ def build_context(settings: Settings) -> AppContext:
         ctx.activation_guards,
         ctx.events.mailbox_changed,
     )
-    ctx.ownership = Ownership(ctx)
-    ctx.jobs = Jobs(ctx)
-    metrics.install(ctx)
     return ctx
+
+
+def install_metrics(ctx: AppContext) -> Metrics:
+    """GET /metrics: counters updated where things happen, gauges read at scrape time."""
+    metrics = Metrics()
+    ctx.metrics = metrics
+    # First in line: every 429 is seen before a retry handler takes it.
+    ctx.slack.client.retry_handlers.insert(0, RateLimitCounter(metrics.slack_rate_limited))
+    metrics.read_at_scrape(partial(sync_states, ctx), partial(owned_count, ctx), ctx.db)
+    return metrics
+
+
+def owned_count(ctx: AppContext) -> int:
+    return len(ctx.ownership.owned()) if ctx.ownership.running else 0
+
+
+def sync_states(ctx: AppContext) -> dict[str, int]:
+    """live / polling / reconnecting from the push engine; failing = owned mailboxes whose
+    last syncs failed; mailboxes this process polls without push count as polling."""
+    counts = dict.fromkeys(SYNC_STATES, 0)
+    ownership = ctx.ownership
+    if not ownership.running:
+        return counts
+    owned = set(ownership.owned())
+    engine = ctx.push
+    watched: set[int] = set()
+    if engine is not None:
+        for mailbox_id in owned:
+            found = engine.state_of(mailbox_id)
+            if found is None:
+                continue
+            watched.add(mailbox_id)
+            state = found[0].value
+            if state in counts:
+                counts[state] += 1
+    counts["polling"] += len(owned - watched)
+    failing = [m for m in ctx.mailboxes.all() if m.id in owned and m.consecutive_failures]
+    counts["failing"] = len(failing)
+    return counts
 
 
 def create_mailroom(

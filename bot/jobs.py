@@ -21,8 +21,9 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sqlmodel import select
 
@@ -32,17 +33,37 @@ from storage.models import Conversation, ReplyInbox
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from bot.context import AppContext
+    from bot.core import Core
+    from bot.ownership import Ownership
 
 log = logging.getLogger(__name__)
 
 LISTEN_RETRY_SECONDS = 1.0
 
 
+class SyncsHere(Protocol):
+    """The sync service as jobs sees it: run a sync of one mailbox in this process."""
+
+    def sync_here(self, mailbox_id: int) -> None: ...
+
+
+class RepliesHere(Protocol):
+    """The reply service as jobs sees it: handle thread messages and waiting replies."""
+
+    def handle_thread_message(self, inbox_id: int) -> object: ...
+
+    def recover(self, *, mine: Callable[[int], bool], sending_stale: timedelta) -> object: ...
+
+
 class Jobs:
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: Core, ownership: Ownership) -> None:
         settings = ctx.settings
         self.ctx = ctx
+        self.ownership = ownership
+        # Who does the work (``hand_work_to``): the sync and reply services, built after
+        # this router because they ask it where their work runs.
+        self.sync: SyncsHere | None = None
+        self.replies: RepliesHere | None = None
         self.role = settings.mailroom_role
         # Several processes share the work only on PostgreSQL, with the scheduler on.
         self.coordinating = not settings.is_sqlite and settings.mailroom_scheduler == "on"
@@ -55,9 +76,23 @@ class Jobs:
         self._thread: threading.Thread | None = None
         self._wanted = threading.Event()  # a pickup is wanted now (wake-ups coalesce)
 
+    def hand_work_to(self, sync: SyncsHere, replies: RepliesHere) -> None:
+        self.sync = sync
+        self.replies = replies
+
     @property
     def works_here(self) -> bool:
         return self.role != "web"
+
+    def _sync(self) -> SyncsHere:
+        if self.sync is None:
+            raise RuntimeError("Jobs.hand_work_to was not called (bot/factory.py)")
+        return self.sync
+
+    def _replies(self) -> RepliesHere:
+        if self.replies is None:
+            raise RuntimeError("Jobs.hand_work_to was not called (bot/factory.py)")
+        return self.replies
 
     # --- Life cycle -------------------------------------------------------------------------
 
@@ -78,7 +113,7 @@ class Jobs:
 
     def sync_now(self, mailbox_id: int) -> None:
         if self._here(mailbox_id):
-            self.ctx.sync.sync_here(mailbox_id)
+            self._sync().sync_here(mailbox_id)
         else:
             self.notify(f"sync:{mailbox_id}")
 
@@ -87,7 +122,7 @@ class Jobs:
         mailbox's worker."""
         mailbox_id = self._inbox_mailbox(inbox_id)
         if mailbox_id is None or self._here(mailbox_id):
-            self.ctx.replies.handle_thread_message(inbox_id)
+            self._replies().handle_thread_message(inbox_id)
         else:
             self.notify("replies")
 
@@ -105,7 +140,7 @@ class Jobs:
         if not self.coordinating:
             return True
         try:
-            self.ctx.ownership.fence(session, mailbox_id)
+            self.ownership.fence(session, mailbox_id)
         except LeaseLost:
             return False
         return True
@@ -124,9 +159,7 @@ class Jobs:
     def pickup(self) -> None:
         """Handle the waiting thread messages and replies of the mailboxes held here."""
         if self.works_here:
-            self.ctx.replies.recover(
-                mine=self.ctx.ownership.holds, sending_stale=self.sending_stale
-            )
+            self._replies().recover(mine=self.ownership.holds, sending_stale=self.sending_stale)
 
     def _pick_up(self) -> None:
         """One pickup at a time: at every wake-up (several during a run become one more
@@ -146,7 +179,7 @@ class Jobs:
             return True  # SQLite, or a process with the scheduler off: all work is local
         if not self.works_here:
             return False
-        ownership = self.ctx.ownership
+        ownership = self.ownership
         return ownership.holds(mailbox_id) or ownership.try_claim(mailbox_id)
 
     def _inbox_mailbox(self, inbox_id: int) -> int | None:
@@ -185,10 +218,10 @@ class Jobs:
 
     def _on_notify(self, payload: str) -> None:
         if payload == "rebalance":
-            self.ctx.ownership.nudge()
+            self.ownership.nudge()
         elif payload == "replies":
             self._wanted.set()
         elif payload.startswith("sync:") and payload[5:].isdigit():
             mailbox_id = int(payload[5:])
-            if self.ctx.ownership.holds(mailbox_id):
-                self.ctx.sync.sync_here(mailbox_id)
+            if self.ownership.holds(mailbox_id):
+                self._sync().sync_here(mailbox_id)

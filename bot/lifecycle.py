@@ -19,7 +19,7 @@ from providers.errors import UserError
 from storage.models import Mailbox, saved_id
 
 if TYPE_CHECKING:
-    from bot.context import ActivationGuard, AppContext
+    from bot.hooks import ActivationGuard
 
 NOT_MANAGER = N_("Only an admin (or the owner of a personal mailbox) can pause or activate it.")
 
@@ -27,16 +27,13 @@ NOT_MANAGER = N_("Only an admin (or the owner of a personal mailbox) can pause o
 class MailboxLifecycle:
     def __init__(
         self,
-        ctx: AppContext,
         mailboxes: Mailboxes,
         roles: Roles,
         scheduler: Scheduler,
         sync_run: Callable[[int], object],
         guards: Sequence[ActivationGuard],
-        changed: Signal[[AppContext, int]],
+        changed: Signal[[int]],
     ) -> None:
-        # ctx only as the argument the guards and listeners are called with.
-        self.ctx = ctx
         self.mailboxes = mailboxes
         self.roles = roles
         self.scheduler = scheduler
@@ -47,7 +44,7 @@ class MailboxLifecycle:
     def activation_refusal(self, mailbox: Mailbox) -> str | None:
         """Why ``mailbox`` may not be made active now (sender unverified, no channel...)."""
         for guard in self.guards:
-            refusal = guard(self.ctx, mailbox)
+            refusal = guard(mailbox)
             if refusal:
                 return refusal
         return None
@@ -65,7 +62,7 @@ class MailboxLifecycle:
             self.scheduler.schedule_sync(saved_id(mailbox), self.sync_run)
         else:
             self.scheduler.unschedule_sync(saved_id(mailbox))
-        self.changed.emit(self.ctx, saved_id(mailbox))
+        self.changed.emit(saved_id(mailbox))
         return updated if updated is not None else mailbox
 
     def set_visible(self, user_id: str, mailbox: Mailbox, visible: bool) -> Mailbox:
@@ -75,7 +72,7 @@ class MailboxLifecycle:
                 _("Only an admin (or the owner of a personal mailbox) can hide or show it.")
             )
         updated = self.mailboxes.set_fields(saved_id(mailbox), visible=visible)
-        self.changed.emit(self.ctx, saved_id(mailbox))
+        self.changed.emit(saved_id(mailbox))
         return updated if updated is not None else mailbox
 
     def activate_in_channel(self, mailbox: Mailbox, channel_id: str) -> tuple[Mailbox, str | None]:
@@ -88,7 +85,7 @@ class MailboxLifecycle:
         activated = self.mailboxes.set_fields(saved_id(mailbox), active=True)
         mailbox = activated if activated is not None else mailbox
         self.start_syncing(mailbox)
-        self.changed.emit(self.ctx, saved_id(mailbox))
+        self.changed.emit(saved_id(mailbox))
         return mailbox, None
 
     def start_syncing(self, mailbox: Mailbox) -> None:

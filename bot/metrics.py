@@ -8,7 +8,7 @@ so they are never stale. Every series is per process: Prometheus adds the instan
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from sqlmodel import col, select
 from storage.models import Message, MessageState, ReplyInbox
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ SYNC_STATES = ("live", "polling", "reconnecting", "connecting", "failing")
 
 
 class Metrics:
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.post_latency = Histogram(
             "mailroom_post_latency_seconds",
@@ -61,19 +61,19 @@ class Metrics:
             "Answers of 429 (rate limited) from the Slack Web API.",
             registry=self.registry,
         )
-        self.registry.register(_StateCollector(ctx))
+
+    def read_at_scrape(
+        self, sync_states: Callable[[], dict[str, int]], owned: Callable[[], int], db: Database
+    ) -> None:
+        """Add the gauges computed when Prometheus scrapes (given by the composition)."""
+        self.registry.register(_StateCollector(sync_states, owned, db))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
-def of(ctx: AppContext) -> Metrics | None:
-    return ctx.metrics
-
-
-def observe_post(ctx: AppContext, row: Message) -> None:
+def observe_post(metrics: Metrics | None, row: Message) -> None:
     """A mail was posted: seconds since the date it carries."""
-    metrics = of(ctx)
     arrived = row.sent_at
     if metrics is None or arrived is None:
         return
@@ -82,14 +82,12 @@ def observe_post(ctx: AppContext, row: Message) -> None:
     metrics.post_latency.observe(max(0.0, (datetime.now(UTC) - arrived).total_seconds()))
 
 
-def observe_sync(ctx: AppContext, seconds: float) -> None:
-    metrics = of(ctx)
+def observe_sync(metrics: Metrics | None, seconds: float) -> None:
     if metrics is not None:
         metrics.sync_duration.observe(seconds)
 
 
-def count_reply(ctx: AppContext, outcome: str) -> None:
-    metrics = of(ctx)
+def count_reply(metrics: Metrics | None, outcome: str) -> None:
     if metrics is not None:
         metrics.replies.labels(outcome=outcome).inc()
 
@@ -97,29 +95,30 @@ def count_reply(ctx: AppContext, outcome: str) -> None:
 class _StateCollector(Collector):
     """Gauges computed when Prometheus scrapes."""
 
-    def __init__(self, ctx: AppContext) -> None:
-        self.ctx = ctx
+    def __init__(
+        self, sync_states: Callable[[], dict[str, int]], owned: Callable[[], int], db: Database
+    ) -> None:
+        self.sync_states = sync_states
+        self.owned = owned
+        self.db = db
 
     def describe(self) -> list[Any]:
         return []  # computed at collect time; nothing to check at registration
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        ctx = self.ctx
         states = GaugeMetricFamily(
             "mailroom_mailboxes",
             "Mailboxes this process syncs, by sync state.",
             labels=["state"],
         )
-        for state, count in _sync_states(ctx).items():
+        for state, count in self.sync_states().items():
             states.add_metric([state], count)
         yield states
-        ownership = getattr(ctx, "ownership", None)
-        owned = len(ownership.owned()) if ownership is not None and ownership.running else 0
         yield GaugeMetricFamily(
-            "mailroom_owned_mailboxes", "Mailbox leases this process holds.", value=owned
+            "mailroom_owned_mailboxes", "Mailbox leases this process holds.", value=self.owned()
         )
         try:
-            inbox, sends = _queue_depth(ctx)
+            inbox, sends = _queue_depth(self.db)
         except Exception:
             log.warning("could not count the job queue for /metrics")
             return
@@ -133,33 +132,8 @@ class _StateCollector(Collector):
         yield queue
 
 
-def _sync_states(ctx: AppContext) -> dict[str, int]:
-    """live / polling / reconnecting from the push engine; failing = owned mailboxes whose
-    last syncs failed; mailboxes this process polls without push count as polling."""
-    counts = dict.fromkeys(SYNC_STATES, 0)
-    ownership = getattr(ctx, "ownership", None)
-    if ownership is None or not ownership.running:
-        return counts
-    owned = set(ownership.owned())
-    engine = ctx.push
-    watched: set[int] = set()
-    if engine is not None:
-        for mailbox_id in owned:
-            found = engine.state_of(mailbox_id)
-            if found is None:
-                continue
-            watched.add(mailbox_id)
-            state = found[0].value
-            if state in counts:
-                counts[state] += 1
-    counts["polling"] += len(owned - watched)
-    failing = [m for m in ctx.mailboxes.all() if m.id in owned and m.consecutive_failures]
-    counts["failing"] = len(failing)
-    return counts
-
-
-def _queue_depth(ctx: AppContext) -> tuple[int, int]:
-    with ctx.db.session() as session:
+def _queue_depth(db: Database) -> tuple[int, int]:
+    with db.session() as session:
         inbox = session.exec(
             select(func.count()).select_from(ReplyInbox).where(col(ReplyInbox.done).is_(False))
         ).one()
@@ -190,11 +164,3 @@ class RateLimitCounter(RetryHandler):
         if response is not None and response.status_code == 429:
             self.counter.inc()
         return False
-
-
-def install(ctx: AppContext) -> Metrics:
-    metrics = Metrics(ctx)
-    ctx.metrics = metrics
-    # First in line: every 429 is seen before a retry handler takes it.
-    ctx.slack.client.retry_handlers.insert(0, RateLimitCounter(metrics.slack_rate_limited))
-    return metrics

@@ -50,7 +50,7 @@ from sqlmodel import Session, col, func, select
 from storage.models import Mailbox, Worker, utcnow
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def fair_share(active: int, workers: list[str], me: str) -> int:
 
 
 class Ownership:
-    def __init__(self, ctx: AppContext, worker_id: str | None = None) -> None:
+    def __init__(self, ctx: Core, worker_id: str | None = None) -> None:
         settings = ctx.settings
         self.ctx = ctx
         self.id = worker_id or new_worker_id()
@@ -580,7 +580,7 @@ def _claimable(now: Any, dead: list[str]) -> Any:
 NOTIFY_CHANNEL = "mailroom_jobs"
 
 
-def notify_others(ctx: AppContext, payload: str, session: Session | None = None) -> None:
+def notify_others(ctx: Core, payload: str, session: Session | None = None) -> None:
     """PostgreSQL NOTIFY on the jobs channel (delivered when the transaction commits); a
     no-op on SQLite, where the one process does everything itself."""
     if ctx.settings.is_sqlite:

@@ -59,7 +59,8 @@ from storage.models import (
 )
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
+    from bot.jobs import Jobs
     from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -111,8 +112,10 @@ SentHook = Callable[[Mailbox, Message], None]
 
 
 class ReplyService:
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: Core, jobs: Jobs) -> None:
         self.ctx = ctx
+        # Whether this process sends a mailbox's replies now (its lease), else who to wake.
+        self.jobs = jobs
         self.footer: FooterSource = lambda mailbox, author: Footer()
         self.sent_hooks: list[SentHook] = []
         # Extra checks before a reply is queued (e.g. "sender not verified"): return a
@@ -438,13 +441,13 @@ class ReplyService:
         with self.ctx.db.session() as session:
             pending = session.get(Message, message_row_id)
             mailbox_id = pending.mailbox_id if pending is not None else None
-        if mailbox_id is None or not self.ctx.jobs.sends_here(mailbox_id):
+        if mailbox_id is None or not self.jobs.sends_here(mailbox_id):
             return False
         with self._claiming:
             self._sending.add(message_row_id)
         try:
             with self.ctx.db.session() as session:
-                if not self.ctx.jobs.fence_send(session, mailbox_id):
+                if not self.jobs.fence_send(session, mailbox_id):
                     return False
                 claimed = session.exec(
                     update(Message)
@@ -487,11 +490,11 @@ class ReplyService:
                 smtp.send_message(settings, email, sender=mailbox.address, recipients=recipients)
         except MailroomError as exc:
             self._mark(row.id, MessageState.FAILED, exc.message)  # type: ignore[arg-type]
-            count_reply(self.ctx, "failed")
+            count_reply(self.ctx.metrics, "failed")
             self._tell_failure(row, exc)
             return False
         except Exception as exc:
-            count_reply(self.ctx, "failed")
+            count_reply(self.ctx.metrics, "failed")
             log.exception("sending reply %s failed", row.id)
             error = ServiceError(
                 _("Mailroom hit an unexpected error while sending ({error}).").format(
@@ -502,7 +505,7 @@ class ReplyService:
             self._tell_failure(row, error)
             return False
         self._mark(row.id, MessageState.SENT, None)  # type: ignore[arg-type]
-        count_reply(self.ctx, "sent")
+        count_reply(self.ctx.metrics, "sent")
         self._react(row.source_channel, row.source_ts, SENT_REACTION)
         self._update_notice(row, *held_reply_done_blocks(row, "sent"))
         self._confirm(

@@ -24,7 +24,8 @@ from storage.db import Database
 from storage.models import Mailbox, MailboxKind, Role, User, utcnow
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.mailboxes import Mailboxes
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +248,75 @@ def _upsert_user(
     )
 
 
-def mailboxes_for(ctx: AppContext, user_id: str, team_id: str, *, manage: bool) -> list[Mailbox]:
+def mailboxes_for(
+    roles: Roles, mailboxes: Mailboxes, user_id: str, team_id: str, *, manage: bool
+) -> list[Mailbox]:
     """The mailboxes a person may see (or manage): what every picker offers them."""
-    allowed = ctx.roles.can_manage if manage else ctx.roles.can_see
-    return [m for m in ctx.mailboxes.all(team_id or None) if allowed(user_id, m)]
+    allowed = roles.can_manage if manage else roles.can_see
+    return [m for m in mailboxes.all(team_id or None) if allowed(user_id, m)]
+
+
+def who_fixes(settings: Settings, mailbox: Mailbox) -> list[str]:
+    """Who fixes this mailbox: its owner (personal) or the admins (shared, marketing)."""
+    if mailbox.kind == MailboxKind.PERSONAL:
+        return [mailbox.owner_id]
+    if settings.mailroom_admin_channel:
+        return [settings.mailroom_admin_channel]
+    return sorted(set(settings.mailroom_admins) | {mailbox.owner_id})
+
+
+def choose_mailbox(
+    roles: Roles,
+    mailboxes: Mailboxes,
+    user_id: str,
+    team_id: str,
+    *,
+    address: str | None = None,
+    channel_id: str | None = None,
+    manage: bool = False,
+) -> Mailbox:
+    """The mailbox a command is about: the one named with ``mailbox:<address>``, else the one
+    whose channel the command was typed in, else the person's only one."""
+    options = mailboxes_for(roles, mailboxes, user_id, team_id, manage=manage)
+    if address:
+        for mailbox in options:
+            if mailbox.address.lower() == address.lower():
+                return mailbox
+        refusal = (
+            _("{address} is not a mailbox you can manage here.")
+            if manage
+            else _("{address} is not a mailbox you can use here.")
+        )
+        raise UserError(refusal.format(address=address) + " " + _choices(options))
+    if channel_id:
+        for mailbox in options:
+            if mailbox.channel_id == channel_id:
+                return mailbox
+    if len(options) == 1:
+        return options[0]
+    if not options:
+        raise UserError(
+            _(
+                "There is no mailbox you can manage yet. Connect one with `/mail-connect` "
+                "(admins manage shared and marketing mailboxes)."
+            )
+            if manage
+            else _(
+                "There is no mailbox you can use yet. Connect one with `/mail-connect` "
+                "(admins manage shared and marketing mailboxes)."
+            )
+        )
+    raise UserError(
+        _(
+            "Say which mailbox: run the command in the mailbox's channel, or add "
+            "`mailbox:<address>`."
+        )
+        + " "
+        + _choices(options)
+    )
+
+
+def _choices(options: list[Mailbox]) -> str:
+    if not options:
+        return _("You have none yet: connect one with `/mail-connect`.")
+    return _("Yours: {addresses}.").format(addresses=", ".join(m.address for m in options[:10]))

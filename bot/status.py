@@ -24,13 +24,13 @@ def build_status(
             continue
         extra: list[str] = []
         for mailbox_lines in ctx.status_lines:
-            extra += mailbox_lines(ctx, mailbox)
+            extra += mailbox_lines(mailbox)
         rows.append((mailbox, ctx.roles.can_manage(user_id, mailbox), extra))
     footer: list[str] = []
     settings: list[Block] = []
     if ctx.roles.is_admin(user_id):
         for footer_lines in ctx.status_footer:
-            footer += footer_lines(ctx, team_id)
+            footer += footer_lines(team_id)
         if CHANNEL_ID_RE.fullmatch(channel_id or ""):
             chosen = ctx.languages.channel_choice(channel_id)
             settings = channel_language_blocks(channel_id, chosen)
@@ -43,7 +43,7 @@ def publish_home(ctx: AppContext, user_id: str, team_id: str) -> None:
     # App Home is one person's: in their language, also when a change elsewhere republishes it.
     with speaking(ctx.languages.of(user_id)):
         if builder is not None:
-            view = builder(ctx, user_id, team_id)
+            view = builder(user_id, team_id)
         else:
             _text, blocks = build_status(ctx, user_id, team_id)
             view = {"type": "home", "blocks": blocks}

@@ -43,6 +43,7 @@ from bot.mailboxes import health_after
 from bot.metrics import observe_post, observe_sync
 from bot.ownership import LeaseLost
 from bot.replies import is_new_sender
+from bot.roles import who_fixes
 from bot.threads import find_conversation
 from locales import _, speaking
 from providers.errors import MailroomError, ServiceError
@@ -52,7 +53,6 @@ from storage.models import (
     FolderState,
     Health,
     Mailbox,
-    MailboxKind,
     Message,
     MessageState,
     Notification,
@@ -61,7 +61,9 @@ from storage.models import (
 )
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
+    from bot.jobs import Jobs
+    from bot.ownership import Ownership
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +133,12 @@ FailureNotifier = Callable[[Mailbox, MailroomError], bool]
 
 
 class SyncService:
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: Core, ownership: Ownership, jobs: Jobs) -> None:
         self.ctx = ctx
+        # Only the worker holding a mailbox's lease syncs it; every write is fenced on it.
+        self.ownership = ownership
+        # Where "Sync now" goes: here, or woken up on the worker that holds the mailbox.
+        self.jobs = jobs
         self.post_filters: list[PostFilter] = []
         self.ingest_hooks: list[IngestHook] = []
         self.failure_notifiers: list[FailureNotifier] = []
@@ -161,14 +167,14 @@ class SyncService:
             started = time.monotonic()
             try:
                 result.new, result.posted = self._sync(mailbox)
-                observe_sync(self.ctx, time.monotonic() - started)
+                observe_sync(self.ctx.metrics, time.monotonic() - started)
             except LeaseLost:
                 # Another worker holds this mailbox now (we were frozen or cut off): it
                 # syncs it; nothing of ours was written.
                 log.warning(
                     "mailbox %s: lease lost during a sync; left to its new owner", mailbox_id
                 )
-                self.ctx.ownership.lost(mailbox_id)
+                self.ownership.lost(mailbox_id)
                 result.ran = False
                 return result
             except MailroomError as exc:
@@ -194,7 +200,7 @@ class SyncService:
 
     def sync_now(self, mailbox_id: int) -> None:
         """Sync soon, wherever the mailbox is owned (bot.jobs routes it to that worker)."""
-        self.ctx.jobs.sync_now(mailbox_id)
+        self.jobs.sync_now(mailbox_id)
 
     def sync_here(self, mailbox_id: int) -> None:
         self.ctx.scheduler.once(f"syncnow:{mailbox_id}", self.run, mailbox_id)
@@ -210,7 +216,7 @@ class SyncService:
         """Only the worker holding the mailbox's lease (bot.ownership) syncs it, one run at a
         time; a mailbox nobody holds yet (just connected) is claimed here when our share
         allows. Every write of the run is fenced on the lease's epoch (``_fence``)."""
-        ownership = self.ctx.ownership
+        ownership = self.ownership
         if not ownership.holds(mailbox_id):
             self._claiming_in_run.mailbox_id = mailbox_id
             try:
@@ -234,7 +240,7 @@ class SyncService:
 
     def _fence(self, session: Session, mailbox_id: int | None) -> None:
         """Inside a write's transaction: raise LeaseLost unless we still hold the lease."""
-        self.ctx.ownership.fence(session, mailbox_id)  # type: ignore[arg-type]
+        self.ownership.fence(session, mailbox_id)  # type: ignore[arg-type]
 
     # --- The sync itself ------------------------------------------------------------------
 
@@ -823,7 +829,7 @@ class SyncService:
                     assert conv is not None
                     conv.thread_ts = ts
                     session.add(conv)
-            observe_post(self.ctx, row)
+            observe_post(self.ctx.metrics, row)
             if not uploads:
                 return 1
         thread_ts = conversation.thread_ts or ts
@@ -903,7 +909,7 @@ class SyncService:
         if channel:
             text, blocks = mail_failure_blocks(row, reason)
             self._notify(_failure_notice_key(row), channel, text, blocks)
-        for recipient in self.recipients_for(mailbox):
+        for recipient in who_fixes(self.ctx.settings, mailbox):
             with speaking(self.ctx.languages.for_recipient(recipient)):
                 text = mail_failure_admin_text(mailbox, row, reason, channel)
             self._notify(f"mail-failed-told:{row.id}:{recipient}", recipient, text)
@@ -960,7 +966,7 @@ class SyncService:
         streak = _streak_key(mailbox)
         _health, was_failing = self.ctx.mailboxes.record_success(mailbox.id, new)  # type: ignore[arg-type]
         if was_failing and self.ctx.notifier.was_sent(f"sync-failing:{streak}"):
-            for recipient in self.recipients_for(mailbox):
+            for recipient in who_fixes(self.ctx.settings, mailbox):
                 with speaking(self.ctx.languages.for_recipient(recipient)):
                     text = sync_recovered_text(mailbox)
                 self._notify(f"sync-recovered:{streak}:{recipient}", recipient, text)
@@ -983,20 +989,12 @@ class SyncService:
                 self.ctx.db.insert_once(_marker(f"sync-failing:{streak}"))
                 return
         sent_any = False
-        for recipient in self.recipients_for(mailbox):
+        for recipient in who_fixes(self.ctx.settings, mailbox):
             with speaking(self.ctx.languages.for_recipient(recipient)):
                 text, blocks = sync_failure_blocks(updated, error.message)
             sent_any |= self._notify(f"sync-failing:{streak}:{recipient}", recipient, text, blocks)
         if sent_any:
             self.ctx.db.insert_once(_marker(f"sync-failing:{streak}"))
-
-    def recipients_for(self, mailbox: Mailbox) -> list[str]:
-        """Who fixes this mailbox: its owner (personal) or the admins (shared, marketing)."""
-        if mailbox.kind == MailboxKind.PERSONAL:
-            return [mailbox.owner_id]
-        if self.ctx.settings.mailroom_admin_channel:
-            return [self.ctx.settings.mailroom_admin_channel]
-        return sorted(set(self.ctx.settings.mailroom_admins) | {mailbox.owner_id})
 
     def _notify(
         self, key: str, recipient: str, text: str, blocks: list[dict[str, Any]] | None = None

@@ -14,7 +14,6 @@ from slack_bolt import App, BoltRequest
 from starlette.concurrency import run_in_threadpool
 
 from bot.metrics import CONTENT_TYPE
-from bot.metrics import of as metrics_of
 from bot.webguard import BodyLimitMiddleware, SecurityHeadersMiddleware
 from locales import LanguageMiddleware
 
@@ -88,19 +87,19 @@ def create_web_app(bolt: App, ctx: AppContext) -> FastAPI:
             body["ownership"] = ctx.ownership.status()
         # Features add sections (e.g. push: live / polling / reconnecting counts).
         for section in ctx.health if database else []:
-            body.update(await run_in_threadpool(section, ctx))
+            body.update(await run_in_threadpool(section))
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @api.get("/metrics")
     async def metrics() -> Response:
-        registry = metrics_of(ctx)
+        registry = ctx.metrics
         if registry is None:
             return Response(status_code=404)
         content = await run_in_threadpool(registry.render)
         return Response(content=content, media_type=CONTENT_TYPE)
 
     for install in ctx.routes:
-        install(api, ctx)
+        install(api)
     return api
 
 

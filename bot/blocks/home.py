@@ -3,7 +3,8 @@ the workspace's shared and marketing mailboxes and the domains' latest DNS verdi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from bot.blocks.common import (
     Block,
@@ -18,10 +19,32 @@ from bot.blocks.common import (
 from bot.blocks.status import health_label, kind_word, when
 from bot.formatting.slack_text import escape
 from locales import _, ngettext
-from storage.models import MailboxKind
+from storage.models import DomainReportRow, Mailbox, MailboxKind
 
-if TYPE_CHECKING:
-    from bot.preferences.panel import HomePanel, MailboxPanel
+# What App Home shows, computed by bot/preferences/panel.py and drawn here.
+
+
+@dataclass
+class MailboxPanel:
+    """What App Home shows about one mailbox for one person."""
+
+    mailbox: Mailbox
+    can_manage: bool
+    problems: list[str] = field(default_factory=list)  # why it is not functional
+    pending: list[str] = field(default_factory=list)  # verification / consent in progress
+    footer_set: bool = False
+    contacts: int = 0
+    sync_line: str = ""  # live (push) / polling and why / reconnecting
+
+
+@dataclass
+class HomePanel:
+    user_id: str
+    is_admin: bool
+    own: list[MailboxPanel]
+    workspace: list[MailboxPanel]  # shared and marketing (admins: all, others: visible ones)
+    verdicts: list[DomainReportRow]  # admins only
+
 
 MAX_MAILBOXES = 25  # 3 blocks each keeps the tab under Slack's 100-block limit
 VERDICT_ICONS = {

@@ -30,8 +30,7 @@ from locales import N_, _, ngettext
 from storage.models import DomainReportRow, Mailbox, SenderVerification
 
 if TYPE_CHECKING:
-    from bot.senders.domains import DomainCheck
-    from bot.senders.verification import VerifyAnswer
+    from bot.senders.answers import DomainCheck, VerifyAnswer
 
 VERIFY_CALLBACK = "mail_verify"
 SEND_AGAIN = "ses_verify_again"

@@ -16,6 +16,7 @@ web routes, hooks the sync (bounces, unsubscribe mails) and adds a Campaigns par
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from bot.campaigns import bounces, sns, steps, tracking
@@ -25,25 +26,27 @@ from bot.context import AppContext
 
 
 def install(ctx: AppContext) -> None:
-    engine = CampaignEngine(ctx)
+    engine = CampaignEngine(ctx, ctx.need_senders() if ctx.senders else None)
     ctx.campaigns = engine
-    engine.launchers.append(steps.launch_due_steps)
+    engine.launchers.append(partial(steps.launch_due_steps, ctx))
     ctx.events.started.connect(engine.start_jobs)
-    ctx.routes.append(install_routes)
-    ctx.routes.append(tracking.install_routes)
-    ctx.routes.append(sns.install_routes)
+    ctx.routes.append(partial(install_routes, ctx=ctx))
+    ctx.routes.append(partial(tracking.install_routes, ctx=ctx))
+    ctx.routes.append(partial(sns.install_routes, ctx=ctx))
     ctx.sync.ingest_hooks.append(bounces.ingest_hook(ctx))
     base_home = ctx.home_view
     if base_home is not None:
-        ctx.home_view = with_campaigns(base_home)
+        ctx.home_view = with_campaigns(ctx, base_home)
     ctx.sync.ingest_hooks.append(mailto_hook(ctx))
 
 
-def with_campaigns(base: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+def with_campaigns(
+    ctx: AppContext, base: Callable[..., dict[str, Any]]
+) -> Callable[..., dict[str, Any]]:
     """App Home plus a Campaigns section for admins and the marketing role."""
 
-    def home_view(ctx: AppContext, user_id: str, team_id: str) -> dict[str, Any]:
-        view = base(ctx, user_id, team_id)
+    def home_view(user_id: str, team_id: str) -> dict[str, Any]:
+        view = base(user_id, team_id)
         if may_run_campaigns(ctx, user_id):
             from bot.blocks.campaigns import home_section
             from bot.campaigns import ledger

@@ -26,7 +26,7 @@ from providers.errors import ServiceError, UserError
 from storage.models import Audience, AudienceMember, Suppression, saved_id, utcnow
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ def _looks_like_address(value: str) -> bool:
 # --- Slack file download -------------------------------------------------------------------
 
 
-def download_csv(ctx: AppContext, file: dict, *, max_bytes: int = MAX_CSV_BYTES) -> bytes:
+def download_csv(ctx: Core, file: dict, *, max_bytes: int = MAX_CSV_BYTES) -> bytes:
     """A CSV shared in Slack, through the one token-safe download (``bot.slack_files``)."""
     name = str(file.get("name") or _("the file"))
     url = file_url(file)
@@ -243,7 +243,7 @@ def check_audience_name(name: str) -> str:
     return name
 
 
-def create_audience(ctx: AppContext, team_id: str, name: str, user_id: str) -> Audience:
+def create_audience(ctx: Core, team_id: str, name: str, user_id: str) -> Audience:
     name = check_audience_name(name)
     if find_audience(ctx, team_id, name) is not None:
         raise UserError(_("There is already an audience called {name}.").format(name=name))
@@ -253,7 +253,7 @@ def create_audience(ctx: AppContext, team_id: str, name: str, user_id: str) -> A
     return audience
 
 
-def find_audience(ctx: AppContext, team_id: str, name: str) -> Audience | None:
+def find_audience(ctx: Core, team_id: str, name: str) -> Audience | None:
     with ctx.db.session() as session:
         return session.exec(
             select(Audience).where(
@@ -262,7 +262,7 @@ def find_audience(ctx: AppContext, team_id: str, name: str) -> Audience | None:
         ).first()
 
 
-def require_audience(ctx: AppContext, team_id: str, name: str) -> Audience:
+def require_audience(ctx: Core, team_id: str, name: str) -> Audience:
     audience = find_audience(ctx, team_id, name)
     if audience is None:
         raise UserError(
@@ -274,7 +274,7 @@ def require_audience(ctx: AppContext, team_id: str, name: str) -> Audience:
     return audience
 
 
-def list_audiences(ctx: AppContext, team_id: str) -> list[tuple[Audience, int]]:
+def list_audiences(ctx: Core, team_id: str) -> list[tuple[Audience, int]]:
     with ctx.db.session() as session:
         counts = dict(
             session.exec(
@@ -290,14 +290,14 @@ def list_audiences(ctx: AppContext, team_id: str) -> list[tuple[Audience, int]]:
     return [(a, counts.get(saved_id(a), 0)) for a in audiences]
 
 
-def suppressed_addresses(ctx: AppContext, team_id: str) -> set[str]:
+def suppressed_addresses(ctx: Core, team_id: str) -> set[str]:
     with ctx.db.session() as session:
         return set(
             session.exec(select(Suppression.address).where(Suppression.team_id == team_id)).all()
         )
 
 
-def known_fields(ctx: AppContext, team_id: str) -> set[str]:
+def known_fields(ctx: Core, team_id: str) -> set[str]:
     """Merge fields present in any of the workspace's audiences."""
     with ctx.db.session() as session:
         rows = session.exec(
@@ -328,7 +328,7 @@ IMPORT_CHUNK = 5000
 
 
 def import_rows(
-    ctx: AppContext,
+    ctx: Core,
     audience: Audience,
     parsed: CsvResult,
     user_id: str,
@@ -399,7 +399,7 @@ class MemberChanges:
 
 
 def add_members(
-    ctx: AppContext, audience: Audience, values: Iterable[str], user_id: str
+    ctx: Core, audience: Audience, values: Iterable[str], user_id: str
 ) -> MemberChanges:
     changes = MemberChanges()
     blocked = suppressed_addresses(ctx, audience.team_id)
@@ -420,15 +420,20 @@ def add_members(
 
 
 def add_mailbox_contacts(
-    ctx: AppContext, audience: Audience, mailbox_address: str | None, user_id: str, channel_id: str
+    ctx: Core, audience: Audience, mailbox_address: str | None, user_id: str, channel_id: str
 ) -> tuple[MemberChanges, int]:
     """Add the contacts (addresses, not @domains) of a mailbox the person can see; returns the
     changes and how many domain contacts were left out."""
     from bot.preferences.contacts import list_contacts
-    from bot.preferences.panel import choose_mailbox
+    from bot.roles import choose_mailbox
 
     mailbox = choose_mailbox(
-        ctx, user_id, audience.team_id, address=mailbox_address, channel_id=channel_id
+        ctx.roles,
+        ctx.mailboxes,
+        user_id,
+        audience.team_id,
+        address=mailbox_address,
+        channel_id=channel_id,
     )
     patterns = [c.pattern for c in list_contacts(ctx, mailbox.id)]  # type: ignore[arg-type]
     addresses = [p for p in patterns if not p.startswith("@")]
@@ -436,7 +441,7 @@ def add_mailbox_contacts(
 
 
 def import_files(
-    ctx: AppContext, user_id: str, audience_id: int, team_id: str, files: list[dict]
+    ctx: Core, user_id: str, audience_id: int, team_id: str, files: list[dict]
 ) -> None:
     """Background job: download, parse and store each shared CSV; DM what happened."""
     with ctx.db.session() as session:
@@ -448,7 +453,7 @@ def import_files(
         _import_each(ctx, user_id, audience, files)
 
 
-def _import_each(ctx: AppContext, user_id: str, audience: Audience, files: list[dict]) -> None:
+def _import_each(ctx: Core, user_id: str, audience: Audience, files: list[dict]) -> None:
     from bot.blocks.campaigns import import_report_text
     from bot.formatting.slack_text import escape
 
@@ -478,7 +483,7 @@ def _import_each(ctx: AppContext, user_id: str, audience: Audience, files: list[
 
 
 def _progress_dm(
-    ctx: AppContext, user_id: str, name: str, total: int
+    ctx: Core, user_id: str, name: str, total: int
 ) -> Callable[[int, int], None] | None:
     """For big files, one DM updated as chunks are stored ("40,000 of 100,000 rows")."""
     if total <= IMPORT_CHUNK:
@@ -504,7 +509,7 @@ def _progress_dm(
     return report
 
 
-def remove_members(ctx: AppContext, audience: Audience, values: Iterable[str]) -> MemberChanges:
+def remove_members(ctx: Core, audience: Audience, values: Iterable[str]) -> MemberChanges:
     changes = MemberChanges()
     with ctx.db.session() as session:
         for value in values:
@@ -526,7 +531,7 @@ def remove_members(ctx: AppContext, audience: Audience, values: Iterable[str]) -
     return changes
 
 
-def members(ctx: AppContext, audience_id: int, limit: int | None = None) -> list[AudienceMember]:
+def members(ctx: Core, audience_id: int, limit: int | None = None) -> list[AudienceMember]:
     with ctx.db.session() as session:
         query = (
             select(AudienceMember)

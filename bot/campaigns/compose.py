@@ -16,7 +16,7 @@ from bot.campaigns.unsubscribe import make_token, unsubscribe_url
 from storage.models import Campaign, Mailbox
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
 
 
 @dataclass
@@ -43,7 +43,7 @@ def sender_of(mailbox: Mailbox, campaign: Campaign) -> Sender:
 
 
 def compiled_for(
-    campaign: Campaign, footer: tuple[str, str], ctx: AppContext | None = None
+    campaign: Campaign, footer: tuple[str, str], ctx: Core | None = None
 ) -> templates.Compiled:
     suffix = None
     if campaign.track_clicks and ctx is not None:
@@ -63,7 +63,7 @@ def compiled_for(
 
 
 def compose(
-    ctx: AppContext,
+    ctx: Core,
     campaign: Campaign,
     sender: Sender,
     row: Any,
@@ -132,7 +132,7 @@ def _part(content_type: str, body: str, boundary: str) -> str:
     )
 
 
-def campaign_footer(ctx: AppContext, mailbox: Mailbox, author_id: str) -> tuple[str, str]:
+def campaign_footer(ctx: Core, mailbox: Mailbox, author_id: str) -> tuple[str, str]:
     from bot.preferences.footers import FooterForm, effective_footer, render_footer, tag_values
 
     row = effective_footer(ctx, mailbox)

@@ -41,7 +41,7 @@ from storage.models import (
 )
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
 
 TABLE = CampaignRecipient.__table__  # type: ignore[attr-defined]
 # Stored on the row by a background job (so in the workspace language), shown in the
@@ -52,7 +52,7 @@ _STOPPED = N_(
 )
 
 
-def snapshot_audience(ctx: AppContext, campaign: Campaign, sender_address: str) -> int:
+def snapshot_audience(ctx: Core, campaign: Campaign, sender_address: str) -> int:
     """Queue one row per audience member not suppressed; returns how many were queued.
 
     Idempotent: rows already there (a retried start) are left as they are.
@@ -93,7 +93,7 @@ def snapshot_audience(ctx: AppContext, campaign: Campaign, sender_address: str) 
         return len(rows) + len(existing)
 
 
-def count_sendable(ctx: AppContext, team_id: str, audience_id: int) -> tuple[int, int]:
+def count_sendable(ctx: Core, team_id: str, audience_id: int) -> tuple[int, int]:
     """(recipients after suppression, suppressed members) for a confirmation."""
     with ctx.db.session() as session:
         total = session.exec(
@@ -112,7 +112,7 @@ def count_sendable(ctx: AppContext, team_id: str, audience_id: int) -> tuple[int
     return total - suppressed, suppressed
 
 
-def next_queued(ctx: AppContext, campaign_id: int, limit: int) -> list[CampaignRecipient]:
+def next_queued(ctx: Core, campaign_id: int, limit: int) -> list[CampaignRecipient]:
     with ctx.db.session() as session:
         return list(
             session.exec(
@@ -131,7 +131,7 @@ def next_queued(ctx: AppContext, campaign_id: int, limit: int) -> list[CampaignR
         )
 
 
-def _move(ctx: AppContext, row_id: int, from_state: str, **values: object) -> bool:
+def _move(ctx: Core, row_id: int, from_state: str, **values: object) -> bool:
     with ctx.db.engine.begin() as conn:
         result = conn.execute(
             update(TABLE).where(TABLE.c.id == row_id, TABLE.c.state == from_state).values(**values)
@@ -287,7 +287,7 @@ def _raw_postgres(conn: Connection) -> bool:
 
 
 def claim(
-    ctx: AppContext,
+    ctx: Core,
     row: CampaignRecipient,
     worker: str,
     *,
@@ -348,7 +348,7 @@ def claim(
 
 
 @contextmanager
-def _transaction(ctx: AppContext, conn: Connection | None) -> Iterator[Connection]:
+def _transaction(ctx: Core, conn: Connection | None) -> Iterator[Connection]:
     """A transaction on the worker's own connection (no pool checkout per message), or a
     fresh one from the pool."""
     if conn is None:
@@ -359,17 +359,17 @@ def _transaction(ctx: AppContext, conn: Connection | None) -> Iterator[Connectio
         yield conn
 
 
-def mark_sent(ctx: AppContext, row_id: int, conn: Connection | None = None) -> None:
+def mark_sent(ctx: Core, row_id: int, conn: Connection | None = None) -> None:
     with _transaction(ctx, conn) as tx:
         tx.execute(_SENT, {"row_id": row_id, "now": utcnow()})
 
 
-def mark_failed(ctx: AppContext, row_id: int, error: str) -> None:
+def mark_failed(ctx: Core, row_id: int, error: str) -> None:
     _move(ctx, row_id, RecipientState.SENDING, state=RecipientState.FAILED.value, error=error)
 
 
 def release(
-    ctx: AppContext,
+    ctx: Core,
     row_id: int,
     error: str,
     *,
@@ -394,11 +394,11 @@ def release(
     _move(ctx, row_id, RecipientState.SENDING, **values)
 
 
-def mark_uncertain(ctx: AppContext, row_id: int, error: str) -> None:
+def mark_uncertain(ctx: Core, row_id: int, error: str) -> None:
     _move(ctx, row_id, RecipientState.SENDING, state=RecipientState.UNCERTAIN.value, error=error)
 
 
-def recover_stale(ctx: AppContext, older_than: datetime | None) -> int:
+def recover_stale(ctx: Core, older_than: datetime | None) -> int:
     """Rows left ``sending`` by a dead worker become ``uncertain`` (never resent).
 
     ``older_than=None`` takes every ``sending`` row: right at start in embedded (SQLite)
@@ -417,7 +417,7 @@ def recover_stale(ctx: AppContext, older_than: datetime | None) -> int:
     return result.rowcount
 
 
-def recover_dead_local_workers(ctx: AppContext, host: str) -> int:
+def recover_dead_local_workers(ctx: Core, host: str) -> int:
     """Rows claimed by a process of this machine that no longer exists become ``uncertain``
     at once (a shared database cannot wait for the stale-claim cutoff after every restart)."""
     with ctx.db.session() as session:
@@ -455,7 +455,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def cancel_queued(ctx: AppContext, campaign_id: int) -> int:
+def cancel_queued(ctx: Core, campaign_id: int) -> int:
     with ctx.db.engine.begin() as conn:
         result = conn.execute(
             update(TABLE)
@@ -468,7 +468,7 @@ def cancel_queued(ctx: AppContext, campaign_id: int) -> int:
     return result.rowcount
 
 
-def counts(ctx: AppContext, campaign_id: int) -> dict[str, int]:
+def counts(ctx: Core, campaign_id: int) -> dict[str, int]:
     with ctx.db.session() as session:
         rows = session.exec(
             select(CampaignRecipient.state, func.count())
@@ -478,7 +478,7 @@ def counts(ctx: AppContext, campaign_id: int) -> dict[str, int]:
     return {state: n for state, n in rows}
 
 
-def bounce_count(ctx: AppContext, campaign_id: int) -> int:
+def bounce_count(ctx: Core, campaign_id: int) -> int:
     with ctx.db.session() as session:
         return session.exec(
             select(func.count()).where(
@@ -487,7 +487,7 @@ def bounce_count(ctx: AppContext, campaign_id: int) -> int:
         ).one()
 
 
-def unsubscribed_count(ctx: AppContext, campaign_id: int) -> int:
+def unsubscribed_count(ctx: Core, campaign_id: int) -> int:
     with ctx.db.session() as session:
         return session.exec(
             select(func.count()).where(
@@ -496,9 +496,7 @@ def unsubscribed_count(ctx: AppContext, campaign_id: int) -> int:
         ).one()
 
 
-def rows_in(
-    ctx: AppContext, campaign_id: int, state: str, limit: int = 50
-) -> list[CampaignRecipient]:
+def rows_in(ctx: Core, campaign_id: int, state: str, limit: int = 50) -> list[CampaignRecipient]:
     with ctx.db.session() as session:
         return list(
             session.exec(
@@ -512,7 +510,7 @@ def rows_in(
         )
 
 
-def sent_since(ctx: AppContext, mailbox_id: int, since: datetime) -> int:
+def sent_since(ctx: Core, mailbox_id: int, since: datetime) -> int:
     """Messages a mailbox's campaigns had accepted since ``since`` (for the daily cap)."""
     with ctx.db.session() as session:
         return session.exec(

@@ -24,7 +24,7 @@ from storage.db import Database
 from storage.models import CampaignLimit, CampaignThrottle, Mailbox, Provider, utcnow
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class Limits:
         return count / min(rates) if rates else 0.0
 
 
-def limits_for(ctx: AppContext, mailbox: Mailbox) -> Limits:
+def limits_for(ctx: Core, mailbox: Mailbox) -> Limits:
     with ctx.db.session() as session:
         row = session.get(CampaignLimit, mailbox.id)
     if row is not None:
@@ -105,7 +105,7 @@ _SES_QUOTA_CACHE: dict[tuple[str, str], tuple[float, Limits]] = {}
 SES_QUOTA_TTL = 60.0
 
 
-def ses_quota(ctx: AppContext) -> Limits | None:
+def ses_quota(ctx: Core) -> Limits | None:
     """SES's own limits (GetSendQuota): MaxSendRate per second and what is left of the
     24-hour quota; asked at most once a minute."""
     settings = ctx.settings
@@ -143,7 +143,7 @@ def ses_quota(ctx: AppContext) -> Limits | None:
 
 
 def set_limits(
-    ctx: AppContext, mailbox_id: int, per_second: float, per_minute: int, per_day: int, user: str
+    ctx: Core, mailbox_id: int, per_second: float, per_minute: int, per_day: int, user: str
 ) -> None:
     with ctx.db.session() as session:
         row = session.get(CampaignLimit, mailbox_id) or CampaignLimit(mailbox_id=mailbox_id)

@@ -56,7 +56,8 @@ from storage.models import (
 )
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
+    from bot.senders.service import Senders
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ BACKOFF_MAX = 300.0
 # --- Preparing and starting ------------------------------------------------------------------
 
 
-def campaign_mailboxes(ctx: AppContext, user_id: str, team_id: str) -> list[Mailbox]:
+def campaign_mailboxes(ctx: Core, user_id: str, team_id: str) -> list[Mailbox]:
     """Active, working, visible marketing mailboxes this person may send from."""
     return [
         m
@@ -95,10 +96,9 @@ class Preparation:
 
 
 def domain_verdict(
-    ctx: AppContext, team_id: str, user_id: str, domain: str
+    senders: Senders | None, team_id: str, user_id: str, domain: str
 ) -> tuple[str, list[str]]:
     """SPF/DKIM/DMARC verdict from /dkim-check's service: (worst status, one line per check)."""
-    senders = ctx.senders
     if senders is None:
         return "unknown", [_("Domain checks are not available.")]
     report = senders.domains.check(team_id, user_id, domain).report
@@ -109,7 +109,7 @@ def domain_verdict(
 
 
 def prepare(
-    ctx: AppContext,
+    engine: CampaignEngine,
     team_id: str,
     user_id: str,
     mailbox_id: int,
@@ -119,6 +119,7 @@ def prepare(
     track_clicks: bool = False,
 ) -> Preparation:
     """Create a draft campaign, with the real recipient count and the domain's verdict."""
+    ctx = engine.ctx
     ctx.roles.require_campaigns(user_id)
     mailbox = next(
         (m for m in campaign_mailboxes(ctx, user_id, team_id) if m.id == mailbox_id), None
@@ -139,7 +140,7 @@ def prepare(
         raise UserError(_("That template no longer exists. Run `/mail-campaign-template list`."))
     recipients, suppressed = ledger.count_sendable(ctx, team_id, audience_id)
     domain = mailbox.address.rpartition("@")[2].lower()
-    verdict, lines = domain_verdict(ctx, team_id, user_id, domain)
+    verdict, lines = domain_verdict(engine.senders, team_id, user_id, domain)
     campaign = Campaign(
         team_id=team_id,
         mailbox_id=mailbox_id,
@@ -166,7 +167,7 @@ def needs_admin(campaign: Campaign) -> bool:
     return campaign.domain_verdict in ("fail", "unknown") and not campaign.domain_confirmed_by
 
 
-def load(ctx: AppContext, campaign_id: int, team_id: str | None = None) -> Campaign:
+def load(ctx: Core, campaign_id: int, team_id: str | None = None) -> Campaign:
     with ctx.db.session() as session:
         campaign = session.get(Campaign, campaign_id)
     if campaign is None or (team_id is not None and campaign.team_id != team_id):
@@ -174,7 +175,7 @@ def load(ctx: AppContext, campaign_id: int, team_id: str | None = None) -> Campa
     return campaign
 
 
-def check_control(ctx: AppContext, campaign: Campaign, user_id: str) -> Mailbox:
+def check_control(ctx: Core, campaign: Campaign, user_id: str) -> Mailbox:
     """The person may act on this campaign: admin, or marketing and able to see the mailbox."""
     ctx.roles.require_campaigns(user_id)
     mailbox = ctx.mailboxes.get(campaign.mailbox_id)
@@ -183,7 +184,7 @@ def check_control(ctx: AppContext, campaign: Campaign, user_id: str) -> Mailbox:
     return mailbox
 
 
-def confirm_domain(ctx: AppContext, campaign_id: int, team_id: str, user_id: str) -> Campaign:
+def confirm_domain(ctx: Core, campaign_id: int, team_id: str, user_id: str) -> Campaign:
     campaign = load(ctx, campaign_id, team_id)
     check_control(ctx, campaign, user_id)
     ctx.roles.require_admin(user_id, "confirm sending from a domain that fails its checks")
@@ -198,7 +199,7 @@ def confirm_domain(ctx: AppContext, campaign_id: int, team_id: str, user_id: str
 MAX_SCHEDULE_AHEAD = timedelta(days=60)
 
 
-def check_startable(ctx: AppContext, campaign: Campaign, user_id: str) -> Mailbox:
+def check_startable(ctx: Core, campaign: Campaign, user_id: str) -> Mailbox:
     """Everything that must hold before a campaign is sent or scheduled."""
     mailbox = check_control(ctx, campaign, user_id)
     if campaign.state != CampaignState.DRAFT:
@@ -231,16 +232,15 @@ def check_startable(ctx: AppContext, campaign: Campaign, user_id: str) -> Mailbo
     return mailbox
 
 
-def start(ctx: AppContext, campaign_id: int, team_id: str, user_id: str) -> Campaign:
+def start(engine: CampaignEngine, campaign_id: int, team_id: str, user_id: str) -> Campaign:
     """Queue the ledger and hand the campaign to the worker; posts the progress message."""
+    ctx = engine.ctx
     campaign = load(ctx, campaign_id, team_id)
     check_startable(ctx, campaign, user_id)
-    return launch(ctx, campaign, CampaignState.DRAFT)
+    return launch(engine, campaign, CampaignState.DRAFT)
 
 
-def schedule(
-    ctx: AppContext, campaign_id: int, team_id: str, user_id: str, when: datetime
-) -> Campaign:
+def schedule(ctx: Core, campaign_id: int, team_id: str, user_id: str, when: datetime) -> Campaign:
     """Send later: the recipients are taken (minus suppression) when the time comes."""
     campaign = load(ctx, campaign_id, team_id)
     check_startable(ctx, campaign, user_id)
@@ -261,7 +261,8 @@ def schedule(
     return load(ctx, campaign_id)
 
 
-def launch(ctx: AppContext, campaign: Campaign, from_state: CampaignState) -> Campaign:
+def launch(engine: CampaignEngine, campaign: Campaign, from_state: CampaignState) -> Campaign:
+    ctx = engine.ctx
     mailbox = ctx.mailboxes.get(campaign.mailbox_id)
     if mailbox is None:
         raise UserError(_("That campaign's mailbox no longer exists."))
@@ -276,13 +277,13 @@ def launch(ctx: AppContext, campaign: Campaign, from_state: CampaignState) -> Ca
     if moved != 1:
         raise UserError(_("That campaign was already started."))
     campaign = load(ctx, campaign.id)  # type: ignore[arg-type]
-    engine: CampaignEngine = ctx.need_campaigns()
     engine.publish_progress(campaign, force=True)
     return campaign
 
 
-def launch_due(ctx: AppContext) -> list[int]:
+def launch_due(engine: CampaignEngine) -> list[int]:
     """Start the scheduled campaigns whose time has come (any worker may; one wins)."""
+    ctx = engine.ctx
     with ctx.db.session() as session:
         due = session.exec(
             select(Campaign).where(
@@ -306,7 +307,7 @@ def launch_due(ctx: AppContext) -> list[int]:
                 )
             continue
         try:
-            launch(ctx, campaign, CampaignState.SCHEDULED)
+            launch(engine, campaign, CampaignState.SCHEDULED)
             started.append(campaign.id)
         except (UserError, IntegrityError):
             continue  # another worker is launching it (or did first)
@@ -321,9 +322,10 @@ CANNOT_MOVE = {
 
 
 def set_state(
-    ctx: AppContext, campaign_id: int, team_id: str, user_id: str, action: str
+    engine: CampaignEngine, campaign_id: int, team_id: str, user_id: str, action: str
 ) -> Campaign:
     """Pause, resume or cancel, checked against who asks and the campaign's current state."""
+    ctx = engine.ctx
     campaign = load(ctx, campaign_id, team_id)
     check_control(ctx, campaign, user_id)
     moves = {
@@ -348,11 +350,11 @@ def set_state(
         ledger.cancel_queued(ctx, campaign_id)
         _finish_time(ctx, campaign_id)
     campaign = load(ctx, campaign_id)
-    ctx.need_campaigns().publish_progress(campaign, force=True)
+    engine.publish_progress(campaign, force=True)
     return campaign
 
 
-def _finish_time(ctx: AppContext, campaign_id: int) -> None:
+def _finish_time(ctx: Core, campaign_id: int) -> None:
     with ctx.db.session() as session:
         row = session.get(Campaign, campaign_id)
         if row is not None:
@@ -360,7 +362,7 @@ def _finish_time(ctx: AppContext, campaign_id: int) -> None:
             session.add(row)
 
 
-def list_campaigns(ctx: AppContext, team_id: str, limit: int = 20) -> list[Campaign]:
+def list_campaigns(ctx: Core, team_id: str, limit: int = 20) -> list[Campaign]:
     with ctx.db.session() as session:
         return list(
             session.exec(
@@ -372,7 +374,7 @@ def list_campaigns(ctx: AppContext, team_id: str, limit: int = 20) -> list[Campa
         )
 
 
-def may_run_campaigns(ctx: AppContext, user_id: str) -> bool:
+def may_run_campaigns(ctx: Core, user_id: str) -> bool:
     return ctx.roles.role_of(user_id) in (Role.ADMIN, Role.MARKETING)
 
 
@@ -382,8 +384,10 @@ def may_run_campaigns(ctx: AppContext, user_id: str) -> bool:
 
 
 class CampaignEngine:
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: Core, senders: Senders | None) -> None:
         self.ctx = ctx
+        # /dkim-check's service for the domain verdict shown before a start (None: not installed).
+        self.senders = senders
         self.host = socket.gethostname()
         self.worker = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.throttles: dict[int, Throttle] = {}
@@ -394,9 +398,10 @@ class CampaignEngine:
         self.backoff: dict[int, tuple[float, float]] = {}
         # Launchers of due work run on every tick (follow-up steps: ``steps.launch_due_steps``,
         # added by ``install``; steps builds on this module, so it is not imported here).
-        self.launchers: list[Callable[[AppContext], object]] = []
+        self.launchers: list[Callable[[], object]] = []
 
-    def start_jobs(self, ctx: AppContext) -> None:
+    def start_jobs(self) -> None:
+        ctx = self.ctx
         # Embedded mode: this process is the only worker, so any row left "sending" belongs
         # to a killed predecessor. With a shared database only old claims are taken.
         ledger.recover_stale(ctx, None if ctx.settings.is_sqlite else self._cutoff())
@@ -407,9 +412,9 @@ class CampaignEngine:
         return ledger.stale_cutoff(self.ctx.settings.smtp_timeout_seconds)
 
     def tick(self) -> None:
-        launch_due(self.ctx)
-        for launch in self.launchers:
-            launch(self.ctx)
+        launch_due(self)
+        for launch_more in self.launchers:
+            launch_more()
         ledger.recover_stale(self.ctx, self._cutoff())
         ledger.recover_dead_local_workers(self.ctx, self.host)
         with self.ctx.db.session() as session:
@@ -751,7 +756,7 @@ class CampaignEngine:
             log.warning("campaign %s: progress update failed: %s", campaign.id, type(exc).__name__)
 
 
-def in_background(ctx: AppContext, job_id: str, func: Any, *args: Any) -> None:
+def in_background(ctx: Core, job_id: str, func: Any, *args: Any) -> None:
     """Run ``func`` off the listener's thread: as a scheduler job, or in a thread of its own
     in a web-only process (MAILROOM_SCHEDULER=off), where jobs would never run."""
     if ctx.scheduler.running:
@@ -770,7 +775,7 @@ def in_background(ctx: AppContext, job_id: str, func: Any, *args: Any) -> None:
 # --- Preview and test -----------------------------------------------------------------------
 
 
-def sample_recipient(ctx: AppContext, team_id: str, wanted: list[str]) -> dict[str, str]:
+def sample_recipient(ctx: Core, team_id: str, wanted: list[str]) -> dict[str, str]:
     """A real audience member's values, preferring one that has the fields the template uses."""
     from bot.campaigns.audiences import list_audiences, members
 
@@ -793,7 +798,7 @@ def json_fields(raw: str | None) -> dict[str, str]:
 
 
 def preview(
-    ctx: AppContext,
+    ctx: Core,
     team_id: str,
     user_id: str,
     subject: str,
@@ -819,7 +824,7 @@ def preview(
 
 
 def send_test(
-    ctx: AppContext,
+    ctx: Core,
     team_id: str,
     user_id: str,
     subject: str,

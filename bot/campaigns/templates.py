@@ -30,7 +30,7 @@ from locales import _, format_number
 from storage.models import CampaignTemplate, utcnow
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
 
 HREF_RE = re.compile(r'href="(https?://[^"]+)"')
 FIELD_RE = re.compile(r"\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|([^{}\n]*))?\}")
@@ -280,7 +280,7 @@ def unsubscribe_label(language: str) -> str:
 
 
 def save_template(
-    ctx: AppContext,
+    ctx: Core,
     team_id: str,
     template_id: int | None,
     name: str,
@@ -310,13 +310,13 @@ def save_template(
         return row
 
 
-def get_template(ctx: AppContext, team_id: str, template_id: int) -> CampaignTemplate | None:
+def get_template(ctx: Core, team_id: str, template_id: int) -> CampaignTemplate | None:
     with ctx.db.session() as session:
         row = session.get(CampaignTemplate, template_id)
     return row if row is not None and row.team_id == team_id else None
 
 
-def find_template(ctx: AppContext, team_id: str, name: str) -> CampaignTemplate | None:
+def find_template(ctx: Core, team_id: str, name: str) -> CampaignTemplate | None:
     with ctx.db.session() as session:
         return session.exec(
             select(CampaignTemplate).where(
@@ -325,7 +325,7 @@ def find_template(ctx: AppContext, team_id: str, name: str) -> CampaignTemplate 
         ).first()
 
 
-def list_templates(ctx: AppContext, team_id: str) -> list[CampaignTemplate]:
+def list_templates(ctx: Core, team_id: str) -> list[CampaignTemplate]:
     with ctx.db.session() as session:
         return list(
             session.exec(

@@ -26,28 +26,28 @@ from locales import _
 from storage.models import CampaignRecipient, utcnow
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
 
 
-def _mac(ctx: AppContext, message: str) -> str:
+def _mac(ctx: Core, message: str) -> str:
     return hmac.new(_key(ctx), message.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def row_token(ctx: AppContext, campaign_id: int, row_id: int, address: str) -> str:
+def row_token(ctx: Core, campaign_id: int, row_id: int, address: str) -> str:
     return f"{row_id}.{_mac(ctx, f'click:{campaign_id}:{row_id}:{address.lower()}')}"
 
 
-def link_suffix(ctx: AppContext, campaign_id: int, url: str) -> str:
+def link_suffix(ctx: Core, campaign_id: int, url: str) -> str:
     encoded = base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
     return f"{encoded}.{_mac(ctx, f'link:{campaign_id}:{url}')}"
 
 
-def click_base(ctx: AppContext, campaign_id: int, row_id: int, address: str) -> str:
+def click_base(ctx: Core, campaign_id: int, row_id: int, address: str) -> str:
     token = row_token(ctx, campaign_id, row_id, address)
     return f"{ctx.settings.public_url.rstrip('/')}/c/{token}"
 
 
-def resolve(ctx: AppContext, token: str, link: str) -> str | None:
+def resolve(ctx: Core, token: str, link: str) -> str | None:
     """The target of a tracked link (recording the recipient's first click), or None."""
     row_part, _sep, row_sig = token.partition(".")
     encoded, _sep, link_sig = link.partition(".")
@@ -79,7 +79,7 @@ def resolve(ctx: AppContext, token: str, link: str) -> str | None:
     return url
 
 
-def install_routes(api: FastAPI, ctx: AppContext) -> None:
+def install_routes(api: FastAPI, ctx: Core) -> None:
     @api.get("/c/{token}/{link}")
     async def click(token: str, link: str) -> Response:
         target = await run_in_threadpool(resolve, ctx, token, link)

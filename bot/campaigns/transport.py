@@ -11,12 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.senders.verification import ses_provider
 from providers.errors import MailroomError
 from providers.smtp import mail_options, open_smtp
 from storage.models import Mailbox
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
 
 HARD_BOUNCE_CODES = (550, 551, 553)
 
@@ -44,7 +45,7 @@ class Result:
 class SmtpTransport:
     """One SMTP connection reused for a batch; each phase's failure is classified exactly."""
 
-    def __init__(self, ctx: AppContext, mailbox: Mailbox) -> None:
+    def __init__(self, ctx: Core, mailbox: Mailbox) -> None:
         self.settings = ctx.mailboxes.smtp_settings(mailbox)
         self.stack: contextlib.ExitStack | None = None
         self.smtp: smtplib.SMTP | None = None
@@ -146,8 +147,8 @@ class SmtpTransport:
 class SesTransport:
     """Raw MIME through SES SendEmail (the mailbox's address is a verified identity)."""
 
-    def __init__(self, ctx: AppContext, mailbox: Mailbox) -> None:
-        self.provider = ctx.need_senders().verifications.provider()
+    def __init__(self, ctx: Core, mailbox: Mailbox) -> None:
+        self.provider = ses_provider(ctx.settings)
 
     def close(self) -> None:
         return None

@@ -22,12 +22,12 @@ from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from bot.formatting.inbound import InboundEmail
-from bot.settings import ensure_secret_key
+from bot.settings import Settings, ensure_secret_key
 from locales import _, current_language, language_of
 from storage.models import Campaign, CampaignRecipient, Mailbox, MailboxKind, Suppression
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -45,27 +45,30 @@ SECURITY_HEADERS = {
 }
 
 
-def _key(ctx: AppContext) -> bytes:
-    # Derived once per process (a campaign signs one link per recipient).
-    key = ctx.unsubscribe_key
-    if key is None:
+# Derived once per settings (a campaign signs one link per recipient). The settings object
+# is kept with its key so its id() cannot be reused by another one.
+_KEYS: dict[int, tuple[Settings, bytes]] = {}
+
+
+def _key(ctx: Core) -> bytes:
+    known = _KEYS.get(id(ctx.settings))
+    if known is None:
         secret = ensure_secret_key(ctx.settings)[0]
-        key = ctx.unsubscribe_key = hashlib.sha256(
-            b"mailroom-unsubscribe\0" + secret.encode()
-        ).digest()
-    return key
+        key = hashlib.sha256(b"mailroom-unsubscribe\0" + secret.encode()).digest()
+        known = _KEYS[id(ctx.settings)] = (ctx.settings, key)
+    return known[1]
 
 
-def _signature(ctx: AppContext, campaign_id: int, row_id: int, address: str) -> str:
+def _signature(ctx: Core, campaign_id: int, row_id: int, address: str) -> str:
     message = f"{campaign_id}:{row_id}:{address.lower()}".encode()
     return hmac.new(_key(ctx), message, hashlib.sha256).hexdigest()[:32]
 
 
-def make_token(ctx: AppContext, campaign_id: int, row_id: int, address: str) -> str:
+def make_token(ctx: Core, campaign_id: int, row_id: int, address: str) -> str:
     return f"{row_id}.{_signature(ctx, campaign_id, row_id, address)}"
 
 
-def unsubscribe_url(ctx: AppContext, token: str, language: str = "") -> str:
+def unsubscribe_url(ctx: Core, token: str, language: str = "") -> str:
     """The link for ``token``. ``language`` (the recipient's, from the audience's CSV) adds
     ``?lang=``: outside the signed token, read by the page only when the browser does not
     say (LanguageMiddleware). The List-Unsubscribe header carries the link without it."""
@@ -74,7 +77,7 @@ def unsubscribe_url(ctx: AppContext, token: str, language: str = "") -> str:
     return f"{url}?lang={code}" if code else url
 
 
-def check_token(ctx: AppContext, token: str) -> tuple[CampaignRecipient, Campaign] | None:
+def check_token(ctx: Core, token: str) -> tuple[CampaignRecipient, Campaign] | None:
     """The ledger row and campaign a link names, or None when it is not one of ours."""
     row_part, _sep, signature = token.partition(".")
     if not row_part.isdigit() or len(row_part) > 18 or len(signature) != 32:
@@ -89,7 +92,7 @@ def check_token(ctx: AppContext, token: str) -> tuple[CampaignRecipient, Campaig
 
 
 def suppress(
-    ctx: AppContext,
+    ctx: Core,
     team_id: str,
     address: str,
     reason: str,
@@ -108,7 +111,7 @@ def suppress(
     )
 
 
-def unsubscribe(ctx: AppContext, token: str) -> tuple[str, str] | None:
+def unsubscribe(ctx: Core, token: str) -> tuple[str, str] | None:
     """Suppress the link's address; (address, sender) or None for a bad link."""
     found = check_token(ctx, token)
     if found is None:
@@ -119,7 +122,7 @@ def unsubscribe(ctx: AppContext, token: str) -> tuple[str, str] | None:
     return row.address, _sender(ctx, campaign)
 
 
-def _sender(ctx: AppContext, campaign: Campaign) -> str:
+def _sender(ctx: Core, campaign: Campaign) -> str:
     with ctx.db.session() as session:
         mailbox = session.get(Mailbox, campaign.mailbox_id)
     # Empty when the mailbox is gone: the page says "this sender" in its own language.
@@ -141,7 +144,7 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(document, status_code=status, headers=SECURITY_HEADERS)
 
 
-def install_routes(api: FastAPI, ctx: AppContext) -> None:
+def install_routes(api: FastAPI, ctx: Core) -> None:
     @api.get(ROUTE)
     async def confirm_page(token: str) -> Response:
         found = await run_in_threadpool(check_token, ctx, token)
@@ -187,7 +190,7 @@ def _bad_link() -> HTMLResponse:
 MAILTO_SUBJECT_RE = re.compile(r"\bunsubscribe\s+(\d{1,18}\.[0-9a-f]{32})\b", re.IGNORECASE)
 
 
-def mailto_hook(ctx: AppContext):
+def mailto_hook(ctx: Core):
     """``ctx.sync.ingest_hooks`` entry: the ``mailto:`` of List-Unsubscribe sends a mail with
     the subject ``unsubscribe <token>`` to the marketing mailbox; the signed token decides."""
 
@@ -205,7 +208,7 @@ def mailto_hook(ctx: AppContext):
     return hook
 
 
-def list_suppressions(ctx: AppContext, team_id: str, limit: int = 50) -> list[Suppression]:
+def list_suppressions(ctx: Core, team_id: str, limit: int = 50) -> list[Suppression]:
     with ctx.db.session() as session:
         return list(
             session.exec(
@@ -217,7 +220,7 @@ def list_suppressions(ctx: AppContext, team_id: str, limit: int = 50) -> list[Su
         )
 
 
-def remove_suppression(ctx: AppContext, team_id: str, address: str) -> bool:
+def remove_suppression(ctx: Core, team_id: str, address: str) -> bool:
     with ctx.db.session() as session:
         row = session.exec(
             select(Suppression).where(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from bot.context import AppContext
@@ -15,9 +16,9 @@ def install(ctx: AppContext) -> None:
         lambda mailbox, row, parsed: triage.on_mail_recorded(ctx, mailbox, row, parsed)
     )
     ctx.replies.sent_hooks.append(lambda mailbox, row: triage.on_reply_sent(ctx, mailbox, row))
-    ctx.events.started.connect(triage.resume_snoozes)
-    ctx.events.started.connect(_schedule_reminders)
-    ctx.events.started.connect(_schedule_held_reply_sweep)
+    ctx.events.started.connect(partial(triage.resume_snoozes, ctx))
+    ctx.events.started.connect(partial(_schedule_reminders, ctx))
+    ctx.events.started.connect(partial(_schedule_held_reply_sweep, ctx))
     _add_home_counts(ctx)
 
 
@@ -30,8 +31,8 @@ def _add_home_counts(ctx: AppContext) -> None:
     if previous is None:
         return  # no App Home panel to add to (the preferences feature builds it)
 
-    def home_view(ctx: AppContext, user_id: str, team_id: str) -> dict[str, Any]:
-        view = previous(ctx, user_id, team_id)
+    def home_view(user_id: str, team_id: str) -> dict[str, Any]:
+        view = previous(user_id, team_id)
         mine, unassigned = counts(ctx, user_id, team_id)
         view["blocks"] = (home_counts_blocks(mine, unassigned) + view["blocks"])[:100]
         return view

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from bot.context import AppContext
 from bot.preferences import contacts, footers, panel
 
@@ -12,9 +14,8 @@ def install(ctx: AppContext) -> None:
     ctx.replies.sent_hooks.append(contacts.sent_hook(ctx))
     ctx.sync.post_filters.append(contacts.post_filter(ctx))
     ctx.sync.ingest_hooks.append(contacts.ingest_hook(ctx))
-    ctx.home_view = panel.home_view
-    ctx.events.mailbox_changed.connect(panel.schedule_refresh)
-    ctx.events.domain_checked.connect(panel.schedule_admin_refresh)
+    ctx.home_view = partial(panel.home_view, ctx)
+    ctx.events.mailbox_changed.connect(partial(panel.schedule_refresh, ctx))
+    ctx.events.domain_checked.connect(partial(panel.schedule_admin_refresh, ctx))
     watcher = panel.HealthWatcher(ctx)
-    ctx.home_watcher = watcher
-    ctx.events.started.connect(watcher.start)
+    ctx.events.started.connect(partial(watcher.start, ctx))

@@ -27,7 +27,7 @@ from providers.errors import UserError
 from storage.models import Activity, Contact, Conversation, Mailbox, Message, saved_id, utcnow
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
 
 SYNC_MODES = ("full", "partial")
 MAX_CSV_BYTES = 1024 * 1024
@@ -62,14 +62,14 @@ def matches(patterns: set[str], address: str) -> bool:
 # --- Contacts ---------------------------------------------------------------------------------
 
 
-def patterns_of(ctx: AppContext, mailbox_id: int) -> set[str]:
+def patterns_of(ctx: Core, mailbox_id: int) -> set[str]:
     with ctx.db.session() as session:
         return {
             c.pattern for c in session.exec(select(Contact).where(Contact.mailbox_id == mailbox_id))
         }
 
 
-def list_contacts(ctx: AppContext, mailbox_id: int) -> list[Contact]:
+def list_contacts(ctx: Core, mailbox_id: int) -> list[Contact]:
     with ctx.db.session() as session:
         return list(
             session.exec(
@@ -87,9 +87,7 @@ class ContactChanges:
     invalid: list[str]
 
 
-def add_contacts(
-    ctx: AppContext, mailbox_id: int, values: list[str], user_id: str
-) -> ContactChanges:
+def add_contacts(ctx: Core, mailbox_id: int, values: list[str], user_id: str) -> ContactChanges:
     changes = ContactChanges([], [], [])
     existing = patterns_of(ctx, mailbox_id)
     for value in values:
@@ -108,7 +106,7 @@ def add_contacts(
     return changes
 
 
-def remove_contacts(ctx: AppContext, mailbox_id: int, values: list[str]) -> ContactChanges:
+def remove_contacts(ctx: Core, mailbox_id: int, values: list[str]) -> ContactChanges:
     changes = ContactChanges([], [], [])
     with ctx.db.session() as session:
         for value in values:
@@ -164,7 +162,7 @@ def parse_contacts_csv(data: bytes) -> tuple[list[str], int]:
 # --- Sync mode --------------------------------------------------------------------------------
 
 
-def set_sync_mode(ctx: AppContext, mailbox_id: int, mode: str) -> Mailbox:
+def set_sync_mode(ctx: Core, mailbox_id: int, mode: str) -> Mailbox:
     if mode not in SYNC_MODES:
         raise UserError(
             _("The sync mode is `full` (every email) or `partial` (only known contacts).")
@@ -184,7 +182,7 @@ def counterparts(mailbox: Mailbox, sender: str, recipients: list[str], direction
     return list(dict.fromkeys(a.strip().lower() for a in pool if a and a.strip().lower() != own))
 
 
-def post_filter(ctx: AppContext) -> PostFilter:
+def post_filter(ctx: Core) -> PostFilter:
     """``ctx.sync.post_filters`` entry: in partial mode, only contacts' mail (and answers in a
     thread that is already in Slack) is posted."""
 
@@ -212,7 +210,7 @@ def post_filter(ctx: AppContext) -> PostFilter:
 
 
 def record_activity(
-    ctx: AppContext,
+    ctx: Core,
     mailbox: Mailbox,
     row: Message,
     *,
@@ -250,7 +248,7 @@ def record_activity(
     return added
 
 
-def ingest_hook(ctx: AppContext) -> IngestHook:
+def ingest_hook(ctx: Core) -> IngestHook:
     """``ctx.sync.ingest_hooks`` entry: synced mail (inbox and Sent folder) becomes activity."""
 
     def hook(mailbox: Mailbox, row: Message, parsed: InboundEmail) -> None:
@@ -261,7 +259,7 @@ def ingest_hook(ctx: AppContext) -> IngestHook:
     return hook
 
 
-def sent_hook(ctx: AppContext) -> SentHook:
+def sent_hook(ctx: Core) -> SentHook:
     """``ctx.replies.sent_hooks`` entry: a reply sent from Slack, with who answered."""
 
     def hook(mailbox: Mailbox, row: Message) -> None:
@@ -284,7 +282,7 @@ class ActivityItem:
 
 
 def recent_activity(
-    ctx: AppContext, pattern: str, mailbox_ids: list[int], limit: int = 15
+    ctx: Core, pattern: str, mailbox_ids: list[int], limit: int = 15
 ) -> list[ActivityItem]:
     """The newest activity of an address (or of a whole ``@domain``) in these mailboxes."""
     if not mailbox_ids:

@@ -35,7 +35,7 @@ from storage.models import (
 )
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
 
 FORMATS = ("plain", "rich")
 MAX_TEXT = 2000
@@ -256,7 +256,7 @@ def _no_mentions(_: str) -> str:
 # --- Storage ------------------------------------------------------------------------------------
 
 
-def load_footer(ctx: AppContext, team_id: str, mailbox_id: int | None) -> Footer | None:
+def load_footer(ctx: Core, team_id: str, mailbox_id: int | None) -> Footer | None:
     """The footer stored for a mailbox (or the workspace default when ``mailbox_id`` is None)."""
     with ctx.db.session() as session:
         query = select(Footer).where(Footer.team_id == team_id)
@@ -268,13 +268,13 @@ def load_footer(ctx: AppContext, team_id: str, mailbox_id: int | None) -> Footer
         return session.exec(query).first()
 
 
-def effective_footer(ctx: AppContext, mailbox: Mailbox) -> Footer | None:
+def effective_footer(ctx: Core, mailbox: Mailbox) -> Footer | None:
     """The mailbox's own footer, else the workspace default."""
     return load_footer(ctx, mailbox.team_id, mailbox.id) or load_footer(ctx, mailbox.team_id, None)
 
 
 def save_footer(
-    ctx: AppContext, team_id: str, mailbox_id: int | None, form: FooterForm, user_id: str
+    ctx: Core, team_id: str, mailbox_id: int | None, form: FooterForm, user_id: str
 ) -> Footer:
     # Upsert by hand: the unique constraint does not cover the default (NULL mailbox_id).
     with ctx.db.session() as session:
@@ -295,7 +295,7 @@ def save_footer(
 # --- Tags for a real reply, and the hook ---------------------------------------------------------
 
 
-def tag_values(ctx: AppContext, mailbox: Mailbox, author_id: str) -> TagValues:
+def tag_values(ctx: Core, mailbox: Mailbox, author_id: str) -> TagValues:
     author = ctx.roles.user(author_id, mailbox.team_id) if author_id else None
     return TagValues(
         sender_name=(author.name if author else "") or mailbox.sender_name or mailbox.address,
@@ -305,7 +305,7 @@ def tag_values(ctx: AppContext, mailbox: Mailbox, author_id: str) -> TagValues:
     )
 
 
-def footer_source(ctx: AppContext) -> FooterSource:
+def footer_source(ctx: Core) -> FooterSource:
     """The ``ctx.replies.footer`` hook: the effective footer, rendered for this reply."""
 
     def footer(mailbox: Mailbox, author_id: str) -> RenderedFooter:
@@ -317,7 +317,7 @@ def footer_source(ctx: AppContext) -> FooterSource:
     return footer
 
 
-def send_test(ctx: AppContext, mailbox: Mailbox, form: FooterForm, user_id: str) -> str:
+def send_test(ctx: Core, mailbox: Mailbox, form: FooterForm, user_id: str) -> str:
     """Mail the footer (as it is in the modal, unsaved) to the person editing; returns the address."""
     person = ctx.roles.user(user_id, mailbox.team_id)
     if not person.email:
@@ -366,21 +366,21 @@ def send_test(ctx: AppContext, mailbox: Mailbox, form: FooterForm, user_id: str)
 DEFAULT_TARGET = "default"
 
 
-def footer_targets(ctx: AppContext, user_id: str, team_id: str) -> list[tuple[str, str]]:
+def footer_targets(ctx: Core, user_id: str, team_id: str) -> list[tuple[str, str]]:
     """(label, value) of every footer this person may edit: admins the workspace default and
     every mailbox, owners their personal mailbox."""
     from bot.roles import mailboxes_for
 
     targets = [
         (f"{m.address} ({m.kind})", str(m.id))
-        for m in mailboxes_for(ctx, user_id, team_id, manage=True)
+        for m in mailboxes_for(ctx.roles, ctx.mailboxes, user_id, team_id, manage=True)
     ]
     if ctx.roles.is_admin(user_id):
         targets.insert(0, (_("Workspace default (mailboxes without their own)"), DEFAULT_TARGET))
     return targets
 
 
-def target_mailbox(ctx: AppContext, user_id: str, target: str) -> Mailbox | None:
+def target_mailbox(ctx: Core, user_id: str, target: str) -> Mailbox | None:
     """The mailbox of a target value (None = the workspace default), permission checked."""
     if target == DEFAULT_TARGET:
         ctx.roles.require_admin(user_id, "edit the workspace's default footer")
@@ -402,14 +402,14 @@ def form_values(form: FooterForm) -> dict[str, str]:
     return {name: str(getattr(form, name)) for name in FooterForm.__dataclass_fields__}
 
 
-def test_sender(ctx: AppContext, user_id: str, team_id: str, mailbox: Mailbox | None) -> Mailbox:
+def test_sender(ctx: Core, user_id: str, team_id: str, mailbox: Mailbox | None) -> Mailbox:
     """Which mailbox mails the test: the one being edited, or for the default footer the
     person's own mailbox, else any active one they manage."""
     from bot.roles import mailboxes_for
 
     if mailbox is not None:
         return mailbox
-    options = mailboxes_for(ctx, user_id, team_id, manage=True)
+    options = mailboxes_for(ctx.roles, ctx.mailboxes, user_id, team_id, manage=True)
     options.sort(key=lambda m: (not m.active, m.owner_id != user_id, m.kind != "personal"))
     if not options:
         raise UserError(
@@ -418,7 +418,7 @@ def test_sender(ctx: AppContext, user_id: str, team_id: str, mailbox: Mailbox | 
     return options[0]
 
 
-def sample_tags(ctx: AppContext, user_id: str, team_id: str, mailbox: Mailbox | None) -> TagValues:
+def sample_tags(ctx: Core, user_id: str, team_id: str, mailbox: Mailbox | None) -> TagValues:
     """Tag values for a preview: the person editing, and the mailbox (or a stand-in)."""
     if mailbox is not None:
         return tag_values(ctx, mailbox, user_id)

@@ -11,19 +11,17 @@ again for everyone concerned whenever a mailbox changes.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from bot.roles import mailboxes_for
+from bot.blocks.home import HomePanel, MailboxPanel
+from bot.senders.domains import latest_verdicts
 from locales import _
-from providers.errors import UserError
 from storage.models import (
     ConsentTenant,
-    DomainReportRow,
     Health,
     Mailbox,
     MailboxKind,
@@ -40,34 +38,12 @@ log = logging.getLogger(__name__)
 HOME_REFRESH_JOB = "home-refresh"
 
 
-@dataclass
-class MailboxPanel:
-    """What App Home shows about one mailbox for one person."""
-
-    mailbox: Mailbox
-    can_manage: bool
-    problems: list[str] = field(default_factory=list)  # why it is not functional
-    pending: list[str] = field(default_factory=list)  # verification / consent in progress
-    footer_set: bool = False
-    contacts: int = 0
-    sync_line: str = ""  # live (push) / polling and why / reconnecting
-
-
-@dataclass
-class HomePanel:
-    user_id: str
-    is_admin: bool
-    own: list[MailboxPanel]
-    workspace: list[MailboxPanel]  # shared and marketing (admins: all, others: visible ones)
-    verdicts: list[DomainReportRow]  # admins only
-
-
 # --- Status ---------------------------------------------------------------------------------
 
 
 def mailbox_changed(ctx: AppContext, mailbox_id: int) -> None:
     """Run every ``ctx.events.mailbox_changed`` listener (App Home refresh and any other feature's)."""
-    ctx.events.mailbox_changed.emit(ctx, mailbox_id)
+    ctx.events.mailbox_changed.emit(mailbox_id)
 
 
 def problems_of(ctx: AppContext, mailbox: Mailbox) -> list[str]:
@@ -145,20 +121,6 @@ def _verification(ctx: AppContext, mailbox: Mailbox) -> SenderVerification | Non
         ).first()
 
 
-def latest_verdicts(ctx: AppContext, team_id: str) -> list[DomainReportRow]:
-    """The newest DNS report of each domain of the workspace."""
-    with ctx.db.session() as session:
-        rows = session.exec(
-            select(DomainReportRow)
-            .where(DomainReportRow.team_id == team_id)
-            .order_by(col(DomainReportRow.created_at).desc(), col(DomainReportRow.id).desc())
-        ).all()
-    latest: dict[str, DomainReportRow] = {}
-    for row in rows:
-        latest.setdefault(row.domain, row)
-    return sorted(latest.values(), key=lambda r: r.domain)
-
-
 # --- App Home -------------------------------------------------------------------------------
 
 
@@ -185,7 +147,7 @@ def home_panel(ctx: AppContext, user_id: str, team_id: str) -> HomePanel:
             sync_line=_sync_line(ctx, mailbox),
         )
         (own if mailbox.kind == MailboxKind.PERSONAL else workspace).append(panel)
-    verdicts = latest_verdicts(ctx, team_id) if is_admin else []
+    verdicts = latest_verdicts(ctx.db, team_id) if is_admin else []
     return HomePanel(
         user_id=user_id, is_admin=is_admin, own=own, workspace=workspace, verdicts=verdicts
     )
@@ -193,7 +155,7 @@ def home_panel(ctx: AppContext, user_id: str, team_id: str) -> HomePanel:
 
 def _sync_line(ctx: AppContext, mailbox: Mailbox) -> str:
     describe = ctx.sync_mode_line
-    return describe(ctx, mailbox) if describe else ""
+    return describe(mailbox) if describe else ""
 
 
 def home_view(ctx: AppContext, user_id: str, team_id: str) -> dict[str, Any]:
@@ -336,59 +298,3 @@ class HealthWatcher:
 
 
 # --- "Which mailbox" for commands -------------------------------------------------------------
-
-
-def choose_mailbox(
-    ctx: AppContext,
-    user_id: str,
-    team_id: str,
-    *,
-    address: str | None = None,
-    channel_id: str | None = None,
-    manage: bool = False,
-) -> Mailbox:
-    """The mailbox a command is about: the one named with ``mailbox:<address>``, else the one
-    whose channel the command was typed in, else the person's only one."""
-    options = mailboxes_for(ctx, user_id, team_id, manage=manage)
-    if address:
-        for mailbox in options:
-            if mailbox.address.lower() == address.lower():
-                return mailbox
-        refusal = (
-            _("{address} is not a mailbox you can manage here.")
-            if manage
-            else _("{address} is not a mailbox you can use here.")
-        )
-        raise UserError(refusal.format(address=address) + " " + _choices(options))
-    if channel_id:
-        for mailbox in options:
-            if mailbox.channel_id == channel_id:
-                return mailbox
-    if len(options) == 1:
-        return options[0]
-    if not options:
-        raise UserError(
-            _(
-                "There is no mailbox you can manage yet. Connect one with `/mail-connect` "
-                "(admins manage shared and marketing mailboxes)."
-            )
-            if manage
-            else _(
-                "There is no mailbox you can use yet. Connect one with `/mail-connect` "
-                "(admins manage shared and marketing mailboxes)."
-            )
-        )
-    raise UserError(
-        _(
-            "Say which mailbox: run the command in the mailbox's channel, or add "
-            "`mailbox:<address>`."
-        )
-        + " "
-        + _choices(options)
-    )
-
-
-def _choices(options: list[Mailbox]) -> str:
-    if not options:
-        return _("You have none yet: connect one with `/mail-connect`.")
-    return _("Yours: {addresses}.").format(addresses=", ".join(m.address for m in options[:10]))

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from bot.push.engine import PushEngine
@@ -30,12 +31,12 @@ __all__ = [
 
 
 def install(ctx: AppContext) -> PushEngine | None:
-    ctx.status_lines.append(_status_lines)
-    ctx.sync_mode_line = sync_mode_line
-    ctx.health.append(health)
+    ctx.status_lines.append(partial(_status_lines, ctx))
+    ctx.sync_mode_line = partial(sync_mode_line, ctx)
+    ctx.health.append(partial(health, ctx))
     if not ctx.settings.sync_push or ctx.settings.mailroom_scheduler == "off":
         return None
-    engine = PushEngine(ctx)
+    engine = PushEngine(ctx, ctx.sync, ctx.ownership)
     ctx.push = engine
     ctx.sync.delegate = engine.take_over
     ctx.events.mailbox_changed.connect(engine.mailbox_changed)

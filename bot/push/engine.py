@@ -49,7 +49,9 @@ from providers.imap import ImapSession
 from storage.models import Mailbox, Provider
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
+    from bot.ownership import Ownership
+    from bot.sync import SyncService
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +100,13 @@ def raise_fd_limit(needed: int) -> FdLimit:
 
 
 class PushEngine:
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: Core, sync: SyncService, ownership: Ownership) -> None:
         settings = ctx.settings
         self.ctx = ctx
+        # A live mailbox's changes run the ordinary sync over the persistent connection.
+        self.sync = sync
+        # Which mailboxes this worker holds (only those are watched).
+        self.ownership = ownership
         self.reidle = float(settings.sync_push_reidle_seconds)
         self.backstop = float(settings.sync_push_backstop_seconds)
         self.backoff_cap = float(settings.sync_push_backoff_cap_seconds)
@@ -253,8 +259,8 @@ class PushEngine:
         if armed:
             self._wake()
 
-    def mailbox_changed(self, ctx: AppContext, mailbox_id: int) -> None:
-        """``ctx.events.mailbox_changed`` listener: a pause stops the watch, an activation starts it."""
+    def mailbox_changed(self, mailbox_id: int) -> None:
+        """``events.mailbox_changed`` listener: a pause stops the watch, an activation starts it."""
         mailbox = self.ctx.mailboxes.get(mailbox_id)
         if mailbox is None or not mailbox.active:
             self.unwatch(mailbox_id)
@@ -407,7 +413,7 @@ class PushEngine:
         self, watcher: Watcher, mailbox: Mailbox, session: ImapSession, wants: set[str]
     ) -> bool:
         """The ordinary incremental sync over this session; False when the lease is busy."""
-        sync = self.ctx.sync
+        sync = self.sync
         if not sync._acquire(watcher.mailbox_id):
             return False
         try:
@@ -419,7 +425,7 @@ class PushEngine:
             # Another worker holds the mailbox now (we were frozen or cut off): nothing of
             # ours was written; stop watching (the cycle ends on ``stopping``).
             log.warning("mailbox %s: lease lost; its push connection closes", watcher.mailbox_id)
-            self.ctx.ownership.lost(watcher.mailbox_id)
+            self.ownership.lost(watcher.mailbox_id)
             self.unwatch(watcher.mailbox_id)
             return True
         finally:
@@ -441,12 +447,12 @@ class PushEngine:
             watcher.set_state(State.POLLING)
             watcher.owner = Owner.NONE
         log.info("mailbox %s: the server has no IDLE; polling it instead", watcher.mailbox_id)
-        self.ctx.sync.sync_now(watcher.mailbox_id)
+        self.sync.sync_now(watcher.mailbox_id)
 
     def _failed(self, watcher: Watcher, mailbox: Mailbox | None, error: MailroomError) -> None:
         """A connect or a cycle failed: count it into the mailbox's health, back off."""
         if mailbox is not None:
-            self.ctx.sync._on_failure(mailbox, error)
+            self.sync._on_failure(mailbox, error)
         watcher.last_error = error.message
         self._schedule_reconnect(watcher)
 
@@ -692,7 +698,7 @@ def _token_refresh_at(mailbox: Mailbox) -> float | None:
     return time.monotonic() + max(60.0, left)
 
 
-def _needs_backfill(ctx: AppContext, mailbox: Mailbox) -> bool:
+def _needs_backfill(ctx: Core, mailbox: Mailbox) -> bool:
     """A first sync that will fetch existing mail (backfill days set, INBOX never synced)."""
     if mailbox.backfill_days <= 0:
         return False

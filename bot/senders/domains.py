@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -23,14 +22,13 @@ from bot.blocks.senders import domain_footer_line, senders_footer_line, watch_ev
 from bot.domain_checks import (
     SES_DKIM,
     CheckLine,
-    DomainReport,
     SesDomainInfo,
     check_domain,
     render_record_fix,
     ses_dkim_name,
     ses_dkim_target,
 )
-from bot.preferences.panel import latest_verdicts
+from bot.senders.answers import DomainCheck, SesState
 from bot.senders.verification import SenderVerifications
 from locales import _, speaking
 from providers.dns import make_resolver
@@ -38,34 +36,14 @@ from providers.errors import MailroomError, UserError
 from storage.models import DomainReportRow, DomainWatch, utcnow
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
+    from storage.db import Database
 
 log = logging.getLogger(__name__)
 
 WATCH_JOB = "dkim-watch"
 WATCH_TICK_SECONDS = 300
 WATCH_INTERVAL = timedelta(hours=1)
-
-# How the domain stands in Amazon SES: "off" (SES not configured here), "missing" (no domain
-# identity yet: "Set up DKIM with SES" is offered), "pending", "verified", "error" (SES could
-# not be asked; the SES line says "could not check").
-SesState = Literal["off", "missing", "pending", "verified", "failed", "error"]
-
-
-@dataclass
-class DomainCheck:
-    """One /dkim-check run, as the Slack answer needs it."""
-
-    report: DomainReport
-    selectors: list[str]
-    ses_state: SesState
-    watching: bool
-    ses_records: list[str] = field(default_factory=list)
-    report_id: int | None = None
-
-    @property
-    def verdict(self) -> str:
-        return self.report.verdict
 
 
 def ses_records(domain: str, ses: SesDomainInfo) -> list[str]:
@@ -77,7 +55,7 @@ def ses_records(domain: str, ses: SesDomainInfo) -> list[str]:
 
 
 class DomainService:
-    def __init__(self, ctx: AppContext, verifications: SenderVerifications) -> None:
+    def __init__(self, ctx: Core, verifications: SenderVerifications) -> None:
         self.ctx = ctx
         self.verifications = verifications
 
@@ -144,7 +122,7 @@ class DomainService:
         with self.ctx.db.session() as session:
             session.add(row)
         # Admins' App Home lists each domain's latest verdict: tell it there is a new one.
-        self.ctx.events.domain_checked.emit(self.ctx, team_id, row.domain)
+        self.ctx.events.domain_checked.emit(team_id, row.domain)
         return row.id
 
     def setup_ses(self, team_id: str, user_id: str, domain: str) -> DomainCheck:
@@ -275,12 +253,12 @@ class DomainService:
 
     # --- /mail-status -----------------------------------------------------------------------
 
-    def status_footer(self, ctx: AppContext, team_id: str) -> list[str]:
+    def status_footer(self, team_id: str) -> list[str]:
         """``status_footer`` hook: each domain's latest verdict, and senders not tied to a
         mailbox, for admins."""
         watched = {w.domain for w in self._watches(team_id)}
-        lines = [domain_footer_line(latest_verdicts(ctx, team_id), watched)]
-        addresses = {m.address.lower() for m in ctx.mailboxes.all(team_id or None)}
+        lines = [domain_footer_line(latest_verdicts(self.ctx.db, team_id), watched)]
+        addresses = {m.address.lower() for m in self.ctx.mailboxes.all(team_id or None)}
         others = [
             r for r in self.verifications.rows(team_id) if r.identity.lower() not in addresses
         ]
@@ -291,3 +269,17 @@ class DomainService:
     def _watches(self, team_id: str) -> list[DomainWatch]:
         with self.ctx.db.session() as session:
             return list(session.exec(select(DomainWatch).where(DomainWatch.team_id == team_id)))
+
+
+def latest_verdicts(db: Database, team_id: str) -> list[DomainReportRow]:
+    """The newest DNS report of each domain of the workspace."""
+    with db.session() as session:
+        rows = session.exec(
+            select(DomainReportRow)
+            .where(DomainReportRow.team_id == team_id)
+            .order_by(col(DomainReportRow.created_at).desc(), col(DomainReportRow.id).desc())
+        ).all()
+    latest: dict[str, DomainReportRow] = {}
+    for row in rows:
+        latest.setdefault(row.domain, row)
+    return sorted(latest.values(), key=lambda r: r.domain)

@@ -15,7 +15,6 @@ replies are held back, while its address is not verified (by itself or by its do
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from typing import TYPE_CHECKING
@@ -28,13 +27,14 @@ from bot.blocks.senders import (
     verification_outcome_message,
     verification_status_line,
 )
+from bot.senders.answers import VerifyAnswer
 from locales import N_, _, speaking
 from providers.errors import MailroomError, UserError
-from providers.ses import AccountStatus, IdentityState, SesProvider, VerificationStart
+from providers.ses import AccountStatus, IdentityState, SesProvider
 from storage.models import Mailbox, SenderVerification, utcnow
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -101,18 +101,8 @@ def status_from_state(state: IdentityState) -> str:
     return PENDING
 
 
-@dataclass
-class VerifyAnswer:
-    """What /mail-verify did, for the answer in Slack."""
-
-    start: VerificationStart
-    row: SenderVerification
-    mailbox: Mailbox | None
-    account: AccountStatus | None
-
-
 class SenderVerifications:
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: Core) -> None:
         self.ctx = ctx
 
     # --- Starting ---------------------------------------------------------------------------
@@ -415,7 +405,7 @@ class SenderVerifications:
         return mailbox
 
     def changed(self, mailbox_id: int) -> None:
-        self.ctx.events.mailbox_changed.emit(self.ctx, mailbox_id)
+        self.ctx.events.mailbox_changed.emit(mailbox_id)
 
     def set_send_via(self, user_id: str, mailbox_id: int, via: str) -> Mailbox:
         """Switch a mailbox between its own SMTP server and Amazon SES (admins only)."""
@@ -446,7 +436,7 @@ class SenderVerifications:
             Content={"Raw": {"Data": email.as_bytes()}},
         )
 
-    def activation_guard(self, ctx: AppContext, mailbox: Mailbox) -> str | None:
+    def activation_guard(self, mailbox: Mailbox) -> str | None:
         """``activation_guards`` hook: an SES mailbox needs a verified sender first."""
         if mailbox.send_via != "ses" or self.sender_allowed(mailbox):
             return None
@@ -467,7 +457,7 @@ class SenderVerifications:
             "then post your reply again. Your message stays here as an internal note."
         ).format(address=mailbox.address)
 
-    def status_lines(self, ctx: AppContext, mailbox: Mailbox) -> list[str]:
+    def status_lines(self, mailbox: Mailbox) -> list[str]:
         """``status_lines`` hook: the mailbox's sender verification in /mail-status."""
         row = self.row(mailbox.team_id, mailbox.address)
         domain_row = self.row(mailbox.team_id, mailbox.address.rpartition("@")[2])

@@ -6,6 +6,7 @@ package itself must not import them at load time.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,14 +21,14 @@ def install(ctx: AppContext) -> None:
     from bot.signin.service import SignIn
     from bot.signin.web import install_routes
 
-    signin = SignIn(ctx)
+    signin = SignIn(ctx, ctx.lifecycle, ctx.sync.sync_now)
     ctx.signin = signin
     ctx.mailboxes.tokens = signin.tokens
     ctx.sign_in_buttons = signin.sign_in_buttons
-    ctx.sign_in_note = _sign_in_note
-    ctx.routes.append(install_routes)
-    ctx.events.started.connect(_schedule)
-    ctx.status_footer.append(_status_footer)
+    ctx.sign_in_note = partial(_sign_in_note, ctx)
+    ctx.routes.append(partial(install_routes, ctx=ctx))
+    ctx.events.started.connect(partial(_schedule, ctx))
+    ctx.status_footer.append(partial(_status_footer, ctx))
     ctx.status_lines.append(_status_lines)
     ctx.activation_guards.append(_needs_channel)
     ctx.sync.failure_notifiers.append(signin.on_sync_failure)
@@ -73,7 +74,7 @@ def _status_footer(ctx: AppContext, team_id: str) -> list[str]:
     return lines
 
 
-def _status_lines(ctx: AppContext, mailbox: Mailbox) -> list[str]:
+def _status_lines(mailbox: Mailbox) -> list[str]:
     from locales import _
     from providers.signin_errors import PROVIDER_NAMES
 
@@ -91,7 +92,7 @@ def _status_lines(ctx: AppContext, mailbox: Mailbox) -> list[str]:
     return lines
 
 
-def _needs_channel(ctx: AppContext, mailbox: Mailbox) -> str | None:
+def _needs_channel(mailbox: Mailbox) -> str | None:
     from locales import _
 
     if not mailbox.channel_id:

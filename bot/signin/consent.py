@@ -17,6 +17,7 @@ from sqlmodel import col, select
 
 from bot.blocks.signin import TenantView, granted_blocks
 from bot.blocks.status import when
+from bot.roles import who_fixes
 from bot.signin import config, states
 from bot.signin.notices import config_fault, dm, send_once
 from locales import _, speaking
@@ -25,7 +26,9 @@ from providers.signin_errors import FailureKind, SignInFailure, StateProblem
 from storage.models import ConsentTenant, Health, Mailbox, Provider, saved_id, utcnow
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from collections.abc import Callable
+
+    from bot.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +64,10 @@ def _users(row: ConsentTenant) -> list[str]:
 
 
 class Consent:
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: Core, sync_now: Callable[[int], None]) -> None:
         self.ctx = ctx
+        # Sync a mailbox soon, wherever it is owned (bot.jobs): after an approval.
+        self.sync_now = sync_now
 
     @property
     def config(self) -> microsoft.MicrosoftConfig:
@@ -184,7 +189,7 @@ class Consent:
         view = TenantView(row_id=row_id, tenant=row.tenant, status=GRANTED, consent_link="")
         stamp = row.updated_at.isoformat()
         for mailbox in self.waiting_mailboxes(row):
-            for recipient in self.ctx.sync.recipients_for(mailbox):
+            for recipient in who_fixes(self.ctx.settings, mailbox):
                 # Each recipient reads it in their own language (the label too).
                 with speaking(self.ctx.languages.for_recipient(recipient)):
                     text, blocks = granted_blocks(view.label, mailbox)
@@ -196,7 +201,7 @@ class Consent:
                     blocks,
                 )
             # The refresh token may work again now; a sync tells, and clears the health.
-            self.ctx.sync.sync_now(mailbox.id)  # type: ignore[arg-type]
+            self.sync_now(saved_id(mailbox))
         for user in _users(row):
             with speaking(self.ctx.languages.for_recipient(user)):
                 text, blocks = granted_blocks(view.label, None)

@@ -18,13 +18,13 @@ from locales import speaking
 from storage.models import Role, User
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
 
 log = logging.getLogger(__name__)
 
 
 def send_once(
-    ctx: AppContext, key: str, recipient: str, text: str, blocks: list[dict[str, Any]] | None = None
+    ctx: Core, key: str, recipient: str, text: str, blocks: list[dict[str, Any]] | None = None
 ) -> bool:
     try:
         return ctx.notifier.once(key, recipient, text, blocks=blocks)
@@ -33,7 +33,7 @@ def send_once(
         return False
 
 
-def dm(ctx: AppContext, user: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+def dm(ctx: Core, user: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
     """A direct message that must not turn a finished sign-in into an error page."""
     try:
         ctx.slack.dm(user, text, blocks=blocks)
@@ -41,7 +41,7 @@ def dm(ctx: AppContext, user: str, text: str, blocks: list[dict[str, Any]] | Non
         log.warning("could not message %s: %s", user, exc.response.get("error"))
 
 
-def admin_recipients(ctx: AppContext, team_id: str) -> list[str]:
+def admin_recipients(ctx: Core, team_id: str) -> list[str]:
     """The Mailroom admins' channel, else MAILROOM_ADMINS, else the known admins."""
     settings = ctx.settings
     if settings.mailroom_admin_channel:
@@ -56,7 +56,7 @@ def admin_recipients(ctx: AppContext, team_id: str) -> list[str]:
 
 
 def config_fault(
-    ctx: AppContext, provider: str, code: str, *, team_id: str = "", address: str = ""
+    ctx: Core, provider: str, code: str, *, team_id: str = "", address: str = ""
 ) -> None:
     """Alert the admins that the provider refused our client secret (once per secret)."""
     secret = getattr(ctx.settings, f"{provider}_client_secret", "")

@@ -30,6 +30,7 @@ from bot.connect import (
     join_channel,
     tell_owner_of_reconnect,
 )
+from bot.roles import who_fixes
 from bot.signin import config, states
 from bot.signin.consent import Consent
 from bot.signin.notices import config_fault, dm, send_once
@@ -42,7 +43,10 @@ from providers.signin_errors import PROVIDER_NAMES, FailureKind, SignInFailure
 from storage.models import Health, Mailbox, MailboxKind, OAuthState, utcnow
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from collections.abc import Callable
+
+    from bot.core import Core
+    from bot.lifecycle import MailboxLifecycle
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +74,13 @@ class Outcome:
 
 
 class SignIn:
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(
+        self, ctx: Core, lifecycle: MailboxLifecycle, sync_now: Callable[[int], None]
+    ) -> None:
         self.ctx = ctx
-        self.consent = Consent(ctx)
+        # A signed-in mailbox with a channel starts syncing through the one lifecycle.
+        self.lifecycle = lifecycle
+        self.consent = Consent(ctx, sync_now)
         self.tokens = ProviderTokens(ctx, self._refresh_config_fault)
 
     @property
@@ -86,7 +94,6 @@ class SignIn:
 
     def sign_in_buttons(
         self,
-        ctx: AppContext,
         user_id: str,
         team_id: str,
         kind: str = MailboxKind.PERSONAL,
@@ -198,7 +205,7 @@ class SignIn:
             tell_owner_of_reconnect(self.ctx, before, mailbox, row.user_id)
         if mailbox.channel_id:
             note = join_channel(self.ctx, mailbox.channel_id)
-            self.ctx.lifecycle.start_syncing(mailbox)
+            self.lifecycle.start_syncing(mailbox)
             with speaking(self.ctx.languages.for_recipient(row.user_id)):
                 text, blocks = connected_blocks(mailbox, provider, note)
             dm(self.ctx, row.user_id, text, blocks)
@@ -480,7 +487,7 @@ class SignIn:
             )
             return True  # the owner can do nothing about our secret
         if error.kind == FailureKind.RECONNECT:
-            for recipient in self.ctx.sync.recipients_for(mailbox):
+            for recipient in who_fixes(self.ctx.settings, mailbox):
                 with speaking(self.ctx.languages.for_recipient(recipient)):
                     text, blocks = reconnect_blocks(mailbox, error.message)
                 send_once(
@@ -489,7 +496,7 @@ class SignIn:
             return True
         if error.kind == FailureKind.CONSENT:
             tenant = self.consent.tenant_for(mailbox.ms_tenant)
-            recipients = self.ctx.sync.recipients_for(mailbox)
+            recipients = who_fixes(self.ctx.settings, mailbox)
             self.consent.record_waiting(mailbox.team_id, tenant, user_id=None, code=error.code)
             for recipient in recipients:
                 key = f"signin-consent:{streak}:{recipient}"

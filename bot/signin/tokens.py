@@ -28,7 +28,7 @@ from providers.signin_errors import FailureKind, SignInFailure
 from storage.models import Mailbox, saved_id, utcnow
 
 if TYPE_CHECKING:
-    from bot.context import AppContext
+    from bot.core import Core
 
 # Refresh this long before the provider's expiry, so an IMAP login or an SMTP send that
 # starts with a token never ends with an expired one.
@@ -43,7 +43,7 @@ class ProviderTokens:
     """``ctx.mailboxes.tokens``: implements bot.mailboxes.AccessTokens."""
 
     def __init__(
-        self, ctx: AppContext, on_config_fault: Callable[[Mailbox, SignInFailure], None]
+        self, ctx: Core, on_config_fault: Callable[[Mailbox, SignInFailure], None]
     ) -> None:
         self.ctx = ctx
         self.on_config_fault = on_config_fault

@@ -44,7 +44,9 @@ def register(app: App, ctx: AppContext) -> None:
     @user_facing(ctx)
     def send_now(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        campaign = sending.start(ctx, _campaign_id(body), team_of(body), user_of(body))
+        campaign = sending.start(
+            ctx.need_campaigns(), _campaign_id(body), team_of(body), user_of(body)
+        )
         _replace_message(
             ctx,
             body,
@@ -65,7 +67,7 @@ def register(app: App, ctx: AppContext) -> None:
         ack()
         user = user_of(body)
         campaign = sending.confirm_domain(ctx, _campaign_id(body), team_of(body), user)
-        campaign = sending.start(ctx, campaign.id, team_of(body), user)  # type: ignore[arg-type]
+        campaign = sending.start(ctx.need_campaigns(), campaign.id, team_of(body), user)  # type: ignore[arg-type]
         _replace_message(
             ctx,
             body,
@@ -222,7 +224,9 @@ def _picked_time(body: dict[str, Any]) -> datetime:
 def _control(ctx: AppContext, verb: str) -> Any:
     def control(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        campaign = sending.set_state(ctx, _campaign_id(body), team_of(body), user_of(body), verb)
+        campaign = sending.set_state(
+            ctx.need_campaigns(), _campaign_id(body), team_of(body), user_of(body), verb
+        )
         done = {
             "pause": _("Campaign *{name}* paused."),
             "resume": _("Campaign *{name}* resumed."),

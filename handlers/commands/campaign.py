@@ -87,7 +87,9 @@ def register(app: App, ctx: AppContext) -> None:
         elif action == "limits":
             tell(ctx, body, _set_limits(ctx, user, team, words[1:]))
         elif action == "cancel" and len(words) == 2 and words[1].lstrip("#").isdigit():
-            campaign = sending.set_state(ctx, int(words[1].lstrip("#")), team, user, "cancel")
+            campaign = sending.set_state(
+                ctx.need_campaigns(), int(words[1].lstrip("#")), team, user, "cancel"
+            )
             tell(
                 ctx,
                 body,

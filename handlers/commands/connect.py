@@ -26,13 +26,13 @@ def sign_in_buttons(
     mailbox_id: int | None = None,
 ) -> list[dict[str, Any]]:
     make = ctx.sign_in_buttons
-    return make(ctx, user_id, team_id, kind, mailbox_id) if make else []
+    return make(user_id, team_id, kind, mailbox_id) if make else []
 
 
 def sign_in_note(ctx: AppContext) -> str:
     """Which sign-in providers this server lacks settings for (empty when all are set)."""
     make = ctx.sign_in_note
-    return make(ctx) if make else ""
+    return make() if make else ""
 
 
 def register(app: App, ctx: AppContext) -> None:

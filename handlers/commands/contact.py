@@ -30,7 +30,9 @@ def register(app: App, ctx: AppContext) -> None:
                     "company) to see recent mail with them."
                 )
             )
-        visible = mailboxes_for(ctx, body["user_id"], body.get("team_id", ""), manage=False)
+        visible = mailboxes_for(
+            ctx.roles, ctx.mailboxes, body["user_id"], body.get("team_id", ""), manage=False
+        )
         items = contacts.recent_activity(ctx, pattern, [m.id for m in visible])  # type: ignore[misc]
         text, blocks = activity_message(pattern, items)
         tell(ctx, body, text, blocks=blocks)

@@ -15,7 +15,8 @@ from slack_bolt import Ack, App
 from bot.blocks.contacts import contacts_changed_text, contacts_list
 from bot.context import AppContext
 from bot.preferences import contacts
-from bot.preferences.panel import choose_mailbox, mailbox_changed
+from bot.preferences.panel import mailbox_changed
+from bot.roles import choose_mailbox
 from bot.slack_files import download_slack_file, file_url, is_remote_file
 from handlers.common import tell, user_facing
 from locales import N_, _, ngettext
@@ -116,7 +117,13 @@ def register(app: App, ctx: AppContext) -> None:
                 ).format(action=action)
             )
         mailbox = choose_mailbox(
-            ctx, user, team, address=address, channel_id=channel, manage=action != "list"
+            ctx.roles,
+            ctx.mailboxes,
+            user,
+            team,
+            address=address,
+            channel_id=channel,
+            manage=action != "list",
         )
         if action == "list":
             text, blocks = contacts_list(mailbox, contacts.list_contacts(ctx, mailbox.id))  # type: ignore[arg-type]
@@ -152,7 +159,12 @@ def register(app: App, ctx: AppContext) -> None:
         try:
             _words, address = split_mailbox(event.get("text", ""))
             mailbox = choose_mailbox(
-                ctx, user, body.get("team_id", ""), address=address, manage=True
+                ctx.roles,
+                ctx.mailboxes,
+                user,
+                body.get("team_id", ""),
+                address=address,
+                manage=True,
             )
             for file in event.get("files") or []:
                 if not _is_csv(file):

@@ -72,7 +72,7 @@ def register(app: App, ctx: AppContext) -> None:
         ack()
         try:
             prepared = sending.prepare(
-                ctx,
+                ctx.need_campaigns(),
                 team,
                 user,
                 _int(values.get("mailbox", "")),

@@ -10,7 +10,6 @@ from typing import Any, cast
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.context import AppContext
 from bot.events import Signal
 from bot.lifecycle import MailboxLifecycle
 from bot.mailboxes import Mailboxes
@@ -24,8 +23,6 @@ from storage.models import Mailbox
 from tests.support.fake_slack import FakeSlack
 from tests.support.harness import BOT_TOKEN
 
-CTX = cast(AppContext, object())  # what guards and listeners receive; these ignore it
-
 
 class World:
     def __init__(self, tmp_path: Path, slack: FakeSlack) -> None:
@@ -34,13 +31,13 @@ class World:
         self.mailboxes = Mailboxes(self.db, SecretBox([Fernet.generate_key().decode()]))
         self.scheduler = Scheduler(300)
         self.guards: list[Any] = []
-        self.changed: Signal[[AppContext, int]] = Signal("mailbox_changed")
+        self.changed: Signal[[int]] = Signal("mailbox_changed")
         self.heard: list[int] = []
-        self.changed.connect(lambda _ctx, mailbox_id: self.heard.append(mailbox_id))
+        self.changed.connect(lambda mailbox_id: self.heard.append(mailbox_id))
         slack_client = Slack(make_web_client(BOT_TOKEN, slack.base_url))
         roles = Roles(self.db, slack_client, [])
         self.lifecycle = MailboxLifecycle(
-            CTX, self.mailboxes, roles, self.scheduler, lambda _id: None, self.guards, self.changed
+            self.mailboxes, roles, self.scheduler, lambda _id: None, self.guards, self.changed
         )
 
     def mailbox(self, **fields: Any) -> Mailbox:
@@ -82,7 +79,7 @@ def test_activate_schedules_and_announces(world: World) -> None:
 
 
 def test_a_guard_refuses_activation_and_nothing_changes(world: World) -> None:
-    world.guards.append(lambda _ctx, m: f"{m.address} is not verified")
+    world.guards.append(lambda m: f"{m.address} is not verified")
     mailbox = world.mailbox(active=False, channel_id="C1")
     with pytest.raises(UserError, match="not verified"):
         world.lifecycle.set_active("UOWNER", mailbox, True)
@@ -102,7 +99,7 @@ def test_someone_else_cannot_pause_a_personal_mailbox(world: World) -> None:
 
 def test_channel_choice_is_kept_when_refused_and_activates_otherwise(world: World) -> None:
     refusing = ["SES not verified"]
-    world.guards.append(lambda _ctx, _m: refusing[0] if refusing else None)
+    world.guards.append(lambda _m: refusing[0] if refusing else None)
     mailbox = world.mailbox(active=False)
     saved, refusal = world.lifecycle.activate_in_channel(mailbox, "C9")
     assert refusal == "SES not verified"

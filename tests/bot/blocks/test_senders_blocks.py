@@ -16,7 +16,7 @@ from bot.blocks.senders import (
     verify_modal,
 )
 from bot.domain_checks import CheckLine, DomainReport
-from bot.senders.domains import DomainCheck
+from bot.senders.answers import DomainCheck
 from storage.models import DomainReportRow, Mailbox, SenderVerification
 
 CHECKED = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)

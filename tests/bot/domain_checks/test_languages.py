@@ -11,7 +11,7 @@ import pytest
 
 from bot.blocks.senders import dkim_report_message
 from bot.domain_checks import DomainReport, check_domain
-from bot.senders.domains import DomainCheck
+from bot.senders.answers import DomainCheck
 from locales import speaking
 from tests.support.dns_ses import ses_info
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bot.blocks.home import MAX_MAILBOXES, home_view
-from bot.preferences.panel import HomePanel, MailboxPanel
+from bot.blocks.home import MAX_MAILBOXES, HomePanel, MailboxPanel, home_view
 from storage.models import DomainReportRow, Mailbox
 
 

@@ -76,7 +76,7 @@ def test_push_over_tls_sees_every_mail_of_a_burst_and_the_next_push(
         account.address, [make_email(to=account.address, subject=f"Burst {n}") for n in range(8)]
     )
     for n in range(8):
-        wait_until(lambda n=n: posts_with(h, "C_TLS", f"Burst {n}"), timeout=5)
+        wait_until(lambda n=n: posts_with(h, "C_TLS", f"Burst {n}"), timeout=30)
     # The poll interval is an hour: only the push (the next IDLE) can post this one.
     server.append(account.address, make_email(to=account.address, subject="Right after"))
     wait_until(lambda: posts_with(h, "C_TLS", "Right after"), timeout=15)

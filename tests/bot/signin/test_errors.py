@@ -197,7 +197,7 @@ def test_a_picked_channel_does_not_bypass_the_activation_guards(
 ) -> None:
     h = signin_harness
     # A feature that forbids activation (as SES does for an unverified sender).
-    h.ctx.activation_guards.append(lambda ctx, mailbox: "its sender address is not verified yet.")
+    h.ctx.activation_guards.append(lambda mailbox: "its sender address is not verified yet.")
     add_mail_user(h, identity.google.person.email)
     sign_in(h, identity, "google", channel=None)
     mailbox = h.mailbox_by_address(identity.google.person.email)
