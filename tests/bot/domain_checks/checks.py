@@ -1,5 +1,5 @@
 """Helpers of the bot.domain_checks tests: the rows a report should have on the zones of the
-test DNS server (tests.support.dns_ses)."""
+test DNS server (tests.support.dns_ses), and a zone checked in English and in Spanish."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from bot.domain_checks import (
     DomainReport,
     check_domain,
 )
-from tests.support.dns_ses import SES_TOKENS
+from locales import speaking
+from tests.support.dns_ses import SES_TOKENS, ses_info
 
 Row = tuple[str, str, str]
 
@@ -50,3 +51,11 @@ def assert_every_line_explains(report: DomainReport) -> None:
         assert "Traceback" not in line.detail
         if line.status == "pass":
             assert line.fix is None, line
+
+
+# The same zone checked in English and inside speaking("es").
+def both(domain: str, resolver: dns.resolver.Resolver) -> tuple[DomainReport, DomainReport]:
+    english = check_domain(domain, resolver=resolver, ses=ses_info(domain))
+    with speaking("es"):
+        spanish = check_domain(domain, resolver=resolver, ses=ses_info(domain))
+    return english, spanish
