@@ -78,7 +78,7 @@ def test_a_failing_domain_needs_an_admin_until_one_confirmed_it() -> None:
 
 
 def test_progress_while_sending_and_when_finished() -> None:
-    counts = {
+    counts: dict[str, int] = {
         RecipientState.SENT: 4,
         RecipientState.FAILED: 1,
         RecipientState.QUEUED: 5,
@@ -96,7 +96,7 @@ def test_progress_while_sending_and_when_finished() -> None:
     assert_inert(blocks)
 
     done = campaign(state=CampaignState.DONE, note="stale note")
-    counts = {RecipientState.SENT: 9, RecipientState.FAILED: 1}
+    counts = {RecipientState.SENT.value: 9, RecipientState.FAILED.value: 1}
     text, blocks = progress_message(
         done, "v@acme.test", counts, 0, eta_seconds=0, uncertain=[], failed=[("x@y.test", "550")]
     )
@@ -122,9 +122,8 @@ def test_campaign_list_states_and_times() -> None:
     scheduled = campaign(
         id=2, state=CampaignState.SCHEDULED, scheduled_at=datetime(2024, 6, 1, tzinfo=UTC)
     )
-    text, blocks = campaign_list(
-        [(started, {RecipientState.SENT: 3, RecipientState.UNCERTAIN: 1}), (scheduled, {})]
-    )
+    started_counts: dict[str, int] = {RecipientState.SENT: 3, RecipientState.UNCERTAIN: 1}
+    text, blocks = campaign_list([(started, started_counts), (scheduled, {})])
     lines = text.splitlines()
     assert lines[0] == "Campaigns:"
     assert lines[1].endswith("— sending, 3/10 sent, 1 uncertain (started 2024-05-01 09:30 UTC)")
@@ -161,7 +160,9 @@ def test_home_section_stays_within_its_block_budget() -> None:
     empty = home_section([])
     assert action_ids(empty)[0] == HOME_NEW
     assert "`/mail-audience`" in empty[-1]["elements"][0]["text"]
-    rows = [(campaign(id=i, name=f"<!here> {i}"), {RecipientState.SENT: i}) for i in range(9)]
+    rows: list[tuple[Campaign, dict[str, int]]] = [
+        (campaign(id=i, name=f"<!here> {i}"), {RecipientState.SENT: i}) for i in range(9)
+    ]
     blocks = home_section(rows)
     assert len(blocks) == 2 + 5 <= HOME_BLOCK_BUDGET
     assert blocks[2]["elements"][0]["text"] == "#0 *&lt;!here&gt; 0* — draft, 0/10 sent"
