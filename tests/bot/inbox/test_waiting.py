@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.bot.inbox.test_triage import click, shows
+from tests.bot.inbox.steps import click, shows
 from tests.bot.test_replies import CHANNEL, open_thread
 from tests.support.harness import Harness, make_email
 from tests.support.slack_requests import app_home_opened
