@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from storage.db import Database
-from storage.models import Mailbox, Message, Notification, ProcessedEvent
+from storage.models import Mailbox, Message, Notification, ProcessedEvent, saved_id
 
 
 def mailbox_row(db: Database) -> int:
@@ -80,3 +80,11 @@ def test_datetimes_are_stored_as_aware_utc(db: Database) -> None:
         mailbox = session.get(Mailbox, box)
         mailbox.last_success_at = datetime(2024, 3, 1, 12, 0)  # naive: refused
         session.add(mailbox)
+
+
+def test_saved_id_refuses_a_row_never_saved() -> None:
+    unsaved = Mailbox(team_id="T1", kind="personal", owner_id="U1", address="new@example.com")
+    with pytest.raises(ValueError, match="Mailbox is not saved yet"):
+        saved_id(unsaved)
+    unsaved.id = 5
+    assert saved_id(unsaved) == 5

@@ -1,10 +1,11 @@
-"""bot.domain_checks.report, through check_domain against the real test DNS server and its zones
-(tests.support.dns_ses)."""
+"""bot.domain_checks.report: a report's verdict and JSON form, domain names as typed, and the
+records to publish in zone-file form (some through check_domain on the test DNS server)."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import dns.resolver
 import pytest
@@ -14,6 +15,7 @@ from bot.domain_checks import (
     DomainReport,
     render_record_fix,
 )
+from bot.domain_checks.report import SesDomainInfo, normalise_domain, quote_txt
 from providers.errors import UserError
 from tests.bot.domain_checks.checks import check
 
@@ -63,3 +65,22 @@ def test_render_record_fix_forms() -> None:
     first, second = fix.split(" TXT ", 1)[1].split('" "')
     assert first == '"' + long_value[:255]
     assert second == long_value[255:] + '"'
+
+
+def test_international_names_are_checked_in_their_dns_form() -> None:
+    assert normalise_domain("ventas@Bücher.example.") == "xn--bcher-kva.example"
+    with pytest.raises(UserError):
+        normalise_domain("bad..example")
+
+
+def test_txt_values_are_quoted_for_a_zone_file() -> None:
+    assert quote_txt('say "hi" \\ bye') == '"say \\"hi\\" \\\\ bye"'
+    assert quote_txt("") == '""'
+
+
+def test_ses_info_is_read_from_the_identity_state() -> None:
+    state = SimpleNamespace(
+        dkim_tokens=("t1", "t2"), signing_hosted_zone="amazonses.com", mail_from_domain=None
+    )
+    info = SesDomainInfo.from_identity(state, "eu-west-1", sends_for_domain=False)
+    assert info == SesDomainInfo(["t1", "t2"], "amazonses.com", False, None, "eu-west-1")
