@@ -10,6 +10,7 @@ from datetime import date
 
 import pytest
 
+from locales import speaking
 from providers.errors import ServiceError, UserError
 from providers.imap import (
     ImapSession,
@@ -396,3 +397,26 @@ def test_xoauth2_on_a_server_without_it_says_use_a_password(
         check_login(oauth_settings(dovecot, mail_user.address, "whatever"))
     assert caught.value.field == "imap_password"
     assert "password instead" in caught.value.message
+
+
+def refused(port: int) -> UserError:
+    settings = ImapSettings("127.0.0.1", port, "ssl", "ana@example.com", "pw", timeout=5)
+    with pytest.raises(UserError) as caught:
+        check_login(settings)
+    return caught.value
+
+
+def test_imap_connection_refused_in_spanish_and_english() -> None:
+    port = free_port()
+    with speaking("es"):
+        spanish = refused(port)
+    assert spanish.field == "imap_host"
+    assert spanish.message == (
+        f"No se pudo conectar con 127.0.0.1 puerto {port}: conexión rechazada. Revisa el "
+        "servidor y el puerto (normalmente 993 con SSL, o 143 con STARTTLS)."
+    )
+    english = refused(port)
+    assert english.message == (
+        f"Could not connect to 127.0.0.1 port {port}: connection refused. Check the host and "
+        "port (usually 993 with SSL, or 143 with STARTTLS)."
+    )

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 
 import pytest
 
+from locales import speaking
 from providers.errors import MailroomError, ServiceError, UserError
 from providers.smtp import SmtpSettings, check_login, send_message
 from tests.support.mail_servers import SmtpServer, free_port
@@ -250,3 +251,12 @@ def test_settings_repr_hides_secrets() -> None:
     )
     assert "hunter2" not in repr(settings)
     assert "tok123" not in repr(settings)
+
+
+def test_smtp_connection_refused_names_smtp_ports_in_spanish() -> None:
+    port = free_port()
+    settings = SmtpSettings("127.0.0.1", port, "ssl", "ana@example.com", "pw", timeout=5)
+    with speaking("es-ES"), pytest.raises(UserError) as caught:
+        check_login(settings)
+    assert "conexión rechazada" in caught.value.message
+    assert "587 con STARTTLS, o 465 con SSL" in caught.value.message

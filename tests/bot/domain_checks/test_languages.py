@@ -9,11 +9,7 @@ from __future__ import annotations
 import dns.resolver
 import pytest
 
-from bot.blocks.senders import dkim_report_message
-from bot.domain_checks import DomainReport, check_domain
-from bot.senders.answers import DomainCheck
-from locales import speaking
-from tests.support.dns_ses import ses_info
+from tests.bot.domain_checks.checks import both
 
 # Zones whose reports between them hold most kinds of line: passes, warnings, failures with a
 # fix, plural counts, DNS trouble (slow.test never answers) and the DMARC alignment note.
@@ -33,13 +29,6 @@ ZONES = [
     "badmailfrom.test",
     "slow.test",
 ]
-
-
-def both(domain: str, resolver: dns.resolver.Resolver) -> tuple[DomainReport, DomainReport]:
-    english = check_domain(domain, resolver=resolver, ses=ses_info(domain))
-    with speaking("es"):
-        spanish = check_domain(domain, resolver=resolver, ses=ses_info(domain))
-    return english, spanish
 
 
 @pytest.mark.parametrize("domain", ZONES)
@@ -79,25 +68,3 @@ def test_spanish_sentences_say_the_same_facts(dns_resolver: dns.resolver.Resolve
     unknown = [line for line in slow.lines if line.status == "unknown"]
     assert unknown
     assert all(line.detail.startswith("No se pud") for line in unknown), unknown
-
-
-def test_rendered_spanish_report_keeps_the_fix_records(
-    dns_resolver: dns.resolver.Resolver,
-) -> None:
-    english, spanish = both("badmailfrom.test", dns_resolver)
-
-    def render(report: DomainReport) -> str:
-        check = DomainCheck(report=report, selectors=[], ses_state="verified", watching=False)
-        _text, blocks = dkim_report_message(check)
-        return "\n".join(str(block.get("text", "")) for block in blocks)
-
-    shown_en, shown_es = render(english), render(spanish)
-    fixes = [line.fix for line in english.lines if line.fix]
-    assert fixes
-    for fix in fixes:
-        # The same code block (escaped the same way) in both languages.
-        code = "```" + fix.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        assert code in shown_en and code in shown_es
-    for line in spanish.lines:
-        assert line.detail.split(",")[0].replace("<", "&lt;") in shown_es
-    assert "El registro MX de bounce.badmailfrom.test apunta a" in shown_es

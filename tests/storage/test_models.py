@@ -1,49 +1,15 @@
-"""Schema, migrations, uniqueness guarantees and secrets at rest, on SQLite and PostgreSQL."""
+"""storage.models: the uniqueness guarantees and column types of the schema, on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from cryptography.fernet import Fernet
-from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError, StatementError
-from sqlmodel import SQLModel
 
-from storage.crypto import SecretBox
 from storage.db import Database
-from storage.models import Mailbox, Message, Notification, ProcessedEvent
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    database.migrate()
-    yield database
-    database.dispose()
-
-
-def test_migrations_are_idempotent_and_match_the_models(db: Database) -> None:
-    db.migrate()  # a second start changes nothing and does not fail
-    db.migrate()
-    with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
-    assert diff == []
-    tables = set(inspect(db.engine).get_table_names())
-    for table in (
-        "users",
-        "mailboxes",
-        "folder_states",
-        "conversations",
-        "messages",
-        "processed_events",
-        "notifications",
-        "alembic_version",
-    ):
-        assert table in tables
+from storage.models import Mailbox, Message, Notification, ProcessedEvent, saved_id
 
 
 def mailbox_row(db: Database) -> int:
@@ -116,27 +82,9 @@ def test_datetimes_are_stored_as_aware_utc(db: Database) -> None:
         session.add(mailbox)
 
 
-def test_secret_box_round_trip_and_wrong_key() -> None:
-    key = Fernet.generate_key().decode()
-    box = SecretBox([key])
-    token = box.seal({"imap_password": "hunter2", "n": 1})
-    assert "hunter2" not in token
-    assert box.open(token) == {"imap_password": "hunter2", "n": 1}
-    assert box.open(None) == {}
-    with pytest.raises(ValueError, match="MAILROOM_SECRET_KEY"):
-        SecretBox([Fernet.generate_key().decode()]).open(token)
-    with pytest.raises(ValueError):
-        SecretBox([])
-
-
-def test_key_rotation_with_multifernet() -> None:
-    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    token = SecretBox([old]).seal({"imap_password": "p"})
-    during = SecretBox([new, old])  # newest first, old kept until rows are re-encrypted
-    assert during.open(token) == {"imap_password": "p"}
-    rotated = during.rotate(token)
-    assert SecretBox([new]).open(rotated) == {"imap_password": "p"}
-    with pytest.raises(ValueError):
-        SecretBox([new]).open(token)
-    # New secrets are always sealed with the newest key.
-    assert SecretBox([new]).open(during.seal({"x": 1})) == {"x": 1}
+def test_saved_id_refuses_a_row_never_saved() -> None:
+    unsaved = Mailbox(team_id="T1", kind="personal", owner_id="U1", address="new@example.com")
+    with pytest.raises(ValueError, match="Mailbox is not saved yet"):
+        saved_id(unsaved)
+    unsaved.id = 5
+    assert saved_id(unsaved) == 5

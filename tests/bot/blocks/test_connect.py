@@ -6,8 +6,7 @@ import json
 
 from bot.blocks import connect as connect_blocks
 from bot.blocks.connect import CALLBACK, connect_modal, connected_view, form_values_from_mailbox
-from bot.blocks.replies import send_failed_blocks
-from storage.models import Mailbox, Message
+from storage.models import Mailbox
 
 FIELDS = [
     "kind",
@@ -98,39 +97,3 @@ def test_testing_and_connected_views() -> None:
     done = connected_view(mailbox, "type `/invite @Mailroom` in that channel")
     text = json.dumps(done)
     assert "<#G_PRIV>" in text and "/invite @Mailroom" in text
-
-
-def test_send_failure_notice_escapes_a_hostile_recipient_and_answer() -> None:
-    row = Message(
-        id=9,
-        mailbox_id=1,
-        message_id="<x@y>",
-        direction="out",
-        state="failed",
-        author_id="UALICE",
-        to_addresses="<!channel>@customer.test",
-    )
-    text, blocks = send_failed_blocks(row, "550 <@U123> <https://evil|https://bank>")
-    for rendered in (text, json.dumps(blocks)):
-        assert "<!channel>" not in rendered and "<@U123>" not in rendered
-        assert "<https://evil" not in rendered
-    assert text.count("<@UALICE>") == 1  # our own mention of the author stays a mention
-
-
-def test_send_failure_notice_quotes_the_server_and_offers_try_again() -> None:
-    row = Message(
-        id=9,
-        mailbox_id=1,
-        message_id="<x@y>",
-        direction="out",
-        state="failed",
-        author_id="UALICE",
-        to_addresses="carla@customer.test",
-    )
-    text, blocks = send_failed_blocks(row, 'The server said: "550 <spam>"')
-    assert "<@UALICE>" in text
-    assert "550 &lt;spam&gt;" in blocks[0]["text"]["text"]
-    # The notification text carries the same remote words, escaped the same way.
-    assert "550 &lt;spam&gt;" in text and "<spam>" not in text
-    button = blocks[1]["elements"][0]
-    assert (button["action_id"], button["value"]) == ("reply_retry", "9")

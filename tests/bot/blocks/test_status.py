@@ -69,3 +69,9 @@ def test_status_message_empty_and_many() -> None:
     _, blocks = status_message(many, ["Domain example.com: DKIM ok"])
     assert len(blocks) <= 50
     assert all(len(b["text"]["text"]) <= 3000 for b in blocks if b["type"] == "section")
+
+
+def test_status_footer_shows_without_mailboxes() -> None:
+    text, blocks = status_message([], ["*example.com*: DNS verdict pass"])
+    assert "No mailboxes yet" in text
+    assert any(b["type"] == "context" and "example.com" in str(b) for b in blocks)

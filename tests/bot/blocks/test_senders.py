@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import dns.resolver
+
 from bot.blocks.senders import (
     MAX_REPORT_LINES,
     check_value,
@@ -18,6 +20,7 @@ from bot.blocks.senders import (
 from bot.domain_checks import CheckLine, DomainReport
 from bot.senders.answers import DomainCheck
 from storage.models import DomainReportRow, Mailbox, SenderVerification
+from tests.bot.domain_checks.checks import both
 
 CHECKED = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 
@@ -200,3 +203,25 @@ def test_status_lines() -> None:
     )
     assert domain_footer_line(rows, {"a.test"}).endswith(":eyes:")
     assert domain_footer_line([], set()) == ""
+
+
+def test_rendered_spanish_report_keeps_the_fix_records(
+    dns_resolver: dns.resolver.Resolver,
+) -> None:
+    english, spanish = both("badmailfrom.test", dns_resolver)
+
+    def render(report: DomainReport) -> str:
+        check = DomainCheck(report=report, selectors=[], ses_state="verified", watching=False)
+        _text, blocks = dkim_report_message(check)
+        return "\n".join(str(block.get("text", "")) for block in blocks)
+
+    shown_en, shown_es = render(english), render(spanish)
+    fixes = [line.fix for line in english.lines if line.fix]
+    assert fixes
+    for fix in fixes:
+        # The same code block (escaped the same way) in both languages.
+        code = "```" + fix.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        assert code in shown_en and code in shown_es
+    for line in spanish.lines:
+        assert line.detail.split(",")[0].replace("<", "&lt;") in shown_es
+    assert "El registro MX de bounce.badmailfrom.test apunta a" in shown_es

@@ -8,6 +8,7 @@ import os
 import stat
 from pathlib import Path
 
+from storage.files import make_private_dir
 from tests.support.fake_slack import FakeSlack
 from tests.support.harness import AppProcess, app_env
 from tests.support.wait import wait_until
@@ -57,3 +58,18 @@ def test_files_left_readable_by_an_older_version_are_tightened(tmp_path: Path) -
                     assert mode(path) == 0o600
         finally:
             app.stop()
+
+
+def test_missing_directories_are_made_private_and_existing_ones_left_alone(
+    tmp_path: Path,
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o755)  # the operator's choice
+    old = os.umask(0)
+    try:
+        make_private_dir(shared / "a" / "b")
+    finally:
+        os.umask(old)
+    assert mode(shared) == 0o755
+    assert mode(shared / "a") == 0o700 and mode(shared / "a" / "b") == 0o700

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from tests.bot.inbox.steps import click, shows
 from tests.bot.test_replies import CHANNEL, open_thread
-from tests.bot.test_triage import click, shows
 from tests.support.harness import Harness, make_email
 from tests.support.slack_requests import app_home_opened
 from tests.support.wait import wait_until

@@ -1,4 +1,5 @@
-"""The catalogs: every message in es and en, with the same placeholders, compiled."""
+"""locales (the package): the catalogs, every message in es and en with the same placeholders,
+compiled; the reader's language; numbers and plurals per language."""
 
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
+from tests.bot.inbox.steps import click
 from tests.bot.test_replies import CHANNEL, ephemeral_to, open_thread, reactions
-from tests.bot.test_triage import click
 from tests.support.harness import Harness
 from tests.support.slack_requests import plain_input
 from tests.support.wait import wait_until
