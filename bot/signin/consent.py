@@ -17,6 +17,7 @@ from sqlmodel import col, select
 
 from bot.blocks.signin import TenantView, granted_blocks
 from bot.blocks.status import when
+from bot.mailboxes import not_removed
 from bot.signin import config, states
 from bot.signin.notices import config_fault, dm, send_once
 from locales import _, speaking
@@ -137,6 +138,7 @@ class Consent:
                 Mailbox.team_id == row.team_id,
                 Mailbox.provider == Provider.MICROSOFT,
                 Mailbox.health == Health.ADMIN_APPROVAL_NEEDED,
+                not_removed(),
             )
             mailboxes = list(session.exec(query))
         return [m for m in mailboxes if self.tenant_for(m.ms_tenant) == row.tenant]
