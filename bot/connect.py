@@ -18,7 +18,7 @@ from locales import N_, ContextExecutor, _, speaking
 from providers import imap, smtp
 from providers.errors import MailroomError, UserError
 from providers.netguard import check_host_allowed
-from storage.models import Health, Mailbox, MailboxKind, Provider, utcnow
+from storage.models import Mailbox, MailboxKind, Provider, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -406,7 +406,8 @@ def test_connection(ctx: Core, form: ConnectForm) -> dict[str, str]:
 
 
 def save_mailbox(ctx: Core, form: ConnectForm, user_id: str, team_id: str) -> Mailbox:
-    """Create the mailbox, or update the one being reconnected, with encrypted secrets."""
+    """Create the mailbox, or update the one being reconnected, with encrypted secrets (then
+    ``ctx.lifecycle.connected`` starts it over)."""
     secrets = {"imap_password": form.imap_password}
     if form.smtp_password:
         secrets["smtp_password"] = form.smtp_password
@@ -432,7 +433,6 @@ def save_mailbox(ctx: Core, form: ConnectForm, user_id: str, team_id: str) -> Ma
         mailbox.smtp_security, mailbox.smtp_username = form.smtp_security, form.smtp_username
         mailbox.channel_id, mailbox.backfill_days = form.channel_id, form.backfill_days
         mailbox.secrets = ctx.mailboxes.seal(secrets)
-        mailbox.health, mailbox.last_error, mailbox.consecutive_failures = Health.NEW, None, 0
         mailbox.updated_at = utcnow()
         session.add(mailbox)
     return mailbox

@@ -1,5 +1,5 @@
 """One place that changes whether a mailbox runs or shows: activate, pause, choose its channel,
-hide or show.
+hide or show, reconnect, remove.
 
 Each change checks who may make it and what blocks it (``ctx.activation_guards``: SES
 verification, Microsoft consent, a channel), applies the scheduling consequence (sync
@@ -16,12 +16,14 @@ from bot.roles import Roles
 from bot.scheduler import Scheduler
 from locales import N_, _
 from providers.errors import UserError
-from storage.models import Mailbox, saved_id
+from storage.models import Health, Mailbox, saved_id
 
 if TYPE_CHECKING:
     from bot.hooks import ActivationGuard
 
 NOT_MANAGER = N_("Only an admin (or the owner of a personal mailbox) can pause or activate it.")
+CANNOT_RECONNECT = N_("Only an admin (or the owner of a personal mailbox) can reconnect it.")
+CANNOT_REMOVE = N_("Only an admin (or the owner of a personal mailbox) can remove it.")
 
 
 class MailboxLifecycle:
@@ -92,3 +94,36 @@ class MailboxLifecycle:
         """A connected (or reconnected) active mailbox: its first sync right away."""
         if mailbox.active:
             self.scheduler.schedule_sync(saved_id(mailbox), self.sync_run, first_in=0.2)
+
+    def may_reconnect(self, user_id: str, mailbox: Mailbox) -> bool:
+        """Whether ``user_id`` may give ``mailbox`` new credentials (and change its settings)."""
+        return self.roles.can_manage(user_id, mailbox)
+
+    def check_can_reconnect(self, user_id: str, mailbox: Mailbox) -> None:
+        """``may_reconnect``, raising UserError with the sentence when not."""
+        if not self.may_reconnect(user_id, mailbox):
+            raise UserError(_(CANNOT_RECONNECT))
+
+    def connected(self, mailbox: Mailbox) -> Mailbox:
+        """Credentials were just saved (a new mailbox, or a reconnect of one): its health
+        starts over (the old error was about the old credentials), its first sync runs at
+        once when it is active, and App Home and push hear of it."""
+        reset = self.mailboxes.set_fields(
+            saved_id(mailbox), health=Health.NEW, last_error=None, consecutive_failures=0
+        )
+        mailbox = reset if reset is not None else mailbox
+        self.start_syncing(mailbox)
+        self.changed.emit(saved_id(mailbox))
+        return mailbox
+
+    def remove(self, user_id: str, mailbox: Mailbox) -> Mailbox:
+        """Take ``mailbox`` out of Mailroom: no more sync or sending, its passwords and
+        tokens wiped, gone from every list; its threads stay in Slack. Raises UserError
+        if ``user_id`` may not."""
+        if not self.roles.can_manage(user_id, mailbox):
+            raise UserError(_(CANNOT_REMOVE))
+        self.scheduler.unschedule_sync(saved_id(mailbox))
+        removed = self.mailboxes.mark_removed(saved_id(mailbox))
+        # Push stops watching it and App Home drops it (both listen to this).
+        self.changed.emit(saved_id(mailbox))
+        return removed if removed is not None else mailbox

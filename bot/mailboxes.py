@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
+from sqlalchemy import ColumnElement
 from sqlmodel import col, func, select
 
-from locales import _
+from locales import N_, _
 from providers.errors import MailroomError, ServiceError
 from providers.imap import ImapSettings
 from providers.netguard import check_host_allowed
@@ -20,6 +21,17 @@ from providers.smtp import SmtpSettings
 from storage.crypto import SecretBox
 from storage.db import Database
 from storage.models import Health, Mailbox, MailboxKind, Provider, utcnow
+
+# What is said of a removed mailbox wherever it is still met: an old button, an old thread.
+MAILBOX_REMOVED = N_(
+    "{address} was removed from Mailroom, so nothing more can be done with it here. "
+    "To use it again, connect it with `/mail-connect`."
+)
+REPLY_TO_REMOVED = N_(
+    "{address} was removed from Mailroom, so this reply was not sent (nothing was queued). "
+    "Its old threads stay for reading only: once the mailbox is connected again, answer in "
+    "its new threads."
+)
 
 
 class AccessTokens(Protocol):
@@ -60,31 +72,46 @@ class Mailboxes:
 
     # --- Lookup ---------------------------------------------------------------------------
 
+    # A removed mailbox (``removed_at`` set) is found by none of these but ``get_even_removed``:
+    # to everything that lists, syncs, sends or manages mailboxes it no longer exists.
+
     def get(self, mailbox_id: int) -> Mailbox | None:
+        mailbox = self.get_even_removed(mailbox_id)
+        return mailbox if mailbox is not None and mailbox.removed_at is None else None
+
+    def get_even_removed(self, mailbox_id: int) -> Mailbox | None:
+        """Also a removed mailbox: to say so in its old threads instead of "not found"."""
         with self.db.session() as session:
             return session.get(Mailbox, mailbox_id)
 
     def all(self, team_id: str | None = None) -> list[Mailbox]:
         with self.db.session() as session:
-            query = select(Mailbox).order_by(col(Mailbox.id))
+            query = select(Mailbox).where(not_removed()).order_by(col(Mailbox.id))
             if team_id:
                 query = query.where(Mailbox.team_id == team_id)
             return list(session.exec(query))
 
     def active_ids(self) -> list[int]:
         with self.db.session() as session:
-            query = select(Mailbox.id).where(col(Mailbox.active).is_(True))
+            query = select(Mailbox.id).where(col(Mailbox.active).is_(True), not_removed())
             return [row_id for row_id in session.exec(query) if row_id is not None]
 
     def by_channel(self, channel_id: str) -> list[Mailbox]:
         with self.db.session() as session:
-            return list(session.exec(select(Mailbox).where(Mailbox.channel_id == channel_id)))
+            query = select(Mailbox).where(Mailbox.channel_id == channel_id, not_removed())
+            return list(session.exec(query))
 
     def find_existing(self, team_id: str, kind: str, owner_id: str) -> Mailbox | None:
         """The mailbox that a new one of this kind would duplicate (personal: per user;
-        shared: per workspace). Marketing mailboxes are not limited."""
+        shared: per workspace). Marketing mailboxes are not limited.
+
+        A removed mailbox is no duplicate: connecting its address again makes a new row
+        rather than reviving the old one, so nothing of the removed connection (settings,
+        sync positions, SES pin) carries over, and the old threads stay with the old row."""
         with self.db.session() as session:
-            query = select(Mailbox).where(Mailbox.team_id == team_id, Mailbox.kind == kind)
+            query = select(Mailbox).where(
+                Mailbox.team_id == team_id, Mailbox.kind == kind, not_removed()
+            )
             if kind == MailboxKind.PERSONAL:
                 query = query.where(Mailbox.owner_id == owner_id)
             elif kind != MailboxKind.SHARED:
@@ -102,7 +129,8 @@ class Mailboxes:
     def update_secrets(self, mailbox_id: int, **changes: Any) -> None:
         with self.db.session() as session:
             mailbox = session.get(Mailbox, mailbox_id)
-            if mailbox is None:
+            # Removed meanwhile (a token refresh racing the removal): its secrets stay wiped.
+            if mailbox is None or mailbox.removed_at is not None:
                 return
             data = self.box.open(mailbox.secrets)
             data.update(changes)
@@ -215,11 +243,29 @@ class Mailboxes:
             session.add(mailbox)
             return mailbox
 
+    def mark_removed(self, mailbox_id: int) -> Mailbox | None:
+        """Soft-delete: inactive, secrets (passwords, OAuth tokens) wiped, ``removed_at`` set."""
+        return self.set_fields(
+            mailbox_id,
+            active=False,
+            secrets=None,
+            token_expires_at=None,
+            removed_at=utcnow(),
+            sync_state=None,
+        )
+
     def counts_by_health(self) -> dict[str, int]:
         """For /healthz: counted by the database, not by loading every mailbox."""
         with self.db.session() as session:
-            rows = session.exec(select(Mailbox.health, func.count()).group_by(Mailbox.health))
+            rows = session.exec(
+                select(Mailbox.health, func.count()).where(not_removed()).group_by(Mailbox.health)
+            )
             return {health: count for health, count in rows}
+
+
+def not_removed() -> ColumnElement[bool]:
+    """The condition of a mailbox still in Mailroom (not removed), for queries of its table."""
+    return col(Mailbox.removed_at).is_(None)
 
 
 def health_after(error: MailroomError) -> str:

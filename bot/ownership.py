@@ -47,6 +47,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, col, func, select
 
+from bot.mailboxes import not_removed
 from storage.models import Mailbox, Worker, utcnow
 
 if TYPE_CHECKING:
@@ -369,7 +370,7 @@ class Ownership:
             now = utcnow()
             with self.ctx.db.session() as session:
                 free = select(Mailbox.id).where(
-                    col(Mailbox.id) == mailbox_id, col(Mailbox.active).is_(True)
+                    col(Mailbox.id) == mailbox_id, col(Mailbox.active).is_(True), not_removed()
                 )
                 if not self.exclusive:
                     free = free.where(_claimable(now, self._dead))
@@ -392,7 +393,9 @@ class Ownership:
                 renewed = self._renew(session, now)
                 workers = self._live_workers(session, now)
                 active = session.exec(
-                    select(func.count()).select_from(Mailbox).where(col(Mailbox.active).is_(True))
+                    select(func.count())
+                    .select_from(Mailbox)
+                    .where(col(Mailbox.active).is_(True), not_removed())
                 ).one()
                 self._next_wait = self._until_next_expiry(session, now)
             lost = [m for m in self._owned if m not in renewed]
@@ -436,10 +439,13 @@ class Ownership:
 
     def _renew(self, session: Session, now: Any) -> set[int]:
         """Extend our leases where we are still the owner; the ids renewed."""
-        # A paused or deleted mailbox is let go.
+        # A paused or removed mailbox is let go.
         session.exec(
             update(Mailbox)
-            .where(col(Mailbox.lease_owner) == self.id, col(Mailbox.active).is_(False))
+            .where(
+                col(Mailbox.lease_owner) == self.id,
+                or_(col(Mailbox.active).is_(False), col(Mailbox.removed_at).is_not(None)),
+            )
             .values(lease_owner=None, sync_lease_until=None)
         )
         rows = _id_epoch_rows(
@@ -515,7 +521,7 @@ class Ownership:
         if wanted <= 0:
             return []
         with self.ctx.db.session() as session:
-            query = select(Mailbox.id).where(col(Mailbox.active).is_(True))
+            query = select(Mailbox.id).where(col(Mailbox.active).is_(True), not_removed())
             if self.exclusive:
                 query = query.where(
                     or_(col(Mailbox.lease_owner).is_(None), col(Mailbox.lease_owner) != self.id)

@@ -41,6 +41,7 @@ from bot.formatting.outbound import (
     split_addresses,
 )
 from bot.formatting.slack_text import slack_to_html, slack_to_plain
+from bot.mailboxes import REPLY_TO_REMOVED
 from bot.metrics import count_reply
 from bot.slack_files import download_slack_file, size_limit_text, stored_file
 from bot.threads import latest_message
@@ -242,6 +243,8 @@ class ReplyService:
         return self._refusal(user, mailbox)
 
     def _refusal(self, user: str, mailbox: Mailbox) -> str | None:
+        if mailbox.removed_at is not None:
+            return _(REPLY_TO_REMOVED).format(address=mailbox.address)
         if not mailbox.active:
             return _(
                 "{address} is inactive, so nothing was sent and nothing was queued. "
@@ -477,9 +480,12 @@ class ReplyService:
                 self._sending.discard(message_row_id)
 
     def _deliver(self, row: Message) -> bool:
-        mailbox = self.ctx.mailboxes.get(row.mailbox_id)
+        mailbox = self.ctx.mailboxes.get_even_removed(row.mailbox_id)
         assert mailbox is not None
         try:
+            if mailbox.removed_at is not None:
+                # A reply held (undo, send later) when its mailbox was removed.
+                raise UserError(_(REPLY_TO_REMOVED).format(address=mailbox.address))
             recipients = _checked_recipients(row)
             email = self._compose(mailbox, row)
             transport = self.transports.get(mailbox.send_via)

@@ -39,7 +39,7 @@ from bot.blocks.email import (
 )
 from bot.email_access import show_full_reference
 from bot.formatting.inbound import Attachment, InboundEmail, ParseLimits, parse_email
-from bot.mailboxes import health_after
+from bot.mailboxes import MAILBOX_REMOVED, health_after
 from bot.metrics import observe_post, observe_sync
 from bot.ownership import LeaseLost
 from bot.replies import is_new_sender
@@ -939,6 +939,8 @@ class SyncService:
             mailbox = session.get(Mailbox, row.mailbox_id)
         if mailbox is None:
             return _("That mailbox no longer exists.")
+        if mailbox.removed_at is not None:
+            return _(MAILBOX_REMOVED).format(address=mailbox.address)
         if not self.ctx.roles.can_see(user_id, mailbox):
             return _("Only an admin or someone who can see {address} can retry its mail.").format(
                 address=mailbox.address

@@ -129,6 +129,9 @@ class Mailbox(SQLModel, table=True):
     # live / polling / reconnecting / connecting, as the worker holding the mailbox last
     # saw it (for /mail-status in the other processes).
     sync_state: str | None = None
+    # Removed from Mailroom (bot.lifecycle.remove): kept as a row so its threads' history
+    # stays linked, but listed, synced and sent from nowhere, its secrets wiped.
+    removed_at: datetime | None = Field(default=None, index=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

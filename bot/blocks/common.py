@@ -57,7 +57,13 @@ def divider() -> Block:
 
 
 def button(
-    text: str, action_id: str, value: str = "", *, style: str | None = None, url: str | None = None
+    text: str,
+    action_id: str,
+    value: str = "",
+    *,
+    style: str | None = None,
+    url: str | None = None,
+    confirm: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     element: dict[str, Any] = {"type": "button", "text": plain(text), "action_id": action_id}
     if value:
@@ -66,7 +72,23 @@ def button(
         element["style"] = style
     if url:
         element["url"] = url
+    if confirm:
+        element["confirm"] = confirm
     return element
+
+
+def confirm_dialog(title: str, text: str, yes: str, *, danger: bool = False) -> dict[str, Any]:
+    """The "Are you sure?" Slack shows before sending a button's click, cut to Slack's limits
+    (title 100, text 300, buttons 30). ``text`` is mrkdwn the caller escaped, like a section's."""
+    dialog: dict[str, Any] = {
+        "title": {"type": "plain_text", "text": truncate(title, 100)},
+        "text": mrkdwn(truncate(text, 300)),
+        "confirm": {"type": "plain_text", "text": truncate(yes, 30)},
+        "deny": {"type": "plain_text", "text": truncate(_(CANCEL), 30)},
+    }
+    if danger:
+        dialog["style"] = "danger"
+    return dialog
 
 
 def actions(*elements: dict[str, Any], block_id: str | None = None) -> Block:

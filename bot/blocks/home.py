@@ -16,7 +16,7 @@ from bot.blocks.common import (
     header,
     section,
 )
-from bot.blocks.status import health_label, kind_word, when
+from bot.blocks.status import health_label, kind_word, remove_button, when
 from bot.formatting.slack_text import escape
 from locales import _, ngettext
 from storage.models import DomainReportRow, Mailbox, MailboxKind
@@ -121,6 +121,7 @@ def mailbox_blocks(panel: MailboxPanel) -> list[Block]:
         buttons.append(button(_("Edit footer"), "home_edit_footer", str(m.id)))
         if panel.problems:
             buttons.append(button(_("Reconnect"), "mailbox_reconnect", str(m.id)))
+        buttons.append(remove_button(m))
     domain = m.address.rpartition("@")[2].lower()
     if domain:
         buttons.append(button(_("Check DKIM"), "dkim_check_open", domain))

@@ -10,6 +10,7 @@ from bot.blocks.common import (
     actions,
     button,
     channel_link,
+    confirm_dialog,
     context,
     divider,
     option,
@@ -19,6 +20,8 @@ from bot.blocks.common import (
 from bot.formatting.slack_text import escape
 from locales import N_, _, format_list, ngettext
 from storage.models import Health, Mailbox, MailboxKind
+
+REMOVE = "mailbox_remove"
 
 # Keyed by str: Health is a StrEnum and rows hold the plain string.
 HEALTH_LABELS: dict[str, str] = {
@@ -119,10 +122,30 @@ def mailbox_status_blocks(
             )
         )
         buttons.append(button(_("Reconnect"), "mailbox_reconnect", str(mailbox.id)))
+        buttons.append(remove_button(mailbox))
         # The language of the email Mailroom itself writes for this mailbox.
         buttons.append(language_select(MAILBOX_LANGUAGE, str(mailbox.id), mailbox.language))
     blocks.append(actions(*buttons, block_id=f"mailbox_{mailbox.id}"))
     return blocks
+
+
+def remove_button(mailbox: Mailbox) -> dict[str, Any]:
+    """Remove, behind Slack's confirmation: it cannot be undone (the secrets are wiped)."""
+    return button(
+        _("Remove"),
+        REMOVE,
+        str(mailbox.id),
+        style="danger",
+        confirm=confirm_dialog(
+            _("Remove this mailbox?"),
+            _(
+                "Remove {address}? Mailroom stops syncing it and forgets its password and "
+                "tokens. Its threads stay in Slack."
+            ).format(address=escape(mailbox.address)),
+            _("Remove"),
+            danger=True,
+        ),
+    )
 
 
 def sign_in_setup_note(providers: list[str], settings: list[str]) -> str:

@@ -240,6 +240,23 @@ def start(engine: CampaignEngine, campaign_id: int, team_id: str, user_id: str) 
     return launch(engine, campaign, CampaignState.DRAFT)
 
 
+def discard(ctx: Core, campaign_id: int, team_id: str, user_id: str) -> Campaign:
+    """Drop a draft nobody sent: it is marked cancelled (nothing was queued for it)."""
+    campaign = load(ctx, campaign_id, team_id)
+    check_control(ctx, campaign, user_id)
+    table = Campaign.__table__  # type: ignore[attr-defined]
+    # Only from draft, in one statement: a Send pressed at the same moment wins or loses whole.
+    with ctx.db.engine.begin() as conn:
+        moved = conn.execute(
+            update(table)
+            .where(table.c.id == campaign_id, table.c.state == CampaignState.DRAFT.value)
+            .values(state=CampaignState.CANCELLED.value)
+        ).rowcount
+    if moved != 1:
+        raise UserError(_("That campaign was already started; use Cancel on its progress message."))
+    return load(ctx, campaign_id)
+
+
 def schedule(ctx: Core, campaign_id: int, team_id: str, user_id: str, when: datetime) -> Campaign:
     """Send later: the recipients are taken (minus suppression) when the time comes."""
     campaign = load(ctx, campaign_id, team_id)

@@ -26,6 +26,7 @@ from bot.blocks.inbox import (
 )
 from bot.context import AppContext
 from bot.formatting.inbound import InboundEmail
+from bot.mailboxes import MAILBOX_REMOVED
 from locales import _
 from providers.errors import UserError
 from storage.models import (
@@ -71,6 +72,8 @@ def checked_conversation(ctx: AppContext, conversation_id: int, user_id: str) ->
         mailbox = session.get(Mailbox, conversation.mailbox_id) if conversation else None
     if conversation is None or mailbox is None:
         raise UserError(_("That conversation no longer exists."))
+    if mailbox.removed_at is not None:
+        raise UserError(_(MAILBOX_REMOVED).format(address=mailbox.address))
     refusal = ctx.roles.reply_refusal(user_id, mailbox)
     if refusal:
         raise UserError(_("You cannot handle this conversation: {refusal}").format(refusal=refusal))

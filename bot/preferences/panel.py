@@ -184,7 +184,8 @@ def refresh_homes(ctx: AppContext, mailbox_id: int) -> int:
     """Publish App Home again for everyone who sees the mailbox; returns how many."""
     from bot.status import publish_home
 
-    mailbox = ctx.mailboxes.get(mailbox_id)
+    # Also a removed one: the people who saw it get a tab without it.
+    mailbox = ctx.mailboxes.get_even_removed(mailbox_id)
     if mailbox is None:
         return 0
     published = 0

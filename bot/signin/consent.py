@@ -17,6 +17,7 @@ from sqlmodel import col, select
 
 from bot.blocks.signin import TenantView, granted_blocks
 from bot.blocks.status import when
+from bot.mailboxes import not_removed
 from bot.roles import who_fixes
 from bot.signin import config, states
 from bot.signin.notices import config_fault, dm, send_once
@@ -142,6 +143,7 @@ class Consent:
                 Mailbox.team_id == row.team_id,
                 Mailbox.provider == Provider.MICROSOFT,
                 Mailbox.health == Health.ADMIN_APPROVAL_NEEDED,
+                not_removed(),
             )
             mailboxes = list(session.exec(query))
         return [m for m in mailboxes if self.tenant_for(m.ms_tenant) == row.tenant]

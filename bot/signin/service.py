@@ -40,7 +40,7 @@ from locales import _, current_language, speaking
 from providers import google, microsoft
 from providers.errors import MailroomError, UserError
 from providers.signin_errors import PROVIDER_NAMES, FailureKind, SignInFailure
-from storage.models import Health, Mailbox, MailboxKind, OAuthState, utcnow
+from storage.models import Mailbox, MailboxKind, OAuthState, utcnow
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -203,9 +203,9 @@ class SignIn:
         self._tell_address_owner(row, mailbox, provider)
         if before is not None:
             tell_owner_of_reconnect(self.ctx, before, mailbox, row.user_id)
+        note = join_channel(self.ctx, mailbox.channel_id) if mailbox.channel_id else None
+        mailbox = self.lifecycle.connected(mailbox)
         if mailbox.channel_id:
-            note = join_channel(self.ctx, mailbox.channel_id)
-            self.lifecycle.start_syncing(mailbox)
             with speaking(self.ctx.languages.for_recipient(row.user_id)):
                 text, blocks = connected_blocks(mailbox, provider, note)
             dm(self.ctx, row.user_id, text, blocks)
@@ -315,10 +315,7 @@ class SignIn:
                         "Connect it again with `/mail-connect`."
                     )
                 )
-            if not self.ctx.roles.can_manage(row.user_id, mailbox):
-                raise UserError(
-                    _("Only an admin (or the owner of a personal mailbox) can reconnect it.")
-                )
+            self.lifecycle.check_can_reconnect(row.user_id, mailbox)
             if mailbox.address.lower() != email:
                 raise UserError(
                     _(
@@ -440,7 +437,6 @@ class SignIn:
             mailbox.token_expires_at = who.expires_at
             mailbox.ms_tenant = who.tenant_id if provider == config.MICROSOFT else None
             mailbox.ms_object_id = who.object_id if provider == config.MICROSOFT else None
-            mailbox.health, mailbox.last_error, mailbox.consecutive_failures = Health.NEW, None, 0
             mailbox.updated_at = utcnow()
             session.add(mailbox)
         return mailbox

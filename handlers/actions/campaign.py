@@ -20,7 +20,6 @@ from bot.formatting.slack_text import escape, quote_block, truncate
 from handlers.common import team_of, tell, user_facing, user_of
 from locales import _, format_number, ngettext
 from providers.errors import UserError
-from storage.models import Campaign, CampaignState
 
 
 def _campaign_id(body: dict[str, Any]) -> int:
@@ -127,17 +126,7 @@ def register(app: App, ctx: AppContext) -> None:
     @user_facing(ctx)
     def discard(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        campaign = sending.load(ctx, _campaign_id(body), team_of(body))
-        sending.check_control(ctx, campaign, user_of(body))
-        if campaign.state != CampaignState.DRAFT:
-            raise UserError(
-                _("That campaign was already started; use Cancel on its progress message.")
-            )
-        with ctx.db.session() as session:
-            row = session.get(Campaign, campaign.id)
-            if row is not None:
-                row.state = CampaignState.CANCELLED
-                session.add(row)
+        sending.discard(ctx, _campaign_id(body), team_of(body), user_of(body))
         _replace_message(ctx, body, _("Campaign discarded; nothing was sent."))
 
     for action_id, verb in (

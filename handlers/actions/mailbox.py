@@ -1,4 +1,4 @@
-"""Mailbox buttons: Sync now, Pause/Activate, Reconnect."""
+"""Mailbox buttons: Sync now, Pause/Activate, Reconnect, Remove."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.blocks.connect import connect_modal, form_values_from_mailbox
+from bot.blocks.status import REMOVE
 from bot.context import AppContext
+from bot.formatting.slack_text import escape
 from handlers.commands.connect import allowed_kinds, sign_in_buttons
 from handlers.common import tell, user_facing, user_of
 from locales import _
@@ -78,10 +80,7 @@ def register(app: App, ctx: AppContext) -> None:
         ack()
         mailbox = _mailbox(ctx, body)
         user = user_of(body)
-        if not ctx.roles.can_manage(user, mailbox):
-            raise UserError(
-                _("Only an admin (or the owner of a personal mailbox) can reconnect it.")
-            )
+        ctx.lifecycle.check_can_reconnect(user, mailbox)
         team = mailbox.team_id
         sign_in = sign_in_buttons(ctx, user, team, mailbox.kind, mailbox.id)
         if mailbox.provider != Provider.IMAP and sign_in:
@@ -100,3 +99,17 @@ def register(app: App, ctx: AppContext) -> None:
                 sign_in=sign_in,
             )
         client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    @app.action(REMOVE)
+    @user_facing(ctx)
+    def remove(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        mailbox = ctx.lifecycle.remove(user_of(body), _mailbox(ctx, body))
+        tell(
+            ctx,
+            body,
+            _(
+                "{address} was removed from Mailroom: it no longer syncs, and its password and "
+                "tokens are deleted. Its threads stay in Slack."
+            ).format(address=escape(mailbox.address)),
+        )

@@ -58,7 +58,7 @@ def register(app: App, ctx: AppContext) -> None:
         values = view_values(view["state"]["values"])
         kinds = allowed_kinds(ctx, user)
         existing = ctx.mailboxes.get(mailbox_id) if mailbox_id else None
-        if mailbox_id and (existing is None or not ctx.roles.can_manage(user, existing)):
+        if mailbox_id and (existing is None or not ctx.lifecycle.may_reconnect(user, existing)):
             ack(
                 response_action="errors",
                 errors={"address": _("You can no longer edit this mailbox.")},
@@ -98,7 +98,7 @@ def _save(ctx: AppContext, form: ConnectForm, user: str, team: str) -> tuple[Any
     before = ctx.mailboxes.get(form.mailbox_id) if form.mailbox_id else None
     mailbox = save_mailbox(ctx, form, user, team)
     note = join_channel(ctx, mailbox.channel_id or "")
-    ctx.lifecycle.start_syncing(mailbox)
+    mailbox = ctx.lifecycle.connected(mailbox)
     if before is not None:
         tell_owner_of_reconnect(ctx, before, mailbox, user)
         if before.send_via == "ses" and mailbox.send_via != "ses":

@@ -124,3 +124,77 @@ def test_hide_and_show_keep_the_sync_and_announce(world: World) -> None:
     shown = world.lifecycle.set_visible("UOWNER", hidden, True)
     assert shown.visible is True
     assert world.heard == [mailbox.id, mailbox.id]
+
+
+def test_only_a_manager_may_reconnect(world: World) -> None:
+    mailbox = world.mailbox(active=True, channel_id="C1")
+    with pytest.raises(UserError, match="can reconnect it"):
+        world.lifecycle.check_can_reconnect("UBOB", mailbox)
+    assert not world.lifecycle.may_reconnect("UBOB", mailbox)
+    assert world.lifecycle.may_reconnect("UOWNER", mailbox)
+    world.lifecycle.check_can_reconnect("UOWNER", mailbox)
+    world.lifecycle.check_can_reconnect("UADMIN", mailbox)
+
+
+def test_saved_credentials_start_health_over_sync_at_once_and_announce(world: World) -> None:
+    mailbox = world.mailbox(
+        active=True,
+        channel_id="C1",
+        health="reconnect_needed",
+        last_error="authentication failed",
+        consecutive_failures=4,
+    )
+    connected = world.lifecycle.connected(mailbox)
+    saved = world.mailboxes.get(cast(int, mailbox.id))
+    assert saved is not None
+    for row in (connected, saved):
+        assert (row.health, row.last_error, row.consecutive_failures) == ("new", None, 0)
+    assert world.scheduler.has(f"sync:{mailbox.id}")
+    assert world.heard == [mailbox.id]
+
+
+def test_saved_credentials_of_an_inactive_mailbox_schedule_nothing(world: World) -> None:
+    mailbox = world.mailbox(active=False)
+    world.lifecycle.connected(mailbox)
+    assert not world.scheduler.has(f"sync:{mailbox.id}")
+    assert world.heard == [mailbox.id]
+
+
+def test_someone_else_cannot_remove_a_personal_mailbox_and_nothing_changes(world: World) -> None:
+    mailbox = world.mailbox(
+        active=True, channel_id="C1", secrets=world.mailboxes.seal({"imap_password": "pw"})
+    )
+    world.lifecycle.start_syncing(mailbox)
+    with pytest.raises(UserError, match="can remove it"):
+        world.lifecycle.remove("UBOB", mailbox)
+    kept = world.mailboxes.get(cast(int, mailbox.id))
+    assert kept is not None and kept.active and kept.removed_at is None
+    assert world.mailboxes.secrets(kept) == {"imap_password": "pw"}
+    assert world.scheduler.has(f"sync:{mailbox.id}")
+    assert world.heard == []
+
+
+def test_remove_unschedules_wipes_secrets_hides_and_announces(world: World) -> None:
+    mailbox = world.mailbox(
+        active=True,
+        channel_id="C1",
+        secrets=world.mailboxes.seal({"access_token": "at", "refresh_token": "rt"}),
+    )
+    mailbox_id = cast(int, mailbox.id)
+    world.lifecycle.start_syncing(mailbox)
+    removed = world.lifecycle.remove("UOWNER", mailbox)
+    assert removed.removed_at is not None and removed.active is False
+    assert not world.scheduler.has(f"sync:{mailbox_id}")
+    assert world.heard == [mailbox_id]
+    row = world.mailboxes.get_even_removed(mailbox_id)
+    assert row is not None and row.secrets is None and row.token_expires_at is None
+    # Gone from every lookup: by id, lists, the active ones, a channel, duplicates.
+    assert world.mailboxes.get(mailbox_id) is None
+    assert world.mailboxes.all() == [] and world.mailboxes.all("T1") == []
+    assert world.mailboxes.active_ids() == []
+    assert world.mailboxes.by_channel("C1") == []
+    assert world.mailboxes.find_existing("T1", "personal", "UOWNER") is None
+    # A token refresh finishing after the removal does not bring the secrets back.
+    world.mailboxes.update_secrets(mailbox_id, access_token="late")
+    again = world.mailboxes.get_even_removed(mailbox_id)
+    assert again is not None and again.secrets is None

@@ -300,6 +300,32 @@ def _stable_count(h: Harness) -> int | None:
     return count if now - last[1] >= 1.5 else None
 
 
+def test_discard_cancels_a_draft_only_for_who_may_control_it(app: Harness) -> None:
+    h = app
+    mailbox_id, audience_id, template_id = setup(h, ["ana@customer.example.com"])
+    confirmation = prepare_campaign(h, mailbox_id, audience_id, template_id)
+    value = button_value(confirmation, "campaign_discard")
+    assert value, confirmation
+
+    click(h, "campaign_discard", value, "UBOB", channel=CHANNEL)
+    wait_until(
+        lambda: any("marketing role" in e["text"] for e in h.slack.ephemerals("UBOB")),
+        message="refusal",
+    )
+    assert campaign_row(h, int(value)).state == "draft"
+
+    click(h, "campaign_discard", value, "UALICE", confirmation)
+    wait_until(lambda: campaign_row(h, int(value)).state == "cancelled", message="discarded")
+    # A discarded campaign is no draft any more: Send (and a second Discard) are refused.
+    click(h, "campaign_send", value, "UALICE", confirmation)
+    click(h, "campaign_discard", value, "UALICE", confirmation)
+    wait_until(
+        lambda: sum("already started" in e["text"] for e in h.slack.ephemerals("UALICE")) >= 2,
+        message="two refusals",
+    )
+    assert campaign_row(h, int(value)).state == "cancelled" and not h.smtp.messages
+
+
 def test_a_domain_failing_its_checks_waits_for_an_admin(app: Harness) -> None:
     h = app
     mailbox_id, audience_id, template_id = setup(

@@ -216,3 +216,18 @@ def test_hidden_shared_mailbox_leaves_a_sales_users_listings(harness: Harness) -
     assert "No activity" in activity("USALES")
     assert shared.address not in status_text(h, "USALES")
     assert shared.address in activity("UADMIN")  # admins still see it
+
+
+def test_remove_from_app_home_takes_the_mailbox_off_the_tab(harness: Harness) -> None:
+    h = harness
+    account = h.new_account()
+    mailbox = h.connect(account)
+    assert account.address in open_home(h, "UALICE")
+    assert ("mailbox_remove", str(mailbox.id)) in action_ids(h, "UALICE")
+    h.client.action("mailbox_remove", str(mailbox.id), "UALICE", view=h.slack.home_view("UALICE"))
+    # mailbox_changed republishes the tab of who saw it, now without the mailbox.
+    wait_until(
+        lambda: account.address not in home_text(h, "UALICE"),
+        message="the home without the removed mailbox",
+    )
+    assert ("mailbox_remove", str(mailbox.id)) not in action_ids(h, "UALICE")

@@ -72,6 +72,7 @@ def test_status_lists_only_what_each_person_may_see(harness: Harness) -> None:
         ("mailbox_sync_now", str(alice.id)),
         ("mailbox_toggle_active", str(alice.id)),
         ("mailbox_reconnect", str(alice.id)),
+        ("mailbox_remove", str(alice.id)),
     ]
     # Sales may use the shared mailbox but not manage it.
     assert buttons(status_for(h, "USALES")) == [("mailbox_sync_now", str(shared.id))]

@@ -107,6 +107,24 @@ def test_the_lease_holder_syncs_and_a_fresh_claim_waits_for_expiry(app: Harness)
     assert len(posts(h, "Still ours")) == 1
 
 
+def test_a_removed_mailbox_is_let_go_and_claimed_by_nobody(app: Harness) -> None:
+    h = app
+    mailbox = h.connect(channel=CHANNEL, user="UALICE")
+    h.sync(mailbox.id)
+    assert h.ctx.ownership.holds(mailbox.id)
+    h.ctx.lifecycle.remove("UALICE", mailbox)
+    # The next heartbeat releases it; no worker claims it after that, also once free.
+    wait_until(
+        lambda: (h.ctx.ownership.tick(), not h.ctx.ownership.holds(mailbox.id))[1],
+        timeout=10,
+        message="the removed mailbox released",
+    )
+    other = Ownership(h.ctx, worker_id="other-worker")
+    other.tick()
+    assert not other.holds(mailbox.id) and not other.try_claim(mailbox.id)
+    assert not h.ctx.ownership.try_claim(mailbox.id)
+
+
 def test_a_worker_cut_off_from_the_database_stops_its_mailboxes_before_its_lease_ends(
     harness_with: HarnessFactory, pg_url: str
 ) -> None:

@@ -53,6 +53,7 @@ def test_manager_gets_every_button_and_the_status_lines() -> None:
         "home_sync_mode",
         "home_edit_footer",
         "mailbox_reconnect",
+        "mailbox_remove",
         "dkim_check_open",
     ]
 

@@ -49,7 +49,22 @@ def test_status_shows_the_fields_and_manager_buttons() -> None:
         "Last error: Login &lt;failed&gt;",
     ):
         assert expected in text, expected
-    assert buttons(blocks) == [("Sync now", "4"), ("Pause", "4"), ("Reconnect", "4")]
+    assert buttons(blocks) == [
+        ("Sync now", "4"),
+        ("Pause", "4"),
+        ("Reconnect", "4"),
+        ("Remove", "4"),
+    ]
+
+
+def test_remove_asks_first_naming_the_escaped_address() -> None:
+    blocks = mailbox_status_blocks(mailbox(address="<!here>@example.com"), can_manage=True)
+    remove = next(e for e in blocks[1]["elements"] if e.get("action_id") == "mailbox_remove")
+    confirm = remove["confirm"]
+    assert confirm["style"] == "danger" and confirm["confirm"]["text"] == "Remove"
+    assert "Remove &lt;!here&gt;@example.com?" in confirm["text"]["text"]
+    assert "Its threads stay in Slack." in confirm["text"]["text"]
+    assert "<!here>" not in str(blocks)
 
 
 def test_viewer_gets_sync_now_only_and_inactive_offers_activate() -> None:

@@ -192,3 +192,29 @@ def test_a_due_held_reply_without_a_job_is_swept_up_once(harness_with: HarnessFa
     wait_until(lambda: the_row(h, mailbox_id).state == "sent", message="marked sent")
     assert h.ctx.replies.send_due() == 0
     assert len(h.smtp.messages) == 1
+
+
+def test_a_held_reply_of_a_removed_mailbox_never_leaves_and_says_why(
+    harness_with: HarnessFactory,
+) -> None:
+    h = harness_with(REPLY_UNDO_SECONDS="2")
+    account, mailbox_id, ts = open_thread(h)
+    h.reply(CHANNEL, ts, "Held, then the mailbox goes.")
+    held_notice(h, ts)
+    mailbox = h.ctx.mailboxes.get(mailbox_id)
+    assert mailbox is not None
+    h.ctx.lifecycle.remove("UALICE", mailbox)
+    wait_until(
+        lambda: the_row(h, mailbox_id).state == "failed",
+        timeout=15,
+        message="the held reply failed",
+    )
+    assert "was removed from Mailroom" in (the_row(h, mailbox_id).error or "")
+    wait_until(
+        lambda: any(
+            f"{account.address} was removed from Mailroom" in m.get("text", "")
+            for m in h.slack.thread(CHANNEL, ts)
+        ),
+        message="the failure said in the thread",
+    )
+    assert h.smtp.messages == []
