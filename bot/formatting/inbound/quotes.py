@@ -1,4 +1,16 @@
-"""Trimming what a reply quotes ('On ... wrote:', Outlook headers) and signatures, for the summary."""
+"""Trimming what a reply quotes ('On ... wrote:', Outlook headers) and signatures, for the summary.
+
+Hand-written on purpose. Measured against the libraries that do this (mail-parser-reply,
+email-reply-parser, talon, quotequail, email-reply-extractor) on the tests' mails with
+``python -m bench.quotes.compare`` (bench/README.md, "Quote trimming"), it shows 79 of 79
+visible texts as the tests expect and the best library 66 (71 counting its deliberate
+differences, like cutting sign-offs, as right). None of them recognises the Spanish Gmail
+and Apple Mail quote lines ("El ... escribió:"): talon and email-reply-parser know no
+Spanish, mail-parser-reply's Spanish pattern matched none, email-reply-extractor leaves the
+attribution line. Several keep "Enviado desde mi iPhone" or Outlook's bold HTML header
+block. Ours is also the fastest (about 6 µs per mail, the libraries 9 to over 100) and
+adds no dependency.
+"""
 
 from __future__ import annotations
 
@@ -90,8 +102,9 @@ def _is_outlook_header(lines: list[str], i: int) -> bool:
 
 _SIGNATURE_RE = re.compile(r"^--\s*$")
 _MOBILE_SIGNATURE_RE = re.compile(
-    r"^\s*(Sent from my\s|Sent from Mail for|Sent from Outlook|Get Outlook for\s"
-    r"|Enviado desde mi\s|Enviado desde Outlook|Obtener Outlook para\s"
+    r"^\s*(Sent from my\s|Sent from Mail for|Sent from Outlook|Sent from Yahoo Mail"
+    r"|Get Outlook for\s|Enviado desde mi\s|Enviado desde Outlook|Enviado desde Yahoo Mail"
+    r"|Obtener Outlook para\s"
     r"|Envoyé de mon\s|Von meinem\s.*gesendet|Inviato da\s|Enviado do meu\s)",
     re.IGNORECASE,
 )
