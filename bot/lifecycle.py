@@ -1,5 +1,6 @@
 """One place that changes whether a mailbox runs or shows: activate, pause, choose its channel,
-hide or show, reconnect, remove.
+hide or show, reconnect, remove; and the settings that change what it syncs or writes (sync
+mode, language).
 
 Each change checks who may make it and what blocks it (``ctx.activation_guards``: SES
 verification, Microsoft consent, a channel), applies the scheduling consequence (sync
@@ -16,7 +17,7 @@ from bot.roles import Roles
 from bot.scheduler import Scheduler
 from locales import N_, _
 from providers.errors import UserError
-from storage.models import Health, Mailbox, saved_id
+from storage.models import SYNC_MODES, Health, Mailbox, saved_id
 
 if TYPE_CHECKING:
     from bot.hooks import ActivationGuard
@@ -24,6 +25,16 @@ if TYPE_CHECKING:
 NOT_MANAGER = N_("Only an admin (or the owner of a personal mailbox) can pause or activate it.")
 CANNOT_RECONNECT = N_("Only an admin (or the owner of a personal mailbox) can reconnect it.")
 CANNOT_REMOVE = N_("Only an admin (or the owner of a personal mailbox) can remove it.")
+CANNOT_CHOOSE_CHANNEL = N_(
+    "Only an admin (or the owner of a personal mailbox) can choose its channel."
+)
+CANNOT_CHANGE_SYNC = N_(
+    "Only an admin (or the owner of a personal mailbox) can change how it syncs."
+)
+CANNOT_CHANGE_LANGUAGE = N_(
+    "Only an admin (or the owner of a personal mailbox) can change its language."
+)
+GONE = N_("That mailbox no longer exists. Run `/mail-status` to see the current list.")
 
 
 class MailboxLifecycle:
@@ -77,8 +88,12 @@ class MailboxLifecycle:
         self.changed.emit(saved_id(mailbox))
         return updated if updated is not None else mailbox
 
-    def activate_in_channel(self, mailbox: Mailbox, channel_id: str) -> tuple[Mailbox, str | None]:
-        """Save the chosen channel, then activate unless a guard refuses (the channel stays)."""
+    def activate_in_channel(
+        self, user_id: str, mailbox: Mailbox, channel_id: str
+    ) -> tuple[Mailbox, str | None]:
+        """Save the chosen channel, then activate unless a guard refuses (the channel stays).
+        Raises UserError when ``user_id`` may not manage the mailbox."""
+        self.check_can_choose_channel(user_id, mailbox)
         saved = self.mailboxes.set_fields(saved_id(mailbox), channel_id=channel_id)
         mailbox = saved if saved is not None else mailbox
         refusal = self.activation_refusal(mailbox)
@@ -94,6 +109,36 @@ class MailboxLifecycle:
         """A connected (or reconnected) active mailbox: its first sync right away."""
         if mailbox.active:
             self.scheduler.schedule_sync(saved_id(mailbox), self.sync_run, first_in=0.2)
+
+    def check_can_choose_channel(self, user_id: str, mailbox: Mailbox) -> None:
+        """Before Mailroom joins a channel for the mailbox: may ``user_id`` choose it?"""
+        self._check_manager(user_id, mailbox, CANNOT_CHOOSE_CHANNEL)
+
+    def set_sync_mode(self, user_id: str, mailbox: Mailbox, mode: str) -> Mailbox:
+        """Full (every mail) or partial (only known contacts' mail) from the next sync on."""
+        self._check_manager(user_id, mailbox, CANNOT_CHANGE_SYNC)
+        if mode not in SYNC_MODES:
+            raise UserError(
+                _("The sync mode is `full` (every email) or `partial` (only known contacts).")
+            )
+        return self._set(mailbox, sync_mode=mode)
+
+    def set_language(self, user_id: str, mailbox: Mailbox, language: str | None) -> Mailbox:
+        """The language of the email Mailroom itself writes for the mailbox (None: the
+        workspace's)."""
+        self._check_manager(user_id, mailbox, CANNOT_CHANGE_LANGUAGE)
+        return self._set(mailbox, language=language)
+
+    def _set(self, mailbox: Mailbox, **fields: object) -> Mailbox:
+        updated = self.mailboxes.set_fields(saved_id(mailbox), **fields)
+        if updated is None:
+            raise UserError(_(GONE))
+        self.changed.emit(saved_id(mailbox))
+        return updated
+
+    def _check_manager(self, user_id: str, mailbox: Mailbox, refusal: str) -> None:
+        if not self.roles.can_manage(user_id, mailbox):
+            raise UserError(_(refusal))
 
     def may_reconnect(self, user_id: str, mailbox: Mailbox) -> bool:
         """Whether ``user_id`` may give ``mailbox`` new credentials (and change its settings)."""

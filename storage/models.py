@@ -80,6 +80,10 @@ class User(SQLModel, table=True):
     refreshed_at: datetime | None = None
 
 
+# How a mailbox syncs: every mail, or only mail exchanged with its known contacts.
+SYNC_MODES = ("full", "partial")
+
+
 class Mailbox(SQLModel, table=True):
     __tablename__ = "mailboxes"
     id: int | None = Field(default=None, primary_key=True)
@@ -113,7 +117,7 @@ class Mailbox(SQLModel, table=True):
     last_success_at: datetime | None = None
     messages_synced: int = 0
     backfill_days: int = 0
-    sync_mode: str = "full"  # full | partial (only known contacts)
+    sync_mode: str = "full"  # SYNC_MODES: full | partial (only known contacts)
     send_via: str = "smtp"  # smtp | ses
     # The language of the email Mailroom itself writes for this mailbox (footer words, test
     # mails, campaign unsubscribe pages); None: the workspace language.

@@ -29,7 +29,6 @@ from storage.models import Activity, Contact, Conversation, Mailbox, Message, sa
 if TYPE_CHECKING:
     from bot.core import Core
 
-SYNC_MODES = ("full", "partial")
 MAX_CSV_BYTES = 1024 * 1024
 _ADDRESS_RE = re.compile(r"[^@\s<>,;\"']+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _DOMAIN_RE = re.compile(r"@?((?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,})")
@@ -160,19 +159,6 @@ def parse_contacts_csv(data: bytes) -> tuple[list[str], int]:
 
 
 # --- Sync mode --------------------------------------------------------------------------------
-
-
-def set_sync_mode(ctx: Core, mailbox_id: int, mode: str) -> Mailbox:
-    if mode not in SYNC_MODES:
-        raise UserError(
-            _("The sync mode is `full` (every email) or `partial` (only known contacts).")
-        )
-    mailbox = ctx.mailboxes.set_fields(mailbox_id, sync_mode=mode)
-    if mailbox is None:
-        raise UserError(
-            _("That mailbox no longer exists. Run `/mail-status` to see the current list.")
-        )
-    return mailbox
 
 
 def counterparts(mailbox: Mailbox, sender: str, recipients: list[str], direction: str) -> list[str]:

@@ -43,11 +43,7 @@ def register(app: App, ctx: AppContext) -> None:
             raise UserError(
                 _("That mailbox no longer exists. Run `/mail-status` to see the current list.")
             )
-        if not ctx.roles.can_manage(user_of(body), mailbox):
-            raise UserError(
-                _("Only an admin (or the owner of a personal mailbox) can change its language.")
-            )
-        ctx.mailboxes.set_fields(mailbox.id, language=language)
+        ctx.lifecycle.set_language(user_of(body), mailbox, language)
         tell(
             ctx,
             body,

@@ -12,7 +12,7 @@ from bot.blocks.footer import PREVIEW_ACTION, TARGET_ACTION, TEST_ACTION, footer
 from bot.connect import view_values
 from bot.context import AppContext
 from bot.formatting.slack_text import escape
-from bot.preferences import contacts, footers, panel
+from bot.preferences import footers
 from handlers.commands.connect import allowed_kinds, sign_in_buttons
 from handlers.commands.footer import open_footer_editor
 from handlers.common import team_of, user_facing, user_of
@@ -100,13 +100,9 @@ def register(app: App, ctx: AppContext) -> None:
     def home_sync_mode(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         mailbox = _mailbox(ctx, body)
-        if not ctx.roles.can_manage(user_of(body), mailbox):
-            raise UserError(
-                _("Only an admin (or the owner of a personal mailbox) can change how it syncs.")
-            )
         mode = "full" if mailbox.sync_mode == "partial" else "partial"
-        contacts.set_sync_mode(ctx, mailbox.id, mode)  # type: ignore[arg-type]
-        panel.mailbox_changed(ctx, mailbox.id)  # type: ignore[arg-type]
+        # App Home refreshes on the lifecycle's mailbox_changed.
+        ctx.lifecycle.set_sync_mode(user_of(body), mailbox, mode)
 
     # --- Footer editor ----------------------------------------------------------------------
 

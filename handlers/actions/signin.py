@@ -60,10 +60,7 @@ def register(app: App, ctx: AppContext) -> None:
             raise UserError(
                 _("That mailbox no longer exists. Connect it again with `/mail-connect`.")
             )
-        if not ctx.roles.can_manage(user_of(body), mailbox):
-            raise UserError(
-                _("Only an admin (or the owner of a personal mailbox) can choose its channel.")
-            )
+        ctx.lifecycle.check_can_choose_channel(user_of(body), mailbox)
         channel = action.get("selected_conversation") or ""
         if not channel:
             raise UserError(_("Choose a channel from the list."))
@@ -71,7 +68,7 @@ def register(app: App, ctx: AppContext) -> None:
         if refusal:
             raise UserError(refusal)
         note = join_channel(ctx, channel)
-        mailbox, refusal = ctx.lifecycle.activate_in_channel(mailbox, channel)
+        mailbox, refusal = ctx.lifecycle.activate_in_channel(user_of(body), mailbox, channel)
         if refusal:
             # The channel is kept; the mailbox stays inactive until what blocks it is fixed.
             tell(

@@ -18,7 +18,7 @@ from bot.preferences import contacts
 from bot.preferences.panel import mailbox_changed
 from bot.roles import choose_mailbox
 from bot.slack_files import download_slack_file, file_url, is_remote_file
-from handlers.common import tell, user_facing
+from handlers.common import tell, user_facing, user_of
 from locales import N_, _, ngettext
 from providers.errors import ServiceError, UserError
 from storage.models import Mailbox
@@ -188,7 +188,7 @@ def register(app: App, ctx: AppContext) -> None:
 
 def _set_mode(ctx: AppContext, body: dict[str, Any], mailbox: Mailbox, words: list[str]) -> None:
     mode = words[0].lower() if words else ""
-    updated = contacts.set_sync_mode(ctx, mailbox.id, mode)  # type: ignore[arg-type]
+    updated = ctx.lifecycle.set_sync_mode(user_of(body), mailbox, mode)
     if mode == "partial":
         count = len(contacts.patterns_of(ctx, mailbox.id))  # type: ignore[arg-type]
         if not count:

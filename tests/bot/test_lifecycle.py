@@ -101,12 +101,12 @@ def test_channel_choice_is_kept_when_refused_and_activates_otherwise(world: Worl
     refusing = ["SES not verified"]
     world.guards.append(lambda _m: refusing[0] if refusing else None)
     mailbox = world.mailbox(active=False)
-    saved, refusal = world.lifecycle.activate_in_channel(mailbox, "C9")
+    saved, refusal = world.lifecycle.activate_in_channel("UOWNER", mailbox, "C9")
     assert refusal == "SES not verified"
     assert saved.channel_id == "C9" and saved.active is False
     assert world.heard == []
     refusing.clear()
-    saved, refusal = world.lifecycle.activate_in_channel(saved, "C9")
+    saved, refusal = world.lifecycle.activate_in_channel("UOWNER", saved, "C9")
     assert refusal is None and saved.active is True
     assert world.scheduler.has(f"sync:{mailbox.id}")
     assert world.heard == [mailbox.id]
