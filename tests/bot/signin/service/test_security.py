@@ -1,5 +1,6 @@
-"""Issue 9, items 1, 11, 12 and 14: each test replays the attack an outside review made on the
-sign-in flow, through signed Slack requests, the browser and the fake identity providers."""
+"""Issue 9, items 1, 12 and 14 (item 11: tests/handlers/actions/test_signin.py): each test
+replays the attack an outside review made on the sign-in flow, through signed Slack
+requests, the browser and the fake identity providers."""
 
 from __future__ import annotations
 
@@ -90,80 +91,6 @@ def test_the_owner_of_a_signed_in_address_is_told_who_connected_it(
     )[0]
     assert colleague in told and "<@UADMIN>" in told and "<#C_SALES>" in told
     assert [t for t in texts(h, "UADMIN") if "is connected" in t]  # the starter too
-
-
-# --- Item 11: the channel chosen with the sign-in button, and the picker after it ---------------
-
-
-def test_the_sign_in_click_does_not_record_a_private_channel_the_person_is_not_in(
-    signin_harness: Harness, identity: IdentityFakes
-) -> None:
-    h = signin_harness
-    h.slack.add_channel("G_BOARD", "board", is_private=True, is_member=True, members=["UADMIN"])
-    add_mail_user(h, identity.google.person.email)
-    run = sign_in(h, identity, "google", channel="G_BOARD")
-    assert run.page.status_code == 200, run.page.text
-    refusal = wait_until(
-        lambda: (
-            [e for e in h.slack.ephemerals("UALICE") if "not one you are in" in e["text"]]
-            or [m for m in h.slack.messages("UALICE") if "not one you are in" in m["text"]]
-        ),
-        message="refusal of the channel",
-    )
-    assert refusal
-    mailbox = h.mailbox_by_address(identity.google.person.email)
-    assert mailbox is not None and mailbox.channel_id is None and not mailbox.active
-    assert not h.slack.messages("G_BOARD")
-    wait_until(
-        lambda: [m for m in h.slack.messages("UALICE") if "Choose the channel" in m["text"]],
-        message="asked for a channel instead",
-    )
-
-
-def test_the_channel_picker_refuses_a_user_id_and_a_private_channel_the_person_is_not_in(
-    signin_harness: Harness, identity: IdentityFakes
-) -> None:
-    h = signin_harness
-    h.slack.add_channel("G_BOARD", "board", is_private=True, is_member=True, members=["UADMIN"])
-    add_mail_user(h, identity.google.person.email)
-    sign_in(h, identity, "google", channel=None)
-    mailbox = h.mailbox_by_address(identity.google.person.email)
-    picker = wait_until(
-        lambda: [m for m in h.slack.messages("UALICE") if "Choose the channel" in m["text"]],
-        message="channel picker",
-    )[0]
-    for forged, words in (("UBOB", "not a person"), ("G_BOARD", "not one you are in")):
-        h.client.action(
-            "signin_pick_channel",
-            forged,
-            "UALICE",
-            block_id=picker["blocks"][1]["block_id"],
-            action_type="conversations_select",
-        )
-        wait_until(
-            lambda words=words: (
-                [e for e in h.slack.ephemerals("UALICE") if words in e["text"]]
-                or [m for m in h.slack.messages("UALICE") if words in m["text"]]
-            ),
-            message=f"refusal of {forged}",
-        )
-        saved = h.ctx.mailboxes.get(mailbox.id)
-        assert saved.channel_id is None and not saved.active
-    # A private channel she is in works.
-    h.slack.add_channel(
-        "G_TEAM", "team", is_private=True, is_member=True, members=["UALICE", "UBOB"]
-    )
-    h.client.action(
-        "signin_pick_channel",
-        "G_TEAM",
-        "UALICE",
-        block_id=picker["blocks"][1]["block_id"],
-        action_type="conversations_select",
-    )
-    wait_until(
-        lambda: (m := h.ctx.mailboxes.get(mailbox.id)) and m.active and m.channel_id == "G_TEAM",
-        message="channel saved",
-    )
 
 
 # --- Item 12: Microsoft admin consent is confirmed with Microsoft ------------------------------
