@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
-from bot.logs import configure_logging, redact
+from bot.logs import RedactingFilter, configure_logging, redact
 from tests.bot.signin.flows import add_mail_user, sign_in
 from tests.support.harness import BOT_TOKEN, make_email
 from tests.support.identity_fakes import (
@@ -110,3 +110,28 @@ def test_debug_logs_of_a_sign_in_hold_no_secret(
 )
 def test_redact_removes_credentials_from_library_lines(line: str, secret: str) -> None:
     assert secret not in redact(line)
+
+
+def test_redact_hides_tokens_passwords_and_request_bodies() -> None:
+    line = (
+        "call failed token=xoxb-123-456-abc app xapp-1-A1-xyz Authorization: Bearer ya29.tok "
+        'password="hunter2" AUTHENTICATE PLAIN AGh1bnRlcjI= body: payload=%7B%22pw%22%3A1%7D'
+    )
+    cleaned = redact(line)
+    for secret in ("xoxb-123", "xapp-1", "ya29.tok", "hunter2", "AGh1bnRlcjI=", "payload="):
+        assert secret not in cleaned, secret
+    assert "call failed" in cleaned
+
+
+def test_redacting_filter_cleans_arguments_and_tracebacks() -> None:
+    record = logging.LogRecord(
+        "x", logging.WARNING, __file__, 1, "login as %s failed: %s", ("ana", "secret=s3cr3t"), None
+    )
+    try:
+        raise RuntimeError("refresh failed for Bearer abc.def.ghi")
+    except RuntimeError as exc:
+        record.exc_info = (type(exc), exc, exc.__traceback__)
+    assert RedactingFilter().filter(record)
+    assert "s3cr3t" not in record.getMessage() and "ana" in record.getMessage()
+    assert record.exc_info is None and "abc.def.ghi" not in (record.exc_text or "")
+    assert "RuntimeError" in (record.exc_text or "")

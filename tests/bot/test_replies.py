@@ -1,12 +1,15 @@
-"""Thread replies out as email: notes, recipients, formatting, files, failures and roles."""
+"""Thread replies out as email: notes, recipients (`all:`, caps, warnings), formatting, files,
+failures, roles, and refusals in the author's language."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from email.utils import make_msgid, parseaddr
 
 from sqlmodel import select
 
+from bot.formatting.outbound import MAX_REPLY_RECIPIENTS
 from storage.models import Message
 from tests.support.harness import Harness, MailAccount, make_email
 from tests.support.wait import wait_until
@@ -278,3 +281,261 @@ def test_messages_outside_mailroom_threads_send_nothing(harness: Harness) -> Non
     h.smtp.wait_for_messages(1)
     assert len(h.smtp.messages) == 1
     assert len(outbound_rows(h, mailbox_id)) == 1
+
+
+# --- `all:` replies: also to the customer mail's To/Cc (never the mailbox itself), shown on
+# the post, and still capped at MAX_REPLY_RECIPIENTS
+
+
+def thread_with_copies(h: Harness, cc: str) -> tuple[str, int, str]:
+    account = h.new_account()
+    mailbox = h.connect(account, user="UALICE", channel=CHANNEL)
+    raw = make_email(
+        to=f"{account.address}, Bob <bob@customer.test>",
+        extra_headers={"Cc": cc.replace("{me}", account.address)},
+    )
+    h.deliver(account, raw)
+    assert h.sync(mailbox.id).posted == 1
+    return account.address, mailbox.id, h.slack.top_level(CHANNEL)[-1]["ts"]
+
+
+def test_all_prefix_copies_the_original_to_and_cc_but_not_the_mailbox(harness: Harness) -> None:
+    h = harness
+    own, _, ts = thread_with_copies(h, "Dave <dave@customer.test>, {me}")
+    root = json.dumps(h.slack.message(CHANNEL, ts)["blocks"])
+    assert "Copied: bob@customer.test, dave@customer.test" in root
+    assert f"Copied: {own}" not in root
+
+    h.reply(CHANNEL, ts, "Just Carla.")
+    first = h.smtp.wait_for_messages(1)[0]
+    assert first.recipients == ["carla@customer.test"]
+
+    h.reply(CHANNEL, ts, "all: Thanks everyone, see you Monday.")
+    mail = h.smtp.wait_for_messages(2)[1]
+    assert sorted(mail.recipients) == [
+        "bob@customer.test",
+        "carla@customer.test",
+        "dave@customer.test",
+    ]
+    assert own not in mail.recipients
+    assert "bob@customer.test" in mail.message["Cc"] and "dave@customer.test" in mail.message["Cc"]
+    body = mail.message.get_body(("plain",)).get_content()
+    assert body.startswith("Thanks everyone") and "all:" not in body
+    wait_until(
+        lambda: any(
+            "dave@customer.test" in m.get("text", "") and "Reply sent" in m.get("text", "")
+            for m in h.slack.thread(CHANNEL, ts)
+        ),
+        message="the confirmation naming the copies",
+    )
+
+
+def test_all_reply_beyond_the_cap_is_refused_and_nothing_sent(harness: Harness) -> None:
+    h = harness
+    many = ", ".join(f"p{n}@customer.test" for n in range(MAX_REPLY_RECIPIENTS))
+    _, mailbox_id, ts = thread_with_copies(h, many)
+    h.reply(CHANNEL, ts, "all: hello crowd")
+    wait_until(
+        lambda: outbound_rows(h, mailbox_id) and outbound_rows(h, mailbox_id)[0].state == "failed",
+        message="the reply refused",
+    )
+    assert h.smtp.messages == []
+    assert "at most" in (outbound_rows(h, mailbox_id)[0].error or "")
+
+
+# --- A refused reply is explained to its author in their Slack language
+
+
+def test_refused_reply_notice_in_the_authors_language(harness: Harness) -> None:
+    h = harness
+    h.slack.set_locale("UALICE", "es-ES")
+    h.ctx.languages.forget("UALICE")
+    account, mailbox_id, ts = open_thread(h, user="UALICE")
+    h.ctx.mailboxes.set_fields(mailbox_id, active=False)
+    h.reply(CHANNEL, ts, "¿Hay alguien?", user="UALICE")
+    notice = ephemeral_to(h, "UALICE", "está inactivo, así que no se envió nada")
+    assert notice["text"].startswith(account.address)
+    assert "`/mail-status`" in notice["text"]
+    assert outbound_rows(h, mailbox_id) == []
+
+
+def test_refused_reply_notice_stays_english_for_an_english_author(harness: Harness) -> None:
+    h = harness
+    h.slack.set_locale("UBOB", "en-US")
+    h.ctx.languages.forget("UBOB")
+    _account, mailbox_id, ts = open_thread(h, user="UBOB")
+    h.ctx.mailboxes.set_fields(mailbox_id, active=False)
+    h.reply(CHANNEL, ts, "Anyone there?", user="UBOB")
+    ephemeral_to(h, "UBOB", "is inactive, so nothing was sent and nothing was queued")
+
+
+# --- Where a reply goes is shown before and after it is sent, and capped (security issue 9
+# item 4, reliability issue 10 item 8 b/c/f); small user-visible fixes in the reply itself
+
+
+def open_posted_thread(h: Harness, **email: str) -> tuple[int, str, dict]:
+    """A personal mailbox of UALICE with one customer mail posted: (mailbox id, ts, root)."""
+    account = h.new_account()
+    mailbox = h.connect(account, user="UALICE", channel=CHANNEL)
+    h.deliver(account, make_email(to=account.address, **email))
+    assert h.sync(mailbox.id).posted == 1
+    root = h.slack.top_level(CHANNEL)[-1]
+    return mailbox.id, root["ts"], root
+
+
+def rendered(message: dict) -> str:
+    return json.dumps(message.get("blocks") or []) + message.get("text", "")
+
+
+def thread_note(h: Harness, ts: str, words: str) -> dict:
+    return wait_until(
+        lambda: next((m for m in h.slack.thread(CHANNEL, ts) if words in rendered(m)), None),
+        message=f"a thread message saying {words!r}",
+    )
+
+
+def reacted(h: Harness, ts: str, name: str) -> bool:
+    return any(
+        c.params.get("timestamp") == ts and c.params.get("name") == name
+        for c in h.slack.calls_to("reactions.add")
+    )
+
+
+# --- Item 4: replies silently redirected ------------------------------------------------------
+
+
+def test_post_and_sent_confirmation_show_where_the_reply_goes(harness: Harness) -> None:
+    h = harness
+    _, ts, root = open_posted_thread(h, reply_to="Billing Team <billing@customer.test>")
+    assert "Replies in this thread go to billing@customer.test" in rendered(root)
+    assert ":warning:" not in rendered(root)  # same domain as the sender
+
+    h.reply(CHANNEL, ts, "Sent to billing.")
+    mail = h.smtp.wait_for_messages(1)[0]
+    assert mail.recipients == ["billing@customer.test"]
+    confirmation = thread_note(h, ts, "Reply sent to")
+    assert "Reply sent to billing@customer.test" in confirmation["text"]
+
+
+def test_a_forged_mail_joining_the_thread_is_flagged_and_its_40_bystanders_get_nothing(
+    harness_any_db: Harness,
+) -> None:
+    h = harness_any_db
+    first_id = make_msgid(domain="customer.test")
+    account = h.new_account()
+    mailbox = h.connect(account, user="UALICE", channel=CHANNEL)
+    h.deliver(account, make_email(to=account.address, message_id=first_id))
+    h.sync(mailbox.id)
+    root = h.slack.top_level(CHANNEL)[-1]
+    bystanders = [f"person{n}@victims.test" for n in range(40)]
+    h.deliver(
+        account,
+        make_email(
+            sender="Carla Cliente <carla@customer.test>",
+            to=account.address,
+            subject="Re: Question about pricing",
+            in_reply_to=first_id,
+            references=first_id,
+            reply_to=", ".join(["attacker@evil.test", *bystanders]),
+            body="Please answer everyone.",
+        ),
+    )
+    h.deliver(
+        account,
+        make_email(
+            sender="Mallory <mallory@evil.test>",
+            to=account.address,
+            subject="Re: Question about pricing",
+            in_reply_to=first_id,
+            references=first_id,
+            body="I am new here.",
+        ),
+    )
+    assert h.sync(mailbox.id).posted == 2
+    forged, newcomer = h.slack.thread(CHANNEL, root["ts"])
+    shown = rendered(forged)
+    assert "Check before replying" in shown and "attacker@evil.test" in shown
+    assert "41 addresses" in shown and "will not be sent" in shown
+    assert "New in this thread" not in shown  # Carla herself (spoofed or not) is known
+    assert "New in this thread" in rendered(newcomer)
+    assert "mallory@evil.test has not written here before" in rendered(newcomer)
+
+    # The reply follows the newest mail from outside (Mallory's): to Mallory, who is shown.
+    h.reply(CHANNEL, root["ts"], "Answer to the newest mail.")
+    assert h.smtp.wait_for_messages(1)[0].recipients == ["mallory@evil.test"]
+    thread_note(h, root["ts"], "Reply sent to Mallory &lt;mallory@evil.test&gt;")
+
+
+def test_a_reply_to_more_than_ten_addresses_is_refused_and_nothing_is_sent(
+    harness: Harness,
+) -> None:
+    h = harness
+    crowd = ", ".join(f"p{n}@customer.test" for n in range(11))
+    mailbox_id, ts, root = open_posted_thread(h, reply_to=crowd)
+    assert "11 addresses" in rendered(root)
+    h.reply(CHANNEL, ts, "This must not spread.")
+    notice = thread_note(h, ts, "not sent")
+    assert "Nothing was sent" in rendered(notice) and "at most 10" in rendered(notice)
+    assert h.smtp.messages == []
+    assert [r.state for r in outbound_rows(h, mailbox_id)] == ["failed"]
+
+
+def test_a_reply_to_foreign_reply_to_domain_is_warned_on_the_post(harness: Harness) -> None:
+    h = harness
+    _, _, root = open_posted_thread(h, reply_to="payments@evilcustomer.test")
+    assert "Check before replying" in rendered(root)
+    assert "payments@evilcustomer.test" in rendered(root)
+
+
+# --- Issue 10 item 8 b, f ---------------------------------------------------------------------
+
+
+def test_the_reply_keeps_the_customers_display_name_even_with_a_comma(harness: Harness) -> None:
+    h = harness
+    _, ts, _ = open_posted_thread(h, sender='"Cliente, Carla" <carla@customer.test>')
+    h.reply(CHANNEL, ts, "Hello Carla.")
+    mail = h.smtp.wait_for_messages(1)[0]
+    assert mail.recipients == ["carla@customer.test"]
+    assert parseaddr(str(mail.message["To"])) == ("Cliente, Carla", "carla@customer.test")
+
+
+def test_a_refused_reply_stays_as_a_note_and_is_marked_like_one(harness: Harness) -> None:
+    h = harness
+    _, ts, _ = open_posted_thread(h)
+    refused_ts = "1800000123.000100"
+    h.client.event(
+        {
+            "type": "message",
+            "channel": CHANNEL,
+            "channel_type": "channel",
+            "user": "UBOB",
+            "text": "Bob is not the owner.",
+            "ts": refused_ts,
+            "thread_ts": ts,
+        }
+    )
+    refusal = wait_until(
+        lambda: next((e for e in h.slack.ephemerals("UBOB") if "internal note" in e["text"]), None),
+        message="the refusal",
+    )
+    assert refusal["thread_ts"] == ts
+    wait_until(lambda: reacted(h, refused_ts, "lock"), message="the lock on the refused reply")
+    assert h.smtp.messages == []
+
+
+def test_hostile_smtp_answer_is_escaped_in_the_failure_notice(harness: Harness) -> None:
+    h = harness
+    account = h.new_account()
+    mailbox = h.connect(account)
+    h.deliver(account, make_email(to=account.address, subject="Question"))
+    assert h.sync(mailbox.id).posted == 1
+    ts = h.slack.top_level(CHANNEL)[-1]["ts"]
+    h.smtp.fail_next(550, "5.7.1 <!channel> rejected, see <https://evil|https://bank>")
+    h.reply(CHANNEL, ts, "Our offer.")
+    notice = wait_until(
+        lambda: next((m for m in h.slack.thread(CHANNEL, ts) if "not sent" in m["text"]), None),
+        message="the failure notice",
+    )
+    rendered = json.dumps({"text": notice["text"], "blocks": notice["blocks"]})
+    assert "rejected" in rendered
+    assert "<!channel>" not in rendered and "<https://evil" not in rendered

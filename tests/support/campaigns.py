@@ -6,7 +6,14 @@ import json
 import uuid
 from typing import Any
 
-from tests.support.harness import Harness, MailAccount
+import pytest
+from sqlmodel import select
+
+from bot.campaigns import audiences as audience_service
+from bot.campaigns import templates as template_service
+from storage.models import Campaign, Suppression
+from tests.support.dns_server import TestDnsServer
+from tests.support.harness import Harness, HarnessFactory, MailAccount
 from tests.support.slack_requests import (
     SlackClientForTests,
     checkboxes,
@@ -115,3 +122,70 @@ def click(
         message_ts=(message or {}).get("ts"),
     )
     assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def campaign_app(harness_with: HarnessFactory, dns_server: TestDnsServer) -> Harness:
+    return harness_with(DNS_NAMESERVERS=dns_server.address, PUBLIC_URL="http://testserver")
+
+
+@pytest.fixture
+def campaign_app_any_db(
+    harness_with: HarnessFactory, dns_server: TestDnsServer, database_url: str
+) -> Harness:
+    return harness_with(
+        database_url=database_url,
+        DNS_NAMESERVERS=dns_server.address,
+        PUBLIC_URL="http://testserver",
+    )
+
+
+def answer(h: Harness, command: str, text: str, user: str = "UALICE") -> str:
+    before = len(h.slack.ephemerals(user))
+    h.client.command(command, text, user)
+    got = wait_until(lambda: h.slack.ephemerals(user)[before:], message=f"answer to {command}")[0]
+    return got["text"] + json.dumps(got.get("blocks") or [])
+
+
+def campaign_setup(
+    h: Harness, addresses: list[str], domain: str = "good.test"
+) -> tuple[int, int, int]:
+    """A marketing mailbox, an audience with ``addresses`` and a template; returns their ids."""
+    account = marketing_account(h, domain)
+    mailbox = h.connect(account, user="UADMIN", kind="marketing", channel=CHANNEL)
+    grant(h, "UALICE", "marketing")
+    assert "created" in answer(h, "/mail-audience", "create news")
+    assert "Added" in answer(h, "/mail-audience", "add news " + " ".join(addresses))
+    save_template(
+        h.client, "welcome", "Hello {first_name|there}", "Hi *{first_name|there}*, news from us."
+    )
+    audience = audience_service.find_audience(h.ctx, "T1", "news") or only_audience(h)
+    template = template_service.list_templates(h.ctx, audience.team_id)[0]
+    return mailbox.id, audience.id, template.id  # type: ignore[return-value]
+
+
+def only_audience(h: Harness):  # type: ignore[no-untyped-def]
+    with h.ctx.db.session() as session:
+        from storage.models import Audience
+
+        return session.exec(select(Audience)).one()
+
+
+def start_campaign(h: Harness, mailbox_id: int, audience_id: int, template_id: int) -> int:
+    confirmation = prepare_campaign(h, mailbox_id, audience_id, template_id)
+    value = button_value(confirmation, "campaign_send")
+    assert value, confirmation
+    click(h, "campaign_send", value, "UALICE", confirmation)
+    return int(value)
+
+
+def campaign_row(h: Harness, campaign_id: int) -> Campaign:
+    with h.ctx.db.session() as session:
+        row = session.get(Campaign, campaign_id)
+    assert row is not None
+    return row
+
+
+def suppressed(h: Harness) -> dict[str, str]:
+    with h.ctx.db.session() as session:
+        return {s.address: s.reason for s in session.exec(select(Suppression))}

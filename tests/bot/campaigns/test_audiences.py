@@ -1,17 +1,27 @@
-"""CSV parsing for audiences: every way a file goes wrong, with the sentence the person sees,
+"""Audiences (bot.campaigns.audiences): imports of a shared CSV (small, big in the background,
+the report in the sharer's language); CSV parsing: every way a file goes wrong, with the sentence the person sees,
 and the Slack download that sends the bot token only to Slack's file host."""
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import pytest
 
+from bot.campaigns import audiences as audience_service
 from bot.campaigns.audiences import download_csv, parse_audience_csv
 from providers.errors import UserError
+from storage.models import Suppression
+from tests.support.campaigns import (
+    dms,
+    grant,
+    wait_for_dm,
+)
 from tests.support.fake_slack import FakeSlack
+from tests.support.harness import Harness
 
 
 def test_the_address_column_is_found_by_header_and_other_columns_become_fields() -> None:
@@ -121,3 +131,123 @@ def test_download_refuses_a_file_over_the_size_cap(slack_fake: FakeSlack) -> Non
     with pytest.raises(UserError) as caught:
         download_csv(_ctx(slack_fake), dict(file, size=0), max_bytes=1000)
     assert "larger than" in caught.value.message
+
+
+def test_the_audience_import_report_from_a_job_is_in_the_sharer_s_language(
+    harness: Harness,
+) -> None:
+    h = harness
+    h.slack.set_locale("UADMIN", "es-ES")
+    data = b"Nombre;Email\nAna;ana@customer.example.com\nBen;not-an-address\n"
+    file = h.slack.add_file("lista.csv", data)
+    before = len(dms(h, "UADMIN"))
+    h.client.event(
+        {
+            "type": "message",
+            "subtype": "file_share",
+            "channel": "DUADMIN",
+            "channel_type": "im",
+            "user": "UADMIN",
+            "text": "import audience primavera",
+            "ts": "1800000002.000100",
+            "files": [file],
+        }
+    )
+    wait_for_dm(h, "UADMIN", "Importando en la audiencia *primavera*", before)
+    report = wait_for_dm(h, "UADMIN", "Audiencia *primavera*: añadidas 1", before)["text"]
+    assert "Campos combinados: `{nombre}`." in report
+    assert "Omitidas 1:" in report and "• línea 3: dirección no válida not-an-address" in report
+
+
+def test_a_shared_csv_imports_with_a_report_of_every_skipped_row(campaign_app: Harness) -> None:
+    h = campaign_app
+    grant(h, "UALICE", "marketing")
+    with h.ctx.db.session() as session:
+        session.add(
+            Suppression(team_id="T1", address="old@customer.example.com", reason="hard_bounce")
+        )
+    data = (
+        b"First Name;Company;E-mail\n"
+        b"Ana;Acme;ana@customer.example.com\n"
+        b"Ben;Beta;not-an-address\n"
+        b"Ana again;Acme;ANA@customer.example.com\n"
+        b"Old;Gone;old@customer.example.com\n"
+        b"Cid;;cid@customer.example.com\n"
+    )
+    file = h.slack.add_file("list.csv", data)
+    before = len(dms(h, "UALICE"))
+    h.client.event(
+        {
+            "type": "message",
+            "subtype": "file_share",
+            "channel": "DUALICE",
+            "channel_type": "im",
+            "user": "UALICE",
+            "text": "import audience spring",
+            "ts": "1800000001.000100",
+            "files": [file],
+        }
+    )
+    report = wait_for_dm(h, "UALICE", "added 2", before)["text"]
+    assert "Merge fields: `{first_name}`, `{company}`" in report
+    assert "line 3: invalid address not-an-address" in report
+    assert "line 4: duplicate ana@customer.example.com" in report
+    assert "line 5: suppressed old@customer.example.com" in report
+    audience = audience_service.find_audience(h.ctx, "T1", "spring")
+    assert audience is not None
+    members = {
+        m.address: json.loads(m.fields_json) for m in audience_service.members(h.ctx, audience.id)
+    }
+    assert members == {
+        "ana@customer.example.com": {"first_name": "Ana", "company": "Acme"},
+        "cid@customer.example.com": {"first_name": "Cid"},
+    }
+    # No contacts were imported by the contacts listener from the same file.
+    assert not h.slack.ephemerals("UALICE") or all(
+        "contact" not in e["text"] for e in h.slack.ephemerals("UALICE")
+    )
+
+    # A file that is not UTF-8 is refused with what to do.
+    bad = h.slack.add_file(
+        "latin.csv", "email,name\nana@customer.example.com,Jos\xe9\n".encode("latin-1")
+    )
+    before = len(dms(h, "UALICE"))
+    h.client.event(
+        {
+            "type": "message",
+            "channel": "DUALICE",
+            "channel_type": "im",
+            "user": "UALICE",
+            "text": "import audience spring",
+            "ts": "1800000002.000100",
+            "files": [bad],
+        }
+    )
+    assert "CSV UTF-8" in wait_for_dm(h, "UALICE", "not UTF-8", before)["text"]
+
+
+def test_a_big_csv_imports_in_the_background_with_progress(campaign_app: Harness) -> None:
+    h = campaign_app
+    grant(h, "UALICE", "marketing")
+    rows = "".join(f"p{n:05d}@customers.example.com,Name{n}\n" for n in range(12_000))
+    file = h.slack.add_file("big.csv", ("email,first_name\n" + rows).encode())
+    before = len(dms(h, "UALICE"))
+    response = h.client.event(
+        {
+            "type": "message",
+            "channel": "DUALICE",
+            "channel_type": "im",
+            "user": "UALICE",
+            "text": "import audience big",
+            "ts": "1800000003.000100",
+            "files": [file],
+        }
+    )
+    assert response.status_code == 200
+    report = wait_for_dm(h, "UALICE", "added 12,000", before)
+    assert "Skipped" not in report["text"]
+    progress = [m for m in dms(h, "UALICE")[before:] if "stored" in m["text"]]
+    assert len(progress) == 1 and "stored 12,000 of 12,000 addresses" in progress[0]["text"]
+    assert len(h.slack.calls_to("chat.update")) >= 2  # 5,000 → 10,000 → 12,000
+    audience = audience_service.find_audience(h.ctx, "T1", "big")
+    assert len(audience_service.members(h.ctx, audience.id)) == 12_000

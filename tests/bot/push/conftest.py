@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.bot.push.dovecot_configs import PUSH_DOVECOT
+from tests.support.harness import Harness, HarnessFactory
 from tests.support.mail_servers import DovecotServer, require_dovecot
 
 
@@ -18,3 +19,8 @@ def push_dovecot() -> Iterator[DovecotServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def push_app(harness_with: HarnessFactory, push_dovecot: DovecotServer) -> Harness:
+    return harness_with(dovecot=push_dovecot, SYNC_PUSH="on", SYNC_INTERVAL_SECONDS="3600")

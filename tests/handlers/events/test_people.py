@@ -1,0 +1,39 @@
+"""user_change: a person's profile changed, so their next answer is in their new language."""
+
+from __future__ import annotations
+
+from tests.support.harness import Harness
+from tests.support.wait import wait_until
+
+USAGE_EN = "Use `/mail-contact ana@customer.com`"
+USAGE_ES = "Usa `/mail-contact ana@customer.com`"
+
+
+def ephemeral_after(h: Harness, user: str, before: int) -> str:
+    new = wait_until(lambda: h.slack.ephemerals(user)[before:], message=f"answer to {user}")
+    return str(new[0]["text"])
+
+
+def contact_usage(h: Harness, user: str) -> str:
+    """/mail-contact without an address: the usage sentence, as an ephemeral answer."""
+    before = len(h.slack.ephemerals(user))
+    assert h.client.command("/mail-contact", "", user).status_code == 200
+    return ephemeral_after(h, user, before)
+
+
+def test_user_change_makes_the_next_answer_use_the_new_language(harness: Harness) -> None:
+    h = harness
+    assert contact_usage(h, "UBOB").startswith(USAGE_EN)
+    h.slack.set_locale("UBOB", "es-ES")
+    # Cached until Slack says the profile changed.
+    assert contact_usage(h, "UBOB").startswith(USAGE_EN)
+    response = h.client.event(
+        {
+            "type": "user_change",
+            "user": {"id": "UBOB", "team_id": "T_MAILROOM", "name": "ubob", "locale": "es-ES"},
+            "event_ts": "1700000000.000100",
+        }
+    )
+    assert response.status_code == 200, response.text
+    wait_until(lambda: h.ctx.languages.of("UBOB") == "es", message="UBOB's language forgotten")
+    assert contact_usage(h, "UBOB").startswith(USAGE_ES)
