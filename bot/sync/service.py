@@ -52,6 +52,10 @@ class SyncResult:
 
 
 class SyncService:
+    """The sync's entry points, one run at a time per mailbox, and the folder loop; recording,
+    posting, set-aside mail and health are its collaborators (``recorder``, ``poster``,
+    ``set_aside``, ``health``)."""
+
     def __init__(self, ctx: Core, ownership: Ownership, jobs: Jobs) -> None:
         self.ctx = ctx
         # Only the worker holding a mailbox's lease syncs it; every write is fenced on it.
