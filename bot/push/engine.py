@@ -433,7 +433,7 @@ class PushEngine:
         watcher.backfilling = False
         if INBOX in wants:
             watcher.next_backstop = time.monotonic() + self.backstop
-        sync._on_success(mailbox, new)  # health, last sync time, "recovered" notice
+        sync.health.on_success(mailbox, new)  # health, last sync time, "recovered" notice
         watcher.set_state(State.LIVE)
         watcher.backoff.reset()
         watcher.last_error = None
@@ -452,7 +452,7 @@ class PushEngine:
     def _failed(self, watcher: Watcher, mailbox: Mailbox | None, error: MailroomError) -> None:
         """A connect or a cycle failed: count it into the mailbox's health, back off."""
         if mailbox is not None:
-            self.sync._on_failure(mailbox, error)
+            self.sync.health.on_failure(mailbox, error)
         watcher.last_error = error.message
         self._schedule_reconnect(watcher)
 

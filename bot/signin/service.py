@@ -35,7 +35,7 @@ from bot.signin import config, states
 from bot.signin.consent import Consent
 from bot.signin.notices import config_fault, dm, send_once
 from bot.signin.tokens import ProviderTokens
-from bot.sync import _streak_key
+from bot.sync import streak_key
 from locales import _, current_language, speaking
 from providers import google, microsoft
 from providers.errors import MailroomError, UserError
@@ -472,7 +472,7 @@ class SignIn:
         """Our own notice for sign-in failures; True means the generic one is not sent."""
         if not isinstance(error, SignInFailure):
             return False
-        streak = _streak_key(mailbox)
+        streak = streak_key(mailbox)
         if error.kind == FailureKind.CONFIG:
             config_fault(
                 self.ctx,

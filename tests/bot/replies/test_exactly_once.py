@@ -1,13 +1,12 @@
-"""Exactly once, in process: Slack retries, rate-limit storms and racing syncs double nothing.
+"""Exactly once for replies, in process: a Slack event delivered again (retries, a fresh
+event id) sends one email, and chatter outside Mailroom's threads writes nothing.
 
-The kill -9 scenarios (a real ``python app.py`` killed mid-sync and mid-send) live in
+The sync's side (rate-limit storms, racing syncs) is in tests/bot/sync/; the kill -9
+scenarios (a real ``python app.py`` killed mid-sync and mid-send) live in
 tests/test_app_process.py.
 """
 
 from __future__ import annotations
-
-import json
-import threading
 
 from sqlmodel import select
 
@@ -56,42 +55,6 @@ def test_an_event_delivered_three_times_sends_one_email(harness_any_db: Harness)
 def _inbox_events(h: Harness) -> list[str | None]:
     with h.ctx.db.session() as session:
         return [row.event_id for row in session.exec(select(ReplyInbox)).all()]
-
-
-def test_a_rate_limit_storm_still_posts_once(harness: Harness) -> None:
-    h = harness
-    account = h.new_account()
-    mailbox = h.connect(account)
-    h.deliver(account, make_email(to=account.address, subject="Storm"))
-    h.slack.fail_next("chat.postMessage", status=429, retry_after=1, count=3)
-    result = h.sync(mailbox.id)
-    assert (result.posted, result.error) == (1, None)
-    calls = h.slack.calls_to("chat.postMessage")
-    assert [c.status for c in calls] == [429, 429, 429, 200]
-    assert sum("Storm" in json.dumps(m.get("blocks")) for m in h.slack.messages(CHANNEL)) == 1
-
-
-def test_racing_syncs_of_one_mailbox_post_each_mail_once(harness_any_db: Harness) -> None:
-    h = harness_any_db
-    account = h.new_account()
-    mailbox = h.connect(account)
-    h.dovecot.append_many(
-        account.address, [make_email(to=account.address, subject=f"Race {n}") for n in range(5)]
-    )
-    results = []
-    workers = [
-        threading.Thread(target=lambda: results.append(h.ctx.sync.run(mailbox.id)))
-        for _ in range(4)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(30)
-    h.sync(mailbox.id)
-    assert sum(r.posted for r in results) <= 5
-    posts = [json.dumps(m.get("blocks")) for m in h.slack.top_level(CHANNEL)]
-    for n in range(5):
-        assert sum(f"Race {n}" in p for p in posts) == 1, n
 
 
 def test_chatter_outside_mailroom_threads_is_acknowledged_without_a_write(
