@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from bot.formatting.slack_text import slack_to_html, slack_to_plain
 from bot.mailboxes import REPLY_TO_REMOVED
 from bot.metrics import count_reply
 from bot.slack_files import download_slack_file, size_limit_text, stored_file
+from bot.testhooks import pause_for_tests
 from bot.threads import latest_message
 from locales import _, ngettext, speaking
 from providers import smtp
@@ -174,7 +174,7 @@ class ReplyService:
                 return  # the listener and recover() both reached it: one is enough
             self._claimed.add(inbox_id)
         try:
-            _pause_for_tests("after_ack")
+            pause_for_tests("after_ack")
             self._handle_inbox(inbox_id)
         finally:
             with self._claiming:
@@ -218,7 +218,7 @@ class ReplyService:
             return
         row = self._record(mailbox, conversation, parent, customer_mail, event, inbox_id)
         if row is not None:
-            _pause_for_tests("after_record")
+            pause_for_tests("after_record")
             if row.send_after is None:
                 self.send(row.id)  # type: ignore[arg-type]
             else:
@@ -863,14 +863,6 @@ def _undo_refusal(row: Message, user_id: str) -> str:
     if row.state == MessageState.CANCELLED:
         return _("This reply was already undone; nothing was sent.")
     return _("Too late: this reply has already been sent (or is being sent right now).")
-
-
-def _pause_for_tests(point: str) -> None:
-    """Test hook: with MAILROOM_TEST_PAUSE_AT=<point>, hold this worker forever at ``point``
-    so a test can kill -9 the process exactly there ("after_ack", "after_record")."""
-    if os.environ.get("MAILROOM_TEST_PAUSE_AT") == point:
-        log.warning("test pause at %s", point)
-        threading.Event().wait()
 
 
 def _reply_targets(parent: Message | None, conversation: Conversation) -> list[str]:

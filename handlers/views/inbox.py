@@ -12,6 +12,7 @@ from bot.connect import view_values
 from bot.context import AppContext
 from bot.inbox import compose, templates, triage
 from bot.inbox.timezones import local_to_utc, user_timezone
+from bot.testhooks import pause_for_tests
 from handlers.common import team_of
 from locales import _
 from providers.errors import MailroomError
@@ -115,6 +116,7 @@ def register(app: App, ctx: AppContext) -> None:
             return
         ack()
         if row is not None:
+            pause_for_tests("compose_after_ack")
             compose.start(ctx, row)
 
     @app.view("template_reply")

@@ -10,10 +10,8 @@ import time
 import uuid
 from urllib.parse import urlencode
 
-import pytest
 from sqlmodel import select
 
-from bot.inbox import compose
 from storage.models import Conversation, Mailbox, Message
 from tests.support.harness import Harness, make_email
 from tests.support.slack_requests import (
@@ -351,29 +349,3 @@ def test_to_and_cc_suggest_only_contacts_of_mailboxes_one_may_send_from(
         "dave@customer.example.com",
         "new.person@elsewhere.example",
     ]
-
-
-def test_a_crash_after_the_ack_still_sends_the_mail_and_its_file_once(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    h = harness
-    mailbox = h.connect(user="UALICE", kind="personal", channel=CHANNEL)
-    data = f"the price list {uuid.uuid4().hex}".encode()
-    uploaded = h.slack.add_file("prices.txt", data, mimetype="text/plain", user="UALICE")
-    view = open_compose(h, "UALICE")
-    # The process "dies" right after acknowledging the modal: nothing after the ack runs.
-    monkeypatch.setattr(compose, "start", lambda ctx, row: None)
-    values = compose_values(mailbox.id, ["carla@customer.example.com"], files=[uploaded])
-    assert submit(h, view, "UALICE", values) == {}
-    monkeypatch.undo()
-
-    # The next start finishes it from what was recorded before the ack, once.
-    h.ctx.replies.recover()
-    h.ctx.replies.recover()
-    mail = h.smtp.wait_for_messages(1)[0]
-    assert mail.recipients == ["carla@customer.example.com"]
-    assert [(a.get_filename(), a.get_content()) for a in mail.message.iter_attachments()] == [
-        ("prices.txt", data.decode())
-    ]
-    time.sleep(0.5)
-    assert len(h.smtp.messages) == 1
