@@ -66,6 +66,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The source_ts of a mail written in the compose modal (bot/inbox/compose.py): it answers no
+# Slack message, so there is nothing to react to.
+COMPOSED = "compose:"
+
 # Thread messages starting with one of these stay internal: they are never emailed.
 NOTE_PREFIXES = ("note:", "internal:")
 # A reply starting with this also goes to the customer mail's other To/Cc addresses.
@@ -119,6 +123,9 @@ class ReplyService:
         self.jobs = jobs
         self.footer: FooterSource = lambda mailbox, author: Footer()
         self.sent_hooks: list[SentHook] = []
+        # Run by ``recover`` before a recorded reply of a dead process is sent or scheduled:
+        # e.g. the new conversation's first Slack post, if its process died before it.
+        self.before_recovered_send: list[Callable[[Message], None]] = []
         # Extra checks before a reply is queued (e.g. "sender not verified"): return a
         # refusal sentence or None.
         self.send_guards: list[Callable[[Mailbox], str | None]] = []
@@ -651,7 +658,7 @@ class ReplyService:
             return conversation.thread_ts if conversation else None
 
     def _react(self, channel: str | None, ts: str | None, name: str) -> None:
-        if not channel or not ts or ts.startswith("compose:"):
+        if not channel or not ts or ts.startswith(COMPOSED):
             return  # a mail written in the compose modal has no Slack message to mark
         try:
             self.ctx.slack.react(channel, ts, name)
@@ -729,6 +736,12 @@ class ReplyService:
                         .where(col(Message.id) == row.id)
                         .values(state=MessageState.PENDING_SEND)
                     )
+            for prepare in self.before_recovered_send:
+                try:
+                    prepare(row)
+                except Exception:
+                    # The mail itself matters more than its Slack post: it is still sent.
+                    log.exception("preparing recovered reply %s failed", row.id)
             if row.send_after is not None and _aware(row.send_after) > utcnow():
                 # Still in its undo window or scheduled for later: wait for its time.
                 self.schedule(row.id, row.send_after)  # type: ignore[arg-type]

@@ -103,6 +103,45 @@ class Slack:
             kwargs["metadata"] = metadata
         return self.client.chat_postMessage(**kwargs)["ts"]
 
+    def find_post(
+        self,
+        channel: str,
+        oldest: float,
+        event_type: str,
+        payload: dict[str, Any],
+        *,
+        thread_ts: str | None = None,
+    ) -> str | None:
+        """Our own post in ``channel`` (or in its thread ``thread_ts``) since ``oldest``
+        whose metadata is ``event_type`` with ``payload``'s items: after a crash between
+        Slack accepting a post and us recording it, the post is found instead of doubled.
+        None when there is none, or when Slack cannot be asked now (logged)."""
+        try:
+            if thread_ts:
+                answer = self.client.conversations_replies(
+                    channel=channel,
+                    ts=thread_ts,
+                    oldest=f"{oldest:.6f}",
+                    include_all_metadata=True,
+                    limit=200,
+                )
+            else:
+                answer = self.client.conversations_history(
+                    channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200
+                )
+        except SlackApiError as exc:
+            log.warning("could not check Slack for an earlier post: %s", exc.response.get("error"))
+            return None
+        messages: list[dict[str, Any]] = answer.get("messages", [])
+        for message in messages:
+            meta = message.get("metadata") or {}
+            found = meta.get("event_payload") or {}
+            if meta.get("event_type") == event_type and all(
+                found.get(key) == value for key, value in payload.items()
+            ):
+                return str(message["ts"])
+        return None
+
     def ephemeral(
         self,
         channel: str,

@@ -3,6 +3,7 @@ mail, with its file, exactly once."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
@@ -119,9 +120,47 @@ def test_kill_9_right_after_the_compose_ack_sends_the_mail_and_its_file_once(
         timeout=20,
         message="the mail's copy in Sent",
     )
+    # The conversation's first post, which the killed process never made, is made now, once,
+    # and the thread knows it (the customer's answer joins it).
+    roots = wait_until(
+        lambda: conversation_roots(slack_fake),
+        timeout=20,
+        message="the new conversation's first post",
+    )
+    assert "Our price list" in json.dumps(roots[0])
+    wait_until(
+        lambda: thread_of(env["DATABASE_URL"], source_ts) == roots[0]["ts"],
+        timeout=20,
+        message="the conversation's thread recorded",
+    )
     # Done, and it stays done: no second copy leaves in the seconds that follow.
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
         assert len(smtp_server.messages) == 1
+        assert len(conversation_roots(slack_fake)) == 1
         time.sleep(0.05)
     assert dovecot.message_count(account.address, "Sent") == 1
+
+
+def conversation_roots(slack: FakeSlack) -> list[dict]:
+    """Mailroom's first posts of conversations written in the compose modal."""
+    return [
+        m
+        for m in slack.top_level(CHANNEL)
+        if (m.get("metadata") or {}).get("event_type") == "mailroom_compose"
+    ]
+
+
+def thread_of(database_url: str, source_ts: str) -> str | None:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                text(
+                    "SELECT c.thread_ts FROM conversations c JOIN messages m"
+                    " ON m.conversation_id = c.id WHERE m.source_ts = :ts"
+                ),
+                {"ts": source_ts},
+            ).scalar()
+    finally:
+        engine.dispose()

@@ -9,13 +9,14 @@ from bot.context import AppContext
 
 
 def install(ctx: AppContext) -> None:
-    from bot.inbox import triage
+    from bot.inbox import compose, triage
 
     ctx.sync.ingest_hooks.append(lambda mailbox, row, parsed: triage.remember_cc(ctx, row, parsed))
     ctx.sync.ingest_hooks.append(
         lambda mailbox, row, parsed: triage.on_mail_recorded(ctx, mailbox, row, parsed)
     )
     ctx.replies.sent_hooks.append(lambda mailbox, row: triage.on_reply_sent(ctx, mailbox, row))
+    ctx.replies.before_recovered_send.append(partial(compose.post_root, ctx))
     ctx.events.started.connect(partial(triage.resume_snoozes, ctx))
     ctx.events.started.connect(partial(_schedule_reminders, ctx))
     ctx.events.started.connect(partial(_schedule_held_reply_sweep, ctx))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, timedelta
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -33,6 +34,7 @@ from bot.blocks.inbox import composed_root_blocks
 from bot.connect import view_values
 from bot.context import AppContext
 from bot.formatting.outbound import MAX_REPLY_RECIPIENTS, make_message_id, split_addresses
+from bot.replies import COMPOSED
 from bot.slack_files import own_files, size_limit_text, stored_file
 from locales import _, ngettext, speaking
 from providers.errors import MailroomError, UserError
@@ -43,6 +45,7 @@ from storage.models import (
     Message,
     MessageState,
     ThreadStatus,
+    saved_id,
 )
 
 log = logging.getLogger(__name__)
@@ -303,7 +306,7 @@ def record(ctx: AppContext, draft: Draft, user_id: str, key: str) -> Message | N
         to_addresses=", ".join(draft.to),
         cc_addresses=", ".join(draft.cc),
         source_channel=channel,
-        source_ts=f"compose:{key}",
+        source_ts=f"{COMPOSED}{key}",
         author_id=user_id,
         state=MessageState.PENDING_SEND,
         body_text=draft.body,
@@ -323,10 +326,30 @@ def record(ctx: AppContext, draft: Draft, user_id: str, key: str) -> Message | N
     return row
 
 
+# The metadata of a new conversation's first post: found again after a crash (post_root).
+ROOT_METADATA_EVENT = "mailroom_compose"
+
+
 def start(ctx: AppContext, row: Message) -> None:
     """After the ack: post the thread's root, then send the recorded mail (exactly once)."""
+    post_root(ctx, row)
+    ctx.replies.send(saved_id(row))
+
+
+def post_root(ctx: AppContext, row: Message) -> None:
+    """The conversation's first post in Slack, once: skipped when its thread is known, and
+    found by its metadata (not posted again) when a crash came after Slack took it. Also
+    run by reply recovery (``ReplyService.before_recovered_send``) for a mail written here
+    whose process died after the ack."""
+    if not row.source_ts or not row.source_ts.startswith(COMPOSED):
+        return  # a reply in an existing thread
+    with ctx.db.session() as session:
+        conversation = session.get(Conversation, row.conversation_id)
+    if conversation is None or conversation.thread_ts:
+        return
     mailbox = ctx.mailboxes.get(row.mailbox_id)
-    assert mailbox is not None
+    if mailbox is None:
+        return  # removed meanwhile: its mail is refused too
     author = row.author_id or ""
     channel = row.source_channel or ""
     # The mailbox's channel reads the workspace language; the author's DM reads theirs.
@@ -344,16 +367,25 @@ def start(ctx: AppContext, row: Message) -> None:
             author,
             files=[str(f.get("name") or "file") for f in json.loads(row.files_json or "[]")],
         )
+    payload = {"message": saved_id(row)}
+    created = row.created_at.replace(tzinfo=row.created_at.tzinfo or UTC)
+    ts = ctx.slack.find_post(
+        channel, (created - timedelta(minutes=5)).timestamp(), ROOT_METADATA_EVENT, payload
+    )
     try:
-        ts = ctx.slack.post(channel, text, blocks=blocks)
+        if ts is None:
+            ts = ctx.slack.post(
+                channel,
+                text,
+                blocks=blocks,
+                metadata={"event_type": ROOT_METADATA_EVENT, "event_payload": payload},
+            )
     except SlackApiError as exc:
         # The mail still leaves; the customer's answer then starts a thread of its own.
         log.warning("could not post the new conversation: %s", exc.response.get("error"))
-    else:
-        with ctx.db.session() as session:
-            conversation = session.exec(
-                select(Conversation).where(Conversation.id == row.conversation_id)
-            ).one()
-            conversation.thread_ts = ts
-            session.add(conversation)
-    ctx.replies.send(row.id)  # type: ignore[arg-type]
+        return
+    with ctx.db.session() as session:
+        found = session.get(Conversation, row.conversation_id)
+        if found is not None:
+            found.thread_ts = ts
+            session.add(found)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from slack_sdk.errors import SlackApiError
 from sqlmodel import col, select
@@ -258,34 +258,14 @@ class Poster:
     def _find_earlier_post(self, channel: str, thread_ts: str | None, row: Message) -> str | None:
         """After a crash between Slack accepting a post and us recording it, find that post
         by its metadata instead of posting twice. Only runs for interrupted posts."""
-        oldest = (
-            row.created_at.replace(tzinfo=row.created_at.tzinfo or UTC) - timedelta(minutes=5)
-        ).timestamp()
-        try:
-            if thread_ts:
-                answer = self.ctx.slack.client.conversations_replies(
-                    channel=channel,
-                    ts=thread_ts,
-                    oldest=f"{oldest:.6f}",
-                    include_all_metadata=True,
-                    limit=200,
-                )
-            else:
-                answer = self.ctx.slack.client.conversations_history(
-                    channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200
-                )
-        except SlackApiError as exc:
-            log.warning("could not check Slack for an earlier post: %s", exc.response.get("error"))
-            return None
-        messages: list[dict[str, Any]] = answer.get("messages", [])
-        for message in messages:
-            meta = message.get("metadata") or {}
-            if (
-                meta.get("event_type") == SLACK_METADATA_EVENT
-                and (meta.get("event_payload") or {}).get("message") == row.id
-            ):
-                return message["ts"]
-        return None
+        oldest = row.created_at.replace(tzinfo=row.created_at.tzinfo or UTC) - timedelta(minutes=5)
+        return self.ctx.slack.find_post(
+            channel,
+            oldest.timestamp(),
+            SLACK_METADATA_EVENT,
+            {"message": row.id},
+            thread_ts=thread_ts,
+        )
 
     def _uploadable(self, parsed: InboundEmail) -> list[Attachment]:
         """Attachments that go into the thread; the others are listed in the post instead

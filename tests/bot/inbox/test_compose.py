@@ -349,3 +349,37 @@ def test_to_and_cc_suggest_only_contacts_of_mailboxes_one_may_send_from(
         "dave@customer.example.com",
         "new.person@elsewhere.example",
     ]
+
+
+def test_a_first_post_slack_took_before_a_crash_is_found_again_not_doubled(
+    harness: Harness,
+) -> None:
+    """The process died after Slack accepted the conversation's first post and before the
+    thread was recorded: recovery finds the post by its metadata instead of posting again."""
+    from bot.inbox import compose
+
+    h = harness
+    mailbox = h.connect(user="UALICE", kind="personal", channel=CHANNEL)
+    view = open_compose(h, "UALICE")
+    assert (
+        submit(h, view, "UALICE", compose_values(mailbox.id, ["carla@customer.example.com"])) == {}
+    )
+    h.smtp.wait_for_messages(1)
+    [root] = wait_until(lambda: h.slack.top_level(CHANNEL), message="the first post")
+    with h.ctx.db.session() as session:
+        row = session.exec(
+            select(Message).where(Message.source_ts == f"compose:{view['id']}")
+        ).one()
+        conversation = session.get(Conversation, row.conversation_id)
+        assert conversation is not None and conversation.thread_ts == root["ts"]
+        conversation.thread_ts = None  # what a kill right after chat.postMessage leaves
+        session.add(conversation)
+        session.expunge(row)
+
+    compose.post_root(h.ctx, row)
+    compose.post_root(h.ctx, row)
+
+    assert [m["ts"] for m in h.slack.top_level(CHANNEL)] == [root["ts"]]
+    with h.ctx.db.session() as session:
+        found = session.get(Conversation, row.conversation_id)
+    assert found is not None and found.thread_ts == root["ts"]
