@@ -26,6 +26,7 @@ from bot.formatting.inbound import Attachment, InboundEmail
 from bot.metrics import observe_post
 from bot.replies import is_new_sender
 from bot.sync.recording import parse
+from bot.sync.set_aside import count_failure
 from locales import _, speaking
 from providers.errors import MailroomError, ServiceError
 from providers.imap import ImapSession
@@ -135,12 +136,7 @@ class Poster:
             row = session.get(Message, row_id)
             if row is None or row.state != MessageState.PENDING_POST:
                 return
-            row.failures += 1
-            row.error = reason
-            row.updated_at = utcnow()
-            failed = row.failures >= self.ctx.settings.mail_max_failures
-            if failed:
-                row.state = MessageState.INGEST_FAILED
+            failed = count_failure(row, reason, self.ctx.settings.mail_max_failures)
             session.add(row)
         if failed:
             self.set_aside.announce(mailbox, row)

@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from bot.formatting.inbound import InboundEmail, ParseLimits, parse_email
 from bot.ownership import LeaseLost
+from bot.sync.set_aside import count_failure
 from bot.threads import find_conversation
 from locales import _
 from providers.imap import FetchedMessage
@@ -213,12 +214,7 @@ class Recorder:
             elif row.state != MessageState.RECORD_RETRY:
                 return
             row.attempts += 1
-            row.failures += 1
-            row.error = reason
-            row.updated_at = utcnow()
-            failed = row.failures >= self.ctx.settings.mail_max_failures
-            if failed:
-                row.state = MessageState.INGEST_FAILED
+            failed = count_failure(row, reason, self.ctx.settings.mail_max_failures)
             session.add(row)
             session.flush()
         if failed:

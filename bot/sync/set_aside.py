@@ -32,6 +32,18 @@ if TYPE_CHECKING:
 FAILURE_NOTICE_WINDOW = timedelta(days=2)
 
 
+def count_failure(row: Message, reason: str, max_failures: int) -> bool:
+    """One more failure of this mail (recording or posting it), noted on its row; True when
+    it has failed ``max_failures`` times and is now set aside (INGEST_FAILED)."""
+    row.failures += 1
+    row.error = reason
+    row.updated_at = utcnow()
+    if row.failures < max_failures:
+        return False
+    row.state = MessageState.INGEST_FAILED
+    return True
+
+
 class SetAside:
     """The notices of set-aside mail, and their Retry button."""
 
