@@ -41,7 +41,8 @@ class AppContext(Core):
 
     sync: SyncService = field(init=False)
     replies: ReplyService = field(init=False)
-    # Activate / pause / choose a channel: guards, scheduling, mailbox_changed (bot/lifecycle.py).
+    # Activate, pause, hide, choose a channel, connected, reconnect, remove, sync mode,
+    # language: role check, guards, scheduling, mailbox_changed (bot/lifecycle.py).
     lifecycle: MailboxLifecycle = field(init=False)
     # Which mailboxes this process syncs (leases), and work routed to their workers.
     ownership: Ownership = field(init=False)
