@@ -2,7 +2,8 @@
 
 Its services hand work to one another, the features and the listeners are installed, /metrics
 counts the mailboxes this process owns by sync state, a mailbox's poll follows its claim
-(start_mailbox / stop_mailbox), and only a worker with its scheduler on starts background work.
+(start_mailbox / stop_mailbox), each listener speaks the language of the person who acted, and
+only a worker with its scheduler on starts background work.
 """
 
 from __future__ import annotations
@@ -128,6 +129,23 @@ def test_start_and_stop_mailbox_schedule_and_unschedule_its_poll(harness: Harnes
     assert h.sync(mailbox.id).posted == 1
 
 
+def ephemeral_answer(h: Harness, command: str, text: str, user: str) -> str:
+    before = len(h.slack.ephemerals(user))
+    assert h.client.command(command, text, user).status_code == 200
+    got = wait_until(lambda: h.slack.ephemerals(user)[before:], message=f"answer to {command}")
+    return str(got[0]["text"])
+
+
+def test_each_listener_speaks_the_language_of_the_person_who_acted(harness: Harness) -> None:
+    h = harness
+    h.slack.set_locale("UADMIN", "es-ES")
+    assert "Todavía no hay campañas" in ephemeral_answer(h, "/mail-campaign", "list", "UADMIN")
+    # The next person's answer is in their own language, not in the one just spoken.
+    english = ephemeral_answer(h, "/mail-campaign", "list", "UBOB")  # no marketing role
+    assert "are for Mailroom admins" in english
+    assert "Todavía no hay campañas" in ephemeral_answer(h, "/mail-campaign", "list", "UADMIN")
+
+
 def test_a_process_with_its_scheduler_off_starts_no_background_work(
     harness_with: HarnessFactory,
 ) -> None:
@@ -147,3 +165,28 @@ def test_the_web_app_shutting_down_stops_the_background_work(harness: Harness) -
         assert client.get("/healthz").status_code == 200
     assert not h.ctx.scheduler.running
     assert not h.ctx.ownership.running
+
+
+def test_with_push_a_claimed_mailbox_is_watched_and_counted_live(
+    harness_with: HarnessFactory,
+) -> None:
+    h = harness_with(SYNC_PUSH="on")
+    engine = h.ctx.push
+    assert engine is not None and engine.running
+    mailbox = h.connect(channel=CHANNEL)
+    gauges = wait_until(
+        lambda: (g := mailbox_gauges(h))["live"] == 1 and g, message="the mailbox live"
+    )
+    assert gauges["polling"] == 0 and gauges["owned"] == 1
+    assert engine.watched() == [mailbox.id]
+
+    # Its claim lost: no poll, no push connection; still owned here, so counted as polling.
+    stop_mailbox(h.ctx, mailbox.id)
+    assert engine.watched() == []
+    assert not h.ctx.scheduler.has(f"sync:{mailbox.id}")
+    assert mailbox_gauges(h)["live"] == 0 and mailbox_gauges(h)["polling"] == 1
+    # Claimed again: watched and polled again, live once connected.
+    start_mailbox(h.ctx, mailbox.id)
+    assert engine.watched() == [mailbox.id]
+    assert h.ctx.scheduler.has(f"sync:{mailbox.id}")
+    wait_until(lambda: mailbox_gauges(h)["live"] == 1, message="the mailbox live again")
