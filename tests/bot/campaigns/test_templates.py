@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.campaigns import templates
 from bot.campaigns.templates import TemplateErrors, compile_template, render, validate_template
+from tests.support.rich_text import rich, section, text
 
 
 def test_values_are_escaped_in_html_and_never_become_formatting_or_template_code() -> None:
@@ -64,3 +66,38 @@ def test_a_merge_value_cannot_add_a_header_through_the_subject() -> None:
     )
     assert out.subject == "Hi Ana Bcc: eve@attacker.example.com"
     assert "\r" not in out.subject and "\n" not in out.subject
+
+
+def test_merge_fields_inside_rich_text_are_filled_and_escaped() -> None:
+    block = rich(
+        section(
+            text("Hi "),
+            text("{first_name|there}", bold=True),
+            text(", your code: "),
+            text("{code}", code=True),
+        ),
+        {
+            "type": "rich_text_list",
+            "style": "bullet",
+            "elements": [section({"type": "link", "url": "https://x.test", "text": "{company}"})],
+        },
+    )
+    body, stored = templates.rich_body(block)
+    assert body == "Hi {first_name|there}, your code: {code}\n• {company} (https://x.test)"
+    assert templates.rich_of(stored) == block
+    # Unknown fields are refused on the body, like a mrkdwn body.
+    with pytest.raises(templates.TemplateErrors) as refused:
+        templates.validate_template("t", "Hello", body, set())
+    assert "{code}" in refused.value.errors["body"]
+    templates.validate_template("t", "Hello", body, {"code"})
+
+    compiled = templates.compile_template("Hi {first_name|there}", body, rich=block)
+    values = {"first_name": "<b>Ana</b> & co", "code": "A&B", "company": "Acme"}
+    out = templates.render(compiled, values, unsubscribe_url="https://u.test/x")
+    assert "Hi <strong>&lt;b&gt;Ana&lt;/b&gt; &amp; co</strong>" in out.html
+    assert "<code>A&amp;B</code>" in out.html
+    assert '<a href="https://x.test"' in out.html and ">Acme</a>" in out.html
+    assert out.text.startswith("Hi <b>Ana</b> & co, your code: A&B\n• Acme (https://x.test)")
+    assert "Unsubscribe: https://u.test/x" in out.text
+    defaults = templates.render(compiled, {}, unsubscribe_url="https://u.test/x")
+    assert "Hi <strong>there</strong>" in defaults.html

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from bot.inbox.reminders import check_reminders, parse_days, working_seconds
-from tests.bot.inbox.steps import click, shows
-from tests.bot.test_replies import CHANNEL, ephemeral_to, open_thread, outbound_rows
 from tests.support.harness import Harness, HarnessFactory
+from tests.support.inbox import click, shows
+from tests.support.threads import CHANNEL, ephemeral_to, open_thread, outbound_rows
 from tests.support.wait import wait_until
 
 

@@ -6,25 +6,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import select
-
 from bot.inbox import triage
 from storage.models import Conversation
-from tests.bot.inbox.steps import click, root_post, shows, triage_line
-from tests.bot.test_replies import CHANNEL, ephemeral_to, open_thread
 from tests.support.harness import Harness, make_email
+from tests.support.inbox import click, conversation, root_post, shows, thread_texts
+from tests.support.threads import CHANNEL, open_thread
 from tests.support.wait import wait_until
 
 ROOT_ID = "<root-1@customer.test>"
-
-
-def thread_texts(h: Harness, ts: str) -> list[str]:
-    return [m.get("text", "") for m in h.slack.thread(CHANNEL, ts)]
-
-
-def conversation(h: Harness, ts: str) -> Conversation:
-    with h.ctx.db.session() as session:
-        return session.exec(select(Conversation).where(Conversation.thread_ts == ts)).one()
 
 
 def customer_writes_again(h: Harness, account, mailbox_id: int, body: str) -> None:
@@ -39,40 +28,6 @@ def customer_writes_again(h: Harness, account, mailbox_id: int, body: str) -> No
         ),
     )
     assert h.sync(mailbox_id).posted == 1
-
-
-def test_root_post_shows_open_unassigned_and_assign_to_me_is_checked(harness: Harness) -> None:
-    h = harness
-    _, _, ts = open_thread(h, user="UALICE")
-    line = triage_line(h, ts)
-    assert "Open" in line and "Unassigned" in line
-    ids = [
-        e["action_id"]
-        for b in root_post(h, ts)["blocks"]
-        if b.get("block_id") == "triage_actions"
-        for e in b["elements"]
-    ]
-    assert ids == [
-        "triage_assign_me",
-        "triage_assign",
-        "triage_done",
-        "triage_snooze",
-        "template_reply_open",
-    ]
-
-    # Bob may not answer from Alice's personal mailbox, so he cannot take it.
-    click(h, "triage_assign_me", "UBOB", ts)
-    ephemeral_to(h, "UBOB", "cannot handle")
-    assert conversation(h, ts).assignee_id is None
-
-    click(h, "triage_assign_me", "UALICE", ts)
-    shows(h, ts, "Assigned to <@UALICE>")
-    wait_until(
-        lambda: any("<@UALICE> took this conversation" in t for t in thread_texts(h, ts)),
-        message="the change noted in the thread",
-    )
-    # The email part of the root post is kept as it was.
-    assert "Question about pricing" in json.dumps(root_post(h, ts)["blocks"])
 
 
 def test_assign_to_someone_lists_only_people_who_may_answer_and_checks_the_choice(

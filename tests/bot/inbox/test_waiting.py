@@ -1,57 +1,75 @@
-"""/mail-inbox and App Home: the open threads for a person, oldest first, with links."""
+"""What is waiting for an answer (bot/inbox/waiting.py): a person's open threads, assigned to
+them or to nobody, the customer waiting longest first, with links; the counts App Home shows.
+What /mail-inbox answers is in tests/handlers/commands/test_inbox.py."""
 
 from __future__ import annotations
 
-import json
-
-from tests.bot.inbox.steps import click, shows
-from tests.bot.test_replies import CHANNEL, open_thread
+from bot.inbox import waiting
 from tests.support.harness import Harness, make_email
-from tests.support.slack_requests import app_home_opened
-from tests.support.wait import wait_until
+from tests.support.inbox import click, shows
+from tests.support.slack_requests import TEAM_ID
+from tests.support.threads import CHANNEL, open_thread
 
 
-def inbox_answer(h: Harness, user: str) -> dict:
-    before = len(h.slack.ephemerals(user))
-    assert h.client.command("/mail-inbox", "", user, channel_id=CHANNEL).status_code == 200
-    return wait_until(lambda: h.slack.ephemerals(user)[before:], message="the /mail-inbox answer")[
-        -1
-    ]
-
-
-def test_mail_inbox_lists_mine_and_unassigned_oldest_first_with_links(harness: Harness) -> None:
+def test_waiting_for_lists_mine_and_unassigned_open_threads_oldest_first(
+    harness: Harness,
+) -> None:
     h = harness
     h.client.command("/mail-role", "<@USALES|sales> sales", "UADMIN")
     account, mailbox_id, first_ts = open_thread(
         h, user="UADMIN", kind="shared", subject="First customer"
     )
-    for subject in ("Second customer", "Third customer"):
+    for subject in ("Second customer", "Third customer", "Fourth customer"):
         h.deliver(account, make_email(to=account.address, subject=subject))
         assert h.sync(mailbox_id).posted == 1
     roots = {m["text"].split(": ", 1)[-1]: m["ts"] for m in h.slack.top_level(CHANNEL)}
-    second_ts, third_ts = roots["Second customer"], roots["Third customer"]
-    click(h, "triage_assign_me", "UADMIN", second_ts)  # someone else's: not listed for USALES
-    shows(h, second_ts, "<@UADMIN>")
-    click(h, "triage_assign_me", "USALES", third_ts)
-    shows(h, third_ts, "<@USALES>")
+    click(h, "triage_assign_me", "UADMIN", roots["Second customer"])  # someone else's
+    shows(h, roots["Second customer"], "<@UADMIN>")
+    click(h, "triage_assign_me", "USALES", roots["Third customer"])
+    shows(h, roots["Third customer"], "<@USALES>")
+    click(h, "triage_done", "USALES", roots["Fourth customer"])  # not open
+    shows(h, roots["Fourth customer"], "Done")
 
-    answer = inbox_answer(h, "USALES")
-    text = json.dumps(answer["blocks"])
-    assert "1 assigned to you, 1 unassigned" in answer["text"]
-    assert "First customer" in text and "Third customer" in text
-    assert "Second customer" not in text
-    assert text.index("First customer") < text.index("Third customer")  # oldest first
-    assert f"/archives/{CHANNEL}/p{first_ts.replace('.', '')}" in text
+    found = waiting.waiting_for(h.ctx, "USALES", TEAM_ID)
+    assert [w.conversation.thread_ts for w in found] == [first_ts, roots["Third customer"]]
+    assert all(w.mailbox.id == mailbox_id for w in found)
+    assert found[0].since <= found[1].since  # the customer waiting longest first
+    assert all(f"/archives/{CHANNEL}/p" in w.link for w in found)
+    assert waiting.counts(h.ctx, "USALES", TEAM_ID) == (1, 1)
+    assert [m.id for m in waiting.visible_mailboxes(h.ctx, "USALES", TEAM_ID)] == [mailbox_id]
 
-    # Bob (no role) sees nothing of the shared mailbox.
-    assert "Nothing is waiting" in inbox_answer(h, "UBOB")["text"]
+    # Someone with no role sees nothing of the shared mailbox.
+    assert waiting.waiting_for(h.ctx, "UBOB", TEAM_ID) == []
+    assert waiting.counts(h.ctx, "UBOB", TEAM_ID) == (0, 0)
 
-    # A thread marked Done leaves the list; App Home shows the same counts.
-    click(h, "triage_done", "USALES", first_ts)
-    shows(h, first_ts, "Done")
-    assert "1 assigned to you, 0 unassigned" in inbox_answer(h, "USALES")["text"]
-    before = len(h.slack.calls_to("views.publish"))
-    h.client.event(app_home_opened("USALES"))
-    wait_until(lambda: len(h.slack.calls_to("views.publish")) > before, message="home")
-    home = json.dumps(h.slack.home_view("USALES")["blocks"])
-    assert "1 assigned to you, 0 unassigned" in home
+
+def test_our_answer_ends_the_wait_and_the_customers_next_mail_starts_it_again(
+    harness: Harness,
+) -> None:
+    h = harness
+    account, mailbox_id, ts = open_thread(h, user="UALICE", message_id="<w-1@customer.test>")
+    conversation = waiting.waiting_for(h.ctx, "UALICE", TEAM_ID)[0].conversation
+    first_wait = waiting.waiting_since(h.ctx, conversation.id)
+    assert first_wait is not None
+
+    h.reply(CHANNEL, ts, "Here is our answer.")
+    h.smtp.wait_for_messages(1)
+    shows(h, ts, "Waiting")
+    assert waiting.waiting_for(h.ctx, "UALICE", TEAM_ID) == []  # waiting on the customer now
+
+    h.deliver(
+        account,
+        make_email(
+            to=account.address,
+            subject="Re: Question about pricing",
+            in_reply_to="<w-1@customer.test>",
+            references="<w-1@customer.test>",
+        ),
+    )
+    assert h.sync(mailbox_id).posted == 1
+    shows(h, ts, "Open")
+    again = waiting.waiting_since(h.ctx, conversation.id)
+    assert again is not None and again >= first_wait
+    assert [w.conversation.id for w in waiting.waiting_for(h.ctx, "UALICE", TEAM_ID)] == [
+        conversation.id
+    ]

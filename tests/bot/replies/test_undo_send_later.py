@@ -11,8 +11,8 @@ import pytest
 from sqlmodel import select
 
 from storage.models import Message
-from tests.bot.test_replies import CHANNEL, ephemeral_to, open_thread, outbound_rows
 from tests.support.harness import Harness, HarnessFactory
+from tests.support.threads import CHANNEL, ephemeral_to, open_thread, outbound_rows
 from tests.support.wait import wait_until
 
 

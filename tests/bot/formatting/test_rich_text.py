@@ -3,27 +3,11 @@
 from __future__ import annotations
 
 import html
-from typing import Any
 
 import pytest
 
-from bot.campaigns import templates
 from bot.formatting.rich_text import rich_text_to_html, rich_text_to_plain
-
-
-def section(*elements: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "rich_text_section", "elements": list(elements)}
-
-
-def text(value: str, **style: bool) -> dict[str, Any]:
-    element: dict[str, Any] = {"type": "text", "text": value}
-    if style:
-        element["style"] = style
-    return element
-
-
-def rich(*blocks: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "rich_text", "elements": list(blocks)}
+from tests.support.rich_text import rich, section, text
 
 
 def test_styles_lists_quotes_code_emoji_and_mentions() -> None:
@@ -179,38 +163,3 @@ def test_malformed_blocks_do_not_fail() -> None:
         rich_text_to_html(block)
         rich_text_to_plain(block)
     assert rich_text_to_html(rich(section({"type": "emoji", "unicode": "zz", "name": "smile"})))
-
-
-def test_merge_fields_inside_rich_text_are_filled_and_escaped() -> None:
-    block = rich(
-        section(
-            text("Hi "),
-            text("{first_name|there}", bold=True),
-            text(", your code: "),
-            text("{code}", code=True),
-        ),
-        {
-            "type": "rich_text_list",
-            "style": "bullet",
-            "elements": [section({"type": "link", "url": "https://x.test", "text": "{company}"})],
-        },
-    )
-    body, stored = templates.rich_body(block)
-    assert body == "Hi {first_name|there}, your code: {code}\n• {company} (https://x.test)"
-    assert templates.rich_of(stored) == block
-    # Unknown fields are refused on the body, like a mrkdwn body.
-    with pytest.raises(templates.TemplateErrors) as refused:
-        templates.validate_template("t", "Hello", body, set())
-    assert "{code}" in refused.value.errors["body"]
-    templates.validate_template("t", "Hello", body, {"code"})
-
-    compiled = templates.compile_template("Hi {first_name|there}", body, rich=block)
-    values = {"first_name": "<b>Ana</b> & co", "code": "A&B", "company": "Acme"}
-    out = templates.render(compiled, values, unsubscribe_url="https://u.test/x")
-    assert "Hi <strong>&lt;b&gt;Ana&lt;/b&gt; &amp; co</strong>" in out.html
-    assert "<code>A&amp;B</code>" in out.html
-    assert '<a href="https://x.test"' in out.html and ">Acme</a>" in out.html
-    assert out.text.startswith("Hi <b>Ana</b> & co, your code: A&B\n• Acme (https://x.test)")
-    assert "Unsubscribe: https://u.test/x" in out.text
-    defaults = templates.render(compiled, {}, unsubscribe_url="https://u.test/x")
-    assert "Hi <strong>there</strong>" in defaults.html

@@ -1,0 +1,57 @@
+"""A customer's mail posted as a Slack thread, and what tests read back from it."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from storage.models import Message
+from tests.support.harness import Harness, MailAccount, make_email
+from tests.support.wait import wait_until
+
+CHANNEL = "C_SALES"
+
+
+def open_thread(
+    h: Harness,
+    *,
+    user: str = "UALICE",
+    kind: str = "personal",
+    channel: str = CHANNEL,
+    **email: str,
+) -> tuple[MailAccount, int, str]:
+    """Connect a mailbox, let a customer mail arrive; return (account, mailbox id, thread ts)."""
+    account = h.new_account()
+    mailbox = h.connect(account, user=user, kind=kind, channel=channel)
+    email.setdefault("subject", "Question about pricing")
+    h.deliver(account, make_email(to=account.address, **email))
+    assert h.sync(mailbox.id).posted == 1
+    return account, mailbox.id, h.slack.top_level(channel)[-1]["ts"]
+
+
+def outbound_rows(h: Harness, mailbox_id: int) -> list[Message]:
+    """Replies recorded from Slack messages (not mail found in the Sent folder)."""
+    with h.ctx.db.session() as session:
+        return list(
+            session.exec(
+                select(Message).where(
+                    Message.mailbox_id == mailbox_id,
+                    Message.direction == "out",
+                    Message.source_ts.is_not(None),
+                )
+            )
+        )
+
+
+def reactions(h: Harness, name: str) -> list[str]:
+    return [
+        c.params["timestamp"]
+        for c in h.slack.calls_to("reactions.add")
+        if c.params.get("name") == name
+    ]
+
+
+def ephemeral_to(h: Harness, user: str, words: str) -> dict:
+    return wait_until(
+        lambda: next((e for e in h.slack.ephemerals(user) if words in e["text"]), None),
+        message=f"ephemeral to {user} saying {words!r}",
+    )
