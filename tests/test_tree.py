@@ -21,6 +21,10 @@ EXEMPT: dict[str, str] = {
     "bot/context.py": "the assembled app's typed fields (a dataclass), built by every app test",
     "bot/core.py": "dataclass only (the parts every service receives)",
     "bot/hooks.py": "type aliases",
+    "bot/testhooks.py": (
+        "the kill -9 pause points, driven by the process tests "
+        "(tests/test_app_process.py, tests/test_compose_process.py)"
+    ),
     "bot/features.py": "install() loop over the features; each feature's install is tested",
     "bot/senders/answers.py": "dataclasses only",
     "bot/senders/service.py": (

@@ -3,8 +3,6 @@ the person's to send."""
 
 from __future__ import annotations
 
-import time
-
 from sqlmodel import select
 
 from storage.models import Conversation, Message
@@ -30,6 +28,6 @@ def test_a_file_somebody_else_uploaded_is_refused_and_nothing_is_sent(harness: H
     # could send later (the answer above came after the check, so no wait is needed).
     with h.ctx.db.session() as session:
         assert session.exec(select(Message).where(Message.direction == "out")).all() == []
+        assert session.exec(select(Conversation)).all() == []
     assert h.smtp.messages == []
     assert h.slack.calls_to("files-pri") == []
-        assert session.exec(select(Conversation)).all() == []
