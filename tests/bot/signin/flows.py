@@ -12,6 +12,7 @@ import httpx
 from tests.support.harness import Harness
 from tests.support.identity_fakes import Browser, IdentityFakes
 from tests.support.slack_requests import conversations_select, static_select
+from tests.support.wait import wait_until
 
 
 @dataclass
@@ -28,6 +29,13 @@ def find_button(view: dict[str, Any], provider: str) -> dict[str, Any] | None:
             if element.get("action_id") == f"signin_start_{provider}":
                 return element
     return None
+
+
+def sign_in_button(view: dict[str, Any], provider: str) -> dict[str, Any]:
+    """The provider's sign-in button in ``view``, which must be there."""
+    button = find_button(view, provider)
+    assert button is not None, f"no {provider} button in {view.get('blocks')}"
+    return button
 
 
 def modal_values(
@@ -61,8 +69,7 @@ def press_sign_in(
     email is that account's address (a personal mailbox needs that)."""
     if own:
         h.slack.set_email(user, getattr(fakes, provider).person.email)
-    button = find_button(view, provider)
-    assert button is not None, f"no {provider} button in {view.get('blocks')}"
+    button = sign_in_button(view, provider)
     if click:
         response = h.client.action(
             button["action_id"],
@@ -82,8 +89,6 @@ def open_connect(h: Harness, user: str = "UALICE") -> dict[str, Any]:
     before = len(h.slack.calls_to("views.open"))
     response = h.client.command("/mail-connect", "", user)
     assert response.status_code == 200, response.text
-    from tests.support.wait import wait_until
-
     wait_until(lambda: len(h.slack.calls_to("views.open")) > before, message="connect modal opened")
     view = h.slack.last_view()
     assert view is not None
@@ -107,3 +112,28 @@ def query_of(url: str) -> dict[str, str]:
 
 def dms(h: Harness, user: str) -> list[dict[str, Any]]:
     return h.slack.messages(user)
+
+
+def mailbox_count(h: Harness) -> int:
+    return len(h.ctx.mailboxes.all())
+
+
+def channel_picker(h: Harness, user: str = "UALICE") -> dict[str, Any]:
+    """The DM asking ``user`` to choose the channel of a mailbox signed in without one."""
+    return wait_until(
+        lambda: [m for m in h.slack.messages(user) if "Choose the channel" in m["text"]],
+        message="channel picker",
+    )[0]
+
+
+def pick_channel(
+    h: Harness, picker: dict[str, Any], channel: str, user: str = "UALICE"
+) -> httpx.Response:
+    """Choose ``channel`` in the picker's channel menu, as ``user``."""
+    return h.client.action(
+        "signin_pick_channel",
+        channel,
+        user,
+        block_id=picker["blocks"][1]["block_id"],
+        action_type="conversations_select",
+    )

@@ -15,6 +15,7 @@ from tests.bot.signin.flows import (
     open_connect,
     press_sign_in,
     sign_in,
+    sign_in_button,
 )
 from tests.support.harness import Harness
 from tests.support.identity_fakes import IdentityFakes, TenantPolicy
@@ -135,8 +136,7 @@ def test_a_forged_invalid_client_on_the_callback_raises_no_secret_alert(
 ) -> None:
     h = signin_harness
     view = open_connect(h)
-    button = find_button(view, "microsoft")
-    assert button is not None
+    button = sign_in_button(view, "microsoft")
     start = h.client.client.get(
         button["url"].removeprefix("http://testserver"), follow_redirects=False
     )
