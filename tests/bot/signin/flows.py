@@ -38,6 +38,21 @@ def sign_in_button(view: dict[str, Any], provider: str) -> dict[str, Any]:
     return button
 
 
+def click_sign_in(
+    h: Harness, view: dict[str, Any], button: dict[str, Any], user: str, values: dict[str, Any]
+) -> None:
+    """Slack sends ``user``'s click on the URL ``button`` of ``view``, with the modal's ``values``."""
+    response = h.client.action(
+        button["action_id"],
+        button["value"],
+        user,
+        view=view,
+        block_id="sign_in",
+        state_values=values,
+    )
+    assert response.status_code == 200, response.text
+
+
 def modal_values(
     kind: str = "personal", channel: str | None = "C_SALES", backfill: str = "0"
 ) -> dict:
@@ -71,15 +86,7 @@ def press_sign_in(
         h.slack.set_email(user, getattr(fakes, provider).person.email)
     button = sign_in_button(view, provider)
     if click:
-        response = h.client.action(
-            button["action_id"],
-            button["value"],
-            user,
-            view=view,
-            block_id="sign_in",
-            state_values=modal_values(kind, channel, backfill),
-        )
-        assert response.status_code == 200, response.text
+        click_sign_in(h, view, button, user, modal_values(kind, channel, backfill))
     browser = Browser(h.client.client, fakes)
     page = browser.get(button["url"])
     return SignInRun(page, button["url"], button["value"], browser)

@@ -9,6 +9,7 @@ from storage.models import ConsentTenant, Mailbox
 from tests.bot.signin.flows import (
     add_mail_user,
     channel_picker,
+    click_sign_in,
     find_button,
     mailbox_count,
     modal_values,
@@ -289,15 +290,7 @@ def test_a_click_by_someone_else_does_not_change_the_sign_in(
         # Bob replays the admin's button with his own choices: the state is bound to the admin.
         ("UBOB", modal_values("shared", "C_BOB", "30")),
     ):
-        response = h.client.action(
-            button["action_id"],
-            button["value"],
-            user,
-            view=view,
-            block_id="sign_in",
-            state_values=values,
-        )
-        assert response.status_code == 200
+        click_sign_in(h, view, button, user, values)
     run = press_sign_in(h, identity, "google", view=view, user="UADMIN", click=False)
     assert run.page.status_code == 200, run.page.text
     mailbox = h.wait_for_mailbox(identity.google.person.email)
