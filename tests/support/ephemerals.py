@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.support.harness import Harness
@@ -21,3 +22,19 @@ def status_for(h: Harness, user: str) -> dict[str, Any]:
     before = len(h.slack.ephemerals(user))
     assert h.client.command("/mail-status", "", user).status_code == 200
     return wait_until(lambda: h.slack.ephemerals(user)[before:], message=f"status for {user}")[0]
+
+
+def status_text(h: Harness, user: str = "UALICE") -> str:
+    """/mail-status as ``user``: the whole answer (text and blocks) as one string."""
+    return json.dumps(status_for(h, user))
+
+
+def answer_to(h: Harness, action_id: str, value: str, user: str = "UALICE") -> str:
+    """Press the button ``action_id`` (value ``value``) in C_SALES as ``user``; return the text
+    of the ephemeral answer that follows."""
+    before = len(h.slack.ephemerals(user))
+    response = h.client.action(action_id, value, user, channel_id="C_SALES")
+    assert response.status_code == 200, response.text
+    return str(
+        wait_until(lambda: h.slack.ephemerals(user)[before:], message="the answer")[0]["text"]
+    )

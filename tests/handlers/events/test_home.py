@@ -11,6 +11,7 @@ from sqlmodel import select
 from bot.senders import Senders
 from bot.senders.verification import aware
 from storage.models import DomainReportRow, Message, SenderVerification
+from tests.support.ephemerals import status_text
 from tests.support.harness import Harness, HarnessFactory, make_email
 from tests.support.home import home_containing, home_text, open_home
 from tests.support.ses_server import MotoSes
@@ -26,12 +27,6 @@ def action_ids(h: Harness, user: str) -> list[tuple[str, str]]:
         if b["type"] == "actions"
         for e in b["elements"]
     ]
-
-
-def status_text(h: Harness, user: str) -> str:
-    before = len(h.slack.ephemerals(user))
-    h.client.command("/mail-status", "", user)
-    return json.dumps(wait_until(lambda: h.slack.ephemerals(user)[before:], message="status")[0])
 
 
 def test_app_home_for_admin_and_sales_and_hidden_mailbox(harness: Harness) -> None:

@@ -17,10 +17,10 @@ from tests.bot.push.live import (
     connect_live,
     posts_with,
     seconds_until_posted,
-    status_text,
     wait_live,
 )
 from tests.bot.push.mute_proxy import MuteProxy
+from tests.support.ephemerals import status_text
 from tests.support.harness import Harness, HarnessFactory, MailAccount, make_email
 from tests.support.imap_counter import CommandCounter
 from tests.support.mail_servers import DovecotServer, require_dovecot
