@@ -15,11 +15,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
-from sqlmodel import select
 
 from bot.campaigns.sns import string_to_sign
-from storage.models import CampaignRecipient, Suppression
-from tests.support.campaigns import add_campaign
+from storage.models import CampaignRecipient
+from tests.support.campaigns import add_campaign, suppressed
 from tests.support.harness import Harness, HarnessFactory
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-feedback"
@@ -125,11 +124,6 @@ def bounce_event(address: str, message_id: str) -> dict:
         },
         "mail": {"messageId": "0100018c-ses-id", "commonHeaders": {"messageId": message_id}},
     }
-
-
-def suppressed(h: Harness) -> dict[str, str]:
-    with h.ctx.db.session() as session:
-        return {s.address: s.reason for s in session.exec(select(Suppression))}
 
 
 def test_signed_bounces_and_complaints_suppress_and_forgeries_do_nothing(
