@@ -7,6 +7,7 @@ Tests that need the real process use ``AppProcess`` (``python app.py`` as a subp
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -242,16 +243,28 @@ class Harness:
     ) -> Mailbox:
         """Connect a mailbox through the real modal submission; returns the saved mailbox."""
         account = account or self.new_account()
-        response = self.client.submit_view(
-            "mail_connect",
-            self.connect_values(account, **kwargs),
-            user,
-            private_metadata='{"mailbox_id": null}',
-        )
-        assert response.status_code == 200, response.text
-        body = response.json() if response.content else {}
+        body = self.submit_connect(self.connect_values(account, **kwargs), user)
         assert body.get("response_action") == "update", body
         return self.wait_for_mailbox(account.address)
+
+    def submit_connect(
+        self,
+        values: dict[str, Any],
+        user: str = "UALICE",
+        mailbox_id: int | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Submit the connect modal (a reconnect of ``mailbox_id``, else a new mailbox) with
+        ``values``; returns the app's answer to the submission (``{}`` when it is empty)."""
+        response = self.client.submit_view(
+            "mail_connect",
+            values,
+            user,
+            private_metadata=json.dumps({"mailbox_id": mailbox_id}),
+            **kwargs,
+        )
+        assert response.status_code == 200, response.text
+        return response.json() if response.content else {}
 
     def wait_for_mailbox(self, address: str) -> Mailbox:
         """The mailbox saved for ``address``, once its first scheduled sync is done.
