@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -119,6 +120,11 @@ def query_of(url: str) -> dict[str, str]:
 
 def dms(h: Harness, user: str) -> list[dict[str, Any]]:
     return h.slack.messages(user)
+
+
+def dm_texts(h: Harness, user: str = "UALICE") -> list[str]:
+    """Each DM to ``user``: its text and its blocks, as one string."""
+    return [m["text"] + json.dumps(m.get("blocks") or []) for m in h.slack.messages(user)]
 
 
 def mailbox_count(h: Harness) -> int:

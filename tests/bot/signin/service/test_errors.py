@@ -10,6 +10,7 @@ from tests.bot.signin.flows import (
     add_mail_user,
     channel_picker,
     click_sign_in,
+    dm_texts,
     find_button,
     mailbox_count,
     modal_values,
@@ -22,10 +23,6 @@ from tests.bot.signin.flows import (
 from tests.support.harness import Harness
 from tests.support.identity_fakes import MS_HOST, IdentityFakes, Person, TenantPolicy
 from tests.support.wait import wait_until
-
-
-def dm_texts(h: Harness, user: str = "UALICE") -> list[str]:
-    return [m["text"] + str(m.get("blocks")) for m in h.slack.messages(user)]
 
 
 def test_google_mail_permission_unticked_is_explained_and_nothing_is_saved(
