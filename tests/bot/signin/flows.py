@@ -9,7 +9,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from sqlmodel import select
 
+from storage.models import ConsentTenant
 from tests.support.harness import Harness
 from tests.support.identity_fakes import Browser, IdentityFakes
 from tests.support.slack_requests import conversations_select, static_select
@@ -150,3 +152,9 @@ def pick_channel(
         block_id=picker["blocks"][1]["block_id"],
         action_type="conversations_select",
     )
+
+
+def tenant_row(h: Harness) -> ConsentTenant:
+    """The one Microsoft 365 organisation Mailroom knows of."""
+    with h.ctx.db.session() as session:
+        return session.exec(select(ConsentTenant)).one()

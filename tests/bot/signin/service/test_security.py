@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 
-from sqlmodel import select
-
-from storage.models import ConsentTenant
 from tests.bot.signin.flows import (
     add_mail_user,
     dm_texts,
@@ -17,6 +14,7 @@ from tests.bot.signin.flows import (
     press_sign_in,
     sign_in,
     sign_in_button,
+    tenant_row,
 )
 from tests.support.harness import Harness
 from tests.support.identity_fakes import IdentityFakes, TenantPolicy
@@ -99,18 +97,13 @@ def _blocked(h: Harness, identity: IdentityFakes) -> None:
     assert sign_in(h, identity, "microsoft").page.status_code == 400
 
 
-def _tenant_row(h: Harness) -> ConsentTenant:
-    with h.ctx.db.session() as session:
-        return session.exec(select(ConsentTenant)).one()
-
-
 def test_a_forged_admin_consent_redirect_is_not_taken_as_approval(
     signin_harness: Harness, identity: IdentityFakes
 ) -> None:
     h = signin_harness
     _blocked(h, identity)
     consent = h.ctx.signin.consent
-    row = _tenant_row(h)  # the failed sign-in did not name its tenant: "organizations"
+    row = tenant_row(h)  # the failed sign-in did not name its tenant: "organizations"
     link = consent.link(row.team_id, row.tenant, "UALICE")
     state = link.split("state=", 1)[1].split("&", 1)[0]
     # Nobody approved anything in Microsoft: the redirect is typed by hand.
@@ -118,7 +111,7 @@ def test_a_forged_admin_consent_redirect_is_not_taken_as_approval(
         f"/oauth/microsoft/adminconsent?admin_consent=True&tenant=tid-contoso&state={state}"
     )
     assert page.status_code == 400 and "does not report Mailroom as approved" in page.text
-    assert _tenant_row(h).status == "needed"
+    assert tenant_row(h).status == "needed"
     assert not [t for t in dm_texts(h, "UALICE") if "approved Mailroom" in t]
     # Microsoft was asked, with an app-only token request in that tenant.
     probes = [
