@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,13 +22,13 @@ from sqlalchemy import create_engine, text
 
 from storage.crypto import SecretBox
 from storage.db import Database
-from storage.models import Health, Mailbox
 from tests.support.fake_slack import FakeSlack
 from tests.support.harness import (
     AppProcess,
     MailAccount,
     app_env,
     connect_values,
+    mailbox_row,
     make_email,
     new_mail_account,
 )
@@ -82,21 +81,8 @@ def insert_mailboxes(
     ids = []
     with db.session() as session:
         for n, account in enumerate(accounts):
-            mailbox = Mailbox(
-                team_id="T1",
-                kind="personal",
-                owner_id=f"U{uuid.uuid4().hex[:8]}",
-                address=account.address,
-                imap_host="127.0.0.1",
-                imap_port=dovecot.port,
-                imap_security="none",
-                smtp_host="127.0.0.1",
-                smtp_port=smtp.port,
-                smtp_security="none",
-                secrets=box.seal({"imap_password": account.password}),
-                channel_id=f"C_S{n}",
-                health=Health.NEW,
-            )
+            secrets = box.seal({"imap_password": account.password})
+            mailbox = mailbox_row(account, dovecot, smtp, secrets=secrets, channel=f"C_S{n}")
             session.add(mailbox)
             session.flush()
             ids.append(mailbox.id)
