@@ -9,20 +9,10 @@ from cryptography.fernet import Fernet
 from sqlmodel import select
 
 from bot.email_access import row_id_of_reference, show_full_reference
-from bot.settings import Settings
 from storage.models import Message
 from tests.support.harness import Harness, make_email
+from tests.support.settings import settings
 from tests.support.wait import wait_until
-
-
-def settings(tmp_path: Path, **fields: object) -> Settings:
-    base: dict[str, object] = {
-        "slack_bot_token": "xoxb-1",
-        "slack_signing_secret": "s",
-        "mailroom_data_dir": tmp_path,
-    }
-    base.update(fields)
-    return Settings(_env_file=None, **base)  # type: ignore[call-arg]
 
 
 def test_references_are_signed_and_survive_key_rotation(tmp_path: Path) -> None:

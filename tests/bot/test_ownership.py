@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,7 @@ from storage.models import Mailbox, Message
 from tests.support.harness import (
     Harness,
     HarnessFactory,
-    fresh_postgres_database,
     make_email,
-    postgres_url,
 )
 from tests.support.tcp_proxy import CuttableProxy
 from tests.support.wait import wait_until
@@ -37,18 +34,10 @@ def test_fair_shares_add_up_and_differ_by_at_most_one() -> None:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    base = postgres_url()
-    if not base:
-        pytest.skip("PostgreSQL tests need MAILROOM_TEST_DATABASE_URL")
-    yield from fresh_postgres_database(base)
-
-
-@pytest.fixture
-def app(harness_with: HarnessFactory, pg_url: str) -> Harness:
+def app(harness_with: HarnessFactory, postgres_database: str) -> Harness:
     # Scheduler off: no background tick renews the lease, so the test decides when it ends.
     return harness_with(
-        database_url=pg_url,
+        database_url=postgres_database,
         MAILROOM_SCHEDULER="off",
         MAILROOM_LEASE_SECONDS="2",
         MAILROOM_HEARTBEAT_SECONDS="1",
@@ -126,15 +115,15 @@ def test_a_removed_mailbox_is_let_go_and_claimed_by_nobody(app: Harness) -> None
 
 
 def test_a_worker_cut_off_from_the_database_stops_its_mailboxes_before_its_lease_ends(
-    harness_with: HarnessFactory, pg_url: str
+    harness_with: HarnessFactory, postgres_database: str
 ) -> None:
     """Another worker may claim the mailbox once the lease ends: by then this one has let
     go of it here too (no sync, no connection), even though it never heard so."""
-    host_port = pg_url.split("@", 1)[1].split("/", 1)[0]
+    host_port = postgres_database.split("@", 1)[1].split("/", 1)[0]
     host, port = host_port.split(":") if ":" in host_port else (host_port, "5432")
     proxy = CuttableProxy(host, int(port))
     try:
-        url = pg_url.replace(host_port, f"127.0.0.1:{proxy.port}", 1)
+        url = postgres_database.replace(host_port, f"127.0.0.1:{proxy.port}", 1)
         h = harness_with(
             database_url=url, MAILROOM_LEASE_SECONDS="3", MAILROOM_HEARTBEAT_SECONDS="1"
         )

@@ -11,20 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import Settings
 from bot.slack_files import is_remote_file, is_slack_hosted
 from tests.support.harness import Harness, HarnessFactory, make_email
+from tests.support.settings import settings
 from tests.support.wait import wait_until
-
-
-def settings(tmp_path: Path, **fields: object) -> Settings:
-    base: dict[str, object] = {
-        "slack_bot_token": "xoxb-1",
-        "slack_signing_secret": "s",
-        "mailroom_data_dir": tmp_path,
-    }
-    base.update(fields)
-    return Settings(_env_file=None, **base)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(

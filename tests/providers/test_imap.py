@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -20,6 +18,7 @@ from providers.imap import (
     classify_imap_error,
     plan_batches,
 )
+from tests.support.harness import SilentServer
 from tests.support.mail_servers import DovecotServer, IntrospectionServer, MailUser, free_port
 
 
@@ -47,15 +46,6 @@ def make_message(subject: str, body: str = "Hello.", message_id: str | None = No
         "\r\n"
         f"{body}\r\n"
     ).encode()
-
-
-@pytest.fixture
-def silent_listener() -> Iterator[int]:
-    """A port that accepts TCP connections but never says a word."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(5)
-        yield int(sock.getsockname()[1])
 
 
 # -- login and errors ---------------------------------------------------------------------
@@ -119,11 +109,11 @@ def test_starttls_when_the_server_offers_none_is_a_security_user_error(
 
 @pytest.mark.parametrize("security", ["none", "ssl"])
 def test_silent_server_is_a_quick_service_error(
-    silent_listener: int, mail_user: MailUser, security: str
+    silent_server: SilentServer, mail_user: MailUser, security: str
 ) -> None:
     settings = ImapSettings(
         "127.0.0.1",
-        silent_listener,
+        silent_server.port,
         security,
         mail_user.address,
         "pw",

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
-from collections.abc import Iterator
 from email.message import EmailMessage
 
 import pytest
@@ -13,6 +11,7 @@ import pytest
 from locales import speaking
 from providers.errors import MailroomError, ServiceError, UserError
 from providers.smtp import SmtpSettings, check_login, send_message
+from tests.support.harness import SilentServer
 from tests.support.mail_servers import SmtpServer, free_port
 from tests.support.wait import wait_until
 
@@ -45,15 +44,6 @@ def reply(to: str = "customer@customer.example", **headers: str) -> EmailMessage
         message[name] = value
     message.set_content("Hola,\n\nYour order ships today.\n.\nA line with a lone dot above.\n")
     return message
-
-
-@pytest.fixture
-def silent_listener() -> Iterator[int]:
-    """A port that accepts TCP connections but never says a word."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(5)
-        yield int(sock.getsockname()[1])
 
 
 # -- sending ------------------------------------------------------------------------------
@@ -202,9 +192,9 @@ def test_starttls_when_not_offered_is_a_security_user_error(smtp_server: SmtpSer
     assert "does not offer STARTTLS" in caught.value.message
 
 
-def test_silent_server_is_a_quick_service_error(silent_listener: int) -> None:
+def test_silent_server_is_a_quick_service_error(silent_server: SilentServer) -> None:
     settings = SmtpSettings(
-        "127.0.0.1", silent_listener, "none", SENDER, password=PASSWORD, timeout=0.3
+        "127.0.0.1", silent_server.port, "none", SENDER, password=PASSWORD, timeout=0.3
     )
     started = time.monotonic()
     with pytest.raises(ServiceError) as caught:

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,17 +22,15 @@ from sqlalchemy import create_engine, text
 
 from storage.crypto import SecretBox
 from storage.db import Database
-from storage.models import Health, Mailbox
 from tests.support.fake_slack import FakeSlack
 from tests.support.harness import (
     AppProcess,
     MailAccount,
     app_env,
     connect_values,
-    fresh_postgres_database,
+    mailbox_row,
     make_email,
     new_mail_account,
-    postgres_url,
 )
 from tests.support.mail_servers import DovecotServer, SmtpServer
 from tests.support.wait import wait_until
@@ -42,14 +39,6 @@ pytestmark = pytest.mark.slow
 
 MAILBOXES = 60
 FAILOVER_SECONDS = 30.0
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    base = postgres_url()
-    if not base:
-        pytest.skip("PostgreSQL tests need MAILROOM_TEST_DATABASE_URL")
-    yield from fresh_postgres_database(base)
 
 
 @pytest.fixture
@@ -92,21 +81,8 @@ def insert_mailboxes(
     ids = []
     with db.session() as session:
         for n, account in enumerate(accounts):
-            mailbox = Mailbox(
-                team_id="T1",
-                kind="personal",
-                owner_id=f"U{uuid.uuid4().hex[:8]}",
-                address=account.address,
-                imap_host="127.0.0.1",
-                imap_port=dovecot.port,
-                imap_security="none",
-                smtp_host="127.0.0.1",
-                smtp_port=smtp.port,
-                smtp_security="none",
-                secrets=box.seal({"imap_password": account.password}),
-                channel_id=f"C_S{n}",
-                health=Health.NEW,
-            )
+            secrets = box.seal({"imap_password": account.password})
+            mailbox = mailbox_row(account, dovecot, smtp, secrets=secrets, channel=f"C_S{n}")
             session.add(mailbox)
             session.flush()
             ids.append(mailbox.id)
@@ -172,21 +148,21 @@ def cluster(
     slack_fake: FakeSlack,
     push_dovecot: DovecotServer,
     smtp_server: SmtpServer,
-    pg_url: str,
+    postgres_database: str,
     tmp_path: Path,
     processes: list[AppProcess],
 ) -> tuple[list[AppProcess], list[MailAccount], list[int], str]:
     """Three worker processes holding 60 live mailboxes between them, settled."""
-    env = scale_env(slack_fake, pg_url, tmp_path)
+    env = scale_env(slack_fake, postgres_database, tmp_path)
     accounts = [new_mail_account(push_dovecot, smtp_server) for _ in range(MAILBOXES)]
-    ids = insert_mailboxes(pg_url, env, accounts, push_dovecot, smtp_server)
+    ids = insert_mailboxes(postgres_database, env, accounts, push_dovecot, smtp_server)
     workers = [launch(processes, env, tmp_path, MAILROOM_ROLE="worker") for _ in range(3)]
     wait_until(
         lambda: settled(workers, push_dovecot, accounts),
         timeout=60,
         message="60 mailboxes live, each in exactly one of three workers",
     )
-    return workers, accounts, ids, pg_url
+    return workers, accounts, ids, postgres_database
 
 
 def test_three_workers_each_hold_a_share_and_every_mailbox_has_exactly_one_connection(
@@ -319,11 +295,11 @@ def test_a_thread_reply_received_by_a_web_process_is_sent_by_a_worker_within_2_s
     slack_fake: FakeSlack,
     push_dovecot: DovecotServer,
     smtp_server: SmtpServer,
-    pg_url: str,
+    postgres_database: str,
     tmp_path: Path,
     processes: list[AppProcess],
 ) -> None:
-    env = scale_env(slack_fake, pg_url, tmp_path)
+    env = scale_env(slack_fake, postgres_database, tmp_path)
     web = launch(processes, env, tmp_path, MAILROOM_ROLE="web")
     workers = [launch(processes, env, tmp_path, MAILROOM_ROLE="worker") for _ in range(2)]
     account = new_mail_account(push_dovecot, smtp_server)
@@ -406,12 +382,12 @@ def test_sync_now_clicked_in_a_web_process_runs_in_the_worker_within_a_second(
     slack_fake: FakeSlack,
     dovecot: DovecotServer,
     smtp_server: SmtpServer,
-    pg_url: str,
+    postgres_database: str,
     tmp_path: Path,
     processes: list[AppProcess],
 ) -> None:
     # Push off and an hour between polls: only the click can bring the mail in.
-    env = scale_env(slack_fake, pg_url, tmp_path, SYNC_PUSH="off")
+    env = scale_env(slack_fake, postgres_database, tmp_path, SYNC_PUSH="off")
     web = launch(processes, env, tmp_path, MAILROOM_ROLE="web")
     worker = launch(processes, env, tmp_path, MAILROOM_ROLE="worker")
     account = new_mail_account(dovecot, smtp_server)
@@ -423,9 +399,11 @@ def test_sync_now_clicked_in_a_web_process_runs_in_the_worker_within_a_second(
     )
     assert answer.status_code == 200, answer.text
     wait_until(lambda: health(worker)["ownership"]["owned"] == 1, message="the worker holds it")
-    mailbox_id = next(iter(owners(pg_url)))
+    mailbox_id = next(iter(owners(postgres_database)))
     # The worker's first poll (from now: no backfill) is done once the cursor exists.
-    wait_until(lambda: _has_cursor(pg_url, mailbox_id), timeout=20, message="first poll done")
+    wait_until(
+        lambda: _has_cursor(postgres_database, mailbox_id), timeout=20, message="first poll done"
+    )
 
     dovecot.append(account.address, make_email(to=account.address, subject="Click to see me"))
     assert web.client().action("mailbox_sync_now", str(mailbox_id), "UALICE").status_code == 200
@@ -455,7 +433,7 @@ def test_a_killed_worker_is_noticed_by_its_lost_session_long_before_its_leases_e
     slack_fake: FakeSlack,
     push_dovecot: DovecotServer,
     smtp_server: SmtpServer,
-    pg_url: str,
+    postgres_database: str,
     tmp_path: Path,
     processes: list[AppProcess],
 ) -> None:
@@ -463,13 +441,13 @@ def test_a_killed_worker_is_noticed_by_its_lost_session_long_before_its_leases_e
     lease = 60.0
     env = scale_env(
         slack_fake,
-        pg_url,
+        postgres_database,
         tmp_path,
         MAILROOM_LEASE_SECONDS=str(lease),
         MAILROOM_HEARTBEAT_SECONDS="10",
     )
     accounts = [new_mail_account(push_dovecot, smtp_server) for _ in range(10)]
-    insert_mailboxes(pg_url, env, accounts, push_dovecot, smtp_server)
+    insert_mailboxes(postgres_database, env, accounts, push_dovecot, smtp_server)
     workers = [launch(processes, env, tmp_path, MAILROOM_ROLE="worker") for _ in range(2)]
     wait_until(
         lambda: settled(workers, push_dovecot, accounts),
@@ -525,16 +503,16 @@ def test_the_compose_topology_web_and_two_workers_runs_and_shares_the_mailboxes(
     slack_fake: FakeSlack,
     push_dovecot: DovecotServer,
     smtp_server: SmtpServer,
-    pg_url: str,
+    postgres_database: str,
     tmp_path: Path,
     processes: list[AppProcess],
 ) -> None:
     """No Docker daemon here: the compose file's processes are started as plain processes
     with its environment (its DATABASE_URL names the compose network, so ours replaces it)."""
     services = compose_services()
-    env = scale_env(slack_fake, pg_url, tmp_path)
+    env = scale_env(slack_fake, postgres_database, tmp_path)
     accounts = [new_mail_account(push_dovecot, smtp_server) for _ in range(6)]
-    insert_mailboxes(pg_url, env, accounts, push_dovecot, smtp_server)
+    insert_mailboxes(postgres_database, env, accounts, push_dovecot, smtp_server)
 
     def service_env(name: str) -> dict[str, str]:
         extra = {k: str(v) for k, v in services[name]["environment"].items()}

@@ -7,11 +7,11 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from bot.campaigns import audiences as audience_service
 from bot.campaigns import templates as template_service
-from storage.models import Campaign, Suppression
+from storage.models import Audience, Campaign, CampaignTemplate, Suppression
 from tests.support.dns_server import TestDnsServer
 from tests.support.harness import Harness, HarnessFactory, MailAccount
 from tests.support.slack_requests import (
@@ -189,3 +189,34 @@ def campaign_row(h: Harness, campaign_id: int) -> Campaign:
 def suppressed(h: Harness) -> dict[str, str]:
     with h.ctx.db.session() as session:
         return {s.address: s.reason for s in session.exec(select(Suppression))}
+
+
+def add_campaign(
+    session: Session,
+    mailbox_id: int | None,
+    *,
+    named: str = "a",
+    subject: str = "",
+    body: str = "",
+    **fields: Any,
+) -> Campaign:
+    """A campaign of ``mailbox_id`` written straight to the database (no Slack, no worker), with
+    its own audience and template, both called ``named``; ``subject`` and ``body`` are the
+    template's, which the campaign carries as starting one copies them; ``fields`` are the
+    campaign's (its state, name, ...). Flushed, so it has its id."""
+    audience = Audience(team_id="T1", name=named)
+    template = CampaignTemplate(team_id="T1", name=named, subject=subject, body=body)
+    session.add_all([audience, template])
+    session.flush()
+    campaign = Campaign(
+        team_id="T1",
+        mailbox_id=mailbox_id,  # type: ignore[arg-type]
+        audience_id=audience.id,  # type: ignore[arg-type]
+        template_id=template.id,  # type: ignore[arg-type]
+        subject=subject,
+        body=body,
+        **fields,
+    )
+    session.add(campaign)
+    session.flush()
+    return campaign

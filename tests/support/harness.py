@@ -7,6 +7,7 @@ Tests that need the real process use ``AppProcess`` (``python app.py`` as a subp
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -30,7 +31,7 @@ from bot.factory import Mailroom, create_mailroom
 from bot.settings import load_settings
 from bot.sync import SyncResult
 from handlers import register_listeners
-from storage.models import Mailbox
+from storage.models import Health, Mailbox
 from tests.support.fake_slack import FakeSlack
 from tests.support.mail_servers import DovecotServer, SmtpServer, free_port
 from tests.support.slack_requests import (
@@ -183,6 +184,29 @@ def connect_values(
     return {key: {"value": value} for key, value in fields.items()}
 
 
+def mailbox_row(
+    account: MailAccount, dovecot: DovecotServer, smtp: SmtpServer, *, secrets: str, channel: str
+) -> Mailbox:
+    """A personal mailbox row for ``account`` on the test servers, as the connect modal saves
+    it (for tests that need many: faster than a modal submission each); ``secrets`` are its
+    sealed passwords."""
+    return Mailbox(
+        team_id="T1",
+        kind="personal",
+        owner_id=f"U{uuid.uuid4().hex[:8]}",
+        address=account.address,
+        imap_host="127.0.0.1",
+        imap_port=dovecot.port,
+        imap_security="none",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_security="none",
+        secrets=secrets,
+        channel_id=channel,
+        health=Health.NEW,
+    )
+
+
 class SilentServer:
     """Accepts TCP connections and never says a word: a mail server that hangs."""
 
@@ -242,16 +266,28 @@ class Harness:
     ) -> Mailbox:
         """Connect a mailbox through the real modal submission; returns the saved mailbox."""
         account = account or self.new_account()
-        response = self.client.submit_view(
-            "mail_connect",
-            self.connect_values(account, **kwargs),
-            user,
-            private_metadata='{"mailbox_id": null}',
-        )
-        assert response.status_code == 200, response.text
-        body = response.json() if response.content else {}
+        body = self.submit_connect(self.connect_values(account, **kwargs), user)
         assert body.get("response_action") == "update", body
         return self.wait_for_mailbox(account.address)
+
+    def submit_connect(
+        self,
+        values: dict[str, Any],
+        user: str = "UALICE",
+        mailbox_id: int | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Submit the connect modal (a reconnect of ``mailbox_id``, else a new mailbox) with
+        ``values``; returns the app's answer to the submission (``{}`` when it is empty)."""
+        response = self.client.submit_view(
+            "mail_connect",
+            values,
+            user,
+            private_metadata=json.dumps({"mailbox_id": mailbox_id}),
+            **kwargs,
+        )
+        assert response.status_code == 200, response.text
+        return response.json() if response.content else {}
 
     def wait_for_mailbox(self, address: str) -> Mailbox:
         """The mailbox saved for ``address``, once its first scheduled sync is done.

@@ -25,6 +25,7 @@ from bot.blocks.campaigns import (
     progress_message,
 )
 from storage.models import Campaign, CampaignState, RecipientState
+from tests.support.block_kit import action_ids
 
 HOSTILE = "<!channel> <@U1> <https://evil|bank>"
 
@@ -43,10 +44,6 @@ def campaign(**fields: object) -> Campaign:
     }
     base.update(fields)
     return Campaign(**base)  # type: ignore[arg-type]
-
-
-def action_ids(blocks: list[dict]) -> list[str]:
-    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
 
 
 def assert_inert(*rendered: object) -> None:

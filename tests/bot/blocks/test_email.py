@@ -17,6 +17,7 @@ from bot.blocks.email import (
 from bot.formatting.inbound import Attachment, InboundEmail
 from locales import speaking
 from storage.models import Mailbox, Message
+from tests.support.block_kit import action_ids
 
 HOSTILE = ("<!channel>", "<!here>", "<@U123>", "<https://evil", "<#C1>")
 
@@ -53,10 +54,6 @@ def inbound(**fields: object) -> InboundEmail:
 
 def section_texts(blocks: list[dict]) -> list[str]:
     return [b["text"]["text"] for b in blocks if b["type"] == "section"]
-
-
-def action_ids(blocks: list[dict]) -> list[str]:
-    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
 
 
 def test_hostile_subject_sender_and_body_are_escaped() -> None:

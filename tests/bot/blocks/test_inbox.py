@@ -24,12 +24,9 @@ from bot.blocks.inbox import (
 from bot.inbox.waiting import WaitingThread
 from locales import speaking
 from storage.models import Conversation, Mailbox, ReplyTemplate, ThreadStatus
+from tests.support.block_kit import action_ids
 
 HOSTILE = "<!channel> <@U999> <https://evil|https://bank>"
-
-
-def action_ids(blocks: list[dict]) -> list[str]:
-    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
 
 
 def test_triage_blocks_in_spanish() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from tests.support.campaigns import add_campaign
 from tests.support.harness import Harness
 
 
@@ -11,7 +12,7 @@ def test_the_unsubscribe_link_says_the_recipients_language_else_the_mailboxs(
     harness: Harness,
 ) -> None:
     from bot.campaigns.compose import compiled_for, compose, sender_of
-    from storage.models import Audience, Campaign, CampaignRecipient, CampaignTemplate
+    from storage.models import CampaignRecipient
 
     h = harness
     mailbox = h.connect(h.new_account(), user="UADMIN", kind="marketing")
@@ -19,22 +20,7 @@ def test_the_unsubscribe_link_says_the_recipients_language_else_the_mailboxs(
     h.ctx.mailboxes.set_fields(mailbox.id, language="es")
     mailbox = h.ctx.mailboxes.get(mailbox.id)
     with h.ctx.db.session() as session:
-        audience = Audience(team_id="T1", name="a")
-        template = CampaignTemplate(team_id="T1", name="t", subject="s", body="Hola")
-        session.add(audience)
-        session.add(template)
-        session.flush()
-        campaign = Campaign(
-            team_id="T1",
-            mailbox_id=mailbox.id,
-            audience_id=audience.id,
-            template_id=template.id,
-            subject="s",
-            body="Hola",
-            state="done",
-        )
-        session.add(campaign)
-        session.flush()
+        campaign = add_campaign(session, mailbox.id, subject="s", body="Hola", state="done")
         told = CampaignRecipient(
             campaign_id=campaign.id,
             address="en@customer.example.com",

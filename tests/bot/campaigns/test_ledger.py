@@ -11,15 +11,13 @@ from sqlmodel import select
 
 from bot.campaigns import ledger
 from storage.models import (
-    Audience,
     AudienceMember,
     Campaign,
     CampaignRecipient,
-    CampaignTemplate,
     Suppression,
     utcnow,
 )
-from tests.support.campaigns import CHANNEL, marketing_account
+from tests.support.campaigns import CHANNEL, add_campaign, marketing_account
 from tests.support.harness import Harness, HarnessFactory
 
 ADDRESSES = ["ana@customer.example.com", "ben@customer.example.com", "cid@customer.example.com"]
@@ -34,22 +32,10 @@ def paused_campaign(h: Harness) -> Campaign:
     """A campaign over ADDRESSES (cid suppressed), paused so the app's worker leaves it alone."""
     mailbox = h.connect(marketing_account(h), user="UADMIN", kind="marketing", channel=CHANNEL)
     with h.ctx.db.session() as session:
-        audience = Audience(team_id="T1", name="news")
-        template = CampaignTemplate(team_id="T1", name="t")
-        session.add_all([audience, template])
-        session.flush()
+        campaign = add_campaign(session, mailbox.id, name="c", state="paused")
         for address in ADDRESSES:
-            session.add(AudienceMember(audience_id=audience.id, address=address))  # type: ignore[arg-type]
+            session.add(AudienceMember(audience_id=campaign.audience_id, address=address))
         session.add(Suppression(team_id="T1", address=ADDRESSES[2], reason="unsubscribed"))
-        campaign = Campaign(
-            team_id="T1",
-            mailbox_id=mailbox.id,  # type: ignore[arg-type]
-            audience_id=audience.id,  # type: ignore[arg-type]
-            template_id=template.id,  # type: ignore[arg-type]
-            name="c",
-            state="paused",
-        )
-        session.add(campaign)
     return campaign
 
 

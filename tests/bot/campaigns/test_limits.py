@@ -16,7 +16,7 @@ from sqlmodel import select
 from bot.campaigns import audiences as audience_service
 from bot.campaigns import templates as template_service
 from bot.campaigns.limits import Limits, plan
-from storage.models import Campaign, CampaignRecipient
+from storage.models import CampaignRecipient
 from tests.support.campaigns import (
     CHANNEL,
     answer,
@@ -72,13 +72,6 @@ def ledger_rows(h: Harness) -> list[CampaignRecipient]:
         return list(session.exec(select(CampaignRecipient)))
 
 
-def campaign(h: Harness, campaign_id: int) -> Campaign:
-    with h.ctx.db.session() as session:
-        row = session.get(Campaign, campaign_id)
-    assert row is not None
-    return row
-
-
 @pytest.mark.slow
 def test_two_workers_together_keep_to_the_per_second_limit(
     database_url: str, harness_with: HarnessFactory, dns_server: TestDnsServer
@@ -86,7 +79,9 @@ def test_two_workers_together_keep_to_the_per_second_limit(
     rate, n = 5.0, 30
     h, _, campaign_id = two_workers(harness_with, dns_server, database_url, f"{rate:g} 0 0", n)
     wait_until(
-        lambda: campaign(h, campaign_id).state == "done", timeout=40, message="the campaign done"
+        lambda: campaign_row(h, campaign_id).state == "done",
+        timeout=40,
+        message="the campaign done",
     )
     rows = ledger_rows(h)
     assert {r.state for r in rows} == {"sent"} and len(h.smtp.messages) == n
@@ -109,7 +104,7 @@ def test_two_workers_together_stop_at_the_daily_cap(
     cap = 6
     h, _, campaign_id = two_workers(harness_with, dns_server, database_url, f"5 0 {cap}", 20)
     wait_until(
-        lambda: f"Daily limit of {cap} reached" in campaign(h, campaign_id).note,
+        lambda: f"Daily limit of {cap} reached" in campaign_row(h, campaign_id).note,
         timeout=30,
         message="the daily cap reached",
     )
@@ -119,7 +114,7 @@ def test_two_workers_together_stop_at_the_daily_cap(
     rows = ledger_rows(h)
     assert sum(1 for r in rows if r.state == "sent") == cap
     assert len(h.smtp.messages) == cap
-    assert campaign(h, campaign_id).state == "sending"
+    assert campaign_row(h, campaign_id).state == "sending"
 
 
 def test_the_per_minute_window_and_the_per_second_spacing() -> None:

@@ -15,10 +15,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
-from sqlmodel import select
 
 from bot.campaigns.sns import string_to_sign
-from storage.models import Audience, Campaign, CampaignRecipient, CampaignTemplate, Suppression
+from storage.models import CampaignRecipient
+from tests.support.campaigns import add_campaign, suppressed
 from tests.support.harness import Harness, HarnessFactory
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-feedback"
@@ -92,19 +92,9 @@ def app(harness_with: HarnessFactory, certs: CertServer) -> Harness:
 def sent_row(h: Harness, address: str, message_id: str) -> None:
     mailbox = h.connect(h.new_account(), user="UADMIN", kind="marketing")
     with h.ctx.db.session() as session:
-        audience = Audience(team_id="T1", name=message_id)
-        template = CampaignTemplate(team_id="T1", name=message_id, subject="s", body="b")
-        session.add_all([audience, template])
-        session.flush()
-        campaign = Campaign(
-            team_id="T1",
-            mailbox_id=mailbox.id,
-            audience_id=audience.id,
-            template_id=template.id,
-            state="done",
+        campaign = add_campaign(
+            session, mailbox.id, named=message_id, subject="s", body="b", state="done"
         )
-        session.add(campaign)
-        session.flush()
         session.add(
             CampaignRecipient(
                 campaign_id=campaign.id, address=address, state="sent", message_id=message_id
@@ -134,11 +124,6 @@ def bounce_event(address: str, message_id: str) -> dict:
         },
         "mail": {"messageId": "0100018c-ses-id", "commonHeaders": {"messageId": message_id}},
     }
-
-
-def suppressed(h: Harness) -> dict[str, str]:
-    with h.ctx.db.session() as session:
-        return {s.address: s.reason for s in session.exec(select(Suppression))}
 
 
 def test_signed_bounces_and_complaints_suppress_and_forgeries_do_nothing(

@@ -7,15 +7,13 @@ import pytest
 
 from bot.campaigns import steps
 from storage.models import (
-    Audience,
     Campaign,
     CampaignRecipient,
-    CampaignTemplate,
     Message,
     Suppression,
     utcnow,
 )
-from tests.support.campaigns import CHANNEL, marketing_account
+from tests.support.campaigns import CHANNEL, add_campaign, marketing_account
 from tests.support.harness import Harness
 
 # address: (ledger state, bounce, clicked)
@@ -35,22 +33,9 @@ def finished_campaign(h: Harness) -> Campaign:
     mailbox = h.connect(marketing_account(h), user="UADMIN", kind="marketing", channel=CHANNEL)
     now = utcnow()
     with h.ctx.db.session() as session:
-        audience = Audience(team_id="T1", name="news")
-        template = CampaignTemplate(team_id="T1", name="t")
-        session.add_all([audience, template])
-        session.flush()
-        campaign = Campaign(
-            team_id="T1",
-            mailbox_id=mailbox.id,  # type: ignore[arg-type]
-            audience_id=audience.id,  # type: ignore[arg-type]
-            template_id=template.id,  # type: ignore[arg-type]
-            name="c",
-            state="done",
-            track_clicks=True,
-            started_at=now,
+        campaign = add_campaign(
+            session, mailbox.id, name="c", state="done", track_clicks=True, started_at=now
         )
-        session.add(campaign)
-        session.flush()
         for address, (state, bounce, clicked) in LEDGER.items():
             session.add(
                 CampaignRecipient(

@@ -13,13 +13,11 @@ from sqlmodel import select
 from bot.campaigns import ledger
 from bot.campaigns.transport import Outcome, SmtpTransport
 from storage.models import (
-    Audience,
-    Campaign,
     CampaignRecipient,
-    CampaignTemplate,
 )
 from tests.support.campaigns import (
     CHANNEL,
+    add_campaign,
     button_value,
     campaign_row,
     campaign_setup,
@@ -41,20 +39,8 @@ def test_the_final_dot_waits_for_the_claim_and_a_lost_claim_sends_nothing(
     h = harness_with(database_url=postgres_database)
     mailbox = h.connect(marketing_account(h), user="UADMIN", kind="marketing", channel=CHANNEL)
     with h.ctx.db.session() as session:
-        audience = Audience(team_id="T1", name="a")
-        template = CampaignTemplate(team_id="T1", name="t")
-        session.add_all([audience, template])
-        session.flush()
-        campaign = Campaign(
-            team_id="T1",
-            mailbox_id=mailbox.id,  # type: ignore[arg-type]
-            audience_id=audience.id,  # type: ignore[arg-type]
-            template_id=template.id,  # type: ignore[arg-type]
-            name="c",
-            state="paused",  # not the app's own worker's: this test claims its rows
-        )
-        session.add(campaign)
-        session.flush()
+        # paused: not the app's own worker's, this test claims its rows
+        campaign = add_campaign(session, mailbox.id, name="c", state="paused")
         taken = CampaignRecipient(
             campaign_id=campaign.id,  # type: ignore[arg-type]
             address="taken@customer.example.com",

@@ -20,8 +20,9 @@ import websockets
 from sqlmodel import select
 
 from bot.campaigns.unsubscribe import make_token
-from storage.models import Campaign, CampaignRecipient, Suppression
+from storage.models import CampaignRecipient, Suppression
 from tests.support.campaigns import (
+    add_campaign,
     answer,
     campaign_row,
     campaign_setup,
@@ -60,22 +61,7 @@ def require_chromium() -> str:
 def recipient_token(h: Harness) -> str:
     mailbox = h.connect(h.new_account(), user="UADMIN", kind="marketing")
     with h.ctx.db.session() as session:
-        from storage.models import Audience, CampaignTemplate
-
-        audience = Audience(team_id="T1", name="a")
-        template = CampaignTemplate(team_id="T1", name="t", subject="s", body="b")
-        session.add(audience)
-        session.add(template)
-        session.flush()
-        campaign = Campaign(
-            team_id="T1",
-            mailbox_id=mailbox.id,
-            audience_id=audience.id,
-            template_id=template.id,
-            state="done",
-        )
-        session.add(campaign)
-        session.flush()
+        campaign = add_campaign(session, mailbox.id, subject="s", body="b", state="done")
         row = CampaignRecipient(
             campaign_id=campaign.id, address="o'hara+<b>x</b>@customer.example.com"
         )

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tests.support.channel_posts import channel_texts
 from tests.support.harness import Harness, HarnessFactory, make_email
 from tests.support.slack_requests import app_home_opened
 from tests.support.wait import wait_until
@@ -48,10 +49,6 @@ def test_connect_modal_follows_the_locale_and_a_change_of_it(harness: Harness) -
     )
 
 
-def _channel_texts(h: Harness, channel: str) -> list[str]:
-    return [str(m.get("text") or "") for m in h.slack.messages(channel)]
-
-
 @pytest.mark.parametrize(
     ("workspace", "expected", "other"),
     [("es", "Correo de", "Email from"), ("en", "Email from", "Correo de")],
@@ -68,8 +65,8 @@ def test_a_channel_post_follows_the_workspace_language_not_the_connectors(
     h.deliver(account, make_email(to=account.address, subject="Presupuesto"))
     h.sync(mailbox.id)
     texts = wait_until(
-        lambda: [t for t in _channel_texts(h, "C_LANG") if "Presupuesto" in t],
+        lambda: [t for t in channel_texts(h, "C_LANG") if "Presupuesto" in t],
         message="the post in the channel",
     )
     assert all(t.startswith(expected) for t in texts), texts
-    assert not any(t.startswith(other) for t in _channel_texts(h, "C_LANG"))
+    assert not any(t.startswith(other) for t in channel_texts(h, "C_LANG"))

@@ -4,25 +4,11 @@ answers (a language change through ``user_change``: tests/handlers/events/test_p
 from __future__ import annotations
 
 from locales import _, speaking
+from tests.support.contacts import USAGE_EN, USAGE_ES, contact_usage
 from tests.support.harness import Harness
-from tests.support.wait import wait_until
 
 ADDRESS_EN = "Enter a full email address, like sales@yourcompany.com."
 ADDRESS_ES = "Escribe una dirección de correo completa, como sales@yourcompany.com."
-USAGE_EN = "Use `/mail-contact ana@customer.com`"
-USAGE_ES = "Usa `/mail-contact ana@customer.com`"
-
-
-def ephemeral_after(h: Harness, user: str, before: int) -> str:
-    new = wait_until(lambda: h.slack.ephemerals(user)[before:], message=f"answer to {user}")
-    return str(new[0]["text"])
-
-
-def contact_usage(h: Harness, user: str) -> str:
-    """/mail-contact without an address: the usage sentence, as an ephemeral answer."""
-    before = len(h.slack.ephemerals(user))
-    assert h.client.command("/mail-contact", "", user).status_code == 200
-    return ephemeral_after(h, user, before)
 
 
 def test_translation_is_the_one_the_test_expects() -> None:

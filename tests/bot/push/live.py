@@ -46,10 +46,3 @@ def seconds_until_posted(h: Harness, channel: str, subject: str, timeout: float)
     started = time.monotonic()
     wait_until(lambda: posts_with(h, channel, subject), timeout=timeout, message=subject)
     return time.monotonic() - started
-
-
-def status_text(h: Harness, user: str = "UALICE") -> str:
-    before = len(h.slack.ephemerals(user))
-    assert h.client.command("/mail-status", "", user).status_code == 200
-    answer = wait_until(lambda: h.slack.ephemerals(user)[before:], message="status")[0]
-    return json.dumps(answer)

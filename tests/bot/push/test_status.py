@@ -7,7 +7,8 @@ import json
 from bot.push import engine_of
 from bot.push.watcher import State
 from tests.bot.push.dovecot_configs import NO_IDLE_DOVECOT
-from tests.bot.push.live import connect_live, posts_with, status_text
+from tests.bot.push.live import connect_live, posts_with
+from tests.support.ephemerals import status_text
 from tests.support.harness import Harness, HarnessFactory, make_email
 from tests.support.mail_servers import DovecotServer, require_dovecot
 from tests.support.wait import wait_until

@@ -9,6 +9,7 @@ from datetime import timedelta
 from bot.senders import Senders
 from bot.senders.domains import WATCH_INTERVAL
 from storage.models import DomainWatch, utcnow
+from tests.support.channel_posts import posts_saying
 from tests.support.dns_server import TestDnsServer
 from tests.support.dns_ses import Zone
 from tests.support.harness import Harness
@@ -17,10 +18,6 @@ from tests.support.wait import wait_until
 
 DOMAIN = "watched.test"
 DMARC = "v=DMARC1; p=reject; rua=mailto:dmarc@watched.test"
-
-
-def news(h: Harness, channel: str, words: str) -> list[dict]:
-    return [m for m in h.slack.messages(channel) if words in m["text"]]
 
 
 def press(h: Harness, action_id: str, value: str) -> dict:
@@ -62,14 +59,14 @@ def test_watch_tells_once_when_passing_and_once_when_broken(
     now += WATCH_INTERVAL
     assert senders.run_due_watches(now=now) == []  # still passing: told once
     for channel in ("UADMIN", ADMIN_CHANNEL):
-        assert len(news(h, channel, f"Good news: {DOMAIN} now passes every")) == 1
+        assert len(posts_saying(h, channel, f"Good news: {DOMAIN} now passes every")) == 1
 
     dns_server.remove(f"_dmarc.{DOMAIN}")  # someone deletes it later
     now += WATCH_INTERVAL
     assert senders.run_due_watches(now=now) == [(DOMAIN, "broken")]
     now += WATCH_INTERVAL
     assert senders.run_due_watches(now=now) == []
-    broken = news(h, "UADMIN", f"{DOMAIN} passed every check before, but not anymore")
+    broken = posts_saying(h, "UADMIN", f"{DOMAIN} passed every check before, but not anymore")
     assert len(broken) == 1
     assert "has no DMARC record" in json.dumps(broken[0]["blocks"])
 
@@ -116,4 +113,4 @@ def test_watch_job_runs_due_watches_on_its_own(
                 next_check_at=utcnow(),
             )
         )
-    wait_until(lambda: news(h, "UADMIN", "Good news: tick.test now passes"), timeout=15)
+    wait_until(lambda: posts_saying(h, "UADMIN", "Good news: tick.test now passes"), timeout=15)

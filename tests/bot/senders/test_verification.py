@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from bot.senders import Senders
 from bot.senders.verification import aware
 from storage.models import SenderVerification
+from tests.support.channel_posts import posts_saying
 from tests.support.harness import Harness
 from tests.support.senders_app import ADMIN_CHANNEL
 from tests.support.ses_server import MotoSes
@@ -28,10 +29,6 @@ def row(senders: Senders, identity: str = ADDRESS) -> SenderVerification:
     found = senders.verifications.row("T1", identity)
     assert found is not None
     return found
-
-
-def news(h: Harness, channel: str, words: str) -> list[dict]:
-    return [m for m in h.slack.messages(channel) if words in m["text"]]
 
 
 def test_follow_job_is_registered_on_start(senders_harness: Harness) -> None:
@@ -62,7 +59,7 @@ def test_verified_is_announced_once_to_the_admin_and_the_admin_channel(
     h = senders_harness
     senders, t0 = start(h)
     senders.follow_due_verifications(now=t0 + timedelta(minutes=1))
-    assert not news(h, "UADMIN", "is verified")
+    assert not posts_saying(h, "UADMIN", "is verified")
 
     ses_endpoint.set_identity_status(ADDRESS, "SUCCESS")  # the link was clicked
     later = t0 + timedelta(minutes=2)
@@ -70,7 +67,7 @@ def test_verified_is_announced_once_to_the_admin_and_the_admin_channel(
     assert senders.follow_due_verifications(now=later + timedelta(hours=1)) == []
     senders.verifications.announce(row(senders))  # a repeated announcement is harmless
     for channel in ("UADMIN", ADMIN_CHANNEL):
-        sent = news(h, channel, "is verified in Amazon SES")
+        sent = posts_saying(h, channel, "is verified in Amazon SES")
         assert len(sent) == 1, channel
         assert "Mailroom can now send as *Ana* &lt;sales@good.test&gt;" in sent[0]["text"]
     assert (row(senders).status, row(senders).notified_status) == ("SUCCESS", "SUCCESS")
@@ -84,7 +81,7 @@ def test_failed_is_announced_once_with_send_again(
     ses_endpoint.set_identity_status(ADDRESS, "FAILED")
     assert senders.follow_due_verifications(now=t0 + timedelta(minutes=1)) == [(ADDRESS, "FAILED")]
     senders.follow_due_verifications(now=t0 + timedelta(minutes=30))
-    sent = news(h, "UADMIN", "Amazon SES could not verify sales@good.test")
+    sent = posts_saying(h, "UADMIN", "Amazon SES could not verify sales@good.test")
     assert len(sent) == 1
     button = sent[0]["blocks"][1]["elements"][0]
     assert (button["text"]["text"], button["action_id"], button["value"]) == (
@@ -92,7 +89,7 @@ def test_failed_is_announced_once_with_send_again(
         "ses_verify_again",
         ADDRESS,
     )
-    assert len(news(h, ADMIN_CHANNEL, "could not verify")) == 1
+    assert len(posts_saying(h, ADMIN_CHANNEL, "could not verify")) == 1
 
 
 def test_unclicked_link_expires_after_24_hours(
@@ -104,7 +101,7 @@ def test_unclicked_link_expires_after_24_hours(
     assert row(senders).status == "PENDING"
     assert senders.follow_due_verifications(now=t0 + timedelta(hours=24)) == [(ADDRESS, "EXPIRED")]
     senders.follow_due_verifications(now=t0 + timedelta(hours=48))
-    sent = news(h, "UADMIN", "was not clicked within 24 hours and has expired")
+    sent = posts_saying(h, "UADMIN", "was not clicked within 24 hours and has expired")
     assert len(sent) == 1
     assert "Send again" in json.dumps(sent[0]["blocks"])
 
@@ -123,7 +120,7 @@ def test_send_again_after_expiry_starts_a_new_round_with_its_own_news(
     assert fresh.status == "PENDING" and aware(fresh.started_at) > t0
     ses_endpoint.set_identity_status(ADDRESS, "SUCCESS")
     senders.follow_due_verifications(now=aware(fresh.started_at) + timedelta(minutes=1))
-    assert len(news(h, "UADMIN", "is verified in Amazon SES")) == 1
+    assert len(posts_saying(h, "UADMIN", "is verified in Amazon SES")) == 1
 
 
 def test_a_domain_verified_meanwhile_covers_the_address(

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from sqlmodel import select
 
+from storage.models import ConsentTenant
 from tests.support.harness import Harness
 from tests.support.identity_fakes import Browser, IdentityFakes
 from tests.support.slack_requests import conversations_select, static_select
+from tests.support.wait import wait_until
 
 
 @dataclass
@@ -28,6 +32,28 @@ def find_button(view: dict[str, Any], provider: str) -> dict[str, Any] | None:
             if element.get("action_id") == f"signin_start_{provider}":
                 return element
     return None
+
+
+def sign_in_button(view: dict[str, Any], provider: str) -> dict[str, Any]:
+    """The provider's sign-in button in ``view``, which must be there."""
+    button = find_button(view, provider)
+    assert button is not None, f"no {provider} button in {view.get('blocks')}"
+    return button
+
+
+def click_sign_in(
+    h: Harness, view: dict[str, Any], button: dict[str, Any], user: str, values: dict[str, Any]
+) -> None:
+    """Slack sends ``user``'s click on the URL ``button`` of ``view``, with the modal's ``values``."""
+    response = h.client.action(
+        button["action_id"],
+        button["value"],
+        user,
+        view=view,
+        block_id="sign_in",
+        state_values=values,
+    )
+    assert response.status_code == 200, response.text
 
 
 def modal_values(
@@ -61,18 +87,9 @@ def press_sign_in(
     email is that account's address (a personal mailbox needs that)."""
     if own:
         h.slack.set_email(user, getattr(fakes, provider).person.email)
-    button = find_button(view, provider)
-    assert button is not None, f"no {provider} button in {view.get('blocks')}"
+    button = sign_in_button(view, provider)
     if click:
-        response = h.client.action(
-            button["action_id"],
-            button["value"],
-            user,
-            view=view,
-            block_id="sign_in",
-            state_values=modal_values(kind, channel, backfill),
-        )
-        assert response.status_code == 200, response.text
+        click_sign_in(h, view, button, user, modal_values(kind, channel, backfill))
     browser = Browser(h.client.client, fakes)
     page = browser.get(button["url"])
     return SignInRun(page, button["url"], button["value"], browser)
@@ -82,8 +99,6 @@ def open_connect(h: Harness, user: str = "UALICE") -> dict[str, Any]:
     before = len(h.slack.calls_to("views.open"))
     response = h.client.command("/mail-connect", "", user)
     assert response.status_code == 200, response.text
-    from tests.support.wait import wait_until
-
     wait_until(lambda: len(h.slack.calls_to("views.open")) > before, message="connect modal opened")
     view = h.slack.last_view()
     assert view is not None
@@ -107,3 +122,39 @@ def query_of(url: str) -> dict[str, str]:
 
 def dms(h: Harness, user: str) -> list[dict[str, Any]]:
     return h.slack.messages(user)
+
+
+def dm_texts(h: Harness, user: str = "UALICE") -> list[str]:
+    """Each DM to ``user``: its text and its blocks, as one string."""
+    return [m["text"] + json.dumps(m.get("blocks") or []) for m in h.slack.messages(user)]
+
+
+def mailbox_count(h: Harness) -> int:
+    return len(h.ctx.mailboxes.all())
+
+
+def channel_picker(h: Harness, user: str = "UALICE") -> dict[str, Any]:
+    """The DM asking ``user`` to choose the channel of a mailbox signed in without one."""
+    return wait_until(
+        lambda: [m for m in h.slack.messages(user) if "Choose the channel" in m["text"]],
+        message="channel picker",
+    )[0]
+
+
+def pick_channel(
+    h: Harness, picker: dict[str, Any], channel: str, user: str = "UALICE"
+) -> httpx.Response:
+    """Choose ``channel`` in the picker's channel menu, as ``user``."""
+    return h.client.action(
+        "signin_pick_channel",
+        channel,
+        user,
+        block_id=picker["blocks"][1]["block_id"],
+        action_type="conversations_select",
+    )
+
+
+def tenant_row(h: Harness) -> ConsentTenant:
+    """The one Microsoft 365 organisation Mailroom knows of."""
+    with h.ctx.db.session() as session:
+        return session.exec(select(ConsentTenant)).one()

@@ -10,6 +10,7 @@ import pytest
 from bot.settings import Settings
 from bot.signin import config
 from bot.signin.config import GOOGLE, MICROSOFT
+from tests.support.settings import settings as plain_settings
 
 UNSET = {
     "google_client_id": "",
@@ -21,14 +22,8 @@ UNSET = {
 
 
 def settings(tmp_path: Path, **fields: object) -> Settings:
-    base: dict[str, object] = {
-        "slack_bot_token": "xoxb-1",
-        "slack_signing_secret": "s",
-        "mailroom_data_dir": tmp_path,
-        **UNSET,
-    }
-    base.update(fields)
-    return Settings(_env_file=None, **base)  # type: ignore[call-arg]
+    """Settings with no provider configured, except what ``fields`` set."""
+    return plain_settings(tmp_path, **(UNSET | fields))
 
 
 def test_redirects_live_under_the_public_url_without_a_doubled_slash(tmp_path: Path) -> None:

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlmodel import select
-
-from storage.models import ConsentTenant, Health, utcnow
-from tests.bot.signin.flows import add_mail_user, press_sign_in, query_of, sign_in
+from storage.models import Health, utcnow
+from tests.bot.signin.flows import add_mail_user, press_sign_in, query_of, sign_in, tenant_row
 from tests.support.harness import Harness
 from tests.support.identity_fakes import MS_HOST, Browser, IdentityFakes, TenantPolicy
 from tests.support.wait import wait_until
-
-
-def tenant_row(h: Harness) -> ConsentTenant:
-    with h.ctx.db.session() as session:
-        return session.exec(select(ConsentTenant)).one()
 
 
 def consent_link(h: Harness, user: str = "UADMIN") -> str:

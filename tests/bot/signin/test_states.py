@@ -9,16 +9,13 @@ import httpx
 from storage.models import OAuthState, utcnow
 from tests.bot.signin.flows import (
     add_mail_user,
-    find_button,
+    mailbox_count,
     open_connect,
     sign_in,
+    sign_in_button,
 )
 from tests.support.harness import Harness
 from tests.support.identity_fakes import Browser, IdentityFakes
-
-
-def mailbox_count(h: Harness) -> int:
-    return len(h.ctx.mailboxes.all())
 
 
 def test_a_used_state_is_refused_the_second_time(
@@ -42,8 +39,7 @@ def test_an_expired_state_is_refused_at_start_and_at_the_callback(
 ) -> None:
     h = signin_harness
     view = open_connect(h)
-    button = find_button(view, "google")
-    assert button is not None
+    button = sign_in_button(view, "google")
     with h.ctx.db.session() as session:
         row = session.get(OAuthState, button["value"])
         assert row.team_id and row.user_id == "UALICE" and row.kind == "personal"
@@ -72,8 +68,7 @@ def test_an_expired_state_is_refused_at_start_and_at_the_callback(
 def test_a_sign_in_link_opens_once(signin_harness: Harness, identity: IdentityFakes) -> None:
     h = signin_harness
     view = open_connect(h)
-    button = find_button(view, "google")
-    assert button is not None
+    button = sign_in_button(view, "google")
     path = button["url"].removeprefix("http://testserver")
     first = h.client.client.get(path, follow_redirects=False)
     assert first.status_code == 302
@@ -91,8 +86,7 @@ def test_a_browser_that_never_opened_the_link_cannot_finish_it(
 ) -> None:
     h = signin_harness
     view = open_connect(h)
-    button = find_button(view, "google")
-    assert button is not None
+    button = sign_in_button(view, "google")
     page = h.client.client.get(f"/oauth/google/callback?state={button['value']}&code=x")
     assert page.status_code == 400 and "did not start from its link" in page.text
     # The link itself still works for its owner afterwards.

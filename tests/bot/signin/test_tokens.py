@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from sqlmodel import select
 from bot.signin.tokens import ProviderTokens
 from storage.models import ConsentTenant, Health, Mailbox, utcnow
 from tests.bot.signin.flows import add_mail_user, press_sign_in, sign_in
-from tests.support.harness import Harness, fresh_postgres_database, make_email, postgres_url
+from tests.support.harness import Harness, make_email
 from tests.support.identity_fakes import IdentityFakes, TenantPolicy
 from tests.support.wait import wait_until
 
@@ -291,19 +290,11 @@ def test_no_token_is_stored_in_clear(
     assert leaked == []
 
 
-@pytest.fixture
-def postgres_only() -> Iterator[str]:
-    """Several processes share a database only on PostgreSQL."""
-    base = postgres_url()
-    if not base:
-        pytest.skip("PostgreSQL tests need MAILROOM_TEST_DATABASE_URL")
-    yield from fresh_postgres_database(base)
-
-
 def test_two_processes_refreshing_at_once_spend_the_refresh_token_once(
-    make_signin_harness, postgres_only: str, identity: IdentityFakes
+    make_signin_harness, postgres_database: str, identity: IdentityFakes
 ) -> None:
-    h = make_signin_harness(database_url=postgres_only)
+    # Several processes share a database only on PostgreSQL.
+    h = make_signin_harness(database_url=postgres_database)
     mailbox = connect(h, identity, "microsoft")
     an_hour_later(h, identity, mailbox)
     # Two processes: each has its own in-process locks, they share only the database.

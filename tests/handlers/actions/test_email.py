@@ -5,17 +5,8 @@ tests/bot/test_replies.py.)"""
 
 from __future__ import annotations
 
+from tests.support.ephemerals import answer_to
 from tests.support.harness import Harness
-from tests.support.wait import wait_until
-
-
-def answer_to(h: Harness, action_id: str, value: str, user: str = "UALICE") -> str:
-    before = len(h.slack.ephemerals(user))
-    response = h.client.action(action_id, value, user, channel_id="C_SALES")
-    assert response.status_code == 200, response.text
-    return str(
-        wait_until(lambda: h.slack.ephemerals(user)[before:], message="the answer")[0]["text"]
-    )
 
 
 def test_show_full_email_with_a_forged_reference_opens_nothing(harness: Harness) -> None:

@@ -4,12 +4,9 @@
 from __future__ import annotations
 
 from bot.status import build_status
+from tests.support.channel_posts import channel_texts
 from tests.support.harness import Harness, make_email
 from tests.support.wait import wait_until
-
-
-def _channel_texts(h: Harness, channel: str) -> list[str]:
-    return [str(m.get("text") or "") for m in h.slack.messages(channel)]
 
 
 def _picker(blocks: list[dict], action_id: str) -> dict | None:
@@ -42,7 +39,7 @@ def test_an_admin_chooses_a_channels_language_in_mail_status(harness: Harness) -
     h.deliver(account, make_email(to=account.address, subject="Pedido 7"))
     h.sync(mailbox.id)
     texts = wait_until(
-        lambda: [t for t in _channel_texts(h, "C_ES") if "Pedido 7" in t], message="the post"
+        lambda: [t for t in channel_texts(h, "C_ES") if "Pedido 7" in t], message="the post"
     )
     assert texts[0].startswith("Correo de")  # the workspace language is English
     # The picker shows the choice.

@@ -7,24 +7,17 @@ from __future__ import annotations
 from sqlmodel import select
 
 from storage.models import Message
+from tests.support.ephemerals import answer_to
 from tests.support.harness import Harness, make_email
-from tests.support.wait import wait_until
 
-
-def answer_to(h: Harness, value: str, user: str = "UALICE") -> str:
-    before = len(h.slack.ephemerals(user))
-    response = h.client.action("email_ingest_retry", value, user, channel_id="C_SALES")
-    assert response.status_code == 200, response.text
-    return str(
-        wait_until(lambda: h.slack.ephemerals(user)[before:], message="the answer")[0]["text"]
-    )
+RETRY = "email_ingest_retry"
 
 
 def test_a_forged_value_is_not_a_mail(harness: Harness) -> None:
     h = harness
     h.connect(user="UALICE")
-    assert answer_to(h, "12; DROP TABLE") == "That email is not available any more."
-    assert answer_to(h, "") == "That email is not available any more."
+    assert answer_to(h, RETRY, "12; DROP TABLE") == "That email is not available any more."
+    assert answer_to(h, RETRY, "") == "That email is not available any more."
 
 
 def test_a_mail_that_is_not_waiting_is_not_retried(harness: Harness) -> None:
@@ -38,7 +31,7 @@ def test_a_mail_that_is_not_waiting_is_not_retried(harness: Harness) -> None:
         posted = session.exec(select(Message).where(Message.mailbox_id == mailbox.id)).one()
     state = posted.state
     for value in (str(posted.id), "987654"):
-        assert answer_to(h, value) == "That email is not waiting to be retried any more."
+        assert answer_to(h, RETRY, value) == "That email is not waiting to be retried any more."
     with h.ctx.db.session() as session:
         assert session.get(Message, posted.id).state == state  # type: ignore[union-attr]
     assert len(h.slack.top_level("C_SALES")) == 1

@@ -4,21 +4,9 @@ from __future__ import annotations
 
 import json
 
+from tests.support.ephemerals import ephemeral_to, status_for
 from tests.support.harness import Harness, make_email
 from tests.support.wait import wait_until
-
-
-def status_for(h: Harness, user: str) -> dict:
-    before = len(h.slack.ephemerals(user))
-    assert h.client.command("/mail-status", "", user).status_code == 200
-    return wait_until(lambda: h.slack.ephemerals(user)[before:], message=f"status for {user}")[0]
-
-
-def ephemeral_to(h: Harness, user: str, words: str) -> dict:
-    return wait_until(
-        lambda: next((e for e in h.slack.ephemerals(user) if words in e["text"]), None),
-        message=f"ephemeral to {user} saying {words!r}",
-    )
 
 
 def test_sync_now_button_brings_mail_in(harness: Harness) -> None:

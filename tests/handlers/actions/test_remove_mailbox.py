@@ -9,16 +9,10 @@ from typing import Any
 from sqlmodel import select
 
 from storage.models import Mailbox, Message
+from tests.support.ephemerals import ephemeral_to, status_for
 from tests.support.harness import Harness, make_email
-from tests.support.wait import wait_until
 
 CHANNEL = "C_SALES"
-
-
-def status_for(h: Harness, user: str) -> dict[str, Any]:
-    before = len(h.slack.ephemerals(user))
-    assert h.client.command("/mail-status", "", user).status_code == 200
-    return wait_until(lambda: h.slack.ephemerals(user)[before:], message=f"status for {user}")[0]
 
 
 def remove_button(status: dict[str, Any], mailbox_id: int) -> dict[str, Any] | None:
@@ -29,13 +23,6 @@ def remove_button(status: dict[str, Any], mailbox_id: int) -> dict[str, Any] | N
             ):
                 return element
     return None
-
-
-def ephemeral_to(h: Harness, user: str, words: str) -> dict[str, Any]:
-    return wait_until(
-        lambda: next((e for e in h.slack.ephemerals(user) if words in e["text"]), None),
-        message=f"ephemeral to {user} saying {words!r}",
-    )
 
 
 def row(h: Harness, mailbox_id: int) -> Mailbox:

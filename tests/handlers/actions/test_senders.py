@@ -7,31 +7,18 @@ from typing import Any
 
 from storage.models import utcnow
 from tests.support.harness import Harness, make_email
-from tests.support.senders_app import ADMIN_CHANNEL
+from tests.support.senders_app import (
+    ADMIN_CHANNEL,
+    buttons,
+    dkim_check,
+    lines_for,
+    status_of,
+    verify,
+)
 from tests.support.ses_server import (
     MotoSes,
 )
 from tests.support.wait import wait_until
-
-
-def verify(h: Harness, text: str, user: str = "UADMIN") -> dict[str, Any]:
-    before = len(h.slack.ephemerals(user))
-    response = h.client.command("/mail-verify", text, user)
-    assert response.status_code == 200, response.text
-    return wait_until(
-        lambda: h.slack.ephemerals(user)[before:],
-        timeout=15,
-        message=f"the answer to /mail-verify {text}",
-    )[0]
-
-
-def buttons(answer: dict[str, Any]) -> dict[str, str]:
-    return {
-        e["text"]["text"]: e.get("value", "")
-        for b in answer.get("blocks") or []
-        if b["type"] == "actions"
-        for e in b["elements"]
-    }
 
 
 def test_send_again_button_sends_a_fresh_mail(
@@ -132,44 +119,6 @@ def test_ses_mailbox_replies_wait_for_verification_then_go_through_ses(
     h.reply("C_SALES", root["ts"], "Third time", user="UADMIN")
     assert "Third time" in h.smtp.wait_for_messages(1)[0].message.get_body(("plain",)).get_content()
     assert len(ses_endpoint.backend.sent_messages) == 1
-
-
-STATUS_EMOJI = {
-    "pass": ":white_check_mark: pass",
-    "warn": ":warning: warn",
-    "fail": ":x: fail",
-    "unknown": ":grey_question: could not check",
-}
-
-
-def dkim_check(h: Harness, text: str, user: str = "UADMIN") -> dict[str, Any]:
-    """Run the command and return the ephemeral answer that follows it."""
-    before = len(h.slack.ephemerals(user))
-    response = h.client.command("/dkim-check", text, user)
-    assert response.status_code == 200, response.text
-    answers = wait_until(
-        lambda: h.slack.ephemerals(user)[before:],
-        timeout=15,
-        message=f"the answer to /dkim-check {text}",
-    )
-    return answers[0]
-
-
-def line_sections(answer: dict[str, Any]) -> list[str]:
-    """The texts of the per-check sections (each starts with a status label)."""
-    return [
-        b["text"]["text"]
-        for b in answer["blocks"] or []
-        if b["type"] == "section" and b["text"]["text"].startswith(tuple(STATUS_EMOJI.values()))
-    ]
-
-
-def lines_for(answer: dict[str, Any], check: str) -> list[str]:
-    return [t for t in line_sections(answer) if f"· *{check}* " in t]
-
-
-def status_of(text: str) -> str:
-    return next(s for s, label in STATUS_EMOJI.items() if text.startswith(label))
 
 
 def press(

@@ -3,7 +3,7 @@ issue 9, item 11): a channel the person may not use is never recorded."""
 
 from __future__ import annotations
 
-from tests.bot.signin.flows import add_mail_user, sign_in
+from tests.bot.signin.flows import add_mail_user, channel_picker, pick_channel, sign_in
 from tests.support.harness import Harness
 from tests.support.identity_fakes import IdentityFakes
 from tests.support.wait import wait_until
@@ -28,10 +28,7 @@ def test_the_sign_in_click_does_not_record_a_private_channel_the_person_is_not_i
     mailbox = h.mailbox_by_address(identity.google.person.email)
     assert mailbox is not None and mailbox.channel_id is None and not mailbox.active
     assert not h.slack.messages("G_BOARD")
-    wait_until(
-        lambda: [m for m in h.slack.messages("UALICE") if "Choose the channel" in m["text"]],
-        message="asked for a channel instead",
-    )
+    channel_picker(h)  # asked for a channel instead
 
 
 def test_the_channel_picker_refuses_a_user_id_and_a_private_channel_the_person_is_not_in(
@@ -42,18 +39,9 @@ def test_the_channel_picker_refuses_a_user_id_and_a_private_channel_the_person_i
     add_mail_user(h, identity.google.person.email)
     sign_in(h, identity, "google", channel=None)
     mailbox = h.mailbox_by_address(identity.google.person.email)
-    picker = wait_until(
-        lambda: [m for m in h.slack.messages("UALICE") if "Choose the channel" in m["text"]],
-        message="channel picker",
-    )[0]
+    picker = channel_picker(h)
     for forged, words in (("UBOB", "not a person"), ("G_BOARD", "not one you are in")):
-        h.client.action(
-            "signin_pick_channel",
-            forged,
-            "UALICE",
-            block_id=picker["blocks"][1]["block_id"],
-            action_type="conversations_select",
-        )
+        pick_channel(h, picker, forged)
         wait_until(
             lambda words=words: (
                 [e for e in h.slack.ephemerals("UALICE") if words in e["text"]]
@@ -67,13 +55,7 @@ def test_the_channel_picker_refuses_a_user_id_and_a_private_channel_the_person_i
     h.slack.add_channel(
         "G_TEAM", "team", is_private=True, is_member=True, members=["UALICE", "UBOB"]
     )
-    h.client.action(
-        "signin_pick_channel",
-        "G_TEAM",
-        "UALICE",
-        block_id=picker["blocks"][1]["block_id"],
-        action_type="conversations_select",
-    )
+    pick_channel(h, picker, "G_TEAM")
     wait_until(
         lambda: (m := h.ctx.mailboxes.get(mailbox.id)) and m.active and m.channel_id == "G_TEAM",
         message="channel saved",

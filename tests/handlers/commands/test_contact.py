@@ -3,20 +3,9 @@ thread links."""
 
 from __future__ import annotations
 
-import json
-
+from tests.support.contacts import command
 from tests.support.harness import Harness, make_email
 from tests.support.wait import wait_until
-
-
-def command(h: Harness, text: str, user: str = "UALICE", cmd: str = "/mail-contacts") -> str:
-    """Run a command; return the text and blocks of the answer it got."""
-    before = len(h.slack.ephemerals(user))
-    h.client.command(cmd, text, user)
-    answer = wait_until(
-        lambda: h.slack.ephemerals(user)[before:], message=f"answer to {cmd} {text}"
-    )[0]
-    return answer["text"] + json.dumps(answer.get("blocks") or [])
 
 
 def test_activity_in_and_out_with_who_answered_and_thread_links(harness: Harness) -> None:

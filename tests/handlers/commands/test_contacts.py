@@ -7,19 +7,10 @@ import json
 from sqlmodel import select
 
 from storage.models import Contact, FolderState, Message, MessageState
+from tests.support.contacts import command
 from tests.support.harness import Harness, make_email
 from tests.support.slack_requests import message_event
 from tests.support.wait import wait_until
-
-
-def command(h: Harness, text: str, user: str = "UALICE", cmd: str = "/mail-contacts") -> str:
-    """Run a command; return the text and blocks of the answer it got."""
-    before = len(h.slack.ephemerals(user))
-    h.client.command(cmd, text, user)
-    answer = wait_until(
-        lambda: h.slack.ephemerals(user)[before:], message=f"answer to {cmd} {text}"
-    )[0]
-    return answer["text"] + json.dumps(answer.get("blocks") or [])
 
 
 def test_partial_sync_posts_contacts_only_and_switching_never_reposts(harness: Harness) -> None:

@@ -14,54 +14,9 @@ from sqlmodel import select
 from storage.models import DomainReportRow
 from tests.support.dns_ses import SES_TOKENS, Zone
 from tests.support.harness import Harness
+from tests.support.senders_app import buttons, dkim_check, line_sections, lines_for, status_of
 from tests.support.ses_server import ACCESS_DENIED, AwsErrorServer, MotoSes
 from tests.support.wait import wait_until
-
-STATUS_EMOJI = {
-    "pass": ":white_check_mark: pass",
-    "warn": ":warning: warn",
-    "fail": ":x: fail",
-    "unknown": ":grey_question: could not check",
-}
-
-
-def dkim_check(h: Harness, text: str, user: str = "UADMIN") -> dict[str, Any]:
-    """Run the command and return the ephemeral answer that follows it."""
-    before = len(h.slack.ephemerals(user))
-    response = h.client.command("/dkim-check", text, user)
-    assert response.status_code == 200, response.text
-    answers = wait_until(
-        lambda: h.slack.ephemerals(user)[before:],
-        timeout=15,
-        message=f"the answer to /dkim-check {text}",
-    )
-    return answers[0]
-
-
-def line_sections(answer: dict[str, Any]) -> list[str]:
-    """The texts of the per-check sections (each starts with a status label)."""
-    return [
-        b["text"]["text"]
-        for b in answer["blocks"] or []
-        if b["type"] == "section" and b["text"]["text"].startswith(tuple(STATUS_EMOJI.values()))
-    ]
-
-
-def lines_for(answer: dict[str, Any], check: str) -> list[str]:
-    return [t for t in line_sections(answer) if f"· *{check}* " in t]
-
-
-def status_of(text: str) -> str:
-    return next(s for s, label in STATUS_EMOJI.items() if text.startswith(label))
-
-
-def buttons(answer: dict[str, Any]) -> dict[str, str]:
-    return {
-        e["text"]["text"]: e.get("value", "")
-        for b in answer["blocks"] or []
-        if b["type"] == "actions"
-        for e in b["elements"]
-    }
 
 
 def all_text(answer: dict[str, Any]) -> str:

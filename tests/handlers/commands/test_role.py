@@ -3,15 +3,8 @@
 from __future__ import annotations
 
 from storage.models import Role
+from tests.support.ephemerals import ephemeral_to
 from tests.support.harness import Harness
-from tests.support.wait import wait_until
-
-
-def ephemeral_to(h: Harness, user: str, words: str) -> dict:
-    return wait_until(
-        lambda: next((e for e in h.slack.ephemerals(user) if words in e["text"]), None),
-        message=f"ephemeral to {user} saying {words!r}",
-    )
 
 
 def test_mail_role_is_for_admins_only(harness: Harness) -> None:

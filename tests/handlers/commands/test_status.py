@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
+from tests.support.ephemerals import ephemeral_to, status_for
 from tests.support.harness import Harness
+from tests.support.senders_app import verify
 from tests.support.ses_server import MotoSes
 from tests.support.wait import wait_until
-
-
-def status_for(h: Harness, user: str) -> dict:
-    before = len(h.slack.ephemerals(user))
-    assert h.client.command("/mail-status", "", user).status_code == 200
-    return wait_until(lambda: h.slack.ephemerals(user)[before:], message=f"status for {user}")[0]
 
 
 def buttons(ephemeral: dict) -> list[tuple[str, str]]:
@@ -24,13 +19,6 @@ def buttons(ephemeral: dict) -> list[tuple[str, str]]:
         for e in b["elements"]
         if e["type"] == "button"  # (the language menu sits beside them)
     ]
-
-
-def ephemeral_to(h: Harness, user: str, words: str) -> dict:
-    return wait_until(
-        lambda: next((e for e in h.slack.ephemerals(user) if words in e["text"]), None),
-        message=f"ephemeral to {user} saying {words!r}",
-    )
 
 
 def test_status_lists_only_what_each_person_may_see(harness: Harness) -> None:
@@ -137,14 +125,3 @@ def test_status_shows_the_mailbox_verification(
     status = json.dumps(wait_until(lambda: h.slack.ephemerals("UADMIN")[before:])[0]["blocks"])
     assert "SES sender: :hourglass_flowing_sand: waiting for the link to be clicked" in status
     assert "*SES identities:* other@good.test :hourglass_flowing_sand:" in status
-
-
-def verify(h: Harness, text: str, user: str = "UADMIN") -> dict[str, Any]:
-    before = len(h.slack.ephemerals(user))
-    response = h.client.command("/mail-verify", text, user)
-    assert response.status_code == 200, response.text
-    return wait_until(
-        lambda: h.slack.ephemerals(user)[before:],
-        timeout=15,
-        message=f"the answer to /mail-verify {text}",
-    )[0]

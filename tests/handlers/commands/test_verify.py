@@ -3,13 +3,12 @@ SES over real HTTP (and an AWS error server for AWS's failures)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from tests.support.harness import Harness
+from tests.support.senders_app import buttons, shown, verify
 from tests.support.ses_server import (
     ACCESS_DENIED,
     SENDING_PAUSED,
@@ -22,30 +21,6 @@ from tests.support.ses_server import (
 from tests.support.wait import wait_until
 
 NOT_FOUND = AwsError(404, "NotFoundException", "Email identity does not exist.")
-
-
-def verify(h: Harness, text: str, user: str = "UADMIN") -> dict[str, Any]:
-    before = len(h.slack.ephemerals(user))
-    response = h.client.command("/mail-verify", text, user)
-    assert response.status_code == 200, response.text
-    return wait_until(
-        lambda: h.slack.ephemerals(user)[before:],
-        timeout=15,
-        message=f"the answer to /mail-verify {text}",
-    )[0]
-
-
-def buttons(answer: dict[str, Any]) -> dict[str, str]:
-    return {
-        e["text"]["text"]: e.get("value", "")
-        for b in answer.get("blocks") or []
-        if b["type"] == "actions"
-        for e in b["elements"]
-    }
-
-
-def shown(answer: dict[str, Any]) -> str:
-    return " ".join([answer["text"], json.dumps(answer.get("blocks") or [])])
 
 
 def assert_sentence(text: str) -> None:

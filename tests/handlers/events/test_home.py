@@ -11,25 +11,11 @@ from sqlmodel import select
 from bot.senders import Senders
 from bot.senders.verification import aware
 from storage.models import DomainReportRow, Message, SenderVerification
+from tests.support.ephemerals import status_text
 from tests.support.harness import Harness, HarnessFactory, make_email
+from tests.support.home import home_containing, home_text, open_home
 from tests.support.ses_server import MotoSes
-from tests.support.slack_requests import app_home_opened
 from tests.support.wait import wait_until
-
-
-def open_home(h: Harness, user: str) -> str:
-    """Open the App Home tab as ``user``; returns the published view's blocks as text."""
-    before = len(h.slack.calls_to("views.publish"))
-    response = h.client.event(app_home_opened(user))
-    assert response.status_code == 200
-    wait_until(lambda: len(h.slack.calls_to("views.publish")) > before, message="home published")
-    return home_text(h, user)
-
-
-def home_text(h: Harness, user: str) -> str:
-    view = h.slack.home_view(user)
-    assert view is not None and view["type"] == "home"
-    return json.dumps(view["blocks"])
 
 
 def action_ids(h: Harness, user: str) -> list[tuple[str, str]]:
@@ -41,21 +27,6 @@ def action_ids(h: Harness, user: str) -> list[tuple[str, str]]:
         if b["type"] == "actions"
         for e in b["elements"]
     ]
-
-
-def home_containing(h: Harness, user: str, needle: str, timeout: float = 10.0) -> str:
-    """Wait until the user's published home contains ``needle``; return its text."""
-    return wait_until(
-        lambda: needle in home_text(h, user) and home_text(h, user),
-        timeout=timeout,
-        message=f"{user}'s home to show {needle!r}",
-    )
-
-
-def status_text(h: Harness, user: str) -> str:
-    before = len(h.slack.ephemerals(user))
-    h.client.command("/mail-status", "", user)
-    return json.dumps(wait_until(lambda: h.slack.ephemerals(user)[before:], message="status")[0])
 
 
 def test_app_home_for_admin_and_sales_and_hidden_mailbox(harness: Harness) -> None:

@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
+from tests.support.contacts import USAGE_EN, USAGE_ES, contact_usage
 from tests.support.harness import Harness
 from tests.support.wait import wait_until
-
-USAGE_EN = "Use `/mail-contact ana@customer.com`"
-USAGE_ES = "Usa `/mail-contact ana@customer.com`"
-
-
-def ephemeral_after(h: Harness, user: str, before: int) -> str:
-    new = wait_until(lambda: h.slack.ephemerals(user)[before:], message=f"answer to {user}")
-    return str(new[0]["text"])
-
-
-def contact_usage(h: Harness, user: str) -> str:
-    """/mail-contact without an address: the usage sentence, as an ephemeral answer."""
-    before = len(h.slack.ephemerals(user))
-    assert h.client.command("/mail-contact", "", user).status_code == 200
-    return ephemeral_after(h, user, before)
 
 
 def test_user_change_makes_the_next_answer_use_the_new_language(harness: Harness) -> None:

@@ -9,6 +9,7 @@ from bot.campaigns import audiences as audience_service
 from bot.campaigns import templates as template_service
 from tests.support.campaigns import (
     CHANNEL,
+    answer,
     button_value,
     click,
     grant,
@@ -57,13 +58,6 @@ BODY: dict[str, Any] = {
         },
     ],
 }
-
-
-def answer(h: Harness, command: str, text: str, user: str = "UALICE") -> str:
-    before = len(h.slack.ephemerals(user))
-    h.client.command(command, text, user)
-    got = wait_until(lambda: h.slack.ephemerals(user)[before:], message=f"answer to {command}")[0]
-    return got["text"] + json.dumps(got.get("blocks") or [])
 
 
 def submit(h: Harness, body: dict[str, Any], template_id: int | None = None) -> dict[str, Any]:

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from tests.support.harness import Harness
+from tests.support.senders_app import buttons, shown
 from tests.support.ses_server import (
     MotoSes,
 )
 from tests.support.slack_requests import checkboxes, plain_input, static_select
 from tests.support.wait import wait_until
-
-
-def buttons(answer: dict[str, Any]) -> dict[str, str]:
-    return {
-        e["text"]["text"]: e.get("value", "")
-        for b in answer.get("blocks") or []
-        if b["type"] == "actions"
-        for e in b["elements"]
-    }
-
-
-def shown(answer: dict[str, Any]) -> str:
-    return " ".join([answer["text"], json.dumps(answer.get("blocks") or [])])
 
 
 def test_modal_verifies_a_mailbox_and_switches_it_to_ses(

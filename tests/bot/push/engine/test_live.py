@@ -17,11 +17,11 @@ from tests.bot.push.live import (
     connect_live,
     posts_with,
     seconds_until_posted,
-    status_text,
     wait_live,
 )
 from tests.bot.push.mute_proxy import MuteProxy
-from tests.support.harness import Harness, HarnessFactory, MailAccount, make_email
+from tests.support.ephemerals import status_text
+from tests.support.harness import Harness, HarnessFactory, MailAccount, mailbox_row, make_email
 from tests.support.imap_counter import CommandCounter
 from tests.support.mail_servers import DovecotServer, require_dovecot
 from tests.support.wait import wait_until
@@ -326,23 +326,8 @@ def test_200_live_mailboxes_mail_on_20_random_ones_arrives_within_3_seconds(
 
 def _insert_mailbox(h: Harness, account: MailAccount, channel: str) -> int:
     """A mailbox row as the connect modal saves it (faster than 200 modal submissions)."""
-    from storage.models import Health, Mailbox
-
-    mailbox = Mailbox(
-        team_id="T1",
-        kind="personal",
-        owner_id=f"U{uuid.uuid4().hex[:8]}",
-        address=account.address,
-        imap_host="127.0.0.1",
-        imap_port=h.dovecot.port,
-        imap_security="none",
-        smtp_host="127.0.0.1",
-        smtp_port=h.smtp.port,
-        smtp_security="none",
-        secrets=h.ctx.mailboxes.seal({"imap_password": account.password}),
-        channel_id=channel,
-        health=Health.NEW,
-    )
+    secrets = h.ctx.mailboxes.seal({"imap_password": account.password})
+    mailbox = mailbox_row(account, h.dovecot, h.smtp, secrets=secrets, channel=channel)
     with h.ctx.db.session() as session:
         session.add(mailbox)
         session.flush()

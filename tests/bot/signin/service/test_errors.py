@@ -8,23 +8,21 @@ from sqlmodel import select
 from storage.models import ConsentTenant, Mailbox
 from tests.bot.signin.flows import (
     add_mail_user,
+    channel_picker,
+    click_sign_in,
+    dm_texts,
     find_button,
+    mailbox_count,
     modal_values,
     open_connect,
+    pick_channel,
     press_sign_in,
     sign_in,
+    sign_in_button,
 )
 from tests.support.harness import Harness
 from tests.support.identity_fakes import MS_HOST, IdentityFakes, Person, TenantPolicy
 from tests.support.wait import wait_until
-
-
-def dm_texts(h: Harness, user: str = "UALICE") -> list[str]:
-    return [m["text"] + str(m.get("blocks")) for m in h.slack.messages(user)]
-
-
-def mailbox_count(h: Harness) -> int:
-    return len(h.ctx.mailboxes.all())
 
 
 def test_google_mail_permission_unticked_is_explained_and_nothing_is_saved(
@@ -120,18 +118,7 @@ def test_without_a_channel_the_mailbox_waits_for_one_then_syncs(
     mailbox = h.mailbox_by_address(identity.google.person.email)
     assert mailbox is not None and not mailbox.active and mailbox.channel_id is None
     assert not h.ctx.scheduler.has(f"sync:{mailbox.id}")
-    picker = wait_until(
-        lambda: [m for m in h.slack.messages("UALICE") if "Choose the channel" in m["text"]],
-        message="channel picker",
-    )[0]
-    block_id = picker["blocks"][1]["block_id"]
-    response = h.client.action(
-        "signin_pick_channel",
-        "C_SUPPORT",
-        "UALICE",
-        block_id=block_id,
-        action_type="conversations_select",
-    )
+    response = pick_channel(h, channel_picker(h), "C_SUPPORT")
     assert response.status_code == 200
     done = wait_until(
         lambda: (m := h.ctx.mailboxes.get(mailbox.id)) and m.active and m, message="active"
@@ -150,17 +137,7 @@ def test_a_picked_channel_does_not_bypass_the_activation_guards(
     add_mail_user(h, identity.google.person.email)
     sign_in(h, identity, "google", channel=None)
     mailbox = h.mailbox_by_address(identity.google.person.email)
-    picker = wait_until(
-        lambda: [m for m in h.slack.messages("UALICE") if "Choose the channel" in m["text"]],
-        message="channel picker",
-    )[0]
-    h.client.action(
-        "signin_pick_channel",
-        "C_SUPPORT",
-        "UALICE",
-        block_id=picker["blocks"][1]["block_id"],
-        action_type="conversations_select",
-    )
+    pick_channel(h, channel_picker(h), "C_SUPPORT")
     wait_until(
         lambda: [m for m in h.slack.ephemerals("UALICE") if "stays inactive" in str(m)],
         message="explanation that the mailbox stays inactive",
@@ -304,22 +281,13 @@ def test_a_click_by_someone_else_does_not_change_the_sign_in(
     h = signin_harness
     add_mail_user(h, identity.google.person.email)
     view = open_connect(h, "UADMIN")
-    button = find_button(view, "google")
-    assert button is not None
+    button = sign_in_button(view, "google")
     for user, values in (
         ("UADMIN", modal_values("personal", "C_SALES", "0")),
         # Bob replays the admin's button with his own choices: the state is bound to the admin.
         ("UBOB", modal_values("shared", "C_BOB", "30")),
     ):
-        response = h.client.action(
-            button["action_id"],
-            button["value"],
-            user,
-            view=view,
-            block_id="sign_in",
-            state_values=values,
-        )
-        assert response.status_code == 200
+        click_sign_in(h, view, button, user, values)
     run = press_sign_in(h, identity, "google", view=view, user="UADMIN", click=False)
     assert run.page.status_code == 200, run.page.text
     mailbox = h.wait_for_mailbox(identity.google.person.email)

@@ -6,24 +6,19 @@ from __future__ import annotations
 
 import json
 
-from sqlmodel import select
-
-from storage.models import ConsentTenant
 from tests.bot.signin.flows import (
     add_mail_user,
+    dm_texts,
     find_button,
     open_connect,
     press_sign_in,
     sign_in,
+    sign_in_button,
+    tenant_row,
 )
 from tests.support.harness import Harness
 from tests.support.identity_fakes import IdentityFakes, TenantPolicy
 from tests.support.wait import wait_until
-
-
-def texts(h: Harness, user: str) -> list[str]:
-    return [m["text"] + json.dumps(m.get("blocks") or []) for m in h.slack.messages(user)]
-
 
 # --- Item 1: a sign-in link is bound to the person who opens it --------------------------------
 
@@ -41,7 +36,7 @@ def test_a_forwarded_sign_in_link_cannot_connect_a_colleagues_mailbox(
     assert "personal mailbox must be your own" in run.page.text
     assert h.mailbox_by_address(victim) is None  # nothing saved as Bob's mailbox
     refusal = wait_until(
-        lambda: [t for t in texts(h, "UBOB") if "personal mailbox must be your own" in t],
+        lambda: [t for t in dm_texts(h, "UBOB") if "personal mailbox must be your own" in t],
         message="Bob told why",
     )[0]
     assert "ubob@example.com" in refusal and victim in refusal
@@ -86,11 +81,11 @@ def test_the_owner_of_a_signed_in_address_is_told_who_connected_it(
     mailbox = h.wait_for_mailbox(colleague)
     assert mailbox.kind == "shared" and mailbox.owner_id == "UADMIN"
     told = wait_until(
-        lambda: [t for t in texts(h, "UALICE") if "was connected to Mailroom" in t],
+        lambda: [t for t in dm_texts(h, "UALICE") if "was connected to Mailroom" in t],
         message="the address's owner told",
     )[0]
     assert colleague in told and "<@UADMIN>" in told and "<#C_SALES>" in told
-    assert [t for t in texts(h, "UADMIN") if "is connected" in t]  # the starter too
+    assert [t for t in dm_texts(h, "UADMIN") if "is connected" in t]  # the starter too
 
 
 # --- Item 12: Microsoft admin consent is confirmed with Microsoft ------------------------------
@@ -102,18 +97,13 @@ def _blocked(h: Harness, identity: IdentityFakes) -> None:
     assert sign_in(h, identity, "microsoft").page.status_code == 400
 
 
-def _tenant_row(h: Harness) -> ConsentTenant:
-    with h.ctx.db.session() as session:
-        return session.exec(select(ConsentTenant)).one()
-
-
 def test_a_forged_admin_consent_redirect_is_not_taken_as_approval(
     signin_harness: Harness, identity: IdentityFakes
 ) -> None:
     h = signin_harness
     _blocked(h, identity)
     consent = h.ctx.signin.consent
-    row = _tenant_row(h)  # the failed sign-in did not name its tenant: "organizations"
+    row = tenant_row(h)  # the failed sign-in did not name its tenant: "organizations"
     link = consent.link(row.team_id, row.tenant, "UALICE")
     state = link.split("state=", 1)[1].split("&", 1)[0]
     # Nobody approved anything in Microsoft: the redirect is typed by hand.
@@ -121,8 +111,8 @@ def test_a_forged_admin_consent_redirect_is_not_taken_as_approval(
         f"/oauth/microsoft/adminconsent?admin_consent=True&tenant=tid-contoso&state={state}"
     )
     assert page.status_code == 400 and "does not report Mailroom as approved" in page.text
-    assert _tenant_row(h).status == "needed"
-    assert not [t for t in texts(h, "UALICE") if "approved Mailroom" in t]
+    assert tenant_row(h).status == "needed"
+    assert not [t for t in dm_texts(h, "UALICE") if "approved Mailroom" in t]
     # Microsoft was asked, with an app-only token request in that tenant.
     probes = [
         r for r in identity.microsoft.token_requests if r.get("grant_type") == "client_credentials"
@@ -135,8 +125,7 @@ def test_a_forged_invalid_client_on_the_callback_raises_no_secret_alert(
 ) -> None:
     h = signin_harness
     view = open_connect(h)
-    button = find_button(view, "microsoft")
-    assert button is not None
+    button = sign_in_button(view, "microsoft")
     start = h.client.client.get(
         button["url"].removeprefix("http://testserver"), follow_redirects=False
     )
@@ -151,7 +140,7 @@ def test_a_forged_invalid_client_on_the_callback_raises_no_secret_alert(
     )
     assert page.status_code == 400
     wait_until(lambda: h.slack.messages("UALICE"), message="Alice told the sign-in failed")
-    assert not [t for t in texts(h, "UADMIN") if "client secret" in t.lower()]
+    assert not [t for t in dm_texts(h, "UADMIN") if "client secret" in t.lower()]
 
 
 def test_a_real_refusal_of_the_secret_by_the_token_endpoint_still_alerts(
@@ -162,7 +151,7 @@ def test_a_real_refusal_of_the_secret_by_the_token_endpoint_still_alerts(
     add_mail_user(h, identity.microsoft.person.email)
     assert sign_in(h, identity, "microsoft").page.status_code == 400
     wait_until(
-        lambda: [t for t in texts(h, "UADMIN") if "AADSTS7000215" in t],
+        lambda: [t for t in dm_texts(h, "UADMIN") if "AADSTS7000215" in t],
         message="admins alerted",
     )
 
@@ -249,7 +238,7 @@ def test_an_admin_reconnecting_someones_mailbox_by_sign_in_is_told_to_the_owner(
     run = press_sign_in(h, identity, "google", view=view, user="UADMIN", own=False)
     assert run.page.status_code == 200, run.page.text
     told = wait_until(
-        lambda: [t for t in texts(h, "UALICE") if "reconnected your mailbox" in t],
+        lambda: [t for t in dm_texts(h, "UALICE") if "reconnected your mailbox" in t],
         message="owner told",
     )[0]
     assert "<@UADMIN>" in told and ana in told

@@ -18,16 +18,6 @@ from tests.support.ses_server import MotoSes
 from tests.support.wait import wait_until
 
 
-def submit(
-    h: Harness, values: dict, user: str = "UALICE", mailbox_id: int | None = None
-) -> dict[str, Any]:
-    response = h.client.submit_view(
-        "mail_connect", values, user, private_metadata=json.dumps({"mailbox_id": mailbox_id})
-    )
-    assert response.status_code == 200, response.text
-    return response.json() if response.content else {}
-
-
 def reconnect_values(h: Harness, account: MailAccount, **overrides: str) -> dict[str, Any]:
     """The modal as Reconnect fills it: the same servers, the password left empty."""
     return h.connect_values(account, **({"imap_password": ""} | overrides))
@@ -131,8 +121,7 @@ def test_a_reconnect_to_another_imap_server_does_not_send_the_saved_password(
     account = h.new_account()
     mailbox = h.connect(account, user="UALICE")
     # An admin reconnects Alice's mailbox to a server of their own, password left empty.
-    answer = submit(
-        h,
+    answer = h.submit_connect(
         reconnect_values(h, account, imap_port=str(imap_trap.port)),
         user="UADMIN",
         mailbox_id=mailbox.id,
@@ -149,8 +138,7 @@ def test_a_reconnect_to_another_smtp_server_does_not_send_the_saved_password(
     h = harness
     account = h.new_account()
     mailbox = h.connect(account, user="UALICE")
-    answer = submit(
-        h,
+    answer = h.submit_connect(
         reconnect_values(h, account, smtp_port=str(smtp_trap.port)),
         user="UADMIN",
         mailbox_id=mailbox.id,
@@ -171,7 +159,9 @@ def test_a_changed_security_or_username_needs_the_password_typed(
     h = harness
     account = h.new_account()
     mailbox = h.connect(account, user="UALICE")
-    answer = submit(h, reconnect_values(h, account, **change), user="UADMIN", mailbox_id=mailbox.id)
+    answer = h.submit_connect(
+        reconnect_values(h, account, **change), user="UADMIN", mailbox_id=mailbox.id
+    )
     assert answer["response_action"] == "errors", answer
     assert "Type the password again" in answer["errors"]["imap_password"]
 
@@ -182,8 +172,7 @@ def test_an_unchanged_reconnect_reuses_the_password_and_the_owner_is_told(
     h = harness
     account = h.new_account()
     mailbox = h.connect(account, user="UALICE")
-    answer = submit(
-        h,
+    answer = h.submit_connect(
         reconnect_values(h, account, sender_name="Sales desk"),
         user="UADMIN",
         mailbox_id=mailbox.id,
@@ -198,7 +187,7 @@ def test_an_unchanged_reconnect_reuses_the_password_and_the_owner_is_told(
     )[0]
     assert "<@UADMIN>" in told["text"] and account.address in told["text"]
     # Her own reconnect tells nobody.
-    submit(h, reconnect_values(h, account), user="UALICE", mailbox_id=mailbox.id)
+    h.submit_connect(reconnect_values(h, account), user="UALICE", mailbox_id=mailbox.id)
     assert len([m for m in h.slack.messages("UALICE") if "reconnected" in m["text"]]) == 1
 
 
@@ -228,7 +217,7 @@ def test_the_address_must_be_the_login_when_reconnecting(
         account, imap_username=account.address, imap_password=account.password
     )
     values["address"]["value"]["value"] = "director@example.com"
-    answer = submit(h, values, user="UALICE", mailbox_id=mailbox.id)
+    answer = h.submit_connect(values, user="UALICE", mailbox_id=mailbox.id)
     assert answer["response_action"] == "errors", answer
     assert "must be the account you log in with" in answer["errors"]["address"]
     saved = h.ctx.mailboxes.get(mailbox.id)
@@ -241,7 +230,7 @@ def test_a_changed_address_stops_sending_through_ses(
     h = senders_harness
     _, mailbox = _ses_mailbox(h, ses_endpoint)
     other = h.new_account()  # another mailbox she can log in to
-    answer = submit(h, h.connect_values(other), user="UALICE", mailbox_id=mailbox.id)
+    answer = h.submit_connect(h.connect_values(other), user="UALICE", mailbox_id=mailbox.id)
     assert answer["response_action"] == "update", answer
     assert "sends through its own SMTP server again" in json.dumps(answer["view"])
     saved = h.ctx.mailboxes.get(mailbox.id)
@@ -294,7 +283,7 @@ def test_the_connect_modal_refuses_channels_the_person_may_not_use(
     h = harness
     h.slack.add_channel("G_BOARD", "board", is_private=True, is_member=True, members=["UADMIN"])
     account = h.new_account()
-    answer = submit(h, h.connect_values(account, channel=channel))
+    answer = h.submit_connect(h.connect_values(account, channel=channel))
     assert answer["response_action"] == "errors", answer
     assert words in answer["errors"]["channel"]
     assert h.mailbox_by_address(account.address) is None

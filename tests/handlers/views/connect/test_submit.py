@@ -13,14 +13,6 @@ from tests.support.mail_servers import free_port
 from tests.support.wait import wait_until
 
 
-def submit(h: Harness, values: dict, user: str = "UALICE", **kwargs: object) -> dict:
-    response = h.client.submit_view(
-        "mail_connect", values, user, private_metadata='{"mailbox_id": null}', **kwargs
-    )
-    assert response.status_code == 200, response.text
-    return response.json() if response.content else {}
-
-
 def assert_sentence(text: str) -> None:
     assert text.rstrip().endswith((".", ")", '"')), text
     assert "Traceback" not in text and "Error(" not in text
@@ -31,7 +23,7 @@ def test_good_credentials_save_encrypted_mailbox_join_channel_and_schedule_sync(
 ) -> None:
     h = harness
     account = h.new_account()
-    answer = submit(h, h.connect_values(account))
+    answer = h.submit_connect(h.connect_values(account))
     assert answer["response_action"] == "update"
     assert account.address in json.dumps(answer["view"])
 
@@ -78,7 +70,7 @@ def test_bad_input_answers_on_the_right_field(
     account = h.new_account()
     if overrides.get("imap_port") == "CLOSED":
         overrides = {"imap_port": str(free_port())}
-    answer = submit(h, h.connect_values(account, **overrides))
+    answer = h.submit_connect(h.connect_values(account, **overrides))
     assert answer["response_action"] == "errors", answer
     assert field in answer["errors"], answer["errors"]
     assert words in answer["errors"][field]
@@ -93,7 +85,7 @@ def test_second_personal_mailbox_for_the_same_user_is_refused(harness: Harness) 
     h = harness
     first = h.connect(user="UALICE")
     account = h.new_account()
-    answer = submit(h, h.connect_values(account), user="UALICE")
+    answer = h.submit_connect(h.connect_values(account), user="UALICE")
     assert answer["response_action"] == "errors"
     assert first.address in answer["errors"]["kind"]
     assert_sentence(answer["errors"]["kind"])
@@ -106,7 +98,7 @@ def test_second_shared_mailbox_is_refused(harness: Harness) -> None:
     h = harness
     h.connect(user="UADMIN", kind="shared")
     account = h.new_account()
-    answer = submit(h, h.connect_values(account, kind="shared"), user="UADMIN")
+    answer = h.submit_connect(h.connect_values(account, kind="shared"), user="UADMIN")
     assert answer["response_action"] == "errors"
     assert "one per workspace" in answer["errors"]["kind"]
     assert h.mailbox_by_address(account.address) is None
@@ -116,7 +108,7 @@ def test_non_admin_cannot_choose_shared(harness: Harness) -> None:
     h = harness
     account = h.new_account()
     for kind in ("shared", "marketing"):
-        answer = submit(h, h.connect_values(account, kind=kind), user="UBOB")
+        answer = h.submit_connect(h.connect_values(account, kind=kind), user="UBOB")
         assert answer["response_action"] == "errors"
         assert "Only Mailroom admins" in answer["errors"]["kind"]
     assert h.mailbox_by_address(account.address) is None
@@ -127,12 +119,12 @@ def test_private_channel_explains_how_to_invite_the_bot(harness: Harness) -> Non
     h.slack.add_channel("G_PRIV", "deals", is_private=True, members=["UALICE"])
     account = h.new_account()
     # Mailroom cannot see who is in it until invited: it says how, and saves nothing.
-    answer = submit(h, h.connect_values(account, channel="G_PRIV"))
+    answer = h.submit_connect(h.connect_values(account, channel="G_PRIV"))
     assert answer["response_action"] == "errors"
     assert "/invite @Mailroom" in answer["errors"]["channel"]
     assert h.mailbox_by_address(account.address) is None
     h.slack.add_channel("G_PRIV", "deals", is_private=True, is_member=True, members=["UALICE"])
-    answer = submit(h, h.connect_values(account, channel="G_PRIV"))
+    answer = h.submit_connect(h.connect_values(account, channel="G_PRIV"))
     assert answer["response_action"] == "update"
     assert h.mailbox_by_address(account.address) is not None
 
@@ -150,8 +142,7 @@ def test_slow_server_acks_with_testing_view_then_updates_with_the_outcome(
     opened = wait_until(h.slack.last_view, message="connect modal opened")
     account = h.new_account()
     started = time.monotonic()
-    answer = submit(
-        h,
+    answer = h.submit_connect(
         h.connect_values(account, imap_port=str(silent_server.port)),
         view=opened,
         view_id=opened["id"],
@@ -178,8 +169,8 @@ def test_slow_outcome_reaches_a_person_who_closed_the_modal(
     h = quick_timeout_harness
     account = h.new_account()
     # The modal this submission came from is no longer open: views.update cannot reach it.
-    answer = submit(
-        h, h.connect_values(account, imap_port=str(silent_server.port)), view_id="V_CLOSED"
+    answer = h.submit_connect(
+        h.connect_values(account, imap_port=str(silent_server.port)), view_id="V_CLOSED"
     )
     assert answer["response_action"] == "update"
     dm = wait_until(

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database, alembic_config
+from tests.support.old_schema import insert_mailbox
 
 
 @pytest.fixture
@@ -26,18 +27,7 @@ def test_0002_keeps_existing_mail_and_lets_two_mails_share_a_message_id(
     db = db_at_0001
     now = "2026-12-01 10:00:00"
     with db.engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO mailboxes (id, team_id, kind, owner_id, address, sender_name,"
-                " provider, imap_host, imap_port, imap_security, imap_username, smtp_host,"
-                " smtp_port, smtp_security, smtp_username, active, visible, health,"
-                " consecutive_failures, messages_synced, backfill_days, sync_mode, send_via,"
-                " created_at, updated_at) VALUES (1, 'T1', 'shared', 'U1', 'a@x.test', '',"
-                " 'imap', 'h', 993, 'ssl', '', 'h', 465, 'ssl', '', true, true, 'ok', 0, 0, 0,"
-                " 'full', 'smtp', :now, :now)"
-            ),
-            {"now": now},
-        )
+        insert_mailbox(conn, now)
         conn.execute(
             text(
                 "INSERT INTO conversations (id, mailbox_id, channel_id, thread_ts, subject,"

@@ -6,6 +6,7 @@ from alembic import command
 from sqlalchemy import text
 
 from storage.db import Database, alembic_config
+from tests.support.old_schema import insert_mailbox
 
 
 def test_existing_threads_get_the_status_of_their_last_mail(database_url: str) -> None:
@@ -13,17 +14,7 @@ def test_existing_threads_get_the_status_of_their_last_mail(database_url: str) -
     try:
         command.upgrade(alembic_config(db.engine), "0008")
         with db.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO mailboxes (id, team_id, kind, owner_id, address, sender_name, "
-                    "provider, imap_host, imap_port, imap_security, imap_username, smtp_host, "
-                    "smtp_port, smtp_security, smtp_username, active, visible, health, "
-                    "consecutive_failures, messages_synced, backfill_days, sync_mode, send_via, "
-                    "created_at, updated_at) VALUES (1, 'T', 'shared', 'U', 'a@x.com', '', "
-                    "'imap', '', 993, 'ssl', '', '', 465, 'ssl', '', true, true, 'ok', 0, 0, 0, "
-                    "'full', 'smtp', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-                )
-            )
+            insert_mailbox(conn)
             for conv, last in ((1, "out"), (2, "in")):
                 conn.execute(
                     text(

@@ -7,6 +7,7 @@ from alembic import command
 from sqlalchemy import inspect, text
 
 from storage.db import Database, alembic_config
+from tests.support.old_schema import insert_mailbox
 
 
 def _columns(db: Database) -> set[str]:
@@ -19,17 +20,7 @@ def test_0013_keeps_mailboxes_present_and_downgrades_cleanly(database_url: str) 
         config = alembic_config(db.engine)
         command.upgrade(config, "0012")
         with db.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO mailboxes (id, team_id, kind, owner_id, address, sender_name,"
-                    " provider, imap_host, imap_port, imap_security, imap_username, smtp_host,"
-                    " smtp_port, smtp_security, smtp_username, active, visible, health,"
-                    " consecutive_failures, messages_synced, backfill_days, sync_mode,"
-                    " send_via, created_at, updated_at) VALUES (1, 'T1', 'shared', 'U1',"
-                    " 'a@x.test', '', 'imap', 'h', 993, 'ssl', '', 'h', 465, 'ssl', '', true,"
-                    " true, 'ok', 0, 0, 0, 'full', 'smtp', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-                )
-            )
+            insert_mailbox(conn)
         command.upgrade(config, "0013")
         with db.engine.connect() as conn:
             rows = conn.execute(text("SELECT id, removed_at FROM mailboxes")).all()
