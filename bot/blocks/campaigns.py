@@ -19,6 +19,7 @@ from bot.blocks.common import (
     modal,
     section,
     select_input,
+    slack_date,
     text_input,
 )
 from bot.formatting.slack_text import escape, truncate
@@ -195,14 +196,6 @@ def confirmation(
     return text, blocks
 
 
-def when_text(moment: Any) -> str:
-    """A time Slack shows in each reader's own time zone."""
-    ts = int(moment.timestamp())
-    # Slack fills in {date_short_pretty} and {time}; the words around them are ours.
-    shown = _("{date} at {time}").format(date="{date_short_pretty}", time="{time}")
-    return f"<!date^{ts}^{shown}|{moment:%Y-%m-%d %H:%M} UTC>"
-
-
 def progress_bar(done: int, total: int) -> str:
     filled = int(BAR_WIDTH * done / total) if total else BAR_WIDTH
     return "█" * filled + "░" * (BAR_WIDTH - filled) + f" {100 * done // total if total else 100}%"
@@ -341,7 +334,7 @@ def campaign_list(rows: list[tuple[Campaign, dict[str, int]]]) -> tuple[str, lis
             "uncertain": format_number(uncertain),
         }
         if campaign.state == CampaignState.SCHEDULED and campaign.scheduled_at:
-            values["when"] = when_text(campaign.scheduled_at)
+            values["when"] = slack_date(campaign.scheduled_at)
             line = (
                 _(
                     "• #{id} *{name}* — {state}, {sent}/{total} sent, {uncertain} uncertain (starts {when})"

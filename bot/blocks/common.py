@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.formatting.slack_text import escape, truncate
@@ -206,3 +207,17 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
+
+
+def slack_date(value: datetime, *, words: bool = True) -> str:
+    """A moment each reader sees in their own time zone (Slack's date token: "Jan 2 at 10:00",
+    or "Jan 2 10:00" without ``words``). Clients that cannot render it show the fallback: the
+    same moment in UTC, labelled so (a naive value is taken as UTC, as the database keeps it)."""
+    moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    shown = (
+        # Slack fills in {date_short_pretty} and {time}; the words around them are ours.
+        _("{date} at {time}").format(date="{date_short_pretty}", time="{time}")
+        if words
+        else "{date_short_pretty} {time}"
+    )
+    return f"<!date^{int(moment.timestamp())}^{shown}|{moment:%Y-%m-%d %H:%M} UTC>"

@@ -14,6 +14,7 @@ from bot.blocks.common import (
     human_size,
     modal,
     section,
+    slack_date,
 )
 from bot.blocks.inbox import triage_blocks
 from bot.formatting.inbound import InboundEmail
@@ -57,11 +58,7 @@ def email_post_blocks(
     subject = escape(parsed.subject or _("(no subject)"))
     summary_source = parsed.summary or parsed.text or ""
     summary = truncate(escape(summary_source.strip()) or _("_(empty message)_"), SUMMARY_LIMIT)
-    date = (
-        f"<!date^{int(parsed.date.timestamp())}^{{date_short_pretty}} {{time}}|{parsed.date:%Y-%m-%d %H:%M}>"
-        if parsed.date
-        else _("date unknown")
-    )
+    date = slack_date(parsed.date, words=False) if parsed.date else _("date unknown")
     if sent_copy:
         listed = ", ".join(escape(a) for a in parsed.to)
         address = escape(mailbox.address)

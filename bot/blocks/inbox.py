@@ -7,7 +7,16 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.blocks.common import Block, actions, button, context, input_block, modal, option
+from bot.blocks.common import (
+    Block,
+    actions,
+    button,
+    context,
+    input_block,
+    modal,
+    option,
+    slack_date,
+)
 from locales import N_, _, ngettext
 from storage.models import ThreadStatus
 
@@ -21,19 +30,11 @@ STATUS_LABELS = {
 }
 
 
-def slack_time(when: datetime) -> str:
-    """A time each reader sees in their own time zone."""
-    stamp = int(when.replace(tzinfo=when.tzinfo or UTC).timestamp())
-    # Slack fills in {date_short_pretty} and {time}; the words around them are ours.
-    shown = _("{date} at {time}").format(date="{date_short_pretty}", time="{time}")
-    return f"<!date^{stamp}^{shown}|{when:%Y-%m-%d %H:%M} UTC>"
-
-
 def triage_blocks(
     status: str, assignee_id: str | None, snoozed_until: datetime | None = None
 ) -> list[Block]:
     if status == ThreadStatus.SNOOZED and snoozed_until is not None:
-        label = _(":zzz: *Snoozed* until {time}").format(time=slack_time(snoozed_until))
+        label = _(":zzz: *Snoozed* until {time}").format(time=slack_date(snoozed_until))
     else:
         known = STATUS_LABELS.get(ThreadStatus(status))
         label = _(known) if known else status
@@ -117,7 +118,7 @@ def status_note(actor: str | None, status: str, snoozed_until: datetime | None =
         return ":white_check_mark: " + _("{who} marked this conversation done.").format(who=who)
     if status == ThreadStatus.SNOOZED and snoozed_until is not None:
         return ":zzz: " + _("{who} snoozed this conversation until {time}.").format(
-            who=who, time=slack_time(snoozed_until)
+            who=who, time=slack_date(snoozed_until)
         )
     if status == ThreadStatus.OPEN:
         return ":large_orange_circle: " + _("{who} reopened this conversation.").format(who=who)
@@ -155,7 +156,7 @@ def waiting_list_blocks(items: list[Any], user_id: str) -> tuple[str, list[Block
         who = escape(item.conversation.customer_address or _("unknown"))
         title = f"<{item.link}|{subject}>" if item.link else subject
         owner = _("you") if item.conversation.assignee_id else _("unassigned")
-        since = _("waiting since {time}").format(time=slack_time(item.since))
+        since = _("waiting since {time}").format(time=slack_date(item.since))
         lines.append(
             truncate(
                 f"• {title} — {who} · {escape(item.mailbox.address)} · {owner} · {since}",

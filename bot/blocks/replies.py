@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.blocks.common import Block, actions, button, context, section
+from bot.blocks.common import Block, actions, button, context, section, slack_date
 from bot.blocks.email import recipients_text
-from bot.blocks.inbox import slack_time, when_modal
+from bot.blocks.inbox import when_modal
 from bot.formatting.slack_text import escape, truncate
 from locales import _
 from storage.models import Message
@@ -61,7 +61,7 @@ def held_reply_blocks(row: Message, *, scheduled: bool) -> tuple[str, list[Block
     """The thread notice while a reply waits: its undo window, or the time chosen for it."""
     to = escape(row.to_addresses) or _("the customer")
     who = f"<@{row.author_id}>" if row.author_id else ""
-    when = slack_time(row.send_after) if row.send_after else ""
+    when = slack_date(row.send_after) if row.send_after else ""
     if scheduled and when:
         if who:
             text = _("{who}'s reply to {to} is scheduled for {when}.")

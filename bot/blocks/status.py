@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bot.blocks.common import (
@@ -16,6 +16,7 @@ from bot.blocks.common import (
     option,
     plain,
     section,
+    slack_date,
 )
 from bot.formatting.slack_text import escape
 from locales import N_, _, format_list, ngettext
@@ -90,8 +91,7 @@ def channel_language_blocks(channel_id: str, current: str | None) -> list[Block]
 def when(value: datetime | None) -> str:
     if value is None:
         return _("never")
-    stamp = int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp())
-    return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{value:%Y-%m-%d %H:%M} UTC>"
+    return slack_date(value, words=False)
 
 
 def mailbox_status_blocks(

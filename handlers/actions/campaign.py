@@ -12,7 +12,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.blocks import campaigns as blocks
-from bot.blocks.common import modal, section
+from bot.blocks.common import modal, section, slack_date
 from bot.campaigns import sending
 from bot.connect import rich_values, view_values
 from bot.context import AppContext
@@ -119,7 +119,7 @@ def register(app: App, ctx: AppContext) -> None:
                 "Campaign *{name}* is scheduled for {when}. Recipients are counted (without "
                 "unsubscribed addresses) when it starts; `/mail-campaign list` shows it, and "
                 "`/mail-campaign cancel <number>` cancels it."
-            ).format(name=escape(campaign.name), when=blocks.when_text(when)),
+            ).format(name=escape(campaign.name), when=slack_date(when)),
         )
 
     @app.action(blocks.DISCARD)

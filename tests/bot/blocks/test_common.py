@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
 
 from bot.blocks.common import (
@@ -13,6 +15,7 @@ from bot.blocks.common import (
     plain,
     section,
     select_input,
+    slack_date,
     text_input,
 )
 from locales import speaking
@@ -82,3 +85,17 @@ def test_human_sizes() -> None:
         "5.0 MB",
         "3072.0 GB",
     ]
+
+
+def test_a_date_reads_a_naive_time_as_utc_and_falls_back_to_utc() -> None:
+    naive = datetime(2024, 1, 2, 3, 4)
+    aware = datetime(2024, 1, 2, 5, 4, tzinfo=timezone(timedelta(hours=2)))
+    stamp = int(datetime(2024, 1, 2, 3, 4, tzinfo=UTC).timestamp())
+    for value in (naive, aware):
+        # The same moment, and a fallback that says it in UTC (not 05:04 labelled UTC).
+        assert slack_date(value) == (
+            f"<!date^{stamp}^{{date_short_pretty}} at {{time}}|2024-01-02 03:04 UTC>"
+        )
+    assert slack_date(aware, words=False) == (
+        f"<!date^{stamp}^{{date_short_pretty}} {{time}}|2024-01-02 03:04 UTC>"
+    )

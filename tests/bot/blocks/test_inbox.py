@@ -4,7 +4,7 @@ dicts."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 from bot.blocks.inbox import (
@@ -12,7 +12,6 @@ from bot.blocks.inbox import (
     assigned_note,
     compose_modal,
     composed_root_blocks,
-    slack_time,
     status_note,
     template_list_blocks,
     template_reply_modal,
@@ -64,15 +63,6 @@ def test_triage_buttons_follow_the_status() -> None:
 def test_without_triage_keeps_only_the_mail_blocks() -> None:
     mail = [{"type": "section", "text": {"type": "mrkdwn", "text": "mail"}}]
     assert without_triage(mail + triage_blocks(ThreadStatus.WAITING, "U1")) == mail
-
-
-def test_slack_time_reads_a_naive_time_as_utc_and_has_a_fallback() -> None:
-    naive = datetime(2024, 1, 2, 3, 4)
-    aware = datetime(2024, 1, 2, 5, 4, tzinfo=timezone(timedelta(hours=2)))
-    stamp = int(datetime(2024, 1, 2, 3, 4, tzinfo=UTC).timestamp())
-    assert slack_time(naive).startswith(f"<!date^{stamp}^")
-    assert slack_time(aware).startswith(f"<!date^{stamp}^")
-    assert slack_time(naive).endswith("|2024-01-02 03:04 UTC>")
 
 
 def test_notes_name_who_did_what() -> None:
