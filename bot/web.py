@@ -6,6 +6,7 @@ run it in a worker thread instead so that one slow listener never stalls other r
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
@@ -19,6 +20,9 @@ from locales import LanguageMiddleware
 
 if TYPE_CHECKING:
     from bot.context import AppContext
+
+# Bolt context key: the monotonic time the HTTP request reached us (absent over Socket Mode).
+RECEIVED_AT = "mailroom_received_at"
 
 
 def create_web_app(bolt: App, ctx: AppContext) -> FastAPI:
@@ -36,6 +40,9 @@ def create_web_app(bolt: App, ctx: AppContext) -> FastAPI:
     api.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
 
     async def slack_events(request: Request) -> Response:
+        # When the request arrived: Slack's 3 seconds count from here, not from when a
+        # (possibly busy) worker thread started its listener.
+        received = time.monotonic()
         # Malformed requests get a plain 400 here instead of a traceback from Bolt's
         # int(timestamp) or a UTF-8 decode error (a 500).
         timestamp = request.headers.get("x-slack-request-timestamp", "")
@@ -52,6 +59,7 @@ def create_web_app(bolt: App, ctx: AppContext) -> FastAPI:
                 body=body,
                 query=request.url.query,
                 headers={k: [v] for k, v in request.headers.items()},
+                context={RECEIVED_AT: received},
             )
         except (ValueError, TypeError, AttributeError, KeyError):
             # JSON that is not an object ("[]") fails further in, building Bolt's context.
