@@ -9,7 +9,16 @@ from email.utils import make_msgid, parseaddr
 
 from bot.formatting.outbound import MAX_REPLY_RECIPIENTS
 from tests.support.harness import Harness, make_email
-from tests.support.threads import CHANNEL, ephemeral_to, open_thread, outbound_rows, reactions
+from tests.support.threads import (
+    CHANNEL,
+    ephemeral_to,
+    open_posted_thread,
+    open_thread,
+    outbound_rows,
+    reactions,
+    rendered,
+    thread_note,
+)
 from tests.support.wait import wait_until
 
 
@@ -321,27 +330,6 @@ def test_refused_reply_notice_stays_english_for_an_english_author(harness: Harne
 
 # --- Where a reply goes is shown before and after it is sent, and capped (security issue 9
 # item 4, reliability issue 10 item 8 b/c/f); small user-visible fixes in the reply itself
-
-
-def open_posted_thread(h: Harness, **email: str) -> tuple[int, str, dict]:
-    """A personal mailbox of UALICE with one customer mail posted: (mailbox id, ts, root)."""
-    account = h.new_account()
-    mailbox = h.connect(account, user="UALICE", channel=CHANNEL)
-    h.deliver(account, make_email(to=account.address, **email))
-    assert h.sync(mailbox.id).posted == 1
-    root = h.slack.top_level(CHANNEL)[-1]
-    return mailbox.id, root["ts"], root
-
-
-def rendered(message: dict) -> str:
-    return json.dumps(message.get("blocks") or []) + message.get("text", "")
-
-
-def thread_note(h: Harness, ts: str, words: str) -> dict:
-    return wait_until(
-        lambda: next((m for m in h.slack.thread(CHANNEL, ts) if words in rendered(m)), None),
-        message=f"a thread message saying {words!r}",
-    )
 
 
 def reacted(h: Harness, ts: str, name: str) -> bool:

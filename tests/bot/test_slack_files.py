@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -12,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from bot.slack_files import is_remote_file, is_slack_hosted
-from tests.support.harness import Harness, HarnessFactory, make_email
+from tests.support.harness import Harness, HarnessFactory
 from tests.support.settings import settings
+from tests.support.threads import CHANNEL, open_posted_thread, rendered, thread_note
 from tests.support.wait import wait_until
 
 
@@ -55,30 +55,6 @@ def test_remote_and_external_files_are_recognised() -> None:
     assert is_remote_file({"is_external": True})
     assert is_remote_file({"external_url": "https://drive.example/x"})
     assert not is_remote_file({"mode": "hosted", "url_private": "https://files.slack.com/x"})
-
-
-CHANNEL = "C_SALES"
-
-
-def open_thread(h: Harness, **email: str) -> tuple[int, str, dict]:
-    """A personal mailbox of UALICE with one customer mail posted: (mailbox id, ts, root)."""
-    account = h.new_account()
-    mailbox = h.connect(account, user="UALICE", channel=CHANNEL)
-    h.deliver(account, make_email(to=account.address, **email))
-    assert h.sync(mailbox.id).posted == 1
-    root = h.slack.top_level(CHANNEL)[-1]
-    return mailbox.id, root["ts"], root
-
-
-def rendered(message: dict) -> str:
-    return json.dumps(message.get("blocks") or []) + message.get("text", "")
-
-
-def thread_note(h: Harness, ts: str, words: str) -> dict:
-    return wait_until(
-        lambda: next((m for m in h.slack.thread(CHANNEL, ts) if words in rendered(m)), None),
-        message=f"a thread message saying {words!r}",
-    )
 
 
 class Recorder:
@@ -123,7 +99,7 @@ def test_a_file_pointing_elsewhere_never_receives_the_token(
     harness: Harness, recorder: Recorder
 ) -> None:
     h = harness
-    _, ts, _ = open_thread(h)
+    _, ts, _ = open_posted_thread(h)
     stolen = {
         "id": "F0STEAL",
         "name": "invoice.pdf",
@@ -143,7 +119,7 @@ def test_remote_files_are_left_out_and_listed_and_never_fetched(
     harness: Harness, recorder: Recorder
 ) -> None:
     h = harness
-    _, ts, _ = open_thread(h)
+    _, ts, _ = open_posted_thread(h)
     remote = {
         "id": "F0REMOTE",
         "name": "design.fig",
@@ -166,7 +142,7 @@ def test_a_redirect_from_slacks_host_is_not_followed_with_the_token(
     harness: Harness, recorder: Recorder
 ) -> None:
     h = harness
-    _, ts, _ = open_thread(h)
+    _, ts, _ = open_posted_thread(h)
     moved = h.slack.add_file(
         "moved.pdf", b"x", mimetype="application/pdf", redirect=f"{recorder.url}/moved"
     )
@@ -182,7 +158,7 @@ def test_a_file_larger_than_announced_is_cut_off_at_the_cap(
     harness_with: HarnessFactory,
 ) -> None:
     h = harness_with(ATTACHMENT_MAX_BYTES="1000")
-    _, ts, _ = open_thread(h)
+    _, ts, _ = open_posted_thread(h)
     big = h.slack.add_file("big.bin", b"B" * 5000, mimetype="application/octet-stream")
     big["size"] = 10  # the event understates it; the download must still stop at the cap
     h.reply(CHANNEL, ts, "A big one.", files=[big])

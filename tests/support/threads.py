@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlmodel import select
 
 from storage.models import Message
@@ -54,4 +56,27 @@ def ephemeral_to(h: Harness, user: str, words: str) -> dict:
     return wait_until(
         lambda: next((e for e in h.slack.ephemerals(user) if words in e["text"]), None),
         message=f"ephemeral to {user} saying {words!r}",
+    )
+
+
+def open_posted_thread(h: Harness, **email: str) -> tuple[int, str, dict]:
+    """A personal mailbox of UALICE with one customer mail posted: (mailbox id, ts, root)."""
+    account = h.new_account()
+    mailbox = h.connect(account, user="UALICE", channel=CHANNEL)
+    h.deliver(account, make_email(to=account.address, **email))
+    assert h.sync(mailbox.id).posted == 1
+    root = h.slack.top_level(CHANNEL)[-1]
+    return mailbox.id, root["ts"], root
+
+
+def rendered(message: dict) -> str:
+    """What a Slack message shows: its blocks and its text."""
+    return json.dumps(message.get("blocks") or []) + message.get("text", "")
+
+
+def thread_note(h: Harness, ts: str, words: str) -> dict:
+    """The message of thread ``ts`` saying ``words``, once it is there."""
+    return wait_until(
+        lambda: next((m for m in h.slack.thread(CHANNEL, ts) if words in rendered(m)), None),
+        message=f"a thread message saying {words!r}",
     )
