@@ -9,11 +9,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from storage.models import MessageState
 from tests.support.fake_slack import FakeSlack
-from tests.support.harness import AppProcess
+from tests.support.harness import AppProcess, query_scalar
 from tests.support.mail_servers import DovecotServer, SmtpServer
 from tests.support.slack_requests import (
     file_input,
@@ -46,14 +45,9 @@ def from_choices(view: dict) -> list[str]:
 
 
 def message_state(database_url: str, source_ts: str) -> str | None:
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            value = conn.execute(
-                text("SELECT state FROM messages WHERE source_ts = :ts"), {"ts": source_ts}
-            ).scalar()
-    finally:
-        engine.dispose()
+    value = query_scalar(
+        database_url, "SELECT state FROM messages WHERE source_ts = :ts", ts=source_ts
+    )
     return None if value is None else str(value)
 
 
@@ -152,15 +146,10 @@ def conversation_roots(slack: FakeSlack) -> list[dict]:
 
 
 def thread_of(database_url: str, source_ts: str) -> str | None:
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(
-                text(
-                    "SELECT c.thread_ts FROM conversations c JOIN messages m"
-                    " ON m.conversation_id = c.id WHERE m.source_ts = :ts"
-                ),
-                {"ts": source_ts},
-            ).scalar()
-    finally:
-        engine.dispose()
+    found = query_scalar(
+        database_url,
+        "SELECT c.thread_ts FROM conversations c JOIN messages m"
+        " ON m.conversation_id = c.id WHERE m.source_ts = :ts",
+        ts=source_ts,
+    )
+    return None if found is None else str(found)

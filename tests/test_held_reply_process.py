@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from tests.support.fake_slack import FakeSlack
-from tests.support.harness import AppProcess, make_email
+from tests.support.harness import AppProcess, make_email, query_scalar
 from tests.support.mail_servers import DovecotServer, SmtpServer
 from tests.support.wait import wait_until
 from tests.test_app_process import (  # noqa: F401  (fixture)
@@ -24,14 +23,9 @@ from tests.test_app_process import (  # noqa: F401  (fixture)
 
 
 def send_after(database_url: str, reply_ts: str) -> datetime | None:
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            value = conn.execute(
-                text("SELECT send_after FROM messages WHERE source_ts = :ts"), {"ts": reply_ts}
-            ).scalar()
-    finally:
-        engine.dispose()
+    value = query_scalar(
+        database_url, "SELECT send_after FROM messages WHERE source_ts = :ts", ts=reply_ts
+    )
     if value is None:
         return None
     stamp = datetime.fromisoformat(str(value))

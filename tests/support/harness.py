@@ -98,6 +98,16 @@ def _sqlalchemy_url(url: str) -> str:
     )
 
 
+def query_scalar(database_url: str, sql: str, **params: Any) -> Any:
+    """One value read from an app process's database (its DATABASE_URL), e.g. after a kill."""
+    engine = create_engine(_sqlalchemy_url(database_url))
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text(sql), params).scalar()
+    finally:
+        engine.dispose()
+
+
 # --- Mail -----------------------------------------------------------------------------------
 
 
@@ -550,13 +560,10 @@ class AppProcess:
         The root post shows up in Slack a moment before the app stores its ts; a reply sent
         in that moment would not (yet) be recognised as a reply to a Mailroom thread.
         """
-        engine = create_engine(_sqlalchemy_url(self.env["DATABASE_URL"]))
-        try:
-            with engine.connect() as conn:
-                found = conn.execute(
-                    text("SELECT 1 FROM conversations WHERE channel_id = :c AND thread_ts = :t"),
-                    {"c": channel, "t": thread_ts},
-                ).first()
-            return found is not None
-        finally:
-            engine.dispose()
+        found = query_scalar(
+            self.env["DATABASE_URL"],
+            "SELECT 1 FROM conversations WHERE channel_id = :c AND thread_ts = :t",
+            c=channel,
+            t=thread_ts,
+        )
+        return found is not None
