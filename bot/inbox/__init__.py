@@ -16,7 +16,7 @@ def install(ctx: AppContext) -> None:
         lambda mailbox, row, parsed: triage.on_mail_recorded(ctx, mailbox, row, parsed)
     )
     ctx.replies.sent_hooks.append(lambda mailbox, row: triage.on_reply_sent(ctx, mailbox, row))
-    ctx.replies.before_recovered_send.append(partial(compose.post_root, ctx))
+    ctx.replies.before_recovered_send.append(partial(compose.recover_root, ctx))
     ctx.events.started.connect(partial(triage.resume_snoozes, ctx))
     ctx.events.started.connect(partial(_schedule_reminders, ctx))
     ctx.events.started.connect(partial(_schedule_held_reply_sweep, ctx))

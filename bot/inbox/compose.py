@@ -331,16 +331,23 @@ ROOT_METADATA_EVENT = "mailroom_compose"
 
 
 def start(ctx: AppContext, row: Message) -> None:
-    """After the ack: post the thread's root, then send the recorded mail (exactly once)."""
-    post_root(ctx, row)
+    """After the ack: post the thread's root, then send the recorded mail (exactly once).
+    Nothing of this row was posted before (it was recorded just now), so Slack is not
+    searched for an earlier post."""
+    post_root(ctx, row, recovering=False)
     ctx.replies.send(saved_id(row))
 
 
-def post_root(ctx: AppContext, row: Message) -> None:
-    """The conversation's first post in Slack, once: skipped when its thread is known, and
-    found by its metadata (not posted again) when a crash came after Slack took it. Also
-    run by reply recovery (``ReplyService.before_recovered_send``) for a mail written here
-    whose process died after the ack."""
+def recover_root(ctx: AppContext, row: Message) -> None:
+    """``ReplyService.before_recovered_send``: the first post of a mail written here whose
+    process died after the ack; found by its metadata (not posted again) when the crash came
+    after Slack took it."""
+    post_root(ctx, row, recovering=True)
+
+
+def post_root(ctx: AppContext, row: Message, *, recovering: bool) -> None:
+    """The conversation's first post in Slack, once: skipped when its thread is known; when
+    ``recovering``, first looked for in Slack by its metadata."""
     if not row.source_ts or not row.source_ts.startswith(COMPOSED):
         return  # a reply in an existing thread
     with ctx.db.session() as session:
@@ -369,8 +376,12 @@ def post_root(ctx: AppContext, row: Message) -> None:
         )
     payload = {"message": saved_id(row)}
     created = row.created_at.replace(tzinfo=row.created_at.tzinfo or UTC)
-    ts = ctx.slack.find_post(
-        channel, (created - timedelta(minutes=5)).timestamp(), ROOT_METADATA_EVENT, payload
+    ts = (
+        ctx.slack.find_post(
+            channel, (created - timedelta(minutes=5)).timestamp(), ROOT_METADATA_EVENT, payload
+        )
+        if recovering
+        else None
     )
     try:
         if ts is None:

@@ -150,8 +150,8 @@ def test_a_first_post_slack_took_before_a_crash_is_found_again_not_doubled(
         session.add(conversation)
         session.expunge(row)
 
-    compose.post_root(h.ctx, row)
-    compose.post_root(h.ctx, row)
+    compose.recover_root(h.ctx, row)
+    compose.recover_root(h.ctx, row)
 
     assert [m["ts"] for m in h.slack.top_level(CHANNEL)] == [root["ts"]]
     with h.ctx.db.session() as session:
