@@ -362,6 +362,19 @@ def check_duplicates(ctx: Core, form: ConnectForm, user_id: str, team_id: str) -
     )
 
 
+def examine_submission(
+    ctx: Core, form: ConnectForm, user_id: str, team_id: str, existing: Mailbox | None
+) -> dict[str, str]:
+    """The submission's checks, then the login test: field errors, empty when the mailbox
+    may be saved. One call, so the listener can bound all of it by Slack's ack window (the
+    checks ask Slack and the database, which a loaded machine can make slow too)."""
+    try:
+        check_submission(ctx, form, user_id, team_id, existing)
+    except FormErrors as exc:
+        return exc.errors
+    return test_connection(ctx, form)
+
+
 def test_connection(ctx: Core, form: ConnectForm) -> dict[str, str]:
     """Check hosts are allowed, then log in to IMAP and SMTP in parallel.
 

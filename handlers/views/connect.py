@@ -1,7 +1,7 @@
 """The connect modal's submission: validate, test the logins, then save.
 
-Slack wants an answer within 3 seconds. The login test gets 2 of them (the rest is for a loaded machine); when the
-servers are slower we answer with a "testing..." view and finish with views.update.
+Slack wants an answer within 3 seconds. The checks and the login test get 2 of them (the rest
+is for a loaded machine); when they take longer we answer with a "testing..." view and finish with views.update.
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ from bot.blocks.connect import (
 from bot.connect import (
     ConnectForm,
     FormErrors,
-    check_submission,
+    examine_submission,
     join_channel,
     parse_connect_form,
     save_mailbox,
     tell_owner_of_reconnect,
-    test_connection,
     view_values,
 )
 from bot.context import AppContext
@@ -76,13 +75,13 @@ def register(app: App, ctx: AppContext) -> None:
                 mailbox_id=mailbox_id,
                 has_saved_password=bool(existing and existing.secrets),
             )
-            check_submission(ctx, form, user, team, existing)
         except FormErrors as exc:
             ack(response_action="errors", errors=exc.errors)
             return
-        future = _pool.submit(test_connection, ctx, form)
+        # The checks ask Slack and the database and the test logs in: all of it runs in the
+        # pool, so the ack comes within the budget however slow any of them is.
+        future = _pool.submit(examine_submission, ctx, form, user, team, existing)
         try:
-            # The checks above asked Slack too: the budget counts from the submission.
             errors = future.result(timeout=max(0.05, ACK_BUDGET - (time.monotonic() - started)))
         except FutureTimeout:
             ack(response_action="update", view=testing_view(form.address))

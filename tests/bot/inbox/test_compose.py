@@ -140,6 +140,9 @@ def test_a_first_post_slack_took_before_a_crash_is_found_again_not_doubled(
     )
     h.smtp.wait_for_messages(1)
     [root] = wait_until(lambda: h.slack.top_level(CHANNEL), message="the first post")
+    # The send ends with its confirmation in the thread; clearing the thread before that
+    # would send the confirmation to the channel.
+    wait_until(lambda: h.slack.thread(CHANNEL, root["ts"]), message="the sent confirmation")
     with h.ctx.db.session() as session:
         row = session.exec(
             select(Message).where(Message.source_ts == f"compose:{view['id']}")

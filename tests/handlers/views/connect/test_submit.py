@@ -163,6 +163,31 @@ def test_slow_server_acks_with_testing_view_then_updates_with_the_outcome(
     assert h.mailbox_by_address(account.address) is None
 
 
+def test_a_slow_slack_during_the_checks_still_gets_its_ack_in_time(harness: Harness) -> None:
+    """The submission's own checks ask Slack (may this person use the channel?): when Slack
+    hangs there, the ack still comes within the budget, and the outcome follows."""
+    h = harness
+    h.client.command("/mail-connect", "", "UALICE")
+    opened = wait_until(h.slack.last_view, message="connect modal opened")
+    account = h.new_account()
+    stall = h.slack.stall("conversations.info")
+    try:
+        started = time.monotonic()
+        answer = h.submit_connect(h.connect_values(account), view=opened, view_id=opened["id"])
+        assert time.monotonic() - started < 3.0
+        assert stall.entered.is_set()  # the check really was waiting on Slack
+    finally:
+        stall.set()
+    assert answer["response_action"] == "update"
+    assert answer["view"]["callback_id"] == "mail_connect_testing"
+    update = wait_until(
+        lambda: h.slack.calls_to("views.update"), timeout=15, message="the outcome"
+    )[0]
+    assert update.params["view_id"] == opened["id"]
+    assert account.address in json.dumps(update.params["view"])
+    wait_until(lambda: h.mailbox_by_address(account.address), message="the mailbox saved after all")
+
+
 def test_slow_outcome_reaches_a_person_who_closed_the_modal(
     quick_timeout_harness: Harness, silent_server: SilentServer
 ) -> None:
