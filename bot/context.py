@@ -20,7 +20,7 @@ from bot.hooks import (
 
 if TYPE_CHECKING:
     from bot.campaigns.sending import CampaignEngine
-    from bot.jobs import Jobs
+    from bot.jobs import Jobs, JobWorker
     from bot.lifecycle import MailboxLifecycle
     from bot.ownership import Ownership
     from bot.push.engine import PushEngine
@@ -44,9 +44,11 @@ class AppContext(Core):
     # Activate, pause, hide, choose a channel, connected, reconnect, remove, sync mode,
     # language: role check, guards, scheduling, mailbox_changed (bot/lifecycle.py).
     lifecycle: MailboxLifecycle = field(init=False)
-    # Which mailboxes this process syncs (leases), and work routed to their workers.
+    # Which mailboxes this process syncs (leases); where a mailbox's work runs (here, or
+    # its worker woken up); the worker side that picks up waiting work.
     ownership: Ownership = field(init=False)
     jobs: Jobs = field(init=False)
+    job_worker: JobWorker = field(init=False)
     # Services of the features (bot/features.py); None when a feature is not installed.
     senders: Senders | None = None
     signin: SignIn | None = None

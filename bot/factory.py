@@ -13,7 +13,7 @@ from slack_bolt import App
 
 from bot import features, push
 from bot.context import AppContext
-from bot.jobs import Jobs
+from bot.jobs import Jobs, JobWorker
 from bot.languages import Languages
 from bot.lifecycle import MailboxLifecycle
 from bot.mailboxes import Mailboxes
@@ -67,13 +67,13 @@ class Mailroom:
         )
         ctx.ownership.start()
         if ctx.jobs.coordinating:
-            ctx.jobs.start()  # picks up waiting replies now, then at wake-ups and heartbeats
+            ctx.job_worker.start()  # picks up waiting replies now, then at wake-ups and heartbeats
         else:
             ctx.scheduler.once("recover", ctx.replies.recover)
         ctx.events.started.emit()
 
     def stop(self) -> None:
-        self.ctx.jobs.stop()
+        self.ctx.job_worker.stop()
         self.ctx.scheduler.shutdown()
         # DONE + LOGOUT on every push connection, within 5 seconds in all; only then are
         # the leases handed over, so two processes never hold one mailbox's connection.
@@ -128,7 +128,7 @@ def build_context(settings: Settings) -> AppContext:
     ctx.jobs = Jobs(ctx, ctx.ownership)
     ctx.sync = SyncService(ctx, ctx.ownership, ctx.jobs)
     ctx.replies = ReplyService(ctx, ctx.jobs)
-    ctx.jobs.hand_work_to(ctx.sync, ctx.replies)
+    ctx.job_worker = JobWorker(ctx, ctx.jobs, ctx.sync, ctx.replies)
     ctx.lifecycle = MailboxLifecycle(
         mailboxes,
         ctx.roles,

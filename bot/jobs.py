@@ -17,7 +17,6 @@ On SQLite (one process) and in a process with the scheduler off, everything runs
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -25,10 +24,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from sqlmodel import select
-
 from bot.ownership import NOTIFY_CHANNEL, LeaseLost, notify_others
-from storage.models import Conversation, ReplyInbox
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -56,83 +52,32 @@ class RepliesHere(Protocol):
 
 
 class Jobs:
+    """Where a mailbox's work runs: here, or in the worker holding its lease (woken up)."""
+
     def __init__(self, ctx: Core, ownership: Ownership) -> None:
         settings = ctx.settings
         self.ctx = ctx
         self.ownership = ownership
-        # Who does the work (``hand_work_to``): the sync and reply services, built after
-        # this router because they ask it where their work runs.
-        self.sync: SyncsHere | None = None
-        self.replies: RepliesHere | None = None
         self.role = settings.mailroom_role
         # Several processes share the work only on PostgreSQL, with the scheduler on.
         self.coordinating = not settings.is_sqlite and settings.mailroom_scheduler == "on"
-        # A reply left SENDING by another worker is re-checked only after it surely stopped:
-        # its lease ran out and any SMTP conversation it had would have timed out.
-        self.sending_stale = timedelta(
-            seconds=settings.mailroom_lease_seconds + 3 * settings.smtp_timeout_seconds
-        )
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._wanted = threading.Event()  # a pickup is wanted now (wake-ups coalesce)
-
-    def hand_work_to(self, sync: SyncsHere, replies: RepliesHere) -> None:
-        self.sync = sync
-        self.replies = replies
 
     @property
     def works_here(self) -> bool:
         return self.role != "web"
 
-    def _sync(self) -> SyncsHere:
-        if self.sync is None:
-            raise RuntimeError("Jobs.hand_work_to was not called (bot/factory.py)")
-        return self.sync
-
-    def _replies(self) -> RepliesHere:
-        if self.replies is None:
-            raise RuntimeError("Jobs.hand_work_to was not called (bot/factory.py)")
-        return self.replies
-
-    # --- Life cycle -------------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Worker side: listen for wake-ups and pick up waiting work every heartbeat."""
-        if not self.coordinating or not self.works_here or self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._listen, name="jobs-listen", daemon=True)
-        self._thread.start()
-        self._wanted.set()  # the first pickup at once: what earlier processes left waiting
-        threading.Thread(target=self._pick_up, name="jobs-pickup", daemon=True).start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wanted.set()
-
-    # --- Entry points (any role) -------------------------------------------------------------
-
-    def sync_now(self, mailbox_id: int) -> None:
+    def runs_here(self, mailbox_id: int, wake: str) -> bool:
+        """Whether this process does the mailbox's work now; if not, its worker is woken
+        up with ``wake`` (``"replies"``, ``"sync:<id>"``) to do it."""
         if self._here(mailbox_id):
-            self._sync().sync_here(mailbox_id)
-        else:
-            self.notify(f"sync:{mailbox_id}")
-
-    def reply_received(self, inbox_id: int) -> None:
-        """A thread message was stored (before Slack's ack): handle it here or wake its
-        mailbox's worker."""
-        mailbox_id = self._inbox_mailbox(inbox_id)
-        if mailbox_id is None or self._here(mailbox_id):
-            self._replies().handle_thread_message(inbox_id)
-        else:
-            self.notify("replies")
+            return True
+        self.notify(wake)
+        return False
 
     def sends_here(self, mailbox_id: int) -> bool:
         """Whether this process sends the mailbox's replies now; if not, its worker is
         woken up to do it."""
-        if self._here(mailbox_id):
-            return True
-        self.notify("replies")
-        return False
+        return self.runs_here(mailbox_id, "replies")
 
     def fence_send(self, session: Session, mailbox_id: int) -> bool:
         """Inside the PENDING_SEND -> SENDING claim: False when another worker holds the
@@ -154,12 +99,55 @@ class Jobs:
                 "could not wake the workers (%s); they pick it up within a heartbeat", payload
             )
 
+    def _here(self, mailbox_id: int) -> bool:
+        if not self.coordinating:
+            return True  # SQLite, or a process with the scheduler off: all work is local
+        if not self.works_here:
+            return False
+        ownership = self.ownership
+        return ownership.holds(mailbox_id) or ownership.try_claim(mailbox_id)
+
+
+class JobWorker:
+    """The worker side: listens for wake-ups and picks up the waiting work of the
+    mailboxes this process holds, through the services that do it."""
+
+    def __init__(self, ctx: Core, jobs: Jobs, sync: SyncsHere, replies: RepliesHere) -> None:
+        self.ctx = ctx
+        self.jobs = jobs
+        self.ownership = jobs.ownership
+        self.sync = sync
+        self.replies = replies
+        settings = ctx.settings
+        # A reply left SENDING by another worker is re-checked only after it surely stopped:
+        # its lease ran out and any SMTP conversation it had would have timed out.
+        self.sending_stale = timedelta(
+            seconds=settings.mailroom_lease_seconds + 3 * settings.smtp_timeout_seconds
+        )
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._wanted = threading.Event()  # a pickup is wanted now (wake-ups coalesce)
+
+    def start(self) -> None:
+        """Listen for wake-ups and pick up waiting work every heartbeat."""
+        jobs = self.jobs
+        if not jobs.coordinating or not jobs.works_here or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._listen, name="jobs-listen", daemon=True)
+        self._thread.start()
+        self._wanted.set()  # the first pickup at once: what earlier processes left waiting
+        threading.Thread(target=self._pick_up, name="jobs-pickup", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wanted.set()
+
     # --- Worker side ------------------------------------------------------------------------
 
     def pickup(self) -> None:
         """Handle the waiting thread messages and replies of the mailboxes held here."""
-        if self.works_here:
-            self._replies().recover(mine=self.ownership.holds, sending_stale=self.sending_stale)
+        if self.jobs.works_here:
+            self.replies.recover(mine=self.ownership.holds, sending_stale=self.sending_stale)
 
     def _pick_up(self) -> None:
         """One pickup at a time: at every wake-up (several during a run become one more
@@ -173,27 +161,6 @@ class Jobs:
                 self.pickup()
             except Exception:
                 log.exception("picking up waiting replies failed")
-
-    def _here(self, mailbox_id: int) -> bool:
-        if not self.coordinating:
-            return True  # SQLite, or a process with the scheduler off: all work is local
-        if not self.works_here:
-            return False
-        ownership = self.ownership
-        return ownership.holds(mailbox_id) or ownership.try_claim(mailbox_id)
-
-    def _inbox_mailbox(self, inbox_id: int) -> int | None:
-        with self.ctx.db.session() as session:
-            inbox = session.get(ReplyInbox, inbox_id)
-            if inbox is None:
-                return None
-            thread_ts = json.loads(inbox.event_json).get("thread_ts")
-            return session.exec(
-                select(Conversation.mailbox_id).where(
-                    Conversation.channel_id == inbox.channel_id,
-                    Conversation.thread_ts == thread_ts,
-                )
-            ).first()
 
     def _listen(self) -> None:
         import psycopg
@@ -224,4 +191,4 @@ class Jobs:
         elif payload.startswith("sync:") and payload[5:].isdigit():
             mailbox_id = int(payload[5:])
             if self.ownership.holds(mailbox_id):
-                self._sync().sync_here(mailbox_id)
+                self.sync.sync_here(mailbox_id)

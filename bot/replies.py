@@ -169,6 +169,26 @@ class ReplyService:
             return None
         return row.id
 
+    def reply_received(self, inbox_id: int) -> None:
+        """After the ack: handle the stored thread message here, or wake the worker that
+        holds its mailbox (bot.jobs), whose pickup handles it."""
+        mailbox_id = self._inbox_mailbox(inbox_id)
+        if mailbox_id is None or self.jobs.runs_here(mailbox_id, "replies"):
+            self.handle_thread_message(inbox_id)
+
+    def _inbox_mailbox(self, inbox_id: int) -> int | None:
+        with self.ctx.db.session() as session:
+            inbox = session.get(ReplyInbox, inbox_id)
+            if inbox is None:
+                return None
+            thread_ts = json.loads(inbox.event_json).get("thread_ts")
+            return session.exec(
+                select(Conversation.mailbox_id).where(
+                    Conversation.channel_id == inbox.channel_id,
+                    Conversation.thread_ts == thread_ts,
+                )
+            ).first()
+
     def handle_thread_message(self, inbox_id: int) -> None:
         """Turn a stored thread message into a note, a refusal or a reply, then send it.
 

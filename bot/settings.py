@@ -293,7 +293,11 @@ def ensure_secret_key(settings: Settings) -> list[str]:
     """
     if settings.secret_keys:
         return settings.secret_keys
-    key_file = settings.secret_key_path
+    return key_file_keys(settings.secret_key_path)
+
+
+def key_file_keys(key_file: Path) -> list[str]:
+    """The keys in ``key_file``, which is created with a new key when missing."""
     if key_file.exists():
         return _split_list(key_file.read_text().replace("\n", ","))
     make_private_dir(key_file.parent)

@@ -9,11 +9,13 @@ button, because link scanners fetch every URL in a mail.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import html
 import logging
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Response
@@ -22,7 +24,7 @@ from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from bot.formatting.inbound import InboundEmail
-from bot.settings import Settings, ensure_secret_key
+from bot.settings import key_file_keys
 from locales import _, current_language, language_of
 from storage.models import Campaign, CampaignRecipient, Mailbox, MailboxKind, Suppression
 
@@ -45,18 +47,18 @@ SECURITY_HEADERS = {
 }
 
 
-# Derived once per settings (a campaign signs one link per recipient). The settings object
-# is kept with its key so its id() cannot be reused by another one.
-_KEYS: dict[int, tuple[Settings, bytes]] = {}
-
-
 def _key(ctx: Core) -> bytes:
-    known = _KEYS.get(id(ctx.settings))
-    if known is None:
-        secret = ensure_secret_key(ctx.settings)[0]
-        key = hashlib.sha256(b"mailroom-unsubscribe\0" + secret.encode()).digest()
-        known = _KEYS[id(ctx.settings)] = (ctx.settings, key)
-    return known[1]
+    settings = ctx.settings
+    return _derive_key(tuple(settings.secret_keys), str(settings.secret_key_path))
+
+
+# Derived once per key source, not per link: a campaign signs one link per recipient, and
+# without MAILROOM_SECRET_KEY the key is read from a file. Keyed by plain values, so no
+# settings object is kept alive, and bounded.
+@functools.lru_cache(maxsize=16)
+def _derive_key(secret_keys: tuple[str, ...], key_file: str) -> bytes:
+    secret = list(secret_keys) or key_file_keys(Path(key_file))
+    return hashlib.sha256(b"mailroom-unsubscribe\0" + secret[0].encode()).digest()
 
 
 def _signature(ctx: Core, campaign_id: int, row_id: int, address: str) -> str:

@@ -131,8 +131,9 @@ class SyncService:
             self._release(mailbox_id)
 
     def sync_now(self, mailbox_id: int) -> None:
-        """Sync soon, wherever the mailbox is owned (bot.jobs routes it to that worker)."""
-        self.jobs.sync_now(mailbox_id)
+        """Sync soon, wherever the mailbox is owned (bot.jobs wakes that worker)."""
+        if self.jobs.runs_here(mailbox_id, f"sync:{mailbox_id}"):
+            self.sync_here(mailbox_id)
 
     def sync_here(self, mailbox_id: int) -> None:
         self.ctx.scheduler.once(f"syncnow:{mailbox_id}", self.run, mailbox_id)

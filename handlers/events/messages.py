@@ -41,4 +41,4 @@ def register(app: App, ctx: AppContext) -> None:
         # Handled here, or by the worker that holds the mailbox (bot.jobs).
         inbox_id = context.get(INBOX_KEY)
         if inbox_id is not None:
-            ctx.jobs.reply_received(inbox_id)
+            ctx.replies.reply_received(inbox_id)

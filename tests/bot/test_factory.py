@@ -49,7 +49,7 @@ def test_jobs_hand_a_sync_to_the_sync_service_and_a_thread_message_to_the_replie
     mailbox = h.connect(account, channel=CHANNEL)
     h.deliver(account, make_email(to=account.address, subject="Routed by the jobs"))
     # "Sync now" goes through the router: this process holds the mailbox, so it syncs here.
-    h.ctx.jobs.sync_now(mailbox.id)
+    h.ctx.sync.sync_now(mailbox.id)
     root = wait_until(
         lambda: next(
             (m for m in h.slack.top_level(CHANNEL) if "Routed by the jobs" in m.get("text", "")),

@@ -4,13 +4,14 @@ under the mailbox's lease. (Between real processes: tests/scale/test_scale_proce
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 
 from bot.ownership import NOTIFY_CHANNEL
-from tests.support.harness import HarnessFactory
+from tests.support.harness import HarnessFactory, make_email
 from tests.support.wait import wait_until
 
 
@@ -45,7 +46,7 @@ def test_a_web_process_wakes_the_workers_and_does_no_work_itself(
     jobs = h.ctx.jobs
     assert jobs.coordinating and not jobs.works_here
     assert jobs.sends_here(mailbox.id) is False
-    jobs.sync_now(mailbox.id)
+    h.ctx.sync.sync_now(mailbox.id)
     assert {"replies", f"sync:{mailbox.id}"} <= heard(listener, {"replies", f"sync:{mailbox.id}"})
     assert not h.ctx.ownership.holds(mailbox.id)
 
@@ -69,3 +70,31 @@ def test_without_coordination_everything_runs_here(harness_with: HarnessFactory)
     assert mailbox.id is not None
     assert not h.ctx.jobs.coordinating
     assert h.ctx.jobs.sends_here(mailbox.id) is True
+
+
+def test_a_wake_up_makes_the_worker_holding_the_mailbox_sync_it(
+    postgres_database: str, harness_with: HarnessFactory
+) -> None:
+    """ "Sync now" in a web process: the worker holding the lease hears the NOTIFY
+    (JobWorker) and syncs at once, long before its next poll."""
+    web = harness_with(database_url=postgres_database, MAILROOM_ROLE="web")
+    account = web.new_account()
+    mailbox = web.connect(account, user="UALICE")
+    assert mailbox.id is not None
+    worker = harness_with(
+        database_url=postgres_database, MAILROOM_ROLE="worker", SYNC_INTERVAL_SECONDS="3600"
+    )
+    wait_until(lambda: worker.ctx.ownership.holds(mailbox.id), message="the worker's lease")
+
+    def synced_once() -> bool:
+        found = worker.ctx.mailboxes.get(mailbox.id)
+        return found is not None and found.last_success_at is not None
+
+    wait_until(synced_once, timeout=20, message="the worker's first sync after its claim")
+    web.deliver(account, make_email(to=account.address, subject="Wake up and sync"))
+    web.ctx.sync.sync_now(mailbox.id)
+    wait_until(
+        lambda: "Wake up and sync" in json.dumps(worker.slack.top_level(mailbox.channel_id or "")),
+        timeout=20,
+        message="the worker posted the mail after the wake-up",
+    )

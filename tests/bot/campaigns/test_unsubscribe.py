@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -276,3 +277,26 @@ def test_the_mailto_unsubscribe_works_and_admins_can_list_and_remove_entries(
         "UADMIN",
     )
     assert suppressed(h) == {}
+
+
+def test_links_are_signed_with_the_app_s_own_key(tmp_path: Path) -> None:
+    """The same key (configured, or read from the key file) signs the same link; another
+    key signs another one. Nothing about it needs the settings object to be kept."""
+    from types import SimpleNamespace
+
+    from cryptography.fernet import Fernet
+
+    from tests.support.settings import settings
+
+    def token(**fields: object) -> str:
+        ctx = SimpleNamespace(settings=settings(tmp_path, **fields))
+        return make_token(ctx, 7, 11, "Carla@Customer.example.com")  # type: ignore[arg-type]
+
+    from_file = token()
+    assert token() == from_file  # the key file is read back, not made again
+    assert token(mailroom_data_dir=tmp_path / "elsewhere") != from_file  # another file's key
+    key = Fernet.generate_key().decode()
+    assert token(mailroom_secret_key=key) == token(mailroom_secret_key=key)
+    assert token(mailroom_secret_key=key) != from_file
+    row, signature = from_file.split(".")
+    assert row == "11" and len(signature) == 32
