@@ -22,6 +22,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 log = logging.getLogger(__name__)
+# Pages of 200 read when looking for an earlier post after a crash (find_post).
+FIND_POST_PAGES = 20
 
 
 def make_web_client(token: str, base_url: str, *, max_retries: int = 6) -> WebClient:
@@ -116,30 +118,47 @@ class Slack:
         whose metadata is ``event_type`` with ``payload``'s items: after a crash between
         Slack accepting a post and us recording it, the post is found instead of doubled.
         None when there is none, or when Slack cannot be asked now (logged)."""
-        try:
-            if thread_ts:
-                answer = self.client.conversations_replies(
-                    channel=channel,
-                    ts=thread_ts,
-                    oldest=f"{oldest:.6f}",
-                    include_all_metadata=True,
-                    limit=200,
+        cursor: str | None = None
+        # Bounded: a channel's posts since ``oldest`` (minutes before ours) fit in a few
+        # pages; a runaway channel must not turn recovery into an endless crawl.
+        for _page in range(FIND_POST_PAGES):
+            try:
+                if thread_ts:
+                    answer = self.client.conversations_replies(
+                        channel=channel,
+                        ts=thread_ts,
+                        oldest=f"{oldest:.6f}",
+                        include_all_metadata=True,
+                        limit=200,
+                        cursor=cursor,
+                    )
+                else:
+                    answer = self.client.conversations_history(
+                        channel=channel,
+                        oldest=f"{oldest:.6f}",
+                        include_all_metadata=True,
+                        limit=200,
+                        cursor=cursor,
+                    )
+            except SlackApiError as exc:
+                log.warning(
+                    "could not check Slack for an earlier post: %s", exc.response.get("error")
                 )
-            else:
-                answer = self.client.conversations_history(
-                    channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200
-                )
-        except SlackApiError as exc:
-            log.warning("could not check Slack for an earlier post: %s", exc.response.get("error"))
-            return None
-        messages: list[dict[str, Any]] = answer.get("messages", [])
-        for message in messages:
-            meta = message.get("metadata") or {}
-            found = meta.get("event_payload") or {}
-            if meta.get("event_type") == event_type and all(
-                found.get(key) == value for key, value in payload.items()
-            ):
-                return str(message["ts"])
+                return None
+            messages: list[dict[str, Any]] = answer.get("messages", [])
+            for message in messages:
+                meta = message.get("metadata") or {}
+                found = meta.get("event_payload") or {}
+                if meta.get("event_type") == event_type and all(
+                    found.get(key) == value for key, value in payload.items()
+                ):
+                    return str(message["ts"])
+            cursor = (answer.get("response_metadata") or {}).get("next_cursor") or None
+            if not answer.get("has_more") or not cursor:
+                return None
+        log.warning(
+            "stopped looking for an earlier post in %s after %d pages", channel, FIND_POST_PAGES
+        )
         return None
 
     def ephemeral(

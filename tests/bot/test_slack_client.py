@@ -74,3 +74,35 @@ def test_an_already_added_reaction_is_fine_other_refusals_are_not(
     slack_fake.reject("reactions.add", lambda params: True, error="message_not_found")
     with pytest.raises(SlackApiError):
         slack.react("C_SALES", "1.2", "lock")
+
+
+@pytest.mark.parametrize("in_thread", [False, True])
+def test_an_earlier_post_is_found_past_the_first_page(
+    slack_fake: FakeSlack, in_thread: bool
+) -> None:
+    """After a crash, our post is looked for by its metadata: in a busy channel (or thread)
+    it is beyond the first page of 200 Slack returns, whichever end Slack starts from
+    (history: newest first; a thread: oldest first)."""
+    slack = slack_for(slack_fake)
+    root = slack.post("C_SALES", "root") if in_thread else None
+
+    def chatter(count: int) -> None:
+        for n in range(count):  # straight to the client: Slack.post paces 1 a second
+            slack.client.chat_postMessage(channel="C_SALES", text=f"chatter {n}", thread_ts=root)
+
+    chatter(250)
+    ours = slack.post(
+        "C_SALES",
+        "ours",
+        thread_ts=root,
+        metadata={"event_type": "mailroom_post", "event_payload": {"message": 7}},
+    )
+    chatter(250)
+    oldest = float(ours) - 60
+    method = "conversations.replies" if in_thread else "conversations.history"
+    found = slack.find_post("C_SALES", oldest, "mailroom_post", {"message": 7}, thread_ts=root)
+    assert found == ours
+    assert len(slack_fake.calls_to(method)) == 2  # the second page had it
+    missing = slack.find_post("C_SALES", oldest, "mailroom_post", {"message": 8}, thread_ts=root)
+    assert missing is None
+    assert len(slack_fake.calls_to(method)) == 2 + 3  # every page, then no more
