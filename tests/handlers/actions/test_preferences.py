@@ -45,9 +45,10 @@ def test_preview_and_send_me_a_test_change_nothing_until_save(harness: Harness) 
     h.client.action(
         "footer_preview", str(mailbox.id), "UALICE", view=view, state_values=footer_state(GOOD)
     )
+    # The editor itself has a "Preview" button: wait for the preview's own block.
     preview = wait_until(
         lambda: (
-            "Preview" in json.dumps(h.slack.last_view()["blocks"])
+            any(b.get("block_id") == "preview" for b in h.slack.last_view()["blocks"])
             and json.dumps(h.slack.last_view()["blocks"])
         ),
         message="preview",
