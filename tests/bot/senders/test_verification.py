@@ -53,6 +53,12 @@ def test_checks_every_minute_then_every_ten_minutes_until_expiry(
     assert row(senders).status == "PENDING"
 
 
+def announced(h: Harness, channel: str, words: str) -> list[dict]:
+    """The announcements in ``channel``, once there is one: the app's own scheduled run may
+    be announcing the same outcome at that moment (once per key: it finishes the posts)."""
+    return wait_until(lambda: posts_saying(h, channel, words), message=f"{words} in {channel}")
+
+
 def test_verified_is_announced_once_to_the_admin_and_the_admin_channel(
     senders_harness: Harness, ses_endpoint: MotoSes
 ) -> None:
@@ -67,7 +73,7 @@ def test_verified_is_announced_once_to_the_admin_and_the_admin_channel(
     assert senders.follow_due_verifications(now=later + timedelta(hours=1)) == []
     senders.verifications.announce(row(senders))  # a repeated announcement is harmless
     for channel in ("UADMIN", ADMIN_CHANNEL):
-        sent = posts_saying(h, channel, "is verified in Amazon SES")
+        sent = announced(h, channel, "is verified in Amazon SES")
         assert len(sent) == 1, channel
         assert "Mailroom can now send as *Ana* &lt;sales@good.test&gt;" in sent[0]["text"]
     assert (row(senders).status, row(senders).notified_status) == ("SUCCESS", "SUCCESS")
@@ -81,7 +87,7 @@ def test_failed_is_announced_once_with_send_again(
     ses_endpoint.set_identity_status(ADDRESS, "FAILED")
     assert senders.follow_due_verifications(now=t0 + timedelta(minutes=1)) == [(ADDRESS, "FAILED")]
     senders.follow_due_verifications(now=t0 + timedelta(minutes=30))
-    sent = posts_saying(h, "UADMIN", "Amazon SES could not verify sales@good.test")
+    sent = announced(h, "UADMIN", "Amazon SES could not verify sales@good.test")
     assert len(sent) == 1
     button = sent[0]["blocks"][1]["elements"][0]
     assert (button["text"]["text"], button["action_id"], button["value"]) == (
@@ -89,7 +95,7 @@ def test_failed_is_announced_once_with_send_again(
         "ses_verify_again",
         ADDRESS,
     )
-    assert len(posts_saying(h, ADMIN_CHANNEL, "could not verify")) == 1
+    assert len(announced(h, ADMIN_CHANNEL, "could not verify")) == 1
 
 
 def test_unclicked_link_expires_after_24_hours(
