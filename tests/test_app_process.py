@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,6 +18,7 @@ from tests.support.harness import (
     MailAccount,
     app_env,
     connect_values,
+    launch,
     make_email,
     new_mail_account,
 )
@@ -27,20 +27,6 @@ from tests.support.slack_requests import event_callback, plain_input
 from tests.support.wait import wait_until
 
 CHANNEL = "C_SALES"
-
-
-@pytest.fixture
-def processes() -> Iterator[list[AppProcess]]:
-    started: list[AppProcess] = []
-    yield started
-    for app in started:
-        app.stop()
-
-
-def launch(processes: list[AppProcess], env: dict[str, str], cwd: Path) -> AppProcess:
-    app = AppProcess(env, cwd)
-    processes.append(app)
-    return app.start()
 
 
 def healthz(app: AppProcess) -> dict:

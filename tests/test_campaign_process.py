@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from storage.db import Database
 from storage.models import Audience, AudienceMember, Campaign, CampaignRecipient, Mailbox
 from tests.support.dns_server import TestDnsServer
 from tests.support.fake_slack import FakeSlack
-from tests.support.harness import AppProcess, MailAccount, app_env, connect_values
+from tests.support.harness import AppProcess, MailAccount, app_env, connect_values, launch
 from tests.support.mail_servers import DovecotServer, SmtpServer
 from tests.support.slack_requests import plain_input, static_select
 from tests.support.wait import wait_until
@@ -28,20 +27,6 @@ from tests.support.wait import wait_until
 CHANNEL = "C_NEWS"
 RECIPIENTS = 400
 KILLS = 3
-
-
-@pytest.fixture
-def processes() -> Iterator[list[AppProcess]]:
-    started: list[AppProcess] = []
-    yield started
-    for app in started:
-        app.stop()
-
-
-def launch(processes: list[AppProcess], env: dict[str, str], cwd: Path) -> AppProcess:
-    app = AppProcess(env, cwd)
-    processes.append(app)
-    return app.start()
 
 
 @pytest.mark.slow

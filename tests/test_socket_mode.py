@@ -6,7 +6,6 @@ twice; and a reply acknowledged over the socket survives a kill -9 right after t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from tests.support.harness import (
     MailAccount,
     app_env,
     connect_values,
+    launch,
     make_email,
     new_mail_account,
 )
@@ -36,20 +36,6 @@ CHANNEL = "C_SALES"
 APP_TOKEN = "xapp-1-A_MAILROOM-1-socketmodetest"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def processes() -> Iterator[list[AppProcess]]:
-    started: list[AppProcess] = []
-    yield started
-    for app in started:
-        app.stop()
-
-
-def launch(processes: list[AppProcess], env: dict[str, str], cwd: Path) -> AppProcess:
-    app = AppProcess(env, cwd)
-    processes.append(app)
-    return app.start()
 
 
 def request(socket: FakeSocketMode, kind: str, built: tuple[bytes, str], **kw: Any) -> dict:

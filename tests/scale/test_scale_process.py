@@ -13,7 +13,6 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -28,6 +27,7 @@ from tests.support.harness import (
     MailAccount,
     app_env,
     connect_values,
+    launch,
     mailbox_row,
     make_email,
     new_mail_account,
@@ -41,16 +41,6 @@ MAILBOXES = 60
 FAILOVER_SECONDS = 30.0
 
 
-@pytest.fixture
-def processes() -> Iterator[list[AppProcess]]:
-    started: list[AppProcess] = []
-    yield started
-    for app in started:
-        if app.proc is not None and app.proc.poll() is None:
-            os.kill(app.proc.pid, signal.SIGCONT)  # a frozen one must be able to stop
-        app.stop()
-
-
 def scale_env(slack: FakeSlack, url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
     settings = {
         "SYNC_PUSH": "on",
@@ -59,12 +49,6 @@ def scale_env(slack: FakeSlack, url: str, tmp_path: Path, **extra: str) -> dict[
         "MAILROOM_HEARTBEAT_SECONDS": "1",
     }
     return app_env(slack, url, tmp_path / "data", **{**settings, **extra})
-
-
-def launch(processes: list[AppProcess], env: dict[str, str], cwd: Path, **extra: str) -> AppProcess:
-    app = AppProcess({**env, **extra}, cwd)
-    processes.append(app)
-    return app.start()
 
 
 def insert_mailboxes(

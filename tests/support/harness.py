@@ -545,6 +545,7 @@ class AppProcess:
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)  # a frozen (SIGSTOP) one must be able to stop
             self.proc.terminate()
             try:
                 self.proc.wait(10)
@@ -567,3 +568,20 @@ class AppProcess:
             t=thread_ts,
         )
         return found is not None
+
+
+@pytest.fixture
+def processes() -> Iterator[list[AppProcess]]:
+    """The app processes a test starts with ``launch``: all stopped when it ends."""
+    started: list[AppProcess] = []
+    yield started
+    for app in started:
+        app.stop()
+
+
+def launch(processes: list[AppProcess], env: dict[str, str], cwd: Path, **extra: str) -> AppProcess:
+    """Start ``python app.py`` with ``env`` (and ``extra`` settings) and keep it in
+    ``processes`` (the fixture), so it is stopped however the test ends."""
+    app = AppProcess({**env, **extra}, cwd)
+    processes.append(app)
+    return app.start()

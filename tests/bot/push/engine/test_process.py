@@ -8,11 +8,9 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.support.fake_slack import FakeSlack
 from tests.support.harness import (
@@ -21,6 +19,7 @@ from tests.support.harness import (
     MailAccount,
     app_env,
     connect_values,
+    launch,
     make_email,
     new_mail_account,
 )
@@ -28,20 +27,6 @@ from tests.support.mail_servers import DovecotServer, SmtpServer
 from tests.support.wait import wait_until
 
 USERS = ("UALICE", "UBOB", "USALES")
-
-
-@pytest.fixture
-def processes() -> Iterator[list[AppProcess]]:
-    started: list[AppProcess] = []
-    yield started
-    for app in started:
-        app.stop()
-
-
-def launch(processes: list[AppProcess], env: dict[str, str], cwd: Path) -> AppProcess:
-    app = AppProcess(env, cwd)
-    processes.append(app)
-    return app.start()
 
 
 def sync_modes(app: AppProcess) -> dict:
