@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -144,14 +145,23 @@ class Recorder:
         parsed_chunk: list[tuple[FetchedMessage, InboundEmail]],
     ) -> list[tuple[Message, InboundEmail]]:
         recorded: list[tuple[Message, InboundEmail]] = []
-        with self.ctx.db.session() as session:
-            self.ownership.fence(session, saved_id(mailbox))
-            _advance_cursor(session, mailbox, folder, [fetched.uid for fetched, _ in parsed_chunk])
+        uids = [fetched.uid for fetched, _ in parsed_chunk]
+        with self._moving_cursor(mailbox, folder, uids) as session:
             for fetched, parsed in parsed_chunk:
                 row = self._record_one(session, mailbox, folder, role, uidvalidity, fetched, parsed)
                 if row is not None:
                     recorded.append((row, parsed))
         return recorded
+
+    @contextmanager
+    def _moving_cursor(self, mailbox: Mailbox, folder: str, uids: list[int]) -> Iterator[Session]:
+        """A transaction under the mailbox's lease that also moves the folder's cursor past
+        ``uids``: what is recorded of those mails commits together with the cursor, so a
+        kill leaves neither without the other (and a lost lease records nothing)."""
+        with self.ctx.db.session() as session:
+            self.ownership.fence(session, saved_id(mailbox))
+            _advance_cursor(session, mailbox, folder, uids)
+            yield session
 
     def record_alone(
         self,
@@ -164,9 +174,7 @@ class Recorder:
     ) -> Message | None:
         """Record one mail in its own transaction; a failure is noted, not raised."""
         try:
-            with self.ctx.db.session() as session:
-                self.ownership.fence(session, saved_id(mailbox))
-                _advance_cursor(session, mailbox, folder, [fetched.uid])
+            with self._moving_cursor(mailbox, folder, [fetched.uid]) as session:
                 return self._record_one(
                     session, mailbox, folder, role, uidvalidity, fetched, parsed
                 )
@@ -192,9 +200,7 @@ class Recorder:
         """Keep a placeholder for the mail (retried by folder + UID) and move the cursor past
         it. If even this fails (the database is down), the sync fails as a whole and the
         cursor stays: nothing is lost."""
-        with self.ctx.db.session() as session:
-            self.ownership.fence(session, saved_id(mailbox))
-            _advance_cursor(session, mailbox, folder, [fetched.uid])
+        with self._moving_cursor(mailbox, folder, [fetched.uid]) as session:
             row = _at_location(session, mailbox, folder, uidvalidity, fetched.uid)
             if row is None:
                 row = Message(
