@@ -181,13 +181,7 @@ class ReplyService:
             inbox = session.get(ReplyInbox, inbox_id)
             if inbox is None:
                 return None
-            thread_ts = json.loads(inbox.event_json).get("thread_ts")
-            return session.exec(
-                select(Conversation.mailbox_id).where(
-                    Conversation.channel_id == inbox.channel_id,
-                    Conversation.thread_ts == thread_ts,
-                )
-            ).first()
+            return _mailbox_of_thread(session, inbox.channel_id, inbox.event_json)
 
     def handle_thread_message(self, inbox_id: int) -> None:
         """Turn a stored thread message into a note, a refusal or a reply, then send it.
@@ -822,13 +816,18 @@ def _inbox_is_mine(
 ) -> bool:
     """Whether a waiting thread message belongs to a mailbox this worker holds (one with
     no conversation any more is closed by whoever finds it)."""
+    mailbox_id = _mailbox_of_thread(session, channel, event_json)
+    return mailbox_id is None or mine(mailbox_id)
+
+
+def _mailbox_of_thread(session: Session, channel: str, event_json: str) -> int | None:
+    """The mailbox of the conversation a stored thread message (its Slack event) is in."""
     thread_ts = json.loads(event_json).get("thread_ts")
-    mailbox_id = session.exec(
+    return session.exec(
         select(Conversation.mailbox_id).where(
             Conversation.channel_id == channel, Conversation.thread_ts == thread_ts
         )
     ).first()
-    return mailbox_id is None or mine(mailbox_id)
 
 
 def reply_files(event: dict[str, Any]) -> list[dict[str, Any]]:
