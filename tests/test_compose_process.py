@@ -12,7 +12,7 @@ import pytest
 
 from storage.models import MessageState
 from tests.support.fake_slack import FakeSlack
-from tests.support.harness import AppProcess, query_scalar
+from tests.support.harness import AppProcess, launch, query_scalar
 from tests.support.mail_servers import DovecotServer, SmtpServer
 from tests.support.slack_requests import (
     file_input,
@@ -21,10 +21,8 @@ from tests.support.slack_requests import (
     static_select,
 )
 from tests.support.wait import wait_until
-from tests.test_app_process import (  # noqa: F401  (fixture)
+from tests.test_app_process import (
     CHANNEL,
-    launch,
-    processes,
     start_with_mailbox,
 )
 
@@ -57,7 +55,7 @@ def test_kill_9_right_after_the_compose_ack_sends_the_mail_and_its_file_once(
     dovecot: DovecotServer,
     smtp_server: SmtpServer,
     tmp_path: Path,
-    processes: list[AppProcess],  # noqa: F811
+    processes: list[AppProcess],
 ) -> None:
     """Slack has its 200 for the modal (and never asks again) when the process dies: the
     mail and its file were recorded before the ack, nothing after it ran. The restarted

@@ -9,14 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.fake_slack import FakeSlack
-from tests.support.harness import AppProcess, make_email, query_scalar
+from tests.support.harness import AppProcess, launch, make_email, query_scalar
 from tests.support.mail_servers import DovecotServer, SmtpServer
 from tests.support.wait import wait_until
-from tests.test_app_process import (  # noqa: F401  (fixture)
+from tests.test_app_process import (
     CHANNEL,
-    launch,
     posts_about,
-    processes,
     sent_reactions,
     start_with_mailbox,
 )
@@ -38,7 +36,7 @@ def test_kill_9_inside_the_undo_window_sends_once_after_restart(
     dovecot: DovecotServer,
     smtp_server: SmtpServer,
     tmp_path: Path,
-    processes: list[AppProcess],  # noqa: F811
+    processes: list[AppProcess],
 ) -> None:
     env, app, account = start_with_mailbox(
         slack_fake, dovecot, smtp_server, tmp_path, processes, REPLY_UNDO_SECONDS="4"
@@ -95,7 +93,7 @@ def test_restart_inside_the_window_still_waits_for_it(
     dovecot: DovecotServer,
     smtp_server: SmtpServer,
     tmp_path: Path,
-    processes: list[AppProcess],  # noqa: F811
+    processes: list[AppProcess],
 ) -> None:
     env, app, account = start_with_mailbox(
         slack_fake, dovecot, smtp_server, tmp_path, processes, REPLY_UNDO_SECONDS="25"
